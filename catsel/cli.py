@@ -1,0 +1,212 @@
+"""The ``catsel`` command.
+
+``catsel run DATA_DIR --out OUT`` captures, computes selectivity, and writes
+the store, the tables, the layer figure and ``run.json`` into OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every user error
+        self.print_usage(sys.stderr)
+        self.exit(2, f"catsel: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="capture activations and compute category selectivity",
+                         description="Capture each filter's maximum over a category folder, compute its "
+                                     "selectivity for each category (eq. 1-2), and write tables and the layer figure.")
+    run.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
+    run.add_argument("--out", required=True, help="output folder (created; an earlier capture there is reused)")
+    run.add_argument("--model", default="vgg16", help="keras.applications name or .keras file (default: vgg16)")
+    run.add_argument("--weights", default="auto",
+                     help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
+                          "when it can be had, else the untrained network with a loud warning")
+    run.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
+    run.add_argument("--image-size", type=_positive, help="input side in pixels (default: the model's own)")
+    run.add_argument("--fit", choices=["squash", "crop"], default="squash",
+                     help="squash the whole image (default) or keep the central square")
+    run.add_argument("--preprocess", choices=["caffe", "tf", "torch", "raw"],
+                     help="input preprocessing (default: the model's own)")
+    run.add_argument("--batch-size", type=_positive, default=32)
+    run.add_argument("--threshold", type=float, default=0.01,
+                     help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
+    run.add_argument("--index", choices=["paper", "contrast"], default="paper",
+                     help="selectivity index: paper (eq. 2, default) or contrast (the public code's)")
+    run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
+    run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _warn_untrained(reason: str) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\n  ImageNet weights are not available: {reason}\n"
+          "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
+          "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
+          f"{bar}\n", file=sys.stderr, flush=True)
+
+
+def _device() -> str:
+    import keras
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+            gpus = tf.config.list_logical_devices("GPU")
+            return gpus[0].name if gpus else "CPU"
+        if backend == "jax":
+            import jax
+            return str(jax.devices()[0])
+        if backend == "torch":
+            import torch
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    except Exception:  # device names are informative only
+        pass
+    return "unknown"
+
+
+def cmd_run(args) -> int:
+    import keras
+    from matplotlib.figure import Figure
+
+    from . import activation_model, capture, layer_proportions, layer_summary, selectivity
+    from .data import ImageFolder
+    from .errors import WeightsUnavailableError
+
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
+    kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed)
+
+    # Check the data folder before building a large network.
+    ImageFolder(args.data_dir, image_size=args.image_size or 8, fit=args.fit, max_per_category=args.limit)
+
+    weights = args.weights
+    fallback = None
+    if weights == "auto":
+        try:
+            amodel = activation_model(args.model, "imagenet", **kwargs)
+        except WeightsUnavailableError as exc:
+            fallback = str(exc)
+            _warn_untrained(fallback)
+            amodel = activation_model(args.model, None, **kwargs)
+    else:
+        amodel = activation_model(args.model, weights, **kwargs)
+
+    folder = ImageFolder(args.data_dir, image_size=amodel.image_size, fit=args.fit, max_per_category=args.limit)
+    out.mkdir(parents=True, exist_ok=True)
+    t_capture = time.perf_counter()
+    acts = capture(amodel, folder, out, batch_size=args.batch_size, strict=args.strict,
+                   progress=not args.no_progress)
+    capture_s = time.perf_counter() - t_capture
+
+    table = selectivity(acts, index=args.index, threshold=args.threshold)
+    summary = layer_summary(table)
+    table.to_csv(out / "selectivity.csv", index=False)
+    summary.to_csv(out / "layer_summary.csv", index=False)
+
+    fig = Figure(figsize=(11, 5.5), layout="constrained")
+    layer_proportions(summary, ax=fig.subplots())
+    fig.savefig(out / "layer_proportions.png", dpi=120)
+
+    skipped = [s.as_dict() for s in folder.skipped]
+    with open(acts.path / "index.csv", encoding="utf-8") as f:
+        import csv
+        rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
+    skipped += [{"path": str(folder.root / rows[i]), "reason": reason} for i, reason in sorted(acts.skipped.items())]
+    total_s = time.perf_counter() - t0
+    run = {
+        "catsel_version": _version(),
+        "data_dir": str(folder.root.resolve()),
+        "model": amodel.source,
+        "weights": amodel.weights,
+        "trained": amodel.trained,
+        "weights_requested": args.weights,
+        "weights_fallback_reason": fallback,
+        "layers": list(amodel.layers),
+        "image_size": amodel.image_size,
+        "fit": args.fit,
+        "preprocess": amodel.preprocess,
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "device": _device(),
+        "batch_size": args.batch_size,
+        "index": args.index,
+        "threshold": args.threshold,
+        "images_per_category": acts.counts,
+        "skipped": skipped,
+        "capture_seconds": round(capture_s, 3),
+        "images_per_second": round(len(acts) / capture_s, 2) if capture_s > 0 else None,
+        "total_seconds": round(total_s, 3),
+        "outputs": ["activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json"],
+    }
+    with open(out / "run.json", "w", encoding="utf-8") as f:
+        json.dump(run, f, indent=2)
+
+    _report(run, summary, skipped, out)
+    return 0
+
+
+def _report(run: dict, summary, skipped: list, out: Path) -> None:
+    label = f"{run['model']} ({run['weights']})"
+    print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
+          f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
+    pivot = summary.pivot(index="layer", columns="category", values="proportion")
+    print("\nProportion of selective units per layer:")
+    print((pivot * 100).round(1).astype(str).add(" %").to_string())
+    if skipped:
+        print(f"\nSkipped {len(skipped)} file(s):")
+        for s in skipped:
+            print(f"  {s['reason'] if s['reason'].startswith(s['path']) else s['path'] + ': ' + s['reason']}")
+    if not run["trained"]:
+        print("\nNOTE: untrained network (random weights): a control, not the study's result.")
+    print(f"\nWrote {out}/: {', '.join(run['outputs'])}")
+    print(f"Capture: {run['images_per_second']} images/s on {run['keras_backend']} ({run['device']}); "
+          f"total {run['total_seconds']:.1f} s")
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import CatselError
+
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+    except CatselError as exc:
+        print(f"catsel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("catsel: interrupted; rerun the same command to resume the capture", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

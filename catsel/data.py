@@ -1,0 +1,271 @@
+"""Category datasets: a folder with one sub-folder of images per category.
+
+The layout is the one of the study (``face/``, ``i-see-face/``, ``car/``,
+``dog/``) or any other set of categories::
+
+    DATA_DIR/
+        face/       img001.jpg, more/img002.png, ...
+        car/        ...
+
+Images are found recursively inside each category folder; hidden files and
+folders (names starting with ``.``) are ignored. The order is deterministic:
+categories sorted by name, then paths sorted inside each category.
+
+How an image becomes the network's input
+----------------------------------------
+Every image goes through the same steps, so two runs on the same files give
+the same pixels:
+
+1. First frame only (GIF, multi-page TIFF); EXIF orientation applied.
+2. Converted to 8-bit RGB: grey and palette images are expanded; CMYK goes
+   through Pillow's conversion; 16- and 32-bit integer images are divided by
+   257 (the 16-bit range mapped onto 8 bits) and float images clipped to
+   [0, 255]; any alpha channel is composited over white.
+3. Resized to ``image_size`` x ``image_size`` with Pillow's bicubic filter,
+   which widens its support when shrinking (anti-aliasing). The default of
+   ``keras.utils.load_img`` is nearest-neighbour, which aliases: fine
+   textures turn into moiré that the early filters then respond to.
+   ``fit="squash"`` (default) resizes the whole image, changing its aspect
+   ratio, as ``load_img(target_size=...)`` does; ``fit="crop"`` scales the
+   shorter side and keeps the central square. Large JPEGs are decoded at a
+   reduced scale first (Pillow's draft mode: a power-of-two DCT reduction
+   that still leaves every side at least ``image_size``), which is faster
+   and itself a clean downsampling.
+
+Files that cannot be used (not an image, empty, truncated, larger than
+Pillow's decompression-bomb limit ``PIL.Image.MAX_IMAGE_PIXELS``) are skipped
+and reported with their reason; with ``strict=True`` the first one stops the
+run instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DatasetError, ImageError
+
+__all__ = ["ImageFolder", "Skipped", "load_image", "IMAGE_EXTENSIONS"]
+
+#: File endings read as images (case-insensitive).
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_BACKGROUND = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the dataset, and why."""
+
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, the same way every time."""
+    mode = im.mode
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        if mode != "F":
+            arr = arr / 257.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in _ALPHA_MODES:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode != "RGB":
+        return im.convert("RGB")
+    return im
+
+
+def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") -> np.ndarray:
+    """Read one image as a ``(image_size, image_size, 3)`` uint8 RGB array.
+
+    See the module docstring for every step. Raises :class:`ImageError` with
+    the file and the reason when the file cannot be used.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as im:
+            if im.width * im.height > Image.MAX_IMAGE_PIXELS:
+                raise ImageError(
+                    f"{path}: {im.width}x{im.height} pixels is over Pillow's "
+                    f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels; "
+                    "resize the file, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it"
+                )
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            if im.format == "JPEG":
+                im.draft(None, (image_size, image_size))
+            im = ImageOps.exif_transpose(im)
+            im = _to_rgb(im)
+            size = (image_size, image_size)
+            if fit == "squash":
+                im = im.resize(size, Image.Resampling.BICUBIC)
+            elif fit == "crop":
+                im = ImageOps.fit(im, size, Image.Resampling.BICUBIC)
+            else:
+                raise ValueError(f"fit must be 'squash' or 'crop', not {fit!r}")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: over Pillow's decompression-bomb limit ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: cannot be decoded ({exc})") from None
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+@dataclass
+class ImageFolder:
+    """A labelled image folder: one sub-folder per category.
+
+    Parameters
+    ----------
+    root
+        The folder holding one sub-folder per category.
+    image_size
+        Side of the square images given to the network, in pixels.
+    fit
+        ``"squash"`` (resize the whole image) or ``"crop"`` (central square).
+    max_per_category
+        Keep only the first N images of each category (in path order); handy
+        for a quick look or a class.
+
+    Attributes
+    ----------
+    categories : tuple of str
+        Category names; the index of a name is its label.
+    paths : list of pathlib.Path
+        Candidate image files, category by category, in path order.
+    labels : numpy.ndarray
+        Integer label of each path.
+    skipped : list of Skipped
+        Files left out while scanning (not an image file). Files that fail
+        to decode are reported by :func:`catsel.capture`.
+    """
+
+    root: Path
+    image_size: int = 224
+    fit: str = "squash"
+    max_per_category: int | None = None
+    categories: tuple[str, ...] = field(init=False)
+    paths: list[Path] = field(init=False)
+    labels: np.ndarray = field(init=False)
+    skipped: list[Skipped] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).expanduser()
+        if self.fit not in ("squash", "crop"):
+            raise ValueError(f"fit must be 'squash' or 'crop', not {self.fit!r}")
+        if int(self.image_size) < 8:
+            raise DatasetError(f"image size {self.image_size} is too small; use at least 8 pixels")
+        self.image_size = int(self.image_size)
+        self._scan()
+
+    def _scan(self) -> None:
+        root = self.root
+        if not root.is_dir():
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise DatasetError(
+                f"{root} {what}; give a folder with one sub-folder of images per category"
+            )
+        folders = sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name)
+        if len(folders) < 2:
+            raise DatasetError(
+                f"{root} has {len(folders)} category sub-folder(s); selectivity needs at least two "
+                "(put each category's images in its own sub-folder, e.g. face/ and car/)"
+            )
+        paths: list[Path] = []
+        labels: list[int] = []
+        skipped: list[Skipped] = []
+        for label, folder in enumerate(folders):
+            images = []
+            for f in _walk_files(folder):
+                if f.suffix.lower() in IMAGE_EXTENSIONS:
+                    images.append(f)
+                else:
+                    skipped.append(Skipped(str(f), f"not an image file (extension {f.suffix or 'none'!s})"))
+            if not images:
+                raise DatasetError(
+                    f"category folder {folder} holds no image file "
+                    f"({', '.join(sorted(IMAGE_EXTENSIONS))}); add images or remove the folder"
+                )
+            if self.max_per_category is not None:
+                images = images[: self.max_per_category]
+            paths.extend(images)
+            labels.extend([label] * len(images))
+        self.categories = tuple(f.name for f in folders)
+        self.paths = paths
+        self.labels = np.asarray(labels, dtype=np.int32)
+        self.skipped = skipped
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of candidate images per category."""
+        n = np.bincount(self.labels, minlength=len(self.categories))
+        return {c: int(k) for c, k in zip(self.categories, n)}
+
+    def relative_paths(self) -> list[str]:
+        """Paths relative to :attr:`root`, with forward slashes."""
+        return [p.relative_to(self.root).as_posix() for p in self.paths]
+
+    def load(self, index: int) -> np.ndarray:
+        """The image at ``index`` as uint8 RGB; raises :class:`ImageError`."""
+        return load_image(self.paths[index], self.image_size, self.fit)
+
+    def load_batch(self, indices: Sequence[int]) -> tuple[np.ndarray, list[str | None]]:
+        """Images at ``indices``, and per image ``None`` or the reason it failed.
+
+        Failed images are left as zeros in the batch.
+        """
+        s = self.image_size
+        batch = np.zeros((len(indices), s, s, 3), dtype=np.uint8)
+        errors: list[str | None] = []
+        for k, i in enumerate(indices):
+            try:
+                batch[k] = self.load(i)
+                errors.append(None)
+            except ImageError as exc:
+                errors.append(str(exc))
+        return batch, errors
+
+    def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple[int, np.ndarray, list[str | None]]]:
+        """Yield ``(first_index, images, errors)`` from ``start`` to the end."""
+        for first in range(start, len(self), batch_size):
+            idx = range(first, min(first + batch_size, len(self)))
+            images, errors = self.load_batch(idx)
+            yield first, images, errors

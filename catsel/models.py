@@ -1,0 +1,458 @@
+"""The activation model: a network whose outputs are one number per filter.
+
+For every requested layer the model returns, per image,
+
+* conv layers (any output of rank >= 3, channels last): each filter's
+  **maximum over its activation map**, and **where it was** (the flat index
+  ``row * width + col`` into the map, so the receptive-field code can find
+  the image region that drove it);
+* dense layers: each unit's activation as it is.
+
+The reduction is part of the model graph, so only ``[batch, units]`` arrays
+ever leave the device: memory is O(images x units) whatever the map sizes.
+The input is a batch of uint8 RGB images; the model's own preprocessing runs
+on the device too. Everything is written with ``keras`` and ``keras.ops``,
+so it runs on TensorFlow, JAX and PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from .errors import ModelError, WeightsUnavailableError
+
+__all__ = ["ActivationModel", "activation_model", "PREPROCESS_MODES", "keras_cache_dir"]
+
+#: Preprocessing modes: what the network expects its 0-255 RGB input to become.
+PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+# keras.applications constructors catsel knows, with the preprocessing
+# Keras' own ``preprocess_input`` applies for them ("raw": the model
+# rescales inside its graph).
+_APPLICATIONS: dict[str, tuple[str, str]] = {
+    "vgg16": ("VGG16", "caffe"),
+    "vgg19": ("VGG19", "caffe"),
+    "resnet50": ("ResNet50", "caffe"),
+    "resnet101": ("ResNet101", "caffe"),
+    "resnet152": ("ResNet152", "caffe"),
+    "resnet50v2": ("ResNet50V2", "tf"),
+    "resnet101v2": ("ResNet101V2", "tf"),
+    "resnet152v2": ("ResNet152V2", "tf"),
+    "inceptionv3": ("InceptionV3", "tf"),
+    "inceptionresnetv2": ("InceptionResNetV2", "tf"),
+    "xception": ("Xception", "tf"),
+    "mobilenet": ("MobileNet", "tf"),
+    "mobilenetv2": ("MobileNetV2", "tf"),
+    "nasnetmobile": ("NASNetMobile", "tf"),
+    "nasnetlarge": ("NASNetLarge", "tf"),
+    "densenet121": ("DenseNet121", "torch"),
+    "densenet169": ("DenseNet169", "torch"),
+    "densenet201": ("DenseNet201", "torch"),
+    "efficientnetb0": ("EfficientNetB0", "raw"),
+    "efficientnetb1": ("EfficientNetB1", "raw"),
+    "efficientnetb2": ("EfficientNetB2", "raw"),
+    "efficientnetb3": ("EfficientNetB3", "raw"),
+    "convnexttiny": ("ConvNeXtTiny", "raw"),
+    "convnextsmall": ("ConvNeXtSmall", "raw"),
+}
+
+# Input sizes of the applications whose own size is not 224.
+_NATIVE_SIZE = {"inceptionv3": 299, "inceptionresnetv2": 299, "xception": 299, "nasnetlarge": 331}
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+@keras.saving.register_keras_serializable(package="catsel")
+class Preprocess(keras.layers.Layer):
+    """uint8 RGB in [0, 255] → the input the network was trained on.
+
+    ``caffe``: RGB→BGR and ImageNet mean subtracted (VGG, ResNet v1);
+    ``tf``: scaled to [-1, 1]; ``torch``: scaled to [0, 1] then normalised by
+    the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
+    are (models that rescale inside, such as EfficientNet).
+    """
+
+    def __init__(self, mode: str = "caffe", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in PREPROCESS_MODES:
+            raise ModelError(f"unknown preprocessing {mode!r}; use one of {', '.join(PREPROCESS_MODES)}")
+        self.mode = mode
+
+    def call(self, images):
+        x = ops.cast(images, "float32")
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
+        elif self.mode == "tf":
+            x = x / 127.5 - 1.0
+        elif self.mode == "torch":
+            mean = ops.convert_to_tensor(_TORCH_MEAN, dtype="float32")
+            std = ops.convert_to_tensor(_TORCH_STD, dtype="float32")
+            x = (x / 255.0 - mean) / std
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@dataclass
+class ActivationModel:
+    """A network that maps uint8 images to per-unit maxima and their positions.
+
+    Build one with :func:`activation_model`. Calling :meth:`predict` on a
+    batch gives ``(maxima, positions)``: ``maxima[layer]`` is a float32 array
+    ``(batch, units)``; ``positions[layer]`` (conv layers only) an int32
+    array ``(batch, units)`` of flat indices into the layer's map.
+    """
+
+    network: keras.Model
+    model: keras.Model
+    layers: tuple[str, ...]
+    units: dict[str, int]
+    map_shapes: dict[str, tuple[int, ...] | None]
+    image_size: int
+    preprocess: str
+    source: str
+    weights: str
+    trained: bool
+    _digest: str | None = field(default=None, repr=False)
+
+    @property
+    def conv_layers(self) -> tuple[str, ...]:
+        return tuple(l for l in self.layers if self.map_shapes[l] is not None)
+
+    @property
+    def label(self) -> str:
+        """Short description for figure titles: ``"vgg16, ImageNet weights"``."""
+        return f"{self.source}, {self.weights}"
+
+    def predict(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per-unit maxima and positions for one batch of uint8 images."""
+        out = self.model.predict_on_batch(images)
+        return self.split(out)
+
+    def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Split the model's two concatenated outputs into per-layer arrays."""
+        maxima_all = np.asarray(out[0], dtype=np.float32)
+        pos_all = np.asarray(out[1], dtype=np.int32) if len(out) > 1 else None
+        maxima, positions = {}, {}
+        a = p = 0
+        for layer in self.layers:
+            n = self.units[layer]
+            maxima[layer] = maxima_all[:, a : a + n]
+            a += n
+            if self.map_shapes[layer] is not None:
+                positions[layer] = pos_all[:, p : p + n]
+                p += n
+        return maxima, positions
+
+    def digest(self) -> str:
+        """A hash of the network's architecture and weights (for the store key)."""
+        if self._digest is None:
+            h = hashlib.blake2b(digest_size=16)
+            for layer in self.network.layers:
+                h.update(f"{layer.name}:{type(layer).__name__};".encode())
+                for w in layer.weights:
+                    arr = np.ascontiguousarray(w.numpy())
+                    h.update(str(arr.shape).encode())
+                    h.update(arr.tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def describe(self) -> dict:
+        """What built this model, as plain JSON-able values."""
+        return {
+            "model": self.source,
+            "weights": self.weights,
+            "trained": self.trained,
+            "image_size": self.image_size,
+            "preprocess": self.preprocess,
+            "layers": [
+                {"name": l, "units": self.units[l], "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None}
+                for l in self.layers
+            ],
+            "network_digest": self.digest(),
+        }
+
+
+def _application(name: str) -> tuple[str, object, str]:
+    key = name.lower().replace("_", "").replace("-", "")
+    if key not in _APPLICATIONS:
+        known = ", ".join(sorted(_APPLICATIONS))
+        raise ModelError(
+            f"unknown model {name!r}; use one of {known}, or a path to a saved .keras model"
+        )
+    ctor_name, mode = _APPLICATIONS[key]
+    return key, getattr(keras.applications, ctor_name), mode
+
+
+def _default_layers(network: keras.Model) -> list[str]:
+    """All Conv2D layers, and every Dense layer but the classifier."""
+    conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    names = []
+    dense = [l for l in network.layers if isinstance(l, keras.layers.Dense)]
+    output_layers = {t._keras_history.operation.name for t in network.outputs if hasattr(t, "_keras_history")}
+    for layer in network.layers:
+        if isinstance(layer, conv_types):
+            names.append(layer.name)
+        elif isinstance(layer, keras.layers.Dense) and layer.name not in output_layers:
+            names.append(layer.name)
+    if not names and dense:
+        names = [l.name for l in dense]
+    return names
+
+
+def _load_weights_file(network: keras.Model, path: Path) -> None:
+    try:
+        network.load_weights(str(path))
+    except Exception as exc:  # Keras raises many kinds here
+        raise ModelError(
+            f"weights file {path} does not fit {network.name}: {exc}. "
+            "Give the weights file saved for this architecture (the full model, top included)"
+        ) from None
+
+
+def _transplant(source: keras.Model, target: keras.Model) -> None:
+    """Copy weights layer by layer (by name) from ``source`` into ``target``."""
+    by_name = {l.name: l for l in source.layers}
+    for layer in target.layers:
+        if layer.weights and layer.name in by_name:
+            layer.set_weights(by_name[layer.name].get_weights())
+
+
+def _imagenet(ctor, key: str, **kwargs) -> keras.Model:
+    try:
+        return ctor(weights="imagenet", **kwargs)
+    except Exception as exc:
+        text = str(exc)
+        if "URL fetch failure" not in text and "fetch" not in text.lower():
+            raise
+        url = re.search(r"https?://\S+?\.h5", text)
+        filename = url.group(0).rsplit("/", 1)[-1] if url else "the weights file"
+        args = "include_top=False" if kwargs.get("include_top") is False else ""
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {key} are not in Keras' cache and could not be downloaded "
+            f"({text}). Put {filename} into {keras_cache_dir()} (on a machine with internet, "
+            f"`python -c \"import keras; keras.applications.{ctor.__name__}({args})\"` downloads it "
+            "there), or pass the path of a weights file, or weights 'none' for the untrained network"
+        ) from None
+
+
+def _build_application(name: str, weights: str | None, image_size: int | None,
+                       need_top: bool, seed: int) -> tuple[keras.Model, str, str, int]:
+    key, ctor, mode = _application(name)
+    if weights is None:
+        keras.utils.set_random_seed(seed)
+        label = f"untrained (random init, seed {seed})"
+        if need_top:
+            net = ctor(weights=None)
+        else:
+            net = ctor(weights=None, include_top=False, input_shape=(image_size, image_size, 3) if image_size else None)
+        return net, label, mode, key
+    if weights == "imagenet":
+        if need_top:
+            net = _imagenet(ctor, key)
+        else:
+            shape = (image_size, image_size, 3) if image_size else None
+            net = _imagenet(ctor, key, include_top=False, input_shape=shape)
+        return net, "ImageNet", mode, key
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ModelError(
+            f"weights file {path} does not exist; give 'imagenet', 'none', or the path of a weights file"
+        )
+    full = ctor(weights=None)
+    _load_weights_file(full, path)
+    if need_top:
+        return full, f"weights file {path.name}", mode, key
+    shape = (image_size, image_size, 3) if image_size else None
+    net = ctor(weights=None, include_top=False, input_shape=shape)
+    _transplant(full, net)
+    return net, f"weights file {path.name}", mode, key
+
+
+def _native_size(network: keras.Model) -> int | None:
+    shape = network.inputs[0].shape
+    if len(shape) == 4 and shape[1] is not None and shape[1] == shape[2]:
+        return int(shape[1])
+    return None
+
+
+def _reduce(tensor):
+    """(B, ..., C) → per-channel max (B, C) and flat argmax (B, C)."""
+    shape = tensor.shape
+    if len(shape) == 2:
+        return tensor, None
+    spatial = int(np.prod(shape[1:-1]))
+    flat = ops.reshape(tensor, (-1, spatial, shape[-1]))
+    return ops.max(flat, axis=1), ops.cast(ops.argmax(flat, axis=1), "int32")
+
+
+def activation_model(
+    model: str | os.PathLike | keras.Model = "vgg16",
+    weights: str | os.PathLike | None = "imagenet",
+    layers: Sequence[str] | None = None,
+    *,
+    image_size: int | None = None,
+    preprocess: str | None = None,
+    seed: int = 0,
+) -> ActivationModel:
+    """Build the model that turns images into one value per filter or unit.
+
+    Parameters
+    ----------
+    model
+        A ``keras.applications`` name (``"vgg16"``, ``"vgg19"``, ``"resnet50"``,
+        ...), the path of a saved ``.keras`` model (loaded in Keras' safe
+        mode), or a ``keras.Model`` already in memory.
+    weights
+        For an application name: ``"imagenet"`` (Keras' cache, downloaded
+        when online; offline and not cached raises
+        :class:`WeightsUnavailableError` saying where to put the file), the
+        path of a weights file, or ``None``/``"none"`` for the untrained
+        network (random init with ``seed``, labelled "untrained" everywhere).
+        Ignored for a saved or in-memory model, which carries its weights.
+    layers
+        Layer names, in any order (kept in network order). Default: every
+        conv layer and every dense layer but the classifier; for VGG16 the
+        13 conv layers plus ``fc1`` and ``fc2``.
+    image_size
+        Side of the square input. Default: the model's own (224 for VGG16).
+        Another size works for conv layers only: the network is rebuilt
+        without its top. Asking for dense layers at another size is an error.
+    preprocess
+        ``"caffe"``, ``"tf"``, ``"torch"`` or ``"raw"``; default: what Keras
+        uses for that application (``"caffe"`` for VGG), ``"raw"`` for a
+        saved model.
+    seed
+        Seed of the random init when ``weights`` is ``None``.
+
+    Returns
+    -------
+    ActivationModel
+    """
+    if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
+        weights = None
+    if preprocess is not None and preprocess not in PREPROCESS_MODES:
+        raise ModelError(f"unknown preprocessing {preprocess!r}; use one of {', '.join(PREPROCESS_MODES)}")
+
+    if isinstance(model, keras.Model):
+        network, source, default_mode = model, model.name, "raw"
+        weights_label, trained = "as given", True
+    elif str(model).endswith(".keras") or Path(str(model)).is_file():
+        network, source = _load_saved(Path(model)), Path(model).name
+        default_mode, weights_label, trained = "raw", "saved with the model", True
+    else:
+        key, ctor, default_mode = _application(str(model))
+        native = _NATIVE_SIZE.get(key, 224)
+        need_top = image_size is None or int(image_size) == native
+        network, weights_label, default_mode, source = _build_application(
+            str(model), None if weights is None else str(weights), image_size, need_top, seed
+        )
+        trained = weights is not None
+        if not need_top and layers is not None:
+            _check_top_layers(ctor, key, layers, network, native, int(image_size))
+
+    native = _native_size(network)
+    if image_size is None:
+        if native is None:
+            raise ModelError(f"{source} has no fixed square input size; pass image_size")
+        image_size = native
+    elif native is not None and native != image_size:
+        raise ModelError(
+            f"{source} takes {native}x{native} images, not {image_size}x{image_size}; "
+            "use its own size, or save the model with a flexible input shape"
+        )
+
+    names = [l.name for l in network.layers]
+    if layers is None:
+        layers = _default_layers(network)
+    unknown = [l for l in layers if l not in names]
+    if unknown:
+        raise ModelError(
+            f"no layer named {', '.join(map(repr, unknown))} in {source}; valid names: {', '.join(names)}"
+        )
+    if not layers:
+        raise ModelError(f"{source} has no conv or dense layer to capture; pass layers=")
+    ordered = [n for n in names if n in set(layers)]
+
+    mode = preprocess or default_mode
+    return _wrap(network, ordered, image_size, mode, source, weights_label, trained)
+
+
+def _check_top_layers(ctor, key, layers, network, native, image_size) -> None:
+    """Explain why a layer of the top (fc1, fc2, ...) is missing at another size."""
+    have = {l.name for l in network.layers}
+    missing = [n for n in layers if n not in have]
+    if not missing:
+        return
+    full_names = {l.name for l in ctor(weights=None).layers}
+    top = [n for n in missing if n in full_names]
+    if top:
+        raise ModelError(
+            f"layers {', '.join(top)} belong to {key}'s dense top, which only exists at its own input "
+            f"size {native}x{native}, not {image_size}x{image_size}. Use image size {native}, "
+            "or ask for conv layers only"
+        )
+
+
+def _load_saved(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist; give a keras.applications name or a .keras file")
+    try:
+        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as exc:
+        raise ModelError(f"cannot load {path} as a Keras model ({exc}); save it with model.save('name.keras')") from None
+
+
+def _wrap(network, layers, image_size, mode, source, weights_label, trained) -> ActivationModel:
+    by_name = {l.name: l for l in network.layers}
+    maxima, positions = [], []
+    units, map_shapes = {}, {}
+    for name in layers:
+        out = by_name[name].output
+        if isinstance(out, (list, tuple)):
+            raise ModelError(f"layer {name} has several outputs; choose a layer with one")
+        m, p = _reduce(out)
+        maxima.append(m)
+        units[name] = int(out.shape[-1])
+        if p is None:
+            map_shapes[name] = None
+        else:
+            positions.append(p)
+            map_shapes[name] = tuple(int(d) for d in out.shape[1:-1])
+    outputs = [ops.concatenate(maxima, axis=-1) if len(maxima) > 1 else maxima[0]]
+    if positions:
+        outputs.append(ops.concatenate(positions, axis=-1) if len(positions) > 1 else positions[0])
+    inner = keras.Model(network.inputs, outputs, name=f"{network.name}_maxima")
+    images = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
+    result = inner(Preprocess(mode, name="preprocess")(images))
+    model = keras.Model(images, result if isinstance(result, list) else [result], name="catsel_activations")
+    return ActivationModel(
+        network=network,
+        model=model,
+        layers=tuple(layers),
+        units=units,
+        map_shapes=map_shapes,
+        image_size=int(image_size),
+        preprocess=mode,
+        source=source,
+        weights=weights_label,
+        trained=trained,
+    )

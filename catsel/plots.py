@@ -1,0 +1,71 @@
+"""Figures: seaborn/matplotlib functions of the form ``f(data, *, ..., ax=None) -> Axes``."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
+
+__all__ = ["layer_proportions", "CATEGORY_PALETTE"]
+
+#: Colours of the study's categories; other categories get seaborn's palette.
+CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
+
+
+def _palette(categories) -> dict:
+    others = [c for c in categories if c not in CATEGORY_PALETTE]
+    extra = dict(zip(others, sns.color_palette("colorblind", len(others)))) if others else {}
+    return {c: CATEGORY_PALETTE.get(c, extra.get(c)) for c in categories}
+
+
+def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | None = None,
+                      ax: Axes | None = None) -> Axes:
+    """The paper's Figure 1: proportion of selective units per layer, one line per category.
+
+    Parameters
+    ----------
+    summary
+        From :func:`catsel.layer_summary`.
+    categories
+        Categories to draw (default: all, in label order).
+    title
+        Figure title; by default the model and its weights. An untrained
+        network is always marked as such.
+    ax
+        Axes to draw on (default: the current axes).
+    """
+    if ax is None:
+        ax = plt.gca()
+    data = summary
+    cats = list(categories) if categories is not None else list(summary["category"].cat.categories
+                                                               if hasattr(summary["category"], "cat")
+                                                               else dict.fromkeys(summary["category"]))
+    data = data[data["category"].isin(cats)]
+    layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
+        dict.fromkeys(summary["layer"]))
+    x = data["layer"].astype(str).map({l: i for i, l in enumerate(layers)})
+    sns.lineplot(x=x, y=data["proportion"], hue=data["category"].astype(str), hue_order=cats,
+                 palette=_palette(cats), marker="o", ax=ax, sort=True)
+    ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel("layer")
+    threshold = summary.attrs.get("threshold")
+    index = summary.attrs.get("index", "paper")
+    ylabel = "selective units"
+    if threshold is not None:
+        ylabel += f" ({index} index > chance + {threshold:g})"
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="category", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    label = summary.attrs.get("model_label")
+    if title is None:
+        title = "Category-selective units per layer" + (f" — {label}" if label else "")
+    ax.set_title(title)
+    if summary.attrs.get("trained") is False:
+        ax.text(0.5, 0.97, "UNTRAINED NETWORK (random weights) — not the study's result",
+                transform=ax.transAxes, ha="center", va="top", color="#b00000", fontweight="bold")
+    return ax

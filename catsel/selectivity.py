@@ -1,0 +1,180 @@
+"""Category selectivity of every filter: eq. 1 and eq. 2 of the paper.
+
+For one unit (a conv filter's map maximum, or a dense unit) with activations
+``A`` over all N images:
+
+* eq. 1, min-max normalisation over the images::
+
+      AN = (A - min(A)) / (max(A) - min(A) + eps)
+
+* eq. 2, selectivity for category c::
+
+      S_c = sum(AN over c's images) / (sum(AN over all images) + eps)
+
+``S_c`` is 1 when all of the unit's activity falls on category c. A unit
+with no preference gets ``chance_c = N_c / N``, c's share of the images.
+The paper calls a unit selective for c when ``S_c`` exceeds chance by more
+than a threshold (0.01). Units that never vary (silent: always 0; constant:
+always the same value) have ``AN = 0`` everywhere, so ``S_c = 0``: they are
+never selective, and :func:`layer_summary` counts them.
+
+The paper's public code ranks units by another index, the *contrast*: the
+mean of AN over c's images minus its mean over the other images (chance
+level 0). ``index="contrast"`` uses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .store import Activations
+
+__all__ = ["selectivity", "layer_summary", "normalise", "selectivity_matrix", "INDICES", "EPS"]
+
+#: The epsilon of eq. 1 and eq. 2.
+EPS = 1e-7
+
+#: Selectivity indices: name → description.
+INDICES = {
+    "paper": "eq. 2: share of the unit's normalised activity that falls on the category (chance = category's share of images)",
+    "contrast": "mean normalised activity on the category minus on the other images (chance = 0)",
+}
+
+
+def normalise(a: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Eq. 1: min-max normalise each column (unit) of ``a`` over its rows (images)."""
+    a = np.asarray(a, dtype=np.float64)
+    lo = a.min(axis=0, keepdims=True)
+    hi = a.max(axis=0, keepdims=True)
+    return (a - lo) / (hi - lo + eps)
+
+
+def _onehot(labels: np.ndarray, n_categories: int) -> np.ndarray:
+    onehot = np.zeros((n_categories, len(labels)), dtype=np.float64)
+    onehot[labels, np.arange(len(labels))] = 1.0
+    return onehot
+
+
+def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
+                       index: str = "paper", eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
+    """Selectivity of every unit for every category, and each category's chance level.
+
+    Parameters
+    ----------
+    a
+        ``(n_images, n_units)`` activations (map maxima, or dense units).
+    labels
+        ``(n_images,)`` integer categories.
+    n_categories
+        Number of categories.
+    index
+        ``"paper"`` (eq. 2) or ``"contrast"``.
+
+    Returns
+    -------
+    values : ndarray, shape (n_categories, n_units)
+    chance : ndarray, shape (n_categories,)
+    """
+    labels = np.asarray(labels)
+    an = normalise(a, eps)
+    onehot = _onehot(labels, n_categories)
+    per_category = onehot @ an  # (C, U): sum of AN over each category's images
+    counts = onehot.sum(axis=1)
+    if index == "paper":
+        total = an.sum(axis=0, keepdims=True)
+        return per_category / (total + eps), counts / counts.sum()
+    if index == "contrast":
+        total = an.sum(axis=0, keepdims=True)
+        n = counts.sum()
+        mean_in = per_category / np.maximum(counts, 1)[:, None]
+        mean_out = (total - per_category) / np.maximum(n - counts, 1)[:, None]
+        return mean_in - mean_out, np.zeros(n_categories)
+    raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
+
+
+def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0.01,
+                layers: list[str] | None = None, eps: float = EPS) -> pd.DataFrame:
+    """Selectivity of every captured unit for every category, as a tidy table.
+
+    Computed for all layers, units and categories at once (eq. 1 and eq. 2,
+    see the module docstring).
+
+    Parameters
+    ----------
+    acts
+        From :func:`catsel.capture` or :func:`catsel.load_activations`.
+    index
+        ``"paper"`` (eq. 2, default) or ``"contrast"`` (the public code's).
+    threshold
+        A unit is ``selective`` for c when its index exceeds c's chance level
+        by more than ``threshold`` (the paper: 0.01). A unit can be selective
+        for more than one category.
+    layers
+        A subset of the captured layers (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer × unit × category, with columns ``layer``,
+        ``filter`` (unit index), ``category``, ``selectivity``, ``chance``,
+        ``above_chance``, ``selective``, ``silent`` (always 0), ``constant``
+        (never varies, silent included), ``index``, ``model``, ``weights``.
+        ``layer`` and ``category`` are ordered categoricals (network order,
+        label order).
+    """
+    layers = list(layers) if layers is not None else list(acts.layers)
+    blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
+    sizes = [b.shape[1] for b in blocks]
+    a = np.concatenate(blocks, axis=1)
+    n_cat = len(acts.categories)
+    values, chance = selectivity_matrix(a, acts.labels, n_cat, index=index, eps=eps)
+    silent = np.all(a == 0, axis=0)
+    constant = a.max(axis=0) == a.min(axis=0)
+
+    n_units = a.shape[1]
+    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
+    filter_of_unit = np.concatenate([np.arange(s) for s in sizes])
+    above = values - chance[:, None]
+    # rows ordered layer, filter, category
+    table = pd.DataFrame({
+        "layer": pd.Categorical.from_codes(np.repeat(layer_of_unit, n_cat), categories=layers, ordered=True),
+        "filter": np.repeat(filter_of_unit, n_cat),
+        "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), n_units),
+                                              categories=list(acts.categories), ordered=True),
+        "selectivity": values.T.reshape(-1),
+        "chance": np.tile(chance, n_units),
+        "above_chance": above.T.reshape(-1),
+        "silent": np.repeat(silent, n_cat),
+        "constant": np.repeat(constant, n_cat),
+    })
+    table["selective"] = (table["above_chance"] > threshold) & ~table["constant"]
+    table["index"] = index
+    table["model"] = acts.meta.get("model", "?")
+    table["weights"] = acts.meta.get("weights", "?")
+    table.attrs.update({"threshold": threshold, "index": index, "eps": eps,
+                        "model_label": acts.model_label, "trained": acts.meta.get("trained", True)})
+    return table
+
+
+def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per layer and category: units, selective units, and their proportion.
+
+    The paper's Figure 1 plots ``proportion``. ``n_silent`` and
+    ``n_constant`` count the units that cannot be selective for anything
+    (silent units are also constant).
+    """
+    g = table.groupby(["layer", "category"], observed=True, sort=True)
+    summary = g.agg(
+        n_units=("filter", "size"),
+        n_selective=("selective", "sum"),
+        n_silent=("silent", "sum"),
+        n_constant=("constant", "sum"),
+    ).reset_index()
+    summary["proportion"] = summary["n_selective"] / summary["n_units"]
+    for col in ("model", "weights", "index"):
+        if col in table:
+            summary[col] = table[col].iloc[0] if len(table) else ""
+    summary.attrs.update(table.attrs)
+    return summary[["layer", "category", "n_units", "n_selective", "proportion", "n_silent", "n_constant",
+                    *[c for c in ("index", "model", "weights") if c in summary]]]

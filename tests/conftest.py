@@ -1,0 +1,37 @@
+"""Shared fixtures: small generated image folders and tiny Keras models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+
+
+def write_image(path: Path, array: np.ndarray, **save_kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path, **save_kwargs)
+    return path
+
+
+@pytest.fixture
+def colour_folder(tmp_path) -> Path:
+    """Three categories of 12x12 images: a red, green or blue square on grey noise."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "colours"
+    colours = {"blue": (0, 0, 200), "green": (0, 200, 0), "red": (200, 0, 0)}
+    for name, rgb in colours.items():
+        for i in range(5):
+            img = rng.integers(0, 60, size=(12, 12, 1)).repeat(3, axis=2)
+            y, x = rng.integers(0, 8, 2)
+            img[y:y + 4, x:x + 4] = rgb
+            write_image(root / name / f"{i:02d}.png", img)
+    return root

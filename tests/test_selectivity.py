@@ -1,0 +1,99 @@
+"""Eq. 1 and eq. 2 on hand-computed cases (issue: core pipeline, section 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from catsel import Activations, layer_summary, normalise, selectivity, selectivity_matrix
+
+# 5 images, unequal categories: two of "a", three of "b".
+LABELS = [0, 0, 1, 1, 1]
+UNITS = np.array([
+    [1, 0, 5, 0],
+    [3, 0, 5, 0],
+    [0, 0, 5, 2],
+    [0, 0, 5, 2],
+    [2, 0, 5, 2],
+], dtype=np.float32)  # unit 0 prefers a; 1 silent; 2 constant; 3 only b
+
+
+def _acts():
+    return Activations.from_arrays({"conv": UNITS[:, :2], "fc": UNITS[:, 2:]}, LABELS, ["a", "b"],
+                                   meta={"model": "toy", "weights": "hand-set"})
+
+
+def test_eq1_min_max_normalisation():
+    an = normalise(UNITS[:, :1], eps=0)
+    np.testing.assert_allclose(an[:, 0], [1 / 3, 1, 0, 0, 2 / 3])
+
+
+def test_eq2_by_hand_with_unequal_categories():
+    values, chance = selectivity_matrix(UNITS, np.array(LABELS), 2)
+    # unit 0: AN = [1/3, 1, 0, 0, 2/3], sum 2 → a: (4/3)/2, b: (2/3)/2
+    np.testing.assert_allclose(values[:, 0], [2 / 3, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(values[:, 1], [0, 0])  # silent
+    np.testing.assert_allclose(values[:, 2], [0, 0])  # constant
+    np.testing.assert_allclose(values[:, 3], [0, 1], rtol=1e-6)
+    np.testing.assert_allclose(chance, [0.4, 0.6])
+
+
+def test_contrast_index_by_hand():
+    values, chance = selectivity_matrix(UNITS, np.array(LABELS), 2, index="contrast")
+    # unit 0: mean AN on a = 2/3, on b = 2/9
+    np.testing.assert_allclose(values[:, 0], [4 / 9, -4 / 9], rtol=1e-6)
+    np.testing.assert_allclose(values[:, 3], [-1, 1], rtol=1e-6)
+    np.testing.assert_allclose(chance, [0, 0])
+
+
+def test_paper_index_of_a_unit_without_preference_is_the_chance_level():
+    rng = np.random.default_rng(1)
+    per_image = rng.random(4)
+    a = np.concatenate([per_image, per_image, per_image])[:, None]  # same values in each of 3 categories
+    values, chance = selectivity_matrix(a, np.repeat([0, 1, 2], 4), 3)
+    np.testing.assert_allclose(values[:, 0], chance, rtol=1e-6)
+
+
+@pytest.mark.parametrize("index, expected", [("paper", {("conv", 0, "a"), ("fc", 1, "b")}),
+                                             ("contrast", {("conv", 0, "a"), ("fc", 1, "b")})])
+def test_table_marks_selective_units(index, expected):
+    table = selectivity(_acts(), index=index, threshold=0.01)
+    assert list(table.columns[:8]) == ["layer", "filter", "category", "selectivity", "chance", "above_chance",
+                                       "silent", "constant"]
+    assert len(table) == 4 * 2
+    got = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
+    assert got == expected
+    assert table["layer"].cat.categories.tolist() == ["conv", "fc"]
+    silent = table[table.silent][["layer", "filter"]].drop_duplicates().values.tolist()
+    assert silent == [["conv", 1]]
+    constant = table[table.constant][["layer", "filter"]].drop_duplicates().values.tolist()
+    assert constant == [["conv", 1], ["fc", 0]]
+    assert set(table["model"]) == {"toy"} and set(table["weights"]) == {"hand-set"}
+
+
+def test_threshold_is_applied_above_chance():
+    # unit 0 for "a": 2/3 - 0.4 = 0.2667 above chance
+    assert selectivity(_acts(), threshold=0.26).query("layer == 'conv' and filter == 0 and category == 'a'").selective.item()
+    assert not selectivity(_acts(), threshold=0.27).query("layer == 'conv' and filter == 0 and category == 'a'").selective.item()
+
+
+def test_layer_summary_counts_units_selective_silent_and_constant():
+    summary = layer_summary(selectivity(_acts()))
+    conv_a = summary.query("layer == 'conv' and category == 'a'").iloc[0]
+    assert (conv_a.n_units, conv_a.n_selective, conv_a.proportion, conv_a.n_silent, conv_a.n_constant) == (2, 1, 0.5, 1, 1)
+    fc_b = summary.query("layer == 'fc' and category == 'b'").iloc[0]
+    assert (fc_b.n_units, fc_b.n_selective, fc_b.n_silent, fc_b.n_constant) == (2, 1, 0, 1)
+    assert summary["layer"].astype(str).tolist() == ["conv", "conv", "fc", "fc"]
+
+
+def test_vectorised_table_matches_a_per_unit_loop():
+    rng = np.random.default_rng(3)
+    a = rng.gamma(1.0, size=(40, 30)).astype(np.float32)
+    labels = rng.integers(0, 4, 40)
+    values, _ = selectivity_matrix(a, labels, 4)
+    for u in range(a.shape[1]):
+        col = a[:, u].astype(np.float64)
+        an = (col - col.min()) / (col.max() - col.min() + 1e-7)
+        for c in range(4):
+            assert values[c, u] == pytest.approx(an[labels == c].sum() / (an.sum() + 1e-7))
