@@ -39,7 +39,9 @@ def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
         "categories": list(folder.categories),
         "labels": folder.labels.tolist(),
         "fit": folder.fit,
-        "model": amodel.describe(),
+        # the network by its architecture and weights digest, not its name
+        # (Keras numbers unnamed in-memory models differently in each session)
+        "model": {k: v for k, v in amodel.describe().items() if k != "model"},
     }
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()

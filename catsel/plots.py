@@ -64,8 +64,9 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     label = summary.attrs.get("model_label")
     if title is None:
         title = "Category-selective units per layer" + (f" — {label}" if label else "")
-    ax.set_title(title)
     if summary.attrs.get("trained") is False:
-        ax.text(0.5, 0.97, "UNTRAINED NETWORK (random weights) — not the study's result",
-                transform=ax.transAxes, ha="center", va="top", color="#b00000", fontweight="bold")
+        ax.set_title(title + "\nUNTRAINED NETWORK (random weights): a control, not the study's result",
+                     color="#b00000")
+    else:
+        ax.set_title(title)
     return ax

@@ -1,0 +1,118 @@
+"""`catsel run` end to end (issue: core pipeline, section 7)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from catsel.cli import main
+from conftest import SAMPLE_DATA, write_image
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", refuse)
+
+
+def test_run_on_the_sample_data_untrained(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--no-progress"]) == 0
+    for name in ("selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json"):
+        assert (out / name).is_file(), name
+    assert (out / "activations" / "meta.json").is_file()
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["images_per_category"] == {"car": 32, "dog": 32, "face": 32, "i-see-face": 32}
+    assert run["trained"] is False and "untrained" in run["weights"]
+    assert run["image_size"] == 32 and run["model"] == "vgg16" and run["keras_backend"]
+    assert len(run["layers"]) == 13 and run["skipped"] == []
+    assert run["images_per_second"] > 0 and run["device"]
+
+    table = pd.read_csv(out / "selectivity.csv")
+    assert len(table) == 4224 * 4
+    assert {"layer", "filter", "category", "selectivity", "chance", "selective"} <= set(table.columns)
+    assert table["weights"].str.contains("untrained").all()
+    np.testing.assert_allclose(table.groupby("category")["chance"].first(), 0.25)
+
+    summary = pd.read_csv(out / "layer_summary.csv")
+    assert summary["layer"].unique().tolist()[:2] == ["block1_conv1", "block1_conv2"]
+    assert len(summary) == 13 * 4
+    assert (summary["n_selective"] == table.groupby(["layer", "category"], sort=False)["selective"].sum().values).all()
+
+    with Image.open(out / "layer_proportions.png") as png:
+        assert png.size[0] > 800 and png.size[1] > 400
+    printed = capsys.readouterr().out
+    assert "Proportion of selective units per layer" in printed and "untrained" in printed
+
+
+def test_default_weights_fall_back_to_untrained_loudly_when_offline(tmp_path, capsys, offline):
+    out = tmp_path / "run"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--limit", "4",
+                 "--layers", "block1_conv1,block5_conv3", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "RUNNING THE UNTRAINED NETWORK" in err and "NOT the study's results" in err
+    run = json.loads((out / "run.json").read_text())
+    assert run["trained"] is False and run["weights_requested"] == "auto"
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in run["weights_fallback_reason"]
+
+
+def test_explicit_imagenet_offline_is_an_error(tmp_path, capsys, offline):
+    code = main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--image-size", "32", "--weights", "imagenet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("catsel: error: ImageNet weights for vgg16 are not in Keras' cache")
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--layers", "block1_conv1,fc9"], "no layer named 'fc9'"),
+    (["--layers", "fc1"], "dense top"),
+])
+def test_model_errors_are_one_line(tmp_path, capsys, args, message):
+    code = main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--image-size", "32", "--weights", "none", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_skipped_files_are_reported_and_strict_stops(tmp_path, capsys, colour_folder):
+    (colour_folder / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (colour_folder / "red" / "notes.txt").write_text("x")
+    out = tmp_path / "run"
+    assert main(["run", str(colour_folder), "--out", str(out), "--model", "vgg16", "--image-size", "32",
+                 "--weights", "none", "--layers", "block1_conv1", "--no-progress"]) == 0
+    skipped = json.loads((out / "run.json").read_text())["skipped"]
+    assert {s["path"] for s in skipped} == {str(colour_folder / "red" / "notes.txt"),
+                                           str(colour_folder / "red" / "broken.png")}
+    assert "Skipped 2 file(s)" in capsys.readouterr().out
+
+    code = main(["run", str(colour_folder), "--out", str(tmp_path / "strict"), "--image-size", "32",
+                 "--weights", "none", "--layers", "block1_conv1", "--strict", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "notes.txt" in err and "strict" in err
+
+
+def test_a_missing_folder_is_one_line_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(tmp_path / "nowhere"), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"catsel: error: {tmp_path / 'nowhere'} does not exist" in proc.stderr
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(SAMPLE_DATA), "--out", "x", "--batch-size", "0"])
+    assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
