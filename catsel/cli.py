@@ -87,20 +87,21 @@ def _device() -> str:
 
 
 def cmd_run(args) -> int:
+    from .data import ImageFolder
+
+    t0 = time.perf_counter()
+    # Check the data folder before importing Keras and building a large network.
+    ImageFolder(args.data_dir, image_size=args.image_size or 8, fit=args.fit, max_per_category=args.limit)
+
     import keras
     from matplotlib.figure import Figure
 
     from . import activation_model, capture, layer_proportions, layer_summary, selectivity
-    from .data import ImageFolder
     from .errors import WeightsUnavailableError
 
-    t0 = time.perf_counter()
     out = Path(args.out)
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
     kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed)
-
-    # Check the data folder before building a large network.
-    ImageFolder(args.data_dir, image_size=args.image_size or 8, fit=args.fit, max_per_category=args.limit)
 
     weights = args.weights
     fallback = None
