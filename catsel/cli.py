@@ -59,14 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _warn_untrained(reason: str) -> None:
-    bar = "!" * 78
-    print(f"\n{bar}\n  ImageNet weights are not available: {reason}\n"
-          "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
-          "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
-          f"{bar}\n", file=sys.stderr, flush=True)
-
-
 def _device() -> str:
     import keras
     backend = keras.backend.backend()
@@ -97,23 +89,13 @@ def cmd_run(args) -> int:
     from matplotlib.figure import Figure
 
     from . import activation_model, capture, layer_proportions, layer_summary, selectivity
-    from .errors import WeightsUnavailableError
 
     out = Path(args.out)
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
     kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed)
 
-    weights = args.weights
-    fallback = None
-    if weights == "auto":
-        try:
-            amodel = activation_model(args.model, "imagenet", **kwargs)
-        except WeightsUnavailableError as exc:
-            fallback = str(exc)
-            _warn_untrained(fallback)
-            amodel = activation_model(args.model, None, **kwargs)
-    else:
-        amodel = activation_model(args.model, weights, **kwargs)
+    amodel = activation_model(args.model, args.weights, **kwargs)
+    fallback = amodel.fallback_reason
 
     folder = ImageFolder(args.data_dir, image_size=amodel.image_size, fit=args.fit, max_per_category=args.limit)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,7 @@ class ActivationModel:
     source: str
     weights: str
     trained: bool
+    fallback_reason: str | None = None
     _digest: str | None = field(default=None, repr=False)
 
     @property
@@ -191,6 +193,15 @@ class ActivationModel:
             ],
             "network_digest": self.digest(),
         }
+
+
+def announce_untrained(reason: str) -> None:
+    """Say loudly, on standard error, that the untrained network replaces ImageNet weights."""
+    bar = "!" * 78
+    print(f"\n{bar}\n  ImageNet weights are not available: {reason}\n"
+          "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
+          "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
+          f"{bar}\n", file=sys.stderr, flush=True)
 
 
 def _application(name: str) -> tuple[str, object, str]:
@@ -350,7 +361,9 @@ def activation_model(
         ...), the path of a saved ``.keras`` model (loaded in Keras' safe
         mode), or a ``keras.Model`` already in memory.
     weights
-        For an application name: ``"imagenet"`` (Keras' cache, downloaded
+        For an application name: ``"auto"`` (ImageNet weights when they can be
+        had, else the untrained network, announced in a banner and recorded in
+        ``fallback_reason``), ``"imagenet"`` (Keras' cache, downloaded
         when online; offline and not cached raises
         :class:`WeightsUnavailableError` saying where to put the file), the
         path of a weights file, or ``None``/``"none"`` for the untrained
@@ -377,6 +390,14 @@ def activation_model(
     """
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
+    if isinstance(weights, str) and weights == "auto":
+        try:
+            return activation_model(model, "imagenet", layers, image_size=image_size, preprocess=preprocess, seed=seed)
+        except WeightsUnavailableError as exc:
+            announce_untrained(str(exc))
+            amodel = activation_model(model, None, layers, image_size=image_size, preprocess=preprocess, seed=seed)
+            amodel.fallback_reason = str(exc)
+            return amodel
     if preprocess is not None and preprocess not in PREPROCESS_MODES:
         raise ModelError(f"unknown preprocessing {preprocess!r}; use one of {', '.join(PREPROCESS_MODES)}")
 

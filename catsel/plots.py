@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -45,9 +46,13 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     data = data[data["category"].isin(cats)]
     layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
         dict.fromkeys(summary["layer"]))
-    x = data["layer"].astype(str).map({l: i for i, l in enumerate(layers)})
-    sns.lineplot(x=x, y=data["proportion"], hue=data["category"].astype(str), hue_order=cats,
-                 palette=_palette(cats), marker="o", ax=ax, sort=True)
+    palette = _palette(cats)
+    position = {l: i for i, l in enumerate(layers)}
+    for c in cats:  # one line per category, labelled with its name
+        rows = data[data["category"] == c]
+        x = rows["layer"].astype(str).map(position).to_numpy()
+        order = np.argsort(x)
+        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=palette[c], label=c)
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_xlim(-0.5, len(layers) - 0.5)
     ax.set_ylim(bottom=0)

@@ -1,0 +1,399 @@
+"""Interactive explorers for JupyterLab, Notebook 7 and Voilà (ipywidgets).
+
+* :func:`explore_thresholds` — threshold slider, index chooser and category
+  selection; the paper's Figure 1 and the counts redraw live.
+* :func:`explore_layer` — one layer's filters as bars of their selectivity per
+  category, sorted by a category, a window of filters at a time.
+* :func:`explore_filters` — one filter: its top images and its activation
+  distribution per category.
+* :func:`explore` — the three in tabs, the layer view feeding the filter view.
+
+Each explorer keeps its state in plain attributes (``summary``, ``counts``,
+``figure``...) recomputed by ``update()``, so it can be driven and tested from
+Python. Figures are matplotlib, shown as PNG images that work the same in
+every Jupyter front end. ipywidgets is imported only when an explorer is made.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .plots import _palette, layer_proportions
+from .selectivity import INDICES, selectivity
+from .store import Activations
+
+__all__ = ["explore_thresholds", "explore_layer", "explore_filters", "explore",
+           "ThresholdExplorer", "LayerExplorer", "FilterExplorer"]
+
+
+def _ipywidgets():
+    try:
+        import ipywidgets
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("catsel's explorers need ipywidgets: pip install ipywidgets") from exc
+    return ipywidgets
+
+
+def _png(fig: Figure, dpi: int = 80) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+class _Explorer:
+    """Shows its ``widget`` when displayed in a notebook."""
+
+    widget = None
+    figure: Figure | None = None
+
+    def _show(self, figure: Figure) -> None:
+        """Show ``figure`` and release the previous one.
+
+        Clearing the old figure breaks its artists' reference cycles, so they
+        are freed at once instead of by a full garbage collection, which in a
+        kernel holding Keras costs a few hundred milliseconds.
+        """
+        if self.figure is not None and self.figure is not figure:
+            self.figure.clear()
+        self.figure = figure
+        self.image.value = _png(figure)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _observe(self, *controls) -> None:
+        for control in controls:
+            control.observe(lambda change: self.update(), names="value")
+
+
+class _ThresholdCounts:
+    """Counts of selective units per layer × category at any threshold, fast.
+
+    Precomputes each row's layer × category code and its margin above chance
+    once; a new threshold is then one comparison and one ``bincount``.
+    """
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self.layers = list(table["layer"].cat.categories)
+        self.categories = list(table["category"].cat.categories)
+        n_cat = len(self.categories)
+        self.codes = table["layer"].cat.codes.to_numpy() * n_cat + table["category"].cat.codes.to_numpy()
+        self.above = table["above_chance"].to_numpy()
+        self.usable = ~table["constant"].to_numpy()
+        size = len(self.layers) * n_cat
+        self.n_units = np.bincount(self.codes, minlength=size)
+        self.n_silent = np.bincount(self.codes, weights=table["silent"].to_numpy(), minlength=size)
+        self.n_constant = np.bincount(self.codes, weights=~self.usable, minlength=size)
+
+    def summary(self, threshold: float) -> pd.DataFrame:
+        selective = (self.above > threshold) & self.usable
+        n_sel = np.bincount(self.codes, weights=selective, minlength=len(self.n_units))
+        n_cat = len(self.categories)
+        summary = pd.DataFrame({
+            "layer": pd.Categorical.from_codes(np.repeat(np.arange(len(self.layers)), n_cat), self.layers, ordered=True),
+            "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), len(self.layers)), self.categories,
+                                                  ordered=True),
+            "n_units": self.n_units,
+            "n_selective": n_sel.astype(int),
+            "proportion": n_sel / np.maximum(self.n_units, 1),
+            "n_silent": self.n_silent.astype(int),
+            "n_constant": self.n_constant.astype(int),
+        })
+        summary.attrs.update(self.table.attrs)
+        summary.attrs["threshold"] = threshold
+        return summary
+
+
+class ThresholdExplorer(_Explorer):
+    """Threshold slider, index chooser, category selection → Figure 1 and counts.
+
+    Attributes
+    ----------
+    threshold, index, categories : ipywidgets controls
+    summary : DataFrame
+        :func:`catsel.layer_summary` at the current settings.
+    counts : DataFrame
+        Selective units, layers × selected categories.
+    figure : matplotlib Figure
+        The current layer-proportion figure (also shown as ``image``).
+    """
+
+    def __init__(self, source: Activations | pd.DataFrame, *, threshold: float = 0.01, index: str | None = None,
+                 categories=None):
+        W = _ipywidgets()
+        if isinstance(source, Activations):
+            tables = {name: selectivity(source, index=name, threshold=threshold) for name in INDICES}
+        else:
+            tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}
+        self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}
+        first = next(iter(self._counts.values()))
+        all_categories = first.categories
+        self.threshold = W.FloatSlider(value=threshold, min=0.0, max=0.5, step=0.005, readout_format=".3f",
+                                       description="threshold", continuous_update=False,
+                                       style={"description_width": "initial"},
+                                       layout=W.Layout(width="420px"))
+        self.index = W.Dropdown(options=list(tables), value=index or next(iter(tables)), description="index",
+                                layout=W.Layout(width="200px"))
+        self.categories = W.SelectMultiple(options=all_categories, value=tuple(categories or all_categories),
+                                           description="categories", rows=min(6, len(all_categories)))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.table_html = W.HTML()
+        self.status = W.HTML()
+        controls = W.HBox([W.VBox([self.threshold, self.index]), self.categories])
+        self.widget = W.VBox([controls, self.status, self.image, self.table_html])
+        self._observe(self.threshold, self.index, self.categories)
+        self.update()
+
+    def update(self) -> None:
+        counter = self._counts[self.index.value]
+        cats = [c for c in counter.categories if c in self.categories.value]
+        self.summary = counter.summary(self.threshold.value)
+        self.summary.attrs["index"] = self.index.value
+        shown = self.summary[self.summary["category"].isin(cats)]
+        self.counts = shown.pivot(index="layer", columns="category", values="n_selective").reindex(columns=cats)
+        # fixed margins: constrained layout would draw every figure twice
+        figure = Figure(figsize=(10, 4.2))
+        figure.subplots_adjust(left=0.08, right=0.84, top=0.86, bottom=0.27)
+        if cats:
+            layer_proportions(self.summary, categories=cats, ax=figure.subplots())
+        self._show(figure)
+        units = shown.drop_duplicates("layer").set_index("layer")["n_units"]
+        html = self.counts.assign(units=units).to_html(classes="catsel-counts", border=0)
+        self.table_html.value = f"<b>Selective units per layer</b>{html}"
+        total = int(shown["n_selective"].sum())
+        self.status.value = (f"{self.index.value} index &gt; chance + {self.threshold.value:.3f}: "
+                             f"<b>{total}</b> selective unit × category pairs")
+
+
+class LayerExplorer(_Explorer):
+    """One layer's filters: selectivity bars per category, sorted, a window at a time.
+
+    Attributes
+    ----------
+    layer, sort_by, window, inspect : ipywidgets controls
+    order : ndarray
+        Filter indices of the layer in the current sort order.
+    shown : DataFrame
+        Selectivity of the filters drawn (rows, in sort order) per category (columns).
+    """
+
+    def __init__(self, table: pd.DataFrame, *, layer: str | None = None, sort_by: str | None = None,
+                 window: int = 48):
+        W = _ipywidgets()
+        self.table = table
+        layers = list(table["layer"].cat.categories)
+        categories = list(table["category"].cat.categories)
+        self._categories = categories
+        self.layer = W.Dropdown(options=layers, value=layer or layers[-1], description="layer")
+        self.sort_by = W.Dropdown(options=["filter index", *categories], value=sort_by or categories[0],
+                                  description="sort by")
+        self.window = W.IntRangeSlider(value=(0, window - 1), min=0, max=1, step=1, description="filters",
+                                       continuous_update=False, layout=W.Layout(width="520px"))
+        self.inspect = W.Dropdown(options=[], description="inspect")
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.widget = W.VBox([W.HBox([self.layer, self.sort_by]), W.HBox([self.window, self.inspect]), self.image])
+        self._window_size = window
+        self._cache: dict = {}
+        self.layer.observe(lambda change: self._reset_window(), names="value")
+        self._observe(self.sort_by, self.window)
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        n = int((self.table["layer"] == self.layer.value).sum() // len(self._categories))
+        with self.window.hold_trait_notifications():
+            self.window.max = max(n - 1, 1)
+            self.window.value = (0, min(self._window_size, n) - 1)
+        self.update()
+
+    def _matrix(self):
+        layer = self.layer.value
+        if layer not in self._cache:
+            rows = self.table[self.table["layer"] == layer]
+            values = rows.pivot(index="filter", columns="category", values="selectivity")[self._categories]
+            selective = rows.pivot(index="filter", columns="category", values="selective")[self._categories]
+            chance = rows.groupby("category", observed=True)["chance"].first()[self._categories]
+            self._cache[layer] = values, selective, chance
+        return self._cache[layer]
+
+    def update(self) -> None:
+        values, selective, chance = self._matrix()
+        if self.sort_by.value == "filter index":
+            self.order = values.index.to_numpy()
+        else:
+            self.order = values[self.sort_by.value].sort_values(ascending=False, kind="stable").index.to_numpy()
+        lo, hi = self.window.value
+        ids = self.order[lo:hi + 1]
+        self.shown = values.loc[ids]
+        self.inspect.options = [int(i) for i in ids]
+        self._show(self._draw(values, selective, chance, ids))
+
+    def _draw(self, values, selective, chance, ids) -> Figure:
+        fig = Figure(figsize=(11, 5.2))
+        fig.subplots_adjust(left=0.08, right=0.88, top=0.93, bottom=0.12, hspace=0.45)
+        top, bottom = fig.subplots(2, 1, height_ratios=[1, 3])
+        ordered = values.loc[self.order].to_numpy().T
+        top.imshow(ordered, aspect="auto", cmap="magma", interpolation="nearest")
+        top.set_yticks(range(len(self._categories)), self._categories)
+        lo, hi = self.window.value
+        top.axvspan(lo - 0.5, hi + 0.5, color="white", alpha=0.25, ec="white")
+        top.set_xlabel(f"all {len(self.order)} filters of {self.layer.value}, sorted by {self.sort_by.value}")
+        top.set_title(f"{self.layer.value}: selectivity per filter ({self.table.attrs.get('model_label', '')})")
+        palette = _palette(self._categories)
+        width = 0.8 / len(self._categories)
+        x = np.arange(len(ids))
+        for k, c in enumerate(self._categories):
+            bottom.bar(x + (k - (len(self._categories) - 1) / 2) * width, values.loc[ids, c], width,
+                       color=palette[c], label=c)
+            bottom.axhline(chance[c], color=palette[c], ls="--", lw=0.8)
+            sel = selective.loc[ids, c].to_numpy()
+            bottom.plot(x[sel], np.full(sel.sum(), values.to_numpy().max() * 1.04), "v", color=palette[c], ms=4)
+        bottom.set_xticks(x, [str(i) for i in ids], rotation=90, fontsize=7)
+        bottom.set_xlim(-0.6, len(ids) - 0.4)
+        bottom.set_xlabel("filter (▼ selective; dashed: chance level)")
+        bottom.set_ylabel("selectivity")
+        bottom.set_ylim(0, values.to_numpy().max() * 1.1)
+        bottom.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        return fig
+
+
+class FilterExplorer(_Explorer):
+    """One filter or unit: its top images and its activation per category.
+
+    Attributes
+    ----------
+    layer, filter, top : ipywidgets controls
+    top_rows : ndarray
+        Image rows (into ``acts``) of the current top images, best first.
+    values : DataFrame
+        The unit's activation per image with its category.
+    """
+
+    def __init__(self, acts: Activations, table: pd.DataFrame | None = None, *, layer: str | None = None,
+                 filter: int = 0, top: int = 8):
+        W = _ipywidgets()
+        self.acts = acts
+        self.table = table
+        self.root = Path(acts.root)
+        self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
+        self.filter = W.BoundedIntText(value=filter, min=0, max=acts.units[self.layer.value] - 1, description="filter")
+        self.top = W.IntSlider(value=top, min=1, max=24, description="top images", continuous_update=False)
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.info = W.HTML()
+        self.layer.observe(lambda change: self._limit(), names="value")
+        self._observe(self.filter, self.top)
+        self.widget = W.VBox([W.HBox([self.layer, self.filter, self.top]), self.info, self.image])
+        self.update()
+
+    def _limit(self) -> None:
+        self.filter.max = self.acts.units[self.layer.value] - 1
+        self.update()
+
+    def update(self) -> None:
+        layer, unit = self.layer.value, int(self.filter.value)
+        a = self.acts[layer][:, unit]
+        self.top_rows = np.argsort(-a, kind="stable")[: self.top.value]
+        cats = np.asarray(self.acts.categories)
+        self.values = pd.DataFrame({"value": a, "category": pd.Categorical(cats[self.acts.labels],
+                                                                           categories=list(cats))})
+        self.info.value = self._describe(layer, unit)
+        self._show(self._draw(layer, unit))
+
+    def _describe(self, layer: str, unit: int) -> str:
+        if self.table is None:
+            return f"<b>{layer}</b> filter {unit}"
+        rows = self.table[(self.table["layer"] == layer) & (self.table["filter"] == unit)]
+        parts = [f"{r.category}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
+                 for r in rows.itertuples()]
+        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts)
+
+    def _thumbnail(self, row: int) -> np.ndarray | None:
+        from .data import load_image
+
+        try:
+            return load_image(self.root / self.acts.paths[row], 96)
+        except Exception:  # a moved or deleted file: leave a blank tile
+            return None
+
+    def _draw(self, layer: str, unit: int) -> Figure:
+        k = len(self.top_rows)
+        cols = min(k, 8)
+        rows = -(-k // cols)
+        fig = Figure(figsize=(11, 2.0 * rows + 2.8))
+        grid = fig.add_gridspec(rows + 1, cols, height_ratios=[1.3] * rows + [2.2], left=0.1, right=0.98,
+                                top=0.9, bottom=0.12, hspace=0.5)
+        palette = _palette(list(self.acts.categories))
+        for i, row in enumerate(self.top_rows):
+            ax = fig.add_subplot(grid[i // cols, i % cols])
+            img = self._thumbnail(int(row))
+            if img is not None:
+                ax.imshow(img)
+            category = self.acts.categories[self.acts.labels[row]]
+            ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=palette[category])
+            ax.set_axis_off()
+        ax = fig.add_subplot(grid[rows, :])
+        rng = np.random.default_rng(0)
+        for y, c in enumerate(self.acts.categories):  # jittered strip and median per category
+            v = self.values.loc[self.values["category"] == c, "value"].to_numpy()
+            ax.scatter(v, y + rng.uniform(-0.25, 0.25, len(v)), s=6, alpha=0.6, color=palette[c])
+            if len(v):
+                ax.plot([np.median(v)] * 2, [y - 0.35, y + 0.35], color="black", lw=1.5)
+        ax.set_yticks(range(len(self.acts.categories)), self.acts.categories)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{layer} filter {unit}: maximum of its map per image")
+        ax.set_ylabel("")
+        fig.suptitle(f"{layer} filter {unit}: top {k} images", fontsize=10)
+        return fig
+
+
+def explore_thresholds(source: Activations | pd.DataFrame, **kwargs) -> ThresholdExplorer:
+    """Threshold explorer. ``source``: activations (both indices offered) or a selectivity table."""
+    return ThresholdExplorer(source, **kwargs)
+
+
+def explore_layer(table: pd.DataFrame, **kwargs) -> LayerExplorer:
+    """Layer explorer on a table from :func:`catsel.selectivity`."""
+    return LayerExplorer(table, **kwargs)
+
+
+def explore_filters(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> FilterExplorer:
+    """Filter explorer: top images and activation distribution of one filter."""
+    return FilterExplorer(acts, table, **kwargs)
+
+
+class Dashboard(_Explorer):
+    """The three explorers in tabs; choosing a filter in the layer view opens it in the filter view."""
+
+    def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = 0.01):
+        W = _ipywidgets()
+        table = table if table is not None else selectivity(acts, threshold=threshold)
+        self.thresholds = ThresholdExplorer(acts, threshold=threshold)
+        self.layers = LayerExplorer(table)
+        self.filters = FilterExplorer(acts, table, layer=self.layers.layer.value)
+        self.widget = W.Tab(children=[self.thresholds.widget, self.layers.widget, self.filters.widget])
+        for i, title in enumerate(["Thresholds", "Layer", "Filter"]):
+            self.widget.set_title(i, title)
+        self.layers.inspect.observe(lambda change: self._open(change["new"]), names="value")
+
+    def _open(self, unit) -> None:
+        if unit is None:
+            return
+        with self.filters.filter.hold_trait_notifications():
+            self.filters.layer.value = self.layers.layer.value
+            self.filters.filter.max = self.acts_units(self.layers.layer.value) - 1
+            self.filters.filter.value = int(unit)
+        self.filters.update()
+        self.widget.selected_index = 2
+
+    def acts_units(self, layer: str) -> int:
+        return self.filters.acts.units[layer]
+
+
+def explore(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> Dashboard:
+    """All three explorers in tabs (what ``catsel explore RUN_DIR`` shows in Voilà)."""
+    return Dashboard(acts, table, **kwargs)

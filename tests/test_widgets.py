@@ -1,0 +1,113 @@
+"""Explorers driven from Python: counts and figure data follow the controls (issue: widgets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+import catsel
+from catsel import widgets
+from test_models import small_cnn
+
+
+@pytest.fixture(scope="module")
+def acts():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    maxima = {
+        "conv": rng.gamma(2.0, size=(60, 40)) + (labels[:, None] == 0) * rng.uniform(0, 3, size=40),
+        "fc": rng.gamma(2.0, size=(60, 24)) + (labels[:, None] == 2) * rng.uniform(0, 3, size=24),
+    }
+    maxima["conv"][:, 5] = 0  # a silent unit
+    return catsel.Activations.from_arrays(maxima, labels, ["face", "car", "dog"], meta={"model": "toy", "weights": "test"})
+
+
+def _lines(figure):
+    ax = figure.axes[0]
+    return {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.03, 0.12])
+def test_threshold_slider_recomputes_counts_and_figure(acts, threshold):
+    ex = widgets.explore_thresholds(acts)
+    before = ex.image.value
+    ex.threshold.value = threshold
+    expected = catsel.layer_summary(catsel.selectivity(acts, threshold=threshold))
+    got = ex.summary.merge(expected, on=["layer", "category"], suffixes=("", "_ref"))
+    assert (got["n_selective"] == got["n_selective_ref"]).all()
+    assert (got["n_constant"] == got["n_constant_ref"]).all()
+    pivot = expected.pivot(index="layer", columns="category", values="n_selective")
+    assert ex.counts.loc["conv", "face"] == pivot.loc["conv", "face"]
+    lines = _lines(ex.figure)
+    np.testing.assert_allclose(lines["face"], expected.query("category == 'face'")["proportion"])
+    if threshold != 0.01:
+        assert ex.image.value != before
+
+
+def test_index_chooser_switches_to_the_contrast_index(acts):
+    ex = widgets.explore_thresholds(acts, threshold=0.05)
+    ex.index.value = "contrast"
+    expected = catsel.layer_summary(catsel.selectivity(acts, index="contrast", threshold=0.05))
+    np.testing.assert_array_equal(ex.summary["n_selective"].to_numpy(), expected["n_selective"].to_numpy())
+    assert "contrast" in ex.status.value
+
+
+def test_category_selection_limits_the_lines_and_columns(acts):
+    ex = widgets.explore_thresholds(acts)
+    ex.categories.value = ("dog",)
+    assert list(ex.counts.columns) == ["dog"]
+    assert set(_lines(ex.figure)) == {"dog"}
+
+
+def test_a_table_alone_drives_the_threshold_explorer(acts):
+    table = catsel.selectivity(acts, index="contrast")
+    ex = widgets.explore_thresholds(table)
+    assert list(ex.index.options) == ["contrast"]
+    ex.threshold.value = 0.2
+    assert ex.counts.to_numpy().sum() == (table["above_chance"] > 0.2).sum()
+
+
+def test_layer_explorer_sorts_and_windows(acts):
+    table = catsel.selectivity(acts)
+    ex = widgets.explore_layer(table, layer="conv", window=10)
+    ex.sort_by.value = "face"
+    face = table.query("layer == 'conv' and category == 'face'").set_index("filter")["selectivity"]
+    assert list(ex.order) == list(face.sort_values(ascending=False, kind="stable").index)
+    assert list(ex.shown.index) == list(ex.order[:10])
+    ex.window.value = (5, 19)
+    assert list(ex.inspect.options) == [int(i) for i in ex.order[5:20]]
+    bars = [p for p in ex.figure.axes[1].patches]
+    assert len(bars) == 15 * 3
+    heights = sorted(round(b.get_height(), 6) for b in bars)
+    assert heights == sorted(round(v, 6) for v in ex.shown.to_numpy().ravel())
+    ex.layer.value = "fc"
+    assert ex.window.max == 23 and len(ex.inspect.options) == 10
+    ex.sort_by.value = "filter index"
+    assert list(ex.order) == list(range(24))
+
+
+def test_filter_explorer_shows_the_top_images_of_a_captured_filter(colour_folder, tmp_path):
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
+    table = catsel.selectivity(acts)
+    ex = widgets.explore_filters(acts, table, layer="c2", filter=3, top=4)
+    a = acts["c2"][:, 3]
+    assert list(ex.top_rows) == list(np.argsort(-a, kind="stable")[:4])
+    images = [ax for ax in ex.figure.axes if ax.images]
+    assert len(images) == 4  # the files were found and drawn
+    ex.filter.value = 4
+    assert list(ex.top_rows) == list(np.argsort(-acts["c2"][:, 4], kind="stable")[:4])
+    assert "c2</b> filter 4" in ex.info.value
+    ex.layer.value = "fc"
+    assert ex.filter.max == 7
+
+
+def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
+    dash = widgets.explore(acts)
+    dash.layers.layer.value = "fc"
+    unit = dash.layers.inspect.options[2]
+    dash.layers.inspect.value = unit
+    assert dash.widget.selected_index == 2
+    assert (dash.filters.layer.value, dash.filters.filter.value) == ("fc", unit)
