@@ -263,6 +263,19 @@ class ImageFolder:
                 errors.append(str(exc))
         return batch, errors
 
+    def check(self) -> list[Skipped]:
+        """Decode every image once; the files that cannot be used, with their reasons.
+
+        Includes the non-image files found while scanning (:attr:`skipped`).
+        """
+        bad = list(self.skipped)
+        for i, path in enumerate(self.paths):
+            try:
+                self.load(i)
+            except ImageError as exc:
+                bad.append(Skipped(str(path), str(exc).removeprefix(f"{path}: ")))
+        return bad
+
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple[int, np.ndarray, list[str | None]]]:
         """Yield ``(first_index, images, errors)`` from ``start`` to the end."""
         for first in range(start, len(self), batch_size):

@@ -135,6 +135,7 @@ class ActivationModel:
     trained: bool
     fallback_reason: str | None = None
     _digest: str | None = field(default=None, repr=False)
+    _fields: dict | None = field(default=None, repr=False)
 
     @property
     def conv_layers(self) -> tuple[str, ...]:
@@ -179,6 +180,32 @@ class ActivationModel:
             self._digest = h.hexdigest()
         return self._digest
 
+    def _field(self, layer: str) -> dict | None:
+        """Receptive field of a conv layer as {size, jump, start} in input pixels."""
+        if self.map_shapes[layer] is None or len(self.map_shapes[layer]) != 2:
+            return None
+        from .receptive import receptive_fields
+
+        if self._fields is None:
+            self._fields = receptive_fields(self.network)
+        f = self._fields.get(layer)
+        return {"size": f.size, "jump": f.jump, "start": f.start} if f else None
+
+    def layer_table(self) -> "pd.DataFrame":
+        """The captured layers: output shape, units, receptive field (size and step, in input pixels)."""
+        import pandas as pd
+
+        by_name = {l.name: l for l in self.network.layers}
+        rows = []
+        for name in self.layers:
+            shape = tuple(by_name[name].output.shape[1:])
+            field = self._field(name)
+            rows.append({"layer": name, "kind": type(by_name[name]).__name__, "output shape": shape,
+                         "units": self.units[name],
+                         "receptive field": int(field["size"]) if field else "whole image",
+                         "step": int(field["jump"]) if field else None})
+        return pd.DataFrame(rows)
+
     def describe(self) -> dict:
         """What built this model, as plain JSON-able values."""
         return {
@@ -188,7 +215,9 @@ class ActivationModel:
             "image_size": self.image_size,
             "preprocess": self.preprocess,
             "layers": [
-                {"name": l, "units": self.units[l], "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None}
+                {"name": l, "units": self.units[l],
+                 "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None,
+                 "receptive_field": self._field(l)}
                 for l in self.layers
             ],
             "network_digest": self.digest(),

@@ -9,7 +9,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["layer_proportions", "CATEGORY_PALETTE"]
+__all__ = ["layer_proportions", "compare_layer_proportions", "CATEGORY_PALETTE"]
 
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
@@ -75,3 +75,33 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     else:
         ax.set_title(title)
     return ax
+
+
+def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
+    """Figure 1 for several networks side by side: one panel per category, one line per network.
+
+    ``summaries`` maps a label (``"ImageNet"``, ``"untrained"``) to a
+    :func:`catsel.layer_summary`. The layers are those of the first summary.
+    """
+    from matplotlib.figure import Figure
+
+    first = next(iter(summaries.values()))
+    cats = list(categories) if categories is not None else list(first["category"].cat.categories)
+    layers = list(first["layer"].cat.categories)
+    fig = fig or Figure(figsize=(3.4 * len(cats) + 1, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
+    styles = ["-", "--", ":", "-."]
+    palette = _palette(cats)
+    for ax, c in zip(axes, cats):
+        for k, (label, summary) in enumerate(summaries.items()):
+            rows = summary[summary["category"] == c].set_index(summary[summary["category"] == c]["layer"].astype(str))
+            y = rows.reindex(layers)["proportion"].to_numpy()
+            ax.plot(range(len(layers)), y, styles[k % len(styles)], marker="o", ms=3, color=palette[c],
+                    alpha=1.0 if k == 0 else 0.6, label=label)
+        ax.set_title(c, color=palette[c])
+        ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=7)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("selective units")
+    axes[-1].legend(frameon=False, fontsize=8)
+    return fig

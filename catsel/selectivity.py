@@ -30,7 +30,7 @@ import pandas as pd
 
 from .store import Activations
 
-__all__ = ["selectivity", "layer_summary", "normalise", "selectivity_matrix", "INDICES", "EPS"]
+__all__ = ["selectivity", "layer_summary", "representative_filters", "best_layers", "normalise", "selectivity_matrix", "INDICES", "EPS"]
 
 #: The epsilon of eq. 1 and eq. 2.
 EPS = 1e-7
@@ -178,3 +178,35 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     summary.attrs.update(table.attrs)
     return summary[["layer", "category", "n_units", "n_selective", "proportion", "n_silent", "n_constant",
                     *[c for c in ("index", "model", "weights") if c in summary]]]
+
+
+def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int = 1,
+                           layers: list[str] | None = None) -> pd.DataFrame:
+    """The most selective units for ``category`` in each layer (the paper's Figure 3 choice).
+
+    Units are ranked by how far their index lies above chance; only units
+    marked ``selective`` are returned, so a layer may give fewer than
+    ``per_layer`` (or none).
+    """
+    if category not in set(table["category"].astype(str)):
+        raise KeyError(f"no category {category!r}; categories: {', '.join(map(str, table['category'].cat.categories))}")
+    rows = table[(table["category"] == category) & table["selective"]]
+    if layers is not None:
+        rows = rows[rows["layer"].isin(layers)]
+    rows = rows.sort_values(["layer", "above_chance"], ascending=[True, False], kind="stable")
+    return rows.groupby("layer", observed=True, sort=True).head(per_layer).reset_index(drop=True)
+
+
+def best_layers(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per category, the layer holding the largest proportion of selective units.
+
+    The paper proposes this layer for extracting features of that category.
+    Ties go to the deeper layer.
+    """
+    rows = []
+    for category, group in summary.groupby("category", observed=True, sort=True):
+        group = group.sort_values("layer")
+        best = group.iloc[len(group) - 1 - int(np.argmax(group["proportion"].to_numpy()[::-1]))]
+        rows.append({"category": category, "layer": best["layer"], "proportion": best["proportion"],
+                     "n_selective": best["n_selective"], "n_units": best["n_units"]})
+    return pd.DataFrame(rows)

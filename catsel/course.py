@@ -1,0 +1,89 @@
+"""Check functions for the teaching notebook (``notebooks/06_course.ipynb``).
+
+Each ``check_*`` function takes a student's answer, compares it with
+catsel's own computation, prints a one-line verdict with a hint when it is
+wrong, and returns ``True`` or ``False``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .selectivity import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
+
+__all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer"]
+
+
+def _verdict(ok: bool, success: str, hint: str) -> bool:
+    print(("✓ Correct: " + success) if ok else ("✗ Not yet: " + hint))
+    return ok
+
+
+def _cases(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = rng.gamma(1.5, size=(30, 6))
+    a[:, 2] = 0.0  # a silent unit
+    a[:, 4] = 3.0  # a constant unit
+    labels = np.repeat([0, 1, 2], [8, 10, 12])  # unequal category sizes
+    return a, labels
+
+
+def check_normalise(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """``fn(A)`` should min-max normalise each column of A (images × units), eq. 1."""
+    a, _ = _cases()
+    try:
+        got = np.asarray(fn(a.copy()), dtype=np.float64)
+    except Exception as exc:  # the student's code raised
+        return _verdict(False, "", f"your function raised {type(exc).__name__}: {exc}")
+    if got.shape != a.shape:
+        return _verdict(False, "", f"expected shape {a.shape}, got {got.shape}: normalise each column (unit)")
+    ok = np.allclose(got, normalise(a), atol=1e-5)
+    return _verdict(ok, "each unit now runs from 0 to 1 over the images (eq. 1).",
+                    "subtract each column's minimum and divide by (max - min + eps); a constant column must stay 0")
+
+
+def check_selectivity(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> bool:
+    """``fn(A, labels, n_categories)`` should return S, shape (n_categories, units), eq. 2."""
+    a, labels = _cases(1)
+    try:
+        got = np.asarray(fn(a.copy(), labels.copy(), 3), dtype=np.float64)
+    except Exception as exc:
+        return _verdict(False, "", f"your function raised {type(exc).__name__}: {exc}")
+    expected, _ = selectivity_matrix(a, labels, 3)
+    if got.shape != expected.shape:
+        return _verdict(False, "", f"expected shape {expected.shape} (categories × units), got {got.shape}")
+    ok = np.allclose(got, expected, atol=1e-5)
+    return _verdict(ok, "S_c is the share of a unit's normalised activity that falls on category c (eq. 2).",
+                    "normalise first (eq. 1), then divide the sum over c's images by the sum over all images")
+
+
+def check_chance(answer, counts: dict[str, int]) -> bool:
+    """The chance level of each category: a dict category → value."""
+    total = sum(counts.values())
+    expected = {c: n / total for c, n in counts.items()}
+    try:
+        ok = set(answer) == set(expected) and all(abs(float(answer[c]) - v) < 1e-6 for c, v in expected.items())
+    except (TypeError, ValueError):
+        ok = False
+    return _verdict(ok, "a unit without preference gets each category's share of the images.",
+                    "the chance level of c is (number of c's images) / (number of images)")
+
+
+def check_count(answer: int, acts, *, layer: str, category: str, threshold: float) -> bool:
+    """How many units of ``layer`` are selective for ``category`` at ``threshold``."""
+    table = selectivity(acts, threshold=threshold)
+    expected = int(table[(table["layer"] == layer) & (table["category"] == category)]["selective"].sum())
+    return _verdict(int(answer) == expected, f"{expected} units of {layer} are selective for {category}.",
+                    "selective means: selectivity minus chance is above the threshold, and the unit is not constant")
+
+
+def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.01) -> bool:
+    """The layer with the largest proportion of units selective for ``category``."""
+    summary = layer_summary(selectivity(acts, threshold=threshold))
+    best = best_layers(summary).set_index("category").loc[category]
+    return _verdict(str(answer) == str(best["layer"]),
+                    f"{best['layer']} holds the most {category}-selective units ({best['proportion']:.1%}).",
+                    "look at the proportion column of layer_summary for that category")

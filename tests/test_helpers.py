@@ -1,0 +1,97 @@
+"""Helpers behind the notebooks: representative filters, best layers, crops, layer table, course checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel import course, visualise
+from catsel.selectivity import best_layers, representative_filters
+from test_ground_truth import SIZE, planted_folder, planted_model  # noqa: F401  (fixture)
+from test_selectivity import _acts
+
+
+@pytest.fixture
+def planted_acts(planted_folder, tmp_path):
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path, progress=False)
+
+
+def test_representative_filters_are_the_planted_ones(planted_acts):
+    table = catsel.selectivity(planted_acts)
+    reps = representative_filters(table, "red", per_layer=2)
+    assert reps[["layer", "filter"]].values.tolist() == [["conv1", 0], ["conv2", 0], ["dense", 0]]
+    with pytest.raises(KeyError, match="no category 'cat'"):
+        representative_filters(table, "cat")
+
+
+def test_best_layers_picks_the_largest_proportion_deeper_on_ties():
+    summary = pd.DataFrame({
+        "layer": pd.Categorical(["a", "a", "b", "b", "c", "c"], ["a", "b", "c"], ordered=True),
+        "category": pd.Categorical(["x", "y"] * 3, ["x", "y"], ordered=True),
+        "proportion": [0.5, 0.1, 0.2, 0.3, 0.5, 0.2], "n_selective": [5, 1, 2, 3, 5, 2], "n_units": [10] * 6})
+    best = best_layers(summary).set_index("category")["layer"]
+    assert best.to_dict() == {"x": "c", "y": "b"}
+
+
+def test_crops_lie_inside_the_image_and_contain_the_maximum(planted_acts):
+    layer = "conv2"
+    field = visualise._field(planted_acts, layer)
+    assert (field.size, field.jump) == (5, 2)
+    width = planted_acts.map_shape(layer)[1]
+    for unit in range(3):
+        for row in visualise.top_images(planted_acts, layer, unit, k=5):
+            crop, (top, left, bottom, right) = visualise.receptive_crop(planted_acts, layer, unit, row)
+            assert 0 <= top < bottom <= SIZE and 0 <= left < right <= SIZE
+            r, c = divmod(int(planted_acts.positions(layer)[row, unit]), width)
+            cy, cx = r * field.jump + field.start, c * field.jump + field.start
+            assert top <= cy < bottom and left <= cx < right
+            # the planted detector fired on its colour: that colour is inside the crop
+            colour = {0: (200, 0, 0), 1: (0, 200, 0), 2: (0, 0, 200)}[unit]
+            assert (crop.reshape(-1, 3) == colour).all(axis=1).any()
+
+
+def test_top_images_within_a_category(planted_acts):
+    rows = visualise.top_images(planted_acts, "dense", 0, k=3, category="blue")
+    assert (planted_acts.labels[rows] == planted_acts.categories.index("blue")).all()
+    values = planted_acts["dense"][rows, 0]
+    assert list(values) == sorted(values, reverse=True)
+
+
+def test_figures_are_made(planted_acts):
+    assert len(visualise.plot_top_images(planted_acts, "conv1", 0, k=4).axes) == 4
+    assert len(visualise.plot_crops(planted_acts, "conv1", 0, k=3, per_category=True).axes) == 9
+    folder = catsel.ImageFolder(planted_acts.root, image_size=SIZE)
+    assert len([a for a in visualise.thumbnail_grid(folder, per_category=2).axes if a.images]) == 6
+
+
+def test_check_finds_undecodable_images(colour_folder):
+    (colour_folder / "red" / "bad.png").write_bytes(b"nope")
+    (colour_folder / "red" / "notes.txt").write_text("x")
+    bad = catsel.ImageFolder(colour_folder, image_size=12).check()
+    assert sorted(b.path.rsplit("/", 1)[-1] for b in bad) == ["bad.png", "notes.txt"]
+
+
+def test_layer_table_lists_shapes_and_receptive_fields():
+    amodel = catsel.activation_model("vgg16", weights=None, image_size=64, layers=["block1_conv1", "block3_conv3"])
+    table = amodel.layer_table()
+    assert table["receptive field"].tolist() == [3, 40]
+    assert table["output shape"].tolist() == [(64, 64, 64), (16, 16, 256)]
+
+
+def test_course_checks_accept_right_and_refuse_wrong_answers(capsys):
+    assert course.check_normalise(catsel.normalise)
+    with np.errstate(invalid="ignore"):  # the wrong answer divides a silent unit by zero
+        assert not course.check_normalise(lambda a: a / a.max(axis=0))
+    assert course.check_selectivity(lambda a, labels, n: catsel.selectivity_matrix(a, labels, n)[0])
+    assert not course.check_selectivity(lambda a, labels, n: np.ones((n, a.shape[1])) / n)
+    assert course.check_chance({"a": 0.25, "b": 0.75}, {"a": 1, "b": 3})
+    assert not course.check_chance({"a": 0.5, "b": 0.5}, {"a": 1, "b": 3})
+    acts = _acts()
+    assert course.check_count(1, acts, layer="conv", category="a", threshold=0.01)
+    assert not course.check_count(2, acts, layer="conv", category="a", threshold=0.01)
+    assert course.check_best_layer("fc", acts, category="b")
+    out = capsys.readouterr().out
+    assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 4
