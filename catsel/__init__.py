@@ -20,8 +20,8 @@ from .capture import capture
 from .data import ImageFolder, Skipped, load_image
 from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
 from .models import ActivationModel, activation_model
-from .plots import layer_proportions
-from .selectivity import layer_summary, normalise, selectivity, selectivity_matrix
+from .plots import compare_layer_proportions, layer_proportions
+from .selectivity import best_layers, layer_summary, normalise, representative_filters, selectivity, selectivity_matrix
 from .store import Activations, load_activations
 
 __version__ = "0.1.0"
@@ -39,7 +39,10 @@ __all__ = [
     "selectivity_matrix",
     "normalise",
     "layer_summary",
+    "representative_filters",
+    "best_layers",
     "layer_proportions",
+    "compare_layer_proportions",
     "CatselError",
     "DatasetError",
     "ImageError",

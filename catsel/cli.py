@@ -59,25 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device() -> str:
-    import keras
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-            gpus = tf.config.list_logical_devices("GPU")
-            return gpus[0].name if gpus else "CPU"
-        if backend == "jax":
-            import jax
-            return str(jax.devices()[0])
-        if backend == "torch":
-            import torch
-            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    except Exception:  # device names are informative only
-        pass
-    return "unknown"
-
-
 def cmd_run(args) -> int:
     from .data import ImageFolder
 
@@ -89,6 +70,7 @@ def cmd_run(args) -> int:
     from matplotlib.figure import Figure
 
     from . import activation_model, capture, layer_proportions, layer_summary, selectivity
+    from .models import backend_info
 
     out = Path(args.out)
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
@@ -133,7 +115,7 @@ def cmd_run(args) -> int:
         "preprocess": amodel.preprocess,
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
-        "device": _device(),
+        "device": backend_info()["device"],
         "batch_size": args.batch_size,
         "index": args.index,
         "threshold": args.threshold,

@@ -76,7 +76,11 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
     """How many units of ``layer`` are selective for ``category`` at ``threshold``."""
     table = selectivity(acts, threshold=threshold)
     expected = int(table[(table["layer"] == layer) & (table["category"] == category)]["selective"].sum())
-    return _verdict(int(answer) == expected, f"{expected} units of {layer} are selective for {category}.",
+    try:
+        ok = answer is not None and int(answer) == expected
+    except (TypeError, ValueError):
+        ok = False
+    return _verdict(ok, f"{expected} units of {layer} are selective for {category}.",
                     "selective means: selectivity minus chance is above the threshold, and the unit is not constant")
 
 
@@ -84,6 +88,6 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     """The layer with the largest proportion of units selective for ``category``."""
     summary = layer_summary(selectivity(acts, threshold=threshold))
     best = best_layers(summary).set_index("category").loc[category]
-    return _verdict(str(answer) == str(best["layer"]),
+    return _verdict(answer is not None and str(answer) == str(best["layer"]),
                     f"{best['layer']} holds the most {category}-selective units ({best['proportion']:.1%}).",
                     "look at the proportion column of layer_summary for that category")

@@ -32,7 +32,7 @@ from keras import ops
 
 from .errors import ModelError, WeightsUnavailableError
 
-__all__ = ["ActivationModel", "activation_model", "PREPROCESS_MODES", "keras_cache_dir"]
+__all__ = ["ActivationModel", "activation_model", "backend_info", "PREPROCESS_MODES", "keras_cache_dir"]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
@@ -222,6 +222,26 @@ class ActivationModel:
             ],
             "network_digest": self.digest(),
         }
+
+
+def backend_info() -> dict[str, str]:
+    """Keras version, its backend, and the device it will run on."""
+    backend = keras.backend.backend()
+    device = "unknown"
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+            gpus = tf.config.list_logical_devices("GPU")
+            device = gpus[0].name if gpus else "CPU"
+        elif backend == "jax":
+            import jax
+            device = str(jax.devices()[0])
+        elif backend == "torch":
+            import torch
+            device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    except Exception:  # device names are informative only
+        pass
+    return {"keras": keras.__version__, "backend": backend, "device": device}
 
 
 def announce_untrained(reason: str) -> None:

@@ -93,5 +93,9 @@ def test_course_checks_accept_right_and_refuse_wrong_answers(capsys):
     assert course.check_count(1, acts, layer="conv", category="a", threshold=0.01)
     assert not course.check_count(2, acts, layer="conv", category="a", threshold=0.01)
     assert course.check_best_layer("fc", acts, category="b")
+    for unanswered in (course.check_chance(None, {"a": 1}), course.check_count(None, acts, layer="conv", category="a",
+                       threshold=0.01), course.check_best_layer(None, acts, category="b"),
+                       course.check_normalise(lambda a: None)):
+        assert unanswered is False
     out = capsys.readouterr().out
-    assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 4
+    assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 8

@@ -1,0 +1,92 @@
+"""Every notebook runs top to bottom on the sample data (issue: notebook series).
+
+Executed copies are kept in build/notebooks/ (CI artefacts), with 03 rendered to HTML.
+A notebook fails the test on an error, or on output a user would find alarming:
+a Python warning, a traceback or an error message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+papermill = pytest.importorskip("papermill")
+nbformat = pytest.importorskip("nbformat")
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+BUILD = REPO / "build" / "notebooks"
+ALARMING = re.compile(r"Warning|Traceback|Error|Exception|deprecated", re.IGNORECASE)
+
+
+def _alarming(nb) -> list[str]:
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                for line in out.get("text", "").splitlines():
+                    if ALARMING.search(line):
+                        found.append(f"cell {i} stderr: {line}")
+    return found
+
+
+def _execute(path: Path, output: Path, **parameters) -> object:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(path), str(output), cwd=str(path.parent), kernel_name="python3",
+                               parameters=parameters, progress_bar=False, log_output=False)
+    return nbformat.read(output, as_version=4)
+
+
+def test_notebooks_are_committed_without_outputs():
+    assert len(NOTEBOOKS) == 6
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), path.name
+        tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+        assert "parameters" in tags, f"{path.name} has no parameters cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_cleanly(path):
+    out_dir = str(BUILD / "runs")
+    nb = _execute(path, BUILD / path.name, out_dir=out_dir)
+    problems = _alarming(nb)
+    assert not problems, "\n".join(problems)
+    if path.stem.startswith("03"):
+        from nbconvert import HTMLExporter
+
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (BUILD / f"{path.stem}.html").write_text(html, encoding="utf-8")
+        assert "largest difference, by hand vs catsel: " in html
+        difference = float(re.search(r"by hand vs catsel: ([0-9.e-]+)", html).group(1))
+        assert difference < 1e-9
+    if path.stem.startswith("06"):
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert text.count("✓ Correct") == 5, text
+
+
+def test_course_without_solutions_runs_and_says_not_yet():
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    path = next(p for p in NOTEBOOKS if p.stem.startswith("06"))
+    nb = nbformat.read(path, as_version=4)
+    remover = TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True)
+    student, _ = remover.preprocess(nb, {})
+    assert not any("solution" in c.get("metadata", {}).get("tags", []) for c in student.cells)
+    student_path = BUILD / "06_course_student_input.ipynb"
+    student_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(student, student_path)
+    shutil.copy(student_path, path.parent / "_student_tmp.ipynb")
+    try:
+        done = _execute(path.parent / "_student_tmp.ipynb", BUILD / "06_course_student.ipynb",
+                        out_dir=str(BUILD / "runs"))
+    finally:
+        (path.parent / "_student_tmp.ipynb").unlink()
+    text = "".join(o.get("text", "") for c in done.cells for o in c.get("outputs", []))
+    assert text.count("✗ Not yet") == 5 and "✓ Correct" not in text
