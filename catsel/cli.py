@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
+                             description="Show the threshold, layer and filter explorers of a finished run in "
+                                         "Voila: a web page with the widgets and no code.")
+    explore.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
+    explore.add_argument("--port", type=_positive, help="port to serve on (default: Voila's)")
+    explore.add_argument("--ip", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    explore.add_argument("--token", help="access token (default: none on 127.0.0.1)")
+    explore.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     return parser
 
 
@@ -133,6 +142,64 @@ def cmd_run(args) -> int:
     return 0
 
 
+EXPLORE_NOTEBOOK = "explore.ipynb"
+
+
+def explore_notebook(run_dir: Path) -> Path:
+    """Write ``RUN_DIR/explore.ipynb``: the dashboard that ``catsel explore`` serves."""
+    import nbformat
+
+    from .store import load_activations
+
+    load_activations(run_dir)  # a clear error now rather than in the browser
+    settings = {}
+    if (run_dir / "run.json").exists():
+        run = json.loads((run_dir / "run.json").read_text())
+        settings = {k: run[k] for k in ("threshold", "index") if k in run}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# catsel: {run_dir.resolve().name}\n\nWhich filters prefer which category, "
+                                      "layer by layer. Move the threshold; open a layer; pick a filter."),
+        nbformat.v4.new_code_cell(
+            "import catsel\nfrom catsel import widgets\n\n"
+            f"acts = catsel.load_activations({str(run_dir.resolve())!r})\n"
+            f"table = catsel.selectivity(acts, index={settings.get('index', 'paper')!r}, "
+            f"threshold={settings.get('threshold', 0.01)!r})\n"
+            "widgets.explore(acts, table, threshold=table.attrs['threshold'])"),
+    ]
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    path = run_dir / EXPLORE_NOTEBOOK
+    nbformat.write(nb, path)
+    return path
+
+
+def cmd_explore(args) -> int:
+    import shutil
+    import subprocess
+
+    from .errors import CatselError
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise CatselError(f"{run_dir} is not a folder; give the output folder of `catsel run`")
+    voila = shutil.which("voila")
+    if voila is None:
+        raise CatselError("`catsel explore` needs Voila: pip install voila (or open the explorers in JupyterLab, "
+                          "see notebooks/03_selectivity.ipynb)")
+    path = explore_notebook(run_dir)
+    command = [voila, str(path), f"--Voila.ip={args.ip}", "--strip_sources=True", "--theme=light"]
+    if args.port:
+        command += [f"--port={args.port}", "--Voila.port_retries=0"]
+    command += [f"--Voila.token={args.token}"] if args.token else []
+    if args.no_browser:
+        command.append("--no-browser")
+    print(f"Serving {path} with Voila (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
 def _report(run: dict, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']} ({run['weights']})"
     print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
@@ -164,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "explore":
+            return cmd_explore(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

@@ -56,7 +56,7 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_xlim(-0.5, len(layers) - 0.5)
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
     ax.set_xlabel("layer")
     threshold = summary.attrs.get("threshold")
     index = summary.attrs.get("index", "paper")
@@ -100,7 +100,7 @@ def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
                     alpha=1.0 if k == 0 else 0.6, label=label)
         ax.set_title(c, color=palette[c])
         ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=7)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("selective units")
     axes[-1].legend(frameon=False, fontsize=8)

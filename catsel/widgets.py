@@ -39,6 +39,10 @@ def _ipywidgets():
     return ipywidgets
 
 
+_TABLE_CSS = ("<style>.catsel-counts td, .catsel-counts th {padding: 1px 10px; text-align: right}"
+              ".catsel-counts th {font-weight: 600}</style>")
+
+
 def _png(fig: Figure, dpi: int = 80) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -164,8 +168,9 @@ class ThresholdExplorer(_Explorer):
             layer_proportions(self.summary, categories=cats, ax=figure.subplots())
         self._show(figure)
         units = shown.drop_duplicates("layer").set_index("layer")["n_units"]
-        html = self.counts.assign(units=units).to_html(classes="catsel-counts", border=0)
-        self.table_html.value = f"<b>Selective units per layer</b>{html}"
+        html = self.counts.assign(units=units).rename_axis(index=None, columns=None).to_html(
+            classes="catsel-counts", border=0)
+        self.table_html.value = f"<b>Selective units per layer</b>{_TABLE_CSS}{html}"
         total = int(shown["n_selective"].sum())
         self.status.value = (f"{self.index.value} index &gt; chance + {self.threshold.value:.3f}: "
                              f"<b>{total}</b> selective unit × category pairs")

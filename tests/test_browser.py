@@ -1,0 +1,178 @@
+"""The explorers in a real browser: JupyterLab and Voilà, driven by headless Chromium (issue: widgets).
+
+Servers listen on 127.0.0.1 with a random token; every request to another host is aborted.
+Screenshots go to build/browser/ (CI artefacts). Needs Debian's chromium (installed by .ci/run)
+and Playwright for Python; in CI a missing browser is a failure, elsewhere a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "build" / "browser"
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover
+    sync_playwright = None
+
+if CHROMIUM is None or sync_playwright is None:
+    reason = "needs Debian's chromium and Playwright for Python"
+    if os.environ.get("CI"):
+        raise RuntimeError(f"browser tests {reason}; .ci/run installs both")
+    pytest.skip(reason, allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A Jupyter server process on 127.0.0.1, stopped by its own PID."""
+
+    def __init__(self, command: list[str], url: str, tmp: Path, name: str):
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+               "JUPYTER_DATA_DIR": str(tmp / "data"), "JUPYTER_PLATFORM_DIRS": "1"}
+        # the kernelspec of this Python (the venv's), found through its own prefix
+        env.pop("JUPYTER_PATH", None)
+        self.log = open(tmp / f"{name}.log", "w")
+        self.proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = url
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}: {(tmp / f'{name}.log').read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                return
+            except Exception:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"{name} did not answer at {url}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def _page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("http://127.0.0.1")
+               else route.abort())
+    return page
+
+
+def _move_threshold(page, value: str) -> None:
+    readout = page.locator(".widget-slider .widget-readout").first
+    readout.fill(value)
+    readout.press("Enter")
+
+
+def _state(page):
+    return page.locator(".catsel-counts").first.inner_text(), page.locator(".widget-image img, img.widget-image").first.get_attribute("src")
+
+
+def test_threshold_explorer_in_jupyterlab(browser, tmp_path):
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "sample_data").symlink_to(REPO / "sample_data")
+    nb = load_notebook_node(str(REPO / "notebooks" / "03_selectivity.ipynb"))
+    nb = parameterize_notebook(nb, {"image_size": 64})  # conv layers at 64 px: a capture of a few seconds
+    nbformat.write(nb, tmp_path / "notebooks" / "03_selectivity.ipynb")
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+
+    port, token = _free_port(), secrets.token_hex(16)
+    server = Server([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+                     "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+                     f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+                     f"--LabApp.user_settings_dir={tmp_path / 'settings'}"],
+                    f"http://127.0.0.1:{port}/login", tmp_path, "jupyterlab")
+    page = _page(browser)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/03_selectivity.ipynb?token={token}")
+        expect(page.locator(".jp-Notebook").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("| Idle").first).to_be_visible(timeout=90_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        expect(page.locator(".catsel-counts").first).to_be_visible(timeout=240_000)
+        expect(page.locator(".widget-slider .noUi-handle").first).to_be_visible()
+        page.screenshot(path=str(SHOTS / "jupyterlab-before.png"), full_page=False)
+        counts, src = _state(page)
+        _move_threshold(page, "0.200")
+        expect(page.locator(".catsel-counts").first).not_to_have_text(counts, timeout=30_000)
+        new_counts, new_src = _state(page)
+        assert new_src != src
+        assert sum(map(int, [t for t in new_counts.split() if t.isdigit()])) < \
+            sum(map(int, [t for t in counts.split() if t.isdigit()]))
+        page.locator(".catsel-counts").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "jupyterlab-after.png"), full_page=False)
+    except Exception:
+        page.screenshot(path=str(SHOTS / "jupyterlab-failure.png"), full_page=False)
+        raise
+    finally:
+        page.close()
+        server.stop()
+
+
+def test_catsel_explore_dashboard_in_voila(browser, tmp_path):
+    from catsel.cli import main
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    run = tmp_path / "run"
+    assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block3_conv3,block5_conv3", "--no-progress"]) == 0
+    port, token = _free_port(), secrets.token_hex(16)
+    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+                     "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila")
+    page = _page(browser)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/?token={token}")
+        expect(page.locator(".catsel-counts").first).to_be_visible(timeout=120_000)
+        assert "load_activations" not in page.inner_text("body")  # a dashboard: no code on screen
+        page.screenshot(path=str(SHOTS / "voila-before.png"), full_page=False)
+        counts, src = _state(page)
+        _move_threshold(page, "0.300")
+        expect(page.locator(".catsel-counts").first).not_to_have_text(counts, timeout=30_000)
+        assert _state(page)[1] != src
+        page.screenshot(path=str(SHOTS / "voila-after.png"), full_page=False)
+    except Exception:
+        page.screenshot(path=str(SHOTS / "voila-failure.png"), full_page=False)
+        raise
+    finally:
+        page.close()
+        server.stop()
