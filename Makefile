@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),test]"
+	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,test]"
 	touch $@
 
 demo: $(STAMP)
