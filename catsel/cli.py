@@ -174,7 +174,7 @@ def explore_notebook(run_dir: Path) -> Path:
 
 
 def cmd_explore(args) -> int:
-    import shutil
+    import importlib.util
     import subprocess
 
     from .errors import CatselError
@@ -182,12 +182,12 @@ def cmd_explore(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise CatselError(f"{run_dir} is not a folder; give the output folder of `catsel run`")
-    voila = shutil.which("voila")
-    if voila is None:
+    if importlib.util.find_spec("voila") is None:
         raise CatselError("`catsel explore` needs Voila: pip install voila (or open the explorers in JupyterLab, "
                           "see notebooks/03_selectivity.ipynb)")
     path = explore_notebook(run_dir)
-    command = [voila, str(path), f"--Voila.ip={args.ip}", "--strip_sources=True", "--theme=light"]
+    # the same Python as catsel, whether or not its environment is on PATH
+    command = [sys.executable, "-m", "voila", str(path), f"--Voila.ip={args.ip}", "--strip_sources=True", "--theme=light"]
     if args.port:
         command += [f"--port={args.port}", "--Voila.port_retries=0"]
     command += [f"--Voila.token={args.token}"] if args.token else []
