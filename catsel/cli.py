@@ -57,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
+                         description="For one filter: its top images, receptive-field crops and an activation-"
+                                     "maximisation picture in one panel; or a category's representative filters.")
+    vis.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
+    vis.add_argument("--out", required=True, help="PNG file to write")
+    vis.add_argument("--layer", help="layer of the filter")
+    vis.add_argument("--filter", type=int, help="filter (unit) index")
+    vis.add_argument("--category", help="show this category's representative filters instead")
+    vis.add_argument("--top", type=_positive, default=4, help="how many representative filters (default 4)")
+    vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
+    vis.add_argument("--seed", type=int, default=0)
+    vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
+
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
                                          "Voila: a web page with the widgets and no code.")
@@ -200,6 +213,42 @@ def cmd_explore(args) -> int:
         return 0
 
 
+def cmd_visualize(args) -> int:
+    from .errors import CatselError
+
+    if args.category is None and (args.layer is None or args.filter is None):
+        raise CatselError("give --layer and --filter for one filter, or --category for its representative filters")
+    from . import selectivity
+    from .models import from_store
+    from .store import load_activations
+    from .visualise import plot_filter, plot_representatives
+
+    run_dir = Path(args.run_dir)
+    acts = load_activations(run_dir)
+    amodel = from_store(acts)
+    if args.category is not None:
+        settings = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+        threshold = args.threshold if args.threshold is not None else settings.get("threshold", 0.01)
+        if args.category not in acts.categories:
+            raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
+        table = selectivity(acts, index=settings.get("index", "paper"), threshold=threshold)
+        try:
+            fig = plot_representatives(acts, table, args.category, amodel, top=args.top, steps=args.steps, seed=args.seed)
+        except ValueError as exc:
+            raise CatselError(str(exc)) from None
+    else:
+        if args.layer not in acts.layers:
+            raise CatselError(f"no layer {args.layer!r} in {run_dir}; captured layers: {', '.join(acts.layers)}")
+        if not 0 <= args.filter < acts.units[args.layer]:
+            raise CatselError(f"{args.layer} has filters 0 to {acts.units[args.layer] - 1}, not {args.filter}")
+        fig = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(f"Wrote {out}")
+    return 0
+
+
 def _report(run: dict, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']} ({run['weights']})"
     print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
@@ -231,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command in ("visualize", "visualise"):
+            return cmd_visualize(args)
         if args.command == "explore":
             return cmd_explore(args)
     except CatselError as exc:

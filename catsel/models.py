@@ -32,7 +32,7 @@ from keras import ops
 
 from .errors import ModelError, WeightsUnavailableError
 
-__all__ = ["ActivationModel", "activation_model", "backend_info", "PREPROCESS_MODES", "keras_cache_dir"]
+__all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", "PREPROCESS_MODES", "keras_cache_dir"]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
@@ -134,6 +134,7 @@ class ActivationModel:
     weights: str
     trained: bool
     fallback_reason: str | None = None
+    rebuild: dict | None = None
     _digest: str | None = field(default=None, repr=False)
     _fields: dict | None = field(default=None, repr=False)
 
@@ -214,6 +215,7 @@ class ActivationModel:
             "trained": self.trained,
             "image_size": self.image_size,
             "preprocess": self.preprocess,
+            "rebuild": self.rebuild,
             "layers": [
                 {"name": l, "units": self.units[l],
                  "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None,
@@ -251,6 +253,26 @@ def announce_untrained(reason: str) -> None:
           "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
           "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
           f"{bar}\n", file=sys.stderr, flush=True)
+
+
+def from_store(acts) -> "ActivationModel":
+    """Rebuild the network an activations store was captured with (for pictures of its filters).
+
+    Uses the recipe recorded in the store (model, weights, seed, size,
+    preprocessing) and checks the rebuilt weights against the store's digest.
+    """
+    meta = acts.meta
+    recipe = meta.get("rebuild")
+    if not recipe:
+        raise ModelError("this store was captured from a model held in memory; pass that model instead")
+    amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta["image_size"],
+                              preprocess=meta["preprocess"], seed=recipe["seed"])
+    if amodel.digest() != meta.get("network_digest"):
+        raise ModelError(
+            f"the network rebuilt from {recipe['model']} ({amodel.weights}) is not the one captured in {acts.path}: "
+            "its weights changed since; capture again, or restore the weights file"
+        )
+    return amodel
 
 
 def _application(name: str) -> tuple[str, object, str]:
@@ -491,7 +513,16 @@ def activation_model(
     ordered = [n for n in names if n in set(layers)]
 
     mode = preprocess or default_mode
-    return _wrap(network, ordered, image_size, mode, source, weights_label, trained)
+    amodel = _wrap(network, ordered, image_size, mode, source, weights_label, trained)
+    if not isinstance(model, keras.Model):
+        saved = str(model).endswith(".keras") or Path(str(model)).is_file()
+        amodel.rebuild = {
+            "model": str(Path(model).resolve()) if saved else str(model),
+            "weights": None if saved or weights is None else str(Path(weights).resolve())
+            if str(weights) != "imagenet" else "imagenet",
+            "seed": seed,
+        }
+    return amodel
 
 
 def _check_top_layers(ctor, key, layers, network, native, image_size) -> None:

@@ -25,7 +25,8 @@ from .plots import _palette
 from .receptive import ReceptiveField
 from .store import Activations
 
-__all__ = ["top_images", "image_of", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid"]
+__all__ = ["top_images", "image_of", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
+           "plot_filter", "plot_representatives"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
@@ -157,4 +158,74 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
             shown += 1
         for j in range(shown, per_category):
             axes[r, j].set_axis_off()
+    return fig
+
+
+def _draw_maximised(ax, result, title: str) -> None:
+    ax.imshow(result.image)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
+                seed: int = 0, fig: Figure | None = None) -> Figure:
+    """One panel with the three views of a filter: top images, receptive-field crops, and an
+    activation-maximisation picture (``amodel``: the captured network; rebuilt from the store if omitted)."""
+    from .maximise import maximise
+    from .models import from_store
+
+    amodel = amodel or from_store(acts)
+    result = maximise(amodel, layer, unit, steps=steps, seed=seed)
+    conv = acts.map_shape(layer) is not None
+    fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
+    views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
+    plot_top_images(acts, layer, unit, k, fig=views[0])
+    if conv:
+        plot_crops(acts, layer, unit, k, fig=views[1])
+    axes = right.subplots(2, 1, height_ratios=[3, 1])
+    _draw_maximised(axes[0], result, f"activation maximisation\n{steps} steps, seed {seed}")
+    axes[1].plot(result.trace, lw=1)
+    axes[1].set_xlabel("step", fontsize=7)
+    axes[1].set_ylabel("objective", fontsize=7)
+    axes[1].tick_params(labelsize=6)
+    fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
+    return fig
+
+
+def plot_representatives(acts: Activations, table, category: str, amodel=None, *, top: int = 4,
+                         steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None) -> Figure:
+    """The category's representative filters, like the paper's Figure 3.
+
+    The most selective unit of each layer for ``category`` is found; the ``top``
+    of those (largest margin above chance) are shown in network order, each as
+    an activation-maximisation picture above receptive-field crops of its top
+    images.
+    """
+    from .maximise import maximise
+    from .models import from_store
+    from .selectivity import representative_filters
+
+    reps = representative_filters(table, category, per_layer=1)
+    if reps.empty:
+        raise ValueError(f"no unit is selective for {category!r} at this threshold")
+    chosen = reps.nlargest(top, "above_chance").sort_values("layer")
+    amodel = amodel or from_store(acts)
+    cols = len(chosen)
+    fig = fig or Figure(figsize=(2.3 * cols, 2.6 + 0.8 * crops), layout="constrained")
+    grid = fig.add_gridspec(2, cols, height_ratios=[3, 1])
+    for i, row in enumerate(chosen.itertuples()):
+        result = maximise(amodel, row.layer, int(row.filter), steps=steps, seed=seed)
+        _draw_maximised(fig.add_subplot(grid[0, i]), result,
+                        f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
+        inner = grid[1, i].subgridspec(1, crops)
+        if acts.map_shape(row.layer) is None:
+            continue
+        for j, r in enumerate(top_images(acts, row.layer, int(row.filter), crops, category=category)):
+            crop, _ = receptive_crop(acts, row.layer, int(row.filter), r)
+            ax = fig.add_subplot(inner[0, j])
+            ax.imshow(crop)
+            ax.set_axis_off()
+    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})", fontsize=11)
     return fig

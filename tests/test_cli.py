@@ -116,3 +116,51 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", str(SAMPLE_DATA), "--out", "x", "--batch-size", "0"])
     assert exc.value.code == 2 and "positive integer" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vis") / "run"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block3_conv3", "--no-progress"]) == 0
+    return out
+
+
+def test_visualize_one_filter_writes_a_panel(small_run, tmp_path, capsys):
+    png = tmp_path / "panel.png"
+    assert main(["visualize", str(small_run), "--layer", "block3_conv3", "--filter", "5", "--out", str(png),
+                 "--steps", "4"]) == 0
+    with Image.open(png) as im:
+        assert im.size[0] > 800
+    assert "Wrote" in capsys.readouterr().out
+
+
+def test_visualize_a_category_writes_its_representative_filters(small_run, tmp_path):
+    png = tmp_path / "face.png"
+    assert main(["visualize", str(small_run), "--category", "face", "--top", "2", "--out", str(png),
+                 "--steps", "4"]) == 0
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--layer", "block3_conv3"], "give --layer and --filter"),
+    (["--layer", "fc1", "--filter", "0"], "no layer 'fc1'"),
+    (["--layer", "block1_conv1", "--filter", "64"], "filters 0 to 63"),
+    (["--category", "cat"], "no category 'cat'"),
+])
+def test_visualize_errors_are_one_line(small_run, tmp_path, capsys, args, message):
+    code = main(["visualize", str(small_run), "--out", str(tmp_path / "x.png"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_visualize_refuses_a_network_whose_weights_changed(small_run, tmp_path, capsys):
+    meta_path = small_run / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["rebuild"]["seed"] = 1  # as if the recorded recipe no longer gave the captured weights
+    copy = tmp_path / "run"
+    import shutil
+    shutil.copytree(small_run, copy)
+    (copy / "activations" / "meta.json").write_text(json.dumps(meta))
+    code = main(["visualize", str(copy), "--layer", "block1_conv1", "--filter", "0", "--out", str(tmp_path / "x.png")])
+    assert code == 2 and "is not the one captured" in capsys.readouterr().err
