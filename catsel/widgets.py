@@ -4,8 +4,8 @@
   selection; the paper's Figure 1 and the counts redraw live.
 * :func:`explore_layer` — one layer's filters as bars of their selectivity per
   category, sorted by a category, a window of filters at a time.
-* :func:`explore_filters` — one filter: its top images and its activation
-  distribution per category.
+* :func:`explore_filters` — one filter: its top images, their receptive-field
+  crops (conv layers) and its activation distribution per category.
 * :func:`explore` — the three in tabs, the layer view feeding the filter view.
 
 Each explorer keeps its state in plain attributes (``summary``, ``counts``,
@@ -317,6 +317,18 @@ class FilterExplorer(_Explorer):
                  for r in rows.itertuples()]
         return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts)
 
+    def _crops_available(self, layer: str) -> bool:
+        spec = next((l for l in self.acts.meta.get("layers", []) if l["name"] == layer), {})
+        return bool(spec.get("receptive_field")) and self.acts.map_shape(layer) is not None
+
+    def _crop(self, layer: str, unit: int, row: int) -> np.ndarray | None:
+        from .visualise import receptive_crop
+
+        try:
+            return receptive_crop(self.acts, layer, unit, row)[0]
+        except Exception:  # a moved or deleted file: leave the tile blank
+            return None
+
     def _thumbnail(self, row: int) -> np.ndarray | None:
         from .data import load_image
 
@@ -329,19 +341,29 @@ class FilterExplorer(_Explorer):
         k = len(self.top_rows)
         cols = min(k, 8)
         rows = -(-k // cols)
-        fig = Figure(figsize=(11, 2.0 * rows + 2.8))
-        grid = fig.add_gridspec(rows + 1, cols, height_ratios=[1.3] * rows + [2.2], left=0.1, right=0.98,
-                                top=0.9, bottom=0.12, hspace=0.5)
+        crops = self._crops_available(layer)
+        lines = rows * (2 if crops else 1)
+        fig = Figure(figsize=(11, 2.0 * lines + 2.8))
+        grid = fig.add_gridspec(lines + 1, cols, height_ratios=[1.3] * lines + [2.2], left=0.1, right=0.98,
+                                top=0.92, bottom=0.1, hspace=0.55)
         palette = _palette(list(self.acts.categories))
         for i, row in enumerate(self.top_rows):
-            ax = fig.add_subplot(grid[i // cols, i % cols])
+            line = (i // cols) * (2 if crops else 1)
+            ax = fig.add_subplot(grid[line, i % cols])
             img = self._thumbnail(int(row))
             if img is not None:
                 ax.imshow(img)
             category = self.acts.categories[self.acts.labels[row]]
             ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=palette[category])
             ax.set_axis_off()
-        ax = fig.add_subplot(grid[rows, :])
+            if crops:
+                ax = fig.add_subplot(grid[line + 1, i % cols])
+                ax.set_axis_off()
+                crop = self._crop(layer, unit, int(row))
+                if crop is not None:
+                    ax.imshow(crop)
+                    ax.set_title("receptive field", fontsize=7)
+        ax = fig.add_subplot(grid[lines, :])
         rng = np.random.default_rng(0)
         for y, c in enumerate(self.acts.categories):  # jittered strip and median per category
             v = self.values.loc[self.values["category"] == c, "value"].to_numpy()

@@ -96,7 +96,8 @@ def test_filter_explorer_shows_the_top_images_of_a_captured_filter(colour_folder
     a = acts["c2"][:, 3]
     assert list(ex.top_rows) == list(np.argsort(-a, kind="stable")[:4])
     images = [ax for ax in ex.figure.axes if ax.images]
-    assert len(images) == 4  # the files were found and drawn
+    assert len(images) == 8  # the 4 images were found and drawn, each with its receptive-field crop
+    assert sum(ax.get_title() == "receptive field" for ax in ex.figure.axes) == 4
     ex.filter.value = 4
     assert list(ex.top_rows) == list(np.argsort(-acts["c2"][:, 4], kind="stable")[:4])
     assert "c2</b> filter 4" in ex.info.value
