@@ -50,8 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive, default=32)
     run.add_argument("--threshold", type=float, default=0.01,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    run.add_argument("--index", choices=["paper", "contrast"], default="paper",
-                     help="selectivity index: paper (eq. 2, default) or contrast (the public code's)")
+    run.add_argument("--index", choices=["paper", "contrast", "fsi", "dprime", "auroc"], default="paper",
+                     help="selectivity index: paper (eq. 2, default), contrast (the public code's), fsi, dprime, "
+                          "auroc; each is compared with its own chance level")
+    run.add_argument("--permutations", type=_positive,
+                     help="add p_value and q_value columns: a label-permutation test with N permutations")
+    run.add_argument("--fdr", choices=["bh", "by"], default="bh",
+                     help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
+    run.add_argument("--alpha", type=float, default=0.05, help="level for q-values (default 0.05)")
+    run.add_argument("--select-by", choices=["threshold", "q", "both"], default="threshold",
+                     help="what makes a unit selective: the index threshold (default, the paper's), "
+                          "q_value < alpha (needs --permutations), or both")
+    run.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
+    run.add_argument("--null", action="store_true",
+                     help="report null baselines beside the result: shuffled labels and, for a trained network, "
+                          "the same architecture untrained (a second capture)")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
@@ -108,8 +121,15 @@ def cmd_run(args) -> int:
                    progress=not args.no_progress)
     capture_s = time.perf_counter() - t_capture
 
+    from .errors import CatselError
+    if args.select_by != "threshold" and not args.permutations:
+        raise CatselError(f"--select-by {args.select_by} needs p-values: add --permutations N (e.g. 1000)")
+    if args.select_by != "threshold" and (args.bootstrap or args.null):
+        raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
+                          "use them with --select-by threshold (the default)")
     table = selectivity(acts, index=args.index, threshold=args.threshold)
-    summary = layer_summary(table)
+    table = _significance(table, acts, args)
+    summary = _with_statistics(layer_summary(table), table, acts, amodel, folder, args)
     table.to_csv(out / "selectivity.csv", index=False)
     summary.to_csv(out / "layer_summary.csv", index=False)
 
@@ -141,6 +161,12 @@ def cmd_run(args) -> int:
         "batch_size": args.batch_size,
         "index": args.index,
         "threshold": args.threshold,
+        "select_by": args.select_by,
+        "permutations": args.permutations,
+        "fdr": args.fdr if args.permutations else None,
+        "alpha": args.alpha if args.permutations else None,
+        "bootstrap": args.bootstrap,
+        "null_baselines": bool(args.null),
         "images_per_category": acts.counts,
         "skipped": skipped,
         "capture_seconds": round(capture_s, 3),
@@ -211,6 +237,46 @@ def cmd_explore(args) -> int:
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 0
+
+
+def _significance(table, acts, args):
+    """p/q-values and the --select-by rule."""
+    if not args.permutations:
+        return table
+    from .stats import add_significance
+
+    table = add_significance(table, acts, permutations=args.permutations, method=args.fdr)
+    significant = table["q_value"] < args.alpha
+    if args.select_by == "q":
+        table["selective"] = significant & (table["above_chance"] > 0) & ~table["constant"]
+    elif args.select_by == "both":
+        table["selective"] = table["selective"] & significant
+    table.attrs["select_by"] = args.select_by
+    return table
+
+
+def _with_statistics(summary, table, acts, amodel, folder, args):
+    """Bootstrap intervals and null baselines as columns of the layer summary."""
+    from . import capture, layer_summary, selectivity
+    from .models import untrained_control
+    from .stats import bootstrap_proportions, shuffled_baseline
+
+    keys = ["layer", "category"]
+    if args.bootstrap:
+        ci = bootstrap_proportions(acts, index=args.index, threshold=args.threshold, n_boot=args.bootstrap)
+        summary = summary.merge(ci[keys + ["low", "high"]], on=keys, how="left")
+    if args.null:
+        base = shuffled_baseline(acts, index=args.index, threshold=args.threshold)
+        summary = summary.merge(base, on=keys, how="left")
+        if amodel.trained:
+            control = untrained_control(amodel, seed=args.seed)
+            acts0 = capture(control, folder, Path(args.out) / "untrained", batch_size=args.batch_size,
+                            progress=not args.no_progress)
+            untrained = layer_summary(selectivity(acts0, index=args.index, threshold=args.threshold))
+            summary = summary.merge(untrained[keys + ["proportion"]].rename(columns={"proportion": "proportion_untrained"}),
+                                    on=keys, how="left")
+    summary.attrs.update(table.attrs)
+    return summary
 
 
 def cmd_visualize(args) -> int:

@@ -32,7 +32,7 @@ from keras import ops
 
 from .errors import ModelError, WeightsUnavailableError
 
-__all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", "PREPROCESS_MODES", "keras_cache_dir"]
+__all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", "untrained_control", "PREPROCESS_MODES", "keras_cache_dir"]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
@@ -253,6 +253,20 @@ def announce_untrained(reason: str) -> None:
           "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
           "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
           f"{bar}\n", file=sys.stderr, flush=True)
+
+
+def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel:
+    """The same architecture with fresh random weights: the control for any network.
+
+    The network is cloned layer by layer from its configuration (which
+    re-initialises every weight) with the random seed set, and wrapped with the
+    same layers, image size and preprocessing.
+    """
+    keras.utils.set_random_seed(seed)
+    network = keras.models.clone_model(amodel.network)
+    control = _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
+                    f"untrained (re-initialised, seed {seed})", False)
+    return control
 
 
 def from_store(acts) -> "ActivationModel":

@@ -28,7 +28,10 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     Parameters
     ----------
     summary
-        From :func:`catsel.layer_summary`.
+        From :func:`catsel.layer_summary`. Optional columns are drawn too: ``low``
+        and ``high`` (a confidence band, :func:`catsel.stats.bootstrap_proportions`),
+        ``proportion_shuffled`` and ``proportion_untrained`` (null baselines,
+        dotted and dashed).
     categories
         Categories to draw (default: all, in label order).
     title
@@ -48,11 +51,21 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         dict.fromkeys(summary["layer"]))
     palette = _palette(cats)
     position = {l: i for i, l in enumerate(layers)}
+    baselines = [(col, style, text) for col, style, text in (("proportion_shuffled", ":", "shuffled labels"),
+                                                               ("proportion_untrained", "--", "untrained"))
+                 if col in data]
     for c in cats:  # one line per category, labelled with its name
         rows = data[data["category"] == c]
         x = rows["layer"].astype(str).map(position).to_numpy()
         order = np.argsort(x)
         ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=palette[c], label=c)
+        if {"low", "high"} <= set(rows.columns):
+            ax.fill_between(x[order], rows["low"].to_numpy()[order], rows["high"].to_numpy()[order],
+                            color=palette[c], alpha=0.15, lw=0)
+        for col, style, _ in baselines:
+            ax.plot(x[order], rows[col].to_numpy()[order], style, lw=1.2, color=palette[c], alpha=0.8)
+    for _, style, text in baselines:  # legend entries for the baselines' line styles
+        ax.plot([], [], style, color="grey", label=text)
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_xlim(-0.5, len(layers) - 0.5)
     ax.set_ylim(bottom=0)

@@ -39,6 +39,10 @@ EPS = 1e-7
 INDICES = {
     "paper": "eq. 2: share of the unit's normalised activity that falls on the category (chance = category's share of images)",
     "contrast": "mean normalised activity on the category minus on the other images (chance = 0)",
+    "fsi": "selectivity index (R_c - R_o) / (R_c + R_o) of the mean responses (clipped at 0) on the category and "
+           "on the others, as the face selectivity index FSI (chance = 0; the literature's criterion: > 1/3)",
+    "dprime": "d' = (mean_c - mean_o) / sqrt((var_c + var_o) / 2) (chance = 0)",
+    "auroc": "area under the ROC curve of the unit's value for category vs the other images (chance = 0.5)",
 }
 
 
@@ -69,7 +73,8 @@ def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
     n_categories
         Number of categories.
     index
-        ``"paper"`` (eq. 2) or ``"contrast"``.
+        ``"paper"`` (eq. 2), ``"contrast"``, ``"fsi"``, ``"dprime"`` or ``"auroc"``
+        (see :data:`INDICES`).
 
     Returns
     -------
@@ -90,6 +95,36 @@ def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
         mean_in = per_category / np.maximum(counts, 1)[:, None]
         mean_out = (total - per_category) / np.maximum(n - counts, 1)[:, None]
         return mean_in - mean_out, np.zeros(n_categories)
+    if index in ("fsi", "dprime"):
+        raw = np.asarray(a, dtype=np.float64)
+        if index == "fsi":
+            raw = np.maximum(raw, 0.0)
+        n = counts.sum()
+        sums = onehot @ raw
+        squares = onehot @ (raw * raw)
+        total, total_sq = raw.sum(axis=0), (raw * raw).sum(axis=0)
+        n_in, n_out = np.maximum(counts, 1)[:, None], np.maximum(n - counts, 1)[:, None]
+        mean_in, mean_out = sums / n_in, (total - sums) / n_out
+        if index == "fsi":
+            denominator = mean_in + mean_out
+            return np.divide(mean_in - mean_out, denominator, out=np.zeros_like(denominator),
+                             where=denominator > 0), np.zeros(n_categories)
+        var_in = np.maximum(squares / n_in - mean_in ** 2, 0.0)
+        var_out = np.maximum((total_sq - squares) / n_out - mean_out ** 2, 0.0)
+        spread = np.sqrt((var_in + var_out) / 2)
+        difference = mean_in - mean_out
+        # no spread: perfect separation (±inf) when the means differ, 0 for a constant unit
+        separated = np.where(difference == 0, 0.0, np.copysign(np.inf, difference))
+        return np.divide(difference, spread, out=separated, where=spread > 0), np.zeros(n_categories)
+    if index == "auroc":
+        from scipy.stats import rankdata
+
+        ranks = rankdata(np.asarray(a, dtype=np.float64), axis=0)  # ties get average ranks
+        n = counts.sum()
+        rank_sums = onehot @ ranks
+        n_in = counts[:, None]
+        auc = (rank_sums - n_in * (n_in + 1) / 2) / np.maximum(n_in * (n - n_in), 1)
+        return auc, np.full(n_categories, 0.5)
     raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
 
 
@@ -105,7 +140,9 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
     acts
         From :func:`catsel.capture` or :func:`catsel.load_activations`.
     index
-        ``"paper"`` (eq. 2, default) or ``"contrast"`` (the public code's).
+        ``"paper"`` (eq. 2, default), ``"contrast"`` (the public code's), or one of
+        the indices of the neuroscience literature: ``"fsi"``, ``"dprime"``,
+        ``"auroc"`` (see :data:`INDICES`), each compared with its own chance level.
     threshold
         A unit is ``selective`` for c when its index exceeds c's chance level
         by more than ``threshold`` (the paper: 0.01). A unit can be selective

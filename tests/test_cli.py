@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import catsel
 from catsel.cli import main
 from conftest import SAMPLE_DATA, write_image
 
@@ -164,3 +165,56 @@ def test_visualize_refuses_a_network_whose_weights_changed(small_run, tmp_path, 
     (copy / "activations" / "meta.json").write_text(json.dumps(meta))
     code = main(["visualize", str(copy), "--layer", "block1_conv1", "--filter", "0", "--out", str(tmp_path / "x.png")])
     assert code == 2 and "is not the one captured" in capsys.readouterr().err
+
+
+def test_statistics_options_add_columns_and_baselines(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block3_conv3", "--permutations", "99", "--bootstrap", "20", "--null",
+                 "--no-progress"]) == 0
+    table = pd.read_csv(out / "selectivity.csv")
+    assert {"p_value", "q_value"} <= set(table.columns)
+    assert table["p_value"].between(0.01, 1).all() and (table["q_value"] >= table["p_value"]).all()
+    summary = pd.read_csv(out / "layer_summary.csv")
+    assert {"low", "high", "proportion_shuffled", "shuffled_p95"} <= set(summary.columns)
+    assert (summary["low"] <= summary["proportion"] + 1e-12).all() and (summary["proportion"] <= summary["high"] + 1e-12).all()
+    assert "proportion_untrained" not in summary  # the network is already untrained: no second capture
+    run = json.loads((out / "run.json").read_text())
+    assert run["permutations"] == 99 and run["fdr"] == "bh" and run["null_baselines"] is True
+
+
+def test_select_by_q_marks_units_by_their_q_value(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--layers", "block3_conv3", "--permutations", "99", "--select-by", "q", "--alpha", "0.2",
+                 "--no-progress"]) == 0
+    table = pd.read_csv(out / "selectivity.csv")
+    expected = (table["q_value"] < 0.2) & (table["above_chance"] > 0) & ~table["constant"]
+    assert (table["selective"] == expected).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--select-by", "q"], "needs p-values"),
+    (["--permutations", "9", "--select-by", "both", "--bootstrap", "5"], "use them with --select-by threshold"),
+])
+def test_statistics_option_errors(tmp_path, capsys, args, message):
+    code = main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1", "--no-progress", *args])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, colour_folder):
+    import keras
+    from test_models import small_cnn
+
+    path = tmp_path / "net.keras"
+    small_cnn(size=12, seed=3).save(path)
+    out = tmp_path / "run"
+    assert main(["run", str(colour_folder), "--out", str(out), "--model", str(path), "--null", "--no-progress"]) == 0
+    summary = pd.read_csv(out / "layer_summary.csv")
+    assert {"proportion_shuffled", "proportion_untrained"} <= set(summary.columns)
+    control = catsel.load_activations(out / "untrained")
+    trained = catsel.load_activations(out)
+    assert control.meta["trained"] is False and "re-initialised" in control.meta["weights"]
+    assert control.meta["network_digest"] != trained.meta["network_digest"]  # fresh weights, not the saved ones
+    assert not np.allclose(control["fc"], trained["fc"])

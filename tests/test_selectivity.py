@@ -97,3 +97,32 @@ def test_vectorised_table_matches_a_per_unit_loop():
         an = (col - col.min()) / (col.max() - col.min() + 1e-7)
         for c in range(4):
             assert values[c, u] == pytest.approx(an[labels == c].sum() / (an.sum() + 1e-7))
+
+
+def test_literature_indices_match_their_definitions():
+    rng = np.random.default_rng(5)
+    a = rng.gamma(2.0, size=(30, 7))
+    a[:, 3] = 0.0  # silent
+    labels = np.repeat([0, 1, 2], 10)
+    fsi, chance_fsi = selectivity_matrix(a, labels, 3, index="fsi")
+    dprime, chance_d = selectivity_matrix(a, labels, 3, index="dprime")
+    auroc, chance_auc = selectivity_matrix(a, labels, 3, index="auroc")
+    assert list(chance_fsi) == [0, 0, 0] and list(chance_d) == [0, 0, 0] and list(chance_auc) == [0.5] * 3
+    for u in range(7):
+        for c in range(3):
+            inside, outside = a[labels == c, u], a[labels != c, u]
+            total = inside.mean() + outside.mean()
+            assert fsi[c, u] == pytest.approx((inside.mean() - outside.mean()) / total if total else 0.0)
+            spread = np.sqrt((inside.var() + outside.var()) / 2)
+            assert dprime[c, u] == pytest.approx((inside.mean() - outside.mean()) / spread if spread else 0.0)
+            pairs = (inside[:, None] > outside[None, :]).mean() + 0.5 * (inside[:, None] == outside[None, :]).mean()
+            assert auroc[c, u] == pytest.approx(pairs)
+    perfect, _ = selectivity_matrix(np.array([[0.0], [0.0], [2.0], [2.0]]), np.array([0, 0, 1, 1]), 2, index="dprime")
+    assert perfect[:, 0].tolist() == [-np.inf, np.inf]
+
+
+@pytest.mark.parametrize("index", ["fsi", "dprime", "auroc"])
+def test_table_with_literature_indices(index):
+    table = selectivity(_acts(), index=index, threshold=0.01)
+    got = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
+    assert got == {("conv", 0, "a"), ("fc", 1, "b")}

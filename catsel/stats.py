@@ -1,0 +1,482 @@
+"""Statistics and controls: when is a selectivity index a finding?
+
+An index above a threshold is not a test. This module offers what
+neuroscience practice uses for single units, applied to filters:
+
+* :func:`permutation_test` — per unit × category, a one-sided label-permutation
+  test of the paper's index (all permutations of a block as one matrix
+  product), with :func:`fdr` (Benjamini–Hochberg or Benjamini–Yekutieli);
+* :func:`must_beat` — the unit must respond more to c than to *every* other
+  category (rank-sum or Welch t-tests; Baek et al. 2021 use rank-sum p < 0.001);
+* :func:`bootstrap_proportions` — confidence intervals for the per-layer
+  proportions (images resampled within each category);
+* :func:`shuffled_baseline` — the same pipeline under shuffled labels (the
+  untrained network is the other null, see ``catsel run --null``);
+* :func:`split_half` — units chosen on one half of the images, measured on the other;
+* :func:`image_statistics`, :func:`confound_audit`, :func:`phase_scramble` —
+  how much low-level statistics explain each unit's preference, and a control
+  set with the images' amplitude spectra but random phases;
+* :func:`linear_probe` — a cross-validated linear read-out per layer, to test
+  the paper's proposal that the layer with the most selective filters is the
+  one to extract features from;
+* :func:`complexity_profile` — where in depth each category's selective units sit.
+
+The index of :func:`permutation_test` is a monotone function of the sum of
+normalised activity over c's images (category sizes are fixed under
+permutation), so its p-values hold for the ``paper`` and ``contrast`` indices alike.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .selectivity import EPS, normalise, selectivity_matrix
+from .store import Activations
+
+__all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
+           "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
+           "add_significance"]
+
+
+def _units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, list[int]]:
+    layers = list(layers) if layers is not None else list(acts.layers)
+    blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
+    return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
+
+
+def _long(layers, sizes, categories, **columns) -> pd.DataFrame:
+    """A table ordered layer, filter, category from (C, U) arrays."""
+    n_cat = len(categories)
+    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
+    filter_of_unit = np.concatenate([np.arange(s) for s in sizes])
+    frame = {
+        "layer": pd.Categorical.from_codes(np.repeat(layer_of_unit, n_cat), categories=layers, ordered=True),
+        "filter": np.repeat(filter_of_unit, n_cat),
+        "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), len(filter_of_unit)),
+                                              categories=list(categories), ordered=True),
+    }
+    for name, values in columns.items():
+        frame[name] = np.asarray(values).T.reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None, seed: int = 0,
+                     block: int = 50) -> pd.DataFrame:
+    """One-sided label-permutation p-value of every unit's index for every category.
+
+    Under the null hypothesis the labels are exchangeable. For each of
+    ``permutations`` shuffles of the labels the sum of normalised activity
+    over each category's images is recomputed for all units at once: a block
+    of permutations is one (block × categories, images) @ (images, units)
+    product. ``p = (1 + #{permuted ≥ observed}) / (1 + permutations)``.
+    Constant units get p = 1.
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``filter``, ``category``, ``p_value``.
+    """
+    layers, a, sizes = _units(acts, layers)
+    an = normalise(a).astype(np.float32)
+    labels = np.asarray(acts.labels)
+    n, n_cat = len(labels), len(acts.categories)
+    onehot = np.zeros((n_cat, n), dtype=np.float32)
+    onehot[labels, np.arange(n)] = 1
+    observed = onehot @ an  # (C, U)
+    tolerance = 1e-5 * (np.abs(observed) + 1.0)  # float32 sums: count near-ties as ties (conservative)
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros_like(observed, dtype=np.int64)
+    done = 0
+    while done < permutations:
+        b = min(block, permutations - done)
+        shuffled = np.stack([rng.permutation(labels) for _ in range(b)])  # (b, n)
+        stack = np.zeros((b * n_cat, n), dtype=np.float32)
+        stack[(np.arange(b)[:, None] * n_cat + shuffled).ravel(), np.tile(np.arange(n), b)] = 1
+        sums = (stack @ an).reshape(b, n_cat, -1)
+        exceed += (sums >= observed[None] - tolerance[None]).sum(axis=0)
+        done += b
+    p = (1.0 + exceed) / (1.0 + permutations)
+    return _long(layers, sizes, acts.categories, p_value=p)
+
+
+def fdr(p_values, method: str = "bh") -> np.ndarray:
+    """False-discovery-rate adjusted p-values (q-values), step-up.
+
+    ``"bh"``: Benjamini–Hochberg (independent or positively dependent tests);
+    ``"by"``: Benjamini–Yekutieli (any dependence; BH times sum(1/i)).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    flat = p.ravel()
+    m = flat.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(flat, kind="stable")
+    factor = m / np.arange(1, m + 1)
+    if method == "by":
+        factor = factor * np.sum(1.0 / np.arange(1, m + 1))
+    elif method != "bh":
+        raise ValueError(f"method must be 'bh' or 'by', not {method!r}")
+    adjusted = np.minimum.accumulate((flat[order] * factor)[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(adjusted, 1.0)
+    return q.reshape(p.shape)
+
+
+def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: int = 1000, method: str = "bh",
+                     seed: int = 0) -> pd.DataFrame:
+    """``table`` with ``p_value`` and ``q_value`` (FDR over all its rows) columns added."""
+    layers = list(table["layer"].cat.categories)
+    tested = permutation_test(acts, permutations=permutations, layers=layers, seed=seed)
+    out = table.copy()
+    out["p_value"] = tested["p_value"].to_numpy()
+    out["q_value"] = fdr(out["p_value"].to_numpy(), method)
+    out.attrs.update(table.attrs, permutations=permutations, fdr=method)
+    return out
+
+
+def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.DataFrame:
+    """Does the unit respond more to c than to every other category?
+
+    For each unit, category c and other category d, a one-sided test of
+    c > d on the raw maxima (Mann–Whitney rank-sum, or Welch's t-test);
+    ``p_beat`` is the largest of these p-values over d, so ``p_beat < alpha``
+    means c beats every other category at level alpha.
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``filter``, ``category``, ``p_beat``.
+    """
+    from scipy import stats as sps
+
+    layers, a, sizes = _units(acts, layers)
+    labels = np.asarray(acts.labels)
+    n_cat = len(acts.categories)
+    worst = np.zeros((n_cat, a.shape[1]))
+    for c in range(n_cat):
+        for d in range(n_cat):
+            if d == c:
+                continue
+            x, y = a[labels == c], a[labels == d]
+            if test == "ranksum":
+                p = sps.mannwhitneyu(x, y, alternative="greater", axis=0, method="asymptotic").pvalue
+            elif test == "ttest":
+                # constant units (silent ones included) have no variance: SciPy warns and returns
+                # NaN, which becomes p = 1 below
+                with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    p = sps.ttest_ind(x, y, equal_var=False, alternative="greater", axis=0).pvalue
+            else:
+                raise ValueError(f"test must be 'ranksum' or 'ttest', not {test!r}")
+            worst[c] = np.maximum(worst[c], np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0))
+    return _long(layers, sizes, acts.categories, p_beat=worst)
+
+
+def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
+    """(layers, categories) proportion of selective units."""
+    values, chance = selectivity_matrix(a, labels, n_cat, index=index)
+    constant = a.max(axis=0) == a.min(axis=0)
+    selective = (values - chance[:, None] > threshold) & ~constant
+    edges = np.cumsum([0, *sizes])
+    return np.stack([selective[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
+
+
+def _frame(layers, categories, **columns) -> pd.DataFrame:
+    frame = {"layer": pd.Categorical(np.repeat(layers, len(categories)), categories=layers, ordered=True),
+             "category": pd.Categorical(np.tile(list(categories), len(layers)), categories=list(categories),
+                                        ordered=True)}
+    frame.update({k: np.asarray(v).reshape(-1) for k, v in columns.items()})
+    return pd.DataFrame(frame)
+
+
+def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,
+                          level: float = 0.95, method: str = "normal", layers=None, seed: int = 0) -> pd.DataFrame:
+    """Bootstrap confidence intervals for the proportion of selective units per layer.
+
+    Images are resampled with replacement within each category (category sizes,
+    hence chance levels, stay fixed), and the whole computation (eq. 1, eq. 2,
+    threshold) is redone on each resample. The default interval is the normal
+    one, proportion ± z × the bootstrap standard error: resamples repeat images,
+    which shifts the min-max normalisation and so the centre of the bootstrap
+    distribution (in simulation the percentile interval covered the expected
+    proportion 27% of the time at a nominal 95%), while its spread matches the
+    spread over real samples. ``method="percentile"`` and ``"basic"`` are there
+    for comparison.
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``proportion`` (on all images), ``low``, ``high``.
+    """
+    layers, a, sizes = _units(acts, layers)
+    labels = np.asarray(acts.labels)
+    n_cat = len(acts.categories)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(labels == c) for c in range(n_cat)]
+    draws = np.empty((n_boot, len(layers), n_cat))
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        draws[b] = _proportions(a[idx], labels[idx], n_cat, sizes, index, threshold)
+    tail = (1 - level) / 2
+    q_low, q_high = np.quantile(draws, [tail, 1 - tail], axis=0)
+    point = _proportions(a, labels, n_cat, sizes, index, threshold)
+    if method == "normal":
+        from scipy.stats import norm
+
+        half = norm.ppf(1 - tail) * draws.std(axis=0, ddof=1)
+        low, high = np.clip(point - half, 0, 1), np.clip(point + half, 0, 1)
+    elif method == "basic":
+        low, high = np.clip(2 * point - q_high, 0, 1), np.clip(2 * point - q_low, 0, 1)
+    elif method == "percentile":
+        low, high = q_low, q_high
+    else:
+        raise ValueError(f"method must be 'normal', 'basic' or 'percentile', not {method!r}")
+    return _frame(layers, acts.categories, proportion=point, low=low, high=high)
+
+
+def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
+                      layers=None, seed: int = 0) -> pd.DataFrame:
+    """Proportions of 'selective' units when the labels carry no information.
+
+    Returns ``layer``, ``category``, ``proportion_shuffled`` (mean over
+    shuffles) and ``shuffled_p95`` (its 95th percentile).
+    """
+    layers, a, sizes = _units(acts, layers)
+    labels = np.asarray(acts.labels)
+    rng = np.random.default_rng(seed)
+    draws = np.stack([_proportions(a, rng.permutation(labels), len(acts.categories), sizes, index, threshold)
+                      for _ in range(shuffles)])
+    return _frame(layers, acts.categories, proportion_shuffled=draws.mean(axis=0),
+                  shuffled_p95=np.quantile(draws, 0.95, axis=0))
+
+
+def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.01, layers=None,
+               seed: int = 0) -> pd.DataFrame:
+    """Choose selective units on one half of the images, measure them on the other.
+
+    Each category's images are split at random into halves A and B. Per unit ×
+    category the table gives the index and the ``selective`` decision on each
+    half; per unit, ``reliability`` is the Spearman–Brown corrected correlation
+    between the two halves' profiles of mean normalised activity over the
+    categories (1: the same preference in both halves). ``layer_replication``
+    of the attrs gives, per layer, the share of units selective on A that are
+    selective for the same category on B.
+    """
+    layers, a, sizes = _units(acts, layers)
+    labels = np.asarray(acts.labels)
+    n_cat = len(acts.categories)
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(labels), dtype=bool)
+    for c in range(n_cat):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        half[members[: len(members) // 2]] = True
+    results = {}
+    profiles = []
+    for name, mask in (("a", half), ("b", ~half)):
+        part, lab = a[mask], labels[mask]
+        values, chance = selectivity_matrix(part, lab, n_cat, index=index)
+        constant = part.max(axis=0) == part.min(axis=0)
+        results[f"selectivity_{name}"] = values
+        results[f"selective_{name}"] = (values - chance[:, None] > threshold) & ~constant
+        an = normalise(part)
+        profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
+    pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
+    denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
+    r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(a.shape[1]), where=denominator > 0)
+    reliability = np.divide(2 * r, 1 + r, out=np.zeros_like(r), where=(1 + r) > 0)
+    table = _long(layers, sizes, acts.categories, **results,
+                  reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
+    replication = table.groupby("layer", observed=True).apply(
+        lambda g: g.loc[g["selective_a"], "selective_b"].mean() if g["selective_a"].any() else np.nan,
+        include_groups=False)
+    table.attrs["layer_replication"] = replication
+    return table
+
+
+def _low_level(image: np.ndarray) -> list[float]:
+    rgb = image.astype(np.float64) / 255.0
+    lum = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    colourfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(lum - lum.mean()))) ** 2
+    h, w = lum.shape
+    yy, xx = np.indices((h, w))
+    radius = np.hypot(yy - h / 2, xx - w / 2) / (min(h, w) / 2)
+    total = spectrum.sum()
+    high = spectrum[radius > 0.5].sum() / total if total > 0 else 0.0
+    return [lum.mean(), lum.std(), colourfulness, high]
+
+
+def image_statistics(acts: Activations) -> pd.DataFrame:
+    """Low-level statistics of every captured image, as the network saw it.
+
+    ``luminance`` (mean), ``contrast`` (RMS of luminance), ``colourfulness``
+    (Hasler & Süsstrunk), ``high_frequency`` (share of the luminance power
+    spectrum above half the Nyquist frequency).
+    """
+    from .visualise import image_of
+
+    rows = [_low_level(image_of(acts, i)) for i in range(len(acts))]
+    frame = pd.DataFrame(rows, columns=["luminance", "contrast", "colourfulness", "high_frequency"])
+    frame.insert(0, "category", [acts.categories[label] for label in acts.labels])
+    frame.insert(0, "path", acts.paths)
+    return frame
+
+
+def _r2(design: np.ndarray, y: np.ndarray) -> np.ndarray:
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = ((y - design @ coef) ** 2).sum(axis=0)
+    total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    return np.divide(total - residual, total, out=np.zeros_like(total), where=total > 0)
+
+
+def confound_audit(acts: Activations, statistics: pd.DataFrame | None = None, *, layers=None) -> pd.DataFrame:
+    """How much of each unit's category preference low-level statistics explain.
+
+    Per unit, three linear regressions of its maxima over the images:
+    ``r2_low_level`` (on the image statistics), ``r2_category`` (on the
+    categories), and ``r2_category_beyond`` (what the categories add once the
+    low-level statistics are in the model). A unit whose category effect
+    vanishes beyond the low-level statistics is explained by them.
+    ``share_explained`` = 1 − r2_category_beyond / r2_category.
+    """
+    statistics = statistics if statistics is not None else image_statistics(acts)
+    layers, a, sizes = _units(acts, layers)
+    n = len(acts.labels)
+    low = statistics[["luminance", "contrast", "colourfulness", "high_frequency"]].to_numpy(dtype=np.float64)
+    low = (low - low.mean(axis=0)) / np.where(low.std(axis=0) > 0, low.std(axis=0), 1.0)
+    onehot = np.eye(len(acts.categories))[acts.labels][:, 1:]
+    ones = np.ones((n, 1))
+    r2_low = _r2(np.hstack([ones, low]), a)
+    r2_cat = _r2(np.hstack([ones, onehot]), a)
+    r2_both = _r2(np.hstack([ones, low, onehot]), a)
+    beyond = np.maximum(r2_both - r2_low, 0.0)
+    share = np.divide(r2_cat - np.minimum(beyond, r2_cat), r2_cat, out=np.zeros_like(r2_cat), where=r2_cat > 1e-12)
+    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
+    return pd.DataFrame({
+        "layer": pd.Categorical.from_codes(layer_of_unit, categories=layers, ordered=True),
+        "filter": np.concatenate([np.arange(s) for s in sizes]),
+        "r2_low_level": r2_low, "r2_category": r2_cat, "r2_category_beyond": beyond, "share_explained": share,
+    })
+
+
+def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0, size: int | None = None) -> Path:
+    """Write a control set: every image with its amplitude spectrum kept and its phases randomised.
+
+    The same random phase field is used for the three colour channels (so
+    colours stay plausible); the layout (one sub-folder per category) is
+    kept, so the control runs through ``catsel run`` like the original.
+    Returns the control folder.
+    """
+    from PIL import Image
+
+    from .data import ImageFolder, load_image
+
+    if isinstance(acts_or_folder, Activations):
+        root, paths = Path(acts_or_folder.root), acts_or_folder.paths
+        size = size or int(acts_or_folder.meta["image_size"])
+    else:
+        folder = acts_or_folder if isinstance(acts_or_folder, ImageFolder) else ImageFolder(acts_or_folder)
+        root, paths = folder.root, folder.relative_paths()
+        size = size or folder.image_size
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    for rel in paths:
+        image = load_image(root / rel, size).astype(np.float64)
+        phase = np.angle(np.fft.fft2(rng.random((size, size))))
+        scrambled = np.empty_like(image)
+        for ch in range(3):
+            spectrum = np.fft.fft2(image[..., ch])
+            scrambled[..., ch] = np.real(np.fft.ifft2(np.abs(spectrum) * np.exp(1j * (np.angle(spectrum) + phase))))
+        target = out_dir / Path(rel).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.clip(np.rint(scrambled), 0, 255).astype(np.uint8)).save(target)
+    return out_dir
+
+
+def _auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def linear_probe(acts: Activations, *, folds: int = 5, ridge: float = 1.0, layers=None, seed: int = 0) -> pd.DataFrame:
+    """Cross-validated linear read-out of each category (vs the rest) from each layer.
+
+    Ridge regression on the standardised maxima of the layer's units (solved
+    in its dual form, so thousands of units cost no more than the images;
+    penalty ``ridge`` × number of units, as the Gram matrix grows with them),
+    ``folds``-fold cross-validation stratified by category; the held-out scores
+    give one AUROC per layer and category (0.5: chance).
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``probe_auroc``.
+    """
+    layers = list(layers) if layers is not None else list(acts.layers)
+    labels = np.asarray(acts.labels)
+    n, n_cat = len(labels), len(acts.categories)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(n, dtype=int)
+    for c in range(n_cat):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        fold[members] = np.arange(len(members)) % folds
+    targets = np.eye(n_cat)[labels] * 2 - 1  # ±1 per category
+    rows = []
+    for layer in layers:
+        x_all = np.asarray(acts[layer], dtype=np.float64)
+        scores = np.zeros((n, n_cat))
+        for k in range(folds):
+            train, test = fold != k, fold == k
+            mean, std = x_all[train].mean(axis=0), x_all[train].std(axis=0)
+            std = np.where(std > 0, std, 1.0)
+            x_train, x_test = (x_all[train] - mean) / std, (x_all[test] - mean) / std
+            y = targets[train]
+            offset = y.mean(axis=0)
+            gram = x_train @ x_train.T  # grows with the number of units: so does the penalty
+            penalty = (ridge * x_train.shape[1] + EPS) * np.eye(len(gram))
+            dual = np.linalg.solve(gram + penalty, y - offset)
+            scores[test] = x_test @ (x_train.T @ dual) + offset
+        for c in range(n_cat):
+            rows.append({"layer": layer, "category": acts.categories[c], "probe_auroc": _auroc(scores[:, c], labels == c)})
+    frame = pd.DataFrame(rows)
+    frame["layer"] = pd.Categorical(frame["layer"], categories=layers, ordered=True)
+    frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
+    return frame
+
+
+def complexity_profile(summary: pd.DataFrame) -> pd.DataFrame:
+    """Where in depth each category's selective units sit (the paper's discussion).
+
+    ``depth`` is the mean position (0: first captured layer, 1: last) of the
+    category's selective units, each layer weighted by its count;
+    ``in_first_third`` / ``in_last_third`` are the shares of those units in
+    the first and last third of the layers. A category taken up early (low
+    depth) is carried by simpler features.
+    """
+    layers = list(summary["layer"].cat.categories)
+    position = {l: i / max(len(layers) - 1, 1) for i, l in enumerate(layers)}
+    rows = []
+    for category, group in summary.groupby("category", observed=True, sort=True):
+        depth = group["layer"].astype(str).map(position).to_numpy()
+        count = group["n_selective"].to_numpy(dtype=np.float64)
+        total = count.sum()
+        rows.append({
+            "category": category,
+            "n_selective": int(total),
+            "depth": float((depth * count).sum() / total) if total else np.nan,
+            "in_first_third": float(count[depth < 1 / 3].sum() / total) if total else np.nan,
+            "in_last_third": float(count[depth > 2 / 3].sum() / total) if total else np.nan,
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,158 @@
+"""Statistics and controls (issue: statistics)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binom
+
+import catsel
+from catsel import Activations, stats
+from test_ground_truth import SIZE, planted_folder, planted_model  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def planted_acts(planted_folder, tmp_path):
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path, progress=False)
+
+
+def _null(units=1500, per=20, seed=0) -> Activations:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(4), per)
+    return Activations.from_arrays({"noise": rng.gamma(2.0, size=(len(labels), units))}, labels, list("abcd"))
+
+
+def test_false_positive_rate_under_shuffled_labels_is_nominal():
+    tested = stats.permutation_test(_null(), permutations=199, seed=1)
+    p = tested[tested.category == "a"]["p_value"].to_numpy()  # one test per unit: independent
+    low, high = binom.interval(0.99, len(p), 0.05)
+    assert low <= (p <= 0.05).sum() <= high
+    assert 0.4 < p.mean() < 0.6  # p-values spread over [0, 1] under the null
+
+
+def test_planted_units_are_significant_and_balanced_ones_are_not(planted_acts):
+    tested = stats.permutation_test(planted_acts, permutations=499, seed=0).set_index(["layer", "filter", "category"])
+    for layer in ("conv1", "conv2", "dense"):
+        for unit, colour in ((0, "red"), (1, "green"), (2, "blue")):
+            assert tested.loc[(layer, unit, colour), "p_value"] == pytest.approx(1 / 500)
+    dot = tested.loc["conv1"].loc[3]["p_value"]  # the bright-dot unit: the same dots in every category
+    assert (dot > 0.3).all()
+    assert (tested.loc["conv1"].loc[4]["p_value"] == 1.0).all()  # silent
+    beat = stats.must_beat(planted_acts).set_index(["layer", "filter", "category"])
+    assert beat.loc[("conv1", 0, "red"), "p_beat"] < 0.001
+    assert beat.loc[("conv1", 0, "blue"), "p_beat"] > 0.5
+    assert (beat.loc["conv1"].loc[3]["p_beat"] > 0.05).all()
+    ttest = stats.must_beat(planted_acts, test="ttest").set_index(["layer", "filter", "category"])
+    assert ttest.loc[("dense", 2, "blue"), "p_beat"] < 0.001
+
+
+def test_fdr_matches_a_hand_computed_case():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005, 0.01, 0.03, 0.04 → BH: 0.02, 0.02, 0.04, 0.04
+    np.testing.assert_allclose(stats.fdr(p, "bh"), [0.02, 0.04, 0.04, 0.02])
+    np.testing.assert_allclose(stats.fdr(p, "by"), np.array([0.02, 0.04, 0.04, 0.02]) * (1 + 1 / 2 + 1 / 3 + 1 / 4))
+    np.testing.assert_allclose(stats.fdr([0.5, 0.9]), [0.9, 0.9])
+    with pytest.raises(ValueError):
+        stats.fdr(p, "holm")
+
+
+def test_add_significance_adds_p_and_q_values(planted_acts):
+    table = stats.add_significance(catsel.selectivity(planted_acts), planted_acts, permutations=99)
+    assert {"p_value", "q_value"} <= set(table.columns)
+    assert (table["q_value"] >= table["p_value"]).all()
+    planted = table[(table.layer == "conv2") & (table["filter"] == 0) & (table.category == "red")]
+    assert planted["q_value"].item() < 0.05
+
+
+def test_bootstrap_intervals_cover_the_true_proportion_at_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    units, per = 300, 20
+    effects = rng.uniform(0, 0.6, units)  # a continuous spread of preferences for category "a"
+    labels = np.repeat(np.arange(4), per)
+
+    def dataset(seed):
+        r = np.random.default_rng(seed)
+        return r.gamma(2.0, size=(len(labels), units)) + (labels[:, None] == 0) * effects * 2.0
+
+    truth = np.mean([stats._proportions(dataset(10_000 + i), labels, 4, [units], "paper", 0.01)[0, 0]
+                     for i in range(400)])  # the expected proportion for samples of this size
+    trials = 150
+    covered = 0
+    for i in range(trials):
+        acts = Activations.from_arrays({"l": dataset(i)}, labels, list("abcd"))
+        row = stats.bootstrap_proportions(acts, n_boot=150, seed=i).query("category == 'a'").iloc[0]
+        covered += row.low <= truth <= row.high
+    low, high = binom.interval(0.99, trials, 0.95)
+    assert low <= covered <= high, covered / trials
+
+
+def test_shuffled_baseline_and_split_half(planted_acts):
+    base = stats.shuffled_baseline(planted_acts, shuffles=10)
+    real = catsel.layer_summary(catsel.selectivity(planted_acts))
+    merged = real.merge(base, on=["layer", "category"])
+    assert len(merged) == 9 and (merged["shuffled_p95"] >= merged["proportion_shuffled"]).all()
+    halves = stats.split_half(planted_acts, seed=2)
+    units = halves.drop_duplicates(["layer", "filter"]).set_index(["layer", "filter"])
+    for layer in ("conv1", "conv2", "dense"):
+        for unit in range(3):
+            assert units.loc[(layer, unit), "reliability"] > 0.99
+    chosen = halves.set_index(["layer", "filter", "category"])
+    for layer in ("conv1", "conv2", "dense"):  # planted units are chosen on one half and confirmed on the other
+        for unit, colour in ((0, "red"), (1, "green"), (2, "blue")):
+            assert chosen.loc[(layer, unit, colour), ["selective_a", "selective_b"]].all()
+    replication = halves.attrs["layer_replication"]
+    assert list(replication.index) == ["conv1", "conv2", "dense"] and replication.between(0, 1).all()
+
+
+def test_confound_audit_separates_low_level_from_category_effects():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    luminance = rng.normal(size=120) + labels * 1.5  # categories differ in luminance
+    statistics = pd.DataFrame({"luminance": luminance, "contrast": rng.normal(size=120),
+                               "colourfulness": rng.normal(size=120), "high_frequency": rng.normal(size=120)})
+    by_luminance = 2 * luminance + rng.normal(scale=0.1, size=120)
+    by_category = (labels == 2) * 3.0 + rng.normal(scale=0.1, size=120) - 0.0 * luminance
+    by_category = by_category + rng.normal(size=120) * 0  # category only, independent of the luminance noise
+    acts = Activations.from_arrays({"l": np.stack([by_luminance, by_category], axis=1)}, labels, list("xyz"))
+    audit = stats.confound_audit(acts, statistics).set_index("filter")
+    assert audit.loc[0, "share_explained"] > 0.95
+    assert audit.loc[1, "r2_category_beyond"] > 0.1
+
+
+def test_phase_scrambled_images_keep_their_amplitude_spectrum(planted_folder, tmp_path):
+    out = stats.phase_scramble(catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "scrambled", seed=3)
+    folder = catsel.ImageFolder(out, image_size=SIZE)
+    assert folder.categories == ("blue", "green", "red") and len(folder) == 24
+    original = catsel.load_image(planted_folder / "red" / "0.png", SIZE).astype(float)
+    scrambled = catsel.load_image(out / "red" / "0.png", SIZE).astype(float)
+    assert np.abs(original - scrambled).mean() > 10
+    amp_o = np.abs(np.fft.fft2(original[..., 0]))
+    amp_s = np.abs(np.fft.fft2(scrambled[..., 0]))
+    assert np.corrcoef(amp_o.ravel(), amp_s.ravel())[0, 1] > 0.9
+
+
+def test_image_statistics_of_a_capture(planted_acts):
+    frame = stats.image_statistics(planted_acts)
+    assert list(frame.columns) == ["path", "category", "luminance", "contrast", "colourfulness", "high_frequency"]
+    assert len(frame) == 24 and (frame["luminance"] > 0).all()
+
+
+def test_linear_probe_reads_planted_categories_and_not_noise(planted_acts):
+    probe = stats.linear_probe(planted_acts, folds=4).set_index(["layer", "category"])
+    assert (probe.loc["conv2", "probe_auroc"] > 0.95).all()
+    rng = np.random.default_rng(1)
+    noise = Activations.from_arrays({"noise": rng.normal(size=(80, 50))}, np.repeat(np.arange(4), 20), list("abcd"))
+    assert abs(stats.linear_probe(noise)["probe_auroc"].mean() - 0.5) < 0.1
+
+
+def test_complexity_profile_by_hand():
+    summary = pd.DataFrame({
+        "layer": pd.Categorical(list("aabbcc"), list("abc"), ordered=True),
+        "category": pd.Categorical(["x", "y"] * 3, ["x", "y"], ordered=True),
+        "n_selective": [3, 0, 1, 0, 0, 4]})
+    profile = stats.complexity_profile(summary).set_index("category")
+    assert profile.loc["x", "depth"] == pytest.approx((0 * 3 + 0.5 * 1) / 4)
+    assert profile.loc["y", "depth"] == 1.0 and profile.loc["y", "in_last_third"] == 1.0
+    assert profile.loc["x", "in_first_third"] == 0.75
