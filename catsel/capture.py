@@ -1,22 +1,34 @@
-"""Capture: stream an image folder through an activation model into a store."""
+"""Capture: stream an image folder through an activation model into a store.
+
+The pipeline keeps the device busy: while batch i is computed, batch i+1 is
+already decoded (by worker threads, or processes for large runs) and sent to
+the device, as uint8 (preprocessing runs on the device). An optional decoded
+image cache (uint8 at the model's resolution, on disk) lets a second capture
+over the same images, another layer set, another model, the untrained
+control, skip decoding altogether.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import ImageFolder
+from .data import ImageFolder, decode_many
 from .errors import DatasetError, ImageError
 from .models import ActivationModel
-from .store import ActivationStore, Activations, load_activations
+from .store import ActivationStore, Activations, _read_json, _write_json, load_activations
 
-__all__ = ["capture", "store_key"]
+__all__ = ["capture", "store_key", "decoded_cache_key"]
+
+#: Below this many images, decoding uses threads (process start-up would cost more than it saves).
+PROCESS_THRESHOLD = 512
 
 
 def _files_signature(folder: ImageFolder) -> list:
@@ -29,7 +41,8 @@ def _files_signature(folder: ImageFolder) -> list:
 
 def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
     """Identity of a capture: the images (path, size, modification time), the
-    network (architecture and weights), preprocessing, image size, fit and layers.
+    network (architecture and weights), preprocessing, precision, image size,
+    fit and layers.
 
     The same key means the store can be reused or resumed; any change gives
     another key and a fresh capture.
@@ -47,8 +60,75 @@ def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _decode_pool_size() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+def decoded_cache_key(folder: ImageFolder) -> str:
+    """Identity of a folder's decoded images: the files, the size and the fit."""
+    payload = {"files": _files_signature(folder), "size": folder.image_size, "fit": folder.fit}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+class _Decoder:
+    """Decoded batches of a folder: from worker threads or processes, through an optional disk cache."""
+
+    def __init__(self, folder: ImageFolder, batch_size: int, workers: int | None, cache: Path | None):
+        self.folder, self.batch_size = folder, batch_size
+        n = len(folder)
+        workers = workers if workers is not None else max(1, os.cpu_count() or 1)
+        if workers > 1 and n >= PROCESS_THRESHOLD:
+            # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
+            self.pool: Executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.chunks = workers
+        else:
+            self.pool = ThreadPoolExecutor(max(1, min(workers, 8)), thread_name_prefix="catsel-decode")
+            self.chunks = max(1, min(workers, 8))
+        self.cache_images = None
+        if cache is not None:
+            self._open_cache(Path(cache))
+
+    def _open_cache(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        key = decoded_cache_key(self.folder)
+        s, n = self.folder.image_size, len(self.folder)
+        images, done, state = (folder / f"decoded-{key}.npy", folder / f"decoded-{key}-done.npy",
+                               folder / f"decoded-{key}.json")
+        if images.exists() and done.exists() and state.exists():
+            self.cache_images = np.lib.format.open_memmap(images, mode="r+")
+            self.cache_done = np.lib.format.open_memmap(done, mode="r+")
+            self.cache_errors = _read_json(state)["errors"]
+        else:
+            self.cache_images = np.lib.format.open_memmap(images, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
+            self.cache_done = np.lib.format.open_memmap(done, mode="w+", dtype=np.bool_, shape=(n,))
+            self.cache_errors = {}
+        self.cache_state_path = state
+
+    def load(self, first: int):
+        n = len(self.folder)
+        stop = min(first + self.batch_size, n)
+        s = self.folder.image_size
+        batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
+        if self.cache_images is not None and self.cache_done[first:stop].all():
+            batch[: stop - first] = self.cache_images[first:stop]
+            return first, batch, [self.cache_errors.get(str(i)) for i in range(first, stop)]
+        paths = [str(p) for p in self.folder.paths[first:stop]]
+        parts = np.array_split(np.arange(len(paths)), min(self.chunks, len(paths)))
+        jobs = [self.pool.submit(decode_many, [paths[i] for i in part], s, self.folder.fit) for part in parts]
+        errors: list[str | None] = []
+        k = 0
+        for job in jobs:
+            images, errs = job.result()
+            batch[k:k + len(images)] = images
+            errors.extend(errs)
+            k += len(images)
+        if self.cache_images is not None:
+            self.cache_images[first:stop] = batch[: stop - first]
+            self.cache_images.flush()
+            self.cache_errors.update({str(first + i): e for i, e in enumerate(errors) if e})
+            _write_json(self.cache_state_path, {"errors": self.cache_errors})
+            self.cache_done[first:stop] = True  # marked after the pixels are on disk
+            self.cache_done.flush()
+        return first, batch, errors
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def capture(
@@ -59,6 +139,8 @@ def capture(
     batch_size: int = 32,
     strict: bool = False,
     progress: bool = True,
+    workers: int | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> Activations:
     """Run every image through ``amodel`` and keep each unit's maximum.
 
@@ -82,6 +164,13 @@ def capture(
         image before it) instead of skipping it.
     progress
         Show a progress bar (``tqdm.auto``: terminal or notebook).
+    workers
+        Decoding workers (default: one per CPU core): processes for runs of
+        512 images or more, threads below that.
+    cache
+        A folder for decoded images (uint8 at the model's size): the first
+        capture fills it, later captures of the same images at the same size
+        read it instead of decoding.
 
     Returns
     -------
@@ -116,7 +205,11 @@ def capture(
     store = ActivationStore.open(out / "activations", meta, index_rows)
     try:
         if not store.complete:
-            _run(amodel, images, store, batch_size, strict, progress)
+            decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
+            try:
+                _run(amodel, decoder, store, strict, progress)
+            finally:
+                decoder.close()
     finally:
         store.close()
     acts = load_activations(store.path)
@@ -129,52 +222,39 @@ def capture(
     return acts
 
 
-def _run(amodel, images: ImageFolder, store: ActivationStore, batch_size: int, strict: bool, progress: bool):
-    n = len(images)
-    starts = list(range(store.rows_done, n, batch_size))
-    pool = ThreadPoolExecutor(_decode_pool_size(), thread_name_prefix="catsel-decode")
+def _run(amodel: ActivationModel, decoder: _Decoder, store: ActivationStore, strict: bool, progress: bool):
+    n = len(decoder.folder)
+    starts = list(range(store.rows_done, n, decoder.batch_size))
+    if not starts:
+        return
     ahead = ThreadPoolExecutor(1, thread_name_prefix="catsel-prefetch")
-
-    def load(first: int):
-        idx = range(first, min(first + batch_size, n))
-        results = list(pool.map(_try_load, [images] * len(idx), idx))
-        batch = np.zeros((batch_size, images.image_size, images.image_size, 3), dtype=np.uint8)
-        errors = []
-        for k, (img, err) in enumerate(results):
-            if img is not None:
-                batch[k] = img
-            errors.append(err)
-        return first, batch, errors
-
     bar = tqdm(total=n, initial=store.rows_done, unit="img", desc="capture", disable=not progress,
                dynamic_ncols=True)
     try:
-        pending = ahead.submit(load, starts[0]) if starts else None
+        first, batch, errors = decoder.load(starts[0])
+        on_device = amodel.put(batch)
+        pending = ahead.submit(decoder.load, starts[1]) if len(starts) > 1 else None
         for i in range(len(starts)):
-            first, batch, errors = pending.result()
-            pending = ahead.submit(load, starts[i + 1]) if i + 1 < len(starts) else None
+            outputs = amodel.run(on_device)  # dispatched; asynchronous on JAX and CUDA
+            if pending is not None:  # the next batch goes to the device while this one computes
+                upcoming = pending.result()
+                on_device = amodel.put(upcoming[1])
+                pending = ahead.submit(decoder.load, starts[i + 2]) if i + 2 < len(starts) else None
+            maxima, positions = amodel.split(outputs)
             bad = next((k for k, e in enumerate(errors) if e is not None), None)
             if strict and bad is not None:
                 if bad:
-                    maxima, positions = amodel.predict(batch)
                     store.write(first, _rows(maxima, bad), _rows(positions, bad), errors[:bad])
                 raise ImageError(f"{errors[bad]} (strict mode: remove or fix the file, or run without strict; "
                                  f"the {store.rows_done} images before it are saved and will be reused)")
-            maxima, positions = amodel.predict(batch)
             k = len(errors)
             store.write(first, _rows(maxima, k), _rows(positions, k), errors)
             bar.update(k)
+            if i + 1 < len(starts):
+                first, batch, errors = upcoming
     finally:
         bar.close()
         ahead.shutdown(wait=True, cancel_futures=True)
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _try_load(folder: ImageFolder, index: int):
-    try:
-        return folder.load(index), None
-    except ImageError as exc:
-        return None, str(exc)
 
 
 def _rows(arrays: dict, k: int) -> dict:

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preprocess", choices=["caffe", "tf", "torch", "raw"],
                      help="input preprocessing (default: the model's own)")
     run.add_argument("--batch-size", type=_positive, default=32)
+    run.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32",
+                     help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
+    run.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
+    run.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
     run.add_argument("--threshold", type=float, default=0.01,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
     run.add_argument("--index", choices=["paper", "contrast", "fsi", "dprime", "auroc"], default="paper",
@@ -109,7 +113,8 @@ def cmd_run(args) -> int:
 
     out = Path(args.out)
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
-    kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed)
+    kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed,
+                  precision=args.precision)
 
     amodel = activation_model(args.model, args.weights, **kwargs)
     fallback = amodel.fallback_reason
@@ -118,7 +123,7 @@ def cmd_run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_capture = time.perf_counter()
     acts = capture(amodel, folder, out, batch_size=args.batch_size, strict=args.strict,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, workers=args.workers, cache=args.cache)
     capture_s = time.perf_counter() - t_capture
 
     from .errors import CatselError
@@ -159,6 +164,7 @@ def cmd_run(args) -> int:
         "keras_backend": keras.backend.backend(),
         "device": backend_info()["device"],
         "batch_size": args.batch_size,
+        "precision": amodel.precision,
         "index": args.index,
         "threshold": args.threshold,
         "select_by": args.select_by,
@@ -271,7 +277,7 @@ def _with_statistics(summary, table, acts, amodel, folder, args):
         if amodel.trained:
             control = untrained_control(amodel, seed=args.seed)
             acts0 = capture(control, folder, Path(args.out) / "untrained", batch_size=args.batch_size,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, workers=args.workers, cache=args.cache)
             untrained = layer_summary(selectivity(acts0, index=args.index, threshold=args.threshold))
             summary = summary.merge(untrained[keys + ["proportion"]].rename(columns={"proportion": "proportion_untrained"}),
                                     on=keys, how="left")

@@ -37,6 +37,9 @@ __all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
 
+#: Computation precisions (``mixed_<precision>`` Keras policies besides float32).
+PRECISIONS = ("float32", "bfloat16", "float16")
+
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
@@ -135,6 +138,8 @@ class ActivationModel:
     trained: bool
     fallback_reason: str | None = None
     rebuild: dict | None = None
+    precision: str = "float32"
+    _runner: object = field(default=None, repr=False)
     _digest: str | None = field(default=None, repr=False)
     _fields: dict | None = field(default=None, repr=False)
 
@@ -147,13 +152,27 @@ class ActivationModel:
         """Short description for figure titles: ``"vgg16, ImageNet weights"``."""
         return f"{self.source}, {self.weights}"
 
+    def put(self, images: np.ndarray):
+        """Send a uint8 batch to the device (asynchronously where the backend can)."""
+        return self._compiled()[0](images)
+
+    def run(self, batch):
+        """The compiled forward pass on a batch already on the device (see :meth:`put`)."""
+        return self._compiled()[1](batch)
+
     def predict(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Per-unit maxima and positions for one batch of uint8 images."""
-        out = self.model.predict_on_batch(images)
-        return self.split(out)
+        return self.split(self.run(self.put(images)))
+
+    def _compiled(self):
+        """(put, run) for the current backend: jit on JAX, tf.function on TensorFlow, no_grad on PyTorch."""
+        if self._runner is None:
+            self._runner = _compile(self.model)
+        return self._runner
 
     def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Split the model's two concatenated outputs into per-layer arrays."""
+        out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
         maxima_all = np.asarray(out[0], dtype=np.float32)
         pos_all = np.asarray(out[1], dtype=np.int32) if len(out) > 1 else None
         maxima, positions = {}, {}
@@ -215,6 +234,7 @@ class ActivationModel:
             "trained": self.trained,
             "image_size": self.image_size,
             "preprocess": self.preprocess,
+            "precision": self.precision,
             "rebuild": self.rebuild,
             "layers": [
                 {"name": l, "units": self.units[l],
@@ -246,6 +266,33 @@ def backend_info() -> dict[str, str]:
     return {"keras": keras.__version__, "backend": backend, "device": device}
 
 
+def _compile(model: keras.Model):
+    """The model's compiled forward pass on the current backend, and how to feed it."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
+        return jax.device_put, lambda x: forward(*state, x)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return tf.convert_to_tensor, forward
+    if backend == "torch":
+        import torch
+
+        device = next((v.value.device for v in model.weights), torch.device("cpu"))
+
+        def run(x):
+            with torch.no_grad():
+                return model(x, training=False)
+
+        return lambda x: torch.as_tensor(x).to(device, non_blocking=True), run
+    return (lambda x: x), model.predict_on_batch
+
+
 def announce_untrained(reason: str) -> None:
     """Say loudly, on standard error, that the untrained network replaces ImageNet weights."""
     bar = "!" * 78
@@ -266,6 +313,7 @@ def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel
     network = keras.models.clone_model(amodel.network)
     control = _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
                     f"untrained (re-initialised, seed {seed})", False)
+    control.precision = amodel.precision
     return control
 
 
@@ -280,7 +328,8 @@ def from_store(acts) -> "ActivationModel":
     if not recipe:
         raise ModelError("this store was captured from a model held in memory; pass that model instead")
     amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta["image_size"],
-                              preprocess=meta["preprocess"], seed=recipe["seed"])
+                              preprocess=meta["preprocess"], seed=recipe["seed"],
+                              precision=meta.get("precision", "float32"))
     if amodel.digest() != meta.get("network_digest"):
         raise ModelError(
             f"the network rebuilt from {recipe['model']} ({amodel.weights}) is not the one captured in {acts.path}: "
@@ -415,17 +464,17 @@ def _reduce(tensor):
     """
     shape = tensor.shape
     if len(shape) == 2:
-        return tensor, None
+        return ops.cast(tensor, "float32"), None
     if len(shape) == 4:
         h, w = int(shape[1]), int(shape[2])
         rows = keras.layers.MaxPooling2D((1, w), data_format="channels_last")(tensor)[:, :, 0]
         cols = keras.layers.MaxPooling2D((h, 1), data_format="channels_last")(tensor)[:, 0]
         maxima = ops.max(rows, axis=1)
         position = ops.argmax(rows, axis=1) * w + ops.argmax(cols, axis=1)
-        return maxima, ops.cast(position, "int32")
+        return ops.cast(maxima, "float32"), ops.cast(position, "int32")
     spatial = int(np.prod(shape[1:-1]))
     flat = ops.reshape(tensor, (-1, spatial, shape[-1]))
-    return ops.max(flat, axis=1), ops.cast(ops.argmax(flat, axis=1), "int32")
+    return ops.cast(ops.max(flat, axis=1), "float32"), ops.cast(ops.argmax(flat, axis=1), "int32")
 
 
 def activation_model(
@@ -436,6 +485,7 @@ def activation_model(
     image_size: int | None = None,
     preprocess: str | None = None,
     seed: int = 0,
+    precision: str = "float32",
 ) -> ActivationModel:
     """Build the model that turns images into one value per filter or unit.
 
@@ -468,6 +518,11 @@ def activation_model(
         saved model.
     seed
         Seed of the random init when ``weights`` is ``None``.
+    precision
+        ``"float32"`` (default), or ``"bfloat16"`` / ``"float16"``: the network
+        is built under Keras' mixed-precision policy (weights in float32,
+        computation in the lower precision); maxima are stored as float32.
+        Its effect on selectivity is measured in ``docs/performance.md``.
 
     Returns
     -------
@@ -475,14 +530,29 @@ def activation_model(
     """
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if isinstance(weights, str) and weights == "auto":
+        options = dict(image_size=image_size, preprocess=preprocess, seed=seed, precision=precision)
         try:
-            return activation_model(model, "imagenet", layers, image_size=image_size, preprocess=preprocess, seed=seed)
+            return activation_model(model, "imagenet", layers, **options)
         except WeightsUnavailableError as exc:
             announce_untrained(str(exc))
-            amodel = activation_model(model, None, layers, image_size=image_size, preprocess=preprocess, seed=seed)
+            amodel = activation_model(model, None, layers, **options)
             amodel.fallback_reason = str(exc)
             return amodel
+    if precision != "float32":
+        if isinstance(model, keras.Model):
+            raise ModelError("a model held in memory keeps its own precision; build it under "
+                             "keras.config.set_dtype_policy('mixed_bfloat16') instead")
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(f"mixed_{precision}")
+        try:
+            amodel = activation_model(model, weights, layers, image_size=image_size, preprocess=preprocess, seed=seed)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        amodel.precision = precision
+        return amodel
     if preprocess is not None and preprocess not in PREPROCESS_MODES:
         raise ModelError(f"unknown preprocessing {preprocess!r}; use one of {', '.join(PREPROCESS_MODES)}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,16 +68,16 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
     catsel.capture(_amodel(), folder, tmp_path / "whole", batch_size=4, progress=False)
 
     amodel = _amodel()
-    original = amodel.predict
+    original = amodel.run
     calls = {"n": 0}
 
-    def dying_predict(images):
+    def dying_run(batch):
         calls["n"] += 1
         if calls["n"] == 3:
             raise _Interrupt("killed")
-        return original(images)
+        return original(batch)
 
-    monkeypatch.setattr(amodel, "predict", dying_predict)
+    monkeypatch.setattr(amodel, "run", dying_run)
     with pytest.raises(_Interrupt):
         catsel.capture(amodel, folder, tmp_path / "resumed", batch_size=4, progress=False)
     progress = json.loads((tmp_path / "resumed" / "activations" / "progress.json").read_text())
@@ -85,7 +86,7 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
         catsel.load_activations(tmp_path / "resumed")
 
     seen = []
-    monkeypatch.setattr(amodel, "predict", lambda images: seen.append(len(images)) or original(images))
+    monkeypatch.setattr(amodel, "run", lambda batch: seen.append(len(batch)) or original(batch))
     catsel.capture(amodel, folder, tmp_path / "resumed", batch_size=4, progress=False)
     assert len(seen) == 2  # rows 8-11 and 12-14 only
     assert _store_files(tmp_path / "resumed" / "activations") == _store_files(tmp_path / "whole" / "activations")
@@ -95,7 +96,7 @@ def test_a_rerun_reuses_a_complete_store(colour_folder, tmp_path, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     amodel = _amodel()
     catsel.capture(amodel, folder, tmp_path, progress=False)
-    monkeypatch.setattr(amodel, "predict", lambda images: pytest.fail("recomputed a complete store"))
+    monkeypatch.setattr(amodel, "run", lambda batch: pytest.fail("recomputed a complete store"))
     acts = catsel.capture(amodel, folder, tmp_path, progress=False)
     assert len(acts) == 15
 
@@ -174,3 +175,26 @@ def test_a_category_with_no_readable_image_is_an_error(colour_folder, tmp_path):
     with pytest.raises(DatasetError, match="green has no readable image"):
         catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
     assert json.loads((tmp_path / "activations" / "progress.json").read_text())["complete"]
+
+
+def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, tmp_path, monkeypatch):
+    folder = ImageFolder(colour_folder, image_size=12)
+    first = catsel.capture(_amodel(), folder, tmp_path / "a", batch_size=4, cache=tmp_path / "cache", progress=False)
+    assert len(list((tmp_path / "cache").glob("decoded-*.npy"))) == 2  # images and done-mask
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(sys.modules["catsel.capture"], "decode_many", no_decoding)
+    other = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1"])
+    second = catsel.capture(other, folder, tmp_path / "b", batch_size=5, cache=tmp_path / "cache", progress=False)
+    np.testing.assert_array_equal(second["c1"], first["c1"])
+
+
+def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, monkeypatch):
+    folder = ImageFolder(colour_folder, image_size=12)
+    threads = catsel.capture(_amodel(), folder, tmp_path / "threads", batch_size=4, workers=1, progress=False)
+    monkeypatch.setattr(sys.modules["catsel.capture"], "PROCESS_THRESHOLD", 1)  # processes on this small folder
+    procs = catsel.capture(_amodel(), folder, tmp_path / "procs", batch_size=4, workers=2, progress=False)
+    for layer in threads.layers:
+        np.testing.assert_array_equal(procs[layer], threads[layer])

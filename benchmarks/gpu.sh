@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU benchmark in one command, for a machine with a GPU, JAX and no TensorFlow.
+#
+#   bash benchmarks/gpu.sh            # writes its tables into $OUT (default build/gpu/)
+#
+# Keras and its two small dependencies travel as wheels in .whl/ (see docs/performance.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/gpu}
+mkdir -p "$OUT"
+if ! python3 -c "import keras" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())" | tee -a "$OUT/gpu.txt"
+python3 benchmarks/capture_speed.py --images 1200 --batch-sizes 64,256 --precisions float32,bfloat16 \
+  --skip-full-maps 2>&1 | tee "$OUT/capture.txt"
+python3 benchmarks/first_result.py --images 1200 --batch-size 256 --precision bfloat16 2>&1 | tee "$OUT/first_result.txt"
+python3 benchmarks/precision_effect.py --image-size 224 2>&1 | tee "$OUT/precision.txt"
+python3 benchmarks/decode_speed.py --images 2048 2>&1 | tee "$OUT/decode.txt"
+python3 benchmarks/memory_10k.py --images 10000 --image-size 224 --batch-size 256 2>&1 | tee "$OUT/memory.txt"
