@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import ImageFolder, decode_many
+from .data import ImageFolder, decode_into, decode_many
 from .errors import DatasetError, ImageError
 from .models import ActivationModel
 from .store import ActivationStore, Activations, _read_json, _write_json, load_activations
@@ -76,11 +76,13 @@ class _Decoder:
         if workers > 1 and n >= PROCESS_THRESHOLD:
             # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
             self.pool: Executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            self.chunks = workers
+            self.chunks, self.processes = workers, True
         else:
+            self.processes = False
             self.pool = ThreadPoolExecutor(max(1, min(workers, 8)), thread_name_prefix="catsel-decode")
             self.chunks = max(1, min(workers, 8))
         self.cache_images = None
+        self._pending: dict[int, tuple] = {}
         if cache is not None:
             self._open_cache(Path(cache))
 
@@ -100,24 +102,65 @@ class _Decoder:
             self.cache_errors = {}
         self.cache_state_path = state
 
-    def load(self, first: int):
-        n = len(self.folder)
-        stop = min(first + self.batch_size, n)
+    def _cached(self, first: int) -> bool:
+        stop = min(first + self.batch_size, len(self.folder))
+        return self.cache_images is not None and bool(self.cache_done[first:stop].all())
+
+    def _submit(self, first: int):
+        """Queue the decoding of the batch at ``first`` on the workers."""
+        stop = min(first + self.batch_size, len(self.folder))
+        paths = [str(p) for p in self.folder.paths[first:stop]]
+        parts = [part for part in np.array_split(np.arange(len(paths)), min(self.chunks, len(paths))) if len(part)]
+        shape = (self.batch_size, self.folder.image_size, self.folder.image_size, 3)
+        if not self.processes:
+            jobs = [self.pool.submit(decode_many, [paths[i] for i in part], shape[1], self.folder.fit)
+                    for part in parts]
+            return None, parts, jobs
+        from multiprocessing import shared_memory
+
+        shm = shared_memory.SharedMemory(create=True, size=int(np.prod(shape)))
+        jobs = [self.pool.submit(decode_into, shm.name, shape, int(part[0]), [paths[i] for i in part],
+                                 shape[1], self.folder.fit) for part in parts]
+        return shm, parts, jobs
+
+    def _collect(self, pending) -> tuple[np.ndarray, list[str | None]]:
+        shm, parts, jobs = pending
         s = self.folder.image_size
         batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
-        if self.cache_images is not None and self.cache_done[first:stop].all():
+        errors: list[str | None] = []
+        if shm is None:  # threads return their pixels
+            for part, job in zip(parts, jobs):
+                images, errs = job.result()
+                batch[part[0]:part[0] + len(images)] = images
+                errors.extend(errs)
+            return batch, errors
+        try:  # processes wrote theirs into shared memory: only error messages came back
+            errors = [e for job in jobs for e in job.result()]
+            shared = np.ndarray(batch.shape, dtype=np.uint8, buffer=shm.buf)
+            batch[:] = shared
+            del shared
+        finally:
+            shm.close()
+            shm.unlink()
+        return batch, errors
+
+    def load(self, first: int):
+        """The batch at ``first`` (uint8, padded to the batch size) and each image's error or None.
+
+        The next batch is queued before this one is collected, so the workers never wait.
+        """
+        n = len(self.folder)
+        stop = min(first + self.batch_size, n)
+        if self._cached(first):
+            s = self.folder.image_size
+            batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
             batch[: stop - first] = self.cache_images[first:stop]
             return first, batch, [self.cache_errors.get(str(i)) for i in range(first, stop)]
-        paths = [str(p) for p in self.folder.paths[first:stop]]
-        parts = np.array_split(np.arange(len(paths)), min(self.chunks, len(paths)))
-        jobs = [self.pool.submit(decode_many, [paths[i] for i in part], s, self.folder.fit) for part in parts]
-        errors: list[str | None] = []
-        k = 0
-        for job in jobs:
-            images, errs = job.result()
-            batch[k:k + len(images)] = images
-            errors.extend(errs)
-            k += len(images)
+        pending = self._pending.pop(first, None) or self._submit(first)
+        upcoming = first + self.batch_size
+        if upcoming < n and upcoming not in self._pending and not self._cached(upcoming):
+            self._pending[upcoming] = self._submit(upcoming)
+        batch, errors = self._collect(pending)
         if self.cache_images is not None:
             self.cache_images[first:stop] = batch[: stop - first]
             self.cache_images.flush()
@@ -128,6 +171,19 @@ class _Decoder:
         return first, batch, errors
 
     def close(self) -> None:
+        for shm, _, jobs in self._pending.values():  # batches queued but never used (a stop, an error)
+            for job in jobs:
+                job.cancel()
+            if shm is not None:
+                for job in jobs:
+                    if not job.cancelled():
+                        try:
+                            job.result()
+                        except Exception:  # the batch is dropped anyway
+                            pass
+                shm.close()
+                shm.unlink()
+        self._pending.clear()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -58,6 +58,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_ORIENTATION = 0x0112  # the EXIF orientation tag
 _BACKGROUND = (255, 255, 255)
 
 
@@ -110,11 +111,11 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
                     f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels; "
                     "resize the file, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it"
                 )
-            if getattr(im, "n_frames", 1) > 1:
-                im.seek(0)
+            # an image opens at its first frame (GIF, TIFF); JPEGs decode straight to RGB at a reduced scale
             if im.format == "JPEG":
-                im.draft(None, (image_size, image_size))
-            im = ImageOps.exif_transpose(im)
+                im.draft("RGB", (image_size, image_size))
+            if im.getexif().get(_ORIENTATION, 1) != 1:  # transpose only when needed: it copies the image
+                im = ImageOps.exif_transpose(im)
             im = _to_rgb(im)
             size = (image_size, image_size)
             if fit == "squash":
@@ -123,7 +124,7 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
                 im = ImageOps.fit(im, size, Image.Resampling.BICUBIC)
             else:
                 raise ValueError(f"fit must be 'squash' or 'crop', not {fit!r}")
-            return np.asarray(im, dtype=np.uint8).copy()
+            return np.asarray(im, dtype=np.uint8)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -149,6 +150,26 @@ def decode_many(paths: Sequence[str], image_size: int, fit: str) -> tuple[np.nda
         except ImageError as exc:
             errors.append(str(exc))
     return batch, errors
+
+
+def decode_into(memory: str, shape: tuple[int, ...], start: int, paths: Sequence[str], image_size: int,
+                fit: str) -> list[str | None]:
+    """Decode files into rows ``start...`` of a uint8 array in shared memory; return the reasons of failures.
+
+    The pixels never travel through a pipe: a worker process writes them where
+    the capture reads them.
+    """
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(name=memory)  # the capture process creates and unlinks it
+    try:
+        target = np.ndarray(shape, dtype=np.uint8, buffer=shm.buf)
+        images, errors = decode_many(paths, image_size, fit)
+        target[start:start + len(paths)] = images
+        del target
+        return errors
+    finally:
+        shm.close()
 
 
 def _visible(path: Path) -> bool:
