@@ -101,6 +101,20 @@ def _state(page):
     return page.locator(".catsel-counts").first.inner_text(), page.locator(".widget-image img, img.widget-image").first.get_attribute("src")
 
 
+def _drive_threshold(page, value: str, name: str) -> None:
+    """Move the threshold slider; the counts table and the figure must change, fewer units selective."""
+    page.screenshot(path=str(SHOTS / f"{name}-before.png"), full_page=False)
+    counts, src = _state(page)
+    _move_threshold(page, value)
+    expect(page.locator(".catsel-counts").first).not_to_have_text(counts, timeout=30_000)
+    new_counts, new_src = _state(page)
+    assert new_src != src
+    total = lambda text: sum(int(t) for t in text.split() if t.isdigit())  # noqa: E731
+    assert total(new_counts) < total(counts)
+    page.locator(".catsel-counts").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"{name}-after.png"), full_page=False)
+
+
 def test_threshold_explorer_in_jupyterlab(browser, tmp_path):
     import nbformat
     from papermill.iorw import load_notebook_node
@@ -131,16 +145,7 @@ def test_threshold_explorer_in_jupyterlab(browser, tmp_path):
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         expect(page.locator(".catsel-counts").first).to_be_visible(timeout=240_000)
         expect(page.locator(".widget-slider .noUi-handle").first).to_be_visible()
-        page.screenshot(path=str(SHOTS / "jupyterlab-before.png"), full_page=False)
-        counts, src = _state(page)
-        _move_threshold(page, "0.200")
-        expect(page.locator(".catsel-counts").first).not_to_have_text(counts, timeout=30_000)
-        new_counts, new_src = _state(page)
-        assert new_src != src
-        assert sum(map(int, [t for t in new_counts.split() if t.isdigit()])) < \
-            sum(map(int, [t for t in counts.split() if t.isdigit()]))
-        page.locator(".catsel-counts").first.scroll_into_view_if_needed()
-        page.screenshot(path=str(SHOTS / "jupyterlab-after.png"), full_page=False)
+        _drive_threshold(page, "0.200", "jupyterlab")
     except Exception:
         page.screenshot(path=str(SHOTS / "jupyterlab-failure.png"), full_page=False)
         raise
@@ -164,12 +169,7 @@ def test_catsel_explore_dashboard_in_voila(browser, tmp_path):
         page.goto(f"http://127.0.0.1:{port}/?token={token}")
         expect(page.locator(".catsel-counts").first).to_be_visible(timeout=120_000)
         assert "load_activations" not in page.inner_text("body")  # a dashboard: no code on screen
-        page.screenshot(path=str(SHOTS / "voila-before.png"), full_page=False)
-        counts, src = _state(page)
-        _move_threshold(page, "0.300")
-        expect(page.locator(".catsel-counts").first).not_to_have_text(counts, timeout=30_000)
-        assert _state(page)[1] != src
-        page.screenshot(path=str(SHOTS / "voila-after.png"), full_page=False)
+        _drive_threshold(page, "0.300", "voila")
     except Exception:
         page.screenshot(path=str(SHOTS / "voila-failure.png"), full_page=False)
         raise
