@@ -14,7 +14,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +127,10 @@ class _Decoder:
 
     def _collect(self, pending) -> tuple[np.ndarray, list[str | None]]:
         shm, parts, jobs = pending
+        if shm is not None and not self.processes:  # queued before a fall-back to threads
+            shm.close()
+            shm.unlink()
+            raise BrokenProcessPool("decoding processes were replaced by threads")
         s = self.folder.image_size
         batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
         errors: list[str | None] = []
@@ -160,7 +166,11 @@ class _Decoder:
         upcoming = first + self.batch_size
         if upcoming < n and upcoming not in self._pending and not self._cached(upcoming):
             self._pending[upcoming] = self._submit(upcoming)
-        batch, errors = self._collect(pending)
+        try:
+            batch, errors = self._collect(pending)
+        except BrokenProcessPool:
+            self._use_threads()
+            batch, errors = self._collect(self._submit(first))
         if self.cache_images is not None:
             self.cache_images[first:stop] = batch[: stop - first]
             self.cache_images.flush()
@@ -170,8 +180,19 @@ class _Decoder:
             self.cache_done.flush()
         return first, batch, errors
 
-    def close(self) -> None:
-        for shm, _, jobs in self._pending.values():  # batches queued but never used (a stop, an error)
+    def _use_threads(self) -> None:
+        """Worker processes died (typically: a script without ``if __name__ == "__main__":``,
+        which every worker re-runs); finish with threads."""
+        warnings.warn("catsel's decoding processes stopped; decoding goes on in threads. In a script, put the "
+                      "capture under `if __name__ == \"__main__\":` so that worker processes can start.",
+                      RuntimeWarning, stacklevel=3)
+        self._release_pending()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = ThreadPoolExecutor(max(1, min(self.chunks, 8)), thread_name_prefix="catsel-decode")
+        self.processes = False
+
+    def _release_pending(self) -> None:
+        for shm, _, jobs in self._pending.values():  # batches queued but never used
             for job in jobs:
                 job.cancel()
             if shm is not None:
@@ -184,6 +205,9 @@ class _Decoder:
                 shm.close()
                 shm.unlink()
         self._pending.clear()
+
+    def close(self) -> None:
+        self._release_pending()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

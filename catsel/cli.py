@@ -7,8 +7,8 @@ the store, the tables, the layer figure and ``run.json`` into OUT.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -98,9 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_options(args) -> None:
+    """Options that do not fit together: an error before anything runs."""
+    from .errors import CatselError
+
+    if args.select_by != "threshold" and not args.permutations:
+        raise CatselError(f"--select-by {args.select_by} needs p-values: add --permutations N (e.g. 1000)")
+    if args.select_by != "threshold" and (args.bootstrap or args.null):
+        raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
+                          "use them with --select-by threshold (the default)")
+    if not 0 < args.alpha < 1:
+        raise CatselError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+
+
 def cmd_run(args) -> int:
     from .data import ImageFolder
 
+    _check_options(args)
     t0 = time.perf_counter()
     # Check the data folder before importing Keras and building a large network.
     ImageFolder(args.data_dir, image_size=args.image_size or 8, fit=args.fit, max_per_category=args.limit)
@@ -126,12 +140,6 @@ def cmd_run(args) -> int:
                    progress=not args.no_progress, workers=args.workers, cache=args.cache)
     capture_s = time.perf_counter() - t_capture
 
-    from .errors import CatselError
-    if args.select_by != "threshold" and not args.permutations:
-        raise CatselError(f"--select-by {args.select_by} needs p-values: add --permutations N (e.g. 1000)")
-    if args.select_by != "threshold" and (args.bootstrap or args.null):
-        raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
-                          "use them with --select-by threshold (the default)")
     table = selectivity(acts, index=args.index, threshold=args.threshold)
     table = _significance(table, acts, args)
     summary = _with_statistics(layer_summary(table), table, acts, amodel, folder, args)
@@ -144,7 +152,6 @@ def cmd_run(args) -> int:
 
     skipped = [s.as_dict() for s in folder.skipped]
     with open(acts.path / "index.csv", encoding="utf-8") as f:
-        import csv
         rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
     skipped += [{"path": str(folder.root / rows[i]), "reason": reason} for i, reason in sorted(acts.skipped.items())]
     total_s = time.perf_counter() - t0

@@ -198,3 +198,29 @@ def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, mon
     procs = catsel.capture(_amodel(), folder, tmp_path / "procs", batch_size=4, workers=2, progress=False)
     for layer in threads.layers:
         np.testing.assert_array_equal(procs[layer], threads[layer])
+
+
+UNGUARDED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import catsel
+import catsel.capture
+from test_models import small_cnn
+sys.modules["catsel.capture"].PROCESS_THRESHOLD = 1
+amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+acts = catsel.capture(amodel, catsel.ImageFolder({folder!r}, image_size=12), {out!r}, batch_size=4, workers=2,
+                      progress=False)
+print("captured", len(acts))
+"""
+
+
+def test_an_unguarded_script_still_captures_with_threads(colour_folder, tmp_path):
+    import subprocess
+
+    script = tmp_path / "unguarded.py"  # no `if __name__ == "__main__":`: every worker process re-runs it
+    script.write_text(UNGUARDED_SCRIPT.format(tests=str(Path(__file__).parent), folder=str(colour_folder),
+                                              out=str(tmp_path / "out")))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "captured 15" in proc.stdout
+    assert "decoding goes on in threads" in proc.stderr

@@ -201,6 +201,7 @@ def test_statistics_option_errors(tmp_path, capsys, args, message):
     code = main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1", "--no-progress", *args])
     assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before any capture
 
 
 def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, colour_folder):
