@@ -115,7 +115,8 @@ def _drive_threshold(page, value: str, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-after.png"), full_page=False)
 
 
-def test_threshold_explorer_in_jupyterlab(browser, tmp_path):
+def _selectivity_notebook(tmp_path) -> None:
+    """A copy of notebook 03 beside a link to the sample data, run at 64 px (a capture of a few seconds)."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -124,30 +125,42 @@ def test_threshold_explorer_in_jupyterlab(browser, tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "sample_data").symlink_to(REPO / "sample_data")
     nb = load_notebook_node(str(REPO / "notebooks" / "03_selectivity.ipynb"))
-    nb = parameterize_notebook(nb, {"image_size": 64})  # conv layers at 64 px: a capture of a few seconds
+    nb = parameterize_notebook(nb, {"image_size": 64})
     nbformat.write(nb, tmp_path / "notebooks" / "03_selectivity.ipynb")
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
 
+
+@pytest.mark.parametrize("app, path, idle", [
+    ("lab", "lab/tree/notebooks/03_selectivity.ipynb", "| Idle"),
+    ("notebook", "notebooks/notebooks/03_selectivity.ipynb", None),  # classic Notebook 7
+])
+def test_threshold_explorer_in_jupyter(browser, tmp_path, app, path, idle):
+    _selectivity_notebook(tmp_path)
     port, token = _free_port(), secrets.token_hex(16)
-    server = Server([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+    server = Server([sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
                      "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                      f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
                      f"--LabApp.user_settings_dir={tmp_path / 'settings'}"],
-                    f"http://127.0.0.1:{port}/login", tmp_path, "jupyterlab")
+                    f"http://127.0.0.1:{port}/login", tmp_path, app)
     page = _page(browser)
     try:
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/03_selectivity.ipynb?token={token}")
+        page.goto(f"http://127.0.0.1:{port}/{path}?token={token}")
         expect(page.locator(".jp-Notebook").first).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("| Idle").first).to_be_visible(timeout=90_000)
+        if idle:
+            expect(page.get_by_text(idle).first).to_be_visible(timeout=90_000)
+        else:  # Notebook 7 shows the kernel state as an icon: wait for it to be idle
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first).to_be_attached(
+                timeout=90_000)
+            page.wait_for_timeout(2000)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         expect(page.locator(".catsel-counts").first).to_be_visible(timeout=240_000)
         expect(page.locator(".widget-slider .noUi-handle").first).to_be_visible()
-        _drive_threshold(page, "0.200", "jupyterlab")
+        _drive_threshold(page, "0.200", "jupyterlab" if app == "lab" else "notebook7")
     except Exception:
-        page.screenshot(path=str(SHOTS / "jupyterlab-failure.png"), full_page=False)
+        page.screenshot(path=str(SHOTS / f"{app}-failure.png"), full_page=False)
         raise
     finally:
         page.close()
