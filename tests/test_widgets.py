@@ -78,10 +78,13 @@ def test_layer_explorer_sorts_and_windows(acts):
     assert list(ex.shown.index) == list(ex.order[:10])
     ex.window.value = (5, 19)
     assert list(ex.inspect.options) == [int(i) for i in ex.order[5:20]]
-    bars = [p for p in ex.figure.axes[1].patches]
-    assert len(bars) == 15 * 3
-    heights = sorted(round(b.get_height(), 6) for b in bars)
-    assert heights == sorted(round(v, 6) for v in ex.shown.to_numpy().ravel())
+    collections = [c for c in ex.figure.axes[1].collections if hasattr(c, "catsel_heights")]
+    assert [c.get_label() for c in collections] == ["face", "car", "dog"]
+    for c, category in zip(collections, ["face", "car", "dog"]):
+        assert len(c.get_paths()) == 15
+        np.testing.assert_allclose(c.catsel_heights, ex.shown[category].to_numpy())
+        tops = [path.vertices[:, 1].max() for path in c.get_paths()]
+        np.testing.assert_allclose(tops, ex.shown[category].to_numpy())
     ex.layer.value = "fc"
     assert ex.window.max == 23 and len(ex.inspect.options) == 10
     ex.sort_by.value = "filter index"
