@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from .selectivity import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
 

@@ -24,13 +24,16 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np
 from keras import ops
 
 from .errors import ModelError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", "untrained_control", "PREPROCESS_MODES", "keras_cache_dir"]
 

@@ -11,7 +11,6 @@ NumPy versions, the script writes the same files.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np

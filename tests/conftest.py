@@ -35,3 +35,22 @@ def colour_folder(tmp_path) -> Path:
             img[y:y + 4, x:x + 4] = rgb
             write_image(root / name / f"{i:02d}.png", img)
     return root
+
+
+@pytest.fixture
+def planted_folder(tmp_path) -> Path:
+    """Images for the planted model (see planted.py): a colour patch per category, balanced bright dots."""
+    from planted import make_planted_folder
+
+    return make_planted_folder(tmp_path)
+
+
+@pytest.fixture
+def planted_acts(planted_folder, tmp_path):
+    """The planted model's capture of planted_folder (conv1, conv2, dense)."""
+    import catsel
+    from planted import SIZE, planted_model
+
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "planted-run",
+                          progress=False)

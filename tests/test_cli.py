@@ -14,7 +14,7 @@ from PIL import Image
 
 import catsel
 from catsel.cli import main
-from conftest import SAMPLE_DATA, write_image
+from conftest import SAMPLE_DATA
 
 
 @pytest.fixture
@@ -205,7 +205,6 @@ def test_statistics_option_errors(tmp_path, capsys, args, message):
 
 
 def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, colour_folder):
-    import keras
     from test_models import small_cnn
 
     path = tmp_path / "net.keras"

@@ -9,14 +9,10 @@ import pytest
 import catsel
 from catsel import course, visualise
 from catsel.selectivity import best_layers, representative_filters
-from test_ground_truth import SIZE, planted_folder, planted_model  # noqa: F401  (fixture)
+from planted import SIZE
 from test_selectivity import _acts
 
 
-@pytest.fixture
-def planted_acts(planted_folder, tmp_path):
-    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path, progress=False)
 
 
 def test_representative_filters_are_the_planted_ones(planted_acts):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from catsel.maximise import maximise, value_and_grad
-from test_ground_truth import planted_model
+from planted import planted_model
 from test_models import small_cnn
 
 COLOURS = {0: 0, 1: 1, 2: 2}  # planted conv1 filter → RGB channel it detects
@@ -73,7 +73,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
 from catsel.maximise import maximise, value_and_grad
-from test_ground_truth import planted_model
+from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))
 value, (grad,) = value_and_grad(lambda p: keras.ops.sum(p[0] ** 2))([x])
 result = maximise(planted_model(), "conv1", 0, steps=96, seed=0)

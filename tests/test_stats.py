@@ -9,13 +9,9 @@ from scipy.stats import binom
 
 import catsel
 from catsel import Activations, stats
-from test_ground_truth import SIZE, planted_folder, planted_model  # noqa: F401  (fixture)
+from planted import SIZE
 
 
-@pytest.fixture
-def planted_acts(planted_folder, tmp_path):
-    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path, progress=False)
 
 
 def _null(units=1500, per=20, seed=0) -> Activations:
