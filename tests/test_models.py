@@ -188,3 +188,31 @@ def test_sequence_outputs_reduce_over_positions():
     maxima, pos = _positions_of(maps)
     np.testing.assert_allclose(maxima, maps.max(axis=1), rtol=1e-6)
     np.testing.assert_array_equal(pos, maps.argmax(axis=1))
+
+
+def test_mixed_precision_keeps_float32_outputs_close_to_float32():
+    images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    full = catsel.activation_model("vgg16", weights=None, image_size=32, layers=["block1_conv2", "block3_conv3"])
+    half = catsel.activation_model("vgg16", weights=None, image_size=32, layers=["block1_conv2", "block3_conv3"],
+                                   precision="bfloat16")
+    assert half.precision == "bfloat16" and half.describe()["precision"] == "bfloat16"
+    assert half.network.get_layer("block1_conv2").compute_dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    a, _ = full.predict(images)
+    b, _ = half.predict(images)
+    for layer in a:
+        assert b[layer].dtype == np.float32
+        scale = np.abs(a[layer]).max()
+        assert np.abs(a[layer] - b[layer]).max() < 0.05 * scale  # bfloat16 keeps about 3 significant digits
+    with pytest.raises(ModelError, match="unknown precision"):
+        catsel.activation_model("vgg16", weights=None, image_size=32, precision="int8")
+    with pytest.raises(ModelError, match="in memory keeps its own precision"):
+        catsel.activation_model(small_cnn(), precision="bfloat16")
+
+
+def test_a_store_rebuilds_its_network_at_its_precision(colour_folder, tmp_path):
+    amodel = catsel.activation_model("vgg16", weights=None, image_size=32, layers=["block1_conv1"],
+                                     precision="float16")
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=32), tmp_path, progress=False)
+    rebuilt = catsel.models.from_store(acts)
+    assert rebuilt.precision == "float16" and rebuilt.digest() == amodel.digest()
