@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what makes a unit selective: the index threshold (default, the paper's), "
                           "q_value < alpha (needs --permutations), or both")
     run.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
+    run.add_argument("--reliability", action="store_true",
+                     help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
+                          "selective on one half of the images is selective on the other")
     run.add_argument("--null", action="store_true",
                      help="report null baselines beside the result: shuffled labels and, for a trained network, "
                           "the same architecture untrained (a second capture)")
@@ -179,6 +182,7 @@ def cmd_run(args) -> int:
         "fdr": args.fdr if args.permutations else None,
         "alpha": args.alpha if args.permutations else None,
         "bootstrap": args.bootstrap,
+        "split_half": bool(args.reliability),
         "null_baselines": bool(args.null),
         "images_per_category": acts.counts,
         "skipped": skipped,
@@ -253,7 +257,13 @@ def cmd_explore(args) -> int:
 
 
 def _significance(table, acts, args):
-    """p/q-values and the --select-by rule."""
+    """Split-half columns, p/q-values and the --select-by rule."""
+    if args.reliability:
+        from .stats import split_half
+
+        halves = split_half(acts, index=args.index, threshold=args.threshold)
+        table["reliability"] = halves["reliability"].to_numpy()
+        table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
     if not args.permutations:
         return table
     from .stats import add_significance

@@ -263,7 +263,8 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     category the table gives the index and the ``selective`` decision on each
     half; per unit, ``reliability`` is the Spearman–Brown corrected correlation
     between the two halves' profiles of mean normalised activity over the
-    categories (1: the same preference in both halves). ``layer_replication``
+    categories (1: the same preference in both halves; a negative correlation
+    is left uncorrected, so the value stays in [-1, 1]). ``layer_replication``
     of the attrs gives, per layer, the share of units selective on A that are
     selective for the same category on B.
     """
@@ -288,7 +289,9 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
     denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
     r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(a.shape[1]), where=denominator > 0)
-    reliability = np.divide(2 * r, 1 + r, out=np.zeros_like(r), where=(1 + r) > 0)
+    # Spearman-Brown for the full set of images; a negative split-half correlation (no reliability)
+    # is reported as it is, since the correction would take it below -1
+    reliability = np.where(r > 0, 2 * r / (1 + np.maximum(r, 0)), r)
     table = _long(layers, sizes, acts.categories, **results,
                   reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
     replication = table.groupby("layer", observed=True).apply(

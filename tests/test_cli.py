@@ -171,9 +171,11 @@ def test_statistics_options_add_columns_and_baselines(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1,block3_conv3", "--permutations", "99", "--bootstrap", "20", "--null",
-                 "--no-progress"]) == 0
+                 "--reliability", "--no-progress"]) == 0
     table = pd.read_csv(out / "selectivity.csv")
-    assert {"p_value", "q_value"} <= set(table.columns)
+    assert {"p_value", "q_value", "reliability", "replicated"} <= set(table.columns)
+    assert table["reliability"].between(-1, 1).all()
+    assert (table.groupby(["layer", "filter"])["reliability"].nunique() == 1).all()  # one value per unit
     assert table["p_value"].between(0.01, 1).all() and (table["q_value"] >= table["p_value"]).all()
     summary = pd.read_csv(out / "layer_summary.csv")
     assert {"low", "high", "proportion_shuffled", "shuffled_p95"} <= set(summary.columns)

@@ -98,6 +98,7 @@ def test_shuffled_baseline_and_split_half(planted_acts):
     for layer in ("conv1", "conv2", "dense"):  # planted units are chosen on one half and confirmed on the other
         for unit, colour in ((0, "red"), (1, "green"), (2, "blue")):
             assert chosen.loc[(layer, unit, colour), ["selective_a", "selective_b"]].all()
+    assert halves["reliability"].between(-1, 1).all()
     replication = halves.attrs["layer_replication"]
     assert list(replication.index) == ["conv1", "conv2", "dense"] and replication.between(0, 1).all()
 
