@@ -284,10 +284,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
     for layer in meta["layers"]:
         name = layer["name"]
         arr = np.load(path / "maxima" / f"{name}.npy", mmap_mode=mode)
-        maxima[name] = arr[keep] if not keep.all() or not mmap else arr
+        maxima[name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
         if layer["map_shape"] is not None:
             pos = np.load(path / "positions" / f"{name}.npy", mmap_mode=mode)
-            positions[name] = pos[keep] if not keep.all() or not mmap else pos
+            positions[name] = pos if keep.all() else pos[keep]
     return Activations(
         path=path,
         layers=tuple(l["name"] for l in meta["layers"]),
