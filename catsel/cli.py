@@ -119,8 +119,8 @@ def cmd_run(args) -> int:
 
     _check_options(args)
     t0 = time.perf_counter()
-    # Check the data folder before importing Keras and building a large network.
-    ImageFolder(args.data_dir, image_size=args.image_size or 8, fit=args.fit, max_per_category=args.limit)
+    # Scan the data folder before importing Keras and building a large network; its size is the model's.
+    folder = ImageFolder(args.data_dir, image_size=args.image_size or 224, fit=args.fit, max_per_category=args.limit)
 
     import keras
     from matplotlib.figure import Figure
@@ -136,7 +136,7 @@ def cmd_run(args) -> int:
     amodel = activation_model(args.model, args.weights, **kwargs)
     fallback = amodel.fallback_reason
 
-    folder = ImageFolder(args.data_dir, image_size=amodel.image_size, fit=args.fit, max_per_category=args.limit)
+    folder.image_size = amodel.image_size
     out.mkdir(parents=True, exist_ok=True)
     t_capture = time.perf_counter()
     acts = capture(amodel, folder, out, batch_size=args.batch_size, strict=args.strict,

@@ -46,6 +46,35 @@ INDICES = {
 }
 
 
+def stack_units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, list[int]]:
+    """(layers, all their units side by side as float64 (images, units), units per layer)."""
+    layers = list(layers) if layers is not None else list(acts.layers)
+    blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
+    return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
+
+
+def long_table(layers, sizes, categories, **columns) -> pd.DataFrame:
+    """Rows layer × filter × category (in that order) from (categories, units) arrays."""
+    n_cat = len(categories)
+    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
+    filter_of_unit = np.concatenate([np.arange(s) for s in sizes])
+    frame = {
+        "layer": pd.Categorical.from_codes(np.repeat(layer_of_unit, n_cat), categories=layers, ordered=True),
+        "filter": np.repeat(filter_of_unit, n_cat),
+        "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), len(filter_of_unit)),
+                                              categories=list(categories), ordered=True),
+    }
+    for name, values in columns.items():
+        frame[name] = np.asarray(values).T.reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def is_selective(values: np.ndarray, chance: np.ndarray, a: np.ndarray, threshold: float) -> np.ndarray:
+    """The paper's rule: index above chance by more than ``threshold``, never for a constant unit."""
+    constant = a.max(axis=0) == a.min(axis=0)
+    return (values - chance[:, None] > threshold) & ~constant
+
+
 def normalise(a: np.ndarray, eps: float = EPS) -> np.ndarray:
     """Eq. 1: min-max normalise each column (unit) of ``a`` over its rows (images)."""
     a = np.asarray(a, dtype=np.float64)
@@ -160,32 +189,16 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         ``layer`` and ``category`` are ordered categoricals (network order,
         label order).
     """
-    layers = list(layers) if layers is not None else list(acts.layers)
-    blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
-    sizes = [b.shape[1] for b in blocks]
-    a = np.concatenate(blocks, axis=1)
-    n_cat = len(acts.categories)
-    values, chance = selectivity_matrix(a, acts.labels, n_cat, index=index, eps=eps)
-    silent = np.all(a == 0, axis=0)
-    constant = a.max(axis=0) == a.min(axis=0)
-
-    n_units = a.shape[1]
-    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
-    filter_of_unit = np.concatenate([np.arange(s) for s in sizes])
-    above = values - chance[:, None]
-    # rows ordered layer, filter, category
-    table = pd.DataFrame({
-        "layer": pd.Categorical.from_codes(np.repeat(layer_of_unit, n_cat), categories=layers, ordered=True),
-        "filter": np.repeat(filter_of_unit, n_cat),
-        "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), n_units),
-                                              categories=list(acts.categories), ordered=True),
-        "selectivity": values.T.reshape(-1),
-        "chance": np.tile(chance, n_units),
-        "above_chance": above.T.reshape(-1),
-        "silent": np.repeat(silent, n_cat),
-        "constant": np.repeat(constant, n_cat),
-    })
-    table["selective"] = (table["above_chance"] > threshold) & ~table["constant"]
+    layers, a, sizes = stack_units(acts, layers)
+    values, chance = selectivity_matrix(a, acts.labels, len(acts.categories), index=index, eps=eps)
+    constant = np.broadcast_to(a.max(axis=0) == a.min(axis=0), values.shape)
+    table = long_table(layers, sizes, acts.categories,
+                       selectivity=values,
+                       chance=np.broadcast_to(chance[:, None], values.shape),
+                       above_chance=values - chance[:, None],
+                       silent=np.broadcast_to(np.all(a == 0, axis=0), values.shape),
+                       constant=constant,
+                       selective=is_selective(values, chance, a, threshold))
     table["index"] = index
     table["model"] = acts.meta.get("model", "?")
     table["weights"] = acts.meta.get("weights", "?")

@@ -35,34 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .selectivity import EPS, normalise, selectivity_matrix
+from .selectivity import EPS, is_selective, long_table, normalise, selectivity_matrix, stack_units
 from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
            "add_significance"]
-
-
-def _units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, list[int]]:
-    layers = list(layers) if layers is not None else list(acts.layers)
-    blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
-    return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
-
-
-def _long(layers, sizes, categories, **columns) -> pd.DataFrame:
-    """A table ordered layer, filter, category from (C, U) arrays."""
-    n_cat = len(categories)
-    layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
-    filter_of_unit = np.concatenate([np.arange(s) for s in sizes])
-    frame = {
-        "layer": pd.Categorical.from_codes(np.repeat(layer_of_unit, n_cat), categories=layers, ordered=True),
-        "filter": np.repeat(filter_of_unit, n_cat),
-        "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), len(filter_of_unit)),
-                                              categories=list(categories), ordered=True),
-    }
-    for name, values in columns.items():
-        frame[name] = np.asarray(values).T.reshape(-1)
-    return pd.DataFrame(frame)
 
 
 def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None, seed: int = 0,
@@ -81,7 +59,7 @@ def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None
     DataFrame
         ``layer``, ``filter``, ``category``, ``p_value``.
     """
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     an = normalise(a).astype(np.float32)
     labels = np.asarray(acts.labels)
     n, n_cat = len(labels), len(acts.categories)
@@ -101,7 +79,7 @@ def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None
         exceed += (sums >= observed[None] - tolerance[None]).sum(axis=0)
         done += b
     p = (1.0 + exceed) / (1.0 + permutations)
-    return _long(layers, sizes, acts.categories, p_value=p)
+    return long_table(layers, sizes, acts.categories, p_value=p)
 
 
 def fdr(p_values, method: str = "bh") -> np.ndarray:
@@ -154,7 +132,7 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
     """
     from scipy import stats as sps
 
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     worst = np.zeros((n_cat, a.shape[1]))
@@ -174,14 +152,13 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
             else:
                 raise ValueError(f"test must be 'ranksum' or 'ttest', not {test!r}")
             worst[c] = np.maximum(worst[c], np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0))
-    return _long(layers, sizes, acts.categories, p_beat=worst)
+    return long_table(layers, sizes, acts.categories, p_beat=worst)
 
 
 def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
     """(layers, categories) proportion of selective units."""
     values, chance = selectivity_matrix(a, labels, n_cat, index=index)
-    constant = a.max(axis=0) == a.min(axis=0)
-    selective = (values - chance[:, None] > threshold) & ~constant
+    selective = is_selective(values, chance, a, threshold)
     edges = np.cumsum([0, *sizes])
     return np.stack([selective[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
 
@@ -213,7 +190,7 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
     DataFrame
         ``layer``, ``category``, ``proportion`` (on all images), ``low``, ``high``.
     """
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)
@@ -246,7 +223,7 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
     Returns ``layer``, ``category``, ``proportion_shuffled`` (mean over
     shuffles) and ``shuffled_p95`` (its 95th percentile).
     """
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
     rng = np.random.default_rng(seed)
     draws = np.stack([_proportions(a, rng.permutation(labels), len(acts.categories), sizes, index, threshold)
@@ -268,7 +245,7 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     of the attrs gives, per layer, the share of units selective on A that are
     selective for the same category on B.
     """
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)
@@ -281,9 +258,8 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     for name, mask in (("a", half), ("b", ~half)):
         part, lab = a[mask], labels[mask]
         values, chance = selectivity_matrix(part, lab, n_cat, index=index)
-        constant = part.max(axis=0) == part.min(axis=0)
         results[f"selectivity_{name}"] = values
-        results[f"selective_{name}"] = (values - chance[:, None] > threshold) & ~constant
+        results[f"selective_{name}"] = is_selective(values, chance, part, threshold)
         an = normalise(part)
         profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
@@ -292,7 +268,7 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     # Spearman-Brown for the full set of images; a negative split-half correlation (no reliability)
     # is reported as it is, since the correction would take it below -1
     reliability = np.where(r > 0, 2 * r / (1 + np.maximum(r, 0)), r)
-    table = _long(layers, sizes, acts.categories, **results,
+    table = long_table(layers, sizes, acts.categories, **results,
                   reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
     replication = table.groupby("layer", observed=True).apply(
         lambda g: g.loc[g["selective_a"], "selective_b"].mean() if g["selective_a"].any() else np.nan,
@@ -350,7 +326,7 @@ def confound_audit(acts: Activations, statistics: pd.DataFrame | None = None, *,
     ``share_explained`` = 1 − r2_category_beyond / r2_category.
     """
     statistics = statistics if statistics is not None else image_statistics(acts)
-    layers, a, sizes = _units(acts, layers)
+    layers, a, sizes = stack_units(acts, layers)
     n = len(acts.labels)
     low = statistics[["luminance", "contrast", "colourfulness", "high_frequency"]].to_numpy(dtype=np.float64)
     low = (low - low.mean(axis=0)) / np.where(low.std(axis=0) > 0, low.std(axis=0), 1.0)

@@ -25,6 +25,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from .plots import _palette, layer_proportions
+from .visualise import receptive_crop
 from .selectivity import INDICES, selectivity
 from .store import Activations
 
@@ -327,20 +328,13 @@ class FilterExplorer(_Explorer):
         spec = next((l for l in self.acts.meta.get("layers", []) if l["name"] == layer), {})
         return bool(spec.get("receptive_field")) and self.acts.map_shape(layer) is not None
 
-    def _crop(self, layer: str, unit: int, row: int) -> np.ndarray | None:
-        from .visualise import receptive_crop
+    def _image(self, row: int) -> np.ndarray | None:
+        """Image ``row`` as the network saw it, or None for a moved or deleted file (a blank tile)."""
+        from .visualise import image_of
 
         try:
-            return receptive_crop(self.acts, layer, unit, row)[0]
-        except Exception:  # a moved or deleted file: leave the tile blank
-            return None
-
-    def _thumbnail(self, row: int) -> np.ndarray | None:
-        from .data import load_image
-
-        try:
-            return load_image(self.root / self.acts.paths[row], 96)
-        except Exception:  # a moved or deleted file: leave a blank tile
+            return image_of(self.acts, row)
+        except Exception:
             return None
 
     def _draw(self, layer: str, unit: int) -> Figure:
@@ -356,7 +350,7 @@ class FilterExplorer(_Explorer):
         for i, row in enumerate(self.top_rows):
             line = (i // cols) * (2 if crops else 1)
             ax = fig.add_subplot(grid[line, i % cols])
-            img = self._thumbnail(int(row))
+            img = self._image(int(row))  # decoded once, for the tile and for its crop
             if img is not None:
                 ax.imshow(img)
             category = self.acts.categories[self.acts.labels[row]]
@@ -365,7 +359,7 @@ class FilterExplorer(_Explorer):
             if crops:
                 ax = fig.add_subplot(grid[line + 1, i % cols])
                 ax.set_axis_off()
-                crop = self._crop(layer, unit, int(row))
+                crop = None if img is None else receptive_crop(self.acts, layer, unit, int(row), img)[0]
                 if crop is not None:
                     ax.imshow(crop)
                     ax.set_title("receptive field", fontsize=7)
