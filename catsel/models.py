@@ -275,9 +275,11 @@ def _compile(model: keras.Model):
     if backend == "jax":
         import jax
 
-        state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        groups = (model.trainable_variables, model.non_trainable_variables)
         forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
-        return jax.device_put, lambda x: forward(*state, x)
+        # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
+        # the arrays they are given, so values kept from an earlier call may have been deleted since
+        return jax.device_put, lambda x: forward(*([v.value for v in group] for group in groups), x)
     if backend == "tensorflow":
         import tensorflow as tf
 
