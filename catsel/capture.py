@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import ImageFolder, decode_into, decode_many
+from .data import ImageFolder, decode_into, decode_rows
 from .errors import DatasetError, ImageError
 from .models import ActivationModel
 from .store import ActivationStore, Activations, _read_json, _write_json, load_activations
@@ -85,6 +85,8 @@ class _Decoder:
             self.chunks = max(1, min(workers, 8))
         self.cache_images = None
         self._pending: dict[int, tuple] = {}
+        self._buffers: list = []  # shared memory of the processes, created as needed, reused
+        self._free: list = []
         if cache is not None:
             self._open_cache(Path(cache))
 
@@ -109,45 +111,51 @@ class _Decoder:
         return self.cache_images is not None and bool(self.cache_done[first:stop].all())
 
     def _submit(self, first: int):
-        """Queue the decoding of the batch at ``first`` on the workers."""
+        """Queue the decoding of the batch at ``first`` on the workers.
+
+        Threads decode straight into the batch; processes into a shared-memory
+        buffer, taken from the decoder's free buffers (reused from batch to
+        batch, so that no fresh memory is faulted in for each one).
+        """
         stop = min(first + self.batch_size, len(self.folder))
         paths = [str(p) for p in self.folder.paths[first:stop]]
         parts = [part for part in np.array_split(np.arange(len(paths)), min(self.chunks, len(paths))) if len(part)]
-        shape = (self.batch_size, self.folder.image_size, self.folder.image_size, 3)
+        s = self.folder.image_size
+        shape = (self.batch_size, s, s, 3)
         if not self.processes:
-            jobs = [self.pool.submit(decode_many, [paths[i] for i in part], shape[1], self.folder.fit)
+            batch = np.zeros(shape, dtype=np.uint8)
+            jobs = [self.pool.submit(decode_rows, [paths[i] for i in part], batch, int(part[0]), s, self.folder.fit)
                     for part in parts]
-            return None, parts, jobs
+            return batch, len(paths), jobs
+        shm = self._free.pop() if self._free else self._new_buffer(shape)
+        jobs = [self.pool.submit(decode_into, shm.name, shape, int(part[0]), [paths[i] for i in part],
+                                 s, self.folder.fit) for part in parts]
+        return shm, len(paths), jobs
+
+    def _new_buffer(self, shape: tuple[int, ...]):
         from multiprocessing import shared_memory
 
         shm = shared_memory.SharedMemory(create=True, size=int(np.prod(shape)))
-        jobs = [self.pool.submit(decode_into, shm.name, shape, int(part[0]), [paths[i] for i in part],
-                                 shape[1], self.folder.fit) for part in parts]
-        return shm, parts, jobs
+        self._buffers.append(shm)
+        return shm
 
     def _collect(self, pending) -> tuple[np.ndarray, list[str | None]]:
-        shm, parts, jobs = pending
-        if shm is not None and not self.processes:  # queued before a fall-back to threads
-            shm.close()
-            shm.unlink()
+        target, count, jobs = pending
+        if isinstance(target, np.ndarray):  # threads wrote into the batch itself
+            return target, [e for job in jobs for e in job.result()]
+        if not self.processes:  # queued before a fall-back to threads
+            self._free.append(target)
             raise BrokenProcessPool("decoding processes were replaced by threads")
-        s = self.folder.image_size
-        batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
-        errors: list[str | None] = []
-        if shm is None:  # threads return their pixels
-            for part, job in zip(parts, jobs):
-                images, errs = job.result()
-                batch[part[0]:part[0] + len(images)] = images
-                errors.extend(errs)
-            return batch, errors
         try:  # processes wrote theirs into shared memory: only error messages came back
             errors = [e for job in jobs for e in job.result()]
-            shared = np.ndarray(batch.shape, dtype=np.uint8, buffer=shm.buf)
-            batch[:] = shared
+            s = self.folder.image_size
+            batch = np.empty((self.batch_size, s, s, 3), dtype=np.uint8)
+            shared = np.ndarray(batch.shape, dtype=np.uint8, buffer=target.buf)
+            batch[:count] = shared[:count]
+            batch[count:] = 0
             del shared
         finally:
-            shm.close()
-            shm.unlink()
+            self._free.append(target)
         return batch, errors
 
     def load(self, first: int):
@@ -192,23 +200,26 @@ class _Decoder:
         self.processes = False
 
     def _release_pending(self) -> None:
-        for shm, _, jobs in self._pending.values():  # batches queued but never used
+        for target, _, jobs in self._pending.values():  # batches queued but never used
             for job in jobs:
                 job.cancel()
-            if shm is not None:
-                for job in jobs:
-                    if not job.cancelled():
-                        try:
-                            job.result()
-                        except Exception:  # the batch is dropped anyway
-                            pass
-                shm.close()
-                shm.unlink()
+            for job in jobs:
+                if not job.cancelled():
+                    try:
+                        job.result()  # a worker may still be writing into the buffer
+                    except Exception:  # the batch is dropped anyway
+                        pass
+            if not isinstance(target, np.ndarray):
+                self._free.append(target)
         self._pending.clear()
 
     def close(self) -> None:
         self._release_pending()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for shm in self._buffers:
+            shm.close()
+            shm.unlink()
+        self._buffers, self._free = [], []
 
 
 def capture(

@@ -135,39 +135,43 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
         raise ImageError(f"{path}: cannot be decoded ({exc})") from None
 
 
-def decode_many(paths: Sequence[str], image_size: int, fit: str) -> tuple[np.ndarray, list[str | None]]:
-    """Decode several files into one uint8 array (zeros where a file fails) and the reasons.
-
-    The unit of work of catsel's decoding processes: importing this module
-    does not import Keras, so workers start in a fraction of a second.
-    """
-    batch = np.zeros((len(paths), image_size, image_size, 3), dtype=np.uint8)
+def decode_rows(paths: Sequence[str], target: np.ndarray, start: int, image_size: int, fit: str) -> list[str | None]:
+    """Decode files into rows ``start...`` of ``target`` (zeros where a file fails); return the reasons."""
     errors: list[str | None] = []
     for k, path in enumerate(paths):
         try:
-            batch[k] = load_image(path, image_size, fit)
+            target[start + k] = load_image(path, image_size, fit)
             errors.append(None)
         except ImageError as exc:
+            target[start + k] = 0
             errors.append(str(exc))
-    return batch, errors
+    return errors
+
+
+def decode_many(paths: Sequence[str], image_size: int, fit: str) -> tuple[np.ndarray, list[str | None]]:
+    """Decode several files into one uint8 array (zeros where a file fails) and the reasons."""
+    batch = np.zeros((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    return batch, decode_rows(paths, batch, 0, image_size, fit)
 
 
 def decode_into(memory: str, shape: tuple[int, ...], start: int, paths: Sequence[str], image_size: int,
                 fit: str) -> list[str | None]:
     """Decode files into rows ``start...`` of a uint8 array in shared memory; return the reasons of failures.
 
-    The pixels never travel through a pipe: a worker process writes them where
-    the capture reads them.
+    The unit of work of catsel's decoding processes (importing this module
+    does not import Keras, so workers start in a fraction of a second). The
+    pixels never travel through a pipe: a worker writes them where the
+    capture reads them.
     """
     from multiprocessing import shared_memory
 
     shm = shared_memory.SharedMemory(name=memory)  # the capture process creates and unlinks it
     try:
         target = np.ndarray(shape, dtype=np.uint8, buffer=shm.buf)
-        images, errors = decode_many(paths, image_size, fit)
-        target[start:start + len(paths)] = images
-        del target
-        return errors
+        try:
+            return decode_rows(paths, target, start, image_size, fit)
+        finally:
+            del target
     finally:
         shm.close()
 

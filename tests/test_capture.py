@@ -185,7 +185,7 @@ def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, t
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(sys.modules["catsel.capture"], "decode_many", no_decoding)
+    monkeypatch.setattr(sys.modules["catsel.capture"], "decode_rows", no_decoding)
     other = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1"])
     second = catsel.capture(other, folder, tmp_path / "b", batch_size=5, cache=tmp_path / "cache", progress=False)
     np.testing.assert_array_equal(second["c1"], first["c1"])
@@ -195,9 +195,13 @@ def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, mon
     folder = ImageFolder(colour_folder, image_size=12)
     threads = catsel.capture(_amodel(), folder, tmp_path / "threads", batch_size=4, workers=1, progress=False)
     monkeypatch.setattr(sys.modules["catsel.capture"], "PROCESS_THRESHOLD", 1)  # processes on this small folder
+    shared = Path("/dev/shm")
+    before = set(shared.iterdir()) if shared.is_dir() else set()
     procs = catsel.capture(_amodel(), folder, tmp_path / "procs", batch_size=4, workers=2, progress=False)
     for layer in threads.layers:
         np.testing.assert_array_equal(procs[layer], threads[layer])
+    if shared.is_dir():  # the reused shared-memory buffers are released at the end
+        assert set(shared.iterdir()) - before == set()
 
 
 UNGUARDED_SCRIPT = """
