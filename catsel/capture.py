@@ -18,13 +18,14 @@ import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .data import ImageFolder, decode_into, decode_rows
-from .errors import DatasetError, ImageError
-from .models import ActivationModel
+from .errors import DatasetError, ImageError, ModelError
+from .models import ActivationModel, resolve_devices
 from .store import ActivationStore, Activations, _read_json, _write_json, load_activations
 
 __all__ = ["capture", "store_key", "decoded_cache_key"]
@@ -232,6 +233,7 @@ def capture(
     progress: bool = True,
     workers: int | None = None,
     cache: str | os.PathLike | None = None,
+    devices: str | int | Sequence[str] | None = None,
 ) -> Activations:
     """Run every image through ``amodel`` and keep each unit's maximum.
 
@@ -262,6 +264,12 @@ def capture(
         A folder for decoded images (uint8 at the model's size): the first
         capture fills it, later captures of the same images at the same size
         read it instead of decoding.
+    devices
+        ``None`` (default): the backend's default device. ``"all"``, a number
+        ``n`` or a list of names (``["gpu:0", "gpu:1"]``): split each batch
+        over those devices (Keras' data parallelism; JAX backend only, see
+        :func:`catsel.models.resolve_devices`). ``batch_size`` must be a
+        multiple of their number. The numbers do not depend on it.
 
     Returns
     -------
@@ -276,6 +284,12 @@ def capture(
         )
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    chosen = resolve_devices(devices)
+    if chosen and batch_size % len(chosen):
+        k = len(chosen)
+        raise ModelError(f"batch size {batch_size} does not split evenly over {k} devices; "
+                         f"use a multiple of {k}, such as {-(-batch_size // k) * k}")
+    put, run = amodel.runner(chosen)
     if strict and images.skipped:
         first = images.skipped[0]
         raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
@@ -298,7 +312,7 @@ def capture(
         if not store.complete:
             decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
             try:
-                _run(amodel, decoder, store, strict, progress)
+                _run(amodel, (put, run), decoder, store, strict, progress)
             finally:
                 decoder.close()
     finally:
@@ -313,7 +327,7 @@ def capture(
     return acts
 
 
-def _run(amodel: ActivationModel, decoder: _Decoder, store: ActivationStore, strict: bool, progress: bool):
+def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationStore, strict: bool, progress: bool):
     n = len(decoder.folder)
     starts = list(range(store.rows_done, n, decoder.batch_size))
     if not starts:
@@ -323,13 +337,14 @@ def _run(amodel: ActivationModel, decoder: _Decoder, store: ActivationStore, str
                dynamic_ncols=True)
     try:
         first, batch, errors = decoder.load(starts[0])
-        on_device = amodel.put(batch)
+        put, run = runner
+        on_device = put(batch)
         pending = ahead.submit(decoder.load, starts[1]) if len(starts) > 1 else None
         for i in range(len(starts)):
-            outputs = amodel.run(on_device)  # dispatched; asynchronous on JAX and CUDA
+            outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
             if pending is not None:  # the next batch goes to the device while this one computes
                 upcoming = pending.result()
-                on_device = amodel.put(upcoming[1])
+                on_device = put(upcoming[1])
                 pending = ahead.submit(decoder.load, starts[i + 2]) if i + 2 < len(starts) else None
             maxima, positions = amodel.split(outputs)
             bad = next((k for k, e in enumerate(errors) if e is not None), None)

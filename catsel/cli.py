@@ -29,6 +29,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _devices(text: str) -> str | int | list[str]:
+    """``all``, a number, or comma-separated device names (``gpu:0,gpu:1``)."""
+    if text == "all":
+        return text
+    if text.isdigit():
+        return _positive(text)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names or not all(":" in n for n in names):
+        raise argparse.ArgumentTypeError(f"use all, a number, or names such as gpu:0,gpu:1, not {text}")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -52,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
     run.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
     run.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
+    run.add_argument("--devices", type=_devices,
+                     help="split each batch over several GPUs: all, a number, or gpu:0,gpu:1 (Keras data "
+                          "parallelism, JAX backend only; the batch size must be a multiple of their number)")
     run.add_argument("--threshold", type=float, default=0.01,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
     run.add_argument("--index", choices=["paper", "contrast", "fsi", "dprime", "auroc"], default="paper",
@@ -140,7 +155,8 @@ def cmd_run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_capture = time.perf_counter()
     acts = capture(amodel, folder, out, batch_size=args.batch_size, strict=args.strict,
-                   progress=not args.no_progress, workers=args.workers, cache=args.cache)
+                   progress=not args.no_progress, workers=args.workers, cache=args.cache,
+                   devices=args.devices)
     capture_s = time.perf_counter() - t_capture
 
     table = selectivity(acts, index=args.index, threshold=args.threshold)
@@ -294,7 +310,8 @@ def _with_statistics(summary, table, acts, amodel, folder, args):
         if amodel.trained:
             control = untrained_control(amodel, seed=args.seed)
             acts0 = capture(control, folder, Path(args.out) / "untrained", batch_size=args.batch_size,
-                            progress=not args.no_progress, workers=args.workers, cache=args.cache)
+                            progress=not args.no_progress, workers=args.workers, cache=args.cache,
+                            devices=args.devices)
             untrained = layer_summary(selectivity(acts0, index=args.index, threshold=args.threshold))
             summary = summary.merge(untrained[keys + ["proportion"]].rename(columns={"proportion": "proportion_untrained"}),
                                     on=keys, how="left")

@@ -35,7 +35,10 @@ from .errors import ModelError, WeightsUnavailableError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ActivationModel", "activation_model", "backend_info", "from_store", "untrained_control", "PREPROCESS_MODES", "keras_cache_dir"]
+__all__ = [
+    "ActivationModel", "activation_model", "backend_info", "from_store", "untrained_control", "resolve_devices",
+    "PREPROCESS_MODES", "keras_cache_dir",
+]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
@@ -142,7 +145,7 @@ class ActivationModel:
     fallback_reason: str | None = None
     rebuild: dict | None = None
     precision: str = "float32"
-    _runner: object = field(default=None, repr=False)
+    _runners: dict = field(default_factory=dict, repr=False)
     _digest: str | None = field(default=None, repr=False)
     _fields: dict | None = field(default=None, repr=False)
 
@@ -157,21 +160,29 @@ class ActivationModel:
 
     def put(self, images: np.ndarray):
         """Send a uint8 batch to the device (asynchronously where the backend can)."""
-        return self._compiled()[0](images)
+        return self.runner()[0](images)
 
     def run(self, batch):
         """The compiled forward pass on a batch already on the device (see :meth:`put`)."""
-        return self._compiled()[1](batch)
+        return self.runner()[1](batch)
 
     def predict(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Per-unit maxima and positions for one batch of uint8 images."""
         return self.split(self.run(self.put(images)))
 
-    def _compiled(self):
-        """(put, run) for the current backend: jit on JAX, tf.function on TensorFlow, no_grad on PyTorch."""
-        if self._runner is None:
-            self._runner = _compile(self.model)
-        return self._runner
+    def runner(self, devices: str | int | Sequence[str] | None = None):
+        """``(put, run)``: send a uint8 batch to the device(s), and the compiled forward pass on it.
+
+        jit on JAX, tf.function on TensorFlow, no_grad on PyTorch. With
+        ``devices`` (see :func:`resolve_devices`) the batch is split across
+        several devices by Keras' distribution API (data parallel, JAX only);
+        the batch size must then be a multiple of the number of devices.
+        """
+        chosen = resolve_devices(devices)
+        key = tuple(chosen) if chosen else None
+        if key not in self._runners:
+            self._runners[key] = _compile(self.model, chosen)
+        return self._runners[key]
 
     def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Split the model's two concatenated outputs into per-layer arrays."""
@@ -269,17 +280,104 @@ def backend_info() -> dict[str, str]:
     return {"keras": keras.__version__, "backend": backend, "device": device}
 
 
-def _compile(model: keras.Model):
-    """The model's compiled forward pass on the current backend, and how to feed it."""
+def resolve_devices(devices: str | int | Sequence[str] | None) -> list[str] | None:
+    """The devices a capture runs on, as Keras names them (``"gpu:0"``, ``"cpu:0"``).
+
+    ``None``: the backend's default device, nothing to split. ``"all"``: every
+    accelerator of the machine (or the CPU when there is none). An integer
+    ``n``: the first ``n`` of those. A list of names: those devices.
+
+    Splitting a batch over several devices is Keras' data parallelism
+    (:class:`keras.distribution.DataParallel`), which catsel runs on the JAX
+    backend only. On TensorFlow and PyTorch, a request for more than one
+    device raises :class:`ModelError`; run one capture per GPU there
+    (``CUDA_VISIBLE_DEVICES=k``).
+    """
+    if devices is None:
+        return None
+    backend = keras.backend.backend()
+    if backend == "jax":
+        available = keras.distribution.list_devices()
+    else:
+        available = _other_backend_devices(backend)
+    if isinstance(devices, str) and devices == "all":
+        chosen = available
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise ModelError(f"devices={devices}, but this machine has {len(available)} "
+                             f"({', '.join(available)}); use a number from 1 to {len(available)}, or 'all'")
+        chosen = available[: int(devices)]
+    elif isinstance(devices, (list, tuple)) and devices and all(isinstance(d, str) for d in devices):
+        unknown = [d for d in devices if d.lower() not in available]
+        if unknown:
+            raise ModelError(f"no device {unknown[0]!r} on this machine; it has {', '.join(available)}")
+        chosen = [d.lower() for d in devices]
+    else:
+        raise ModelError(f"devices must be None, 'all', a number or a list of device names, not {devices!r}")
+    if backend == "jax":
+        return chosen
+    if len(chosen) > 1:
+        raise ModelError(
+            f"splitting a capture over {len(chosen)} devices runs on the JAX backend only (Keras' "
+            f"DataParallel); set KERAS_BACKEND=jax, or run one capture per GPU with CUDA_VISIBLE_DEVICES=k"
+        )
+    if chosen[0] != available[0]:
+        raise ModelError(f"on {backend}, catsel runs on the default device ({available[0]}); to use "
+                         f"{chosen[0]}, make it the only visible one (CUDA_VISIBLE_DEVICES={chosen[0].split(':')[-1]})")
+    return None
+
+
+def _other_backend_devices(backend: str) -> list[str]:
+    """Accelerators seen by TensorFlow or PyTorch, named like Keras' JAX backend names them."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu:0"]
+    if backend == "torch":
+        import torch
+
+        return [f"gpu:{i}" for i in range(torch.cuda.device_count())] or ["cpu:0"]
+    return ["cpu:0"]
+
+
+def _compile(model: keras.Model, devices: list[str] | None = None):
+    """The model's compiled forward pass on the current backend, and how to feed it.
+
+    ``devices`` (from :func:`resolve_devices`): on JAX, the weights are
+    replicated and each batch split along its first axis over these devices
+    (Keras' ``DataParallel`` layouts); the jitted call then runs on all of
+    them. On the other backends at most one device is named, and it is
+    the default one.
+    """
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
         groups = (model.trainable_variables, model.non_trainable_variables)
         forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
-        # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
-        # the arrays they are given, so values kept from an earlier call may have been deleted since
-        return jax.device_put, lambda x: forward(*([v.value for v in group] for group in groups), x)
+        if not devices:
+            # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
+            # the arrays they are given, so values kept from an earlier call may have been deleted since
+            return jax.device_put, lambda x: forward(*([v.value for v in group] for group in groups), x)
+        from keras.distribution import DataParallel, distribute_tensor
+
+        plan = DataParallel(devices=list(devices))
+        kept: dict = {"source": None, "state": None}
+
+        def state():
+            """The weights replicated on every device, copied again only when a variable has a new value."""
+            values = [v.value for group in groups for v in group]
+            if kept["source"] is None or any(a is not b for a, b in zip(values, kept["source"])):
+                kept["state"] = tuple([distribute_tensor(v.value, plan.get_variable_layout(v)) for v in group]
+                                      for group in groups)
+                kept["source"] = values
+            return kept["state"]
+
+        def put(x):
+            return distribute_tensor(x, plan.get_data_layout(x.shape))
+
+        return put, lambda x: forward(*state(), x)
     if backend == "tensorflow":
         import tensorflow as tf
 

@@ -54,3 +54,98 @@ def test_capture_matches_tensorflow(backend, module, colour_folder, tmp_path):
     np.testing.assert_allclose(out["fc"], reference["fc"], rtol=1e-4, atol=1e-5)
     same = np.asarray(out["pos"]) == reference.positions("c2")
     assert same.mean() > 0.99  # positions agree but for near-ties decided by rounding
+
+
+DATA_PARALLEL = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jax, keras, numpy as np, catsel
+from catsel.errors import ModelError
+from test_models import small_cnn
+net = small_cnn(size=12)
+net.load_weights(sys.argv[3])
+amodel = catsel.activation_model(net, preprocess="tf")
+put, run = amodel.runner("all")
+shards = len(put(np.zeros((4, 12, 12, 3), np.uint8)).sharding.device_set)
+try:
+    catsel.capture(amodel, sys.argv[2], sys.argv[4] + "-odd", batch_size=3, devices=2, progress=False)
+    odd = "accepted"
+except ModelError as exc:
+    odd = str(exc)
+acts = catsel.capture(amodel, catsel.ImageFolder(sys.argv[2], image_size=12), sys.argv[4], batch_size=4,
+                      progress=False, devices="all")
+net.predict_on_batch(np.zeros((2, 12, 12, 3), "float32"))  # donates the weights' arrays: they are replaced
+again = amodel.split(run(put(np.zeros((4, 12, 12, 3), np.uint8))))[0]["c2"]
+print(json.dumps({"devices": len(jax.devices()), "shards": shards, "odd": odd, "c2": acts["c2"].tolist(),
+                  "fc": acts["fc"].tolist(), "pos": acts.positions("c2").tolist(),
+                  "again": bool(np.allclose(again, amodel.predict(np.zeros((4, 12, 12, 3), np.uint8))[0]["c2"]))}))
+"""
+
+
+def test_data_parallel_capture_on_two_devices_matches_one(colour_folder, tmp_path):
+    """Keras' DataParallel on JAX splits each batch over two devices (two CPU devices stand in for GPUs)."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: data-parallel capture is not tested here")
+    net = small_cnn(size=12, seed=5)
+    weights = tmp_path / "net.weights.h5"
+    net.save_weights(weights)
+    reference = catsel.capture(catsel.activation_model(net, preprocess="tf"),
+                               catsel.ImageFolder(colour_folder, image_size=12), tmp_path / "tf", batch_size=4,
+                               progress=False)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "KERAS_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(Path(__file__).parent), str(colour_folder),
+                           str(weights), str(tmp_path / "jax")], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 2 and out["shards"] == 2
+    assert out["again"]  # still runs after Keras' predict replaced the weights' arrays
+    assert "multiple of 2, such as 4" in out["odd"]
+    np.testing.assert_allclose(out["c2"], reference["c2"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["fc"], reference["fc"], rtol=1e-4, atol=1e-5)
+    assert (np.asarray(out["pos"]) == reference.positions("c2")).mean() > 0.99
+
+
+def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
+    from catsel.errors import ModelError
+    from catsel.models import resolve_devices
+
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+    assert resolve_devices(None) is None
+    assert resolve_devices("all") is None  # the one device TensorFlow sees here: its default
+    with pytest.raises(ModelError, match="this machine has 1"):
+        resolve_devices(2)
+    with pytest.raises(ModelError, match="no device 'gpu:7'"):
+        resolve_devices(["gpu:7"])
+    with pytest.raises(ModelError, match="None, 'all', a number"):
+        resolve_devices(True)
+    acts = catsel.capture(amodel, colour_folder, tmp_path / "run", batch_size=4, progress=False, devices="all")
+    assert len(acts) == len(catsel.ImageFolder(colour_folder, image_size=12))
+
+
+def test_two_gpus_outside_jax_point_to_jax_or_one_capture_per_gpu(monkeypatch):
+    import catsel.models as models
+    from catsel.errors import ModelError
+
+    monkeypatch.setattr(models, "_other_backend_devices", lambda backend: ["gpu:0", "gpu:1"])
+    with pytest.raises(ModelError, match="JAX backend only.*CUDA_VISIBLE_DEVICES"):
+        models.resolve_devices("all")
+    with pytest.raises(ModelError, match="CUDA_VISIBLE_DEVICES=1"):
+        models.resolve_devices(["gpu:1"])
+    assert models.resolve_devices(["GPU:0"]) is None  # the default device: nothing to place
+
+
+@pytest.mark.parametrize("text, expected", [("all", "all"), ("2", 2), ("gpu:0,gpu:1", ["gpu:0", "gpu:1"])])
+def test_cli_devices_option(text, expected):
+    from catsel.cli import build_parser
+
+    args = build_parser().parse_args(["run", "data", "--out", "o", "--devices", text])
+    assert args.devices == expected
+
+
+def test_cli_devices_option_rejects_nonsense(capsys):
+    from catsel.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "data", "--out", "o", "--devices", "many"])
+    assert "names such as gpu:0,gpu:1" in capsys.readouterr().err

@@ -63,12 +63,18 @@ class _Interrupt(Exception):
     pass
 
 
+def _replace_run(monkeypatch, amodel, run) -> None:
+    """Make the capture's compiled forward pass ``run`` (batches still sent by the real ``put``)."""
+    put = amodel.runner()[0]
+    monkeypatch.setattr(amodel, "runner", lambda devices=None: (put, run))
+
+
 def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_path, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     catsel.capture(_amodel(), folder, tmp_path / "whole", batch_size=4, progress=False)
 
     amodel = _amodel()
-    original = amodel.run
+    original = amodel.runner()[1]
     calls = {"n": 0}
 
     def dying_run(batch):
@@ -77,7 +83,7 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
             raise _Interrupt("killed")
         return original(batch)
 
-    monkeypatch.setattr(amodel, "run", dying_run)
+    _replace_run(monkeypatch, amodel, dying_run)
     with pytest.raises(_Interrupt):
         catsel.capture(amodel, folder, tmp_path / "resumed", batch_size=4, progress=False)
     progress = json.loads((tmp_path / "resumed" / "activations" / "progress.json").read_text())
@@ -86,7 +92,7 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
         catsel.load_activations(tmp_path / "resumed")
 
     seen = []
-    monkeypatch.setattr(amodel, "run", lambda batch: seen.append(len(batch)) or original(batch))
+    _replace_run(monkeypatch, amodel, lambda batch: seen.append(len(batch)) or original(batch))
     catsel.capture(amodel, folder, tmp_path / "resumed", batch_size=4, progress=False)
     assert len(seen) == 2  # rows 8-11 and 12-14 only
     assert _store_files(tmp_path / "resumed" / "activations") == _store_files(tmp_path / "whole" / "activations")
@@ -96,7 +102,7 @@ def test_a_rerun_reuses_a_complete_store(colour_folder, tmp_path, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     amodel = _amodel()
     catsel.capture(amodel, folder, tmp_path, progress=False)
-    monkeypatch.setattr(amodel, "run", lambda batch: pytest.fail("recomputed a complete store"))
+    _replace_run(monkeypatch, amodel, lambda batch: pytest.fail("recomputed a complete store"))
     acts = catsel.capture(amodel, folder, tmp_path, progress=False)
     assert len(acts) == 15
 
