@@ -16,6 +16,12 @@ For each precision and batch size, images/s of:
 * full maps to the host, max in NumPy (float32, the first batch size only);
 * keract's get_activations, where keract is installed and runs.
 
+The first five paths are timed in interleaved rounds (each round runs each
+path once, in turn) and the table shows each path's median images/s and the
+median of its per-round ratio to the compiled forward pass, so that a slow
+spell of a shared machine does not favour one path. ``--devices all`` splits
+each batch over every GPU (JAX).
+
 Images are the bundled sample data, or ``--data`` (recycled to ``--images``).
 Weights do not change the speed: offline, the untrained network is used.
 
@@ -25,6 +31,7 @@ Weights do not change the speed: offline, the untrained network is used.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -36,7 +43,7 @@ import keras
 import numpy as np
 
 import catsel
-from catsel.models import Preprocess, _compile, backend_info
+from catsel.models import Preprocess, _compile, backend_info, resolve_devices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,14 +62,37 @@ def recycled_folder(data: str, n: int, tmp: Path) -> Path:
     return root
 
 
+def timed(fn, batches) -> float:
+    """Images/s of one pass of ``fn`` over ``batches``."""
+    t = time.perf_counter()
+    fn(batches)
+    return sum(len(b) for b in batches) / (time.perf_counter() - t)
+
+
 def rate(fn, batches, repeats: int) -> float:
-    fn(batches[0])  # compile / warm up
-    best = 0.0
+    """Best of ``repeats`` passes, after a warm-up (for the paths measured once, outside the rounds)."""
+    fn(batches[:1])
+    return max(timed(fn, batches) for _ in range(repeats))
+
+
+def rounds(paths: dict, repeats: int) -> dict:
+    """Median images/s of each path and its median ratio to the first path, over interleaved rounds.
+
+    ``paths`` maps a name to ``(fn, batches, warm)``: ``fn(batches)`` is one
+    pass, and ``warm`` says whether it needs a first untimed pass.
+
+    Every round times each path once, in turn, so that a slow spell of a shared
+    machine weighs on all of them alike; the ratio is taken within each round.
+    """
+    for fn, batches, warm in paths.values():
+        if warm:
+            fn(batches[:1])  # compile, warm up
+    times = {name: [] for name in paths}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn(batches)
-        best = max(best, sum(len(b) for b in batches) / (time.perf_counter() - t))
-    return best
+        for name, (fn, batches, _) in paths.items():
+            times[name].append(timed(fn, batches))
+    first = np.asarray(times[next(iter(paths))])
+    return {name: (float(np.median(v)), float(np.median(np.asarray(v) / first))) for name, v in times.items()}
 
 
 def streamed(put, run, fetch):
@@ -92,15 +122,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-sizes", default="16")
     parser.add_argument("--precisions", default="float32")
-    parser.add_argument("--repeats", type=int, default=2, help="best of N timed passes")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved rounds; the table shows each path's median (default 3)")
+    parser.add_argument("--devices", default=None,
+                        help="split batches over several devices: all or a number (JAX only; default: one)")
     parser.add_argument("--skip-full-maps", action="store_true")
     args = parser.parse_args()
+    if args.devices is not None and args.devices != "all":
+        args.devices = int(args.devices)
 
     weights = None if args.weights == "none" else args.weights
     info = backend_info()
     print(f"{args.model}, {args.images} images, Keras {info['keras']} on {info['backend']} ({info['device']}), "
           f"{os.cpu_count()} CPU cores")
     rows = []
+    passes = itertools.count()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = recycled_folder(args.data, args.images, tmp)
@@ -113,29 +149,36 @@ def main() -> None:
                 images = np.stack([folder.load(i) for i in range(n)])
                 uint8 = [images[i:i + bs] for i in range(0, n, bs)]
                 floats = [keras.ops.convert_to_numpy(Preprocess(amodel.preprocess)(b)) for b in uint8]
-                put, run = _compile(amodel.network)
+                put, run = _compile(amodel.network, resolve_devices(args.devices))
                 on_device = [put(b) for b in floats]
-                plain = rate(lambda bs_: [to_numpy(run(b)) for b in (bs_ if isinstance(bs_, list) else [bs_])],
-                             on_device, args.repeats)
+
+                def from_files(cache):
+                    def go(b_):
+                        # a fresh output folder each pass: a finished store would be reused, not recomputed
+                        catsel.capture(amodel, folder, tmp / f"run-{next(passes)}", batch_size=bs, progress=False,
+                                       cache=cache, devices=args.devices)
+                    return go
+
+                cache = tmp / f"cache-{precision}-{bs}"
+                catsel.capture(amodel, folder, tmp / f"fill-{precision}-{bs}", batch_size=bs, progress=False,
+                               cache=cache, devices=args.devices)  # fill the decoded cache
+                everything = [[None] * n]  # a capture pass counts the n images
+                paths = {
+                    "plain forward, compiled, batch on the device":
+                        (lambda b_: [to_numpy(run(b)) for b in b_], on_device, True),
+                    "plain forward, predict_on_batch":
+                        (lambda b_: [amodel.network.predict_on_batch(b) for b in b_], floats, True),
+                    "catsel forward, uint8 streamed from the host":
+                        (streamed(*amodel.runner(args.devices), amodel.split), uint8, True),
+                    # compiled by the cache-filling capture above
+                    "catsel capture from files, cold": (from_files(None), everything, False),
+                    "catsel capture from the decoded cache": (from_files(cache), everything, False),
+                }
                 label = f"{precision}, batch {bs}"
-                rows.append((label, "plain forward, compiled, batch on the device", plain, plain))
-                rows.append((label, "plain forward, predict_on_batch",
-                             rate(lambda b_: [amodel.network.predict_on_batch(b) for b in (b_ if isinstance(b_, list) else [b_])],
-                                  floats, args.repeats), plain))
-                rows.append((label, "catsel forward, uint8 streamed from the host",
-                             rate(streamed(amodel.put, amodel.run, amodel.split), uint8, args.repeats), plain))
-                for name, cache in (("catsel capture from files, cold", None),
-                                    ("catsel capture from the decoded cache", tmp / f"cache-{precision}-{bs}")):
-                    if cache is not None:  # fill the cache first
-                        catsel.capture(amodel, folder, tmp / f"fill-{precision}-{bs}", batch_size=bs,
-                                       progress=False, cache=cache)
-                    best = 0.0
-                    for r in range(args.repeats):
-                        t = time.perf_counter()
-                        acts = catsel.capture(amodel, folder, tmp / f"{name[-4:]}-{precision}-{bs}-{r}", batch_size=bs,
-                                              progress=False, cache=cache)
-                        best = max(best, len(acts) / (time.perf_counter() - t))
-                    rows.append((label, name, best, plain))
+                plain = None
+                for name, (value, ratio) in rounds(paths, args.repeats).items():
+                    plain = plain or value
+                    rows.append((label, name, value, ratio))
                 if precision == "float32" and bs == int(args.batch_sizes.split(",")[0]) and not args.skip_full_maps:
                     full = keras.Model(amodel.network.inputs,
                                        [amodel.network.get_layer(l).output for l in amodel.layers])
@@ -145,12 +188,14 @@ def main() -> None:
                             for o in to_numpy(full.predict_on_batch(b)):
                                 o.max(axis=tuple(range(1, o.ndim - 1))) if o.ndim > 2 else o
 
-                    rows.append((label, "full maps to the host, max in NumPy", rate(full_maps, floats[:2], 1), plain))
-                    rows.append((label, "keract get_activations", _keract(amodel, floats), plain))
+                    full_rate = rate(full_maps, floats[:2], 1)
+                    rows.append((label, "full maps to the host, max in NumPy", full_rate, full_rate / plain))
+                    keract_rate = _keract(amodel, floats)
+                    rows.append((label, "keract get_activations", keract_rate, keract_rate / plain))
     width = max(len(r[1]) for r in rows)
     print(f"\n{'setting':<18} {'path':<{width}}  {'images/s':>9}  {'vs compiled':>11}")
-    for label, name, value, plain in rows:
-        shown = f"{value:9.1f}  {value / plain:10.2f}x" if value == value else "  did not run"
+    for label, name, value, ratio in rows:
+        shown = f"{value:9.1f}  {ratio:10.2f}x" if value == value else "  did not run"
         print(f"{label:<18} {name:<{width}}  {shown}")
 
 

@@ -57,43 +57,59 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are shown")
     args = parser.parse_args()
+    import catsel.capture  # noqa: F401  (the module, not the function catsel.capture)
     from catsel.capture import PROCESS_THRESHOLD, _Decoder
     from catsel.data import ImageFolder
 
     print(f"{args.images} JPEGs decoded to {args.size}x{args.size}, {args.workers} workers, "
           f"{os.cpu_count()} CPU cores\n")
-    print(f"{'images':<12} {'decoder':<40} {'images/s':>9}  {'vs Pillow':>9}")
+    print(f"{'images':<12} {'decoder':<40} {'images/s':>9}  {'vs Pillow':>9}  (range over rounds)")
     ctx = multiprocessing.get_context("spawn")
+    module = sys.modules["catsel.capture"]
     for shape in ((500, 375), (1600, 1200)):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "jpegs"
             _make(root, args.images, shape)
             paths = sorted(str(p) for p in root.rglob("*.jpg"))
             label = f"{shape[0]}x{shape[1]}"
+            folder = ImageFolder(root, image_size=args.size)
+            chunks = np.array_split(np.array(paths), args.workers)
             with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
                 list(pool.map(_pillow_only, [paths[:2]] * args.workers, [args.size] * args.workers))  # start workers
-                chunks = np.array_split(np.array(paths), args.workers)
-                rates = {}
-                for draft in (False, True):
-                    rates[draft] = len(paths) / _timed(lambda: list(pool.map(
-                        _pillow_only, chunks, [args.size] * len(chunks), [draft] * len(chunks))))
-            ceiling = max(rates.values())
-            for draft, value in rates.items():
-                name = "Pillow alone, process per core" + (", draft" if draft else "")
-                print(f"{label:<12} {name:<40} {value:9.0f}  {value / ceiling:8.2f}x")
-            folder = ImageFolder(root, image_size=args.size)
-            for kind, threshold in (("threads", 10 ** 9), ("processes", 0)):
-                import catsel.capture as cap_module  # noqa: F401
-                module = sys.modules["catsel.capture"]
-                module.PROCESS_THRESHOLD = threshold
-                decoder = _Decoder(folder, 64, args.workers, None)
-                decoder.load(0)  # start the workers
-                rate = len(folder) / _timed(lambda: [decoder.load(i) for i in range(0, len(folder), 64)])
-                decoder.close()
+
+                def pillow(draft):
+                    return lambda: list(pool.map(_pillow_only, chunks, [args.size] * len(chunks),
+                                                 [draft] * len(chunks)))
+
+                decoders = {}
+                for kind, threshold in (("threads", 10 ** 9), ("processes", 0)):
+                    module.PROCESS_THRESHOLD = threshold
+                    decoders[kind] = _Decoder(folder, 64, args.workers, None)
+                    decoders[kind].load(0)  # start the workers
                 module.PROCESS_THRESHOLD = PROCESS_THRESHOLD
-                name = f"catsel, {kind} (draft mode, bicubic)"
-                print(f"{label:<12} {name:<40} {rate:9.0f}  {rate / ceiling:8.2f}x")
+
+                def catsel_decoder(kind):
+                    return lambda: [decoders[kind].load(i) for i in range(0, len(folder), 64)]
+
+                without_draft = len(paths) / _timed(pillow(False))
+                contenders = {"Pillow alone, process per core, draft": pillow(True),
+                              "catsel, threads (draft mode, bicubic)": catsel_decoder("threads"),
+                              "catsel, processes (draft mode, bicubic)": catsel_decoder("processes")}
+                rates = {name: [] for name in contenders}
+                for _ in range(args.rounds):  # interleaved: a slow spell weighs on all alike
+                    for name, fn in contenders.items():
+                        rates[name].append(len(paths) / _timed(fn))
+                for decoder in decoders.values():
+                    decoder.close()
+            ceiling = np.asarray(rates["Pillow alone, process per core, draft"])
+            print(f"{label:<12} {'Pillow alone, process per core':<40} {without_draft:9.0f}  "
+                  f"{without_draft / np.median(ceiling):8.2f}x")
+            for name, values in rates.items():
+                ratios = np.asarray(values) / ceiling
+                print(f"{label:<12} {name:<40} {np.median(values):9.0f}  {np.median(ratios):8.2f}x"
+                      f"  ({ratios.min():.2f}-{ratios.max():.2f})")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())" | tee -a "$OUT/gpu.txt"
 python3 benchmarks/capture_speed.py --images 1200 --batch-sizes 64,256 --precisions float32,bfloat16 \
   --skip-full-maps 2>&1 | tee "$OUT/capture.txt"
+if [ "$(nvidia-smi -L | wc -l)" -gt 1 ]; then  # every GPU of the machine, one batch split over them
+  python3 benchmarks/capture_speed.py --images 4800 --batch-sizes 1024 --precisions bfloat16 --devices all \
+    --skip-full-maps 2>&1 | tee "$OUT/capture_all_gpus.txt"
+fi
 python3 benchmarks/first_result.py --images 1200 --batch-size 256 --precision bfloat16 2>&1 | tee "$OUT/first_result.txt"
 python3 benchmarks/precision_effect.py --image-size 224 2>&1 | tee "$OUT/precision.txt"
 python3 benchmarks/decode_speed.py --images 2048 2>&1 | tee "$OUT/decode.txt"

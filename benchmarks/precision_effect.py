@@ -2,8 +2,11 @@
 
 Captures the same images with the same network in float32 and in the lower
 precisions, and compares: the largest difference of a maximum (relative to
-the unit's range), the largest difference of the selectivity index, and the
-unit x category pairs (and units) whose `selective` decision changes.
+the unit's range over the images, for units that vary in float32), the
+largest difference of the selectivity index, the unit x category pairs (and
+units) whose `selective` decision changes, and the silent units (constant in
+float32, so S = 0) that the lower precision wakes: their tiny activity gets
+stretched to [0, 1] by eq. 1.
 
     python benchmarks/precision_effect.py [--image-size 112] [--precisions bfloat16,float16]
 """
@@ -47,20 +50,26 @@ def main() -> None:
         base_acts, base = run("float32")
         print(f"{len(base_acts)} images, {sum(base_acts.units.values())} units\n")
         print(f"{'precision':<10} {'max rel. diff of a maximum':>27} {'max |dS|':>9} "
-              f"{'pairs changing':>15} {'units changing':>15}")
+              f"{'pairs changing':>15} {'units changing':>15} {'silent units woken':>18}")
         for precision in args.precisions.split(","):
             try:
                 acts, table = run(precision)
             except Exception as exc:  # a backend without kernels for this precision
                 print(f"{precision:<10} did not run: {type(exc).__name__}: {str(exc)[:100]}")
                 continue
-            rel = max(float(np.max(np.abs(acts[l] - base_acts[l]) /
-                                   (np.ptp(base_acts[l], axis=0) + 1e-12))) for l in acts.layers)
+            rel, woken = 0.0, 0
+            for l in acts.layers:  # relative to each unit's range over the images
+                spread = np.ptp(base_acts[l], axis=0)
+                live = spread > 0
+                if live.any():
+                    rel = max(rel, float(np.max(np.abs(acts[l] - base_acts[l])[:, live] / spread[live])))
+                # units constant in float32 (silent, S = 0) that vary in the lower precision
+                woken += int((~live & (np.ptp(acts[l], axis=0) > 0)).sum())
             ds = float(np.max(np.abs(table["selectivity"].to_numpy() - base["selectivity"].to_numpy())))
             flips = table["selective"].to_numpy() != base["selective"].to_numpy()
             units = table.loc[flips, ["layer", "filter"]].drop_duplicates()
             print(f"{precision:<10} {rel:27.4f} {ds:9.4f} {int(flips.sum()):>8} of {len(table):<6}"
-                  f"{len(units):>8} of {len(base) // len(base_acts.categories)}")
+                  f"{len(units):>8} of {len(base) // len(base_acts.categories)}{woken:>8}")
 
 
 if __name__ == "__main__":
