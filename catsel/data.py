@@ -294,16 +294,7 @@ class ImageFolder:
 
         Failed images are left as zeros in the batch.
         """
-        s = self.image_size
-        batch = np.zeros((len(indices), s, s, 3), dtype=np.uint8)
-        errors: list[str | None] = []
-        for k, i in enumerate(indices):
-            try:
-                batch[k] = self.load(i)
-                errors.append(None)
-            except ImageError as exc:
-                errors.append(str(exc))
-        return batch, errors
+        return decode_many([str(self.paths[i]) for i in indices], self.image_size, self.fit)
 
     def check(self) -> list[Skipped]:
         """Decode every image once; the files that cannot be used, with their reasons.
