@@ -33,27 +33,37 @@ print(json.dumps({"backend": keras.backend.backend(), "c2": acts["c2"].tolist(),
 """
 
 
-@pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
-def test_capture_matches_tensorflow(backend, module, colour_folder, tmp_path):
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed: the {backend} backend is not tested here")
-    net = small_cnn(size=12, seed=4)
+def _capture_elsewhere(script: str, env: dict, seed: int, colour_folder, tmp_path):
+    """The TensorFlow capture of a small network, and ``script``'s JSON line, run on the same weights in a
+    subprocess with ``env`` (another backend, other devices)."""
+    net = small_cnn(size=12, seed=seed)
     weights = tmp_path / "net.weights.h5"
     net.save_weights(weights)
     reference = catsel.capture(catsel.activation_model(net, preprocess="tf"),
                                catsel.ImageFolder(colour_folder, image_size=12), tmp_path / "tf", batch_size=4,
                                progress=False)
-    env = {**os.environ, "KERAS_BACKEND": backend, "KERAS_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(Path(__file__).parent), str(colour_folder), str(weights),
-                           str(tmp_path / backend)], capture_output=True, text=True, env=env, timeout=600)
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), **env}
+    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(colour_folder), str(weights),
+                           str(tmp_path / "other")], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["backend"] == backend
-    assert out["again"]  # a second capture after Keras' predict still runs, and gives the same numbers
+    return reference, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _assert_same_capture(out: dict, reference) -> None:
     np.testing.assert_allclose(out["c2"], reference["c2"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["fc"], reference["fc"], rtol=1e-4, atol=1e-5)
     same = np.asarray(out["pos"]) == reference.positions("c2")
     assert same.mean() > 0.99  # positions agree but for near-ties decided by rounding
+
+
+@pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
+def test_capture_matches_tensorflow(backend, module, colour_folder, tmp_path):
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed: the {backend} backend is not tested here")
+    reference, out = _capture_elsewhere(SCRIPT, {"KERAS_BACKEND": backend}, 4, colour_folder, tmp_path)
+    assert out["backend"] == backend
+    assert out["again"]  # a second capture after Keras' predict still runs, and gives the same numbers
+    _assert_same_capture(out, reference)
 
 
 DATA_PARALLEL = r"""
@@ -86,24 +96,12 @@ def test_data_parallel_capture_on_two_devices_matches_one(colour_folder, tmp_pat
     """Keras' DataParallel on JAX splits each batch over two devices (two CPU devices stand in for GPUs)."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: data-parallel capture is not tested here")
-    net = small_cnn(size=12, seed=5)
-    weights = tmp_path / "net.weights.h5"
-    net.save_weights(weights)
-    reference = catsel.capture(catsel.activation_model(net, preprocess="tf"),
-                               catsel.ImageFolder(colour_folder, image_size=12), tmp_path / "tf", batch_size=4,
-                               progress=False)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "KERAS_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(Path(__file__).parent), str(colour_folder),
-                           str(weights), str(tmp_path / "jax")], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    reference, out = _capture_elsewhere(DATA_PARALLEL, env, 5, colour_folder, tmp_path)
     assert out["devices"] == 2 and out["shards"] == 2
     assert out["again"]  # still runs after Keras' predict replaced the weights' arrays
     assert "multiple of 2, such as 4" in out["odd"]
-    np.testing.assert_allclose(out["c2"], reference["c2"], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(out["fc"], reference["fc"], rtol=1e-4, atol=1e-5)
-    assert (np.asarray(out["pos"]) == reference.positions("c2")).mean() > 0.99
+    _assert_same_capture(out, reference)
 
 
 def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
