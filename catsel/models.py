@@ -304,8 +304,9 @@ def resolve_devices(devices: str | int | Sequence[str] | None) -> list[str] | No
         chosen = available
     elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
+            choices = "1" if len(available) == 1 else f"a number from 1 to {len(available)}"
             raise ModelError(f"devices={devices}, but this machine has {len(available)} "
-                             f"({', '.join(available)}); use a number from 1 to {len(available)}, or 'all'")
+                             f"({', '.join(available)}); use {choices}, or 'all'")
         chosen = available[: int(devices)]
     elif isinstance(devices, (list, tuple)) and devices and all(isinstance(d, str) for d in devices):
         unknown = [d for d in devices if d.lower() not in available]
