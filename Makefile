@@ -1,6 +1,9 @@
 # Two commands for a fresh clone (see README.md):
 #   make demo   sets up .venv and runs catsel on sample_data/ (results in runs/sample/)
 #   make test   sets up .venv and runs the whole test suite
+# and, for developers:
+#   make quick  the tests without the slow ones (notebooks, browsers, other backends): under a minute
+#   make docs   the API reference and the executed notebooks as HTML in build/docs/ (warnings are errors)
 PYTHON ?= python3
 VENV ?= .venv
 # Keras backend extra: cpu (tensorflow-cpu, default), tensorflow (GPU-capable), jax or torch
@@ -8,14 +11,14 @@ BACKEND ?= cpu
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(BACKEND)
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test quick docs clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,test]"
+	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,test,docs]"
 	touch $@
 
 demo: $(STAMP)
@@ -24,5 +27,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
+
 clean:
-	rm -rf $(VENV) runs build .pytest_cache
+	rm -rf $(VENV) runs build .pytest_cache docs/notebooks

@@ -43,7 +43,8 @@ import keras
 import numpy as np
 
 import catsel
-from catsel.models import Preprocess, _compile, backend_info, resolve_devices
+from catsel.backends import backend_info, compile_forward, resolve_devices
+from catsel.models import Preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,7 +150,7 @@ def main() -> None:
                 images = np.stack([folder.load(i) for i in range(n)])
                 uint8 = [images[i:i + bs] for i in range(0, n, bs)]
                 floats = [keras.ops.convert_to_numpy(Preprocess(amodel.preprocess)(b)) for b in uint8]
-                put, run = _compile(amodel.network, resolve_devices(args.devices))
+                put, run = compile_forward(amodel.network, resolve_devices(args.devices))
                 on_device = [put(b) for b in floats]
 
                 def from_files(cache):

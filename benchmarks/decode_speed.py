@@ -59,15 +59,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are shown")
     args = parser.parse_args()
-    import catsel.capture  # noqa: F401  (the module, not the function catsel.capture)
-    from catsel.capture import PROCESS_THRESHOLD, _Decoder
+    import catsel.engine as module
+    from catsel.engine import PROCESS_THRESHOLD, _Decoder
     from catsel.data import ImageFolder
 
     print(f"{args.images} JPEGs decoded to {args.size}x{args.size}, {args.workers} workers, "
           f"{os.cpu_count()} CPU cores\n")
     print(f"{'images':<12} {'decoder':<40} {'images/s':>9}  {'vs Pillow':>9}  (range over rounds)")
     ctx = multiprocessing.get_context("spawn")
-    module = sys.modules["catsel.capture"]
     for shape in ((500, 375), (1600, 1200)):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "jpegs"

@@ -31,7 +31,7 @@ def main() -> None:
     amodel = catsel.activation_model(args.model, None if args.weights == "none" else args.weights,
                                      image_size=args.image_size)
     targets = [("block5_conv3", 0)] + ([("fc2", 0)] if "fc2" in amodel.layers else [])
-    print(f"{args.model} ({amodel.weights}), {amodel.image_size}px, Keras {keras.__version__} on "
+    print(f"{args.model} ({amodel.weights_label}), {amodel.image_size}px, Keras {keras.__version__} on "
           f"{keras.backend.backend()}, {os.cpu_count()} CPU cores")
     print(f"\n{'unit':<16} {'steps':>5} {'s/step':>7} {'s per 256-step picture':>23}")
     for layer, unit in targets:

@@ -5,9 +5,15 @@ The pipeline flows one way::
     ImageFolder  →  activation_model  →  capture (store on disk)  →  selectivity table  →  figures
                                          load_activations(path)      layer_summary
 
-Example
--------
+and :func:`catsel.run` does all of it, as ``catsel run`` does:
+
 >>> import catsel
+>>> result = catsel.run("sample_data", "runs/sample", image_size=64)
+>>> result.summary                               # proportion of selective filters per layer
+>>> result.figure()                              # the paper's Figure 1
+
+or step by step:
+
 >>> folder = catsel.ImageFolder("sample_data", image_size=224)
 >>> amodel = catsel.activation_model("vgg16", weights="imagenet")
 >>> acts = catsel.capture(amodel, folder, out="runs/sample")
@@ -19,9 +25,9 @@ Example
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
 
 # Public names → the module defining them, imported on first use: `import catsel`
 # stays light (no Keras, no backend), so the command's input checks answer at once
@@ -29,55 +35,52 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "ImageFolder": "data", "Skipped": "data", "load_image": "data",
     "ActivationModel": "models", "activation_model": "models",
-    "capture": "capture",
-    "Activations": "store", "load_activations": "store",
-    "selectivity": "selectivity", "selectivity_matrix": "selectivity", "normalise": "selectivity",
-    "layer_summary": "selectivity", "representative_filters": "selectivity", "best_layers": "selectivity",
+    "capture": "engine",
+    "Activations": "store", "StoreMeta": "store", "load_activations": "store",
+    "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
+    "layer_summary": "selection", "representative_filters": "selection", "best_layers": "selection",
+    "INDICES": "selection", "register_index": "selection",
+    "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline",
     "layer_proportions": "plots", "compare_layer_proportions": "plots",
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"capture", "cli", "course", "data", "errors", "maximise", "models", "plots", "receptive",
-               "selectivity", "stats", "store", "visualise", "widgets"}
+_SUBMODULES = {"applications", "backends", "cli", "course", "data", "engine", "errors", "maximise", "models",
+               "paper", "pipeline", "plots", "receptive", "selection", "stats", "store", "tables", "visualise",
+               "widgets"}
 
 
-class _Package(types.ModuleType):
-    def __getattr__(self, name: str):
-        if name in _EXPORTS:
-            value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        elif name in _SUBMODULES:
-            value = importlib.import_module(f"{__name__}.{name}")
-        else:
-            raise AttributeError(f"module 'catsel' has no attribute {name!r}")
-        super().__setattr__(name, value)
-        return value
-
-    def __setattr__(self, name: str, value) -> None:
-        # Importing a submodule binds it on the package. Where a function shares the
-        # submodule's name (catsel.capture, catsel.selectivity), the function wins.
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
-            return
-        super().__setattr__(name, value)
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(_EXPORTS) | _SUBMODULES)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'catsel' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
-sys.modules[__name__].__class__ = _Package
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .capture import capture
     from .data import ImageFolder, Skipped, load_image
+    from .engine import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .models import ActivationModel, activation_model
+    from .pipeline import RunResult, Settings, load_run, run
     from .plots import compare_layer_proportions, layer_proportions
-    from .selectivity import (best_layers, layer_summary, normalise, representative_filters, selectivity,
-                              selectivity_matrix)
-    from .store import Activations, load_activations
-
-__version__ = "0.1.0"
+    from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_filters,
+                            selectivity, selectivity_matrix)
+    from .store import Activations, StoreMeta, load_activations
 
 __all__ = [
+    "run",
+    "Settings",
+    "RunResult",
+    "load_run",
     "ImageFolder",
     "Skipped",
     "load_image",
@@ -85,6 +88,7 @@ __all__ = [
     "activation_model",
     "capture",
     "Activations",
+    "StoreMeta",
     "load_activations",
     "selectivity",
     "selectivity_matrix",
@@ -92,6 +96,8 @@ __all__ = [
     "layer_summary",
     "representative_filters",
     "best_layers",
+    "INDICES",
+    "register_index",
     "layer_proportions",
     "compare_layer_proportions",
     "CatselError",

@@ -7,10 +7,7 @@ the store, the tables, the layer figure and ``run.json`` into OUT.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -116,101 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_options(args) -> None:
-    """Options that do not fit together: an error before anything runs."""
-    from .errors import CatselError
+#: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
+_SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
+             "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
+             "null", "limit", "strict", "seed")
 
-    if args.select_by != "threshold" and not args.permutations:
-        raise CatselError(f"--select-by {args.select_by} needs p-values: add --permutations N (e.g. 1000)")
-    if args.select_by != "threshold" and (args.bootstrap or args.null):
-        raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
-                          "use them with --select-by threshold (the default)")
-    if not 0 < args.alpha < 1:
-        raise CatselError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+
+def settings_from_args(args):
+    """The :class:`catsel.Settings` of parsed ``catsel run`` arguments (checked before anything runs)."""
+    from .pipeline import Settings
+
+    layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
+    return Settings(**{name: getattr(args, name) for name in _SETTINGS}, layers=layers,
+                    progress=not args.no_progress)
 
 
 def cmd_run(args) -> int:
-    from .data import ImageFolder
+    from .pipeline import run
 
-    _check_options(args)
-    t0 = time.perf_counter()
-    # Scan the data folder before importing Keras and building a large network; its size is the model's.
-    folder = ImageFolder(args.data_dir, image_size=args.image_size or 224, fit=args.fit, max_per_category=args.limit)
-
-    import keras
-    from matplotlib.figure import Figure
-
-    from . import activation_model, capture, layer_proportions, layer_summary, selectivity
-    from .models import backend_info
-
-    out = Path(args.out)
-    layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
-    kwargs = dict(layers=layers, image_size=args.image_size, preprocess=args.preprocess, seed=args.seed,
-                  precision=args.precision)
-
-    amodel = activation_model(args.model, args.weights, **kwargs)
-    fallback = amodel.fallback_reason
-
-    folder.image_size = amodel.image_size
-    out.mkdir(parents=True, exist_ok=True)
-    t_capture = time.perf_counter()
-    acts = capture(amodel, folder, out, batch_size=args.batch_size, strict=args.strict,
-                   progress=not args.no_progress, workers=args.workers, cache=args.cache,
-                   devices=args.devices)
-    capture_s = time.perf_counter() - t_capture
-
-    table = selectivity(acts, index=args.index, threshold=args.threshold)
-    table = _significance(table, acts, args)
-    summary = _with_statistics(layer_summary(table), table, acts, amodel, folder, args)
-    table.to_csv(out / "selectivity.csv", index=False)
-    summary.to_csv(out / "layer_summary.csv", index=False)
-
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
-    layer_proportions(summary, ax=fig.subplots())
-    fig.savefig(out / "layer_proportions.png", dpi=120)
-
-    skipped = [s.as_dict() for s in folder.skipped]
-    with open(acts.path / "index.csv", encoding="utf-8") as f:
-        rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
-    skipped += [{"path": str(folder.root / rows[i]), "reason": reason} for i, reason in sorted(acts.skipped.items())]
-    total_s = time.perf_counter() - t0
-    run = {
-        "catsel_version": _version(),
-        "data_dir": str(folder.root.resolve()),
-        "model": amodel.source,
-        "weights": amodel.weights,
-        "trained": amodel.trained,
-        "weights_requested": args.weights,
-        "weights_fallback_reason": fallback,
-        "layers": list(amodel.layers),
-        "image_size": amodel.image_size,
-        "fit": args.fit,
-        "preprocess": amodel.preprocess,
-        "keras_version": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "device": backend_info()["device"],
-        "batch_size": args.batch_size,
-        "precision": amodel.precision,
-        "index": args.index,
-        "threshold": args.threshold,
-        "select_by": args.select_by,
-        "permutations": args.permutations,
-        "fdr": args.fdr if args.permutations else None,
-        "alpha": args.alpha if args.permutations else None,
-        "bootstrap": args.bootstrap,
-        "split_half": bool(args.reliability),
-        "null_baselines": bool(args.null),
-        "images_per_category": acts.counts,
-        "skipped": skipped,
-        "capture_seconds": round(capture_s, 3),
-        "images_per_second": round(len(acts) / capture_s, 2) if capture_s > 0 else None,
-        "total_seconds": round(total_s, 3),
-        "outputs": ["activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json"],
-    }
-    with open(out / "run.json", "w", encoding="utf-8") as f:
-        json.dump(run, f, indent=2)
-
-    _report(run, summary, skipped, out)
+    settings = settings_from_args(args)
+    result = run(args.data_dir, args.out, settings)
+    _report(result.record, result.summary, result.skipped, result.out)
     return 0
 
 
@@ -221,13 +144,11 @@ def explore_notebook(run_dir: Path) -> Path:
     """Write ``RUN_DIR/explore.ipynb``: the dashboard that ``catsel explore`` serves."""
     import nbformat
 
+    from .pipeline import run_settings
     from .store import load_activations
 
     load_activations(run_dir)  # a clear error now rather than in the browser
-    settings = {}
-    if (run_dir / "run.json").exists():
-        run = json.loads((run_dir / "run.json").read_text())
-        settings = {k: run[k] for k in ("threshold", "index") if k in run}
+    settings = run_settings(run_dir)
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(f"# catsel: {run_dir.resolve().name}\n\nWhich filters prefer which category, "
@@ -272,53 +193,6 @@ def cmd_explore(args) -> int:
         return 0
 
 
-def _significance(table, acts, args):
-    """Split-half columns, p/q-values and the --select-by rule."""
-    if args.reliability:
-        from .stats import split_half
-
-        halves = split_half(acts, index=args.index, threshold=args.threshold)
-        table["reliability"] = halves["reliability"].to_numpy()
-        table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
-    if not args.permutations:
-        return table
-    from .stats import add_significance
-
-    table = add_significance(table, acts, permutations=args.permutations, method=args.fdr)
-    significant = table["q_value"] < args.alpha
-    if args.select_by == "q":
-        table["selective"] = significant & (table["above_chance"] > 0) & ~table["constant"]
-    elif args.select_by == "both":
-        table["selective"] = table["selective"] & significant
-    table.attrs["select_by"] = args.select_by
-    return table
-
-
-def _with_statistics(summary, table, acts, amodel, folder, args):
-    """Bootstrap intervals and null baselines as columns of the layer summary."""
-    from . import capture, layer_summary, selectivity
-    from .models import untrained_control
-    from .stats import bootstrap_proportions, shuffled_baseline
-
-    keys = ["layer", "category"]
-    if args.bootstrap:
-        ci = bootstrap_proportions(acts, index=args.index, threshold=args.threshold, n_boot=args.bootstrap)
-        summary = summary.merge(ci[keys + ["low", "high"]], on=keys, how="left")
-    if args.null:
-        base = shuffled_baseline(acts, index=args.index, threshold=args.threshold)
-        summary = summary.merge(base, on=keys, how="left")
-        if amodel.trained:
-            control = untrained_control(amodel, seed=args.seed)
-            acts0 = capture(control, folder, Path(args.out) / "untrained", batch_size=args.batch_size,
-                            progress=not args.no_progress, workers=args.workers, cache=args.cache,
-                            devices=args.devices)
-            untrained = layer_summary(selectivity(acts0, index=args.index, threshold=args.threshold))
-            summary = summary.merge(untrained[keys + ["proportion"]].rename(columns={"proportion": "proportion_untrained"}),
-                                    on=keys, how="left")
-    summary.attrs.update(table.attrs)
-    return summary
-
-
 def cmd_visualize(args) -> int:
     from .errors import CatselError
 
@@ -326,6 +200,7 @@ def cmd_visualize(args) -> int:
         raise CatselError("give --layer and --filter for one filter, or --category for its representative filters")
     from . import selectivity
     from .models import from_store
+    from .pipeline import run_settings
     from .store import load_activations
     from .visualise import plot_filter, plot_representatives
 
@@ -333,7 +208,7 @@ def cmd_visualize(args) -> int:
     acts = load_activations(run_dir)
     amodel = from_store(acts)
     if args.category is not None:
-        settings = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+        settings = run_settings(run_dir)
         threshold = args.threshold if args.threshold is not None else settings.get("threshold", 0.01)
         if args.category not in acts.categories:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
@@ -373,12 +248,20 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
           f"total {run['total_seconds']:.1f} s")
 
 
-def _version() -> str:
-    from . import __version__
-    return __version__
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``catsel`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0, 2 for a problem the user can fix (one line on
+        standard error), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import CatselError

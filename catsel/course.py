@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .selectivity import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
+from .selection import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
 
 __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer"]
 
@@ -31,7 +31,18 @@ def _cases(seed: int = 0):
 
 
 def check_normalise(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
-    """``fn(A)`` should min-max normalise each column of A (images × units), eq. 1."""
+    """Check a student's eq. 1: ``fn(A)`` should min-max normalise each column of A (images × units).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(a)`` with ``a`` of shape (n_images, n_units), returning the same shape.
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
     a, _ = _cases()
     try:
         got = np.asarray(fn(a.copy()), dtype=np.float64)
@@ -45,7 +56,17 @@ def check_normalise(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
 
 
 def check_selectivity(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> bool:
-    """``fn(A, labels, n_categories)`` should return S, shape (n_categories, units), eq. 2."""
+    """Check a student's eq. 2: ``fn(A, labels, n_categories)`` should give S, shape (n_categories, n_units).
+
+    Parameters
+    ----------
+    fn : callable
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
     a, labels = _cases(1)
     try:
         got = np.asarray(fn(a.copy(), labels.copy(), 3), dtype=np.float64)
@@ -60,7 +81,20 @@ def check_selectivity(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -
 
 
 def check_chance(answer, counts: dict[str, int]) -> bool:
-    """The chance level of each category: a dict category → value."""
+    """Check the chance level of each category.
+
+    Parameters
+    ----------
+    answer : dict of str to float
+        Category → chance level.
+    counts : dict of str to int
+        Images per category (``acts.counts``).
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
     total = sum(counts.values())
     expected = {c: n / total for c, n in counts.items()}
     try:
@@ -72,7 +106,20 @@ def check_chance(answer, counts: dict[str, int]) -> bool:
 
 
 def check_count(answer: int, acts, *, layer: str, category: str, threshold: float) -> bool:
-    """How many units of ``layer`` are selective for ``category`` at ``threshold``."""
+    """Check how many units of ``layer`` are selective for ``category`` at ``threshold``.
+
+    Parameters
+    ----------
+    answer : int
+    acts : Activations
+    layer, category : str
+    threshold : float
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
     table = selectivity(acts, threshold=threshold)
     expected = int(table[(table["layer"] == layer) & (table["category"] == category)]["selective"].sum())
     try:
@@ -84,7 +131,20 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
 
 
 def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.01) -> bool:
-    """The layer with the largest proportion of units selective for ``category``."""
+    """Check the layer with the largest proportion of units selective for ``category``.
+
+    Parameters
+    ----------
+    answer : str
+    acts : Activations
+    category : str
+    threshold : float, default 0.01
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
     summary = layer_summary(selectivity(acts, threshold=threshold))
     best = best_layers(summary).set_index("category").loc[category]
     return _verdict(answer is not None and str(answer) == str(best["layer"]),

@@ -64,12 +64,26 @@ _BACKGROUND = (255, 255, 255)
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of the dataset, and why."""
+    """A file left out of the dataset, and why.
+
+    Parameters
+    ----------
+    path : str
+    reason : str
+        One line that names the file's problem.
+    """
 
     path: str
     reason: str
 
     def as_dict(self) -> dict[str, str]:
+        """The record written to ``run.json``.
+
+        Returns
+        -------
+        dict
+            ``{"path": ..., "reason": ...}``.
+        """
         return {"path": self.path, "reason": self.reason}
 
 
@@ -95,10 +109,27 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 
 def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") -> np.ndarray:
-    """Read one image as a ``(image_size, image_size, 3)`` uint8 RGB array.
+    """Read one image as the network sees it.
 
-    See the module docstring for every step. Raises :class:`ImageError` with
-    the file and the reason when the file cannot be used.
+    See the module docstring for every step (first frame, EXIF orientation,
+    8-bit RGB, alpha over white, Pillow's anti-aliased bicubic resize).
+
+    Parameters
+    ----------
+    path : str or path
+    image_size : int
+        Side of the square output, in pixels.
+    fit : {"squash", "crop"}
+        Squash the whole image, or keep the central square.
+
+    Returns
+    -------
+    ndarray of uint8, shape (image_size, image_size, 3)
+
+    Raises
+    ------
+    ImageError
+        Naming the file and the reason, when the file cannot be used.
     """
     path = Path(path)
     try:
@@ -149,7 +180,21 @@ def decode_rows(paths: Sequence[str], target: np.ndarray, start: int, image_size
 
 
 def decode_many(paths: Sequence[str], image_size: int, fit: str) -> tuple[np.ndarray, list[str | None]]:
-    """Decode several files into one uint8 array (zeros where a file fails) and the reasons."""
+    """Decode several files into one batch.
+
+    Parameters
+    ----------
+    paths : sequence of str
+    image_size : int
+    fit : {"squash", "crop"}
+
+    Returns
+    -------
+    batch : ndarray of uint8, shape (len(paths), image_size, image_size, 3)
+        Zeros where a file failed.
+    reasons : list of str or None
+        Why each file failed, or ``None``.
+    """
     batch = np.zeros((len(paths), image_size, image_size, 3), dtype=np.uint8)
     return batch, decode_rows(paths, batch, 0, image_size, fit)
 
@@ -282,24 +327,55 @@ class ImageFolder:
         return {c: int(k) for c, k in zip(self.categories, n)}
 
     def relative_paths(self) -> list[str]:
-        """Paths relative to :attr:`root`, with forward slashes."""
+        """The images' paths relative to ``root``, with forward slashes.
+
+        Returns
+        -------
+        list of str
+        """
         return [p.relative_to(self.root).as_posix() for p in self.paths]
 
     def load(self, index: int) -> np.ndarray:
-        """The image at ``index`` as uint8 RGB; raises :class:`ImageError`."""
+        """The image at ``index``, as the network sees it.
+
+        Parameters
+        ----------
+        index : int
+
+        Returns
+        -------
+        ndarray of uint8, shape (image_size, image_size, 3)
+
+        Raises
+        ------
+        ImageError
+            Naming the file and the reason.
+        """
         return load_image(self.paths[index], self.image_size, self.fit)
 
     def load_batch(self, indices: Sequence[int]) -> tuple[np.ndarray, list[str | None]]:
-        """Images at ``indices``, and per image ``None`` or the reason it failed.
+        """Several images at once, and why any failed.
 
-        Failed images are left as zeros in the batch.
+        Parameters
+        ----------
+        indices : sequence of int
+
+        Returns
+        -------
+        batch : ndarray of uint8, shape (len(indices), image_size, image_size, 3)
+            Failed images are left as zeros.
+        reasons : list of str or None
         """
         return decode_many([str(self.paths[i]) for i in indices], self.image_size, self.fit)
 
     def check(self) -> list[Skipped]:
-        """Decode every image once; the files that cannot be used, with their reasons.
+        """Decode every image once, and list the files that cannot be used.
 
-        Includes the non-image files found while scanning (:attr:`skipped`).
+        Includes the non-image files found while scanning (``skipped``).
+
+        Returns
+        -------
+        list of Skipped
         """
         bad = list(self.skipped)
         for i, path in enumerate(self.paths):
@@ -310,7 +386,20 @@ class ImageFolder:
         return bad
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple[int, np.ndarray, list[str | None]]]:
-        """Yield ``(first_index, images, errors)`` from ``start`` to the end."""
+        """The images in batches, from ``start`` to the end.
+
+        Parameters
+        ----------
+        batch_size : int
+        start : int, default 0
+
+        Yields
+        ------
+        first : int
+            Index of the batch's first image.
+        images : ndarray of uint8, shape (n, image_size, image_size, 3)
+        errors : list of str or None
+        """
         for first in range(start, len(self), batch_size):
             idx = range(first, min(first + batch_size, len(self)))
             images, errors = self.load_batch(idx)

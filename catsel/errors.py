@@ -6,6 +6,8 @@ The command line prints these as one line, without a traceback.
 
 from __future__ import annotations
 
+__all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError", "StoreError"]
+
 
 class CatselError(Exception):
     """A problem with the user's input or set-up (not a bug in catsel)."""

@@ -14,25 +14,26 @@ dense unit), with the regularisation that makes such pictures readable
 
 The image passes through a sigmoid (values in [0, 1]), is scaled to
 [0, 255] and given the network's own preprocessing. Keras has no
-backend-neutral gradient, so :func:`value_and_grad` holds one small step per
-backend (TensorFlow's GradientTape, ``jax.value_and_grad``,
-``torch.autograd.grad``); everything else is ``keras.ops``. Seeded: the same
-seed gives the same picture on the same backend.
+backend-neutral gradient, so :func:`catsel.backends.value_and_grad` holds one
+small step per backend (TensorFlow's GradientTape, ``jax.value_and_grad``,
+``torch.autograd.grad``); the step itself is Keras' Adam, and everything else
+is ``keras.ops``. Seeded: the same seed gives the same picture on the same backend.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+
 
 import keras
 import numpy as np
 from keras import ops
 
+from .backends import value_and_grad
 from .models import ActivationModel, Preprocess
 
-__all__ = ["maximise", "Maximised", "value_and_grad"]
+__all__ = ["maximise", "Maximised", "Robustness"]
 
 # Square root of the colour correlation of ImageNet images (rows: RGB), as
 # measured for feature-visualisation work; normalised by its largest column norm.
@@ -42,45 +43,25 @@ _COLOUR_SQRT /= np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
 
 @dataclass
 class Maximised:
-    """Result of :func:`maximise`."""
+    """Result of :func:`maximise`.
 
-    image: np.ndarray  # uint8 (size, size, 3)
-    trace: np.ndarray  # the objective (mean pre-activation) at every step
-    start: float  # the unit's activation (mean over its map) on the starting image
-    final: float  # ... and on the final picture
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (size, size, 3)
+    trace : ndarray of float64, shape (steps,)
+        The objective (mean pre-activation) at every step.
+    start, final : float
+        The unit's activation (mean over its map) on the starting and the final picture.
+    layer : str
+    unit : int
+    """
+
+    image: np.ndarray
+    trace: np.ndarray
+    start: float
+    final: float
     layer: str
     unit: int
-
-
-def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[object, list]]:
-    """``fn(params) -> scalar`` → ``g(params) -> (value, gradients)`` on the current Keras backend."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        def step(params):
-            with tf.GradientTape() as tape:
-                for p in params:
-                    tape.watch(p)
-                value = fn(params)
-            return value, tape.gradient(value, params)
-
-        return step
-    if backend == "jax":
-        import jax
-
-        grad = jax.value_and_grad(lambda params: fn(list(params)))
-        return lambda params: (lambda vg: (vg[0], list(vg[1])))(grad(tuple(params)))
-    if backend == "torch":
-        import torch
-
-        def step(params):
-            params = [p.detach().requires_grad_(True) for p in params]
-            value = fn(params)
-            return value.detach(), list(torch.autograd.grad(value, params))
-
-        return step
-    raise NotImplementedError(f"activation maximisation has no gradient step for the {backend!r} backend")
 
 
 def _frequency_scale(size: int, decay: float = 1.0) -> np.ndarray:
@@ -90,12 +71,12 @@ def _frequency_scale(size: int, decay: float = 1.0) -> np.ndarray:
     return (1.0 / np.maximum(f, 1.0 / size) ** decay).astype(np.float32)
 
 
-def _affine(rng: np.random.Generator, size: int, jitter: float, scale, rotate: float) -> np.ndarray:
+def _affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np.ndarray:
     """A random shift/scale/rotation about the centre, as the 8 numbers of keras.ops.image.affine_transform
     (output pixel → input pixel)."""
-    s = rng.uniform(*scale)
-    a = math.radians(rng.uniform(-rotate, rotate))
-    tx, ty = rng.uniform(-jitter, jitter, 2) * size
+    s = rng.uniform(*robustness.scale)
+    a = math.radians(rng.uniform(-robustness.rotate, robustness.rotate))
+    tx, ty = rng.uniform(-robustness.jitter, robustness.jitter, 2) * size
     c = (size - 1) / 2
     cos, sin = math.cos(a) / s, math.sin(a) / s
     # input = R/s · (output − centre) + centre + shift
@@ -123,6 +104,36 @@ def _objective_model(network: keras.Model, layer: str) -> tuple[keras.Model, ker
     return keras.Model(network.inputs, pre), output
 
 
+@dataclass(frozen=True)
+class Robustness:
+    """The random transformations applied to the picture at every step (transformation robustness).
+
+    Parameters
+    ----------
+    jitter : float, default 0.05
+        Largest shift, as a fraction of the image size.
+    scale : (float, float), default (0.9, 1.1)
+        Range of the random scale factor.
+    rotate : float, default 10.0
+        Largest rotation, in degrees.
+
+    ``Robustness.off()`` applies none of them.
+    """
+
+    jitter: float = 0.05
+    scale: tuple[float, float] = (0.9, 1.1)
+    rotate: float = 10.0
+
+    @classmethod
+    def off(cls) -> "Robustness":
+        """No transformation: the picture is optimised as it is."""
+        return cls(jitter=0.0, scale=(1.0, 1.0), rotate=0.0)
+
+    @property
+    def active(self) -> bool:
+        return self.jitter > 0 or tuple(self.scale) != (1, 1) or self.rotate > 0
+
+
 def maximise(
     model: ActivationModel | keras.Model,
     layer: str,
@@ -134,38 +145,41 @@ def maximise(
     preprocess: str | None = None,
     parameterisation: str = "fourier",
     decorrelate: bool = True,
-    jitter: float = 0.05,
-    scale: tuple[float, float] = (0.9, 1.1),
-    rotate: float = 10.0,
+    robustness: Robustness | None = Robustness(),
     seed: int = 0,
 ) -> Maximised:
     """Make a picture that drives ``unit`` of ``layer`` as high as possible.
 
     Parameters
     ----------
-    model
-        An :class:`ActivationModel` (its network, image size and preprocessing
-        are used) or a ``keras.Model`` taking preprocessed images.
-    layer, unit
+    model : ActivationModel or keras.Model
+        An :class:`~catsel.ActivationModel` (its network, image size and
+        preprocessing are used) or a ``keras.Model`` taking preprocessed images.
+    layer : str
+    unit : int
         A conv filter (the objective is the mean of its map) or a dense unit.
-    steps, learning_rate
-        Adam steps on the image parameters.
-    parameterisation
+    steps : int, default 256
+        Steps of Keras' Adam optimiser on the image parameters.
+    learning_rate : float, default 0.05
+    image_size : int, optional
+        Side of the picture (default: the model's input size).
+    preprocess : {"caffe", "tf", "torch", "raw"}, optional
+        Default: the activation model's, or ``"raw"`` for a ``keras.Model``.
+    parameterisation : {"fourier", "pixel"}
         ``"fourier"`` (default) or ``"pixel"`` (plain pixels through a sigmoid).
-    decorrelate
+    decorrelate : bool, default True
         Mix colours along ImageNet's decorrelated axes.
-    jitter, scale, rotate
-        Random shift (fraction of the size), scale range and rotation (degrees)
-        applied at every step; ``jitter=0, scale=(1, 1), rotate=0`` turns
-        transformation robustness off.
-    seed
+    robustness : Robustness or None
+        The random shift, scale and rotation applied at every step; ``None``
+        (or ``Robustness.off()``) turns transformation robustness off.
+    seed : int, default 0
         Seeds the starting image and the transformations.
 
     Returns
     -------
     Maximised
-        The picture (uint8), the objective at every step, and its value on the
-        starting image.
+        The picture (uint8, shape ``(size, size, 3)``), the objective at every
+        step, and the unit's activation on the starting and final pictures.
     """
     if isinstance(model, ActivationModel):
         network, size, mode = model.network, model.image_size, model.preprocess
@@ -175,6 +189,7 @@ def maximise(
     mode = preprocess or mode
     if parameterisation not in ("fourier", "pixel"):
         raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
+    robustness = robustness or Robustness.off()
     objective_model, output_model = _objective_model(network, layer)
     channels = int(objective_model.outputs[0].shape[-1])
     if not 0 <= unit < channels:
@@ -184,48 +199,42 @@ def maximise(
     colour = ops.convert_to_tensor(_COLOUR_SQRT if decorrelate else np.eye(3, dtype=np.float32))
     freq = ops.convert_to_tensor(_frequency_scale(size)[None, None])  # (1, 1, S, S)
 
-    if parameterisation == "fourier":
-        params = [ops.convert_to_tensor(rng.normal(0, 0.01, (1, 3, size, size)).astype(np.float32)) for _ in range(2)]
-    else:
-        params = [ops.convert_to_tensor(rng.normal(0, 0.01, (1, size, size, 3)).astype(np.float32))]
+    shapes = [(1, 3, size, size)] * 2 if parameterisation == "fourier" else [(1, size, size, 3)]
+    variables = [keras.Variable(rng.normal(0, 0.01, shape).astype(np.float32), trainable=True) for shape in shapes]
 
-    def image_of(params):
+    def to_image(params):
+        """The picture in [0, 1], shape (1, S, S, 3), from its parameters."""
         if parameterisation == "fourier":
             real, _ = ops.ifft2((params[0] * freq, params[1] * freq))
             x = ops.transpose(real, (0, 2, 3, 1)) * (size / 4.0)  # (1, S, S, 3)
         else:
             x = params[0]
         x = ops.matmul(x, ops.transpose(colour))
-        return ops.sigmoid(x)  # [0, 1]
+        return ops.sigmoid(x)
 
     def objective(params, transform, model=objective_model):
-        x = image_of(params) * 255.0
+        x = to_image(params) * 255.0
         if transform is not None:
             x = ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
         out = model(to_input(x), training=False)
         return ops.mean(out[..., unit])
 
-    def activation(params) -> float:
+    def activation() -> float:
         """The unit's own output (after its activation) on the untransformed picture."""
-        return float(ops.convert_to_numpy(objective(params, None, output_model)))
+        return float(ops.convert_to_numpy(objective([v.value for v in variables], None, output_model)))
 
     grad = value_and_grad(lambda p: -objective(p, current["transform"]))
     current = {"transform": None}
-    start = activation(params)
-    m = [ops.zeros_like(p) for p in params]
-    v = [ops.zeros_like(p) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    start = activation()
+    optimiser = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+    optimiser.build(variables)
     trace = np.empty(steps, dtype=np.float64)
-    robust = jitter > 0 or scale != (1, 1) or rotate > 0
-    for t in range(1, steps + 1):
-        current["transform"] = ops.convert_to_tensor(_affine(rng, size, jitter, scale, rotate)) if robust else None
-        value, grads = grad(params)
-        trace[t - 1] = -float(ops.convert_to_numpy(value))
-        for i, g in enumerate(grads):
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            step = learning_rate * (m[i] / (1 - b1 ** t)) / (ops.sqrt(v[i] / (1 - b2 ** t)) + eps)
-            params[i] = params[i] - step
-    image = np.asarray(ops.convert_to_numpy(image_of(params))[0] * 255.0)
+    for t in range(steps):
+        current["transform"] = (ops.convert_to_tensor(_affine(rng, size, robustness)) if robustness.active
+                                else None)
+        value, grads = grad([v.value for v in variables])
+        trace[t] = -float(ops.convert_to_numpy(value))
+        optimiser.apply(grads, variables)
+    image = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables]))[0] * 255.0)
     return Maximised(image=np.clip(np.rint(image), 0, 255).astype(np.uint8), trace=trace, start=start,
-                     final=activation(params), layer=layer, unit=unit)
+                     final=activation(), layer=layer, unit=unit)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import sys
-import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -30,65 +28,22 @@ import keras
 import numpy as np
 from keras import ops
 
+from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
+                           load_saved, native_size)
+from .backends import compile_forward, resolve_devices
 from .errors import ModelError, WeightsUnavailableError
+from .options import PRECISIONS, PREPROCESS_MODES, check_choice
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "ActivationModel", "activation_model", "backend_info", "from_store", "untrained_control", "resolve_devices",
-    "PREPROCESS_MODES", "keras_cache_dir",
-]
+__all__ = ["ActivationModel", "Preprocess", "activation_model", "default_layers", "from_store", "untrained_control",
+           "reduce_maps"]
 
-#: Preprocessing modes: what the network expects its 0-255 RGB input to become.
-PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
-
-#: Computation precisions (``mixed_<precision>`` Keras policies besides float32).
-PRECISIONS = ("float32", "bfloat16", "float16")
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
-
-# keras.applications constructors catsel knows, with the preprocessing
-# Keras' own ``preprocess_input`` applies for them ("raw": the model
-# rescales inside its graph).
-_APPLICATIONS: dict[str, tuple[str, str]] = {
-    "vgg16": ("VGG16", "caffe"),
-    "vgg19": ("VGG19", "caffe"),
-    "resnet50": ("ResNet50", "caffe"),
-    "resnet101": ("ResNet101", "caffe"),
-    "resnet152": ("ResNet152", "caffe"),
-    "resnet50v2": ("ResNet50V2", "tf"),
-    "resnet101v2": ("ResNet101V2", "tf"),
-    "resnet152v2": ("ResNet152V2", "tf"),
-    "inceptionv3": ("InceptionV3", "tf"),
-    "inceptionresnetv2": ("InceptionResNetV2", "tf"),
-    "xception": ("Xception", "tf"),
-    "mobilenet": ("MobileNet", "tf"),
-    "mobilenetv2": ("MobileNetV2", "tf"),
-    "nasnetmobile": ("NASNetMobile", "tf"),
-    "nasnetlarge": ("NASNetLarge", "tf"),
-    "densenet121": ("DenseNet121", "torch"),
-    "densenet169": ("DenseNet169", "torch"),
-    "densenet201": ("DenseNet201", "torch"),
-    "efficientnetb0": ("EfficientNetB0", "raw"),
-    "efficientnetb1": ("EfficientNetB1", "raw"),
-    "efficientnetb2": ("EfficientNetB2", "raw"),
-    "efficientnetb3": ("EfficientNetB3", "raw"),
-    "convnexttiny": ("ConvNeXtTiny", "raw"),
-    "convnextsmall": ("ConvNeXtSmall", "raw"),
-}
-
-# Input sizes of the applications whose own size is not 224.
-_NATIVE_SIZE = {"inceptionv3": 299, "inceptionresnetv2": 299, "xception": 299, "nasnetlarge": 331}
-
-
-def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
-
 
 @keras.saving.register_keras_serializable(package="catsel")
 class Preprocess(keras.layers.Layer):
@@ -98,15 +53,30 @@ class Preprocess(keras.layers.Layer):
     ``tf``: scaled to [-1, 1]; ``torch``: scaled to [0, 1] then normalised by
     the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
     are (models that rescale inside, such as EfficientNet).
+
+    Parameters
+    ----------
+    mode : {"caffe", "tf", "torch", "raw"}
+    **kwargs
+        Keras layer arguments (``name``, ...).
     """
 
     def __init__(self, mode: str = "caffe", **kwargs):
         super().__init__(**kwargs)
-        if mode not in PREPROCESS_MODES:
-            raise ModelError(f"unknown preprocessing {mode!r}; use one of {', '.join(PREPROCESS_MODES)}")
-        self.mode = mode
+        self.mode = check_choice("preprocessing", mode, PREPROCESS_MODES, ModelError)
 
     def call(self, images):
+        """Preprocess a batch.
+
+        Parameters
+        ----------
+        images : tensor, shape (batch, height, width, 3)
+            RGB values in [0, 255], any dtype.
+
+        Returns
+        -------
+        tensor of float32, same shape
+        """
         x = ops.cast(images, "float32")
         if self.mode == "caffe":
             x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
@@ -126,66 +96,145 @@ class Preprocess(keras.layers.Layer):
 class ActivationModel:
     """A network that maps uint8 images to per-unit maxima and their positions.
 
-    Build one with :func:`activation_model`. Calling :meth:`predict` on a
-    batch gives ``(maxima, positions)``: ``maxima[layer]`` is a float32 array
+    Build one with :func:`activation_model` (or :func:`untrained_control`,
+    :func:`from_store`). Calling :meth:`predict` on a batch gives
+    ``(maxima, positions)``: ``maxima[layer]`` is a float32 array
     ``(batch, units)``; ``positions[layer]`` (conv layers only) an int32
     array ``(batch, units)`` of flat indices into the layer's map.
+
+    Parameters
+    ----------
+    network : keras.Model
+        The network itself (preprocessed images in, its own outputs out).
+    keras_model : keras.Model
+        What catsel compiles and runs: uint8 images in, the captured layers'
+        maxima (and positions) out, preprocessing and reduction in the graph.
+    layers : tuple of str
+        The captured layers, in network order.
+    units : dict of str to int
+    map_shapes : dict of str to tuple or None
+        Spatial map shape of each conv layer; ``None`` for dense layers.
+    image_size : int
+    preprocess : str
+    source : str
+        The model's name or file name.
+    weights_label : str
+        What weights it has, in words (``"ImageNet"``, ``"untrained (random init, seed 0)"``).
+    trained : bool
+    fallback_reason : str or None
+        Why the untrained network stands in for ImageNet weights (``weights="auto"``).
+    rebuild : dict or None
+        How to build the same network again (``None`` for a model held in memory).
+    precision : str
     """
 
     network: keras.Model
-    model: keras.Model
+    keras_model: keras.Model
     layers: tuple[str, ...]
     units: dict[str, int]
     map_shapes: dict[str, tuple[int, ...] | None]
     image_size: int
     preprocess: str
     source: str
-    weights: str
+    weights_label: str
     trained: bool
     fallback_reason: str | None = None
     rebuild: dict | None = None
     precision: str = "float32"
-    _runners: dict = field(default_factory=dict, repr=False)
-    _digest: str | None = field(default=None, repr=False)
-    _fields: dict | None = field(default=None, repr=False)
+    _runners: dict = field(default_factory=dict, repr=False, init=False)
+    _digest: str | None = field(default=None, repr=False, init=False)
+    _fields: dict | None = field(default=None, repr=False, init=False)
 
     @property
     def conv_layers(self) -> tuple[str, ...]:
+        """The captured conv layers (those with a map), in network order."""
         return tuple(l for l in self.layers if self.map_shapes[l] is not None)
 
     @property
     def label(self) -> str:
-        """Short description for figure titles: ``"vgg16, ImageNet weights"``."""
-        return f"{self.source}, {self.weights}"
+        """Short description for figure titles: ``"vgg16, ImageNet"``."""
+        return f"{self.source}, {self.weights_label}"
 
     def put(self, images: np.ndarray):
-        """Send a uint8 batch to the device (asynchronously where the backend can)."""
+        """Send a uint8 batch to the device (asynchronously where the backend can).
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (batch, image_size, image_size, 3)
+
+        Returns
+        -------
+        tensor
+            The batch on the device, for :meth:`run`.
+        """
         return self.runner()[0](images)
 
     def run(self, batch):
-        """The compiled forward pass on a batch already on the device (see :meth:`put`)."""
+        """The compiled forward pass on a batch already on the device (see :meth:`put`).
+
+        Parameters
+        ----------
+        batch : tensor
+            From :meth:`put`.
+
+        Returns
+        -------
+        list of tensor
+            The concatenated maxima and positions, for :meth:`split`.
+        """
         return self.runner()[1](batch)
 
     def predict(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Per-unit maxima and positions for one batch of uint8 images."""
+        """Per-unit maxima and positions for one batch of uint8 images.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (batch, image_size, image_size, 3)
+
+        Returns
+        -------
+        maxima : dict of str to ndarray of float32, shape (batch, units)
+        positions : dict of str to ndarray of int32, shape (batch, units)
+            Conv layers only: flat index ``row * width + col`` of each maximum.
+        """
         return self.split(self.run(self.put(images)))
 
     def runner(self, devices: str | int | Sequence[str] | None = None):
-        """``(put, run)``: send a uint8 batch to the device(s), and the compiled forward pass on it.
+        """How to feed the device(s) and the compiled forward pass, made once per device set.
 
         jit on JAX, tf.function on TensorFlow, no_grad on PyTorch. With
-        ``devices`` (see :func:`resolve_devices`) the batch is split across
-        several devices by Keras' distribution API (data parallel, JAX only);
+        ``devices`` (see :func:`catsel.backends.resolve_devices`) the batch is split
+        across several devices by Keras' distribution API (data parallel, JAX only);
         the batch size must then be a multiple of the number of devices.
+
+        Parameters
+        ----------
+        devices : None, "all", int or sequence of str
+
+        Returns
+        -------
+        put, run : callable
+            See :func:`catsel.backends.compile_forward`.
         """
         chosen = resolve_devices(devices)
         key = tuple(chosen) if chosen else None
         if key not in self._runners:
-            self._runners[key] = _compile(self.model, chosen)
+            self._runners[key] = compile_forward(self.keras_model, chosen)
         return self._runners[key]
 
     def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Split the model's two concatenated outputs into per-layer arrays."""
+        """Split the model's two concatenated outputs into per-layer arrays.
+
+        Parameters
+        ----------
+        out : tensor or list of tensor
+            From :meth:`run`.
+
+        Returns
+        -------
+        maxima, positions : dict of str to ndarray
+            As :meth:`predict` returns them.
+        """
         out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
         maxima_all = np.asarray(out[0], dtype=np.float32)
         pos_all = np.asarray(out[1], dtype=np.int32) if len(out) > 1 else None
@@ -201,7 +250,12 @@ class ActivationModel:
         return maxima, positions
 
     def digest(self) -> str:
-        """A hash of the network's architecture and weights (for the store key)."""
+        """A hash of the network's architecture and weights (part of the store key).
+
+        Returns
+        -------
+        str
+        """
         if self._digest is None:
             h = hashlib.blake2b(digest_size=16)
             for layer in self.network.layers:
@@ -226,7 +280,14 @@ class ActivationModel:
         return {"size": f.size, "jump": f.jump, "start": f.start} if f else None
 
     def layer_table(self) -> "pd.DataFrame":
-        """The captured layers: output shape, units, receptive field (size and step, in input pixels)."""
+        """The captured layers: output shape, units, receptive field (size and step, in input pixels).
+
+        Returns
+        -------
+        DataFrame
+            One row per layer: ``layer``, ``kind``, ``output shape``, ``units``,
+            ``receptive field``, ``step``.
+        """
         import pandas as pd
 
         by_name = {l.name: l for l in self.network.layers}
@@ -241,10 +302,15 @@ class ActivationModel:
         return pd.DataFrame(rows)
 
     def describe(self) -> dict:
-        """What built this model, as plain JSON-able values."""
+        """What built this model, as plain JSON-able values (the store's ``meta.json`` takes them).
+
+        Returns
+        -------
+        dict
+        """
         return {
             "model": self.source,
-            "weights": self.weights,
+            "weights": self.weights_label,
             "trained": self.trained,
             "image_size": self.image_size,
             "preprocess": self.preprocess,
@@ -260,165 +326,27 @@ class ActivationModel:
         }
 
 
-def backend_info() -> dict[str, str]:
-    """Keras version, its backend, and the device it will run on."""
-    backend = keras.backend.backend()
-    device = "unknown"
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-            gpus = tf.config.list_logical_devices("GPU")
-            device = gpus[0].name if gpus else "CPU"
-        elif backend == "jax":
-            import jax
-            device = str(jax.devices()[0])
-        elif backend == "torch":
-            import torch
-            device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    except Exception:  # device names are informative only
-        pass
-    return {"keras": keras.__version__, "backend": backend, "device": device}
-
-
-def resolve_devices(devices: str | int | Sequence[str] | None) -> list[str] | None:
-    """The devices a capture runs on, as Keras names them (``"gpu:0"``, ``"cpu:0"``).
-
-    ``None``: the backend's default device, nothing to split. ``"all"``: every
-    accelerator of the machine (or the CPU when there is none). An integer
-    ``n``: the first ``n`` of those. A list of names: those devices.
-
-    Splitting a batch over several devices is Keras' data parallelism
-    (:class:`keras.distribution.DataParallel`), which catsel runs on the JAX
-    backend only. On TensorFlow and PyTorch, a request for more than one
-    device raises :class:`ModelError`; run one capture per GPU there
-    (``CUDA_VISIBLE_DEVICES=k``).
-    """
-    if devices is None:
-        return None
-    backend = keras.backend.backend()
-    if backend == "jax":
-        available = keras.distribution.list_devices()
-    else:
-        available = _other_backend_devices(backend)
-    if isinstance(devices, str) and devices == "all":
-        chosen = available
-    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-        if not 1 <= devices <= len(available):
-            choices = "1" if len(available) == 1 else f"a number from 1 to {len(available)}"
-            raise ModelError(f"devices={devices}, but this machine has {len(available)} "
-                             f"({', '.join(available)}); use {choices}, or 'all'")
-        chosen = available[: int(devices)]
-    elif isinstance(devices, (list, tuple)) and devices and all(isinstance(d, str) for d in devices):
-        unknown = [d for d in devices if d.lower() not in available]
-        if unknown:
-            raise ModelError(f"no device {unknown[0]!r} on this machine; it has {', '.join(available)}")
-        chosen = [d.lower() for d in devices]
-    else:
-        raise ModelError(f"devices must be None, 'all', a number or a list of device names, not {devices!r}")
-    if backend == "jax":
-        return chosen
-    if len(chosen) > 1:
-        raise ModelError(
-            f"splitting a capture over {len(chosen)} devices runs on the JAX backend only (Keras' "
-            f"DataParallel); set KERAS_BACKEND=jax, or run one capture per GPU with CUDA_VISIBLE_DEVICES=k"
-        )
-    if chosen[0] != available[0]:
-        raise ModelError(f"on {backend}, catsel runs on the default device ({available[0]}); to use "
-                         f"{chosen[0]}, make it the only visible one (CUDA_VISIBLE_DEVICES={chosen[0].split(':')[-1]})")
-    return None
-
-
-def _other_backend_devices(backend: str) -> list[str]:
-    """Accelerators seen by TensorFlow or PyTorch, named like Keras' JAX backend names them."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu:0"]
-    if backend == "torch":
-        import torch
-
-        return [f"gpu:{i}" for i in range(torch.cuda.device_count())] or ["cpu:0"]
-    return ["cpu:0"]
-
-
-def _compile(model: keras.Model, devices: list[str] | None = None):
-    """The model's compiled forward pass on the current backend, and how to feed it.
-
-    ``devices`` (from :func:`resolve_devices`): on JAX, the weights are
-    replicated and each batch split along its first axis over these devices
-    (Keras' ``DataParallel`` layouts); the jitted call then runs on all of
-    them. On the other backends at most one device is named, and it is
-    the default one.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        groups = (model.trainable_variables, model.non_trainable_variables)
-        forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
-        if not devices:
-            # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
-            # the arrays they are given, so values kept from an earlier call may have been deleted since
-            return jax.device_put, lambda x: forward(*([v.value for v in group] for group in groups), x)
-        from keras.distribution import DataParallel, distribute_tensor
-
-        plan = DataParallel(devices=list(devices))
-        kept: dict = {"source": None, "state": None}
-
-        def state():
-            """The weights replicated on every device, copied again only when a variable has a new value."""
-            values = [v.value for group in groups for v in group]
-            if kept["source"] is None or any(a is not b for a, b in zip(values, kept["source"])):
-                kept["state"] = tuple([distribute_tensor(v.value, plan.get_variable_layout(v)) for v in group]
-                                      for group in groups)
-                kept["source"] = values
-            return kept["state"]
-
-        def put(x):
-            return distribute_tensor(x, plan.get_data_layout(x.shape))
-
-        return put, lambda x: forward(*state(), x)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return tf.convert_to_tensor, forward
-    if backend == "torch":
-        import torch
-
-        device = next((v.value.device for v in model.weights), torch.device("cpu"))
-
-        def run(x):
-            with torch.no_grad():
-                return model(x, training=False)
-
-        return lambda x: torch.as_tensor(x).to(device, non_blocking=True), run
-    return (lambda x: x), model.predict_on_batch
-
-
-def announce_untrained(reason: str) -> None:
-    """Say loudly, on standard error, that the untrained network replaces ImageNet weights."""
-    bar = "!" * 78
-    print(f"\n{bar}\n  ImageNet weights are not available: {reason}\n"
-          "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
-          "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
-          f"{bar}\n", file=sys.stderr, flush=True)
-
-
 def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel:
     """The same architecture with fresh random weights: the control for any network.
 
     The network is cloned layer by layer from its configuration (which
     re-initialises every weight) with the random seed set, and wrapped with the
-    same layers, image size and preprocessing.
+    same layers, image size, preprocessing and precision.
+
+    Parameters
+    ----------
+    amodel : ActivationModel
+    seed : int, default 0
+
+    Returns
+    -------
+    ActivationModel
+        Labelled untrained (``trained=False``).
     """
     keras.utils.set_random_seed(seed)
     network = keras.models.clone_model(amodel.network)
-    control = _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
-                    f"untrained (re-initialised, seed {seed})", False)
-    control.precision = amodel.precision
-    return control
+    return _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
+                 f"untrained (re-initialised, seed {seed})", False, precision=amodel.precision)
 
 
 def from_store(acts) -> "ActivationModel":
@@ -426,35 +354,47 @@ def from_store(acts) -> "ActivationModel":
 
     Uses the recipe recorded in the store (model, weights, seed, size,
     preprocessing) and checks the rebuilt weights against the store's digest.
+
+    Parameters
+    ----------
+    acts : Activations
+
+    Returns
+    -------
+    ActivationModel
+
+    Raises
+    ------
+    ModelError
+        When the store was captured from a model held in memory, or the rebuilt
+        weights differ from the captured ones.
     """
     meta = acts.meta
-    recipe = meta.get("rebuild")
+    recipe = meta.rebuild
     if not recipe:
         raise ModelError("this store was captured from a model held in memory; pass that model instead")
-    amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta["image_size"],
-                              preprocess=meta["preprocess"], seed=recipe["seed"],
-                              precision=meta.get("precision", "float32"))
-    if amodel.digest() != meta.get("network_digest"):
+    amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta.image_size,
+                              preprocess=meta.preprocess, seed=recipe["seed"], precision=meta.precision)
+    if amodel.digest() != meta.network_digest:
         raise ModelError(
-            f"the network rebuilt from {recipe['model']} ({amodel.weights}) is not the one captured in {acts.path}: "
+            f"the network rebuilt from {recipe['model']} ({amodel.weights_label}) is not the one captured in {acts.path}: "
             "its weights changed since; capture again, or restore the weights file"
         )
     return amodel
 
 
-def _application(name: str) -> tuple[str, object, str]:
-    key = name.lower().replace("_", "").replace("-", "")
-    if key not in _APPLICATIONS:
-        known = ", ".join(sorted(_APPLICATIONS))
-        raise ModelError(
-            f"unknown model {name!r}; use one of {known}, or a path to a saved .keras model"
-        )
-    ctor_name, mode = _APPLICATIONS[key]
-    return key, getattr(keras.applications, ctor_name), mode
+def default_layers(network: keras.Model) -> list[str]:
+    """The layers captured by default: every conv layer, and every Dense layer but the classifier.
 
+    Parameters
+    ----------
+    network : keras.Model
 
-def _default_layers(network: keras.Model) -> list[str]:
-    """All Conv2D layers, and every Dense layer but the classifier."""
+    Returns
+    -------
+    list of str
+        Layer names in network order.
+    """
     conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
     names = []
     dense = [l for l in network.layers if isinstance(l, keras.layers.Dense)]
@@ -469,91 +409,7 @@ def _default_layers(network: keras.Model) -> list[str]:
     return names
 
 
-def _load_weights_file(network: keras.Model, path: Path) -> None:
-    """Load a weights file, refusing a partial load (Keras only warns about one)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            network.load_weights(str(path))
-            problem = next((str(w.message) for w in caught if "weights" in str(w.message).lower()
-                            or "skipping" in str(w.message).lower()), None)
-        except Exception as exc:  # Keras raises many kinds here
-            problem = str(exc)
-    if problem:
-        raise ModelError(
-            f"weights file {path} does not fit {network.name}: {problem.splitlines()[0]} "
-            "Give the weights file saved for this architecture (the full model, top included)"
-        )
-
-
-def _transplant(source: keras.Model, target: keras.Model) -> None:
-    """Copy weights layer by layer (by name) from ``source`` into ``target``."""
-    by_name = {l.name: l for l in source.layers}
-    for layer in target.layers:
-        if layer.weights and layer.name in by_name:
-            for target_w, source_w in zip(layer.weights, by_name[layer.name].weights):
-                target_w.assign(source_w.numpy())
-
-
-def _imagenet(ctor, key: str, **kwargs) -> keras.Model:
-    try:
-        return ctor(weights="imagenet", **kwargs)
-    except Exception as exc:
-        text = str(exc)
-        if "URL fetch failure" not in text and "fetch" not in text.lower():
-            raise
-        url = re.search(r"https?://\S+?\.h5", text)
-        filename = url.group(0).rsplit("/", 1)[-1] if url else "the weights file"
-        args = "include_top=False" if kwargs.get("include_top") is False else ""
-        raise WeightsUnavailableError(
-            f"ImageNet weights for {key} are not in Keras' cache and could not be downloaded "
-            f"({text}). Put {filename} into {keras_cache_dir()} (on a machine with internet, "
-            f"`python -c \"import keras; keras.applications.{ctor.__name__}({args})\"` downloads it "
-            "there), or pass the path of a weights file, or weights 'none' for the untrained network"
-        ) from None
-
-
-def _build_application(name: str, weights: str | None, image_size: int | None,
-                       need_top: bool, seed: int) -> tuple[keras.Model, str, str, int]:
-    key, ctor, mode = _application(name)
-    if weights is None:
-        keras.utils.set_random_seed(seed)
-        label = f"untrained (random init, seed {seed})"
-        if need_top:
-            net = ctor(weights=None)
-        else:
-            net = ctor(weights=None, include_top=False, input_shape=(image_size, image_size, 3) if image_size else None)
-        return net, label, mode, key
-    if weights == "imagenet":
-        if need_top:
-            net = _imagenet(ctor, key)
-        else:
-            shape = (image_size, image_size, 3) if image_size else None
-            net = _imagenet(ctor, key, include_top=False, input_shape=shape)
-        return net, "ImageNet", mode, key
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise ModelError(
-            f"weights file {path} does not exist; give 'imagenet', 'none', or the path of a weights file"
-        )
-    full = ctor(weights=None)
-    _load_weights_file(full, path)
-    if need_top:
-        return full, f"weights file {path.name}", mode, key
-    shape = (image_size, image_size, 3) if image_size else None
-    net = ctor(weights=None, include_top=False, input_shape=shape)
-    _transplant(full, net)
-    return net, f"weights file {path.name}", mode, key
-
-
-def _native_size(network: keras.Model) -> int | None:
-    shape = network.inputs[0].shape
-    if len(shape) == 4 and shape[1] is not None and shape[1] == shape[2]:
-        return int(shape[1])
-    return None
-
-
-def _reduce(tensor):
+def reduce_maps(tensor):
     """(B, ..., C) → per-channel maximum (B, C) and where it was (B, C), or (tensor, None) for dense.
 
     For 2-D maps the position comes from two max-poolings, to row maxima (B, H, C)
@@ -565,6 +421,17 @@ def _reduce(tensor):
     row or a single column (always so for real-valued maps without exact ties,
     and for all-zero maps); with ties across several rows and columns it is the
     first row and the first column holding the maximum.
+
+    Parameters
+    ----------
+    tensor : KerasTensor, shape (batch, ..., channels)
+        A layer's output inside a functional model.
+
+    Returns
+    -------
+    maxima : KerasTensor of float32, shape (batch, channels)
+    positions : KerasTensor of int32, shape (batch, channels), or None
+        Flat index of each maximum into the map; ``None`` for a dense output.
     """
     shape = tensor.shape
     if len(shape) == 2:
@@ -634,111 +501,100 @@ def activation_model(
     """
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if isinstance(weights, str) and weights == "auto":
-        options = dict(image_size=image_size, preprocess=preprocess, seed=seed, precision=precision)
-        try:
-            return activation_model(model, "imagenet", layers, **options)
-        except WeightsUnavailableError as exc:
-            announce_untrained(str(exc))
-            amodel = activation_model(model, None, layers, **options)
-            amodel.fallback_reason = str(exc)
-            return amodel
-    if precision != "float32":
-        if isinstance(model, keras.Model):
-            raise ModelError("a model held in memory keeps its own precision; build it under "
-                             "keras.config.set_dtype_policy('mixed_bfloat16') instead")
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(f"mixed_{precision}")
-        try:
-            amodel = activation_model(model, weights, layers, image_size=image_size, preprocess=preprocess, seed=seed)
-        finally:
-            keras.config.set_dtype_policy(previous)
-        amodel.precision = precision
-        return amodel
-    if preprocess is not None and preprocess not in PREPROCESS_MODES:
-        raise ModelError(f"unknown preprocessing {preprocess!r}; use one of {', '.join(PREPROCESS_MODES)}")
-
-    if isinstance(model, keras.Model):
-        network, source, default_mode = model, model.name, "raw"
-        weights_label, trained = "as given", True
-    elif str(model).endswith(".keras") or Path(str(model)).is_file():
-        network, source = _load_saved(Path(model)), Path(model).name
-        default_mode, weights_label, trained = "raw", "saved with the model", True
-    else:
-        key, ctor, default_mode = _application(str(model))
-        native = _NATIVE_SIZE.get(key, 224)
-        need_top = image_size is None or int(image_size) == native
-        network, weights_label, default_mode, source = _build_application(
-            str(model), None if weights is None else str(weights), image_size, need_top, seed
-        )
-        trained = weights is not None
-        if not need_top and layers is not None:
-            _check_top_layers(ctor, key, layers, network, native, int(image_size))
-
-    native = _native_size(network)
-    if image_size is None:
-        if native is None:
-            raise ModelError(f"{source} has no fixed square input size; pass image_size")
-        image_size = native
-    elif native is not None and native != image_size:
-        raise ModelError(
-            f"{source} takes {native}x{native} images, not {image_size}x{image_size}; "
-            "use its own size, or save the model with a flexible input shape"
-        )
-
-    names = [l.name for l in network.layers]
-    if layers is None:
-        layers = _default_layers(network)
-    unknown = [l for l in layers if l not in names]
-    if unknown:
-        raise ModelError(
-            f"no layer named {', '.join(map(repr, unknown))} in {source}; valid names: {', '.join(names)}"
-        )
-    if not layers:
-        raise ModelError(f"{source} has no conv or dense layer to capture; pass layers=")
-    ordered = [n for n in names if n in set(layers)]
-
-    mode = preprocess or default_mode
-    amodel = _wrap(network, ordered, image_size, mode, source, weights_label, trained)
-    if not isinstance(model, keras.Model):
-        saved = str(model).endswith(".keras") or Path(str(model)).is_file()
-        amodel.rebuild = {
-            "model": str(Path(model).resolve()) if saved else str(model),
-            "weights": None if saved or weights is None else str(Path(weights).resolve())
-            if str(weights) != "imagenet" else "imagenet",
-            "seed": seed,
-        }
-    return amodel
+    check_choice("precision", precision, PRECISIONS, ModelError)
+    if preprocess is not None:
+        check_choice("preprocessing", preprocess, PREPROCESS_MODES, ModelError)
+    if precision != "float32" and isinstance(model, keras.Model):
+        raise ModelError("a model held in memory keeps its own precision; build it under "
+                         "keras.config.set_dtype_policy('mixed_bfloat16') instead")
+    with _dtype_policy(precision):
+        fallback = None
+        if isinstance(weights, str) and weights == "auto":
+            try:
+                built = _network(model, "imagenet", layers, image_size, seed)
+            except WeightsUnavailableError as exc:
+                announce_untrained(str(exc))
+                fallback = str(exc)
+                built = _network(model, None, layers, image_size, seed)
+        else:
+            built = _network(model, weights, layers, image_size, seed)
+        network = built.network
+        native = native_size(network)
+        if image_size is None:
+            if native is None:
+                raise ModelError(f"{built.source} has no fixed square input size; pass image_size")
+            image_size = native
+        elif native is not None and native != image_size:
+            raise ModelError(
+                f"{built.source} takes {native}x{native} images, not {image_size}x{image_size}; "
+                "use its own size, or save the model with a flexible input shape"
+            )
+        names = [l.name for l in network.layers]
+        if layers is None:
+            layers = default_layers(network)
+        unknown = [l for l in layers if l not in names]
+        if unknown:
+            raise ModelError(
+                f"no layer named {', '.join(map(repr, unknown))} in {built.source}; valid names: {', '.join(names)}"
+            )
+        if not layers:
+            raise ModelError(f"{built.source} has no conv or dense layer to capture; pass layers=")
+        ordered = [n for n in names if n in set(layers)]
+        return _wrap(network, ordered, image_size, preprocess or built.preprocess, built.source, built.weights_label,
+                     built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild)
 
 
-def _check_top_layers(ctor, key, layers, network, native, image_size) -> None:
-    """Explain why a layer of the top (fc1, fc2, ...) is missing at another size."""
-    have = {l.name for l in network.layers}
-    missing = [n for n in layers if n not in have]
-    if not missing:
+@contextmanager
+def _dtype_policy(precision: str):
+    """Build under Keras' ``mixed_<precision>`` policy (weights float32, computation lower), then restore it."""
+    if precision == "float32":
+        yield
         return
-    full_names = {l.name for l in ctor(weights=None).layers}
-    top = [n for n in missing if n in full_names]
-    if top:
-        raise ModelError(
-            f"layers {', '.join(top)} belong to {key}'s dense top, which only exists at its own input "
-            f"size {native}x{native}, not {image_size}x{image_size}. Use image size {native}, "
-            "or ask for conv layers only"
-        )
-
-
-def _load_saved(path: Path) -> keras.Model:
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist; give a keras.applications name or a .keras file")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(f"mixed_{precision}")
     try:
-        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
-    except Exception as exc:
-        raise ModelError(f"cannot load {path} as a Keras model ({exc}); save it with model.save('name.keras')") from None
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
-def _wrap(network, layers, image_size, mode, source, weights_label, trained) -> ActivationModel:
+@dataclass(frozen=True)
+class _Network:
+    """A Keras network as built or loaded, with what the activation model needs to know of it."""
+
+    network: keras.Model
+    source: str
+    preprocess: str
+    weights_label: str
+    trained: bool
+    rebuild: dict | None
+
+
+def _network(model, weights, layers, image_size, seed) -> _Network:
+    """The network named by ``model`` with ``weights`` (``None``: untrained), and its recipe."""
+    if isinstance(model, keras.Model):
+        return _Network(model, model.name, "raw", "as given", True, None)
+    if str(model).endswith(".keras") or Path(str(model)).is_file():
+        path = Path(model)
+        return _Network(load_saved(path), path.name, "raw", "saved with the model", True,
+                        {"model": str(path.resolve()), "weights": None, "seed": seed})
+    key, ctor, _ = application(str(model))
+    native = NATIVE_SIZE.get(key, 224)
+    need_top = image_size is None or int(image_size) == native
+    network, weights_label, mode, source = build_application(
+        str(model), None if weights is None else str(weights), image_size, need_top, seed
+    )
+    if not need_top and layers is not None:
+        check_top_layers(ctor, key, layers, network, native, int(image_size))
+    recipe_weights = None if weights is None else "imagenet" if str(weights) == "imagenet" else str(
+        Path(weights).resolve())
+    return _Network(network, source, mode, weights_label, weights is not None,
+                    {"model": str(model), "weights": recipe_weights, "seed": seed})
+
+
+def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
+          fallback_reason=None, rebuild=None) -> ActivationModel:
+    """The activation model around ``network``: uint8 images in, each layer's maxima and positions out."""
     by_name = {l.name: l for l in network.layers}
     maxima, positions = [], []
     units, map_shapes = {}, {}
@@ -746,7 +602,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained) -> 
         out = by_name[name].output
         if isinstance(out, (list, tuple)):
             raise ModelError(f"layer {name} has several outputs; choose a layer with one")
-        m, p = _reduce(out)
+        m, p = reduce_maps(out)
         maxima.append(m)
         units[name] = int(out.shape[-1])
         if p is None:
@@ -763,13 +619,16 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained) -> 
     model = keras.Model(images, result if isinstance(result, list) else [result], name="catsel_activations")
     return ActivationModel(
         network=network,
-        model=model,
+        keras_model=model,
         layers=tuple(layers),
         units=units,
         map_shapes=map_shapes,
         image_size=int(image_size),
         preprocess=mode,
         source=source,
-        weights=weights_label,
+        weights_label=weights_label,
         trained=trained,
+        fallback_reason=fallback_reason,
+        rebuild=rebuild,
+        precision=precision,
     )

@@ -9,13 +9,24 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["layer_proportions", "compare_layer_proportions", "CATEGORY_PALETTE"]
+__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "CATEGORY_PALETTE"]
 
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
 
 
-def _palette(categories) -> dict:
+def palette(categories) -> dict:
+    """Colour of each category: the study's fixed colours, seaborn's colour-blind palette for the others.
+
+    Parameters
+    ----------
+    categories : sequence of str
+
+    Returns
+    -------
+    dict
+        Category name → matplotlib colour.
+    """
     others = [c for c in categories if c not in CATEGORY_PALETTE]
     extra = dict(zip(others, sns.color_palette("colorblind", len(others)))) if others else {}
     return {c: CATEGORY_PALETTE.get(c, extra.get(c)) for c in categories}
@@ -27,18 +38,22 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
 
     Parameters
     ----------
-    summary
+    summary : DataFrame
         From :func:`catsel.layer_summary`. Optional columns are drawn too: ``low``
         and ``high`` (a confidence band, :func:`catsel.stats.bootstrap_proportions`),
         ``proportion_shuffled`` and ``proportion_untrained`` (null baselines,
-        dotted and dashed).
-    categories
+        dotted and dashed; see :func:`catsel.stats.with_baselines`).
+    categories : sequence of str, optional
         Categories to draw (default: all, in label order).
-    title
+    title : str, optional
         Figure title; by default the model and its weights. An untrained
         network is always marked as such.
-    ax
+    ax : matplotlib Axes, optional
         Axes to draw on (default: the current axes).
+
+    Returns
+    -------
+    matplotlib Axes
     """
     if ax is None:
         ax = plt.gca()
@@ -49,7 +64,7 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     data = data[data["category"].isin(cats)]
     layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
         dict.fromkeys(summary["layer"]))
-    palette = _palette(cats)
+    colours = palette(cats)
     position = {l: i for i, l in enumerate(layers)}
     baselines = [(col, style, text) for col, style, text in (("proportion_shuffled", ":", "shuffled labels"),
                                                                ("proportion_untrained", "--", "untrained"))
@@ -58,12 +73,12 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         rows = data[data["category"] == c]
         x = rows["layer"].astype(str).map(position).to_numpy()
         order = np.argsort(x)
-        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=palette[c], label=c)
+        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=colours[c], label=c)
         if {"low", "high"} <= set(rows.columns):
             ax.fill_between(x[order], rows["low"].to_numpy()[order], rows["high"].to_numpy()[order],
-                            color=palette[c], alpha=0.15, lw=0)
+                            color=colours[c], alpha=0.15, lw=0)
         for col, style, _ in baselines:
-            ax.plot(x[order], rows[col].to_numpy()[order], style, lw=1.2, color=palette[c], alpha=0.8)
+            ax.plot(x[order], rows[col].to_numpy()[order], style, lw=1.2, color=colours[c], alpha=0.8)
     for _, style, text in baselines:  # legend entries for the baselines' line styles
         ax.plot([], [], style, color="grey", label=text)
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
@@ -93,8 +108,18 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
 def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
     """Figure 1 for several networks side by side: one panel per category, one line per network.
 
-    ``summaries`` maps a label (``"ImageNet"``, ``"untrained"``) to a
-    :func:`catsel.layer_summary`. The layers are those of the first summary.
+    Parameters
+    ----------
+    summaries : dict of str to DataFrame
+        A label (``"ImageNet"``, ``"untrained"``) → a :func:`catsel.layer_summary`.
+        The layers are those of the first summary.
+    categories : sequence of str, optional
+        Default: the first summary's.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
     """
     from matplotlib.figure import Figure
 
@@ -104,14 +129,14 @@ def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
     fig = fig or Figure(figsize=(3.4 * len(cats) + 1, 3.6), layout="constrained")
     axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
     styles = ["-", "--", ":", "-."]
-    palette = _palette(cats)
+    colours = palette(cats)
     for ax, c in zip(axes, cats):
         for k, (label, summary) in enumerate(summaries.items()):
             rows = summary[summary["category"] == c].set_index(summary[summary["category"] == c]["layer"].astype(str))
             y = rows.reindex(layers)["proportion"].to_numpy()
-            ax.plot(range(len(layers)), y, styles[k % len(styles)], marker="o", ms=3, color=palette[c],
+            ax.plot(range(len(layers)), y, styles[k % len(styles)], marker="o", ms=3, color=colours[c],
                     alpha=1.0 if k == 0 else 0.6, label=label)
-        ax.set_title(c, color=palette[c])
+        ax.set_title(c, color=colours[c])
         ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=7)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(axis="y", alpha=0.3)

@@ -22,22 +22,48 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:  # Keras is imported where a network is walked, so `catsel.widgets` stays light
+    import keras
 
 __all__ = ["ReceptiveField", "receptive_fields", "receptive_box"]
 
 
 @dataclass(frozen=True)
 class ReceptiveField:
+    """The receptive field of a layer's units, in input pixels.
+
+    Attributes
+    ----------
+    size : float
+        Side of the square of input pixels that can affect one unit.
+    jump : float
+        Distance in input pixels between two neighbouring units.
+    start : float
+        Centre, in input pixel coordinates, of the first unit's field.
+
+    Parameters
+    ----------
+    size, jump, start : float
+    """
     size: float
     jump: float
     start: float
 
     def box(self, row: int, col: int, image_size: int | None = None) -> tuple[int, int, int, int]:
-        """(top, left, bottom, right) input pixels (bottom/right exclusive) seen by unit (row, col).
+        """The input pixels seen by the unit at ``(row, col)`` of the map.
 
-        Clipped to the image when ``image_size`` is given.
+        Parameters
+        ----------
+        row, col : int
+        image_size : int, optional
+            Clip the box to an image of this side.
+
+        Returns
+        -------
+        tuple of int
+            ``(top, left, bottom, right)``; bottom and right exclusive.
         """
         half = (self.size - 1) / 2
         cy, cx = self.start + row * self.jump, self.start + col * self.jump
@@ -57,6 +83,8 @@ def _spatial(layer, attr, default):
 
 
 def _step(layer, field: ReceptiveField, in_size: int | None) -> ReceptiveField:
+    import keras
+
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, _), _ = layer.padding
         return ReceptiveField(field.size, field.jump, field.start - top * field.jump)
@@ -75,8 +103,21 @@ def _step(layer, field: ReceptiveField, in_size: int | None) -> ReceptiveField:
                           field.start + ((k_eff - 1) / 2 - pad) * field.jump)
 
 
-def receptive_fields(network: keras.Model) -> dict[str, ReceptiveField]:
-    """Receptive field of every layer of a functional Keras model with a 2-D image input."""
+def receptive_fields(network: "keras.Model") -> dict[str, ReceptiveField]:
+    """Receptive field of every layer of a functional Keras model with a 2-D image input.
+
+    Parameters
+    ----------
+    network : keras.Model
+        A functional model (layers in topological order).
+
+    Returns
+    -------
+    dict of str to ReceptiveField
+        Layer name → the field of its output, in input pixels.
+    """
+    import keras
+
     fields: dict[int, ReceptiveField] = {}
     for inp in network.inputs:
         fields[id(inp)] = ReceptiveField(1.0, 1.0, 0.0)
@@ -102,6 +143,20 @@ def receptive_fields(network: keras.Model) -> dict[str, ReceptiveField]:
 
 
 def receptive_box(field: ReceptiveField, position: int, map_width: int, image_size: int) -> tuple[int, int, int, int]:
-    """The image box seen by the unit at flat ``position`` (row * width + col) of a map."""
+    """The image box seen by the unit at a flat position of a map.
+
+    Parameters
+    ----------
+    field : ReceptiveField
+    position : int
+        ``row * map_width + col``, as the store keeps it.
+    map_width : int
+    image_size : int
+
+    Returns
+    -------
+    tuple of int
+        ``(top, left, bottom, right)``, clipped to the image.
+    """
     row, col = divmod(int(position), int(map_width))
     return field.box(row, col, image_size)

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .selectivity import EPS, is_selective, long_table, normalise, selectivity_matrix, stack_units
+from .selection import EPS, normalise, selective_units, selectivity_matrix, stack_units
+from .tables import layer_frame, long_table, onehot, selective_rule
 from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
-           "add_significance"]
+           "add_significance", "with_baselines"]
 
 
 def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None, seed: int = 0,
@@ -54,18 +55,26 @@ def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None
     product. ``p = (1 + #{permuted ≥ observed}) / (1 + permutations)``.
     Constant units get p = 1.
 
+    Parameters
+    ----------
+    acts : Activations
+    permutations : int, default 1000
+    layers : list of str, optional
+        Default: every captured layer.
+    seed : int, default 0
+    block : int, default 50
+        Permutations per matrix product (memory: block × categories × images).
+
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``p_value``.
+        ``layer``, ``filter``, ``category``, ``p_value``; the rows of :func:`catsel.selectivity`.
     """
     layers, a, sizes = stack_units(acts, layers)
     an = normalise(a).astype(np.float32)
     labels = np.asarray(acts.labels)
     n, n_cat = len(labels), len(acts.categories)
-    onehot = np.zeros((n_cat, n), dtype=np.float32)
-    onehot[labels, np.arange(n)] = 1
-    observed = onehot @ an  # (C, U)
+    observed = onehot(labels, n_cat, np.float32) @ an  # (C, U)
     tolerance = 1e-5 * (np.abs(observed) + 1.0)  # float32 sums: count near-ties as ties (conservative)
     rng = np.random.default_rng(seed)
     exceed = np.zeros_like(observed, dtype=np.int64)
@@ -85,29 +94,49 @@ def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None
 def fdr(p_values, method: str = "bh") -> np.ndarray:
     """False-discovery-rate adjusted p-values (q-values), step-up.
 
-    ``"bh"``: Benjamini–Hochberg (independent or positively dependent tests);
-    ``"by"``: Benjamini–Yekutieli (any dependence; BH times sum(1/i)).
+    Parameters
+    ----------
+    p_values : array-like, any shape
+    method : {"bh", "by"}
+        ``"bh"``: Benjamini–Hochberg (independent or positively dependent
+        tests); ``"by"``: Benjamini–Yekutieli (any dependence).
+
+    Returns
+    -------
+    ndarray, the shape of ``p_values``
+        SciPy's :func:`scipy.stats.false_discovery_control` over all of them at once.
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    flat = p.ravel()
-    m = flat.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(flat, kind="stable")
-    factor = m / np.arange(1, m + 1)
-    if method == "by":
-        factor = factor * np.sum(1.0 / np.arange(1, m + 1))
-    elif method != "bh":
+    from scipy.stats import false_discovery_control
+
+    if method not in ("bh", "by"):
         raise ValueError(f"method must be 'bh' or 'by', not {method!r}")
-    adjusted = np.minimum.accumulate((flat[order] * factor)[::-1])[::-1]
-    q = np.empty(m)
-    q[order] = np.minimum(adjusted, 1.0)
-    return q.reshape(p.shape)
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return p.copy()
+    return false_discovery_control(p.ravel(), method=method).reshape(p.shape)
 
 
 def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: int = 1000, method: str = "bh",
                      seed: int = 0) -> pd.DataFrame:
-    """``table`` with ``p_value`` and ``q_value`` (FDR over all its rows) columns added."""
+    """The selectivity table with permutation p-values and FDR q-values added.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`catsel.selectivity`; its layers are tested.
+    acts : Activations
+        The activations the table was computed from.
+    permutations : int, default 1000
+    method : {"bh", "by"}
+        False-discovery-rate correction over all rows (see :func:`fdr`).
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``table`` with ``p_value`` and ``q_value``; attrs gain
+        ``permutations`` and ``fdr``.
+    """
     layers = list(table["layer"].cat.categories)
     tested = permutation_test(acts, permutations=permutations, layers=layers, seed=seed)
     out = table.copy()
@@ -124,6 +153,12 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
     c > d on the raw maxima (Mann–Whitney rank-sum, or Welch's t-test);
     ``p_beat`` is the largest of these p-values over d, so ``p_beat < alpha``
     means c beats every other category at level alpha.
+
+    Parameters
+    ----------
+    acts : Activations
+    test : {"ranksum", "ttest"}
+    layers : list of str, optional
 
     Returns
     -------
@@ -157,18 +192,9 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
 
 def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
     """(layers, categories) proportion of selective units."""
-    values, chance = selectivity_matrix(a, labels, n_cat, index=index)
-    selective = is_selective(values, chance, a, threshold)
+    selective = selective_units(a, labels, n_cat, index=index, threshold=threshold)
     edges = np.cumsum([0, *sizes])
     return np.stack([selective[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
-
-
-def _frame(layers, categories, **columns) -> pd.DataFrame:
-    frame = {"layer": pd.Categorical(np.repeat(layers, len(categories)), categories=layers, ordered=True),
-             "category": pd.Categorical(np.tile(list(categories), len(layers)), categories=list(categories),
-                                        ordered=True)}
-    frame.update({k: np.asarray(v).reshape(-1) for k, v in columns.items()})
-    return pd.DataFrame(frame)
 
 
 def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,
@@ -184,6 +210,18 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
     proportion 27% of the time at a nominal 95%), while its spread matches the
     spread over real samples. ``method="percentile"`` and ``"basic"`` are there
     for comparison.
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    n_boot : int, default 200
+        Resamples.
+    level : float, default 0.95
+    method : {"normal", "percentile", "basic"}
+    layers : list of str, optional
+    seed : int, default 0
 
     Returns
     -------
@@ -213,23 +251,89 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
         low, high = q_low, q_high
     else:
         raise ValueError(f"method must be 'normal', 'basic' or 'percentile', not {method!r}")
-    return _frame(layers, acts.categories, proportion=point, low=low, high=high)
+    return layer_frame(layers, acts.categories, proportion=point, low=low, high=high)
 
 
 def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
                       layers=None, seed: int = 0) -> pd.DataFrame:
     """Proportions of 'selective' units when the labels carry no information.
 
-    Returns ``layer``, ``category``, ``proportion_shuffled`` (mean over
-    shuffles) and ``shuffled_p95`` (its 95th percentile).
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    shuffles : int, default 20
+        Label shuffles.
+    layers : list of str, optional
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``proportion_shuffled`` (mean over shuffles)
+        and ``shuffled_p95`` (its 95th percentile).
     """
     layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
     rng = np.random.default_rng(seed)
     draws = np.stack([_proportions(a, rng.permutation(labels), len(acts.categories), sizes, index, threshold)
                       for _ in range(shuffles)])
-    return _frame(layers, acts.categories, proportion_shuffled=draws.mean(axis=0),
+    return layer_frame(layers, acts.categories, proportion_shuffled=draws.mean(axis=0),
                   shuffled_p95=np.quantile(draws, 0.95, axis=0))
+
+
+def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
+                   shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
+                   seed: int = 0) -> pd.DataFrame:
+    """The layer summary with its baselines beside it, as columns (the one place they are merged).
+
+    The index and threshold are the summary's own (``summary.attrs``), so
+    every baseline applies the same rule as the result it stands beside.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`catsel.layer_summary`.
+    acts : Activations
+        The activations the summary was computed from.
+    bootstrap : int, optional
+        Resamples for confidence intervals: adds ``low`` and ``high`` (see
+        :func:`bootstrap_proportions`).
+    shuffled : bool, default False
+        Add the shuffled-label null: ``proportion_shuffled`` and
+        ``shuffled_p95`` (see :func:`shuffled_baseline`), over ``shuffles`` shuffles.
+    shuffles : int, default 20
+    controls : dict of str to Activations, optional
+        Other captures of the same layers and categories (the untrained
+        network, phase-scrambled images, ...): each adds
+        ``proportion_<name>``, its proportion of selective units.
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``summary``'s rows and columns, the baselines' columns added; its attrs kept.
+    """
+    from .selection import layer_summary, selectivity
+
+    index = summary.attrs.get("index", "paper")
+    threshold = summary.attrs.get("threshold", 0.01)
+    layers = list(summary["layer"].cat.categories)
+    keys = ["layer", "category"]
+    out = summary
+    if bootstrap:
+        ci = bootstrap_proportions(acts, index=index, threshold=threshold, n_boot=bootstrap, layers=layers, seed=seed)
+        out = out.merge(ci[keys + ["low", "high"]], on=keys, how="left")
+    if shuffled:
+        out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                          seed=seed), on=keys, how="left")
+    for name, other in (controls or {}).items():
+        control = layer_summary(selectivity(other, index=index, threshold=threshold, layers=layers))
+        out = out.merge(control[keys + ["proportion"]].rename(columns={"proportion": f"proportion_{name}"}),
+                        on=keys, how="left")
+    out.attrs.update(summary.attrs)
+    return out
 
 
 def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.01, layers=None,
@@ -241,9 +345,23 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     half; per unit, ``reliability`` is the Spearman–Brown corrected correlation
     between the two halves' profiles of mean normalised activity over the
     categories (1: the same preference in both halves; a negative correlation
-    is left uncorrected, so the value stays in [-1, 1]). ``layer_replication``
-    of the attrs gives, per layer, the share of units selective on A that are
-    selective for the same category on B.
+    is left uncorrected, so the value stays in [-1, 1]).
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    layers : list of str, optional
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``filter``, ``category``, ``selectivity_a``, ``selective_a``,
+        ``selectivity_b``, ``selective_b``, ``reliability``. Its attrs'
+        ``layer_replication`` gives, per layer, the share of units selective on
+        A that are selective for the same category on B.
     """
     layers, a, sizes = stack_units(acts, layers)
     labels = np.asarray(acts.labels)
@@ -259,7 +377,8 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
         part, lab = a[mask], labels[mask]
         values, chance = selectivity_matrix(part, lab, n_cat, index=index)
         results[f"selectivity_{name}"] = values
-        results[f"selective_{name}"] = is_selective(values, chance, part, threshold)
+        constant = part.max(axis=0) == part.min(axis=0)
+        results[f"selective_{name}"] = selective_rule(values - chance[:, None], constant[None, :], threshold)
         an = normalise(part)
         profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
@@ -295,13 +414,20 @@ def _low_level(image: np.ndarray) -> list[float]:
 def image_statistics(acts: Activations) -> pd.DataFrame:
     """Low-level statistics of every captured image, as the network saw it.
 
-    ``luminance`` (mean), ``contrast`` (RMS of luminance), ``colourfulness``
-    (Hasler & Süsstrunk), ``high_frequency`` (share of the luminance power
-    spectrum above half the Nyquist frequency).
-    """
-    from .visualise import image_of
+    Parameters
+    ----------
+    acts : Activations
+        Its images are decoded again from the data folder.
 
-    rows = [_low_level(image_of(acts, i)) for i in range(len(acts))]
+    Returns
+    -------
+    DataFrame
+        One row per image: ``path``, ``category``, ``luminance`` (mean),
+        ``contrast`` (RMS of luminance), ``colourfulness`` (Hasler &
+        Süsstrunk), ``high_frequency`` (share of the luminance power spectrum
+        above half the Nyquist frequency).
+    """
+    rows = [_low_level(acts.image(i)) for i in range(len(acts))]
     frame = pd.DataFrame(rows, columns=["luminance", "contrast", "colourfulness", "high_frequency"])
     frame.insert(0, "category", [acts.categories[label] for label in acts.labels])
     frame.insert(0, "path", acts.paths)
@@ -324,17 +450,30 @@ def confound_audit(acts: Activations, statistics: pd.DataFrame | None = None, *,
     low-level statistics are in the model). A unit whose category effect
     vanishes beyond the low-level statistics is explained by them.
     ``share_explained`` = 1 − r2_category_beyond / r2_category.
+
+    Parameters
+    ----------
+    acts : Activations
+    statistics : DataFrame, optional
+        From :func:`image_statistics` (computed when not given).
+    layers : list of str, optional
+
+    Returns
+    -------
+    DataFrame
+        One row per unit: ``layer``, ``filter``, ``r2_low_level``,
+        ``r2_category``, ``r2_category_beyond``, ``share_explained``.
     """
     statistics = statistics if statistics is not None else image_statistics(acts)
     layers, a, sizes = stack_units(acts, layers)
     n = len(acts.labels)
     low = statistics[["luminance", "contrast", "colourfulness", "high_frequency"]].to_numpy(dtype=np.float64)
     low = (low - low.mean(axis=0)) / np.where(low.std(axis=0) > 0, low.std(axis=0), 1.0)
-    onehot = np.eye(len(acts.categories))[acts.labels][:, 1:]
+    dummies = onehot(acts.labels, len(acts.categories)).T[:, 1:]  # (images, categories - 1)
     ones = np.ones((n, 1))
     r2_low = _r2(np.hstack([ones, low]), a)
-    r2_cat = _r2(np.hstack([ones, onehot]), a)
-    r2_both = _r2(np.hstack([ones, low, onehot]), a)
+    r2_cat = _r2(np.hstack([ones, dummies]), a)
+    r2_both = _r2(np.hstack([ones, low, dummies]), a)
     beyond = np.maximum(r2_both - r2_low, 0.0)
     share = np.divide(r2_cat - np.minimum(beyond, r2_cat), r2_cat, out=np.zeros_like(r2_cat), where=r2_cat > 1e-12)
     layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
@@ -351,7 +490,21 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
     The same random phase field is used for the three colour channels (so
     colours stay plausible); the layout (one sub-folder per category) is
     kept, so the control runs through ``catsel run`` like the original.
-    Returns the control folder.
+
+    Parameters
+    ----------
+    acts_or_folder : Activations, ImageFolder or path
+        The images to scramble.
+    out_dir : str or path
+        Where the control set is written (PNG files).
+    seed : int, default 0
+    size : int, optional
+        Side of the written images (default: the capture's or folder's size).
+
+    Returns
+    -------
+    Path
+        The control folder.
     """
     from PIL import Image
 
@@ -359,7 +512,7 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
 
     if isinstance(acts_or_folder, Activations):
         root, paths = Path(acts_or_folder.root), acts_or_folder.paths
-        size = size or int(acts_or_folder.meta["image_size"])
+        size = size or int(acts_or_folder.meta.image_size)
     else:
         folder = acts_or_folder if isinstance(acts_or_folder, ImageFolder) else ImageFolder(acts_or_folder)
         root, paths = folder.root, folder.relative_paths()
@@ -379,60 +532,53 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
     return out_dir
 
 
-def _auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    if n_pos == 0 or n_neg == 0:
-        return np.nan
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def linear_probe(acts: Activations, *, folds: int = 5, ridge: float = 1.0, layers=None, seed: int = 0) -> pd.DataFrame:
     """Cross-validated linear read-out of each category (vs the rest) from each layer.
 
-    Ridge regression on the standardised maxima of the layer's units (solved
-    in its dual form, so thousands of units cost no more than the images;
-    penalty ``ridge`` × number of units, as the Gram matrix grows with them),
-    ``folds``-fold cross-validation stratified by category; the held-out scores
-    give one AUROC per layer and category (0.5: chance).
+    scikit-learn's ridge classifier (one-vs-rest, targets ±1) on the layer's
+    standardised units, with penalty ``ridge`` × number of units (the Gram
+    matrix grows with them), in ``folds``-fold cross-validation stratified by
+    category; the held-out decision values give one AUROC per layer and
+    category (0.5: chance).
+
+    Parameters
+    ----------
+    acts : Activations
+    folds : int, default 5
+    ridge : float, default 1.0
+        Penalty per unit.
+    layers : list of str, optional
+        Default: every captured layer.
+    seed : int, default 0
+        Seed of the fold assignment.
 
     Returns
     -------
     DataFrame
-        ``layer``, ``category``, ``probe_auroc``.
+        ``layer``, ``category``, ``probe_auroc``; one row per layer × category.
     """
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     layers = list(layers) if layers is not None else list(acts.layers)
     labels = np.asarray(acts.labels)
-    n, n_cat = len(labels), len(acts.categories)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(n, dtype=int)
-    for c in range(n_cat):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        fold[members] = np.arange(len(members)) % folds
-    targets = np.eye(n_cat)[labels] * 2 - 1  # ±1 per category
-    rows = []
-    for layer in layers:
-        x_all = np.asarray(acts[layer], dtype=np.float64)
-        scores = np.zeros((n, n_cat))
-        for k in range(folds):
-            train, test = fold != k, fold == k
-            mean, std = x_all[train].mean(axis=0), x_all[train].std(axis=0)
-            std = np.where(std > 0, std, 1.0)
-            x_train, x_test = (x_all[train] - mean) / std, (x_all[test] - mean) / std
-            y = targets[train]
-            offset = y.mean(axis=0)
-            gram = x_train @ x_train.T  # grows with the number of units: so does the penalty
-            penalty = (ridge * x_train.shape[1] + EPS) * np.eye(len(gram))
-            dual = np.linalg.solve(gram + penalty, y - offset)
-            scores[test] = x_test @ (x_train.T @ dual) + offset
+    n_cat = len(acts.categories)
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    auroc = np.full((len(layers), n_cat), np.nan)
+    for i, layer in enumerate(layers):
+        x = np.asarray(acts[layer], dtype=np.float64)
+        probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=ridge * x.shape[1] + EPS))
+        scores = cross_val_predict(probe, x, labels, cv=split, method="decision_function")
+        if scores.ndim == 1:  # two categories: one decision value, positive for the second
+            scores = np.stack([-scores, scores], axis=1)
         for c in range(n_cat):
-            rows.append({"layer": layer, "category": acts.categories[c], "probe_auroc": _auroc(scores[:, c], labels == c)})
-    frame = pd.DataFrame(rows)
-    frame["layer"] = pd.Categorical(frame["layer"], categories=layers, ordered=True)
-    frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
-    return frame
+            positive = labels == c
+            if positive.any() and not positive.all():
+                auroc[i, c] = roc_auc_score(positive, scores[:, c])
+    return layer_frame(layers, acts.categories, probe_auroc=auroc)
 
 
 def complexity_profile(summary: pd.DataFrame) -> pd.DataFrame:
@@ -443,6 +589,17 @@ def complexity_profile(summary: pd.DataFrame) -> pd.DataFrame:
     ``in_first_third`` / ``in_last_third`` are the shares of those units in
     the first and last third of the layers. A category taken up early (low
     depth) is carried by simpler features.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`catsel.layer_summary`.
+
+    Returns
+    -------
+    DataFrame
+        One row per category: ``category``, ``n_selective``, ``depth``,
+        ``in_first_third``, ``in_last_third``.
     """
     layers = list(summary["layer"].cat.categories)
     position = {l: i / max(len(layers) - 1, 1) for i, l in enumerate(layers)}

@@ -28,18 +28,192 @@ import csv
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from .errors import StoreError
 
-__all__ = ["Activations", "ActivationStore", "load_activations", "FORMAT", "VERSION"]
+__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "FORMAT", "VERSION"]
 
 FORMAT = "catsel-activations"
 VERSION = 1
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One captured layer, as the store records it.
+
+    Parameters
+    ----------
+    name : str
+    units : int
+        Filters (conv) or units (dense).
+    map_shape : tuple of int or None
+        Spatial shape of a conv layer's map ``(height, width)``; ``None`` for
+        a dense layer.
+    receptive_field : dict or None
+        ``{"size", "jump", "start"}`` in input pixels, where known.
+    """
+
+    name: str
+    units: int
+    map_shape: tuple[int, ...] | None = None
+    receptive_field: dict | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LayerSpec":
+        """The spec from a layer's entry in ``meta.json``.
+
+        Parameters
+        ----------
+        data : mapping
+            ``name``, ``units``, ``map_shape`` and ``receptive_field``.
+
+        Returns
+        -------
+        LayerSpec
+        """
+        shape = data.get("map_shape")
+        return cls(name=str(data["name"]), units=int(data["units"]),
+                   map_shape=tuple(int(d) for d in shape) if shape else None,
+                   receptive_field=data.get("receptive_field") or None)
+
+    def to_json(self) -> dict:
+        """The layer's entry in ``meta.json``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"name": self.name, "units": self.units,
+                "map_shape": list(self.map_shape) if self.map_shape else None,
+                "receptive_field": self.receptive_field}
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """The contents of a store's ``meta.json``: written by :func:`catsel.capture`, read everywhere else.
+
+    Parameters
+    ----------
+    key : str
+        Identity of the capture (images, network, preprocessing, size, layers).
+    n_rows : int
+        Candidate images, one row each in the arrays.
+    categories : tuple of str
+    root : str
+        The data folder; ``index.csv`` paths are relative to it.
+    layers : tuple of LayerSpec
+        In network order.
+    model, weights : str
+        The network's name and a label of its weights (``"ImageNet"``, ``"untrained ..."``).
+    trained : bool
+        False for an untrained (randomly initialised) network.
+    image_size : int
+        Side of the square input, in pixels.
+    fit : str
+        ``"squash"`` or ``"crop"``.
+    preprocess : str
+        ``"caffe"``, ``"tf"``, ``"torch"`` or ``"raw"``.
+    precision : str
+    rebuild : dict or None
+        How to rebuild the network (model, weights, seed); ``None`` for a model held in memory.
+    network_digest : str or None
+        Hash of the architecture and weights.
+    format, version
+        ``"catsel-activations"`` and the store format's version.
+    extra : dict
+        Keys of ``meta.json`` this version of catsel does not know, kept as they are.
+    """
+
+    key: str = ""
+    n_rows: int = 0
+    categories: tuple[str, ...] = ()
+    root: str = ""
+    layers: tuple[LayerSpec, ...] = ()
+    model: str = "?"
+    weights: str = "?"
+    trained: bool = True
+    image_size: int = 0
+    fit: str = "squash"
+    preprocess: str = "raw"
+    precision: str = "float32"
+    rebuild: dict | None = None
+    network_digest: str | None = None
+    format: str = FORMAT
+    version: int = VERSION
+    extra: dict = field(default_factory=dict)  # keys of meta.json this version does not know, kept as they are
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: str | os.PathLike = "meta.json") -> "StoreMeta":
+        """Read the JSON object of ``meta.json``.
+
+        Parameters
+        ----------
+        data : mapping
+        source : str or path, default "meta.json"
+            Named in the error message.
+
+        Returns
+        -------
+        StoreMeta
+
+        Raises
+        ------
+        StoreError
+            Naming ``source``, when it is not a catsel store's ``meta.json`` or is damaged.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise StoreError(f"{source} is not a catsel activations store's meta.json")
+        known = {f.name for f in fields(cls)} - {"extra", "layers", "categories"}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known},
+                       layers=tuple(LayerSpec.from_json(l) for l in data.get("layers", [])),
+                       categories=tuple(data.get("categories", ())),
+                       extra={k: v for k, v in data.items() if k not in known | {"layers", "categories"}})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{source} is damaged ({exc!r}); delete the store and capture again") from None
+
+    def to_json(self) -> dict:
+        """The JSON object written to ``meta.json`` (the format readable without catsel).
+
+        Returns
+        -------
+        dict
+        """
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "layers")}
+        data["categories"] = list(self.categories)
+        data["layers"] = [l.to_json() for l in self.layers]
+        return {**self.extra, **data}
+
+    def layer(self, name: str) -> LayerSpec:
+        """The spec of a captured layer.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        LayerSpec
+
+        Raises
+        ------
+        KeyError
+            Listing the captured layers, when ``name`` is not one.
+        """
+        for spec in self.layers:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no layer {name!r}; captured layers: {', '.join(l.name for l in self.layers)}")
+
+    @property
+    def label(self) -> str:
+        """``"model, weights"``, for figure titles."""
+        return f"{self.model}, {self.weights}"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -57,9 +231,20 @@ def _read_json(path: Path) -> dict:
 
 
 class ActivationStore:
-    """Writer for one store folder. Used by :func:`catsel.capture`."""
+    """Writer for one store folder. Used by :func:`catsel.capture`; open one with :meth:`ActivationStore.open`.
 
-    def __init__(self, path: Path, meta: dict, rows_done: int, skipped: dict[int, str]):
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    meta : StoreMeta
+    rows_done : int
+        Rows already written (a resumed capture).
+    skipped : dict of int to str
+        Rows of images that could not be read, with the reasons.
+    """
+
+    def __init__(self, path: Path, meta: StoreMeta, rows_done: int, skipped: dict[int, str]):
         self.path = path
         self.meta = meta
         self.rows_done = rows_done
@@ -67,15 +252,15 @@ class ActivationStore:
         self._maxima = {}
         self._positions = {}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
-        n = meta["n_rows"]
-        for layer in meta["layers"]:
-            name, units = layer["name"], layer["units"]
+        n = meta.n_rows
+        for layer in meta.layers:
+            name, units = layer.name, layer.units
             self._maxima[name] = self._open(path / "maxima" / f"{name}.npy", mode, (n, units), np.float32)
-            if layer["map_shape"] is not None:
+            if layer.map_shape is not None:
                 self._positions[name] = self._open(path / "positions" / f"{name}.npy", mode, (n, units), np.int32)
 
     def _arrays_exist(self) -> bool:
-        return all((self.path / "maxima" / f"{l['name']}.npy").exists() for l in self.meta["layers"])
+        return all((self.path / "maxima" / f"{l.name}.npy").exists() for l in self.meta.layers)
 
     @staticmethod
     def _open(path: Path, mode: str, shape, dtype):
@@ -88,22 +273,33 @@ class ActivationStore:
         return arr
 
     @classmethod
-    def open(cls, path: str | os.PathLike, meta: dict, index_rows: list[dict]) -> "ActivationStore":
+    def open(cls, path: str | os.PathLike, meta: StoreMeta, index_rows: list[dict]) -> "ActivationStore":
         """Open the store at ``path`` for writing, resuming it when its key matches.
 
         A store with another key (other images, model, weights, preprocessing,
         size or layers) is moved aside to ``<path>.previous`` (replacing an
         older one there), so a mistaken rerun never destroys a finished capture.
+
+        Parameters
+        ----------
+        path : str or path
+        meta : StoreMeta
+            The capture's metadata (its ``key`` decides reuse).
+        index_rows : list of dict
+            ``row``, ``path``, ``category``, ``label`` per image: ``index.csv``.
+
+        Returns
+        -------
+        ActivationStore
         """
         path = Path(path)
-        meta = {"format": FORMAT, "version": VERSION, **meta}
         if (path / "meta.json").exists():
             try:
-                old = _read_json(path / "meta.json")
+                old = StoreMeta.from_json(_read_json(path / "meta.json"))
                 progress = _read_json(path / "progress.json")
-            except (OSError, ValueError):
-                old, progress = {}, {}
-            if old.get("key") == meta["key"] and old.get("format") == FORMAT and progress:
+            except (OSError, ValueError, StoreError):
+                old, progress = None, {}
+            if old is not None and old.key == meta.key and progress:
                 skipped = {int(k): v for k, v in progress.get("skipped", {}).items()}
                 return cls(path, old, int(progress.get("rows_done", 0)), skipped)
             previous = path.with_name(path.name + ".previous")
@@ -117,18 +313,27 @@ class ActivationStore:
             writer = csv.DictWriter(f, fieldnames=["row", "path", "category", "label"])
             writer.writeheader()
             writer.writerows(index_rows)
-        _write_json(path / "meta.json", meta)
+        _write_json(path / "meta.json", meta.to_json())
         store = cls(path, meta, 0, {})
         store._write_progress(complete=False)
         return store
 
     @property
     def complete(self) -> bool:
-        return self.rows_done >= self.meta["n_rows"]
+        return self.rows_done >= self.meta.n_rows
 
     def write(self, first: int, maxima: Mapping[str, np.ndarray], positions: Mapping[str, np.ndarray],
               errors: list[str | None]) -> None:
-        """Write rows ``first .. first+len(errors)`` and record progress."""
+        """Write rows ``first .. first + len(errors)`` and record the progress.
+
+        Parameters
+        ----------
+        first : int
+            Must be the next row not yet written.
+        maxima, positions : mapping of str to ndarray, shape (n, units)
+        errors : list of str or None
+            Per row, why its image could not be read (its row is then zeros).
+        """
         if first != self.rows_done:
             raise StoreError(f"rows must be written in order: expected row {self.rows_done}, got {first}")
         stop = first + len(errors)
@@ -154,6 +359,7 @@ class ActivationStore:
         )
 
     def close(self) -> None:
+        """Release the memory maps (the data is already flushed batch by batch)."""
         self._maxima.clear()
         self._positions.clear()
 
@@ -162,22 +368,29 @@ class ActivationStore:
 class Activations:
     """Captured activations of one network on one category dataset.
 
-    Attributes
+    Made by :func:`catsel.capture`, :func:`catsel.load_activations` or
+    :meth:`Activations.from_arrays`, not built by hand.
+
+    Parameters
     ----------
+    path : Path or None
+        The store folder (``None`` for activations held in memory).
     layers : tuple of str
         Layer names in network order.
     labels : numpy.ndarray
-        Integer category of each image (index into :attr:`categories`).
+        Integer category of each image (index into ``categories``).
     categories : tuple of str
         Category names; ``categories[label]`` is an image's category.
     paths : list of str
-        Image paths relative to :attr:`root`.
+        Image paths relative to ``root``.
     root : str
         The data folder the paths are relative to.
-    meta : dict
+    meta : StoreMeta
         The store's ``meta.json`` (model, weights, image size, layers...).
     skipped : dict
         Store row → reason, for images that could not be read.
+    _maxima, _positions : dict of str to ndarray
+        The arrays by layer; read them as ``acts[layer]`` and ``acts.positions(layer)``.
 
     ``acts[layer]`` is a float32 array ``(n_images, n_units)``;
     ``acts.positions(layer)`` where each conv filter's maximum was.
@@ -189,7 +402,7 @@ class Activations:
     categories: tuple[str, ...]
     paths: list[str]
     root: str
-    meta: dict
+    meta: StoreMeta
     skipped: dict[int, str]
     _maxima: dict
     _positions: dict
@@ -199,7 +412,20 @@ class Activations:
                     paths: list[str] | None = None, meta: dict | None = None) -> "Activations":
         """Activations held in memory (for tests, or arrays from another tool).
 
-        ``maxima`` maps layer names, in network order, to ``(n_images, n_units)`` arrays.
+        Parameters
+        ----------
+        maxima : mapping of str to array-like, shape (n_images, n_units)
+            Layer names, in network order, to their units' values.
+        labels : array-like of int, shape (n_images,)
+        categories : sequence of str
+        paths : list of str, optional
+            Image paths (default: the row numbers).
+        meta : dict, optional
+            Fields of :class:`StoreMeta` to set (``model``, ``weights``, ...).
+
+        Returns
+        -------
+        Activations
         """
         labels = np.asarray(labels, dtype=np.int32)
         layers = tuple(maxima)
@@ -207,11 +433,17 @@ class Activations:
         for l, a in arrays.items():
             if a.ndim != 2 or a.shape[0] != len(labels):
                 raise ValueError(f"layer {l}: expected an array (n_images={len(labels)}, units), got {a.shape}")
-        base = {"model": "?", "weights": "?", "layers": [
-            {"name": l, "units": arrays[l].shape[1], "map_shape": None} for l in layers]}
+        settings = dict(meta or {})
+        specs = settings.pop("layers", None)
+        specs = tuple(LayerSpec.from_json(l) for l in specs) if specs else tuple(
+            LayerSpec(l, arrays[l].shape[1]) for l in layers)
+        known = {f.name for f in fields(StoreMeta)}
+        meta = StoreMeta(n_rows=len(labels), categories=tuple(categories), layers=specs,
+                         **{k: v for k, v in settings.items() if k in known and k != "categories"},
+                         extra={k: v for k, v in settings.items() if k not in known})
         return cls(path=None, layers=layers, labels=labels, categories=tuple(categories),
                    paths=list(paths) if paths is not None else [str(i) for i in range(len(labels))],
-                   root="", meta={**base, **(meta or {})}, skipped={}, _maxima=arrays, _positions={})
+                   root="", meta=meta, skipped={}, _maxima=arrays, _positions={})
 
     def __getitem__(self, layer: str) -> np.ndarray:
         if layer not in self._maxima:
@@ -225,17 +457,65 @@ class Activations:
         return len(self.labels)
 
     def positions(self, layer: str) -> np.ndarray:
-        """Flat index (row * width + col) of each conv filter's maximum, per image."""
+        """Where each conv filter's maximum was, per image.
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        ndarray of int32, shape (n_images, n_units)
+            Flat index ``row * width + col`` into the layer's map.
+        """
         if layer not in self._positions:
             raise KeyError(f"layer {layer!r} has no positions (a dense layer, or not captured)")
         return self._positions[layer]
 
     def map_shape(self, layer: str) -> tuple[int, ...] | None:
-        """Spatial shape of a conv layer's map; ``None`` for dense layers."""
-        for l in self.meta["layers"]:
-            if l["name"] == layer:
-                return tuple(l["map_shape"]) if l["map_shape"] else None
-        raise KeyError(layer)
+        """Spatial shape of a layer's map.
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        tuple of int or None
+            ``(height, width)``; ``None`` for a dense layer.
+        """
+        return self.meta.layer(layer).map_shape
+
+    def image(self, row: int) -> np.ndarray:
+        """Image ``row`` as the network saw it.
+
+        Parameters
+        ----------
+        row : int
+            Index into ``paths`` (and the arrays).
+
+        Returns
+        -------
+        ndarray of uint8, shape (image_size, image_size, 3)
+            Decoded from the data folder at the capture's size and fit.
+        """
+        from .data import load_image
+
+        return load_image(Path(self.root) / self.paths[row], int(self.meta.image_size), self.meta.fit)
+
+    def skipped_files(self) -> list[dict]:
+        """The images of the store that could not be read.
+
+        Returns
+        -------
+        list of dict
+            ``{"path": absolute path, "reason": why}`` per skipped image, in row order.
+        """
+        if not self.skipped or self.path is None:
+            return []
+        with open(self.path / "index.csv", newline="", encoding="utf-8") as f:
+            rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
+        return [{"path": str(Path(self.root) / rows[i]), "reason": reason} for i, reason in sorted(self.skipped.items())]
 
     @property
     def units(self) -> dict[str, int]:
@@ -249,25 +529,39 @@ class Activations:
 
     @property
     def model_label(self) -> str:
-        return f"{self.meta.get('model', '?')}, {self.meta.get('weights', '?')}"
+        """``"model, weights"``, for figure titles."""
+        return self.meta.label
 
 
 def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activations:
-    """Read an activations store (the folder, or the run folder holding ``activations/``).
+    """Read an activations store.
 
-    Only the rows of images that were read are returned. With ``mmap=True``
-    the arrays stay memory-mapped (read-only) instead of loaded in memory.
+    Only the rows of images that were read are returned.
+
+    Parameters
+    ----------
+    path : str or path
+        The store folder, or the run folder holding ``activations/``.
+    mmap : bool, default False
+        Keep the arrays memory-mapped (read-only) instead of loading them.
+
+    Returns
+    -------
+    Activations
+
+    Raises
+    ------
+    StoreError
+        When ``path`` holds no store, or an incomplete one.
     """
     path = Path(path)
     if not (path / "meta.json").exists() and (path / "activations" / "meta.json").exists():
         path = path / "activations"
     if not (path / "meta.json").exists():
         raise StoreError(f"{path} is not an activations store (no meta.json); run `catsel run` or catsel.capture first")
-    meta = _read_json(path / "meta.json")
-    if meta.get("format") != FORMAT:
-        raise StoreError(f"{path}/meta.json is not a catsel activations store")
+    meta = StoreMeta.from_json(_read_json(path / "meta.json"), path / "meta.json")
     progress = _read_json(path / "progress.json")
-    n = meta["n_rows"]
+    n = meta.n_rows
     if not progress.get("complete") or progress.get("rows_done", 0) < n:
         raise StoreError(
             f"{path} is incomplete ({progress.get('rows_done', 0)} of {n} images); "
@@ -281,20 +575,20 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
     paths = [r["path"] for r, k in zip(index, keep) if k]
     mode = "r" if mmap else None
     maxima, positions = {}, {}
-    for layer in meta["layers"]:
-        name = layer["name"]
+    for layer in meta.layers:
+        name = layer.name
         arr = np.load(path / "maxima" / f"{name}.npy", mmap_mode=mode)
         maxima[name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
-        if layer["map_shape"] is not None:
+        if layer.map_shape is not None:
             pos = np.load(path / "positions" / f"{name}.npy", mmap_mode=mode)
             positions[name] = pos if keep.all() else pos[keep]
     return Activations(
         path=path,
-        layers=tuple(l["name"] for l in meta["layers"]),
+        layers=tuple(l.name for l in meta.layers),
         labels=labels,
-        categories=tuple(meta["categories"]),
+        categories=meta.categories,
         paths=paths,
-        root=meta.get("root", ""),
+        root=meta.root,
         meta=meta,
         skipped=skipped,
         _maxima=maxima,

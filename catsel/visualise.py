@@ -14,56 +14,78 @@ way as for the capture (size and fit), so crops line up with the positions.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
 from .data import ImageFolder, load_image
-from .plots import _palette
+from .plots import palette
 from .receptive import ReceptiveField
 from .store import Activations
+from .tables import top_k
 
-__all__ = ["top_images", "image_of", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
+__all__ = ["top_images", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
            "plot_filter", "plot_representatives"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
-    """Rows of the ``k`` images with the highest value of ``unit``, best first."""
+    """Rows of the ``k`` images with the highest value of ``unit``, best first.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    category : str, optional
+        Only this category's images.
+
+    Returns
+    -------
+    ndarray of int, shape (min(k, n),)
+        Rows of ``acts`` (ties in row order).
+    """
     values = np.asarray(acts[layer][:, unit])
     rows = np.arange(len(values))
     if category is not None:
         if category not in acts.categories:
             raise KeyError(f"no category {category!r}; categories: {', '.join(acts.categories)}")
         rows = rows[acts.labels == acts.categories.index(category)]
-    order = np.argsort(-values[rows], kind="stable")
-    return rows[order[:k]]
-
-
-def image_of(acts: Activations, row: int) -> np.ndarray:
-    """Image ``row`` as the network saw it (uint8, the capture's size and fit)."""
-    path = Path(acts.root) / acts.paths[row]
-    return load_image(path, int(acts.meta["image_size"]), acts.meta.get("fit", "squash"))
+    return rows[top_k(values[rows], k)]
 
 
 def _field(acts: Activations, layer: str) -> ReceptiveField:
-    for spec in acts.meta["layers"]:
-        if spec["name"] == layer:
-            if not spec.get("receptive_field"):
-                raise ValueError(f"layer {layer} has no receptive field (a dense layer sees the whole image)")
-            return ReceptiveField(**spec["receptive_field"])
-    raise KeyError(f"no layer {layer!r}; captured layers: {', '.join(acts.layers)}")
+    spec = acts.meta.layer(layer)
+    if not spec.receptive_field:
+        raise ValueError(f"layer {layer} has no receptive field (a dense layer sees the whole image)")
+    return ReceptiveField(**spec.receptive_field)
 
 
 def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np.ndarray | None = None
                    ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The part of image ``row`` inside the receptive field of ``unit``'s maximum.
 
-    Returns the crop and its box ``(top, left, bottom, right)`` in the
-    network's input pixels (clipped to the image; bottom/right exclusive).
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    row : int
+        The image (a row of ``acts``).
+    image : ndarray of uint8, shape (size, size, 3), optional
+        The decoded image, when the caller has it already.
+
+    Returns
+    -------
+    crop : ndarray of uint8, shape (h, w, 3)
+    box : tuple of int
+        ``(top, left, bottom, right)`` in the network's input pixels (clipped to
+        the image; bottom/right exclusive).
     """
-    image = image_of(acts, row) if image is None else image
+    image = acts.image(row) if image is None else image
     field = _field(acts, layer)
     width = acts.map_shape(layer)[1]
     r, c = divmod(int(acts.positions(layer)[row, unit]), width)
@@ -81,21 +103,41 @@ def _tile(ax, image, title, colour) -> None:
 
 def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None,
                     boxes: bool = True, fig: Figure | None = None) -> Figure:
-    """The filter's top images, each titled with its category and value; the
-    receptive field of the maximum outlined (conv layers)."""
+    """The filter's top images, each titled with its category and value.
+
+    The receptive field of the maximum is outlined on each (conv layers).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    category : str, optional
+        Only this category's images.
+    boxes : bool, default True
+        Outline the receptive field.
+    fig : matplotlib Figure, optional
+        Drawn into; a new one by default.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     from matplotlib.patches import Rectangle
 
     rows = top_images(acts, layer, unit, k, category=category)
     cols = min(max(len(rows), 1), 8)
     lines = -(-len(rows) // cols) or 1
     fig = fig or Figure(figsize=(1.6 * cols, 1.9 * lines + 0.4), layout="constrained")
-    palette = _palette(list(acts.categories))
+    colours = palette(list(acts.categories))
     conv = acts.map_shape(layer) is not None
     for i, row in enumerate(rows):
         ax = fig.add_subplot(lines, cols, i + 1)
         cat = acts.categories[acts.labels[row]]
-        image = image_of(acts, row)
-        _tile(ax, image, f"{cat}\n{acts[layer][row, unit]:.3g}", palette[cat])
+        image = acts.image(row)
+        _tile(ax, image, f"{cat}\n{acts[layer][row, unit]:.3g}", colours[cat])
         if conv and boxes:
             _, (top, left, bottom, right) = receptive_crop(acts, layer, unit, row, image)
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
@@ -107,12 +149,30 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
 
 def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_category: bool = False,
                size: int = 64, fig: Figure | None = None) -> Figure:
-    """Receptive-field crops of the filter's top images (one row, or one row per category)."""
+    """Receptive-field crops of the filter's top images (one row, or one row per category).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    per_category : bool, default False
+        One row of top images per category.
+    size : int, default 64
+        Side of each shown crop, in pixels.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     groups = [(c, top_images(acts, layer, unit, k, category=c)) for c in acts.categories] if per_category \
         else [(None, top_images(acts, layer, unit, k))]
     cols = max(len(r) for _, r in groups)
     fig = fig or Figure(figsize=(1.2 * cols + 1.2, 1.45 * len(groups) + 0.5), layout="constrained")
-    palette = _palette(list(acts.categories))
+    colours = palette(list(acts.categories))
     axes = fig.subplots(len(groups), cols, squeeze=False)
     for g, (group, rows) in enumerate(groups):
         for i in range(cols):
@@ -124,21 +184,34 @@ def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_cate
             crop, _ = receptive_crop(acts, layer, unit, row)
             shown = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC))
             cat = acts.categories[acts.labels[row]]
-            _tile(ax, shown, f"{acts[layer][row, unit]:.3g}", palette[cat])
+            _tile(ax, shown, f"{acts[layer][row, unit]:.3g}", colours[cat])
             ax.set_axis_on()
             if i == 0 and group is not None:
-                ax.set_ylabel(group, color=palette[group], fontsize=9)
+                ax.set_ylabel(group, color=colours[group], fontsize=9)
     fig.suptitle(f"{layer} filter {unit}: receptive-field crops at the maximum"
                  + (", per category" if per_category else ""), fontsize=10)
     return fig
 
 
 def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96, fig: Figure | None = None) -> Figure:
-    """The first ``per_category`` readable images of each category, one row per category."""
+    """The first ``per_category`` readable images of each category, one row per category.
+
+    Parameters
+    ----------
+    folder : ImageFolder
+    per_category : int, default 6
+    size : int, default 96
+        Side of each thumbnail, in pixels.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     cats = folder.categories
     fig = fig or Figure(figsize=(1.3 * per_category + 1, 1.35 * len(cats)), layout="constrained")
     axes = fig.subplots(len(cats), per_category, squeeze=False)
-    palette = _palette(list(cats))
+    colours = palette(list(cats))
     for r, cat in enumerate(cats):
         indices = [i for i, lab in enumerate(folder.labels) if lab == r]
         shown = 0
@@ -154,7 +227,7 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
             ax.set_xticks([])
             ax.set_yticks([])
             if shown == 0:
-                ax.set_ylabel(cat, color=palette[cat], fontsize=10)
+                ax.set_ylabel(cat, color=colours[cat], fontsize=10)
             shown += 1
         for j in range(shown, per_category):
             axes[r, j].set_axis_off()
@@ -170,8 +243,30 @@ def _draw_maximised(ax, result, title: str) -> None:
 
 def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
                 seed: int = 0, fig: Figure | None = None) -> Figure:
-    """One panel with the three views of a filter: top images, receptive-field crops, and an
-    activation-maximisation picture (``amodel``: the captured network; rebuilt from the store if omitted)."""
+    """One panel with the three views of a filter.
+
+    Its top images, their receptive-field crops, and an activation-maximisation
+    picture (see :func:`catsel.maximise.maximise`).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    amodel : ActivationModel, optional
+        The captured network; rebuilt from the store when omitted.
+    k : int, default 6
+        Top images.
+    steps : int, default 256
+        Activation-maximisation steps.
+    seed : int, default 0
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     from .maximise import maximise
     from .models import from_store
 
@@ -202,10 +297,36 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     of those (largest margin above chance) are shown in network order, each as
     an activation-maximisation picture above receptive-field crops of its top
     images.
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame
+        From :func:`catsel.selectivity`.
+    category : str
+    amodel : ActivationModel, optional
+        The captured network; rebuilt from the store when omitted.
+    top : int, default 4
+        Filters shown.
+    steps : int, default 256
+        Activation-maximisation steps per filter.
+    seed : int, default 0
+    crops : int, default 3
+        Receptive-field crops under each filter.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Raises
+    ------
+    ValueError
+        When no unit is selective for ``category``.
     """
     from .maximise import maximise
     from .models import from_store
-    from .selectivity import representative_filters
+    from .selection import representative_filters
 
     reps = representative_filters(table, category, per_layer=1)
     if reps.empty:

@@ -24,13 +24,14 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from .plots import _palette, layer_proportions
+from .plots import layer_proportions, palette
 from .visualise import receptive_crop
-from .selectivity import INDICES, selectivity
+from .selection import INDICES, selectivity
+from .tables import selective_rule, summary_frame, top_k
 from .store import Activations
 
 __all__ = ["explore_thresholds", "explore_layer", "explore_filters", "explore",
-           "ThresholdExplorer", "LayerExplorer", "FilterExplorer"]
+           "ThresholdExplorer", "LayerExplorer", "FilterExplorer", "Dashboard"]
 
 
 def _ipywidgets():
@@ -98,19 +99,10 @@ class _ThresholdCounts:
         self.n_constant = np.bincount(self.codes, weights=~self.usable, minlength=size)
 
     def summary(self, threshold: float) -> pd.DataFrame:
-        selective = (self.above > threshold) & self.usable
+        selective = selective_rule(self.above, ~self.usable, threshold)
         n_sel = np.bincount(self.codes, weights=selective, minlength=len(self.n_units))
-        n_cat = len(self.categories)
-        summary = pd.DataFrame({
-            "layer": pd.Categorical.from_codes(np.repeat(np.arange(len(self.layers)), n_cat), self.layers, ordered=True),
-            "category": pd.Categorical.from_codes(np.tile(np.arange(n_cat), len(self.layers)), self.categories,
-                                                  ordered=True),
-            "n_units": self.n_units,
-            "n_selective": n_sel.astype(int),
-            "proportion": n_sel / np.maximum(self.n_units, 1),
-            "n_silent": self.n_silent.astype(int),
-            "n_constant": self.n_constant.astype(int),
-        })
+        summary = summary_frame(self.layers, self.categories, n_units=self.n_units, n_selective=n_sel,
+                                n_silent=self.n_silent, n_constant=self.n_constant)
         summary.attrs.update(self.table.attrs)
         summary.attrs["threshold"] = threshold
         return summary
@@ -118,6 +110,18 @@ class _ThresholdCounts:
 
 class ThresholdExplorer(_Explorer):
     """Threshold slider, index chooser, category selection → Figure 1 and counts.
+
+    Parameters
+    ----------
+    source : Activations or DataFrame
+        Activations (every registered index is offered) or one selectivity table
+        from :func:`catsel.selectivity` (its own index only).
+    threshold : float, default 0.01
+        The starting threshold.
+    index : str, optional
+        The starting index (default: the first offered).
+    categories : sequence of str, optional
+        The categories shown at first (default: all).
 
     Attributes
     ----------
@@ -157,6 +161,7 @@ class ThresholdExplorer(_Explorer):
         self.update()
 
     def update(self) -> None:
+        """Redraw from the current values of the controls (called whenever one of them changes)."""
         counter = self._counts[self.index.value]
         cats = [c for c in counter.categories if c in self.categories.value]
         self.summary = counter.summary(self.threshold.value)
@@ -180,6 +185,17 @@ class ThresholdExplorer(_Explorer):
 
 class LayerExplorer(_Explorer):
     """One layer's filters: selectivity bars per category, sorted, a window at a time.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`catsel.selectivity`.
+    layer : str, optional
+        The layer shown first (default: the last).
+    sort_by : str, optional
+        ``"filter index"`` or a category (default: the first category).
+    window : int, default 48
+        Filters drawn at a time.
 
     Attributes
     ----------
@@ -229,6 +245,7 @@ class LayerExplorer(_Explorer):
         return self._cache[layer]
 
     def update(self) -> None:
+        """Redraw from the current values of the controls (called whenever one of them changes)."""
         values, selective, chance = self._matrix()
         if self.sort_by.value == "filter index":
             self.order = values.index.to_numpy()
@@ -251,7 +268,7 @@ class LayerExplorer(_Explorer):
         top.axvspan(lo - 0.5, hi + 0.5, color="white", alpha=0.25, ec="white")
         top.set_xlabel(f"all {len(self.order)} filters of {self.layer.value}, sorted by {self.sort_by.value}")
         top.set_title(f"{self.layer.value}: selectivity per filter ({self.table.attrs.get('model_label', '')})")
-        palette = _palette(self._categories)
+        colours = palette(self._categories)
         width = 0.8 / len(self._categories)
         x = np.arange(len(ids))
         for k, c in enumerate(self._categories):
@@ -259,12 +276,12 @@ class LayerExplorer(_Explorer):
             left = x + (k - (len(self._categories) - 1) / 2) * width - width / 2
             heights = values.loc[ids, c].to_numpy()
             bars = PolyCollection([[(l, 0), (l, h), (l + width, h), (l + width, 0)] for l, h in zip(left, heights)],
-                                  facecolors=palette[c], edgecolors="none", label=c)
+                                  facecolors=colours[c], edgecolors="none", label=c)
             bars.catsel_heights = heights  # what the bars show, for tests and callers
             bottom.add_collection(bars)
-            bottom.axhline(chance[c], color=palette[c], ls="--", lw=0.8)
+            bottom.axhline(chance[c], color=colours[c], ls="--", lw=0.8)
             sel = selective.loc[ids, c].to_numpy()
-            bottom.plot(x[sel], np.full(sel.sum(), values.to_numpy().max() * 1.04), "v", color=palette[c], ms=4)
+            bottom.plot(x[sel], np.full(sel.sum(), values.to_numpy().max() * 1.04), "v", color=colours[c], ms=4)
         bottom.set_xticks(x, [str(i) for i in ids], rotation=90, fontsize=7)
         bottom.set_xlim(-0.6, len(ids) - 0.4)
         bottom.set_xlabel("filter (▼ selective; dashed: chance level)")
@@ -277,9 +294,21 @@ class LayerExplorer(_Explorer):
 class FilterExplorer(_Explorer):
     """One filter or unit: its top images and its activation per category.
 
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame, optional
+        From :func:`catsel.selectivity`: adds each category's selectivity to the caption.
+    layer : str, optional
+        The layer shown first (default: the last).
+    unit : int, default 0
+        The filter shown first.
+    top : int, default 8
+        Top images shown.
+
     Attributes
     ----------
-    layer, filter, top : ipywidgets controls
+    layer, unit, top : ipywidgets controls
     top_rows : ndarray
         Image rows (into ``acts``) of the current top images, best first.
     values : DataFrame
@@ -287,29 +316,30 @@ class FilterExplorer(_Explorer):
     """
 
     def __init__(self, acts: Activations, table: pd.DataFrame | None = None, *, layer: str | None = None,
-                 filter: int = 0, top: int = 8):
+                 unit: int = 0, top: int = 8):
         W = _ipywidgets()
         self.acts = acts
         self.table = table
         self.root = Path(acts.root)
         self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
-        self.filter = W.BoundedIntText(value=filter, min=0, max=acts.units[self.layer.value] - 1, description="filter")
+        self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="filter")
         self.top = W.IntSlider(value=top, min=1, max=24, description="top images", continuous_update=False)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.info = W.HTML()
         self.layer.observe(lambda change: self._limit(), names="value")
-        self._observe(self.filter, self.top)
-        self.widget = W.VBox([W.HBox([self.layer, self.filter, self.top]), self.info, self.image])
+        self._observe(self.unit, self.top)
+        self.widget = W.VBox([W.HBox([self.layer, self.unit, self.top]), self.info, self.image])
         self.update()
 
     def _limit(self) -> None:
-        self.filter.max = self.acts.units[self.layer.value] - 1
+        self.unit.max = self.acts.units[self.layer.value] - 1
         self.update()
 
     def update(self) -> None:
-        layer, unit = self.layer.value, int(self.filter.value)
+        """Redraw from the current values of the controls (called whenever one of them changes)."""
+        layer, unit = self.layer.value, int(self.unit.value)
         a = self.acts[layer][:, unit]
-        self.top_rows = np.argsort(-a, kind="stable")[: self.top.value]
+        self.top_rows = top_k(a, self.top.value)
         cats = np.asarray(self.acts.categories)
         self.values = pd.DataFrame({"value": a, "category": pd.Categorical(cats[self.acts.labels],
                                                                            categories=list(cats))})
@@ -325,15 +355,13 @@ class FilterExplorer(_Explorer):
         return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts)
 
     def _crops_available(self, layer: str) -> bool:
-        spec = next((l for l in self.acts.meta.get("layers", []) if l["name"] == layer), {})
-        return bool(spec.get("receptive_field")) and self.acts.map_shape(layer) is not None
+        spec = self.acts.meta.layer(layer)
+        return bool(spec.receptive_field) and spec.map_shape is not None
 
     def _image(self, row: int) -> np.ndarray | None:
         """Image ``row`` as the network saw it, or None for a moved or deleted file (a blank tile)."""
-        from .visualise import image_of
-
         try:
-            return image_of(self.acts, row)
+            return self.acts.image(row)
         except Exception:
             return None
 
@@ -346,7 +374,7 @@ class FilterExplorer(_Explorer):
         fig = Figure(figsize=(11, 2.0 * lines + 2.8))
         grid = fig.add_gridspec(lines + 1, cols, height_ratios=[1.3] * lines + [2.2], left=0.1, right=0.98,
                                 top=0.92, bottom=0.1, hspace=0.55)
-        palette = _palette(list(self.acts.categories))
+        colours = palette(list(self.acts.categories))
         for i, row in enumerate(self.top_rows):
             line = (i // cols) * (2 if crops else 1)
             ax = fig.add_subplot(grid[line, i % cols])
@@ -354,7 +382,7 @@ class FilterExplorer(_Explorer):
             if img is not None:
                 ax.imshow(img)
             category = self.acts.categories[self.acts.labels[row]]
-            ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=palette[category])
+            ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=colours[category])
             ax.set_axis_off()
             if crops:
                 ax = fig.add_subplot(grid[line + 1, i % cols])
@@ -367,7 +395,7 @@ class FilterExplorer(_Explorer):
         rng = np.random.default_rng(0)
         for y, c in enumerate(self.acts.categories):  # jittered strip and median per category
             v = self.values.loc[self.values["category"] == c, "value"].to_numpy()
-            ax.scatter(v, y + rng.uniform(-0.25, 0.25, len(v)), s=6, alpha=0.6, color=palette[c])
+            ax.scatter(v, y + rng.uniform(-0.25, 0.25, len(v)), s=6, alpha=0.6, color=colours[c])
             if len(v):
                 ax.plot([np.median(v)] * 2, [y - 0.35, y + 0.35], color="black", lw=1.5)
         ax.set_yticks(range(len(self.acts.categories)), self.acts.categories)
@@ -379,22 +407,65 @@ class FilterExplorer(_Explorer):
 
 
 def explore_thresholds(source: Activations | pd.DataFrame, **kwargs) -> ThresholdExplorer:
-    """Threshold explorer. ``source``: activations (both indices offered) or a selectivity table."""
+    """The threshold explorer (see :class:`ThresholdExplorer`).
+
+    Parameters
+    ----------
+    source : Activations or DataFrame
+        Activations (every registered index offered) or a selectivity table.
+    **kwargs
+        ``threshold``, ``index``, ``categories``.
+
+    Returns
+    -------
+    ThresholdExplorer
+    """
     return ThresholdExplorer(source, **kwargs)
 
 
 def explore_layer(table: pd.DataFrame, **kwargs) -> LayerExplorer:
-    """Layer explorer on a table from :func:`catsel.selectivity`."""
+    """The layer explorer on a table from :func:`catsel.selectivity` (see :class:`LayerExplorer`).
+
+    Parameters
+    ----------
+    table : DataFrame
+    **kwargs
+        ``layer``, ``sort_by``, ``window``.
+
+    Returns
+    -------
+    LayerExplorer
+    """
     return LayerExplorer(table, **kwargs)
 
 
 def explore_filters(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> FilterExplorer:
-    """Filter explorer: top images and activation distribution of one filter."""
+    """The filter explorer: top images and activation distribution of one filter (see :class:`FilterExplorer`).
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame, optional
+    **kwargs
+        ``layer``, ``unit``, ``top``.
+
+    Returns
+    -------
+    FilterExplorer
+    """
     return FilterExplorer(acts, table, **kwargs)
 
 
 class Dashboard(_Explorer):
-    """The three explorers in tabs; choosing a filter in the layer view opens it in the filter view."""
+    """The three explorers in tabs; choosing a filter in the layer view opens it in the filter view.
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame, optional
+        From :func:`catsel.selectivity` (computed with ``threshold`` when omitted).
+    threshold : float, default 0.01
+    """
 
     def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = 0.01):
         W = _ipywidgets()
@@ -410,17 +481,39 @@ class Dashboard(_Explorer):
     def _open(self, unit) -> None:
         if unit is None:
             return
-        with self.filters.filter.hold_trait_notifications():
+        with self.filters.unit.hold_trait_notifications():
             self.filters.layer.value = self.layers.layer.value
-            self.filters.filter.max = self.acts_units(self.layers.layer.value) - 1
-            self.filters.filter.value = int(unit)
+            self.filters.unit.max = self.acts_units(self.layers.layer.value) - 1
+            self.filters.unit.value = int(unit)
         self.filters.update()
         self.widget.selected_index = 2
 
     def acts_units(self, layer: str) -> int:
+        """Units of ``layer``.
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        int
+        """
         return self.filters.acts.units[layer]
 
 
 def explore(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> Dashboard:
-    """All three explorers in tabs (what ``catsel explore RUN_DIR`` shows in Voilà)."""
+    """All three explorers in tabs (what ``catsel explore RUN_DIR`` shows in Voilà).
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame, optional
+    **kwargs
+        ``threshold``.
+
+    Returns
+    -------
+    Dashboard
+    """
     return Dashboard(acts, table, **kwargs)

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import catsel
-from test_models import small_cnn
+from helpers import small_cnn
 
 SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np, catsel
-from test_models import small_cnn
+from helpers import small_cnn
 net = small_cnn(size=12)
 net.load_weights(sys.argv[3])
 amodel = catsel.activation_model(net, preprocess="tf")
@@ -56,6 +56,7 @@ def _assert_same_capture(out: dict, reference) -> None:
     assert same.mean() > 0.99  # positions agree but for near-ties decided by rounding
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
 def test_capture_matches_tensorflow(backend, module, colour_folder, tmp_path):
     if importlib.util.find_spec(module) is None:
@@ -71,7 +72,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, keras, numpy as np, catsel
 from catsel.errors import ModelError
-from test_models import small_cnn
+from helpers import small_cnn
 net = small_cnn(size=12)
 net.load_weights(sys.argv[3])
 amodel = catsel.activation_model(net, preprocess="tf")
@@ -92,6 +93,7 @@ print(json.dumps({"devices": len(jax.devices()), "shards": shards, "odd": odd, "
 """
 
 
+@pytest.mark.slow
 def test_data_parallel_capture_on_two_devices_matches_one(colour_folder, tmp_path):
     """Keras' DataParallel on JAX splits each batch over two devices (two CPU devices stand in for GPUs)."""
     if importlib.util.find_spec("jax") is None:
@@ -106,7 +108,7 @@ def test_data_parallel_capture_on_two_devices_matches_one(colour_folder, tmp_pat
 
 def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
     from catsel.errors import ModelError
-    from catsel.models import resolve_devices
+    from catsel.backends import resolve_devices
 
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     assert resolve_devices(None) is None
@@ -122,15 +124,15 @@ def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
 
 
 def test_two_gpus_outside_jax_point_to_jax_or_one_capture_per_gpu(monkeypatch):
-    import catsel.models as models
+    from catsel import backends
     from catsel.errors import ModelError
 
-    monkeypatch.setattr(models, "_other_backend_devices", lambda backend: ["gpu:0", "gpu:1"])
+    monkeypatch.setattr(backends, "accelerators", lambda backend: ["gpu:0", "gpu:1"])
     with pytest.raises(ModelError, match="JAX backend only.*CUDA_VISIBLE_DEVICES"):
-        models.resolve_devices("all")
+        backends.resolve_devices("all")
     with pytest.raises(ModelError, match="CUDA_VISIBLE_DEVICES=1"):
-        models.resolve_devices(["gpu:1"])
-    assert models.resolve_devices(["GPU:0"]) is None  # the default device: nothing to place
+        backends.resolve_devices(["gpu:1"])
+    assert backends.resolve_devices(["GPU:0"]) is None  # the default device: nothing to place
 
 
 @pytest.mark.parametrize("text, expected", [("all", "all"), ("2", 2), ("gpu:0,gpu:1", ["gpu:0", "gpu:1"])])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes: left out of the quick loop (pytest -m "not slow")
+
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "build" / "browser"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)

@@ -15,7 +15,7 @@ from PIL import Image
 import catsel
 from catsel import DatasetError, ImageError, ImageFolder, StoreError
 from conftest import write_image
-from test_models import small_cnn
+from helpers import small_cnn
 
 
 def _amodel():
@@ -122,9 +122,9 @@ def test_any_change_starts_afresh_and_keeps_the_old_store_aside(colour_folder, t
     else:
         amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1", "fc"])
     second = catsel.capture(amodel, folder, tmp_path, progress=False)
-    assert second.meta["key"] != first.meta["key"]
+    assert second.meta.key != first.meta.key
     previous = catsel.load_activations(tmp_path / "activations.previous")
-    assert previous.meta["key"] == first.meta["key"]
+    assert previous.meta.key == first.meta.key
     np.testing.assert_array_equal(previous["c1"], first["c1"])
 
 
@@ -191,7 +191,7 @@ def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, t
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(sys.modules["catsel.capture"], "decode_rows", no_decoding)
+    monkeypatch.setattr(catsel.engine, "decode_rows", no_decoding)
     other = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1"])
     second = catsel.capture(other, folder, tmp_path / "b", batch_size=5, cache=tmp_path / "cache", progress=False)
     np.testing.assert_array_equal(second["c1"], first["c1"])
@@ -200,7 +200,7 @@ def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, t
 def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     threads = catsel.capture(_amodel(), folder, tmp_path / "threads", batch_size=4, workers=1, progress=False)
-    monkeypatch.setattr(sys.modules["catsel.capture"], "PROCESS_THRESHOLD", 1)  # processes on this small folder
+    monkeypatch.setattr(catsel.engine, "PROCESS_THRESHOLD", 1)  # processes on this small folder
     shared = Path("/dev/shm")
     before = set(shared.iterdir()) if shared.is_dir() else set()
     procs = catsel.capture(_amodel(), folder, tmp_path / "procs", batch_size=4, workers=2, progress=False)
@@ -214,9 +214,9 @@ UNGUARDED_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import catsel
-import catsel.capture
-from test_models import small_cnn
-sys.modules["catsel.capture"].PROCESS_THRESHOLD = 1
+import catsel.engine
+from helpers import small_cnn
+catsel.engine.PROCESS_THRESHOLD = 1
 amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
 acts = catsel.capture(amodel, catsel.ImageFolder({folder!r}, image_size=12), {out!r}, batch_size=4, workers=2,
                       progress=False)
@@ -224,6 +224,7 @@ print("captured", len(acts))
 """
 
 
+@pytest.mark.slow
 def test_an_unguarded_script_still_captures_with_threads(colour_folder, tmp_path):
     import subprocess
 

@@ -207,7 +207,7 @@ def test_statistics_option_errors(tmp_path, capsys, args, message):
 
 
 def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, colour_folder):
-    from test_models import small_cnn
+    from helpers import small_cnn
 
     path = tmp_path / "net.keras"
     small_cnn(size=12, seed=3).save(path)
@@ -217,6 +217,6 @@ def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, co
     assert {"proportion_shuffled", "proportion_untrained"} <= set(summary.columns)
     control = catsel.load_activations(out / "untrained")
     trained = catsel.load_activations(out)
-    assert control.meta["trained"] is False and "re-initialised" in control.meta["weights"]
-    assert control.meta["network_digest"] != trained.meta["network_digest"]  # fresh weights, not the saved ones
+    assert control.meta.trained is False and "re-initialised" in control.meta.weights
+    assert control.meta.network_digest != trained.meta.network_digest  # fresh weights, not the saved ones
     assert not np.allclose(control["fc"], trained["fc"])

@@ -8,9 +8,9 @@ import pytest
 
 import catsel
 from catsel import course, visualise
-from catsel.selectivity import best_layers, representative_filters
+from catsel.selection import best_layers, representative_filters
 from planted import SIZE
-from test_selectivity import _acts
+from helpers import hand_set_acts as _acts
 
 
 

@@ -14,9 +14,10 @@ import keras
 import numpy as np
 import pytest
 
-from catsel.maximise import maximise, value_and_grad
+from catsel.backends import value_and_grad
+from catsel.maximise import maximise
 from planted import planted_model
-from test_models import small_cnn
+from helpers import small_cnn
 
 COLOURS = {0: 0, 1: 1, 2: 2}  # planted conv1 filter → RGB channel it detects
 
@@ -32,6 +33,7 @@ def test_planted_colour_filters_get_pictures_of_their_colour(unit):
     assert result.final > 0.3  # ... and active on its picture
 
 
+@pytest.mark.slow
 def test_the_unit_is_driven_far_above_its_value_on_the_starting_noise():
     net = small_cnn(size=32)
     for layer, unit in (("c2", 1), ("fc", 2)):
@@ -49,7 +51,7 @@ def test_seeded_and_reproducible():
 
 def test_pixel_parameterisation_and_no_transformations():
     result = maximise(planted_model(), "conv1", 0, steps=64, parameterisation="pixel", decorrelate=False,
-                      jitter=0, scale=(1, 1), rotate=0)
+                      robustness=None)
     mean = result.image.reshape(-1, 3).astype(float).mean(axis=0)
     assert mean[0] > mean[1] + 10 and mean[0] > mean[2] + 10
 
@@ -72,7 +74,8 @@ SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
-from catsel.maximise import maximise, value_and_grad
+from catsel.backends import value_and_grad
+from catsel.maximise import maximise
 from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))
 value, (grad,) = value_and_grad(lambda p: keras.ops.sum(p[0] ** 2))([x])
@@ -83,6 +86,7 @@ print(json.dumps({"backend": keras.backend.backend(), "grad": keras.ops.convert_
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
 def test_other_backends_when_installed(backend, module, tmp_path):
     if importlib.util.find_spec(module) is None:

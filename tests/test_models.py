@@ -11,20 +11,7 @@ import pytest
 import catsel
 from catsel import ModelError, WeightsUnavailableError
 from catsel.models import Preprocess
-
-
-def small_cnn(size=12, seed=0) -> keras.Model:
-    """Strided and padded convs, a pooling layer and two dense layers."""
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((size, size, 3))
-    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="c1")(inp)
-    x = keras.layers.Conv2D(6, 3, strides=2, padding="valid", activation="relu", name="c2")(x)
-    x = keras.layers.MaxPooling2D(name="pool")(x)
-    x = keras.layers.Conv2D(7, 2, padding="same", name="c3")(x)  # linear: negative maxima too
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(8, activation="relu", name="fc")(x)
-    out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
-    return keras.Model(inp, out, name="small_cnn")
+from helpers import small_cnn
 
 
 @pytest.mark.parametrize("mode, reference", [
@@ -77,7 +64,7 @@ def test_vgg16_defaults_are_13_convs_and_fc1_fc2_at_224():
     assert len(amodel.conv_layers) == 13
     assert amodel.layers[-2:] == ("fc1", "fc2")
     assert sum(amodel.units.values()) == 4224 + 8192
-    assert not amodel.trained and "untrained" in amodel.weights
+    assert not amodel.trained and "untrained" in amodel.weights_label
 
 
 def test_vgg16_at_a_small_size_for_conv_layers():
@@ -119,6 +106,7 @@ def test_imagenet_offline_and_not_cached_says_where_to_put_the_file(tmp_path, mo
     assert "weights 'none'" in message
 
 
+@pytest.mark.slow
 def test_weights_file_is_loaded_and_transplanted_to_another_size(tmp_path):
     keras.utils.set_random_seed(7)
     source = keras.applications.MobileNetV2(weights=None, alpha=0.35)
@@ -134,7 +122,7 @@ def test_weights_file_is_loaded_and_transplanted_to_another_size(tmp_path):
     for amodel in (full, small):
         kernel = amodel.network.get_layer("Conv1").get_weights()[0]
         np.testing.assert_array_equal(kernel, source.get_layer("Conv1").get_weights()[0])
-        assert amodel.trained and "mobilenet.weights.h5" in amodel.weights
+        assert amodel.trained and "mobilenet.weights.h5" in amodel.weights_label
         assert amodel.preprocess == "tf"
 
 
@@ -163,7 +151,7 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
 
 def _positions_of(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inp = keras.Input(maps.shape[1:])
-    m, p = catsel.models._reduce(inp)
+    m, p = catsel.models.reduce_maps(inp)
     out = keras.Model(inp, [m, p]).predict_on_batch(maps.astype("float32"))
     return np.asarray(out[0]), np.asarray(out[1])
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes: left out of the quick loop (pytest -m "not slow")
+
 papermill = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 

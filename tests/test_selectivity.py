@@ -5,23 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catsel import Activations, layer_summary, normalise, selectivity, selectivity_matrix
-
-# 5 images, unequal categories: two of "a", three of "b".
-LABELS = [0, 0, 1, 1, 1]
-UNITS = np.array([
-    [1, 0, 5, 0],
-    [3, 0, 5, 0],
-    [0, 0, 5, 2],
-    [0, 0, 5, 2],
-    [2, 0, 5, 2],
-], dtype=np.float32)  # unit 0 prefers a; 1 silent; 2 constant; 3 only b
-
-
-def _acts():
-    return Activations.from_arrays({"conv": UNITS[:, :2], "fc": UNITS[:, 2:]}, LABELS, ["a", "b"],
-                                   meta={"model": "toy", "weights": "hand-set"})
-
+from catsel import layer_summary, normalise, selectivity, selectivity_matrix
+from helpers import LABELS, UNITS, hand_set_acts as _acts
 
 def test_eq1_min_max_normalisation():
     an = normalise(UNITS[:, :1], eps=0)

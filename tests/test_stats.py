@@ -9,6 +9,7 @@ from scipy.stats import binom
 
 import catsel
 from catsel import Activations, stats
+from catsel.selection import selective_units
 from planted import SIZE
 
 
@@ -62,6 +63,7 @@ def test_add_significance_adds_p_and_q_values(planted_acts):
     assert planted["q_value"].item() < 0.05
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_cover_the_true_proportion_at_the_nominal_rate():
     rng = np.random.default_rng(0)
     units, per = 300, 20
@@ -72,7 +74,7 @@ def test_bootstrap_intervals_cover_the_true_proportion_at_the_nominal_rate():
         r = np.random.default_rng(seed)
         return r.gamma(2.0, size=(len(labels), units)) + (labels[:, None] == 0) * effects * 2.0
 
-    truth = np.mean([stats._proportions(dataset(10_000 + i), labels, 4, [units], "paper", 0.01)[0, 0]
+    truth = np.mean([selective_units(dataset(10_000 + i), labels, 4, threshold=0.01)[0].mean()
                      for i in range(400)])  # the expected proportion for samples of this size
     trials = 150
     covered = 0

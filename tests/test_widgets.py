@@ -9,7 +9,7 @@ pytest.importorskip("ipywidgets")
 
 import catsel
 from catsel import widgets
-from test_models import small_cnn
+from helpers import small_cnn
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +95,17 @@ def test_filter_explorer_shows_the_top_images_of_a_captured_filter(colour_folder
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
     table = catsel.selectivity(acts)
-    ex = widgets.explore_filters(acts, table, layer="c2", filter=3, top=4)
+    ex = widgets.explore_filters(acts, table, layer="c2", unit=3, top=4)
     a = acts["c2"][:, 3]
     assert list(ex.top_rows) == list(np.argsort(-a, kind="stable")[:4])
     images = [ax for ax in ex.figure.axes if ax.images]
     assert len(images) == 8  # the 4 images were found and drawn, each with its receptive-field crop
     assert sum(ax.get_title() == "receptive field" for ax in ex.figure.axes) == 4
-    ex.filter.value = 4
+    ex.unit.value = 4
     assert list(ex.top_rows) == list(np.argsort(-acts["c2"][:, 4], kind="stable")[:4])
     assert "c2</b> filter 4" in ex.info.value
     ex.layer.value = "fc"
-    assert ex.filter.max == 7
+    assert ex.unit.max == 7
 
 
 def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
@@ -114,4 +114,4 @@ def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
     unit = dash.layers.inspect.options[2]
     dash.layers.inspect.value = unit
     assert dash.widget.selected_index == 2
-    assert (dash.filters.layer.value, dash.filters.filter.value) == ("fc", unit)
+    assert (dash.filters.layer.value, dash.filters.unit.value) == ("fc", unit)

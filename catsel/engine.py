@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 
 from .data import ImageFolder, decode_into, decode_rows
 from .errors import DatasetError, ImageError, ModelError
-from .models import ActivationModel, resolve_devices
-from .store import ActivationStore, Activations, _read_json, _write_json, load_activations
+from .backends import resolve_devices
+from .models import ActivationModel
+from .store import FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _read_json, _write_json, load_activations
 
 __all__ = ["capture", "store_key", "decoded_cache_key"]
 
@@ -43,12 +44,22 @@ def _files_signature(folder: ImageFolder) -> list:
 
 
 def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
-    """Identity of a capture: the images (path, size, modification time), the
-    network (architecture and weights), preprocessing, precision, image size,
-    fit and layers.
+    """Identity of a capture.
 
-    The same key means the store can be reused or resumed; any change gives
-    another key and a fresh capture.
+    The images (path, size, modification time), the network (architecture and
+    weights), preprocessing, precision, image size, fit and layers. The same key
+    means the store can be reused or resumed; any change gives another key and a
+    fresh capture.
+
+    Parameters
+    ----------
+    amodel : ActivationModel
+    folder : ImageFolder
+
+    Returns
+    -------
+    str
+        A SHA-256 hex digest.
     """
     payload = {
         "files": _files_signature(folder),
@@ -64,7 +75,17 @@ def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
 
 
 def decoded_cache_key(folder: ImageFolder) -> str:
-    """Identity of a folder's decoded images: the files, the size and the fit."""
+    """Identity of a folder's decoded images: the files, the size and the fit.
+
+    Parameters
+    ----------
+    folder : ImageFolder
+
+    Returns
+    -------
+    str
+        20 hex digits, part of the cache's file names.
+    """
     payload = {"files": _files_signature(folder), "size": folder.image_size, "fit": folder.fit}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -268,7 +289,7 @@ def capture(
         ``None`` (default): the backend's default device. ``"all"``, a number
         ``n`` or a list of names (``["gpu:0", "gpu:1"]``): split each batch
         over those devices (Keras' data parallelism; JAX backend only, see
-        :func:`catsel.models.resolve_devices`). ``batch_size`` must be a
+        :func:`catsel.backends.resolve_devices`). ``batch_size`` must be a
         multiple of their number. The numbers do not depend on it.
 
     Returns
@@ -295,14 +316,16 @@ def capture(
         raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
 
     out = Path(out)
-    meta = {
+    meta = StoreMeta.from_json({
+        "format": FORMAT,
+        "version": VERSION,
         "key": store_key(amodel, images),
         "root": str(images.root.resolve()),
         "n_rows": len(images),
         "categories": list(images.categories),
         "fit": images.fit,
         **amodel.describe(),
-    }
+    })
     index_rows = [
         {"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
         for i, (rel, lab) in enumerate(zip(images.relative_paths(), images.labels))

@@ -1,0 +1,239 @@
+"""The Keras backend underneath: which one, which devices, and its compiled calls.
+
+Keras 3 runs on TensorFlow, JAX or PyTorch. The few things Keras does not
+offer in a backend-neutral way live here, one small function per backend:
+the compiled forward pass of a capture (jit on JAX, ``tf.function``,
+``no_grad`` on PyTorch), splitting a batch over several devices (Keras'
+``DataParallel``, JAX only), and the gradient step of activation
+maximisation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+from .errors import ModelError
+
+__all__ = ["backend_info", "accelerators", "resolve_devices", "compile_forward", "value_and_grad"]
+
+
+def backend_info() -> dict[str, str]:
+    """Keras version, its backend, and the device it will run on.
+
+    Returns
+    -------
+    dict
+        ``keras``, ``backend`` and ``device`` (a name, informative only).
+    """
+    backend = keras.backend.backend()
+    device = "unknown"
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+            gpus = tf.config.list_logical_devices("GPU")
+            device = gpus[0].name if gpus else "CPU"
+        elif backend == "jax":
+            import jax
+            device = str(jax.devices()[0])
+        elif backend == "torch":
+            import torch
+            device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    except Exception:  # device names are informative only
+        pass
+    return {"keras": keras.__version__, "backend": backend, "device": device}
+
+
+def resolve_devices(devices: str | int | Sequence[str] | None) -> list[str] | None:
+    """The devices a capture runs on, as Keras names them (``"gpu:0"``, ``"cpu:0"``).
+
+    Splitting a batch over several devices is Keras' data parallelism
+    (``keras.distribution.DataParallel``), which catsel runs on the JAX
+    backend only. On TensorFlow and PyTorch, a request for more than one
+    device raises :class:`~catsel.errors.ModelError`; run one capture per GPU
+    there (``CUDA_VISIBLE_DEVICES=k``).
+
+    Parameters
+    ----------
+    devices : None, "all", int or sequence of str
+        ``None``: the backend's default device, nothing to split. ``"all"``:
+        every accelerator of the machine (or the CPU when there is none). An
+        integer ``n``: the first ``n`` of those. A list of names: those devices.
+
+    Returns
+    -------
+    list of str or None
+        The devices to split over (JAX), or ``None`` for the default device.
+    """
+    if devices is None:
+        return None
+    backend = keras.backend.backend()
+    if backend == "jax":
+        available = keras.distribution.list_devices()
+    else:
+        available = accelerators(backend)
+    if isinstance(devices, str) and devices == "all":
+        chosen = available
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            choices = "1" if len(available) == 1 else f"a number from 1 to {len(available)}"
+            raise ModelError(f"devices={devices}, but this machine has {len(available)} "
+                             f"({', '.join(available)}); use {choices}, or 'all'")
+        chosen = available[: int(devices)]
+    elif isinstance(devices, (list, tuple)) and devices and all(isinstance(d, str) for d in devices):
+        unknown = [d for d in devices if d.lower() not in available]
+        if unknown:
+            raise ModelError(f"no device {unknown[0]!r} on this machine; it has {', '.join(available)}")
+        chosen = [d.lower() for d in devices]
+    else:
+        raise ModelError(f"devices must be None, 'all', a number or a list of device names, not {devices!r}")
+    if backend == "jax":
+        return chosen
+    if len(chosen) > 1:
+        raise ModelError(
+            f"splitting a capture over {len(chosen)} devices runs on the JAX backend only (Keras' "
+            f"DataParallel); set KERAS_BACKEND=jax, or run one capture per GPU with CUDA_VISIBLE_DEVICES=k"
+        )
+    if chosen[0] != available[0]:
+        raise ModelError(f"on {backend}, catsel runs on the default device ({available[0]}); to use "
+                         f"{chosen[0]}, make it the only visible one (CUDA_VISIBLE_DEVICES={chosen[0].split(':')[-1]})")
+    return None
+
+
+def accelerators(backend: str) -> list[str]:
+    """The devices TensorFlow or PyTorch sees, named as Keras names them on JAX.
+
+    Parameters
+    ----------
+    backend : str
+        ``"tensorflow"`` or ``"torch"``.
+
+    Returns
+    -------
+    list of str
+        ``["gpu:0", "gpu:1", ...]``, or ``["cpu:0"]`` where there is no GPU.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu:0"]
+    if backend == "torch":
+        import torch
+
+        return [f"gpu:{i}" for i in range(torch.cuda.device_count())] or ["cpu:0"]
+    return ["cpu:0"]
+
+
+def compile_forward(model: keras.Model, devices: list[str] | None = None):
+    """The model's compiled forward pass on the current backend, and how to feed it.
+
+    jit on JAX, ``tf.function`` on TensorFlow, ``no_grad`` on PyTorch. On JAX
+    with ``devices``, the weights are replicated and each batch split along its
+    first axis over those devices (Keras' ``DataParallel`` layouts); on the
+    other backends at most one device is named, and it is the default one.
+
+    Parameters
+    ----------
+    model : keras.Model
+    devices : list of str, optional
+        From :func:`resolve_devices`.
+
+    Returns
+    -------
+    put : callable
+        Sends a uint8 batch to the device(s), asynchronously where the backend can.
+    run : callable
+        The compiled forward pass on a batch that ``put`` returned.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        groups = (model.trainable_variables, model.non_trainable_variables)
+        forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
+        if not devices:
+            # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
+            # the arrays they are given, so values kept from an earlier call may have been deleted since
+            return jax.device_put, lambda x: forward(*([v.value for v in group] for group in groups), x)
+        from keras.distribution import DataParallel, distribute_tensor
+
+        plan = DataParallel(devices=list(devices))
+        kept: dict = {"source": None, "state": None}
+
+        def state():
+            """The weights replicated on every device, copied again only when a variable has a new value."""
+            values = [v.value for group in groups for v in group]
+            if kept["source"] is None or any(a is not b for a, b in zip(values, kept["source"])):
+                kept["state"] = tuple([distribute_tensor(v.value, plan.get_variable_layout(v)) for v in group]
+                                      for group in groups)
+                kept["source"] = values
+            return kept["state"]
+
+        def put(x):
+            return distribute_tensor(x, plan.get_data_layout(x.shape))
+
+        return put, lambda x: forward(*state(), x)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return tf.convert_to_tensor, forward
+    if backend == "torch":
+        import torch
+
+        device = next((v.value.device for v in model.weights), torch.device("cpu"))
+
+        def run(x):
+            with torch.no_grad():
+                return model(x, training=False)
+
+        return lambda x: torch.as_tensor(x).to(device, non_blocking=True), run
+    return (lambda x: x), model.predict_on_batch
+
+
+def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[object, list]]:
+    """A function's value and gradient on the current Keras backend.
+
+    Keras has no backend-neutral gradient: TensorFlow's ``GradientTape``,
+    ``jax.value_and_grad`` or ``torch.autograd.grad``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(params) -> scalar tensor``, ``params`` a list of tensors.
+
+    Returns
+    -------
+    callable
+        ``g(params) -> (value, gradients)``, one gradient per parameter.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def step(params):
+            with tf.GradientTape() as tape:
+                for p in params:
+                    tape.watch(p)
+                value = fn(params)
+            return value, tape.gradient(value, params)
+
+        return step
+    if backend == "jax":
+        import jax
+
+        grad = jax.value_and_grad(lambda params: fn(list(params)))
+        return lambda params: (lambda vg: (vg[0], list(vg[1])))(grad(tuple(params)))
+    if backend == "torch":
+        import torch
+
+        def step(params):
+            params = [p.detach().requires_grad_(True) for p in params]
+            value = fn(params)
+            return value.detach(), list(torch.autograd.grad(value, params))
+
+        return step
+    raise NotImplementedError(f"activation maximisation has no gradient step for the {backend!r} backend")

@@ -1,0 +1,424 @@
+"""The whole study in one call: :func:`run`, what ``catsel run`` does, from Python.
+
+Data flows one way::
+
+    image folder → activation model → store → selectivity table → statistics → figures and record
+
+:func:`run` takes the data folder, an output folder and :class:`Settings`,
+and returns a :class:`RunResult` holding every product: the activations,
+the selectivity table and layer summary, the baselines and significance
+that were asked for, the skipped files and the run record (``run.json``).
+The command line is argument parsing and printing around it; the notebooks
+call it or its parts. :func:`load_run` reads a finished run back, for the
+explorers and pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pandas as pd
+
+from .errors import CatselError, StoreError
+from .options import (FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, check_choice, check_fraction,
+                      check_positive)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .models import ActivationModel
+    from .store import Activations
+
+__all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "OUTPUTS"]
+
+#: What :func:`run` writes into its output folder (besides ``untrained/`` with ``null``).
+OUTPUTS = ("activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every choice of a run, checked when made (one line naming the option at fault).
+
+    Parameters
+    ----------
+    model : str, path or keras.Model, default "vgg16"
+        A ``keras.applications`` name, a ``.keras`` file, or a model in memory.
+    weights : str or None, default "auto"
+        ``"imagenet"``, ``"none"`` (untrained, seeded), a weights file, or
+        ``"auto"`` (ImageNet when it can be had, else the untrained network,
+        announced loudly).
+    layers : sequence of str, optional
+        Default: every conv layer and every dense layer but the classifier.
+    image_size : int, optional
+        Side of the square input (default: the model's own).
+    fit : {"squash", "crop"}
+    preprocess : {"caffe", "tf", "torch", "raw"}, optional
+        Default: the model's own.
+    batch_size : int, default 32
+    precision : {"float32", "bfloat16", "float16"}
+    workers : int, optional
+        Image-decoding workers (default: one per CPU core).
+    cache : str, optional
+        Folder for decoded images, reused by later captures.
+    devices : "all", int or list of str, optional
+        Split each batch over several devices (JAX only).
+    threshold : float, default 0.01
+        The paper's margin above chance.
+    index : str, default "paper"
+        A name in :data:`catsel.INDICES`.
+    permutations : int, optional
+        Add ``p_value`` and ``q_value`` columns (a label-permutation test).
+    fdr : {"bh", "by"}
+    alpha : float, default 0.05
+    select_by : {"threshold", "q", "both"}
+        What makes a unit selective (see :func:`catsel.tables.selective_rule`).
+    bootstrap : int, optional
+        Resamples for confidence intervals in the layer summary.
+    reliability : bool
+        Add split-half columns to the table.
+    null : bool
+        Shuffled-label null and, for a trained network, the untrained one (a second capture).
+    limit : int, optional
+        Only the first N images of each category.
+    strict : bool
+        Stop at the first unreadable file.
+    seed : int, default 0
+        Seed of the untrained network's random init.
+    progress : bool, default True
+        Show a progress bar.
+    """
+
+    model: Any = "vgg16"
+    weights: str | os.PathLike | None = "auto"
+    layers: Sequence[str] | None = None
+    image_size: int | None = None
+    fit: str = "squash"
+    preprocess: str | None = None
+    batch_size: int = 32
+    precision: str = "float32"
+    workers: int | None = None
+    cache: str | os.PathLike | None = None
+    devices: Any = None
+    threshold: float = 0.01
+    index: str = "paper"
+    permutations: int | None = None
+    fdr: str = "bh"
+    alpha: float = 0.05
+    select_by: str = "threshold"
+    bootstrap: int | None = None
+    reliability: bool = False
+    null: bool = False
+    limit: int | None = None
+    strict: bool = False
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        from .selection import INDICES
+
+        check_choice("--fit", self.fit, FITS)
+        if self.preprocess is not None:
+            check_choice("preprocessing", self.preprocess, PREPROCESS_MODES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("index", self.index, list(INDICES))
+        check_choice("--fdr", self.fdr, FDR_METHODS)
+        check_choice("--select-by", self.select_by, SELECT_BY)
+        for name in ("image_size", "workers", "permutations", "bootstrap", "limit"):
+            check_positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        check_positive("--batch-size", self.batch_size, optional=False)
+        check_fraction("--alpha", self.alpha)
+        if self.select_by != "threshold" and not self.permutations:
+            raise CatselError(f"--select-by {self.select_by} needs p-values: add --permutations N (e.g. 1000)")
+        if self.select_by != "threshold" and (self.bootstrap or self.null):
+            raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
+                              "use them with --select-by threshold (the default)")
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; what the report, explorers and figures take whole.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder.
+    settings : Settings
+    activations : Activations
+        The capture (images × units per layer).
+    table : DataFrame
+        One row per layer × unit × category (see :func:`catsel.selectivity`),
+        with ``p_value``/``q_value`` and split-half columns when asked for.
+    summary : DataFrame
+        One row per layer × category (see :func:`catsel.layer_summary`), with
+        the baselines asked for as columns (see :func:`catsel.stats.with_baselines`).
+    record : dict
+        The run record, as written to ``run.json``.
+    skipped : list of dict
+        ``{"path", "reason"}`` for every file that could not be used.
+    model : ActivationModel or None
+        The network (``None`` for a run read back with :func:`load_run`).
+    untrained : Activations or None
+        The untrained control's capture, with ``null`` on a trained network.
+    """
+
+    out: Path
+    settings: Settings
+    activations: "Activations"
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    record: dict
+    skipped: list[dict] = field(default_factory=list)
+    model: "ActivationModel | None" = None
+    untrained: "Activations | None" = None
+
+    def __repr__(self) -> str:
+        acts = self.activations
+        return (f"RunResult({str(self.out)!r}: {self.record.get('model')} ({self.record.get('weights')}), "
+                f"{len(acts)} images in {len(acts.categories)} categories, {len(acts.layers)} layers, "
+                f"index={self.settings.index!r}, threshold={self.settings.threshold})")
+
+    def figure(self, *, ax: "Axes | None" = None) -> "Axes":
+        """The paper's Figure 1 for this run (see :func:`catsel.layer_proportions`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        from .plots import layer_proportions
+
+        return layer_proportions(self.summary, ax=ax)
+
+    def best_layers(self) -> pd.DataFrame:
+        """Per category, the layer with the largest proportion of selective units.
+
+        Returns
+        -------
+        DataFrame
+            See :func:`catsel.best_layers`.
+        """
+        from .selection import best_layers
+
+        return best_layers(self.summary)
+
+    def save(self) -> None:
+        """Write the tables, Figure 1 and ``run.json`` into ``out`` (the store is already there)."""
+        from matplotlib.figure import Figure
+
+        self.table.to_csv(self.out / "selectivity.csv", index=False)
+        self.summary.to_csv(self.out / "layer_summary.csv", index=False)
+        fig = Figure(figsize=(11, 5.5), layout="constrained")
+        self.figure(ax=fig.subplots())
+        fig.savefig(self.out / "layer_proportions.png", dpi=120)
+        with open(self.out / "run.json", "w", encoding="utf-8") as f:
+            json.dump(self.record, f, indent=2)
+
+
+def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings) -> pd.DataFrame:
+    """Split-half columns, p/q-values and the select-by rule, as the settings ask."""
+    from .stats import add_significance, split_half
+    from .tables import selective_rule
+
+    if settings.reliability:
+        halves = split_half(acts, index=settings.index, threshold=settings.threshold)
+        table["reliability"] = halves["reliability"].to_numpy()
+        table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
+    if not settings.permutations:
+        return table
+    table = add_significance(table, acts, permutations=settings.permutations, method=settings.fdr)
+    table["selective"] = selective_rule(table["above_chance"].to_numpy(), table["constant"].to_numpy(),
+                                        settings.threshold, q_value=table["q_value"].to_numpy(),
+                                        alpha=settings.alpha, select_by=settings.select_by)
+    table.attrs["select_by"] = settings.select_by
+    return table
+
+
+def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings | None = None,
+        **options) -> RunResult:
+    """Capture a category folder, compute selectivity and its statistics, and write the results.
+
+    What ``catsel run DATA_DIR --out OUT`` does. An earlier capture with the
+    same images, network and settings in ``out`` is reused; an interrupted
+    one resumes.
+
+    Parameters
+    ----------
+    data_dir : str or path
+        One sub-folder of images per category.
+    out : str or path
+        Output folder (created). Receives :data:`OUTPUTS`.
+    settings : Settings, optional
+        All choices at once; default ``Settings()``.
+    **options
+        Fields of :class:`Settings` to set or override (``image_size=64``,
+        ``weights="none"``, ``null=True``, ...).
+
+    Returns
+    -------
+    RunResult
+        The activations, table, summary, record and skipped files, also written to ``out``.
+
+    Raises
+    ------
+    CatselError
+        For any problem with the options, the images, the model or the output folder.
+    """
+    from .data import ImageFolder
+
+    settings = replace(settings or Settings(), **options)
+    t0 = time.perf_counter()
+    # Scan the data folder before importing Keras and building a large network; its size is the model's.
+    folder = ImageFolder(data_dir, image_size=settings.image_size or 224, fit=settings.fit,
+                         max_per_category=settings.limit)
+
+    from .engine import capture
+    from .backends import backend_info
+    from .models import activation_model, untrained_control
+    from .selection import layer_summary, selectivity
+    from .stats import with_baselines
+
+    out = Path(out)
+    amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
+                              preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
+    folder.image_size = amodel.image_size
+    out.mkdir(parents=True, exist_ok=True)
+    capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
+                           cache=settings.cache, devices=settings.devices)
+    t_capture = time.perf_counter()
+    acts = capture(amodel, folder, out, strict=settings.strict, **capture_options)
+    capture_s = time.perf_counter() - t_capture
+
+    table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold), acts, settings)
+    untrained = None
+    if settings.null and amodel.trained:
+        control = untrained_control(amodel, seed=settings.seed)
+        untrained = capture(control, folder, out / "untrained", **capture_options)
+    summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap, shuffled=settings.null,
+                             controls={"untrained": untrained} if untrained is not None else None)
+
+    skipped = [s.as_dict() for s in folder.skipped] + acts.skipped_files()
+    import keras
+
+    record = {
+        "catsel_version": _version(),
+        "data_dir": str(folder.root.resolve()),
+        "model": amodel.source,
+        "weights": amodel.weights_label,
+        "trained": amodel.trained,
+        "weights_requested": None if settings.weights is None else str(settings.weights),
+        "weights_fallback_reason": amodel.fallback_reason,
+        "layers": list(amodel.layers),
+        "image_size": amodel.image_size,
+        "fit": settings.fit,
+        "preprocess": amodel.preprocess,
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "device": backend_info()["device"],
+        "batch_size": settings.batch_size,
+        "precision": amodel.precision,
+        "index": settings.index,
+        "threshold": settings.threshold,
+        "select_by": settings.select_by,
+        "permutations": settings.permutations,
+        "fdr": settings.fdr if settings.permutations else None,
+        "alpha": settings.alpha if settings.permutations else None,
+        "bootstrap": settings.bootstrap,
+        "split_half": bool(settings.reliability),
+        "null_baselines": bool(settings.null),
+        "images_per_category": acts.counts,
+        "skipped": skipped,
+        "capture_seconds": round(capture_s, 3),
+        "images_per_second": round(len(acts) / capture_s, 2) if capture_s > 0 else None,
+        "total_seconds": round(time.perf_counter() - t0, 3),
+        "outputs": list(OUTPUTS),
+    }
+    result = RunResult(out=out, settings=settings, activations=acts, table=table, summary=summary, record=record,
+                       skipped=skipped, model=amodel, untrained=untrained)
+    result.save()
+    return result
+
+
+def run_settings(out: str | os.PathLike) -> dict:
+    """The record of the run in ``out`` (its ``run.json``), or ``{}`` for a bare store.
+
+    Parameters
+    ----------
+    out : str or path
+        An output folder of :func:`run`.
+
+    Returns
+    -------
+    dict
+    """
+    path = Path(out) / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} cannot be read ({exc}); rerun `catsel run` to write it again") from None
+    if not isinstance(record, dict):
+        raise StoreError(f"{path} is not a run record; rerun `catsel run` to write it again")
+    return record
+
+
+def load_run(out: str | os.PathLike) -> RunResult:
+    """Read a finished run back: its store, tables and record (no network is built).
+
+    Parameters
+    ----------
+    out : str or path
+        An output folder of :func:`run` / ``catsel run``.
+
+    Returns
+    -------
+    RunResult
+        With ``model=None``; ``table`` and ``summary`` as written, with
+        ``layer`` and ``category`` in network and label order.
+    """
+    from .store import load_activations
+
+    out = Path(out)
+    acts = load_activations(out)
+    record = run_settings(out)
+    missing = [name for name in ("selectivity.csv", "layer_summary.csv") if not (out / name).is_file()]
+    if not record or missing:
+        raise StoreError(f"{out} holds a capture but not a finished run ({', '.join(missing) or 'run.json'} "
+                         "missing); rerun `catsel run` with the same options to finish it")
+    known = {f.name for f in fields(Settings)}
+    # the record writes None for options that did not apply (fdr and alpha without permutations)
+    settings = Settings(**{k: v for k, v in record.items()
+                           if k in known - {"model", "weights", "layers"} and v is not None},
+                        model=record.get("model", "?"), weights=record.get("weights_requested"),
+                        layers=record.get("layers"))
+    attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
+             "trained": acts.meta.trained, "select_by": settings.select_by}
+    frames = []
+    for name in ("selectivity.csv", "layer_summary.csv"):
+        frame = pd.read_csv(out / name)
+        frame["layer"] = pd.Categorical(frame["layer"], categories=list(acts.layers), ordered=True)
+        frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
+        frame.attrs.update(attrs)
+        frames.append(frame)
+    untrained = None
+    if (out / "untrained").is_dir():
+        try:
+            untrained = load_activations(out / "untrained")
+        except StoreError:
+            untrained = None
+    return RunResult(out=out, settings=settings, activations=acts, table=frames[0], summary=frames[1],
+                     record=record, skipped=list(record.get("skipped", [])), untrained=untrained)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

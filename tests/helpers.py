@@ -1,0 +1,38 @@
+"""Small hand-set models and activations shared by the tests (the planted model is in planted.py)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from catsel import Activations
+
+# 5 images, unequal categories: two of "a", three of "b".
+LABELS = [0, 0, 1, 1, 1]
+UNITS = np.array([
+    [1, 0, 5, 0],
+    [3, 0, 5, 0],
+    [0, 0, 5, 2],
+    [0, 0, 5, 2],
+    [2, 0, 5, 2],
+], dtype=np.float32)  # unit 0 prefers a; 1 silent; 2 constant; 3 only b
+
+
+def hand_set_acts() -> Activations:
+    """UNITS as two layers: ``conv`` (units 0, 1) and ``fc`` (units 2, 3), categories ``a`` and ``b``."""
+    return Activations.from_arrays({"conv": UNITS[:, :2], "fc": UNITS[:, 2:]}, LABELS, ["a", "b"],
+                                   meta={"model": "toy", "weights": "hand-set"})
+
+
+def small_cnn(size=12, seed=0) -> keras.Model:
+    """Strided and padded convs, a pooling layer and two dense layers."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="c1")(inp)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="valid", activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(7, 2, padding="same", name="c3")(x)  # linear: negative maxima too
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(8, activation="relu", name="fc")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    return keras.Model(inp, out, name="small_cnn")

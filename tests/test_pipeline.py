@@ -1,0 +1,159 @@
+"""The library pipeline (catsel.run, load_run) and the rules written once (issue: one pipeline in the library)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel import stats, tables
+from catsel.cli import main
+from conftest import SAMPLE_DATA
+from helpers import hand_set_acts, small_cnn
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lib") / "run"
+    return catsel.run(SAMPLE_DATA, out, image_size=32, weights="none", layers=["block1_conv1", "block3_conv3"],
+                      null=True, progress=False)
+
+
+def test_run_returns_every_product_and_writes_what_the_command_writes(result, tmp_path):
+    assert isinstance(result, catsel.RunResult) and result.model.trained is False
+    for name in catsel.pipeline.OUTPUTS:
+        assert (result.out / name).exists(), name
+    written = pd.read_csv(result.out / "selectivity.csv")
+    assert len(written) == len(result.table) and written["selective"].sum() == result.table["selective"].sum()
+    assert json.loads((result.out / "run.json").read_text()) == result.record
+    assert {"proportion_shuffled", "shuffled_p95"} <= set(result.summary.columns)
+    assert result.record["images_per_category"] == result.activations.counts
+    assert "RunResult(" in repr(result) and "images in 4 categories" in repr(result)
+
+    # the command is the same pipeline: the same options give the same table
+    out = tmp_path / "cli"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block3_conv3", "--null", "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "selectivity.csv"), written)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "layer_summary.csv"), pd.read_csv(result.out / "layer_summary.csv"))
+
+
+def test_load_run_reads_a_finished_run_back(result):
+    again = catsel.load_run(result.out)
+    assert again.model is None and again.settings.threshold == result.settings.threshold
+    assert list(again.table["layer"].cat.categories) == list(result.activations.layers)
+    assert (again.table["selective"].to_numpy() == result.table["selective"].to_numpy()).all()
+    np.testing.assert_allclose(again.summary["proportion"], result.summary["proportion"])
+    assert again.best_layers().equals(result.best_layers())
+
+
+def test_load_run_on_a_bare_store_says_what_is_missing(tmp_path, colour_folder):
+    amodel = catsel.activation_model(small_cnn(), layers=["c1"])
+    catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
+    with pytest.raises(catsel.StoreError, match="not a finished run"):
+        catsel.load_run(tmp_path)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"index": "nope"}, "unknown index 'nope'"),
+    ({"fit": "stretch"}, "unknown --fit 'stretch'"),
+    ({"alpha": 1.5}, "--alpha must lie between 0 and 1"),
+    ({"batch_size": 0}, "--batch-size must be a positive integer"),
+    ({"select_by": "q"}, "needs p-values"),
+])
+def test_settings_are_checked_in_one_place(options, message):
+    with pytest.raises(catsel.CatselError, match=message):
+        catsel.Settings(**options)
+
+
+def test_the_selective_rule_is_one_function_everyone_calls(planted_acts):
+    table = catsel.selectivity(planted_acts, threshold=0.05)
+    expected = tables.selective_rule(table["above_chance"], table["constant"], 0.05)
+    assert (table["selective"].to_numpy() == expected).all()
+    # the threshold explorer's fast counts agree with layer_summary at any threshold
+    from catsel import widgets
+
+    explorer = widgets.explore_thresholds(table)
+    for threshold in (0.0, 0.02, 0.2):
+        explorer.threshold.value = threshold
+        rule = catsel.layer_summary(catsel.selectivity(planted_acts, threshold=threshold))
+        np.testing.assert_array_equal(explorer.summary["n_selective"], rule["n_selective"])
+
+
+def test_selective_rule_by_q_value_and_both():
+    above = np.array([0.2, 0.2, 0.005, -0.1])
+    constant = np.array([False, True, False, False])
+    q = np.array([0.01, 0.01, 0.01, 0.01])
+    assert tables.selective_rule(above, constant, 0.01, q_value=q, select_by="q").tolist() == [True, False, True, False]
+    assert tables.selective_rule(above, constant, 0.01, q_value=q, select_by="both").tolist() == [True, False, False, False]
+    with pytest.raises(ValueError, match="needs q-values"):
+        tables.selective_rule(above, constant, 0.01, select_by="q")
+
+
+def test_a_registered_index_is_available_everywhere(planted_acts):
+    @catsel.register_index("peak", "mean activity on the category over the unit's peak (chance: its share)")
+    def _peak(a, members, eps):
+        counts = members.sum(axis=1)
+        return (members @ a) / counts[:, None] / (a.max(axis=0) + eps), counts / counts.sum()
+
+    try:
+        table = catsel.selectivity(planted_acts, index="peak")
+        assert (table["index"] == "peak").all() and table["selectivity"].between(0, 1).all()
+        assert catsel.Settings(index="peak").index == "peak"
+        from catsel import widgets
+
+        assert "peak" in widgets.explore_thresholds(planted_acts).index.options
+    finally:
+        del catsel.INDICES["peak"]
+
+
+def test_baselines_are_merged_by_one_function(planted_acts):
+    summary = catsel.layer_summary(catsel.selectivity(planted_acts, threshold=0.02))
+    both = stats.with_baselines(summary, planted_acts, bootstrap=10, shuffled=True,
+                                controls={"again": planted_acts})
+    assert {"low", "high", "proportion_shuffled", "shuffled_p95", "proportion_again"} <= set(both.columns)
+    np.testing.assert_allclose(both["proportion_again"], summary["proportion"])  # same data, same rule
+    assert both.attrs["threshold"] == 0.02 and len(both) == len(summary)
+
+
+def test_paper_findings_follow_the_summary():
+    acts = catsel.Activations.from_arrays(
+        {"block4_conv3": np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 3, 3]]}, [0, 1, 2, 3, 3, 3],
+        ["face", "i-see-face", "car", "dog"])
+    lines = catsel.paper.findings(catsel.layer_summary(catsel.selectivity(acts)))
+    assert lines[0].startswith("Dog-selective units outnumber face-selective ones: paper yes; here no (1 vs 1)")
+    assert any(line.startswith("car: most selective units in block4_conv3") for line in lines)
+    other = catsel.layer_summary(catsel.selectivity(hand_set_acts()))
+    assert catsel.paper.findings(other) == ["The paper's categories are not all in this dataset."]
+
+
+def test_store_meta_is_typed_and_round_trips(planted_acts):
+    meta = planted_acts.meta
+    assert isinstance(meta, catsel.StoreMeta) and meta.layer("conv1").map_shape is not None
+    assert catsel.StoreMeta.from_json(meta.to_json()) == meta
+    on_disk = json.loads((planted_acts.path / "meta.json").read_text())
+    assert on_disk == meta.to_json()
+    with pytest.raises(catsel.StoreError, match="is not a catsel activations store"):
+        catsel.StoreMeta.from_json({"format": "other"}, "x/meta.json")
+
+
+def test_light_modules_do_not_import_keras():
+    modules = ["catsel.widgets", "catsel.store", "catsel.tables", "catsel.selection", "catsel.pipeline",
+               "catsel.receptive", "catsel.stats", "catsel.plots", "catsel.options", "catsel.paper"]
+    code = f"import sys, {', '.join(modules)}; print('keras' in sys.modules, 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_package_names_are_functions_and_modules_stay_modules():
+    import catsel.engine
+    import catsel.selection
+
+    assert callable(catsel.capture) and callable(catsel.selectivity)
+    assert catsel.engine.capture is catsel.capture and catsel.selection.selectivity is catsel.selectivity
