@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
                           "selective on one half of the images is selective on the other")
     run.add_argument("--null", action="store_true",
-                     help="report null baselines beside the result: shuffled labels and, for a trained network, "
-                          "the same architecture untrained (a second capture)")
+                     help="add the same architecture untrained beside the result (for a trained network, a second "
+                          "capture); the shuffled-label null is always in layer_summary.csv and the figure")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
@@ -230,6 +230,18 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+def shuffled_null_sentence(summary) -> str | None:
+    """One sentence: how many of the selective pairs the same rule finds under shuffled labels."""
+    if "null_proportion" not in summary:
+        return None
+    found = int(summary["n_selective"].sum())
+    expected = float((summary["null_proportion"] * summary["n_units"]).sum())
+    share = f" ({expected / found:.0%} of them)" if found else ""
+    return (f"Shuffled-label null: with labels that carry no information, the same rule marks {expected:.0f} "
+            f"unit x category pairs selective, against {found} here{share}; only the excess over the null "
+            "(column `excess` of layer_summary.csv, the dotted line and light band of the figure) is evidence of selectivity.")
+
+
 def _report(run: dict, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']} ({run['weights']})"
     print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
@@ -237,6 +249,9 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
     pivot = summary.pivot(index="layer", columns="category", values="proportion")
     print("\nProportion of selective units per layer:")
     print((pivot * 100).round(1).astype(str).add(" %").to_string())
+    null_line = shuffled_null_sentence(summary)
+    if null_line:
+        print(f"\n{null_line}")
     if skipped:
         print(f"\nSkipped {len(skipped)} file(s):")
         for s in skipped:

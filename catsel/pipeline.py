@@ -82,7 +82,9 @@ class Settings:
     reliability : bool
         Add split-half columns to the table.
     null : bool
-        Shuffled-label null and, for a trained network, the untrained one (a second capture).
+        Add the untrained network's proportions (for a trained network: a
+        second capture). The shuffled-label null is always there with the
+        threshold rule.
     limit : int, optional
         Only the first N images of each category.
     strict : bool
@@ -301,7 +303,10 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     if settings.null and amodel.trained:
         control = untrained_control(amodel, seed=settings.seed)
         untrained = capture(control, folder, out / "untrained", **capture_options)
-    summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap, shuffled=settings.null,
+    # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
+    # false discoveries itself); it reuses the capture
+    summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
+                             shuffled=settings.select_by == "threshold",
                              controls={"untrained": untrained} if untrained is not None else None)
 
     skipped = [s.as_dict() for s in folder.skipped] + acts.skipped_files()
@@ -333,6 +338,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
         "bootstrap": settings.bootstrap,
         "split_half": bool(settings.reliability),
         "null_baselines": bool(settings.null),
+        "shuffled_null": settings.select_by == "threshold",
         "images_per_category": acts.counts,
         "skipped": skipped,
         "capture_seconds": round(capture_s, 3),
@@ -400,7 +406,7 @@ def load_run(out: str | os.PathLike) -> RunResult:
                         model=record.get("model", "?"), weights=record.get("weights_requested"),
                         layers=record.get("layers"))
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
-             "trained": acts.meta.trained, "select_by": settings.select_by}
+             "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts)}
     frames = []
     for name in ("selectivity.csv", "layer_summary.csv"):
         frame = pd.read_csv(out / name)

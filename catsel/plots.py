@@ -39,10 +39,12 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     Parameters
     ----------
     summary : DataFrame
-        From :func:`catsel.layer_summary`. Optional columns are drawn too: ``low``
-        and ``high`` (a confidence band, :func:`catsel.stats.bootstrap_proportions`),
-        ``proportion_shuffled`` and ``proportion_untrained`` (null baselines,
-        dotted and dashed; see :func:`catsel.stats.with_baselines`).
+        From :func:`catsel.layer_summary`. Optional columns are drawn too:
+        ``null_proportion`` and ``null_high`` (the shuffled-label null, a
+        dotted line at its mean, a light band up to its 95th percentile),
+        ``low`` and ``high`` (a confidence band,
+        :func:`catsel.stats.bootstrap_proportions`) and ``proportion_untrained``
+        (the untrained network, dashed); see :func:`catsel.stats.with_baselines`.
     categories : sequence of str, optional
         Categories to draw (default: all, in label order).
     title : str, optional
@@ -66,14 +68,18 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         dict.fromkeys(summary["layer"]))
     colours = palette(cats)
     position = {l: i for i, l in enumerate(layers)}
-    baselines = [(col, style, text) for col, style, text in (("proportion_shuffled", ":", "shuffled labels"),
-                                                               ("proportion_untrained", "--", "untrained"))
+    baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),)
                  if col in data]
+    null = {"null_proportion", "null_high"} <= set(data.columns)
     for c in cats:  # one line per category, labelled with its name
         rows = data[data["category"] == c]
         x = rows["layer"].astype(str).map(position).to_numpy()
         order = np.argsort(x)
         ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=colours[c], label=c)
+        if null:  # what the same rule finds when the labels carry no information
+            ax.fill_between(x[order], rows["null_proportion"].to_numpy()[order], rows["null_high"].to_numpy()[order],
+                            color=colours[c], alpha=0.10, lw=0)
+            ax.plot(x[order], rows["null_proportion"].to_numpy()[order], ":", lw=1.2, color=colours[c], alpha=0.9)
         if {"low", "high"} <= set(rows.columns):
             ax.fill_between(x[order], rows["low"].to_numpy()[order], rows["high"].to_numpy()[order],
                             color=colours[c], alpha=0.15, lw=0)
@@ -81,6 +87,9 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
             ax.plot(x[order], rows[col].to_numpy()[order], style, lw=1.2, color=colours[c], alpha=0.8)
     for _, style, text in baselines:  # legend entries for the baselines' line styles
         ax.plot([], [], style, color="grey", label=text)
+    if null:
+        ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
+                        label="shuffled-label null:\nmean (dotted) to\n95th percentile")
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_xlim(-0.5, len(layers) - 0.5)
     ax.set_ylim(bottom=0)

@@ -35,10 +35,16 @@ from .store import Activations
 from .tables import long_table, onehot, selective_rule, summary_frame
 
 __all__ = ["selectivity", "layer_summary", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
-           "stack_units", "is_constant", "selective_units", "register_index", "Index", "INDICES", "EPS"]
+           "stack_units", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
+           "MIN_ACTIVE"]
 
 #: The epsilon of eq. 1 and eq. 2.
 EPS = 1e-7
+
+#: Units above their minimum on fewer than this share of the images are *near-silent*: eq. 2 rewards
+#: sparsity, so a unit that fires on one image gets S_c = 1 for that image's category. Representative
+#: filters and top-image panels leave them out, and the layer summary counts them apart.
+MIN_ACTIVE = 0.05
 
 
 @dataclass(frozen=True)
@@ -50,31 +56,42 @@ class Index:
     name : str
     description : str
     compute : callable
-        See below.
+        ``compute(x, members, eps) -> (values, chance)``, see below.
+    prepare : callable
+        ``prepare(a, eps) -> x``: what of the activations the index uses,
+        computed once (eq. 1's normalisation, ranks, ...).
 
-    ``compute(a, members, eps)`` takes the activations ``a`` (float64, shape
-    ``(n_images, n_units)``) and the category membership ``members``
-    (shape ``(n_categories, n_images)``, from :func:`catsel.tables.onehot`) and
-    returns ``(values, chance)``: the index of every unit for every category,
-    shape ``(n_categories, n_units)``, and each category's chance level, shape
-    ``(n_categories,)``.
+    ``prepare`` takes the activations ``a`` (float64, shape ``(n_images,
+    n_units)``). ``compute`` takes its result and a membership matrix
+    ``members`` of shape ``(n_rows, n_images)`` whose every row is one
+    category's 0/1 membership (from :func:`catsel.tables.onehot`, or a stack of
+    them under shuffled labels), and returns ``(values, chance)``: the index
+    of every unit for every row, shape ``(n_rows, n_units)``, and each row's
+    chance level, shape ``(n_rows,)``. Rows must be computed independently of
+    each other: the permutation test stacks many shuffles into one call.
     """
 
     name: str
     description: str
     compute: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
+    prepare: Callable[[np.ndarray, float], np.ndarray]
 
 
 #: The registered selectivity indices, by name (see :func:`register_index`).
 INDICES: dict[str, Index] = {}
 
 
-def register_index(name: str, description: str):
+def _as_is(a: np.ndarray, eps: float) -> np.ndarray:
+    return a
+
+
+def register_index(name: str, description: str, prepare: Callable[[np.ndarray, float], np.ndarray] | None = None):
     """Register a selectivity index: adding an index touches this one place.
 
-    Use as a decorator on a function ``(a, members, eps) -> (values, chance)``
-    (see :class:`Index`). The index is then available to
-    :func:`selectivity`, the statistics, the explorers and ``catsel run --index``.
+    Use as a decorator on a function ``compute(x, members, eps) -> (values,
+    chance)`` (see :class:`Index`). The index is then available to
+    :func:`selectivity`, the permutation test, the statistics, the explorers
+    and ``catsel run --index``.
 
     Parameters
     ----------
@@ -82,6 +99,8 @@ def register_index(name: str, description: str):
         The name users pass as ``index=``.
     description : str
         One sentence: what it measures, and its chance level.
+    prepare : callable, optional
+        ``prepare(a, eps) -> x``, computed once per table (default: the activations as they are).
 
     Returns
     -------
@@ -89,7 +108,7 @@ def register_index(name: str, description: str):
         The decorator; it returns the function unchanged.
     """
     def decorate(compute):
-        INDICES[name] = Index(name, description, compute)
+        INDICES[name] = Index(name, description, compute, prepare or _as_is)
         return compute
     return decorate
 
@@ -114,6 +133,21 @@ def stack_units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, 
     layers = list(layers) if layers is not None else list(acts.layers)
     blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
     return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
+
+
+def n_active(a: np.ndarray) -> np.ndarray:
+    """On how many images each unit is above its own minimum.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_images, n_units)
+
+    Returns
+    -------
+    ndarray of int, shape (n_units,)
+        0 for a silent or constant unit.
+    """
+    return (a > a.min(axis=0, keepdims=True)).sum(axis=0)
 
 
 def is_constant(a: np.ndarray) -> np.ndarray:
@@ -150,32 +184,32 @@ def normalise(a: np.ndarray, eps: float = EPS) -> np.ndarray:
 
 
 def _in_and_out(values: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per category: sums over its images and over the others, and both image counts."""
+    """Per row of ``members``: sums over its images and over the others, and both image counts."""
     counts = members.sum(axis=1)
     inside = members @ values
     outside = values.sum(axis=0, keepdims=True) - inside
-    return inside, outside, np.maximum(counts, 1)[:, None], np.maximum(counts.sum() - counts, 1)[:, None]
+    n = members.shape[1]
+    return inside, outside, np.maximum(counts, 1)[:, None], np.maximum(n - counts, 1)[:, None]
 
 
 @register_index("paper", "eq. 2: share of the unit's normalised activity that falls on the category "
-                         "(chance = category's share of images)")
-def _paper(a, members, eps):
-    an = normalise(a, eps)
-    counts = members.sum(axis=1)
-    return (members @ an) / (an.sum(axis=0, keepdims=True) + eps), counts / counts.sum()
+                         "(chance = category's share of images)", prepare=normalise)
+def _paper(an, members, eps):
+    return (members @ an) / (an.sum(axis=0, keepdims=True) + eps), members.sum(axis=1) / members.shape[1]
 
 
-@register_index("contrast", "mean normalised activity on the category minus on the other images (chance = 0)")
-def _contrast(a, members, eps):
-    inside, outside, n_in, n_out = _in_and_out(normalise(a, eps), members)
+@register_index("contrast", "mean normalised activity on the category minus on the other images (chance = 0)",
+                prepare=normalise)
+def _contrast(an, members, eps):
+    inside, outside, n_in, n_out = _in_and_out(an, members)
     return inside / n_in - outside / n_out, np.zeros(len(members))
 
 
 @register_index("fsi", "selectivity index (R_c - R_o) / (R_c + R_o) of the mean responses (clipped at 0) on the "
                        "category and on the others, as the face selectivity index FSI (chance = 0; the "
-                       "literature's criterion: > 1/3)")
-def _fsi(a, members, eps):
-    inside, outside, n_in, n_out = _in_and_out(np.maximum(a, 0.0), members)
+                       "literature's criterion: > 1/3)", prepare=lambda a, eps: np.maximum(a, 0.0))
+def _fsi(clipped, members, eps):
+    inside, outside, n_in, n_out = _in_and_out(clipped, members)
     mean_in, mean_out = inside / n_in, outside / n_out
     denominator = mean_in + mean_out
     return (np.divide(mean_in - mean_out, denominator, out=np.zeros_like(denominator), where=denominator > 0),
@@ -192,20 +226,23 @@ def _dprime(a, members, eps):
     spread = np.sqrt((var_in + var_out) / 2)
     difference = mean_in - mean_out
     # no spread: perfect separation (±inf) when the means differ, 0 for a constant unit
-    separated = np.where(difference == 0, 0.0, np.copysign(np.inf, difference))
+    separated = np.where(difference == 0, 0.0, np.copysign(np.inf, difference)).astype(difference.dtype)
     return np.divide(difference, spread, out=separated, where=spread > 0), np.zeros(len(members))
 
 
-@register_index("auroc", "area under the ROC curve of the unit's value for category vs the other images (chance = 0.5)")
-def _auroc(a, members, eps):
+def _ranks(a: np.ndarray, eps: float) -> np.ndarray:
     # SciPy's rankdata over every unit at once (the Mann-Whitney form of the AUROC). scikit-learn's
     # roc_auc_score gives the same values (to 2e-16) but takes one unit at a time: for 12,416 units
     # x 4 categories x 1,200 images, 1.96 s here against about 104 s (measured on this project's CI machine).
     from scipy.stats import rankdata
 
-    ranks = rankdata(a, axis=0)  # ties get average ranks
-    counts = members.sum(axis=1)
-    n, n_in = counts.sum(), counts[:, None]
+    return rankdata(a, axis=0)  # ties get average ranks
+
+
+@register_index("auroc", "area under the ROC curve of the unit's value for category vs the other images (chance = 0.5)",
+                prepare=_ranks)
+def _auroc(ranks, members, eps):
+    n, n_in = members.shape[1], members.sum(axis=1)[:, None]
     auc = ((members @ ranks) - n_in * (n_in + 1) / 2) / np.maximum(n_in * (n - n_in), 1)
     return auc, np.full(len(members), 0.5)
 
@@ -234,8 +271,8 @@ def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
     """
     if index not in INDICES:
         raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
-    members = onehot(labels, n_categories)
-    return INDICES[index].compute(np.asarray(a, dtype=np.float64), members, eps)
+    spec = INDICES[index]
+    return spec.compute(spec.prepare(np.asarray(a, dtype=np.float64), eps), onehot(labels, n_categories), eps)
 
 
 def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, index: str = "paper",
@@ -290,7 +327,8 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         One row per layer × unit × category, with columns ``layer``,
         ``filter`` (unit index), ``category``, ``selectivity``, ``chance``,
         ``above_chance``, ``selective``, ``silent`` (always 0), ``constant``
-        (never varies, silent included), ``index``, ``model``, ``weights``.
+        (never varies, silent included), ``n_active`` (images on which the
+        unit is above its minimum), ``index``, ``model``, ``weights``.
         ``layer`` and ``category`` are ordered categoricals (network order,
         label order).
     """
@@ -304,11 +342,12 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
                        above_chance=above,
                        silent=np.broadcast_to(np.all(a == 0, axis=0), values.shape),
                        constant=constant,
-                       selective=selective_rule(above, constant, threshold))
+                       selective=selective_rule(above, constant, threshold),
+                       n_active=np.broadcast_to(n_active(a), values.shape))
     table["index"] = index
     table["model"] = acts.meta.model
     table["weights"] = acts.meta.weights
-    table.attrs.update({"threshold": threshold, "index": index, "eps": eps,
+    table.attrs.update({"threshold": threshold, "index": index, "eps": eps, "n_images": len(acts),
                         "model_label": acts.model_label, "trained": acts.meta.trained})
     return table
 
@@ -318,7 +357,10 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
 
     The paper's Figure 1 plots ``proportion``. ``n_silent`` and
     ``n_constant`` count the units that cannot be selective for anything
-    (silent units are also constant).
+    (silent units are also constant). ``n_selective_near_silent`` counts the
+    selective units that are active on fewer than :data:`MIN_ACTIVE` of the
+    images: eq. 2 rewards sparsity, and such units are selective on a
+    handful of images.
 
     Parameters
     ----------
@@ -344,6 +386,10 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     summary = summary_frame(layers, categories, n_units=count(), n_selective=count("selective"),
                             n_silent=count("silent"), n_constant=count("constant"))
     present = count() > 0  # layers or categories of the categoricals that the table has no rows for
+    if "n_active" in table and table.attrs.get("n_images"):
+        near_silent = table["selective"].to_numpy() & (
+            table["n_active"].to_numpy() < MIN_ACTIVE * table.attrs["n_images"])
+        summary["n_selective_near_silent"] = np.bincount(codes, weights=near_silent, minlength=size).astype(int)
     summary = summary[present].reset_index(drop=True)
     for col in ("index", "model", "weights"):
         if col in table:
@@ -353,7 +399,7 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int = 1,
-                           layers: list[str] | None = None) -> pd.DataFrame:
+                           layers: list[str] | None = None, min_active: float = MIN_ACTIVE) -> pd.DataFrame:
     """The most selective units for ``category`` in each layer (the paper's Figure 3 choice).
 
     Units are ranked by how far their index lies above chance; only units
@@ -369,6 +415,9 @@ def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int
         Units per layer, at most.
     layers : list of str, optional
         Only these layers (default: all in ``table``).
+    min_active : float, default :data:`MIN_ACTIVE`
+        Leave out units above their minimum on fewer than this share of the
+        images (near-silent units, whose eq. 2 selectivity rests on a few images).
 
     Returns
     -------
@@ -378,6 +427,8 @@ def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int
     if category not in set(table["category"].astype(str)):
         raise KeyError(f"no category {category!r}; categories: {', '.join(map(str, table['category'].cat.categories))}")
     rows = table[(table["category"] == category) & table["selective"]]
+    if "n_active" in rows and table.attrs.get("n_images"):
+        rows = rows[rows["n_active"] >= min_active * table.attrs["n_images"]]
     if layers is not None:
         rows = rows[rows["layer"].isin(layers)]
     rows = rows.sort_values(["layer", "above_chance"], ascending=[True, False], kind="stable")

@@ -4,8 +4,9 @@ An index above a threshold is not a test. This module offers what
 neuroscience practice uses for single units, applied to filters:
 
 * :func:`permutation_test` — per unit × category, a one-sided label-permutation
-  test of the paper's index (all permutations of a block as one matrix
-  product), with :func:`fdr` (Benjamini–Hochberg or Benjamini–Yekutieli);
+  test of any index (all permutations of a block as one matrix product,
+  refined adaptively where the permutation floor binds), with :func:`fdr`
+  (Benjamini–Hochberg or Benjamini–Yekutieli);
 * :func:`must_beat` — the unit must respond more to c than to *every* other
   category (rank-sum or Welch t-tests; Baek et al. 2021 use rank-sum p < 0.001);
 * :func:`bootstrap_proportions` — confidence intervals for the per-layer
@@ -21,9 +22,9 @@ neuroscience practice uses for single units, applied to filters:
   one to extract features from;
 * :func:`complexity_profile` — where in depth each category's selective units sit.
 
-The index of :func:`permutation_test` is a monotone function of the sum of
-normalised activity over c's images (category sizes are fixed under
-permutation), so its p-values hold for the ``paper`` and ``contrast`` indices alike.
+:func:`permutation_test` tests whichever index it is given, recomputed under
+every shuffle of the labels, and gives rare strong units the permutations
+they need (see its docstring and ``docs/statistics.md``).
 """
 
 from __future__ import annotations
@@ -44,51 +45,104 @@ __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shu
            "add_significance", "with_baselines"]
 
 
-def permutation_test(acts: Activations, *, permutations: int = 1000, layers=None, seed: int = 0,
-                     block: int = 50) -> pd.DataFrame:
-    """One-sided label-permutation p-value of every unit's index for every category.
+def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
+                     max_permutations: int | None = None, alpha: float = 0.05, method: str = "bh", layers=None,
+                     seed: int = 0, block: int = 50, warn: bool = True) -> pd.DataFrame:
+    """One-sided label-permutation p-value of every unit's index for every category, with resolution for rare units.
 
-    Under the null hypothesis the labels are exchangeable. For each of
-    ``permutations`` shuffles of the labels the sum of normalised activity
-    over each category's images is recomputed for all units at once: a block
-    of permutations is one (block × categories, images) @ (images, units)
-    product. ``p = (1 + #{permuted ≥ observed}) / (1 + permutations)``.
-    Constant units get p = 1.
+    Under the null hypothesis the labels are exchangeable. For each shuffle of
+    the labels the index (``index``, as :func:`catsel.selectivity` computes
+    it) is recomputed for all units at once: a block of permutations is one
+    (block × categories, images) @ (images, units) product.
+    ``p = (1 + #{permuted ≥ observed}) / (1 + n)`` over the ``n`` permutations
+    a test received. Constant units get p = 1.
+
+    The smallest p-value ``n`` permutations can give is ``1 / (n + 1)``, and
+    with thousands of tests the false-discovery correction needs smaller ones
+    to find a rare unit. So the test is adaptive (a sequential Monte Carlo
+    test in the manner of Besag & Clifford, 1991): every test gets
+    ``permutations``; a test with fewer than 10 permuted values at or above
+    its observed one, and not yet significant at ``alpha`` after the
+    correction, gets ten times as many, and so on up to
+    ``max_permutations``. Common units stop early, rare strong units get
+    the resolution they need, and the cost grows with their number only.
+    Where the floor still binds (a test with no permuted value above it is
+    not significant), a warning says so.
 
     Parameters
     ----------
     acts : Activations
+    index : str, default "paper"
+        A name in :data:`catsel.INDICES`: the index that is tested.
     permutations : int, default 1000
+        Permutations every test gets.
+    max_permutations : int, optional
+        Most permutations a test can get (default: 100 × ``permutations``).
+    alpha : float, default 0.05
+        Level of the false-discovery correction that decides which tests need more resolution.
+    method : {"bh", "by"}
+        The correction (see :func:`fdr`).
     layers : list of str, optional
-        Default: every captured layer.
     seed : int, default 0
     block : int, default 50
         Permutations per matrix product (memory: block × categories × images).
+    warn : bool, default True
+        Warn where the permutation floor still binds.
 
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``p_value``; the rows of :func:`catsel.selectivity`.
+        ``layer``, ``filter``, ``category``, ``p_value``, ``permutations``
+        (how many the test received); the rows of :func:`catsel.selectivity`.
     """
+    from .selection import INDICES
+
     layers, a, sizes = stack_units(acts, layers)
-    an = normalise(a).astype(np.float32)
+    spec = INDICES[index]
+    x = np.asarray(spec.prepare(a, EPS), dtype=np.float32)
     labels = np.asarray(acts.labels)
-    n, n_cat = len(labels), len(acts.categories)
-    observed = onehot(labels, n_cat, np.float32) @ an  # (C, U)
-    tolerance = 1e-5 * (np.abs(observed) + 1.0)  # float32 sums: count near-ties as ties (conservative)
+    n_cat = len(acts.categories)
+    observed = spec.compute(x, onehot(labels, n_cat, np.float32), EPS)[0]  # (C, U)
+    tolerance = 1e-5 * (np.abs(np.where(np.isfinite(observed), observed, 0)) + 1.0)  # float32: near-ties count
+    constant = (a.max(axis=0) == a.min(axis=0))[None, :] & np.ones((n_cat, 1), dtype=bool)
+    most = max_permutations if max_permutations is not None else 100 * permutations
     rng = np.random.default_rng(seed)
-    exceed = np.zeros_like(observed, dtype=np.int64)
-    done = 0
-    while done < permutations:
-        b = min(block, permutations - done)
-        shuffled = np.stack([rng.permutation(labels) for _ in range(b)])  # (b, n)
-        stack = np.zeros((b * n_cat, n), dtype=np.float32)
-        stack[(np.arange(b)[:, None] * n_cat + shuffled).ravel(), np.tile(np.arange(n), b)] = 1
-        sums = (stack @ an).reshape(b, n_cat, -1)
-        exceed += (sums >= observed[None] - tolerance[None]).sum(axis=0)
-        done += b
-    p = (1.0 + exceed) / (1.0 + permutations)
-    return long_table(layers, sizes, acts.categories, p_value=p)
+    exceed = np.zeros(observed.shape, dtype=np.int64)
+    done = np.zeros(observed.shape, dtype=np.int64)
+    running = np.ones(observed.shape, dtype=bool) & ~constant  # tests that still take permutations
+    target = permutations
+    while True:
+        units = np.flatnonzero(running.any(axis=0))
+        if len(units):
+            sub_x, sub_obs, sub_tol = x[:, units], observed[:, units], tolerance[:, units]
+            count = np.zeros((n_cat, len(units)), dtype=np.int64)
+            have = int(done[running].min()) if running.any() else target
+            todo = target - have
+            while todo > 0:
+                b = min(block, todo)
+                members = np.zeros((b * n_cat, len(labels)), dtype=np.float32)
+                shuffled = np.stack([rng.permutation(labels) for _ in range(b)])
+                members[(np.arange(b)[:, None] * n_cat + shuffled).ravel(), np.tile(np.arange(len(labels)), b)] = 1
+                values = spec.compute(sub_x, members, EPS)[0].reshape(b, n_cat, -1)
+                count += (values >= sub_obs[None] - sub_tol[None]).sum(axis=0)
+                todo -= b
+            mask = running[:, units]
+            exceed[:, units] += np.where(mask, count, 0)
+            done[:, units] += np.where(mask, target - have, 0)
+        p = np.where(constant, 1.0, (exceed + 1.0) / (done + 1.0))
+        if target >= most:
+            break
+        q = fdr(p, method)
+        running = (exceed < 10) & (q >= alpha) & ~constant
+        if not running.any():
+            break
+        target = min(target * 10, most)
+    floor = (exceed == 0) & ~constant & (fdr(p, method) >= alpha)
+    if warn and floor.any():
+        warnings.warn(f"{int(floor.sum())} tests sit at the permutation floor p = 1/{int(done[floor].max()) + 1} "
+                      f"and are not significant at q < {alpha}: raise max_permutations (catsel run: "
+                      "--permutations) to resolve them", stacklevel=2)
+    return long_table(layers, sizes, acts.categories, p_value=p, permutations=np.where(constant, 0, done))
 
 
 def fdr(p_values, method: str = "bh") -> np.ndarray:
@@ -117,31 +171,40 @@ def fdr(p_values, method: str = "bh") -> np.ndarray:
 
 
 def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: int = 1000, method: str = "bh",
-                     seed: int = 0) -> pd.DataFrame:
-    """The selectivity table with permutation p-values and FDR q-values added.
+                     alpha: float = 0.05, max_permutations: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The selectivity table with permutation p-values and FDR q-values of its own index added.
 
     Parameters
     ----------
     table : DataFrame
-        From :func:`catsel.selectivity`; its layers are tested.
+        From :func:`catsel.selectivity`; its layers are tested, on the index
+        it was computed with (``table.attrs["index"]``).
     acts : Activations
         The activations the table was computed from.
     permutations : int, default 1000
+        Permutations every test gets (see :func:`permutation_test` for the
+        adaptive refinement of rare units).
     method : {"bh", "by"}
         False-discovery-rate correction over all rows (see :func:`fdr`).
+    alpha : float, default 0.05
+    max_permutations : int, optional
+        Default: 100 × ``permutations``.
     seed : int, default 0
 
     Returns
     -------
     DataFrame
-        A copy of ``table`` with ``p_value`` and ``q_value``; attrs gain
-        ``permutations`` and ``fdr``.
+        A copy of ``table`` with ``p_value``, ``q_value`` and ``permutations``;
+        attrs gain ``permutations`` and ``fdr``.
     """
     layers = list(table["layer"].cat.categories)
-    tested = permutation_test(acts, permutations=permutations, layers=layers, seed=seed)
+    index = table.attrs.get("index", str(table["index"].iloc[0]) if "index" in table and len(table) else "paper")
+    tested = permutation_test(acts, index=index, permutations=permutations, max_permutations=max_permutations,
+                              alpha=alpha, method=method, layers=layers, seed=seed)
     out = table.copy()
     out["p_value"] = tested["p_value"].to_numpy()
     out["q_value"] = fdr(out["p_value"].to_numpy(), method)
+    out["permutations"] = tested["permutations"].to_numpy()
     out.attrs.update(table.attrs, permutations=permutations, fdr=method)
     return out
 
@@ -190,11 +253,29 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
     return long_table(layers, sizes, acts.categories, p_beat=worst)
 
 
-def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
-    """(layers, categories) proportion of selective units."""
-    selective = selective_units(a, labels, n_cat, index=index, threshold=threshold)
+def _per_layer(selective: np.ndarray, sizes) -> np.ndarray:
+    """(categories, units) selective → (layers, categories) proportion of selective units."""
     edges = np.cumsum([0, *sizes])
     return np.stack([selective[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
+
+
+def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
+    """(layers, categories) proportion of selective units."""
+    return _per_layer(selective_units(a, labels, n_cat, index=index, threshold=threshold), sizes)
+
+
+def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng) -> np.ndarray:
+    """(shuffles, layers, categories) proportions under shuffled labels; the index's preparation done once."""
+    from .selection import INDICES
+
+    spec = INDICES[index]
+    x = spec.prepare(a, EPS)
+    constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+    draws = []
+    for _ in range(shuffles):
+        values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
+        draws.append(_per_layer(selective_rule(values - chance[:, None], constant, threshold), sizes))
+    return np.stack(draws)
 
 
 def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,
@@ -256,7 +337,12 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
 
 def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
                       layers=None, seed: int = 0) -> pd.DataFrame:
-    """Proportions of 'selective' units when the labels carry no information.
+    """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
+
+    The labels are shuffled (category sizes, hence chance levels, kept) and the
+    same index and threshold are applied to the same activations: no new
+    capture. With few images per category the paper's 0.01 margin is far
+    inside the chance spread of ``S_c - chance``, so this null is far from 0.
 
     Parameters
     ----------
@@ -271,16 +357,14 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
     Returns
     -------
     DataFrame
-        ``layer``, ``category``, ``proportion_shuffled`` (mean over shuffles)
-        and ``shuffled_p95`` (its 95th percentile).
+        ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
+        and ``null_high`` (its 95th percentile).
     """
     layers, a, sizes = stack_units(acts, layers)
-    labels = np.asarray(acts.labels)
-    rng = np.random.default_rng(seed)
-    draws = np.stack([_proportions(a, rng.permutation(labels), len(acts.categories), sizes, index, threshold)
-                      for _ in range(shuffles)])
-    return layer_frame(layers, acts.categories, proportion_shuffled=draws.mean(axis=0),
-                  shuffled_p95=np.quantile(draws, 0.95, axis=0))
+    draws = _shuffled_proportions(a, np.asarray(acts.labels), len(acts.categories), sizes, index, threshold,
+                                  shuffles, np.random.default_rng(seed))
+    return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
+                       null_high=np.quantile(draws, 0.95, axis=0))
 
 
 def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
@@ -301,8 +385,9 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         Resamples for confidence intervals: adds ``low`` and ``high`` (see
         :func:`bootstrap_proportions`).
     shuffled : bool, default False
-        Add the shuffled-label null: ``proportion_shuffled`` and
-        ``shuffled_p95`` (see :func:`shuffled_baseline`), over ``shuffles`` shuffles.
+        Add the shuffled-label null: ``null_proportion`` and ``null_high``
+        (see :func:`shuffled_baseline`), over ``shuffles`` shuffles, and
+        ``excess`` = ``proportion`` − ``null_proportion``.
     shuffles : int, default 20
     controls : dict of str to Activations, optional
         Other captures of the same layers and categories (the untrained
@@ -328,6 +413,7 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
     if shuffled:
         out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
                                           seed=seed), on=keys, how="left")
+        out["excess"] = out["proportion"] - out["null_proportion"]
     for name, other in (controls or {}).items():
         control = layer_summary(selectivity(other, index=index, threshold=threshold, layers=layers))
         out = out.merge(control[keys + ["proportion"]].rename(columns={"proportion": f"proportion_{name}"}),

@@ -25,12 +25,15 @@ from .receptive import ReceptiveField
 from .store import Activations
 from .tables import top_k
 
-__all__ = ["top_images", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
+__all__ = ["top_images", "activity", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
            "plot_filter", "plot_representatives"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
     """Rows of the ``k`` images with the highest value of ``unit``, best first.
+
+Images on which the unit sits at its minimum are left out: a silent unit has
+no top images, and a near-silent one only the few that drive it.
 
     Parameters
     ----------
@@ -48,15 +51,32 @@ def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category
         Rows of ``acts`` (ties in row order).
     """
     values = np.asarray(acts[layer][:, unit])
-    rows = np.arange(len(values))
+    keep = values > values.min()  # an image at the unit's minimum does not drive it
     if category is not None:
         if category not in acts.categories:
             raise KeyError(f"no category {category!r}; categories: {', '.join(acts.categories)}")
-        rows = rows[acts.labels == acts.categories.index(category)]
+        keep &= acts.labels == acts.categories.index(category)
+    rows = np.flatnonzero(keep)
     return rows[top_k(values[rows], k)]
 
 
-def _field(acts: Activations, layer: str) -> ReceptiveField:
+def receptive_field(acts: Activations, layer: str) -> ReceptiveField:
+    """The receptive field of a captured conv layer, as the store recorded it.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    ReceptiveField
+
+    Raises
+    ------
+    ValueError
+        For a layer without one (a dense layer sees the whole image).
+    """
     spec = acts.meta.layer(layer)
     if not spec.receptive_field:
         raise ValueError(f"layer {layer} has no receptive field (a dense layer sees the whole image)")
@@ -86,7 +106,7 @@ def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np
         the image; bottom/right exclusive).
     """
     image = acts.image(row) if image is None else image
-    field = _field(acts, layer)
+    field = receptive_field(acts, layer)
     width = acts.map_shape(layer)[1]
     r, c = divmod(int(acts.positions(layer)[row, unit]), width)
     box = field.box(r, c, image.shape[0])
@@ -128,6 +148,8 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
     from matplotlib.patches import Rectangle
 
     rows = top_images(acts, layer, unit, k, category=category)
+    if not len(rows):
+        return _no_images(acts, layer, unit, fig)
     cols = min(max(len(rows), 1), 8)
     lines = -(-len(rows) // cols) or 1
     fig = fig or Figure(figsize=(1.6 * cols, 1.9 * lines + 0.4), layout="constrained")
@@ -142,8 +164,43 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
             _, (top, left, bottom, right) = receptive_crop(acts, layer, unit, row, image)
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
                                    ec="yellow", lw=1.5))
-    fig.suptitle(f"{layer} filter {unit}: top {len(rows)} images" + (f" of {category}" if category else ""),
-                 fontsize=10)
+    fig.suptitle(f"{layer} filter {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
+                 + _activity_note(acts, layer, unit), fontsize=10)
+    return fig
+
+
+def activity(acts: Activations, layer: str, unit: int) -> tuple[int, int]:
+    """On how many images a unit is above its minimum, and of how many.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+
+    Returns
+    -------
+    active, total : int
+    """
+    values = np.asarray(acts[layer][:, unit])
+    return int((values > values.min()).sum()), len(values)
+
+
+def _activity_note(acts: Activations, layer: str, unit: int) -> str:
+    from .selection import MIN_ACTIVE
+
+    active, total = activity(acts, layer, unit)
+    if active < MIN_ACTIVE * total:
+        return f"\nNEAR-SILENT: above its minimum on {active} of {total} images"
+    return ""
+
+
+def _no_images(acts: Activations, layer: str, unit: int, fig: Figure | None) -> Figure:
+    """A panel that says a unit is silent instead of drawing images at its minimum."""
+    fig = fig or Figure(figsize=(6, 1.2), layout="constrained")
+    value = float(np.asarray(acts[layer][:, unit]).min())
+    fig.text(0.5, 0.5, f"{layer} filter {unit} is silent: {value:.3g} on every image, so no image drives it\n"
+                       "(its selectivity is 0 and it is never selective)", ha="center", va="center", fontsize=9)
     return fig
 
 
@@ -171,6 +228,8 @@ def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_cate
     groups = [(c, top_images(acts, layer, unit, k, category=c)) for c in acts.categories] if per_category \
         else [(None, top_images(acts, layer, unit, k))]
     cols = max(len(r) for _, r in groups)
+    if not cols:
+        return _no_images(acts, layer, unit, fig)
     fig = fig or Figure(figsize=(1.2 * cols + 1.2, 1.45 * len(groups) + 0.5), layout="constrained")
     colours = palette(list(acts.categories))
     axes = fig.subplots(len(groups), cols, squeeze=False)
@@ -348,5 +407,8 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
             ax = fig.add_subplot(inner[0, j])
             ax.imshow(crop)
             ax.set_axis_off()
-    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})", fontsize=11)
+    from .selection import MIN_ACTIVE
+
+    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label}); units active on fewer "
+                 f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=11)
     return fig

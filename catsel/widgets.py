@@ -25,9 +25,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from .plots import layer_proportions, palette
-from .visualise import receptive_crop
+from .visualise import activity, receptive_crop, top_images
 from .selection import INDICES, selectivity
-from .tables import selective_rule, summary_frame, top_k
+from .tables import selective_rule, summary_frame
 from .store import Activations
 
 __all__ = ["explore_thresholds", "explore_layer", "explore_filters", "explore",
@@ -339,7 +339,7 @@ class FilterExplorer(_Explorer):
         """Redraw from the current values of the controls (called whenever one of them changes)."""
         layer, unit = self.layer.value, int(self.unit.value)
         a = self.acts[layer][:, unit]
-        self.top_rows = top_k(a, self.top.value)
+        self.top_rows = top_images(self.acts, layer, unit, self.top.value)
         cats = np.asarray(self.acts.categories)
         self.values = pd.DataFrame({"value": a, "category": pd.Categorical(cats[self.acts.labels],
                                                                            categories=list(cats))})
@@ -347,12 +347,18 @@ class FilterExplorer(_Explorer):
         self._show(self._draw(layer, unit))
 
     def _describe(self, layer: str, unit: int) -> str:
+        from .selection import MIN_ACTIVE
+
+        active, total = activity(self.acts, layer, unit)
+        note = (" — <b>silent</b>: no image drives it" if active == 0 else
+                f" — <b>near-silent</b>: above its minimum on {active} of {total} images"
+                if active < MIN_ACTIVE * total else "")
         if self.table is None:
-            return f"<b>{layer}</b> filter {unit}"
+            return f"<b>{layer}</b> filter {unit}{note}"
         rows = self.table[(self.table["layer"] == layer) & (self.table["filter"] == unit)]
         parts = [f"{r.category}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
                  for r in rows.itertuples()]
-        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts)
+        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts) + note
 
     def _crops_available(self, layer: str) -> bool:
         spec = self.acts.meta.layer(layer)
@@ -367,7 +373,7 @@ class FilterExplorer(_Explorer):
 
     def _draw(self, layer: str, unit: int) -> Figure:
         k = len(self.top_rows)
-        cols = min(k, 8)
+        cols = max(min(k, 8), 1)
         rows = -(-k // cols)
         crops = self._crops_available(layer)
         lines = rows * (2 if crops else 1)

@@ -52,11 +52,15 @@ def test_run_on_the_sample_data_untrained(tmp_path, capsys):
     assert summary["layer"].unique().tolist()[:2] == ["block1_conv1", "block1_conv2"]
     assert len(summary) == 13 * 4
     assert (summary["n_selective"] == table.groupby(["layer", "category"], sort=False)["selective"].sum().values).all()
+    # every count stands beside its shuffled-label null, by default
+    assert {"null_proportion", "null_high", "excess"} <= set(summary.columns)
+    np.testing.assert_allclose(summary["excess"], summary["proportion"] - summary["null_proportion"])
 
     with Image.open(out / "layer_proportions.png") as png:
         assert png.size[0] > 800 and png.size[1] > 400
     printed = capsys.readouterr().out
     assert "Proportion of selective units per layer" in printed and "untrained" in printed
+    assert "Shuffled-label null: with labels that carry no information, the same rule marks" in printed
 
 
 def test_default_weights_fall_back_to_untrained_loudly_when_offline(tmp_path, capsys, offline):
@@ -176,9 +180,11 @@ def test_statistics_options_add_columns_and_baselines(tmp_path):
     assert {"p_value", "q_value", "reliability", "replicated"} <= set(table.columns)
     assert table["reliability"].between(-1, 1).all()
     assert (table.groupby(["layer", "filter"])["reliability"].nunique() == 1).all()  # one value per unit
-    assert table["p_value"].between(0.01, 1).all() and (table["q_value"] >= table["p_value"]).all()
+    assert (table["p_value"] >= 1 / (table["permutations"] + 1) - 1e-12).all() and table["p_value"].le(1).all()
+    assert (table["q_value"] >= table["p_value"]).all()
+    assert ((table["permutations"] >= 99) | table["constant"]).all()  # rare units may get more
     summary = pd.read_csv(out / "layer_summary.csv")
-    assert {"low", "high", "proportion_shuffled", "shuffled_p95"} <= set(summary.columns)
+    assert {"low", "high", "null_proportion", "null_high", "excess"} <= set(summary.columns)
     assert (summary["low"] <= summary["proportion"] + 1e-12).all() and (summary["proportion"] <= summary["high"] + 1e-12).all()
     assert "proportion_untrained" not in summary  # the network is already untrained: no second capture
     run = json.loads((out / "run.json").read_text())
@@ -193,6 +199,7 @@ def test_select_by_q_marks_units_by_their_q_value(tmp_path):
     table = pd.read_csv(out / "selectivity.csv")
     expected = (table["q_value"] < 0.2) & (table["above_chance"] > 0) & ~table["constant"]
     assert (table["selective"] == expected).all()
+    assert "null_proportion" not in pd.read_csv(out / "layer_summary.csv")  # q-values control false discoveries
 
 
 @pytest.mark.parametrize("args, message", [
@@ -214,7 +221,7 @@ def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, co
     out = tmp_path / "run"
     assert main(["run", str(colour_folder), "--out", str(out), "--model", str(path), "--null", "--no-progress"]) == 0
     summary = pd.read_csv(out / "layer_summary.csv")
-    assert {"proportion_shuffled", "proportion_untrained"} <= set(summary.columns)
+    assert {"null_proportion", "proportion_untrained"} <= set(summary.columns)
     control = catsel.load_activations(out / "untrained")
     trained = catsel.load_activations(out)
     assert control.meta.trained is False and "re-initialised" in control.meta.weights

@@ -23,6 +23,40 @@ def test_representative_filters_are_the_planted_ones(planted_acts):
         representative_filters(table, "cat")
 
 
+def _sparse_acts():
+    """Layer ``l``: unit 0 fires on one face image only (eq. 2 gives it S = 1), unit 1 prefers faces broadly,
+    unit 2 is silent."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    a = np.zeros((80, 3), dtype=np.float32)
+    a[3, 0] = 5.0
+    a[:, 1] = rng.gamma(2.0, size=80) + 3.0 * (labels == 0)
+    return catsel.Activations.from_arrays({"l": a}, labels, ["face", "car"])
+
+
+def test_near_silent_units_are_counted_apart_and_not_representative():
+    acts = _sparse_acts()
+    table = catsel.selectivity(acts)
+    assert table.groupby("filter")["n_active"].first().tolist() == [1, 79, 0]  # the minimum image itself is not above it
+    face = table[table.category == "face"].set_index("filter")
+    assert face.loc[0, "selectivity"] == pytest.approx(1.0) and face.loc[0, "selective"]  # the sparsity reward
+    assert representative_filters(table, "face")["filter"].tolist() == [1]
+    assert representative_filters(table, "face", min_active=0)["filter"].tolist() == [0]
+    summary = catsel.layer_summary(table).set_index("category")
+    assert summary.loc["face", "n_selective"] == 2 and summary.loc["face", "n_selective_near_silent"] == 1
+
+
+def test_top_images_of_silent_and_near_silent_units_say_so():
+    acts = _sparse_acts()
+    assert visualise.top_images(acts, "l", 2, 6).tolist() == []  # silent: no image drives it
+    assert visualise.top_images(acts, "l", 0, 6).tolist() == [3]  # near-silent: only the image that does
+    assert visualise.activity(acts, "l", 0) == (1, 80)
+    from matplotlib.figure import Figure
+
+    silent = visualise.plot_crops(acts, "l", 2, fig=Figure())
+    assert any("is silent" in t.get_text() for t in silent.texts) and not silent.axes
+
+
 def test_best_layers_picks_the_largest_proportion_deeper_on_ties():
     summary = pd.DataFrame({
         "layer": pd.Categorical(["a", "a", "b", "b", "c", "c"], ["a", "b", "c"], ordered=True),
@@ -34,7 +68,7 @@ def test_best_layers_picks_the_largest_proportion_deeper_on_ties():
 
 def test_crops_lie_inside_the_image_and_contain_the_maximum(planted_acts):
     layer = "conv2"
-    field = visualise._field(planted_acts, layer)
+    field = visualise.receptive_field(planted_acts, layer)
     assert (field.size, field.jump) == (5, 2)
     width = planted_acts.map_shape(layer)[1]
     for unit in range(3):

@@ -31,7 +31,7 @@ def test_run_returns_every_product_and_writes_what_the_command_writes(result, tm
     written = pd.read_csv(result.out / "selectivity.csv")
     assert len(written) == len(result.table) and written["selective"].sum() == result.table["selective"].sum()
     assert json.loads((result.out / "run.json").read_text()) == result.record
-    assert {"proportion_shuffled", "shuffled_p95"} <= set(result.summary.columns)
+    assert {"null_proportion", "null_high", "excess"} <= set(result.summary.columns)
     assert result.record["images_per_category"] == result.activations.counts
     assert "RunResult(" in repr(result) and "images in 4 categories" in repr(result)
 
@@ -116,7 +116,7 @@ def test_baselines_are_merged_by_one_function(planted_acts):
     summary = catsel.layer_summary(catsel.selectivity(planted_acts, threshold=0.02))
     both = stats.with_baselines(summary, planted_acts, bootstrap=10, shuffled=True,
                                 controls={"again": planted_acts})
-    assert {"low", "high", "proportion_shuffled", "shuffled_p95", "proportion_again"} <= set(both.columns)
+    assert {"low", "high", "null_proportion", "null_high", "excess", "proportion_again"} <= set(both.columns)
     np.testing.assert_allclose(both["proportion_again"], summary["proportion"])  # same data, same rule
     assert both.attrs["threshold"] == 0.02 and len(both) == len(summary)
 
