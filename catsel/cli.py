@@ -39,6 +39,8 @@ def _devices(text: str) -> str | int | list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .selection import INDICES
+
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="capture activations and compute category selectivity",
@@ -66,11 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "parallelism, JAX backend only; the batch size must be a multiple of their number)")
     run.add_argument("--threshold", type=float, default=0.01,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    run.add_argument("--index", choices=["paper", "contrast", "fsi", "dprime", "auroc"], default="paper",
-                     help="selectivity index: paper (eq. 2, default), contrast (the public code's), fsi, dprime, "
-                          "auroc; each is compared with its own chance level")
+    run.add_argument("--index", choices=list(INDICES), default="paper",
+                     help="selectivity index: paper (eq. 2, default), contrast (a per-unit variant of the public "
+                          "code's), fsi, dprime, auroc, or any registered one; each is compared with its own "
+                          "chance level")
     run.add_argument("--permutations", type=_positive,
-                     help="add p_value and q_value columns: a label-permutation test with N permutations")
+                     help="add p_value and q_value columns: a label-permutation test of the chosen index with N "
+                          "permutations per test, more (up to 100 N) for rare units that N cannot resolve")
     run.add_argument("--fdr", choices=["bh", "by"], default="bh",
                      help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
     run.add_argument("--alpha", type=float, default=0.05, help="level for q-values (default 0.05)")

@@ -306,7 +306,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
     # false discoveries itself); it reuses the capture
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
-                             shuffled=settings.select_by == "threshold",
+                             shuffled=settings.select_by == "threshold", reliability=settings.reliability,
                              controls={"untrained": untrained} if untrained is not None else None)
 
     skipped = [s.as_dict() for s in folder.skipped] + acts.skipped_files()

@@ -18,9 +18,11 @@ than a threshold (0.01). Units that never vary (silent: always 0; constant:
 always the same value) have ``AN = 0`` everywhere, so ``S_c = 0``: they are
 never selective, and :func:`layer_summary` counts them.
 
-The paper's public code ranks units by another index, the *contrast*: the
-mean of AN over c's images minus its mean over the other images (chance
-level 0). ``index="contrast"`` uses it.
+``index="contrast"`` is the mean of AN over c's images minus its mean over
+the other images (chance level 0): a per-unit variant of the index of the
+paper's public code, which normalises once per layer (over all images,
+positions and filters) and averages the contrast over positions. Other
+indices are registered with :func:`register_index`.
 """
 
 from __future__ import annotations
@@ -198,7 +200,8 @@ def _paper(an, members, eps):
     return (members @ an) / (an.sum(axis=0, keepdims=True) + eps), members.sum(axis=1) / members.shape[1]
 
 
-@register_index("contrast", "mean normalised activity on the category minus on the other images (chance = 0)",
+@register_index("contrast", "mean normalised activity on the category minus on the other images (chance = 0); "
+                            "a per-unit variant of the public code's index, which normalises per layer",
                 prepare=normalise)
 def _contrast(an, members, eps):
     inside, outside, n_in, n_out = _in_and_out(an, members)

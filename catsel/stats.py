@@ -42,7 +42,7 @@ from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
-           "add_significance", "with_baselines"]
+           "add_significance", "with_baselines", "reliability_summary"]
 
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
@@ -369,7 +369,7 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
 
 def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
                    shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
-                   seed: int = 0) -> pd.DataFrame:
+                   reliability: bool = False, seed: int = 0) -> pd.DataFrame:
     """The layer summary with its baselines beside it, as columns (the one place they are merged).
 
     The index and threshold are the summary's own (``summary.attrs``), so
@@ -393,6 +393,9 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         Other captures of the same layers and categories (the untrained
         network, phase-scrambled images, ...): each adds
         ``proportion_<name>``, its proportion of selective units.
+    reliability : bool, default False
+        Add split-half replication and reliability beside their shuffled-label
+        null (see :func:`reliability_summary`).
     seed : int, default 0
 
     Returns
@@ -414,12 +417,46 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
                                           seed=seed), on=keys, how="left")
         out["excess"] = out["proportion"] - out["null_proportion"]
+    if reliability:
+        split = reliability_summary(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                    seed=seed)
+        out = out.merge(split, on=keys, how="left")
     for name, other in (controls or {}).items():
         control = layer_summary(selectivity(other, index=index, threshold=threshold, layers=layers))
         out = out.merge(control[keys + ["proportion"]].rename(columns={"proportion": f"proportion_{name}"}),
                         on=keys, how="left")
     out.attrs.update(summary.attrs)
     return out
+
+
+def _halves(labels: np.ndarray, n_cat: int, rng) -> np.ndarray:
+    """A random half of each category's images (True), the other half False."""
+    half = np.zeros(len(labels), dtype=bool)
+    for c in range(n_cat):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        half[members[: len(members) // 2]] = True
+    return half
+
+
+def _split_half(a, labels, n_cat, index, threshold, rng) -> tuple[dict, np.ndarray]:
+    """Index and selective decision on each half, (C, U) each, and each unit's reliability (U,)."""
+    half = _halves(labels, n_cat, rng)
+    results = {}
+    profiles = []
+    for name, mask in (("a", half), ("b", ~half)):
+        part, lab = a[mask], labels[mask]
+        values, chance = selectivity_matrix(part, lab, n_cat, index=index)
+        results[f"selectivity_{name}"] = values
+        constant = part.max(axis=0) == part.min(axis=0)
+        results[f"selective_{name}"] = selective_rule(values - chance[:, None], constant[None, :], threshold)
+        an = normalise(part)
+        profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
+    pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
+    denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
+    r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(a.shape[1]), where=denominator > 0)
+    # Spearman-Brown for the full set of images; a negative split-half correlation (no reliability)
+    # is reported as it is, since the correction would take it below -1
+    return results, np.where(r > 0, 2 * r / (1 + np.maximum(r, 0)), r)
 
 
 def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.01, layers=None,
@@ -450,36 +487,88 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
         A that are selective for the same category on B.
     """
     layers, a, sizes = stack_units(acts, layers)
-    labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
-    rng = np.random.default_rng(seed)
-    half = np.zeros(len(labels), dtype=bool)
-    for c in range(n_cat):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        half[members[: len(members) // 2]] = True
-    results = {}
-    profiles = []
-    for name, mask in (("a", half), ("b", ~half)):
-        part, lab = a[mask], labels[mask]
-        values, chance = selectivity_matrix(part, lab, n_cat, index=index)
-        results[f"selectivity_{name}"] = values
-        constant = part.max(axis=0) == part.min(axis=0)
-        results[f"selective_{name}"] = selective_rule(values - chance[:, None], constant[None, :], threshold)
-        an = normalise(part)
-        profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
-    pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
-    denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
-    r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(a.shape[1]), where=denominator > 0)
-    # Spearman-Brown for the full set of images; a negative split-half correlation (no reliability)
-    # is reported as it is, since the correction would take it below -1
-    reliability = np.where(r > 0, 2 * r / (1 + np.maximum(r, 0)), r)
+    results, reliability = _split_half(a, np.asarray(acts.labels), n_cat, index, threshold,
+                                       np.random.default_rng(seed))
     table = long_table(layers, sizes, acts.categories, **results,
-                  reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
+                       reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
     replication = table.groupby("layer", observed=True).apply(
         lambda g: g.loc[g["selective_a"], "selective_b"].mean() if g["selective_a"].any() else np.nan,
         include_groups=False)
     table.attrs["layer_replication"] = replication
     return table
+
+
+def _replication_by_layer(results, reliability, sizes, reliable: float):
+    """Per (layer, category): replication; per layer: mean reliability and share of reliable units."""
+    edges = np.cumsum([0, *sizes])
+    a_sel, b_sel = results["selective_a"], results["selective_b"]
+    replication, median, share = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        chosen = a_sel[:, lo:hi].sum(axis=1)
+        both = (a_sel[:, lo:hi] & b_sel[:, lo:hi]).sum(axis=1)
+        replication.append(np.divide(both, chosen, out=np.full(len(chosen), np.nan), where=chosen > 0))
+        median.append(np.mean(reliability[lo:hi]))
+        share.append(np.mean(reliability[lo:hi] > reliable))
+    return np.array(replication), np.array(median), np.array(share)
+
+
+def reliability_summary(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
+                        splits: int = 10, reliable: float = 0.5, layers=None, seed: int = 0) -> pd.DataFrame:
+    """Split-half reliability and replication per layer, each beside its shuffled-label null.
+
+    Both are far from 0 on noise: a unit's reliability is a correlation over
+    only as many category means as there are categories, and the paper's rule
+    marks many units selective by chance on each half. So each statistic is
+    computed again with the labels shuffled (the same halves procedure on the
+    same activations, ``shuffles`` times), and only the excess over that null
+    speaks of a real preference. The observed values are averaged over
+    ``splits`` random halvings, so that one lucky split does not decide.
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    shuffles : int, default 20
+    splits : int, default 10
+        Random halvings the observed values are averaged over.
+    reliable : float, default 0.5
+        Units with a reliability above this count as reliable.
+    layers : list of str, optional
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        One row per layer × category: ``replication`` (share of the units
+        selective for the category on one half that are selective for it on
+        the other), ``replication_null``, ``replication_excess``;
+        ``reliability`` (the layer's mean unit reliability),
+        ``reliability_null``, ``reliability_excess``; ``share_reliable``,
+        ``share_reliable_null``, ``share_reliable_excess``.
+    """
+    layers, a, sizes = stack_units(acts, layers)
+    labels = np.asarray(acts.labels)
+    n_cat = len(acts.categories)
+    rng = np.random.default_rng(seed)
+    observed = [_replication_by_layer(*_split_half(a, labels, n_cat, index, threshold, rng), sizes, reliable)
+                for _ in range(splits)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a layer with no selective unit in every split
+        real = [np.nanmean(np.stack([o[k] for o in observed]), axis=0) for k in range(3)]
+    null = [_replication_by_layer(*_split_half(a, rng.permutation(labels), n_cat, index, threshold, rng), sizes,
+                                  reliable) for _ in range(shuffles)]
+    columns = {}
+    for k, name in enumerate(("replication", "reliability", "share_reliable")):
+        value = real[k] if k == 0 else np.repeat(real[k][:, None], n_cat, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a layer with no selective unit in every shuffle
+            expected = np.nanmean(np.stack([n[k] for n in null]), axis=0)
+        if k:
+            expected = np.repeat(expected[:, None], n_cat, axis=1)
+        columns[name], columns[f"{name}_null"], columns[f"{name}_excess"] = value, expected, value - expected
+    return layer_frame(layers, acts.categories, **columns)
 
 
 def _low_level(image: np.ndarray) -> list[float]:
@@ -667,38 +756,44 @@ def linear_probe(acts: Activations, *, folds: int = 5, ridge: float = 1.0, layer
     return layer_frame(layers, acts.categories, probe_auroc=auroc)
 
 
-def complexity_profile(summary: pd.DataFrame) -> pd.DataFrame:
-    """Where in depth each category's selective units sit (the paper's discussion).
+def complexity_profile(summary: pd.DataFrame, *, column: str = "proportion") -> pd.DataFrame:
+    """Where in depth each category's selectivity sits (the paper's discussion).
 
-    ``depth`` is the mean position (0: first captured layer, 1: last) of the
-    category's selective units, each layer weighted by its count;
-    ``in_first_third`` / ``in_last_third`` are the shares of those units in
-    the first and last third of the layers. A category taken up early (low
-    depth) is carried by simpler features.
+    Each layer is weighted by its *proportion* of selective units (or by
+    another per-layer column, such as ``excess`` over the shuffled-label
+    null), never by its count: counts follow the number of units per layer
+    (VGG16's deep layers have 512 filters, its first ones 64), so a flat 30%
+    in every layer would look deep. ``depth`` is the weighted mean position
+    (0: first captured layer, 1: last); ``in_first_third`` and
+    ``in_last_third`` are the shares of the weight in the first and last
+    third of the layers. A category taken up early (low depth) is carried by
+    simpler features.
 
     Parameters
     ----------
     summary : DataFrame
-        From :func:`catsel.layer_summary`.
+        From :func:`catsel.layer_summary` (or :func:`with_baselines`).
+    column : str, default "proportion"
+        The per-layer weight; negative values (an ``excess`` below the null) count as 0.
 
     Returns
     -------
     DataFrame
-        One row per category: ``category``, ``n_selective``, ``depth``,
-        ``in_first_third``, ``in_last_third``.
+        One row per category: ``category``, ``n_selective`` (all layers),
+        ``depth``, ``in_first_third``, ``in_last_third``.
     """
     layers = list(summary["layer"].cat.categories)
     position = {l: i / max(len(layers) - 1, 1) for i, l in enumerate(layers)}
     rows = []
     for category, group in summary.groupby("category", observed=True, sort=True):
         depth = group["layer"].astype(str).map(position).to_numpy()
-        count = group["n_selective"].to_numpy(dtype=np.float64)
-        total = count.sum()
+        weight = np.maximum(group[column].to_numpy(dtype=np.float64), 0.0)
+        total = weight.sum()
         rows.append({
             "category": category,
-            "n_selective": int(total),
-            "depth": float((depth * count).sum() / total) if total else np.nan,
-            "in_first_third": float(count[depth < 1 / 3].sum() / total) if total else np.nan,
-            "in_last_third": float(count[depth > 2 / 3].sum() / total) if total else np.nan,
+            "n_selective": int(group["n_selective"].sum()),
+            "depth": float((depth * weight).sum() / total) if total else np.nan,
+            "in_first_third": float(weight[depth < 1 / 3].sum() / total) if total else np.nan,
+            "in_last_third": float(weight[depth > 2 / 3].sum() / total) if total else np.nan,
         })
     return pd.DataFrame(rows)

@@ -185,6 +185,7 @@ def test_statistics_options_add_columns_and_baselines(tmp_path):
     assert ((table["permutations"] >= 99) | table["constant"]).all()  # rare units may get more
     summary = pd.read_csv(out / "layer_summary.csv")
     assert {"low", "high", "null_proportion", "null_high", "excess"} <= set(summary.columns)
+    assert {"replication", "replication_null", "replication_excess", "reliability_null"} <= set(summary.columns)
     assert (summary["low"] <= summary["proportion"] + 1e-12).all() and (summary["proportion"] <= summary["high"] + 1e-12).all()
     assert "proportion_untrained" not in summary  # the network is already untrained: no second capture
     run = json.loads((out / "run.json").read_text())

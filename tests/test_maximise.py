@@ -22,7 +22,7 @@ from helpers import small_cnn
 COLOURS = {0: 0, 1: 1, 2: 2}  # planted conv1 filter → RGB channel it detects
 
 
-@pytest.mark.parametrize("unit", [0, 1, 2])
+@pytest.mark.parametrize("unit", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_planted_colour_filters_get_pictures_of_their_colour(unit):
     result = maximise(planted_model(), "conv1", unit, steps=128, seed=0)
     mean = result.image.reshape(-1, 3).astype(float).mean(axis=0)

@@ -121,15 +121,35 @@ def test_baselines_are_merged_by_one_function(planted_acts):
     assert both.attrs["threshold"] == 0.02 and len(both) == len(summary)
 
 
-def test_paper_findings_follow_the_summary():
-    acts = catsel.Activations.from_arrays(
-        {"block4_conv3": np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 3, 3]]}, [0, 1, 2, 3, 3, 3],
-        ["face", "i-see-face", "car", "dog"])
-    lines = catsel.paper.findings(catsel.layer_summary(catsel.selectivity(acts)))
-    assert lines[0].startswith("Dog-selective units outnumber face-selective ones: paper yes; here no (1 vs 1)")
-    assert any(line.startswith("car: most selective units in block4_conv3") for line in lines)
+def _study_summary(proportions: dict, n_units=10) -> pd.DataFrame:
+    """A layer summary with a null: ``proportions`` maps category → per-layer excess over the null."""
+    layers = ["block1_conv1", "block3_conv1", "block4_conv3", "block5_conv3"]
+    rows = [{"layer": l, "category": c, "n_units": n_units, "proportion": 0.2 + v[i], "null_proportion": 0.2,
+             "excess": v[i], "n_selective": round((0.2 + v[i]) * n_units)}
+            for c, v in proportions.items() for i, l in enumerate(layers)]
+    summary = pd.DataFrame(rows)
+    summary["layer"] = pd.Categorical(summary["layer"], layers, ordered=True)
+    summary["category"] = pd.Categorical(summary["category"], list(proportions), ordered=True)
+    return summary
+
+
+def test_paper_findings_against_the_null_and_the_untrained_network():
+    like_paper = _study_summary({"face": [0, 0, 0.3, 0.4], "i-see-face": [0.3, 0.2, 0, 0],
+                                 "car": [0.4, 0.3, 0, 0], "dog": [0, 0.1, 0.4, 0.5]})
+    flat = _study_summary({c: [0.0, 0.0, 0.0, 0.0] for c in ("face", "i-see-face", "car", "dog")})
+    table = catsel.paper.findings(like_paper, untrained=flat).set_index("finding")
+    assert table["holds"].all() and (table["verdict"] == "exceeds the untrained network").all()
+    # the same pattern in the untrained network: it holds, but is no evidence of training
+    same = catsel.paper.findings(like_paper, untrained=like_paper)
+    assert (same["verdict"] == "does not exceed the untrained network").all()
+    # below the null nothing holds
+    assert not catsel.paper.findings(flat)["holds"].any()
+    text = catsel.paper.findings_text(table.reset_index(), trained=False)
+    assert text[0].startswith("Dog-selective units outnumber face-selective ones: paper yes; here yes")
+    assert "appears without any training" in text[-1]
     other = catsel.layer_summary(catsel.selectivity(hand_set_acts()))
-    assert catsel.paper.findings(other) == ["The paper's categories are not all in this dataset."]
+    assert catsel.paper.findings_text(catsel.paper.findings(other)) == [
+        "The paper's categories and layers are not all in this dataset."]
 
 
 def test_store_meta_is_typed_and_round_trips(planted_acts):

@@ -109,6 +109,21 @@ def test_shuffled_null_matches_the_rule_on_noise_and_excess_is_near_zero():
     assert (summary["null_high"] >= summary["null_proportion"]).all()
 
 
+def test_split_half_statistics_have_about_zero_excess_on_noise():
+    acts = _null(units=600, per=20, seed=7)
+    split = stats.reliability_summary(acts, shuffles=10, seed=1)
+    # without a null, noise looks reliable: a correlation over four category means
+    assert split["share_reliable"].mean() > 0.2 and split["replication"].mean() > 0.2
+    for name in ("replication", "reliability", "share_reliable"):
+        assert abs(split[f"{name}_excess"].mean()) < 0.06, name
+
+
+def test_planted_units_replicate_above_their_null(planted_acts):
+    split = stats.reliability_summary(planted_acts, shuffles=10).set_index(["layer", "category"])
+    assert (split.loc["conv2", "replication_excess"] > 0.1).all()
+    assert (split.loc["conv2", "reliability_excess"] > 0.2).all()  # 3 of its 4 units are planted
+
+
 def test_fdr_matches_a_hand_computed_case():
     p = np.array([0.01, 0.04, 0.03, 0.005])
     # sorted 0.005, 0.01, 0.03, 0.04 → BH: 0.02, 0.02, 0.04, 0.04
@@ -214,8 +229,23 @@ def test_complexity_profile_by_hand():
     summary = pd.DataFrame({
         "layer": pd.Categorical(list("aabbcc"), list("abc"), ordered=True),
         "category": pd.Categorical(["x", "y"] * 3, ["x", "y"], ordered=True),
-        "n_selective": [3, 0, 1, 0, 0, 4]})
+        "n_units": [10, 10, 10, 10, 40, 40],
+        "n_selective": [3, 0, 1, 0, 0, 4], "proportion": [0.3, 0.0, 0.1, 0.0, 0.0, 0.1]})
     profile = stats.complexity_profile(summary).set_index("category")
-    assert profile.loc["x", "depth"] == pytest.approx((0 * 3 + 0.5 * 1) / 4)
+    assert profile.loc["x", "depth"] == pytest.approx((0 * 0.3 + 0.5 * 0.1) / 0.4)
     assert profile.loc["y", "depth"] == 1.0 and profile.loc["y", "in_last_third"] == 1.0
-    assert profile.loc["x", "in_first_third"] == 0.75
+    assert profile.loc["x", "in_first_third"] == pytest.approx(0.75)
+    assert profile.loc["x", "n_selective"] == 4
+
+
+def test_depth_profile_does_not_follow_units_per_layer():
+    # a flat 30% in every layer: the profile is flat whatever the layers' sizes
+    layers = list("abcdef")
+    flat = pd.DataFrame({"layer": pd.Categorical(layers, layers, ordered=True),
+                         "category": pd.Categorical(["x"] * 6, ["x"], ordered=True),
+                         "n_units": [64, 64, 128, 256, 512, 512]})
+    flat["proportion"] = 0.3
+    flat["n_selective"] = (flat["n_units"] * 0.3).round().astype(int)
+    profile = stats.complexity_profile(flat).iloc[0]
+    assert profile["depth"] == pytest.approx(0.5)
+    assert profile["in_last_third"] == pytest.approx(profile["in_first_third"])
