@@ -66,6 +66,7 @@ def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
         "categories": list(folder.categories),
         "labels": folder.labels.tolist(),
         "fit": folder.fit,
+        "store_version": VERSION,  # what a store holds changed with its version: an older one is not resumed
         # the network by its architecture and weights digest, not its name
         # (Keras numbers unnamed in-memory models differently in each session)
         "model": {k: v for k, v in amodel.describe().items() if k != "model"},
@@ -369,15 +370,15 @@ def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationSt
                 upcoming = pending.result()
                 on_device = put(upcoming[1])
                 pending = ahead.submit(decoder.load, starts[i + 2]) if i + 2 < len(starts) else None
-            maxima, positions = amodel.split(outputs)
+            arrays = amodel.split_all(outputs)
             bad = next((k for k, e in enumerate(errors) if e is not None), None)
             if strict and bad is not None:
                 if bad:
-                    store.write(first, _rows(maxima, bad), _rows(positions, bad), errors[:bad])
+                    store.write(first, _rows(arrays, bad), errors[:bad])
                 raise ImageError(f"{errors[bad]} (strict mode: remove or fix the file, or run without strict; "
                                  f"the {store.rows_done} images before it are saved and will be reused)")
             k = len(errors)
-            store.write(first, _rows(maxima, k), _rows(positions, k), errors)
+            store.write(first, _rows(arrays, k), errors)
             bar.update(k)
             if i + 1 < len(starts):
                 first, batch, errors = upcoming
@@ -387,4 +388,5 @@ def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationSt
 
 
 def _rows(arrays: dict, k: int) -> dict:
-    return {name: arr[:k] for name, arr in arrays.items()}
+    """The first ``k`` rows of every array (the batch was padded to its full size)."""
+    return {kind: {name: arr[:k] for name, arr in by_layer.items()} for kind, by_layer in arrays.items()}

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ActivationModel", "Preprocess", "activation_model", "default_layers", "from_store", "untrained_control",
-           "reduce_maps"]
+           "reduce_maps", "spatial_summaries"]
 
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -223,7 +223,7 @@ class ActivationModel:
         return self._runners[key]
 
     def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Split the model's two concatenated outputs into per-layer arrays.
+        """The maxima and positions of the model's outputs, per layer (see :meth:`split_all`).
 
         Parameters
         ----------
@@ -235,19 +235,38 @@ class ActivationModel:
         maxima, positions : dict of str to ndarray
             As :meth:`predict` returns them.
         """
+        arrays = self.split_all(out)
+        return arrays["maxima"], arrays["positions"]
+
+    def split_all(self, out) -> dict[str, dict[str, np.ndarray]]:
+        """Split the model's concatenated outputs into per-layer arrays of every kind the store keeps.
+
+        Parameters
+        ----------
+        out : tensor or list of tensor
+            From :meth:`run`.
+
+        Returns
+        -------
+        dict
+            ``maxima`` (every layer), ``positions``, ``means`` and ``minima``
+            (conv layers), each a dict of layer → ndarray of shape (batch, units).
+        """
+        from .store import ARRAYS
+
         out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
-        maxima_all = np.asarray(out[0], dtype=np.float32)
-        pos_all = np.asarray(out[1], dtype=np.int32) if len(out) > 1 else None
-        maxima, positions = {}, {}
-        a = p = 0
-        for layer in self.layers:
-            n = self.units[layer]
-            maxima[layer] = maxima_all[:, a : a + n]
-            a += n
-            if self.map_shapes[layer] is not None:
-                positions[layer] = pos_all[:, p : p + n]
-                p += n
-        return maxima, positions
+        arrays: dict[str, dict[str, np.ndarray]] = {}
+        for k, (kind, (dtype, dense_too)) in enumerate(ARRAYS.items()):
+            chosen = [l for l in self.layers if dense_too or self.map_shapes[l] is not None]
+            arrays[kind] = {}
+            if not chosen:
+                continue
+            flat = np.asarray(out[k], dtype=dtype)
+            start = 0
+            for layer in chosen:
+                arrays[kind][layer] = flat[:, start : start + self.units[layer]]
+                start += self.units[layer]
+        return arrays
 
     def digest(self) -> str:
         """A hash of the network's architecture and weights (part of the store key).
@@ -448,6 +467,30 @@ def reduce_maps(tensor):
     return ops.cast(ops.max(flat, axis=1), "float32"), ops.cast(ops.argmax(flat, axis=1), "int32")
 
 
+def spatial_summaries(tensor):
+    """(B, ..., C) → each channel's spatial mean and minimum (B, C), or None for a dense output.
+
+    What the index of the paper's public code needs besides the maximum: it
+    normalises a layer by its minimum and maximum over all images, positions
+    and filters, and averages over positions. Two reductions in the graph,
+    computed in float32 (a bfloat16 mean over a large map loses digits).
+
+    Parameters
+    ----------
+    tensor : KerasTensor, shape (batch, ..., channels)
+
+    Returns
+    -------
+    tuple of KerasTensor of float32, shape (batch, channels), or None
+        ``(means, minima)``; ``None`` for a dense output (rank 2).
+    """
+    if len(tensor.shape) == 2:
+        return None
+    x = tensor if tensor.dtype == "float32" else ops.cast(tensor, "float32")
+    axes = tuple(range(1, len(tensor.shape) - 1))
+    return ops.mean(x, axis=axes), ops.min(x, axis=axes)
+
+
 def activation_model(
     model: str | os.PathLike | keras.Model = "vgg16",
     weights: str | os.PathLike | None = "imagenet",
@@ -596,7 +639,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
           fallback_reason=None, rebuild=None) -> ActivationModel:
     """The activation model around ``network``: uint8 images in, each layer's maxima and positions out."""
     by_name = {l.name: l for l in network.layers}
-    maxima, positions = [], []
+    maxima, positions, means, minima = [], [], [], []
     units, map_shapes = {}, {}
     for name in layers:
         out = by_name[name].output
@@ -609,10 +652,13 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
             map_shapes[name] = None
         else:
             positions.append(p)
+            mean, low = spatial_summaries(out)
+            means.append(mean)
+            minima.append(low)
             map_shapes[name] = tuple(int(d) for d in out.shape[1:-1])
-    outputs = [ops.concatenate(maxima, axis=-1) if len(maxima) > 1 else maxima[0]]
-    if positions:
-        outputs.append(ops.concatenate(positions, axis=-1) if len(positions) > 1 else positions[0])
+    # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means, minima
+    outputs = [ops.concatenate(group, axis=-1) if len(group) > 1 else group[0]
+               for group in (maxima, positions, means, minima) if group]
     inner = keras.Model(network.inputs, outputs, name=f"{network.name}_maxima")
     images = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
     result = inner(Preprocess(mode, name="preprocess")(images))

@@ -18,11 +18,13 @@ than a threshold (0.01). Units that never vary (silent: always 0; constant:
 always the same value) have ``AN = 0`` everywhere, so ``S_c = 0``: they are
 never selective, and :func:`layer_summary` counts them.
 
-``index="contrast"`` is the mean of AN over c's images minus its mean over
-the other images (chance level 0): a per-unit variant of the index of the
-paper's public code, which normalises once per layer (over all images,
-positions and filters) and averages the contrast over positions. Other
-indices are registered with :func:`register_index`.
+``index="repo"`` is the index of the paper's public code as it computes it:
+each layer's activations normalised once by their minimum and maximum over
+all images, positions and filters, and the mean over c's images minus the
+mean over the other images averaged over positions (chance level 0); it
+needs each filter's spatial mean and minimum, which the capture keeps.
+``index="contrast"`` is its per-unit variant (AN of the map maxima, eq. 1).
+Other indices are registered with :func:`register_index`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .store import Activations
 from .tables import long_table, onehot, selective_rule, summary_frame
 
 __all__ = ["selectivity", "layer_summary", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
-           "stack_units", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
+           "stack_units", "index_inputs", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
            "MIN_ACTIVE"]
 
 #: The epsilon of eq. 1 and eq. 2.
@@ -62,6 +64,10 @@ class Index:
     prepare : callable
         ``prepare(a, eps) -> x``: what of the activations the index uses,
         computed once (eq. 1's normalisation, ranks, ...).
+    inputs : callable, optional
+        ``inputs(acts, layers) -> a``: for an index computed from something
+        else than the map maxima (shape ``(n_images, n_units)``, the layers'
+        units side by side); default: the maxima.
 
     ``prepare`` takes the activations ``a`` (float64, shape ``(n_images,
     n_units)``). ``compute`` takes its result and a membership matrix
@@ -77,6 +83,7 @@ class Index:
     description: str
     compute: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
     prepare: Callable[[np.ndarray, float], np.ndarray]
+    inputs: Callable[[Activations, list[str]], np.ndarray] | None = None
 
 
 #: The registered selectivity indices, by name (see :func:`register_index`).
@@ -87,7 +94,8 @@ def _as_is(a: np.ndarray, eps: float) -> np.ndarray:
     return a
 
 
-def register_index(name: str, description: str, prepare: Callable[[np.ndarray, float], np.ndarray] | None = None):
+def register_index(name: str, description: str, prepare: Callable[[np.ndarray, float], np.ndarray] | None = None,
+                   inputs: Callable[[Activations, list[str]], np.ndarray] | None = None):
     """Register a selectivity index: adding an index touches this one place.
 
     Use as a decorator on a function ``compute(x, members, eps) -> (values,
@@ -103,6 +111,8 @@ def register_index(name: str, description: str, prepare: Callable[[np.ndarray, f
         One sentence: what it measures, and its chance level.
     prepare : callable, optional
         ``prepare(a, eps) -> x``, computed once per table (default: the activations as they are).
+    inputs : callable, optional
+        ``inputs(acts, layers) -> a`` when the index is not computed from the map maxima.
 
     Returns
     -------
@@ -110,7 +120,7 @@ def register_index(name: str, description: str, prepare: Callable[[np.ndarray, f
         The decorator; it returns the function unchanged.
     """
     def decorate(compute):
-        INDICES[name] = Index(name, description, compute, prepare or _as_is)
+        INDICES[name] = Index(name, description, compute, prepare or _as_is, inputs)
         return compute
     return decorate
 
@@ -150,6 +160,32 @@ def n_active(a: np.ndarray) -> np.ndarray:
         0 for a silent or constant unit.
     """
     return (a > a.min(axis=0, keepdims=True)).sum(axis=0)
+
+
+def index_inputs(acts: Activations, layers=None, index: str = "paper") -> tuple[list[str], np.ndarray, list[int]]:
+    """What an index is computed from, for the chosen layers: the map maxima, or the index's own inputs.
+
+    Parameters
+    ----------
+    acts : Activations
+    layers : list of str, optional
+        Default: every captured layer.
+    index : str, default "paper"
+
+    Returns
+    -------
+    layers : list of str
+    a : ndarray of float64, shape (n_images, n_units)
+        The layers' units side by side, as the index's ``prepare`` takes them.
+    sizes : list of int
+    """
+    if index not in INDICES:
+        raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
+    layers, a, sizes = stack_units(acts, layers)
+    spec = INDICES[index]
+    if spec.inputs is not None:
+        a = np.asarray(spec.inputs(acts, layers), dtype=np.float64)
+    return layers, a, sizes
 
 
 def is_constant(a: np.ndarray) -> np.ndarray:
@@ -250,6 +286,26 @@ def _auroc(ranks, members, eps):
     return auc, np.full(len(members), 0.5)
 
 
+def _per_layer_normalised_means(acts: Activations, layers: list[str]) -> np.ndarray:
+    """Each unit's spatial mean, normalised once per layer by the layer's minimum and maximum over all images,
+    positions and filters (``norm_values`` of the public code, whose epsilon is 1e-18)."""
+    blocks = []
+    for layer in layers:
+        low = float(np.min(acts.minima(layer)))
+        high = float(np.max(acts[layer]))
+        blocks.append((np.asarray(acts.means(layer), dtype=np.float64) - low) / (high - low + 1e-18))
+    return np.concatenate(blocks, axis=1)
+
+
+@register_index("repo", "the paper's public code (norm_values, category_selectivity_index): the activation "
+                        "normalised once per layer by its minimum and maximum over all images, positions and "
+                        "filters; mean over the category's images minus over the others, averaged over positions "
+                        "(chance = 0)", inputs=_per_layer_normalised_means)
+def _repo(normalised_means, members, eps):
+    inside, outside, n_in, n_out = _in_and_out(normalised_means, members)
+    return inside / n_in - outside / n_out, np.zeros(len(members))
+
+
 def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
                        index: str = "paper", eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
     """Selectivity of every unit for every category, and each category's chance level.
@@ -336,7 +392,8 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         label order).
     """
     layers, a, sizes = stack_units(acts, layers)
-    values, chance = selectivity_matrix(a, acts.labels, len(acts.categories), index=index, eps=eps)
+    _, x, _ = index_inputs(acts, layers, index)
+    values, chance = selectivity_matrix(x, acts.labels, len(acts.categories), index=index, eps=eps)
     constant = np.broadcast_to(is_constant(a), values.shape)
     above = values - chance[:, None]
     table = long_table(layers, sizes, acts.categories,

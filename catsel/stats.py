@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .selection import EPS, normalise, selective_units, selectivity_matrix, stack_units
+from .selection import EPS, index_inputs, normalise, selective_units, selectivity_matrix, stack_units
 from .tables import layer_frame, long_table, onehot, selective_rule
 from .store import Activations
 
@@ -97,7 +97,7 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
     """
     from .selection import INDICES
 
-    layers, a, sizes = stack_units(acts, layers)
+    layers, a, sizes = index_inputs(acts, layers, index)
     spec = INDICES[index]
     x = np.asarray(spec.prepare(a, EPS), dtype=np.float32)
     labels = np.asarray(acts.labels)
@@ -309,7 +309,7 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
     DataFrame
         ``layer``, ``category``, ``proportion`` (on all images), ``low``, ``high``.
     """
-    layers, a, sizes = stack_units(acts, layers)
+    layers, a, sizes = index_inputs(acts, layers, index)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)
@@ -360,7 +360,7 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
         and ``null_high`` (its 95th percentile).
     """
-    layers, a, sizes = stack_units(acts, layers)
+    layers, a, sizes = index_inputs(acts, layers, index)
     draws = _shuffled_proportions(a, np.asarray(acts.labels), len(acts.categories), sizes, index, threshold,
                                   shuffles, np.random.default_rng(seed))
     return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
@@ -486,7 +486,7 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
         ``layer_replication`` gives, per layer, the share of units selective on
         A that are selective for the same category on B.
     """
-    layers, a, sizes = stack_units(acts, layers)
+    layers, a, sizes = index_inputs(acts, layers, index)
     n_cat = len(acts.categories)
     results, reliability = _split_half(a, np.asarray(acts.labels), n_cat, index, threshold,
                                        np.random.default_rng(seed))
@@ -548,7 +548,7 @@ def reliability_summary(acts: Activations, *, index: str = "paper", threshold: f
         ``reliability_null``, ``reliability_excess``; ``share_reliable``,
         ``share_reliable_null``, ``share_reliable_excess``.
     """
-    layers, a, sizes = stack_units(acts, layers)
+    layers, a, sizes = index_inputs(acts, layers, index)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)

@@ -11,6 +11,10 @@ A store is a folder (``OUT/activations/`` for ``catsel run``)::
         positions/<layer>.npy  int32 (rows, units), conv layers only: where the
                              maximum was, as a flat index row * width + col into
                              the layer's map (map shape in meta.json)
+        means/<layer>.npy    float32 (rows, units), conv layers only: the map's
+                             spatial mean (format version 2)
+        minima/<layer>.npy   float32 (rows, units), conv layers only: the map's
+                             spatial minimum (format version 2)
 
 Every array is a plain NumPy ``.npy`` file (``numpy.load(path, mmap_mode="r")``);
 nothing is pickled. Rows follow ``index.csv``: one per candidate image, in
@@ -36,10 +40,16 @@ import numpy as np
 
 from .errors import StoreError
 
-__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "FORMAT", "VERSION"]
+__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "FORMAT", "VERSION", "ARRAYS"]
 
 FORMAT = "catsel-activations"
-VERSION = 1
+VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
+
+#: Per-image arrays a store keeps: name → (dtype, kept for dense layers too). ``maxima`` is each unit's
+#: maximum over its map (a dense unit's value); ``positions`` where it was; ``means`` and ``minima`` the
+#: map's spatial mean and minimum (what the public code's index needs).
+ARRAYS = {"maxima": (np.float32, True), "positions": (np.int32, False), "means": (np.float32, False),
+          "minima": (np.float32, False)}
 
 
 @dataclass(frozen=True)
@@ -249,15 +259,14 @@ class ActivationStore:
         self.meta = meta
         self.rows_done = rows_done
         self.skipped = skipped
-        self._maxima = {}
-        self._positions = {}
+        self._arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
         n = meta.n_rows
         for layer in meta.layers:
-            name, units = layer.name, layer.units
-            self._maxima[name] = self._open(path / "maxima" / f"{name}.npy", mode, (n, units), np.float32)
-            if layer.map_shape is not None:
-                self._positions[name] = self._open(path / "positions" / f"{name}.npy", mode, (n, units), np.int32)
+            for kind, (dtype, dense_too) in ARRAYS.items():
+                if dense_too or layer.map_shape is not None:
+                    self._arrays[kind][layer.name] = self._open(path / kind / f"{layer.name}.npy", mode,
+                                                                (n, layer.units), dtype)
 
     def _arrays_exist(self) -> bool:
         return all((self.path / "maxima" / f"{l.name}.npy").exists() for l in self.meta.layers)
@@ -322,31 +331,30 @@ class ActivationStore:
     def complete(self) -> bool:
         return self.rows_done >= self.meta.n_rows
 
-    def write(self, first: int, maxima: Mapping[str, np.ndarray], positions: Mapping[str, np.ndarray],
-              errors: list[str | None]) -> None:
+    def write(self, first: int, arrays: Mapping[str, Mapping[str, np.ndarray]], errors: list[str | None]) -> None:
         """Write rows ``first .. first + len(errors)`` and record the progress.
 
         Parameters
         ----------
         first : int
             Must be the next row not yet written.
-        maxima, positions : mapping of str to ndarray, shape (n, units)
+        arrays : mapping of str to mapping of str to ndarray, shape (n, units)
+            ``maxima``, ``positions``, ``means``, ``minima`` (see :data:`ARRAYS`), each by layer.
         errors : list of str or None
             Per row, why its image could not be read (its row is then zeros).
         """
         if first != self.rows_done:
             raise StoreError(f"rows must be written in order: expected row {self.rows_done}, got {first}")
         stop = first + len(errors)
-        for name, arr in self._maxima.items():
-            arr[first:stop] = maxima[name]
-        for name, arr in self._positions.items():
-            arr[first:stop] = positions[name]
+        every = [(kind, name, arr) for kind, by_layer in self._arrays.items() for name, arr in by_layer.items()]
+        for kind, name, arr in every:
+            arr[first:stop] = arrays[kind][name]
         for k, err in enumerate(errors):
             if err is not None:
-                for arr in (*self._maxima.values(), *self._positions.values()):
+                for _, _, arr in every:
                     arr[first + k] = 0
                 self.skipped[first + k] = err
-        for arr in (*self._maxima.values(), *self._positions.values()):
+        for _, _, arr in every:
             arr.flush()
         self.rows_done = stop
         self._write_progress(complete=self.complete)
@@ -360,8 +368,8 @@ class ActivationStore:
 
     def close(self) -> None:
         """Release the memory maps (the data is already flushed batch by batch)."""
-        self._maxima.clear()
-        self._positions.clear()
+        for by_layer in self._arrays.values():
+            by_layer.clear()
 
 
 @dataclass
@@ -389,8 +397,9 @@ class Activations:
         The store's ``meta.json`` (model, weights, image size, layers...).
     skipped : dict
         Store row → reason, for images that could not be read.
-    _maxima, _positions : dict of str to ndarray
-        The arrays by layer; read them as ``acts[layer]`` and ``acts.positions(layer)``.
+    _maxima, _positions, _means, _minima : dict of str to ndarray
+        The arrays by layer; read them as ``acts[layer]``, ``acts.positions(layer)``,
+        ``acts.means(layer)`` and ``acts.minima(layer)``.
 
     ``acts[layer]`` is a float32 array ``(n_images, n_units)``;
     ``acts.positions(layer)`` where each conv filter's maximum was.
@@ -406,10 +415,14 @@ class Activations:
     skipped: dict[int, str]
     _maxima: dict
     _positions: dict
+    _means: dict = field(default_factory=dict)
+    _minima: dict = field(default_factory=dict)
 
     @classmethod
     def from_arrays(cls, maxima: Mapping[str, np.ndarray], labels, categories, *,
-                    paths: list[str] | None = None, meta: dict | None = None) -> "Activations":
+                    paths: list[str] | None = None, meta: dict | None = None,
+                    means: Mapping[str, np.ndarray] | None = None,
+                    minima: Mapping[str, np.ndarray] | None = None) -> "Activations":
         """Activations held in memory (for tests, or arrays from another tool).
 
         Parameters
@@ -422,6 +435,8 @@ class Activations:
             Image paths (default: the row numbers).
         meta : dict, optional
             Fields of :class:`StoreMeta` to set (``model``, ``weights``, ...).
+        means, minima : mapping of str to array-like, shape (n_images, n_units), optional
+            Each conv filter's spatial mean and minimum, by layer.
 
         Returns
         -------
@@ -443,7 +458,9 @@ class Activations:
                          extra={k: v for k, v in settings.items() if k not in known})
         return cls(path=None, layers=layers, labels=labels, categories=tuple(categories),
                    paths=list(paths) if paths is not None else [str(i) for i in range(len(labels))],
-                   root="", meta=meta, skipped={}, _maxima=arrays, _positions={})
+                   root="", meta=meta, skipped={}, _maxima=arrays, _positions={},
+                   _means={l: np.asarray(v, dtype=np.float32) for l, v in (means or {}).items()},
+                   _minima={l: np.asarray(v, dtype=np.float32) for l, v in (minima or {}).items()})
 
     def __getitem__(self, layer: str) -> np.ndarray:
         if layer not in self._maxima:
@@ -471,6 +488,50 @@ class Activations:
         if layer not in self._positions:
             raise KeyError(f"layer {layer!r} has no positions (a dense layer, or not captured)")
         return self._positions[layer]
+
+    def means(self, layer: str) -> np.ndarray:
+        """Each filter's spatial mean over its map, per image (a dense unit: its value).
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        ndarray of float32, shape (n_images, n_units)
+
+        Raises
+        ------
+        StoreError
+            For a store captured before catsel kept spatial means.
+        """
+        return self._summary(self._means, layer, "means")
+
+    def minima(self, layer: str) -> np.ndarray:
+        """Each filter's spatial minimum over its map, per image (a dense unit: its value).
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        ndarray of float32, shape (n_images, n_units)
+
+        Raises
+        ------
+        StoreError
+            For a store captured before catsel kept spatial minima.
+        """
+        return self._summary(self._minima, layer, "minima")
+
+    def _summary(self, arrays: dict, layer: str, kind: str) -> np.ndarray:
+        if layer in arrays:
+            return arrays[layer]
+        if self.map_shape(layer) is None:
+            return self[layer]  # a dense unit has no map: its value is its mean and its minimum
+        raise StoreError(f"{self.path or 'these activations'} have no spatial {kind} for {layer} (captured before "
+                         "catsel kept them, or given without them); capture again to use this index")
 
     def map_shape(self, layer: str) -> tuple[int, ...] | None:
         """Spatial shape of a layer's map.
@@ -574,14 +635,14 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
     labels = np.array([int(r["label"]) for r in index], dtype=np.int32)[keep]
     paths = [r["path"] for r, k in zip(index, keep) if k]
     mode = "r" if mmap else None
-    maxima, positions = {}, {}
+    arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
     for layer in meta.layers:
-        name = layer.name
-        arr = np.load(path / "maxima" / f"{name}.npy", mmap_mode=mode)
-        maxima[name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
-        if layer.map_shape is not None:
-            pos = np.load(path / "positions" / f"{name}.npy", mmap_mode=mode)
-            positions[name] = pos if keep.all() else pos[keep]
+        for kind, (_, dense_too) in ARRAYS.items():
+            file = path / kind / f"{layer.name}.npy"
+            if not (dense_too or layer.map_shape is not None) or (kind in ("means", "minima") and not file.exists()):
+                continue  # a version-1 store has no spatial means and minima
+            arr = np.load(file, mmap_mode=mode)
+            arrays[kind][layer.name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
     return Activations(
         path=path,
         layers=tuple(l.name for l in meta.layers),
@@ -591,6 +652,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
         root=meta.root,
         meta=meta,
         skipped=skipped,
-        _maxima=maxima,
-        _positions=positions,
+        _maxima=arrays["maxima"],
+        _positions=arrays["positions"],
+        _means=arrays["means"],
+        _minima=arrays["minima"],
     )

@@ -110,3 +110,47 @@ def test_table_with_literature_indices(index):
     table = selectivity(_acts(), index=index, threshold=0.01)
     got = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
     assert got == {("conv", 0, "a"), ("fc", 1, "b")}
+
+
+def _public_code_index(maps: np.ndarray, labels: np.ndarray, n_categories: int) -> np.ndarray:
+    """The paper's public code, re-implemented from its description: normalise the layer's whole activation
+    tensor once (min and max over images, positions and filters; epsilon 1e-18), take the mean over the
+    category's images minus the mean over the others at every position, then average over positions."""
+    normalised = (maps - maps.min()) / (maps.max() - maps.min() + 1e-18)
+    per_category = []
+    for c in range(n_categories):
+        inside, outside = normalised[labels == c], normalised[labels != c]
+        per_category.append(inside.sum(axis=0) / inside.shape[0] - outside.sum(axis=0) / outside.shape[0])
+    per_category = np.stack(per_category)  # (C, H, W, F) or (C, F)
+    return per_category.mean(axis=(1, 2)) if per_category.ndim == 4 else per_category
+
+
+def test_repo_index_reproduces_the_public_code(colour_folder, tmp_path):
+    import catsel
+    import keras
+    from helpers import small_cnn
+
+    net = small_cnn(size=12, seed=5)
+    layers = ["c1", "c2", "c3", "fc"]
+    amodel = catsel.activation_model(net, layers=layers)
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
+    table = catsel.selectivity(acts, index="repo")
+    images = np.stack([acts.image(i) for i in range(len(acts))]).astype("float32")  # raw input, as captured
+    full = keras.Model(net.inputs, [net.get_layer(l).output for l in layers]).predict_on_batch(images)
+    for layer, maps in zip(layers, full):
+        expected = _public_code_index(np.asarray(maps, dtype=np.float64), acts.labels, len(acts.categories))
+        got = table[table["layer"] == layer].pivot(index="category", columns="filter", values="selectivity")
+        np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-6, err_msg=layer)
+    assert (table["chance"] == 0).all()
+    # not the per-unit variant: the two indices rank units differently
+    contrast = catsel.selectivity(acts, index="contrast")
+    assert not np.allclose(contrast["selectivity"], table["selectivity"], atol=1e-3)
+
+
+def test_repo_index_on_a_store_without_spatial_means_says_what_to_do():
+    import catsel
+
+    acts = catsel.Activations.from_arrays({"conv": UNITS[:, :2]}, LABELS, ["a", "b"],
+                                          meta={"layers": [{"name": "conv", "units": 2, "map_shape": [3, 3]}]})
+    with pytest.raises(catsel.StoreError, match="no spatial minima for conv.*capture again"):
+        catsel.selectivity(acts, index="repo")

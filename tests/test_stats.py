@@ -249,3 +249,11 @@ def test_depth_profile_does_not_follow_units_per_layer():
     profile = stats.complexity_profile(flat).iloc[0]
     assert profile["depth"] == pytest.approx(0.5)
     assert profile["in_last_third"] == pytest.approx(profile["in_first_third"])
+
+
+def test_statistics_run_on_the_public_code_index(planted_acts):
+    table = stats.add_significance(catsel.selectivity(planted_acts, index="repo"), planted_acts, permutations=99)
+    planted = table.set_index(["layer", "filter", "category"])
+    assert planted.loc[("conv2", 0, "red"), "p_value"] < 0.05
+    summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, shuffled=True, bootstrap=5)
+    assert summary["null_proportion"].notna().all() and summary.attrs["index"] == "repo"
