@@ -62,7 +62,7 @@ def main() -> None:
 
     rows = [
         ("thresholds: move the threshold slider", timed(lambda k: setattr(th.threshold, "value", 0.02 + 0.01 * k), args.repeats)),
-        ("thresholds: switch the index", timed(lambda k: setattr(th.index, "value", ["contrast", "paper"][k % 2]), args.repeats)),
+        ("thresholds: switch the index", timed(lambda k: setattr(th.index, "value", ["unit_contrast", "paper"][k % 2]), args.repeats)),
         ("thresholds: change the categories", timed(lambda k: setattr(th.categories, "value", (("face", "car"), ("face", "i-see-face", "car", "dog"))[k % 2]), args.repeats)),
         ("layer: choose another layer", timed(lambda k: setattr(layer.layer, "value", ["fc1", "block4_conv3"][k % 2]), args.repeats)),
         ("layer: sort by another category", timed(lambda k: setattr(layer.sort_by, "value", ["car", "face"][k % 2]), args.repeats)),

@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threshold", type=float, default=0.01,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
     run.add_argument("--index", choices=list(INDICES), default="paper",
-                     help="selectivity index: paper (eq. 2, default), contrast (a per-unit variant of the public "
-                          "code's), fsi, dprime, auroc, or any registered one; each is compared with its own "
+                     help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
+                          "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
                           "chance level")
     run.add_argument("--permutations", type=_positive,
                      help="add p_value and q_value columns: a label-permutation test of the chosen index with N "

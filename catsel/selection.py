@@ -23,7 +23,7 @@ each layer's activations normalised once by their minimum and maximum over
 all images, positions and filters, and the mean over c's images minus the
 mean over the other images averaged over positions (chance level 0); it
 needs each filter's spatial mean and minimum, which the capture keeps.
-``index="contrast"`` is its per-unit variant (AN of the map maxima, eq. 1).
+``index="unit_contrast"`` is its per-unit variant (AN of the map maxima, eq. 1).
 Other indices are registered with :func:`register_index`.
 """
 
@@ -236,7 +236,7 @@ def _paper(an, members, eps):
     return (members @ an) / (an.sum(axis=0, keepdims=True) + eps), members.sum(axis=1) / members.shape[1]
 
 
-@register_index("contrast", "mean normalised activity on the category minus on the other images (chance = 0); "
+@register_index("unit_contrast", "mean normalised activity on the category minus on the other images (chance = 0); "
                             "a per-unit variant of the public code's index, which normalises per layer",
                 prepare=normalise)
 def _contrast(an, members, eps):
@@ -319,7 +319,7 @@ def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
     n_categories : int
         Number of categories.
     index : str, default "paper"
-        A name in :data:`INDICES`: ``"paper"`` (eq. 2), ``"contrast"``,
+        A name in :data:`INDICES`: ``"paper"`` (eq. 2), ``"repo"``, ``"unit_contrast"``,
         ``"fsi"``, ``"dprime"`` or ``"auroc"``.
     eps : float, default :data:`EPS`
 
@@ -368,7 +368,7 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
     acts
         From :func:`catsel.capture` or :func:`catsel.load_activations`.
     index
-        ``"paper"`` (eq. 2, default), ``"contrast"`` (the public code's), or one of
+        ``"paper"`` (eq. 2, default), ``"repo"`` (the public code's), ``"unit_contrast"`` (its per-unit variant), or one of
         the indices of the neuroscience literature: ``"fsi"``, ``"dprime"``,
         ``"auroc"`` (see :data:`INDICES`), each compared with its own chance level.
     threshold

@@ -28,6 +28,7 @@ from .plots import layer_proportions, palette
 from .visualise import activity, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
+from .errors import StoreError
 from .store import Activations
 
 __all__ = ["explore_thresholds", "explore_layer", "explore_filters", "explore",
@@ -138,7 +139,12 @@ class ThresholdExplorer(_Explorer):
                  categories=None):
         W = _ipywidgets()
         if isinstance(source, Activations):
-            tables = {name: selectivity(source, index=name, threshold=threshold) for name in INDICES}
+            tables = {}
+            for name in INDICES:
+                try:
+                    tables[name] = selectivity(source, index=name, threshold=threshold)
+                except StoreError:  # an index this store lacks the inputs for (repo on a version-1 store)
+                    continue
         else:
             tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}
         self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}

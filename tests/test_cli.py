@@ -171,6 +171,7 @@ def test_visualize_refuses_a_network_whose_weights_changed(small_run, tmp_path, 
     assert code == 2 and "is not the one captured" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_statistics_options_add_columns_and_baselines(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
@@ -214,6 +215,7 @@ def test_statistics_option_errors(tmp_path, capsys, args, message):
     assert not (tmp_path / "o").exists()  # refused before any capture
 
 
+@pytest.mark.slow
 def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, colour_folder):
     from helpers import small_cnn
 

@@ -12,7 +12,7 @@ from planted import RGB, SIZE, planted_model
 EXPECTED = {(layer, unit, c) for layer in ("conv1", "conv2", "dense") for unit, c in ((0, "red"), (1, "green"), (2, "blue"))}
 
 
-@pytest.mark.parametrize("index", ["paper", "contrast"])
+@pytest.mark.parametrize("index", ["paper", "unit_contrast", "repo"])
 def test_pipeline_finds_exactly_the_planted_filters(planted_folder, tmp_path, index):
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     assert amodel.preprocess == "raw" and amodel.image_size == SIZE

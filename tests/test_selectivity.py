@@ -24,7 +24,7 @@ def test_eq2_by_hand_with_unequal_categories():
 
 
 def test_contrast_index_by_hand():
-    values, chance = selectivity_matrix(UNITS, np.array(LABELS), 2, index="contrast")
+    values, chance = selectivity_matrix(UNITS, np.array(LABELS), 2, index="unit_contrast")
     # unit 0: mean AN on a = 2/3, on b = 2/9
     np.testing.assert_allclose(values[:, 0], [4 / 9, -4 / 9], rtol=1e-6)
     np.testing.assert_allclose(values[:, 3], [-1, 1], rtol=1e-6)
@@ -40,7 +40,7 @@ def test_paper_index_of_a_unit_without_preference_is_the_chance_level():
 
 
 @pytest.mark.parametrize("index, expected", [("paper", {("conv", 0, "a"), ("fc", 1, "b")}),
-                                             ("contrast", {("conv", 0, "a"), ("fc", 1, "b")})])
+                                             ("unit_contrast", {("conv", 0, "a"), ("fc", 1, "b")})])
 def test_table_marks_selective_units(index, expected):
     table = selectivity(_acts(), index=index, threshold=0.01)
     assert list(table.columns[:8]) == ["layer", "filter", "category", "selectivity", "chance", "above_chance",
@@ -143,7 +143,7 @@ def test_repo_index_reproduces_the_public_code(colour_folder, tmp_path):
         np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-6, err_msg=layer)
     assert (table["chance"] == 0).all()
     # not the per-unit variant: the two indices rank units differently
-    contrast = catsel.selectivity(acts, index="contrast")
+    contrast = catsel.selectivity(acts, index="unit_contrast")
     assert not np.allclose(contrast["selectivity"], table["selectivity"], atol=1e-3)
 
 

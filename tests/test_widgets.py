@@ -48,10 +48,10 @@ def test_threshold_slider_recomputes_counts_and_figure(acts, threshold):
 
 def test_index_chooser_switches_to_the_contrast_index(acts):
     ex = widgets.explore_thresholds(acts, threshold=0.05)
-    ex.index.value = "contrast"
-    expected = catsel.layer_summary(catsel.selectivity(acts, index="contrast", threshold=0.05))
+    ex.index.value = "unit_contrast"
+    expected = catsel.layer_summary(catsel.selectivity(acts, index="unit_contrast", threshold=0.05))
     np.testing.assert_array_equal(ex.summary["n_selective"].to_numpy(), expected["n_selective"].to_numpy())
-    assert "contrast" in ex.status.value
+    assert "unit_contrast" in ex.status.value
 
 
 def test_category_selection_limits_the_lines_and_columns(acts):
@@ -62,9 +62,9 @@ def test_category_selection_limits_the_lines_and_columns(acts):
 
 
 def test_a_table_alone_drives_the_threshold_explorer(acts):
-    table = catsel.selectivity(acts, index="contrast")
+    table = catsel.selectivity(acts, index="unit_contrast")
     ex = widgets.explore_thresholds(table)
-    assert list(ex.index.options) == ["contrast"]
+    assert list(ex.index.options) == ["unit_contrast"]
     ex.threshold.value = 0.2
     assert ex.counts.to_numpy().sum() == (table["above_chance"] > 0.2).sum()
 
@@ -115,3 +115,13 @@ def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
     dash.layers.inspect.value = unit
     assert dash.widget.selected_index == 2
     assert (dash.filters.layer.value, dash.filters.unit.value) == ("fc", unit)
+
+
+def test_threshold_explorer_offers_only_the_indices_a_store_can_give():
+    from helpers import LABELS, UNITS
+
+    # conv units without spatial means (a version-1 store): every index but the public code's
+    acts = catsel.Activations.from_arrays({"conv": UNITS[:, :2]}, LABELS, ["a", "b"],
+                                          meta={"layers": [{"name": "conv", "units": 2, "map_shape": [3, 3]}]})
+    ex = widgets.explore_thresholds(acts)
+    assert "repo" not in ex.index.options and {"paper", "unit_contrast"} <= set(ex.index.options)
