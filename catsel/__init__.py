@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Public names → the module defining them, imported on first use: `import catsel`
 # stays light (no Keras, no backend), so the command's input checks answer at once

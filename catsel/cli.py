@@ -41,7 +41,10 @@ def _devices(text: str) -> str | int | list[str]:
 def build_parser() -> argparse.ArgumentParser:
     from .selection import INDICES
 
+    from . import __version__
+
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
+    parser.add_argument("--version", action="version", version=f"catsel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="capture activations and compute category selectivity",
                          description="Capture each filter's maximum over a category folder, compute its "
@@ -172,7 +175,6 @@ def explore_notebook(run_dir: Path) -> Path:
 
 def cmd_explore(args) -> int:
     import importlib.util
-    import subprocess
 
     from .errors import CatselError
 
@@ -191,10 +193,35 @@ def cmd_explore(args) -> int:
     if args.no_browser:
         command.append("--no-browser")
     print(f"Serving {path} with Voila (Ctrl-C to stop)", flush=True)
+    return _serve(command)
+
+
+class _Stop(Exception):
+    """SIGTERM reached ``catsel explore``."""
+
+
+def _serve(command: list[str]) -> int:
+    """Run Voila until it ends, or until Ctrl-C or SIGTERM: then stop it (and with it its kernels), and wait."""
+    import signal
+    import subprocess
+
+    def on_term(signum, frame):
+        raise _Stop
+
+    child = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
+        return child.wait()
+    except (KeyboardInterrupt, _Stop):
+        child.terminate()  # Voila shuts its kernels down on SIGTERM
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_visualize(args) -> int:

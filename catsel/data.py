@@ -50,7 +50,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DatasetError, ImageError
 
-__all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_paths", "IMAGE_EXTENSIONS"]
 
 #: File endings read as images (case-insensitive).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -404,3 +404,38 @@ class ImageFolder:
             idx = range(first, min(first + batch_size, len(self)))
             images, errors = self.load_batch(idx)
             yield first, images, errors
+
+
+def notebook_paths(data_dir: str | os.PathLike | None, out_dir: str | os.PathLike | None) -> tuple[Path, Path]:
+    """The notebooks' data and output folders, wherever they are run from.
+
+    ``None`` stands for the repository's bundled ``sample_data/`` and its
+    ``runs/notebooks/``, found from catsel's own location, so that a notebook
+    runs the same from ``notebooks/``, from the repository root (``papermill
+    notebooks/01_dataset.ipynb out.ipynb``) or from anywhere else. A folder
+    given is used as given.
+
+    Parameters
+    ----------
+    data_dir : str, path or None
+    out_dir : str, path or None
+
+    Returns
+    -------
+    data_dir, out_dir : Path
+
+    Raises
+    ------
+    DatasetError
+        When ``data_dir`` is None and catsel was installed without its
+        repository (no bundled sample data): set ``data_dir``.
+    """
+    repository = Path(__file__).resolve().parents[1]
+    if data_dir is None:
+        data_dir = repository / "sample_data"
+        if not data_dir.is_dir():
+            raise DatasetError(f"no bundled sample data at {data_dir} (catsel was installed without its "
+                               "repository): set data_dir to a folder with one sub-folder of images per category")
+    if out_dir is None:
+        out_dir = repository / "runs" / "notebooks" if (repository / "sample_data").is_dir() else Path("runs/notebooks")
+    return Path(data_dir), Path(out_dir)

@@ -11,6 +11,39 @@ from matplotlib.ticker import PercentFormatter
 
 __all__ = ["layer_proportions", "compare_layer_proportions", "palette", "CATEGORY_PALETTE"]
 
+def _figure_png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _display_figures_in_jupyter() -> None:
+    """Figures made without pyplot (catsel's are) display as pictures in Jupyter, not as '<Figure size ...>'.
+
+    Jupyter's inline backend registers its PNG formatter only once pyplot has
+    made a figure; until then a ``matplotlib.figure.Figure`` shows as text.
+    Where IPython runs and no formatter is registered yet, catsel registers
+    one (the inline backend's own replaces it when it starts).
+    """
+    import sys
+
+    from matplotlib.figure import Figure
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type(Figure)
+    except KeyError:
+        formatter.for_type(Figure, _figure_png)
+
+
+_display_figures_in_jupyter()
+
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
 

@@ -473,6 +473,11 @@ class Activations:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{c}: {n}" for c, n in self.counts.items())
+        return (f"Activations({self.meta.label}: {len(self)} images ({counts}), {len(self.layers)} layers, "
+                f"{sum(self.units.values())} units{f', {len(self.skipped)} skipped' if self.skipped else ''})")
+
     def positions(self, layer: str) -> np.ndarray:
         """Where each conv filter's maximum was, per image.
 

@@ -190,3 +190,25 @@ def test_catsel_explore_dashboard_in_voila(browser, tmp_path):
     finally:
         page.close()
         server.stop()
+
+
+def test_catsel_explore_leaves_no_process_behind_after_sigterm(tmp_path):
+    import signal
+
+    import psutil
+    from catsel.cli import main
+
+    run = tmp_path / "run"
+    assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1", "--limit", "4", "--no-progress"]) == 0
+    port, token = _free_port(), secrets.token_hex(16)
+    # answering the page starts Voila's kernel: the processes a teacher's laptop was left with
+    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+                     "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila-sigterm")
+    family = [server.proc.pid, *(c.pid for c in psutil.Process(server.proc.pid).children(recursive=True))]
+    assert len(family) >= 3  # catsel explore, Voila and at least one kernel
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(timeout=60)
+    server.log.close()
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in family if psutil.pid_exists(p)], timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline() for p in alive]

@@ -1,8 +1,9 @@
 """Every notebook runs top to bottom on the sample data (issue: notebook series).
 
 Executed copies are kept in build/notebooks/ (CI artefacts), with 03 rendered to HTML.
-A notebook fails the test on an error, or on output a user would find alarming:
-a Python warning, a traceback or an error message on stderr.
+A notebook fails the test on an error, on output a user would find alarming
+(a Python warning, a traceback or an error message on stderr), or on a figure
+shown as "<Figure size ...>" text instead of a picture.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def _alarming(nb) -> list[str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+            elif "text/plain" in out.get("data", {}) and "image/png" not in out["data"] \
+                    and str(out["data"]["text/plain"]).startswith("<Figure size"):
+                found.append(f"cell {i}: a figure shown as text, not as a picture: {out['data']['text/plain']}")
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 for line in out.get("text", "").splitlines():
                     if ALARMING.search(line):
@@ -40,7 +44,8 @@ def _alarming(nb) -> list[str]:
 
 def _execute(path: Path, output: Path, **parameters) -> object:
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(path), str(output), cwd=str(path.parent), kernel_name="python3",
+    # from the repository root, as the README runs them (the notebooks find their data from anywhere)
+    papermill.execute_notebook(str(path), str(output), cwd=str(REPO), kernel_name="python3",
                                parameters=parameters, progress_bar=False, log_output=False)
     return nbformat.read(output, as_version=4)
 
@@ -71,6 +76,24 @@ def test_notebook_runs_cleanly(path):
     if path.stem.startswith("06"):
         text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
         assert text.count("✓ Correct") == 5, text
+
+
+def test_the_readme_students_copy_command_removes_every_solution(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    command = next(line.strip() for line in (REPO / "README.md").read_text().splitlines()
+                   if line.strip().startswith("jupyter nbconvert notebooks/06_course.ipynb"))
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    student = nbformat.read(tmp_path / "notebooks" / "06_course_student.ipynb", as_version=4)
+    teacher = nbformat.read(REPO / "notebooks" / "06_course.ipynb", as_version=4)
+    solutions = sum("solution" in c.get("metadata", {}).get("tags", []) for c in teacher.cells)
+    assert solutions == 5 and len(student.cells) == len(teacher.cells) - solutions
+    assert not any("solution" in c.get("metadata", {}).get("tags", []) for c in student.cells)
 
 
 def test_course_without_solutions_runs_and_says_not_yet():

@@ -177,3 +177,18 @@ def test_package_names_are_functions_and_modules_stay_modules():
 
     assert callable(catsel.capture) and callable(catsel.selectivity)
     assert catsel.engine.capture is catsel.capture and catsel.selection.selectivity is catsel.selectivity
+
+
+def test_version_and_short_reprs(capsys, planted_acts):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"catsel {catsel.__version__}"
+    text = repr(planted_acts)
+    assert text.startswith("Activations(") and "images" in text and len(text) < 300  # not every array
+
+
+def test_notebook_paths_find_the_sample_data_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, out = catsel.data.notebook_paths(None, None)
+    assert data == SAMPLE_DATA and out == SAMPLE_DATA.parent / "runs" / "notebooks"
+    assert catsel.data.notebook_paths("mine", "there") == (catsel.data.Path("mine"), catsel.data.Path("there"))
