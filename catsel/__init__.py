@@ -41,12 +41,13 @@ _EXPORTS = {
     "layer_summary": "selection", "representative_filters": "selection", "best_layers": "selection",
     "INDICES": "selection", "register_index": "selection",
     "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline",
+    "write_report": "report",
     "layer_proportions": "plots", "compare_layer_proportions": "plots",
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
 _SUBMODULES = {"applications", "backends", "cli", "course", "data", "engine", "errors", "maximise", "models",
-               "paper", "pipeline", "plots", "receptive", "selection", "stats", "store", "tables", "visualise",
+               "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables", "visualise",
                "widgets"}
 
 
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .models import ActivationModel, activation_model
     from .pipeline import RunResult, Settings, load_run, run
+    from .report import write_report
     from .plots import compare_layer_proportions, layer_proportions
     from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_filters,
                             selectivity, selectivity_matrix)
@@ -81,6 +83,7 @@ __all__ = [
     "Settings",
     "RunResult",
     "load_run",
+    "write_report",
     "ImageFolder",
     "Skipped",
     "load_image",

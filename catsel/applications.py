@@ -181,6 +181,19 @@ def build_application(name: str, weights: str | None, image_size: int | None,
     preprocess : str
     key : str
     """
+    try:
+        return _build_application(name, weights, image_size, need_top, seed)
+    except ValueError as exc:  # Keras' own check of an application's smallest input, as a raw traceback
+        smallest = re.search(r"at least (\d+)x(\d+)", str(exc))
+        if smallest is None:
+            raise
+        side = max(int(smallest.group(1)), int(smallest.group(2)))
+        raise ModelError(f"{name} needs images of at least {side}x{side} pixels, not {image_size}x{image_size}: "
+                         f"use --image-size {side} or more (image_size={side} from Python)") from None
+
+
+def _build_application(name: str, weights: str | None, image_size: int | None, need_top: bool,
+                       seed: int) -> tuple[keras.Model, str, str, str]:
     key, ctor, mode = application(name)
     if weights is None:
         keras.utils.set_random_seed(seed)

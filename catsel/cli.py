@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
 
     vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
                          description="For one filter: its top images, receptive-field crops and an activation-"
@@ -108,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
+
+    report = sub.add_parser("report", help="write a finished run as one self-contained HTML file",
+                            description="Write RUN_DIR/report.html: settings, Figure 1 with its null, the layer "
+                                        "table, representative filters with top images and crops, skipped files "
+                                        "and statistics, every picture embedded (mail it, or put it on a course page).")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
+    report.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
 
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
@@ -141,6 +149,17 @@ def cmd_run(args) -> int:
     settings = settings_from_args(args)
     result = run(args.data_dir, args.out, settings)
     _report(result.record, result.summary, result.skipped, result.out)
+    if args.report:
+        from .report import write_report
+
+        print(f"Wrote {write_report(result)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"Wrote {write_report(args.run_dir, args.out)}")
     return 0
 
 
@@ -261,26 +280,16 @@ def cmd_visualize(args) -> int:
     return 0
 
 
-def shuffled_null_sentence(summary) -> str | None:
-    """One sentence: how many of the selective pairs the same rule finds under shuffled labels."""
-    if "null_proportion" not in summary:
-        return None
-    found = int(summary["n_selective"].sum())
-    expected = float((summary["null_proportion"] * summary["n_units"]).sum())
-    share = f" ({expected / found:.0%} of them)" if found else ""
-    return (f"Shuffled-label null: with labels that carry no information, the same rule marks {expected:.0f} "
-            f"unit x category pairs selective, against {found} here{share}; only the excess over the null "
-            "(column `excess` of layer_summary.csv, the dotted line and light band of the figure) is evidence of selectivity.")
-
-
 def _report(run: dict, summary, skipped: list, out: Path) -> None:
-    label = f"{run['model']} ({run['weights']})"
+    label = f"{run['model']}, {run['weights']}"
     print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
           f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
     pivot = summary.pivot(index="layer", columns="category", values="proportion")
     print("\nProportion of selective units per layer:")
     print((pivot * 100).round(1).astype(str).add(" %").to_string())
-    null_line = shuffled_null_sentence(summary)
+    from .stats import null_sentence
+
+    null_line = null_sentence(summary)
     if null_line:
         print(f"\n{null_line}")
     if skipped:
@@ -319,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_visualize(args)
         if args.command == "explore":
             return cmd_explore(args)
+        if args.command == "report":
+            return cmd_report(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

@@ -406,7 +406,8 @@ def load_run(out: str | os.PathLike) -> RunResult:
                         model=record.get("model", "?"), weights=record.get("weights_requested"),
                         layers=record.get("layers"))
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
-             "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts)}
+             "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
+             "images_per_category": acts.counts}
     frames = []
     for name in ("selectivity.csv", "layer_summary.csv"):
         frame = pd.read_csv(out / name)

@@ -44,6 +44,9 @@ def _display_figures_in_jupyter() -> None:
 
 _display_figures_in_jupyter()
 
+#: Figure 1 names at most this many layers on its axis (every k-th one beyond), and drops its markers.
+MAX_LABELLED_LAYERS = 30
+
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
 
@@ -101,6 +104,8 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         dict.fromkeys(summary["layer"]))
     colours = palette(cats)
     position = {l: i for i, l in enumerate(layers)}
+    many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
+    counts = summary.attrs.get("images_per_category") or {}
     baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),)
                  if col in data]
     null = {"null_proportion", "null_high"} <= set(data.columns)
@@ -108,7 +113,9 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         rows = data[data["category"] == c]
         x = rows["layer"].astype(str).map(position).to_numpy()
         order = np.argsort(x)
-        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=5, lw=1.8, color=colours[c], label=c)
+        name = f"{c} (N={counts[c]})" if c in counts else c
+        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=0 if many else 5, lw=1.8,
+                color=colours[c], label=name)
         if null:  # what the same rule finds when the labels carry no information
             ax.fill_between(x[order], rows["null_proportion"].to_numpy()[order], rows["null_high"].to_numpy()[order],
                             color=colours[c], alpha=0.10, lw=0)
@@ -123,11 +130,16 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     if null:
         ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
                         label="shuffled-label null:\nmean (dotted) to\n95th percentile")
-    ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+    step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
+    ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
+    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
+                  fontsize=None if not many else 7)
+    if many:
+        ax.set_xticks(range(len(layers)), minor=True)
     ax.set_xlim(-0.5, len(layers) - 0.5)
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
-    ax.set_xlabel("layer")
+    ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, every {step}th named)")
     threshold = summary.attrs.get("threshold")
     index = summary.attrs.get("index", "paper")
     ylabel = "selective units"

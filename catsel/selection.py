@@ -408,6 +408,7 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
     table["model"] = acts.meta.model
     table["weights"] = acts.meta.weights
     table.attrs.update({"threshold": threshold, "index": index, "eps": eps, "n_images": len(acts),
+                        "images_per_category": acts.counts,
                         "model_label": acts.model_label, "trained": acts.meta.trained})
     return table
 

@@ -42,7 +42,7 @@ from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
-           "add_significance", "with_baselines", "reliability_summary"]
+           "add_significance", "with_baselines", "reliability_summary", "null_sentence"]
 
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
@@ -797,3 +797,27 @@ def complexity_profile(summary: pd.DataFrame, *, column: str = "proportion") -> 
             "in_last_third": float(weight[depth > 2 / 3].sum() / total) if total else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def null_sentence(summary: pd.DataFrame) -> str | None:
+    """One sentence: how many of the selective pairs the same rule finds under shuffled labels.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A layer summary with its shuffled-label null (:func:`with_baselines`).
+
+    Returns
+    -------
+    str or None
+        ``None`` when the summary has no null.
+    """
+    if "null_proportion" not in summary:
+        return None
+    found = int(summary["n_selective"].sum())
+    expected = float((summary["null_proportion"] * summary["n_units"]).sum())
+    share = f" ({expected / found:.0%} of them)" if found else ""
+    return (f"Shuffled-label null: with labels that carry no information, the same rule marks {expected:.0f} "
+            f"unit x category pairs selective, against {found} here{share}; only the excess over the null "
+            "(column `excess` of layer_summary.csv, the dotted line and light band of the figure) is evidence "
+            "of selectivity.")

@@ -212,3 +212,30 @@ def test_catsel_explore_leaves_no_process_behind_after_sigterm(tmp_path):
     server.log.close()
     gone, alive = psutil.wait_procs([psutil.Process(p) for p in family if psutil.pid_exists(p)], timeout=30)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline() for p in alive]
+
+
+def test_the_html_report_renders_with_every_picture_and_no_console_error(browser, tmp_path, capsys):
+    from catsel.cli import main
+
+    run = tmp_path / "run"
+    assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block3_conv3", "--no-progress", "--report"]) == 0
+    assert f"Wrote {run / 'report.html'}" in capsys.readouterr().out
+    page = _page(browser)
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        # the file as a mail attachment would give it: no server, no other file
+        page.set_content((run / "report.html").read_text(encoding="utf-8"), wait_until="load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+        assert len(images) >= 1 + 4  # Figure 1 and at least one filter per category
+        assert all(done and width > 0 for done, width, _ in images), images
+        assert images[0][2].startswith("Figure 1")
+        text = page.inner_text("body")
+        assert "UNTRAINED NETWORK" in text and "Shuffled-label null" in text and "Skipped files (0)" in text
+        assert not errors, errors
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "report.png"), full_page=False)
+    finally:
+        page.close()

@@ -129,3 +129,17 @@ def test_course_checks_accept_right_and_refuse_wrong_answers(capsys):
         assert unanswered is False
     out = capsys.readouterr().out
     assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 8
+
+
+def test_figure_1_stays_readable_with_many_layers():
+    from matplotlib.figure import Figure
+
+    layers = [f"conv{i}" for i in range(120)]  # DenseNet121's count
+    summary = pd.DataFrame({"layer": pd.Categorical(np.repeat(layers, 2), layers, ordered=True),
+                            "category": pd.Categorical(["face", "dog"] * 120, ["face", "dog"], ordered=True),
+                            "proportion": np.linspace(0, 0.5, 240)})
+    summary.attrs.update(images_per_category={"face": 50, "dog": 40}, threshold=0.01)
+    ax = catsel.layer_proportions(summary, ax=Figure().subplots())
+    named = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(named) <= 31 and named[-1] == "conv119"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"face (N=50)", "dog (N=40)"}

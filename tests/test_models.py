@@ -204,3 +204,9 @@ def test_a_store_rebuilds_its_network_at_its_precision(colour_folder, tmp_path):
     acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=32), tmp_path, progress=False)
     rebuilt = catsel.models.from_store(acts)
     assert rebuilt.precision == "float16" and rebuilt.digest() == amodel.digest()
+
+
+def test_an_image_size_below_the_models_minimum_is_a_friendly_error():
+    with pytest.raises(ModelError, match=r"inceptionv3 needs images of at least 75x75 pixels, not 64x64: "
+                                         r"use --image-size 75"):
+        catsel.activation_model("inceptionv3", weights=None, image_size=64)

@@ -26,7 +26,7 @@ def acts():
 
 def _lines(figure):
     ax = figure.axes[0]
-    return {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    return {line.get_label().split(" (N=")[0]: line.get_ydata() for line in ax.get_lines()}  # "face (N=20)"
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.03, 0.12])
