@@ -299,8 +299,10 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
     if not run["trained"]:
         print("\nNOTE: untrained network (random weights): a control, not the study's result.")
     print(f"\nWrote {out}/: {', '.join(run['outputs'])}")
-    print(f"Capture: {run['images_per_second']} images/s on {run['keras_backend']} ({run['device']}); "
-          f"total {run['total_seconds']:.1f} s")
+    captured = run.get("images_captured", 0)
+    speed = (f"{captured} images at {run['images_per_second']} images/s" if captured and run["images_per_second"]
+             else "the existing capture reused, no image captured")
+    print(f"Capture: {speed} on {run['keras_backend']} ({run['device']}); total {run['total_seconds']:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -332,6 +332,7 @@ def capture(
         for i, (rel, lab) in enumerate(zip(images.relative_paths(), images.labels))
     ]
     store = ActivationStore.open(out / "activations", meta, index_rows)
+    reused = store.rows_done
     try:
         if not store.complete:
             decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
@@ -342,6 +343,7 @@ def capture(
     finally:
         store.close()
     acts = load_activations(store.path)
+    acts.captured = store.rows_done - reused  # rows this call computed (a resumed or reused store counts less)
     empty = [c for c, k in acts.counts.items() if k == 0]
     if empty:
         raise DatasetError(

@@ -342,7 +342,8 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
         "images_per_category": acts.counts,
         "skipped": skipped,
         "capture_seconds": round(capture_s, 3),
-        "images_per_second": round(len(acts) / capture_s, 2) if capture_s > 0 else None,
+        "images_captured": acts.captured,  # this run's: rows of a resumed or reused store are not counted
+        "images_per_second": round(acts.captured / capture_s, 2) if acts.captured and capture_s > 0 else None,
         "total_seconds": round(time.perf_counter() - t0, 3),
         "outputs": list(OUTPUTS),
     }

@@ -397,6 +397,9 @@ class Activations:
         The store's ``meta.json`` (model, weights, image size, layers...).
     skipped : dict
         Store row → reason, for images that could not be read.
+    captured : int
+        Rows the capture that returned these activations computed (0 when the
+        store was reused, or read with :func:`load_activations`).
     _maxima, _positions, _means, _minima : dict of str to ndarray
         The arrays by layer; read them as ``acts[layer]``, ``acts.positions(layer)``,
         ``acts.means(layer)`` and ``acts.minima(layer)``.
@@ -417,6 +420,7 @@ class Activations:
     _positions: dict
     _means: dict = field(default_factory=dict)
     _minima: dict = field(default_factory=dict)
+    captured: int = 0
 
     @classmethod
     def from_arrays(cls, maxima: Mapping[str, np.ndarray], labels, categories, *,

@@ -60,6 +60,14 @@ def test_run_on_the_sample_data_untrained(tmp_path, capsys):
         assert png.size[0] > 800 and png.size[1] > 400
     printed = capsys.readouterr().out
     assert "Proportion of selective units per layer" in printed and "untrained" in printed
+    assert "Capture: 128 images at" in printed and run["images_captured"] == 128
+
+    # a rerun reuses the store: its speed is not made of rows it did not capture
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--no-progress"]) == 0
+    again = json.loads((out / "run.json").read_text())
+    assert again["images_captured"] == 0 and again["images_per_second"] is None
+    assert "the existing capture reused, no image captured" in capsys.readouterr().out
     assert "Shuffled-label null: with labels that carry no information, the same rule marks" in printed
 
 
