@@ -264,7 +264,8 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
         table = selectivity(acts, index=settings.get("index", "paper"), threshold=threshold)
         try:
-            fig = plot_representatives(acts, table, args.category, amodel, top=args.top, steps=args.steps, seed=args.seed)
+            fig = plot_representatives(acts, table, args.category, amodel, top=args.top, steps=args.steps,
+                                       seed=args.seed, progress=True)
         except ValueError as exc:
             raise CatselError(str(exc)) from None
     else:
@@ -272,11 +273,16 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"no layer {args.layer!r} in {run_dir}; captured layers: {', '.join(acts.layers)}")
         if not 0 <= args.filter < acts.units[args.layer]:
             raise CatselError(f"{args.layer} has filters 0 to {acts.units[args.layer] - 1}, not {args.filter}")
-        fig = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed)
+        fig = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed, progress=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"Wrote {out}")
+    for result in getattr(fig, "maximised", []):
+        if result.flat:
+            print(f"Note: the picture of {result.layer}/{result.unit} does not drive it (activation {result.start:.3g} "
+                  f"on the starting noise, {result.final:.3g} at the end): a unit that nothing drives, or too few "
+                  f"--steps ({len(result.trace)}); marked FLAT in the figure")
     return 0
 
 

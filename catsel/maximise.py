@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from keras import ops
+from tqdm.auto import tqdm
 
 from .backends import value_and_grad
 from .models import ActivationModel, Preprocess
@@ -54,6 +55,8 @@ class Maximised:
         The unit's activation (mean over its map) on the starting and the final picture.
     layer : str
     unit : int
+    flat : bool
+        The picture does not drive the unit above its value on the starting noise.
     """
 
     image: np.ndarray
@@ -62,6 +65,7 @@ class Maximised:
     final: float
     layer: str
     unit: int
+    flat: bool = False
 
 
 def _frequency_scale(size: int, decay: float = 1.0) -> np.ndarray:
@@ -147,6 +151,7 @@ def maximise(
     decorrelate: bool = True,
     robustness: Robustness | None = Robustness(),
     seed: int = 0,
+    progress: bool = False,
 ) -> Maximised:
     """Make a picture that drives ``unit`` of ``layer`` as high as possible.
 
@@ -174,12 +179,17 @@ def maximise(
         (or ``Robustness.off()``) turns transformation robustness off.
     seed : int, default 0
         Seeds the starting image and the transformations.
+    progress : bool, default False
+        Show a progress bar with the time left (``tqdm``).
 
     Returns
     -------
     Maximised
         The picture (uint8, shape ``(size, size, 3)``), the objective at every
         step, and the unit's activation on the starting and final pictures.
+        When the unit was not driven above its starting value (a unit that
+        nothing drives, or too few steps), ``flat`` is True: the figures of
+        :mod:`catsel.visualise` and ``catsel visualize`` say so.
     """
     if isinstance(model, ActivationModel):
         network, size, mode = model.network, model.image_size, model.preprocess
@@ -229,12 +239,14 @@ def maximise(
     optimiser = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
     optimiser.build(variables)
     trace = np.empty(steps, dtype=np.float64)
-    for t in range(steps):
+    for t in tqdm(range(steps), desc=f"picture of {layer}/{unit}", unit="step", disable=not progress,
+                  leave=False, dynamic_ncols=True):
         current["transform"] = (ops.convert_to_tensor(_affine(rng, size, robustness)) if robustness.active
                                 else None)
         value, grads = grad([v.value for v in variables])
         trace[t] = -float(ops.convert_to_numpy(value))
         optimiser.apply(grads, variables)
     image = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables]))[0] * 255.0)
+    final = activation()
     return Maximised(image=np.clip(np.rint(image), 0, 255).astype(np.uint8), trace=trace, start=start,
-                     final=activation(), layer=layer, unit=unit)
+                     final=final, layer=layer, unit=unit, flat=not final > start)

@@ -295,13 +295,15 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
 
 def _draw_maximised(ax, result, title: str) -> None:
     ax.imshow(result.image)
-    ax.set_title(title, fontsize=8)
+    if result.flat:
+        title += "\nFLAT: the picture does not drive the unit"
+    ax.set_title(title, fontsize=8, color="#b00000" if result.flat else "black")
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
-                seed: int = 0, fig: Figure | None = None) -> Figure:
+                seed: int = 0, fig: Figure | None = None, progress: bool = False) -> Figure:
     """One panel with the three views of a filter.
 
     Its top images, their receptive-field crops, and an activation-maximisation
@@ -321,6 +323,8 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
         Activation-maximisation steps.
     seed : int, default 0
     fig : matplotlib Figure, optional
+    progress : bool, default False
+        Show the activation maximisation's progress with the time left.
 
     Returns
     -------
@@ -330,7 +334,7 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     from .models import from_store
 
     amodel = amodel or from_store(acts)
-    result = maximise(amodel, layer, unit, steps=steps, seed=seed)
+    result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress)
     conv = acts.map_shape(layer) is not None
     fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
@@ -345,11 +349,13 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     axes[1].set_ylabel("objective", fontsize=7)
     axes[1].tick_params(labelsize=6)
     fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
+    fig.maximised = [result]  # for callers that report flat pictures
     return fig
 
 
 def plot_representatives(acts: Activations, table, category: str, amodel=None, *, top: int = 4,
-                         steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None) -> Figure:
+                         steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None,
+                         progress: bool = False) -> Figure:
     """The category's representative filters, like the paper's Figure 3.
 
     The most selective unit of each layer for ``category`` is found; the ``top``
@@ -373,6 +379,8 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     crops : int, default 3
         Receptive-field crops under each filter.
     fig : matplotlib Figure, optional
+    progress : bool, default False
+        Show the activation maximisation's progress with the time left.
 
     Returns
     -------
@@ -395,8 +403,10 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     cols = len(chosen)
     fig = fig or Figure(figsize=(2.3 * cols, 2.6 + 0.8 * crops), layout="constrained")
     grid = fig.add_gridspec(2, cols, height_ratios=[3, 1])
+    pictures = []
     for i, row in enumerate(chosen.itertuples()):
-        result = maximise(amodel, row.layer, int(row.filter), steps=steps, seed=seed)
+        result = maximise(amodel, row.layer, int(row.filter), steps=steps, seed=seed, progress=progress)
+        pictures.append(result)
         _draw_maximised(fig.add_subplot(grid[0, i]), result,
                         f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
         inner = grid[1, i].subgridspec(1, crops)
@@ -411,4 +421,5 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
 
     fig.suptitle(f"Representative {category}-selective filters ({acts.model_label}); units active on fewer "
                  f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=11)
+    fig.maximised = pictures  # for callers that report flat pictures
     return fig

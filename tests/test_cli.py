@@ -145,7 +145,8 @@ def test_visualize_one_filter_writes_a_panel(small_run, tmp_path, capsys):
                  "--steps", "4"]) == 0
     with Image.open(png) as im:
         assert im.size[0] > 800
-    assert "Wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "Wrote" in captured.out and "picture of block3_conv3/5" in captured.err  # progress, with time left
 
 
 def test_visualize_a_category_writes_its_representative_filters(small_run, tmp_path):

@@ -101,3 +101,10 @@ def test_other_backends_when_installed(backend, module, tmp_path):
     np.testing.assert_allclose(out["grad"], [2.0, -4.0, 6.0], rtol=1e-6)
     r, g, b = out["rgb"]
     assert r > max(g, b) + 10 and out["final"] > 0.3 > out["start"]
+
+
+def test_a_unit_nothing_drives_is_flagged_flat_and_progress_is_shown(capsys):
+    # conv1 unit 4 of the planted model has zero weights and bias: no picture can drive it
+    result = maximise(planted_model(), "conv1", 4, steps=3, seed=0, progress=True)
+    assert result.flat and result.final <= result.start
+    assert "picture of conv1/4" in capsys.readouterr().err  # tqdm's bar, with the time left
