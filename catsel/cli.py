@@ -39,9 +39,10 @@ def _devices(text: str) -> str | int | list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .selection import INDICES
-
     from . import __version__
+    from .options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY
+    from .pipeline import Settings as defaults  # the defaults are the library's: written once
+    from .selection import INDICES
 
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     parser.add_argument("--version", action="version", version=f"catsel {__version__}")
@@ -51,37 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
                                      "selectivity for each category (eq. 1-2), and write tables and the layer figure.")
     run.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
     run.add_argument("--out", required=True, help="output folder (created; an earlier capture there is reused)")
-    run.add_argument("--model", default="vgg16", help="keras.applications name or .keras file (default: vgg16)")
-    run.add_argument("--weights", default="auto",
+    run.add_argument("--model", default=defaults.model, help="keras.applications name or .keras file (default: vgg16)")
+    run.add_argument("--weights", default=defaults.weights,
                      help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
                           "when it can be had, else the untrained network with a loud warning")
     run.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
     run.add_argument("--image-size", type=_positive, help="input side in pixels (default: the model's own)")
-    run.add_argument("--fit", choices=["squash", "crop"], default="squash",
+    run.add_argument("--fit", choices=FITS, default=defaults.fit,
                      help="squash the whole image (default) or keep the central square")
-    run.add_argument("--preprocess", choices=["caffe", "tf", "torch", "raw"],
+    run.add_argument("--preprocess", choices=PREPROCESS_MODES,
                      help="input preprocessing (default: the model's own)")
-    run.add_argument("--batch-size", type=_positive, default=32)
-    run.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32",
+    run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
+    run.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                      help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
     run.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
     run.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
     run.add_argument("--devices", type=_devices,
                      help="split each batch over several GPUs: all, a number, or gpu:0,gpu:1 (Keras data "
                           "parallelism, JAX backend only; the batch size must be a multiple of their number)")
-    run.add_argument("--threshold", type=float, default=0.01,
+    run.add_argument("--threshold", type=float, default=defaults.threshold,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    run.add_argument("--index", choices=list(INDICES), default="paper",
+    run.add_argument("--index", choices=list(INDICES), default=defaults.index,
                      help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
                           "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
                           "chance level")
     run.add_argument("--permutations", type=_positive,
                      help="add p_value and q_value columns: a label-permutation test of the chosen index with N "
                           "permutations per test, more (up to 100 N) for rare units that N cannot resolve")
-    run.add_argument("--fdr", choices=["bh", "by"], default="bh",
+    run.add_argument("--fdr", choices=FDR_METHODS, default=defaults.fdr,
                      help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
-    run.add_argument("--alpha", type=float, default=0.05, help="level for q-values (default 0.05)")
-    run.add_argument("--select-by", choices=["threshold", "q", "both"], default="threshold",
+    run.add_argument("--alpha", type=float, default=defaults.alpha, help="level for q-values (default 0.05)")
+    run.add_argument("--select-by", choices=SELECT_BY, default=defaults.select_by,
                      help="what makes a unit selective: the index threshold (default, the paper's), "
                           "q_value < alpha (needs --permutations), or both")
     run.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
-    run.add_argument("--seed", type=int, default=0, help="seed of the untrained network's random init")
+    run.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
 
