@@ -10,6 +10,7 @@ maximisation.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Sequence
 
 import keras
@@ -17,7 +18,16 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["backend_info", "accelerators", "resolve_devices", "compile_forward", "value_and_grad"]
+__all__ = ["backend_info", "accelerators", "resolve_devices", "compile_forward", "float32_arithmetic",
+           "value_and_grad", "FLOAT32_MATMUL"]
+
+#: How a float32 network's convolutions and matrix products are computed on a GPU. ``"float32"`` (the
+#: default): float32 means float32. ``"tensorfloat32"``: the TF32 tensor cores of NVIDIA's Ampere and later
+#: GPUs, faster but with 10 bits of mantissa in the products. TensorFlow, JAX and PyTorch (for convolutions)
+#: all default to TF32 on those GPUs; catsel does not, because eq. 1 stretches each unit's maxima to [0, 1],
+#: so a small error on a unit with a small range becomes a large one in its index (docs/performance.md).
+#: No effect on CPUs, or on a network built in bfloat16 or float16.
+FLOAT32_MATMUL = "float32"
 
 
 def backend_info() -> dict[str, str]:
@@ -149,11 +159,17 @@ def compile_forward(model: keras.Model, devices: list[str] | None = None):
         The compiled forward pass on a batch that ``put`` returned.
     """
     backend = keras.backend.backend()
+    exact = float32_arithmetic(model)
     if backend == "jax":
         import jax
 
         groups = (model.trainable_variables, model.non_trainable_variables)
-        forward = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
+        jitted = jax.jit(lambda trainable, other, x: model.stateless_call(trainable, other, x, training=False)[0])
+
+        def forward(*args):
+            with exact():  # JAX's precision setting is part of what jit traces and caches under
+                return jitted(*args)
+
         if not devices:
             # the variables' current values at each call: Keras' own jitted steps (predict, fit) donate
             # the arrays they are given, so values kept from an earlier call may have been deleted since
@@ -179,7 +195,12 @@ def compile_forward(model: keras.Model, devices: list[str] | None = None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        compiled = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+        def forward(x):
+            with exact():
+                return compiled(x)
+
         return tf.convert_to_tensor, forward
     if backend == "torch":
         import torch
@@ -187,11 +208,64 @@ def compile_forward(model: keras.Model, devices: list[str] | None = None):
         device = next((v.value.device for v in model.weights), torch.device("cpu"))
 
         def run(x):
-            with torch.no_grad():
+            with torch.no_grad(), exact():
                 return model(x, training=False)
 
         return lambda x: torch.as_tensor(x).to(device, non_blocking=True), run
     return (lambda x: x), model.predict_on_batch
+
+
+def float32_arithmetic(model: keras.Model):
+    """A context in which a float32 network computes in float32 on a GPU, whatever the backend's default.
+
+    Follows :data:`FLOAT32_MATMUL`. TF32 is a GPU mode: on a CPU the context
+    changes nothing. A network built under a mixed-precision policy gets a
+    context that does nothing either.
+
+    Parameters
+    ----------
+    model : keras.Model
+
+    Returns
+    -------
+    callable
+        A function returning a fresh context manager at each call.
+    """
+    if getattr(model.dtype_policy, "compute_dtype", "float32") != "float32":
+        return contextlib.nullcontext
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return lambda: jax.default_matmul_precision(FLOAT32_MATMUL)
+    tf32 = FLOAT32_MATMUL == "tensorfloat32"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @contextlib.contextmanager
+        def tensorflow_precision():
+            before = tf.config.experimental.tensor_float_32_execution_enabled()
+            tf.config.experimental.enable_tensor_float_32_execution(tf32)
+            try:
+                yield
+            finally:
+                tf.config.experimental.enable_tensor_float_32_execution(before)
+
+        return tensorflow_precision
+    if backend == "torch":
+        import torch
+
+        @contextlib.contextmanager
+        def torch_precision():
+            before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+            try:
+                yield
+            finally:
+                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+        return torch_precision
+    return contextlib.nullcontext
 
 
 def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[object, list]]:

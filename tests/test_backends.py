@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -149,3 +150,61 @@ def test_cli_devices_option_rejects_nonsense(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "data", "--out", "o", "--devices", "many"])
     assert "names such as gpu:0,gpu:1" in capsys.readouterr().err
+
+
+def _recording_net(record):
+    """A small network whose first layer calls ``record()`` when it is traced or run."""
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.Lambda(lambda t: (record(), t)[1], name="probe")(inp)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(2, name="fc")(x))
+
+
+def test_float32_captures_are_not_computed_in_tf32(colour_folder, tmp_path):
+    """TensorFlow, JAX and PyTorch compute float32 convolutions in TF32 on recent NVIDIA GPUs by default; on an
+    H100 that changed 24 `selective` decisions of VGG16 (docs/performance.md). catsel's float32 is float32."""
+    import tensorflow as tf
+
+    seen = []
+    net = _recording_net(lambda: seen.append(tf.config.experimental.tensor_float_32_execution_enabled()))
+    amodel = catsel.activation_model(net, preprocess="tf", layers=["c1"])
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    seen.clear()  # what building the model traced
+    catsel.capture(amodel, colour_folder, tmp_path, batch_size=4, progress=False)
+    assert seen and not any(seen)
+    assert tf.config.experimental.tensor_float_32_execution_enabled() == before  # restored afterwards
+
+
+JAX_PRECISION = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jax, keras, catsel
+from catsel import backends
+from test_backends import _recording_net
+seen = []
+net = _recording_net(lambda: seen.append(str(jax.config.jax_default_matmul_precision)))
+amodel = catsel.activation_model(net, preprocess="tf", layers=["c1"])
+seen.clear()  # what building the model traced
+catsel.capture(amodel, sys.argv[2], sys.argv[4], batch_size=4, progress=False)
+exact = list(seen)
+backends.FLOAT32_MATMUL = "tensorfloat32"
+other = catsel.activation_model(_recording_net(lambda: seen.append(str(jax.config.jax_default_matmul_precision))),
+                                preprocess="tf", layers=["c1"])
+seen.clear()
+catsel.capture(other, sys.argv[2], sys.argv[4] + "-tf32", batch_size=4, progress=False)
+print(json.dumps({"exact": exact, "tf32": seen}))
+"""
+
+
+@pytest.mark.slow
+def test_float32_captures_on_jax_trace_under_float32_precision(colour_folder, tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "KERAS_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", JAX_PRECISION, str(Path(__file__).parent), str(colour_folder), "",
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["exact"] and set(out["exact"]) == {"float32"}
+    assert out["tf32"] and set(out["tf32"]) == {"tensorfloat32"}
