@@ -49,14 +49,14 @@ def main() -> None:
         seconds = time.perf_counter() - t
         store = sum(p.stat().st_size for p in (Path(tmp) / "run" / "activations").rglob("*") if p.is_file())
     full_units, conv_filters = 12_416, 4_224
-    full = args.images * (full_units + conv_filters) * 4
-    print(f"vgg16 at {args.image_size}px, {len(amodel.layers)} conv layers ({units} units), "
-          f"{len(acts)} images in {seconds:.0f} s ({len(acts) / seconds:.0f} images/s)\n")
+    full = args.images * (full_units + 3 * conv_filters) * 4  # maxima; positions, means and minima of conv layers
+    print(f"vgg16 at {args.image_size}px, {len(amodel.layers)} layers ({units} units), "
+          f"{len(acts)} images in {seconds:.0f} s, compilation and worker start-up included ({len(acts) / seconds:.0f} images/s)\n")
     print(f"peak resident memory before the capture        {before:8.0f} MiB")
     print(f"peak resident memory after the capture         {_peak_mib():8.0f} MiB")
     print(f"store on disk                                  {store / 2**20:8.0f} MiB")
     print(f"store for VGG16's 15 default layers at 224 px  {full / 2**20:8.0f} MiB "
-          f"({args.images} x ({full_units} maxima + {conv_filters} positions) x 4 bytes)")
+          f"({args.images} x ({full_units} maxima + 3 x {conv_filters} positions, means, minima) x 4 bytes)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ control, skip decoding altogether.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import multiprocessing
@@ -33,6 +34,27 @@ __all__ = ["capture", "store_key", "decoded_cache_key"]
 
 #: Below this many images, decoding uses threads (process start-up would cost more than it saves).
 PROCESS_THRESHOLD = 512
+
+# Decoding processes, by their number, kept from one capture to the next of the same Python session.
+# Starting them costs seconds: each spawned worker imports the caller's main script again, with whatever
+# that script imports at its top (Keras and its backend, typically; 8 s for 16 workers on the GPU machine of
+# docs/performance.md). Idle workers hold no images; they end with the session.
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return pool
+
+
+@atexit.register
+def _stop_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
 
 
 def _files_signature(folder: ImageFolder) -> list:
@@ -99,8 +121,7 @@ class _Decoder:
         n = len(folder)
         workers = workers if workers is not None else max(1, os.cpu_count() or 1)
         if workers > 1 and n >= PROCESS_THRESHOLD:
-            # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
-            self.pool: Executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool: Executor = _process_pool(workers)
             self.chunks, self.processes = workers, True
         else:
             self.processes = False
@@ -219,6 +240,7 @@ class _Decoder:
                       RuntimeWarning, stacklevel=3)
         self._release_pending()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        _POOLS.pop(self.chunks, None)
         self.pool = ThreadPoolExecutor(max(1, min(self.chunks, 8)), thread_name_prefix="catsel-decode")
         self.processes = False
 
@@ -238,7 +260,8 @@ class _Decoder:
 
     def close(self) -> None:
         self._release_pending()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if not self.processes:  # decoding processes stay for the session's next capture
+            self.pool.shutdown(wait=True, cancel_futures=True)
         for shm in self._buffers:
             shm.close()
             shm.unlink()
@@ -281,7 +304,8 @@ def capture(
         Show a progress bar (``tqdm.auto``: terminal or notebook).
     workers
         Decoding workers (default: one per CPU core): processes for runs of
-        512 images or more, threads below that.
+        512 images or more (started once, and kept for the session's later
+        captures), threads below that.
     cache
         A folder for decoded images (uint8 at the model's size): the first
         capture fills it, later captures of the same images at the same size
@@ -354,6 +378,14 @@ def capture(
 
 
 def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationStore, strict: bool, progress: bool):
+    """Capture every batch not yet in the store.
+
+    Three batches are in flight: batch *i + 1* is decoded and sent to the
+    device while batch *i* computes, and batch *i - 1*'s results come back to
+    the host and are written meanwhile. On JAX and CUDA the device never waits
+    for the host: fetching and writing a batch of 256 took longer on the GPU
+    machine than VGG16 computing one (docs/performance.md).
+    """
     n = len(decoder.folder)
     starts = list(range(store.rows_done, n, decoder.batch_size))
     if not starts:
@@ -361,32 +393,53 @@ def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationSt
     ahead = ThreadPoolExecutor(1, thread_name_prefix="catsel-prefetch")
     bar = tqdm(total=n, initial=store.rows_done, unit="img", desc="capture", disable=not progress,
                dynamic_ncols=True)
+
+    def finish(first: int, errors: list, outputs) -> None:
+        arrays = amodel.split_all(outputs)
+        bad = next((k for k, e in enumerate(errors) if e is not None), None)
+        if strict and bad is not None:
+            if bad:
+                store.write(first, _rows(arrays, bad), errors[:bad])
+            raise ImageError(f"{errors[bad]} (strict mode: remove or fix the file, or run without strict; "
+                             f"the {store.rows_done} images before it are saved and will be reused)")
+        store.write(first, _rows(arrays, len(errors)), errors)
+        bar.update(len(errors))
+
     try:
         first, batch, errors = decoder.load(starts[0])
         put, run = runner
         on_device = put(batch)
         pending = ahead.submit(decoder.load, starts[1]) if len(starts) > 1 else None
+        previous = None
         for i in range(len(starts)):
-            outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
+            try:
+                outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
+            except BaseException:
+                if previous is not None:  # computed before the failure: kept
+                    finish(*previous)
+                raise
+            _fetch_soon(outputs)
             if pending is not None:  # the next batch goes to the device while this one computes
                 upcoming = pending.result()
                 on_device = put(upcoming[1])
                 pending = ahead.submit(decoder.load, starts[i + 2]) if i + 2 < len(starts) else None
-            arrays = amodel.split_all(outputs)
-            bad = next((k for k, e in enumerate(errors) if e is not None), None)
-            if strict and bad is not None:
-                if bad:
-                    store.write(first, _rows(arrays, bad), errors[:bad])
-                raise ImageError(f"{errors[bad]} (strict mode: remove or fix the file, or run without strict; "
-                                 f"the {store.rows_done} images before it are saved and will be reused)")
-            k = len(errors)
-            store.write(first, _rows(arrays, k), errors)
-            bar.update(k)
+            if previous is not None:  # the last batch's results, while this one computes
+                finish(*previous)
+            previous = (first, errors, outputs)
             if i + 1 < len(starts):
                 first, batch, errors = upcoming
+        finish(*previous)
     finally:
         bar.close()
         ahead.shutdown(wait=True, cancel_futures=True)
+
+
+def _fetch_soon(outputs) -> None:
+    """Start copying a batch's results to the host as soon as they are computed (JAX arrays can)."""
+    for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        copy = getattr(out, "copy_to_host_async", None)
+        if copy is not None:
+            copy()
 
 
 def _rows(arrays: dict, k: int) -> dict:

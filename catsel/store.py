@@ -21,9 +21,10 @@ nothing is pickled. Rows follow ``index.csv``: one per candidate image, in
 the dataset's order. Rows of images that could not be read are zeros and
 listed under ``skipped`` in ``progress.json``.
 
-Writes go batch by batch into memory-mapped files; ``progress.json`` is
-replaced atomically after each batch is flushed, so an interrupted capture
-resumes from the last batch written.
+Each batch's rows are written into the ``.npy`` files at their place. Every
+:data:`SAVE_EVERY` seconds, and at the end or when a capture stops, the files
+are flushed to disk and then ``progress.json`` is replaced atomically, so an
+interrupted capture resumes from the last rows saved.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import csv
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -44,6 +46,10 @@ __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_act
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
+#: Seconds between two saves of a capture in progress (the arrays flushed to disk, then progress.json).
+#: Flushing every array after every batch held a capture on the GPU machine to the speed of its disk; a
+#: stopped capture redoes at most this many seconds of work.
+SAVE_EVERY = 2.0
 
 #: Per-image arrays a store keeps: name → (dtype, kept for dense layers too). ``maxima`` is each unit's
 #: maximum over its map (a dense unit's value); ``positions`` where it was; ``means`` and ``minima`` the
@@ -259,7 +265,8 @@ class ActivationStore:
         self.meta = meta
         self.rows_done = rows_done
         self.skipped = skipped
-        self._arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+        self._recorded, self._saved = rows_done, time.monotonic()
+        self._arrays: dict[str, dict[str, _RowFile]] = {kind: {} for kind in ARRAYS}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
         n = meta.n_rows
         for layer in meta.layers:
@@ -272,14 +279,18 @@ class ActivationStore:
         return all((self.path / "maxima" / f"{l.name}.npy").exists() for l in self.meta.layers)
 
     @staticmethod
-    def _open(path: Path, mode: str, shape, dtype):
+    def _open(path: Path, mode: str, shape, dtype) -> "_RowFile":
         path.parent.mkdir(parents=True, exist_ok=True)
-        if mode == "w+":
-            return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-        arr = np.lib.format.open_memmap(path, mode="r+")
-        if arr.shape != tuple(shape) or arr.dtype != dtype:
-            raise StoreError(f"{path} has shape {arr.shape}, expected {tuple(shape)}; delete the store to start afresh")
-        return arr
+        if mode == "w+":  # NumPy writes the .npy header and sizes the file
+            arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        else:
+            arr = np.lib.format.open_memmap(path, mode="r+")
+            if arr.shape != tuple(shape) or arr.dtype != dtype:
+                raise StoreError(f"{path} has shape {arr.shape}, expected {tuple(shape)}; "
+                                 "delete the store to start afresh")
+        rows = _RowFile(path, arr.offset, arr.dtype, int(shape[1]))
+        del arr
+        return rows
 
     @classmethod
     def open(cls, path: str | os.PathLike, meta: StoreMeta, index_rows: list[dict]) -> "ActivationStore":
@@ -346,18 +357,31 @@ class ActivationStore:
         if first != self.rows_done:
             raise StoreError(f"rows must be written in order: expected row {self.rows_done}, got {first}")
         stop = first + len(errors)
-        every = [(kind, name, arr) for kind, by_layer in self._arrays.items() for name, arr in by_layer.items()]
-        for kind, name, arr in every:
-            arr[first:stop] = arrays[kind][name]
-        for k, err in enumerate(errors):
-            if err is not None:
-                for _, _, arr in every:
-                    arr[first + k] = 0
-                self.skipped[first + k] = err
-        for _, _, arr in every:
-            arr.flush()
+        bad = [k for k, err in enumerate(errors) if err is not None]
+        for kind, by_layer in self._arrays.items():
+            for name, rows in by_layer.items():
+                block = np.ascontiguousarray(arrays[kind][name], dtype=rows.dtype)
+                if bad:  # an image that could not be read leaves a row of zeros
+                    block = block.copy()
+                    block[bad] = 0
+                rows.write(first, block)
+        for k in bad:
+            self.skipped[first + k] = errors[k]
         self.rows_done = stop
+        if self.complete or time.monotonic() - self._saved >= SAVE_EVERY:
+            self.save()
+
+    def save(self) -> None:
+        """Flush the rows written so far to disk, then record them in ``progress.json``.
+
+        The record never runs ahead of the data: a capture stopped in any way
+        (``kill -9`` included) resumes from the last recorded row.
+        """
+        for by_layer in self._arrays.values():
+            for rows in by_layer.values():
+                rows.flush()
         self._write_progress(complete=self.complete)
+        self._recorded, self._saved = self.rows_done, time.monotonic()
 
     def _write_progress(self, complete: bool) -> None:
         _write_json(
@@ -367,9 +391,42 @@ class ActivationStore:
         )
 
     def close(self) -> None:
-        """Release the memory maps (the data is already flushed batch by batch)."""
+        """Record the rows written since the last :meth:`save`, and close the files."""
+        if self.rows_done > self._recorded:
+            self.save()
         for by_layer in self._arrays.values():
+            for rows in by_layer.values():
+                rows.close()
             by_layer.clear()
+
+
+class _RowFile:
+    """One array of the store, written a block of rows at a time with ``os.pwrite``.
+
+    Not through a memory map: assigning 25 MB of rows into fresh pages of a
+    memory-mapped file took 38 ms per batch of 256 VGG16 images on the GPU
+    machine (a page fault per 4 KiB), longer than the network's forward pass.
+    A plain write at the rows' offset hands the bytes to the page cache at once.
+    """
+
+    def __init__(self, path: Path, offset: int, dtype, units: int):
+        self.path, self.offset, self.dtype, self.units = path, int(offset), np.dtype(dtype), units
+        self.fd = os.open(path, os.O_RDWR)
+
+    def write(self, first: int, block: np.ndarray) -> None:
+        view = memoryview(block).cast("B")
+        position = self.offset + first * self.units * self.dtype.itemsize
+        while view:  # a write may take fewer bytes than asked
+            done = os.pwrite(self.fd, view, position)
+            view, position = view[done:], position + done
+
+    def flush(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 @dataclass

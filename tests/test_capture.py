@@ -202,12 +202,29 @@ def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, mon
     threads = catsel.capture(_amodel(), folder, tmp_path / "threads", batch_size=4, workers=1, progress=False)
     monkeypatch.setattr(catsel.engine, "PROCESS_THRESHOLD", 1)  # processes on this small folder
     shared = Path("/dev/shm")
-    before = set(shared.iterdir()) if shared.is_dir() else set()
+
+    def buffers():  # shared-memory blocks (psm_*), not the worker pool's own semaphores (sem.*)
+        return {p for p in shared.glob("psm_*")} if shared.is_dir() else set()
+
+    before = buffers()
     procs = catsel.capture(_amodel(), folder, tmp_path / "procs", batch_size=4, workers=2, progress=False)
     for layer in threads.layers:
         np.testing.assert_array_equal(procs[layer], threads[layer])
-    if shared.is_dir():  # the reused shared-memory buffers are released at the end
-        assert set(shared.iterdir()) - before == set()
+    assert buffers() - before == set()  # the reused shared-memory buffers are released at the end
+
+
+def test_decoding_processes_are_started_once_per_session(colour_folder, tmp_path, monkeypatch):
+    """Starting the workers costs seconds (each imports the main script again); a second capture reuses them."""
+    import multiprocessing
+
+    folder = ImageFolder(colour_folder, image_size=12)
+    monkeypatch.setattr(catsel.engine, "PROCESS_THRESHOLD", 1)
+    first = catsel.capture(_amodel(), folder, tmp_path / "a", batch_size=4, workers=2, progress=False)
+    workers = {p.pid for p in multiprocessing.active_children()}
+    assert len(workers) >= 2
+    second = catsel.capture(_amodel(), folder, tmp_path / "b", batch_size=4, workers=2, progress=False)
+    assert {p.pid for p in multiprocessing.active_children()} == workers
+    np.testing.assert_array_equal(second["c2"], first["c2"])
 
 
 UNGUARDED_SCRIPT = """

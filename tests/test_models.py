@@ -149,14 +149,15 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
         catsel.activation_model(str(bad))
 
 
-def _positions_of(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _positions_of(maps: np.ndarray, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     inp = keras.Input(maps.shape[1:])
-    m, p = catsel.models.reduce_maps(inp)
+    m, p = catsel.models.reduce_maps(inp, method=method)
     out = keras.Model(inp, [m, p]).predict_on_batch(maps.astype("float32"))
     return np.asarray(out[0]), np.asarray(out[1])
 
 
-def test_positions_are_the_first_maximum_in_row_major_order():
+@pytest.mark.parametrize("method", ["pooling", "argmax"])
+def test_positions_are_the_first_maximum_in_row_major_order(method):
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(3, 5, 7, 4))
     maps[1, :, :, 2] = 0.0  # an all-zero map: position 0
@@ -164,7 +165,7 @@ def test_positions_are_the_first_maximum_in_row_major_order():
     maps[2, 3, 2, 1] = maps[2, 3, 5, 1] = 9.0  # a tie within one row: the first column
     maps[2, :, :, 3] = -1.0
     maps[2, 1, 4, 3] = maps[2, 4, 4, 3] = 9.0  # a tie within one column: the first row
-    maxima, pos = _positions_of(maps)
+    maxima, pos = _positions_of(maps, method)
     flat = maps.reshape(3, 35, 4)
     np.testing.assert_allclose(maxima, flat.max(axis=1), rtol=1e-6)
     np.testing.assert_array_equal(pos, flat.argmax(axis=1))
