@@ -28,7 +28,8 @@ from .data import ImageFolder, decode_into, decode_rows
 from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
 from .models import ActivationModel
-from .store import FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _read_json, _write_json, load_activations
+from .store import (FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _read_json, _write_json, folder_lock,
+                    load_activations)
 
 __all__ = ["capture", "store_key", "decoded_cache_key"]
 
@@ -355,18 +356,19 @@ def capture(
         {"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
         for i, (rel, lab) in enumerate(zip(images.relative_paths(), images.labels))
     ]
-    store = ActivationStore.open(out / "activations", meta, index_rows)
-    reused = store.rows_done
-    try:
-        if not store.complete:
-            decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
-            try:
-                _run(amodel, (put, run), decoder, store, strict, progress)
-            finally:
-                decoder.close()
-    finally:
-        store.close()
-    acts = load_activations(store.path)
+    with folder_lock(out):  # one capture at a time into a folder
+        store = ActivationStore.open(out / "activations", meta, index_rows)
+        reused = store.rows_done
+        try:
+            if not store.complete:
+                decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
+                try:
+                    _run(amodel, (put, run), decoder, store, strict, progress)
+                finally:
+                    decoder.close()
+        finally:
+            store.close()
+        acts = load_activations(store.path)
     acts.captured = store.rows_done - reused  # rows this call computed (a resumed or reused store counts less)
     empty = [c for c, k in acts.counts.items() if k == 0]
     if empty:

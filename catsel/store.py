@@ -29,11 +29,13 @@ interrupted capture resumes from the last rows saved.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -42,7 +44,8 @@ import numpy as np
 
 from .errors import StoreError
 
-__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "FORMAT", "VERSION", "ARRAYS"]
+__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
+           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -233,7 +236,7 @@ class StoreMeta:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a process's temporary file is its own
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.flush()
@@ -244,6 +247,130 @@ def _write_json(path: Path, data: dict) -> None:
 def _read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def _read_record(path: Path) -> dict:
+    """A JSON record of the store, or one line saying what is wrong with it."""
+    try:
+        data = _read_json(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing: the store is damaged; rerun the capture to repair it") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:80]}); the store is damaged: "
+                         "rerun the capture to repair it") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} does not hold a record; the store is damaged: rerun the capture to repair it")
+    return data
+
+
+def _rows_done(progress: dict, n: int, path: Path) -> int:
+    rows = progress.get("rows_done", 0)
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= n:
+        raise StoreError(f"{path} says rows_done = {rows!r}, not a number of rows from 0 to {n}; the store is "
+                         "damaged: rerun the capture to repair it")
+    return rows
+
+
+def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None, int]:
+    """What is wrong with an array file of the store (None if nothing), and how many whole rows it still holds.
+
+    Read from the ``.npy`` header and the file's size, without opening the array: NumPy extends a short
+    file that is opened for writing, and would hand back zeros for the missing rows.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing", 0
+    if size == 0:
+        return "is empty (0 bytes)", 0
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found_shape, fortran, found_dtype = read(f)
+            offset = f.tell()
+    except (OSError, ValueError, EOFError) as exc:
+        return f"is not a NumPy array file ({str(exc)[:60]})", 0
+    if tuple(found_shape) != tuple(shape) or np.dtype(found_dtype) != np.dtype(dtype) or fortran:
+        return f"holds an array of shape {tuple(found_shape)} and type {found_dtype}, not {tuple(shape)}", 0
+    row = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
+    expected = offset + shape[0] * row
+    if size < expected:
+        return f"is shorter than its header says ({size:,} of {expected:,} bytes)", (size - offset) // row
+    if size > expected:
+        return f"is longer than its header says ({size:,} of {expected:,} bytes)", 0
+    return None, shape[0]
+
+
+#: The lock file that a capture or a run holds in its output folder.
+LOCK_NAME = ".catsel.lock"
+_HELD: dict[str, list] = {}  # output folders this process holds: resolved path -> [file descriptor, depth]
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """Hold an output folder for this process alone, for as long as the ``with`` block runs.
+
+    An operating-system lock (``flock``) on ``FOLDER/.catsel.lock``: a second
+    capture or run into the same folder stops at once with one line naming
+    the process that holds it, instead of both writing the same files. The
+    lock ends with the process, so a run that was killed leaves nothing to
+    clean up. The same process may take it again inside the block
+    (:func:`catsel.run` holds it around :func:`catsel.capture`). Where the
+    system has no ``fcntl`` (Windows), there is no lock.
+
+    Parameters
+    ----------
+    folder : str or path
+        The output folder (created if need be).
+
+    Yields
+    ------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    StoreError
+        When another process holds the folder.
+    """
+    folder = Path(folder)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield folder
+        return
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder} is a file; give a folder for the output")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    key = str(folder.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key][1] -= 1
+        return
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise StoreError(f"{folder} is in use by another catsel run ({holder}); wait for it to finish, "
+                         "or choose another output folder") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"process {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+    _HELD[key] = [fd, 1]
+    try:
+        yield folder
+    finally:
+        _HELD.pop(key)
+        if created and [p.name for p in folder.iterdir()] == [LOCK_NAME]:  # a run that failed leaves no folder
+            (folder / LOCK_NAME).unlink()
+            folder.rmdir()
+        os.close(fd)  # releases the lock
 
 
 class ActivationStore:
@@ -269,11 +396,51 @@ class ActivationStore:
         self._arrays: dict[str, dict[str, _RowFile]] = {kind: {} for kind in ARRAYS}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
         n = meta.n_rows
+        if mode == "r+":
+            mode = self._check_arrays(rows_done)
         for layer in meta.layers:
             for kind, (dtype, dense_too) in ARRAYS.items():
                 if dense_too or layer.map_shape is not None:
                     self._arrays[kind][layer.name] = self._open(path / kind / f"{layer.name}.npy", mode,
                                                                 (n, layer.units), dtype)
+
+    def _files(self):
+        """Each array file of the store: path, shape and dtype."""
+        for layer in self.meta.layers:
+            for kind, (dtype, dense_too) in ARRAYS.items():
+                if dense_too or layer.map_shape is not None:
+                    yield self.path / kind / f"{layer.name}.npy", (self.meta.n_rows, layer.units), dtype
+
+    def _check_arrays(self, rows_done: int) -> str:
+        """Check every array file before a capture resumes into it; never extend or trust a damaged one.
+
+        A short file keeps its whole rows, and the capture goes on after the
+        last row that every file still holds; any other damage starts it over.
+        Each damaged file is named in a warning. Returns the mode to open the
+        files in.
+        """
+        keep, damaged = rows_done, []
+        for path, shape, dtype in self._files():
+            damage, whole = _array_damage(path, shape, dtype)
+            if damage is not None:
+                damaged.append((path, shape, dtype, damage))
+                keep = min(keep, whole if "shorter" in damage else 0)
+        if not damaged:
+            return "r+"
+        for path, _, _, damage in damaged:
+            warnings.warn(f"{path} {damage}: not trusted; the capture goes on from row {keep}", UserWarning,
+                          stacklevel=5)
+        self.rows_done = self._recorded = keep
+        self.skipped = {k: v for k, v in self.skipped.items() if k < keep}
+        self._write_progress(complete=False)  # before any file changes: a stop now resumes from `keep`
+        if keep == 0:
+            return "w+"
+        for path, shape, dtype, _ in damaged:  # short files, headers intact: back to their size
+            with open(path, "r+b") as f:
+                version = np.lib.format.read_magic(f)
+                (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+                f.truncate(f.tell() + shape[0] * shape[1] * np.dtype(dtype).itemsize)
+        return "r+"
 
     def _arrays_exist(self) -> bool:
         return all((self.path / "maxima" / f"{l.name}.npy").exists() for l in self.meta.layers)
@@ -315,13 +482,16 @@ class ActivationStore:
         path = Path(path)
         if (path / "meta.json").exists():
             try:
-                old = StoreMeta.from_json(_read_json(path / "meta.json"))
-                progress = _read_json(path / "progress.json")
-            except (OSError, ValueError, StoreError):
+                old = StoreMeta.from_json(_read_record(path / "meta.json"))
+                progress = _read_record(path / "progress.json")
+                rows_done = _rows_done(progress, old.n_rows, path / "progress.json")
+                skipped = {int(k): str(v) for k, v in progress.get("skipped", {}).items()}
+            except (OSError, ValueError, TypeError, AttributeError, StoreError) as exc:
+                warnings.warn(f"{str(exc).split('; ')[0]}: the store is set aside and the capture starts over",
+                              UserWarning, stacklevel=3)
                 old, progress = None, {}
             if old is not None and old.key == meta.key and progress:
-                skipped = {int(k): v for k, v in progress.get("skipped", {}).items()}
-                return cls(path, old, int(progress.get("rows_done", 0)), skipped)
+                return cls(path, old, rows_done, skipped)
             previous = path.with_name(path.name + ".previous")
             if previous.exists():
                 shutil.rmtree(previous)
@@ -628,7 +798,16 @@ class Activations:
         """
         from .data import load_image
 
-        return load_image(Path(self.root) / self.paths[row], int(self.meta.image_size), self.meta.fit)
+        return load_image(self._inside_root(self.paths[row]), int(self.meta.image_size), self.meta.fit)
+
+    def _inside_root(self, relative: str) -> Path:
+        """The file of a stored path, which must lie inside the data folder (``index.csv`` is plain text)."""
+        root = os.path.normpath(self.root)
+        full = os.path.normpath(os.path.join(root, relative))
+        if os.path.isabs(relative) or os.path.commonpath([root, full]) != root:
+            raise StoreError(f"{relative!r} in {self.path / 'index.csv'} lies outside the data folder {root}; "
+                             "the store's index was edited or damaged: rerun the capture")
+        return Path(full)
 
     def skipped_files(self) -> list[dict]:
         """The images of the store that could not be read.
@@ -686,27 +865,39 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
         path = path / "activations"
     if not (path / "meta.json").exists():
         raise StoreError(f"{path} is not an activations store (no meta.json); run `catsel run` or catsel.capture first")
-    meta = StoreMeta.from_json(_read_json(path / "meta.json"), path / "meta.json")
-    progress = _read_json(path / "progress.json")
+    meta = StoreMeta.from_json(_read_record(path / "meta.json"), path / "meta.json")
+    progress = _read_record(path / "progress.json")
     n = meta.n_rows
-    if not progress.get("complete") or progress.get("rows_done", 0) < n:
+    rows_done = _rows_done(progress, n, path / "progress.json")
+    if not progress.get("complete") or rows_done < n:
         raise StoreError(
-            f"{path} is incomplete ({progress.get('rows_done', 0)} of {n} images); "
+            f"{path} is incomplete ({rows_done} of {n} images); "
             "rerun the same capture to resume it"
         )
-    with open(path / "index.csv", newline="", encoding="utf-8") as f:
-        index = list(csv.DictReader(f))
-    skipped = {int(k): v for k, v in progress.get("skipped", {}).items()}
+    damaged = f"{path / 'index.csv'} is damaged; rerun the capture to repair it"
+    try:
+        with open(path / "index.csv", newline="", encoding="utf-8") as f:
+            index = list(csv.DictReader(f))
+        skipped = {int(k): str(v) for k, v in progress.get("skipped", {}).items()}
+        labels_all = np.array([int(r["label"]) for r in index], dtype=np.int32)
+        paths_all = [str(r["path"]) for r in index]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):
+        raise StoreError(f"{damaged} ({len(index)} rows for {n} images)")
     keep = np.array([i not in skipped for i in range(n)], dtype=bool)
-    labels = np.array([int(r["label"]) for r in index], dtype=np.int32)[keep]
-    paths = [r["path"] for r, k in zip(index, keep) if k]
+    labels = labels_all[keep]
+    paths = [p for p, k in zip(paths_all, keep) if k]
     mode = "r" if mmap else None
     arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
     for layer in meta.layers:
-        for kind, (_, dense_too) in ARRAYS.items():
+        for kind, (dtype, dense_too) in ARRAYS.items():
             file = path / kind / f"{layer.name}.npy"
             if not (dense_too or layer.map_shape is not None) or (kind in ("means", "minima") and not file.exists()):
                 continue  # a version-1 store has no spatial means and minima
+            damage, _ = _array_damage(file, (n, layer.units), dtype)
+            if damage is not None:
+                raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
             arr = np.load(file, mmap_mode=mode)
             arrays[kind][layer.name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
     return Activations(

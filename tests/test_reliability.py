@@ -1,0 +1,177 @@
+"""No silent wrong results (issue: locking, verified stores, safe folder scans): each fault, reproduced."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import catsel
+from catsel.data import ImageFolder
+from catsel.errors import CatselError, DatasetError, StoreError
+from helpers import small_cnn
+
+FAST = dict(image_size=32, weights="none", layers=["block1_conv1"], progress=False)
+
+
+def _amodel():
+    return catsel.activation_model(small_cnn(size=12), preprocess="tf")
+
+
+# --- two runs into one OUT -------------------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from catsel.store import folder_lock
+with folder_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_run_into_a_busy_output_folder_stops_at_once(colour_folder, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(catsel.__file__).parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=f"in use by another catsel run .process {holder.pid}"):
+            catsel.capture(_amodel(), colour_folder, out, progress=False)
+        assert not (out / "activations").exists()  # nothing of the busy folder was touched
+    finally:
+        holder.kill()
+        holder.wait()
+    acts = catsel.capture(_amodel(), colour_folder, out, progress=False)  # a killed holder's lock is taken over
+    assert len(acts) == 15
+
+
+def test_the_lock_is_held_for_the_whole_run_and_released_after(colour_folder, tmp_path):
+    from catsel.store import folder_lock
+
+    out = tmp_path / "out"
+    with folder_lock(out):
+        with folder_lock(out):  # the same process may nest (catsel.run holds it around catsel.capture)
+            pass
+        code = f"from catsel.store import folder_lock\nwith folder_lock({str(out)!r}): pass"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(catsel.__file__).parents[1])})
+        assert proc.returncode != 0 and f"process {os.getpid()}" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(catsel.__file__).parents[1])})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# --- a damaged store -------------------------------------------------------------------------------------------
+
+def _array_file(out: Path) -> Path:
+    return out / "activations" / "maxima" / "c2.npy"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "lengthened"])
+def test_a_damaged_array_is_never_trusted_on_a_rerun(colour_folder, tmp_path, damage):
+    folder = ImageFolder(colour_folder, image_size=12)
+    whole = catsel.capture(_amodel(), folder, tmp_path / "whole", progress=False)
+    catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    path = _array_file(tmp_path / "run")
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        if damage == "truncated":
+            f.truncate(size - 7 * 4 * whole["c2"].shape[1])  # the last seven rows gone
+        elif damage == "emptied":
+            f.truncate(0)
+        else:
+            f.seek(size)
+            f.write(b"\0" * 64)
+    with pytest.raises(StoreError, match=f"{path.name}.*(shorter|longer|empty|not a NumPy)"):
+        catsel.load_activations(tmp_path / "run")
+    with pytest.warns(UserWarning, match=str(path)):
+        again = catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    for layer in whole.layers:
+        np.testing.assert_array_equal(again[layer], whole[layer])
+
+
+@pytest.mark.parametrize("progress", ['not json', '{"rows_done": "many", "complete": false}',
+                                      '{"rows_done": -3, "complete": false}'])
+def test_a_damaged_progress_record_is_one_line(colour_folder, tmp_path, progress):
+    catsel.capture(_amodel(), colour_folder, tmp_path, progress=False)
+    (tmp_path / "activations" / "progress.json").write_text(progress)
+    with pytest.raises(StoreError, match="progress.json"):
+        catsel.load_activations(tmp_path)
+
+
+# --- folder scans ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", [".", "..", "../green"])
+def test_a_linked_folder_is_scanned_at_most_once(colour_folder, target):
+    before = ImageFolder(colour_folder, image_size=12)
+    os.symlink(target, colour_folder / "red" / "link", target_is_directory=True)
+    after = ImageFolder(colour_folder, image_size=12)
+    assert after.counts == before.counts
+    assert any("link" in s.path and "scanned" in s.reason for s in after.skipped)
+
+
+def test_a_link_to_a_folder_outside_is_followed_once(colour_folder, tmp_path):
+    extra = tmp_path / "more-red"
+    for p in (colour_folder / "red").iterdir():
+        (extra / p.name).parent.mkdir(exist_ok=True)
+        (extra / p.name).write_bytes(p.read_bytes())
+    os.symlink(extra, colour_folder / "red" / "more", target_is_directory=True)
+    os.symlink(extra, colour_folder / "red" / "same-again", target_is_directory=True)
+    assert ImageFolder(colour_folder, image_size=12).counts["red"] == 10
+
+
+def test_an_output_folder_inside_the_data_is_left_out(colour_folder):
+    inside = colour_folder / "results"
+    first = catsel.run(colour_folder, inside, **FAST)
+    second = catsel.run(colour_folder, inside, **FAST)
+    assert second.activations.categories == first.activations.categories == ("blue", "green", "red")
+    assert any("output folder" in s["reason"] for s in second.skipped)
+    nested = colour_folder / "red" / "out"
+    catsel.run(colour_folder, nested, **FAST)
+    again = catsel.run(colour_folder, nested, **FAST)
+    assert again.activations.counts["red"] == 5
+
+
+def test_the_data_folder_as_output_is_refused(colour_folder):
+    with pytest.raises(DatasetError, match="is the data folder"):
+        catsel.run(colour_folder, colour_folder, **FAST)
+
+
+# --- stored paths ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("escape", ["../outside.png", "/etc/hostname"])
+def test_a_stored_path_outside_the_data_folder_is_refused(colour_folder, tmp_path, escape):
+    acts = catsel.capture(_amodel(), colour_folder, tmp_path / "run", progress=False)
+    index = tmp_path / "run" / "activations" / "index.csv"
+    lines = index.read_text().splitlines()
+    lines[1] = lines[1].replace(acts.paths[0], escape, 1)
+    index.write_text("\n".join(lines) + "\n")
+    acts = catsel.load_activations(tmp_path / "run")
+    with pytest.raises(StoreError, match="outside the data folder"):
+        acts.image(0)
+
+
+# --- explore ---------------------------------------------------------------------------------------------------
+
+def test_explore_on_an_open_address_needs_a_token(tmp_path, monkeypatch, capsys):
+    from catsel import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_serve", lambda command: seen.setdefault("command", command) and 0)
+    monkeypatch.setattr(cli, "explore_notebook", lambda run_dir: run_dir / "explore.ipynb")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
+    assert cli.main(["explore", str(tmp_path), "--ip", "0.0.0.0", "--no-browser"]) == 0
+    tokens = [c for c in seen["command"] if c.startswith("--Voila.token=")]
+    assert tokens and len(tokens[0].split("=", 1)[1]) >= 32
+    assert tokens[0].split("=", 1)[1] in capsys.readouterr().out  # the URL with its token is printed
+    seen.clear()
+    cli.main(["explore", str(tmp_path), "--ip", "0.0.0.0", "--no-token"])
+    assert not [c for c in seen["command"] if c.startswith("--Voila.token=") and c != "--Voila.token="]
+    seen.clear()
+    cli.main(["explore", str(tmp_path)])  # loopback: no token, as before
+    assert not [c for c in seen["command"] if c.startswith("--Voila.token=") and c != "--Voila.token="]
