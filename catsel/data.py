@@ -225,10 +225,42 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _walk_files(folder: Path) -> list[Path]:
+def _real_folders(root: Path) -> set[tuple[int, int]]:
+    """Every folder under ``root`` reached without following a link, by device and inode."""
+    found = set()
+    for dirpath, _, _ in os.walk(root, followlinks=False):
+        st = os.stat(dirpath)
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _walk_files(folder: Path, owned: set, seen: set, exclude: set, skipped: list) -> list[Path]:
+    """The visible files under a category folder, each linked folder followed at most once.
+
+    A link to a folder that the data folder already holds (the category
+    itself, the data folder, another category: a loop or a relabelling), to one
+    scanned before, or to catsel's output folder is left out with a reason.
+    """
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            full = Path(dirpath) / name
+            try:
+                st = full.stat()
+            except OSError as exc:
+                skipped.append(Skipped(str(full), f"folder cannot be read ({exc.strerror}); left out"))
+                continue
+            ident = (st.st_dev, st.st_ino)
+            if ident in exclude:
+                skipped.append(Skipped(str(full), "catsel's output folder; left out of the scan"))
+            elif full.is_symlink() and (ident in owned or ident in seen):
+                skipped.append(Skipped(str(full), "a link to a folder that is scanned already (a loop, the data "
+                                                  "folder or another category); left out"))
+            else:
+                seen.add(ident)
+                keep.append(name)
+        dirnames[:] = keep
         found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
@@ -248,6 +280,9 @@ class ImageFolder:
     max_per_category
         Keep only the first N images of each category (in path order); handy
         for a quick look or a class.
+    exclude
+        Folders to leave out of the scan (listed in ``skipped``): the run's
+        output folder, when it lies inside the data folder.
 
     Attributes
     ----------
@@ -266,6 +301,7 @@ class ImageFolder:
     image_size: int = 224
     fit: str = "squash"
     max_per_category: int | None = None
+    exclude: tuple = ()
     categories: tuple[str, ...] = field(init=False)
     paths: list[Path] = field(init=False)
     labels: np.ndarray = field(init=False)
@@ -287,7 +323,21 @@ class ImageFolder:
             raise DatasetError(
                 f"{root} {what}; give a folder with one sub-folder of images per category"
             )
-        folders = sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name)
+        exclude = set()
+        for path in self.exclude:
+            try:
+                st = Path(path).stat()
+            except OSError:  # not there yet: nothing to leave out
+                continue
+            exclude.add((st.st_dev, st.st_ino))
+        skipped: list[Skipped] = []
+        folders = []
+        for p in sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name):
+            st = p.stat()
+            if (st.st_dev, st.st_ino) in exclude:
+                skipped.append(Skipped(str(p), "catsel's output folder; left out of the scan"))
+            else:
+                folders.append(p)
         if len(folders) < 2:
             raise DatasetError(
                 f"{root} has {len(folders)} category sub-folder(s); selectivity needs at least two "
@@ -295,10 +345,11 @@ class ImageFolder:
             )
         paths: list[Path] = []
         labels: list[int] = []
-        skipped: list[Skipped] = []
+        owned = _real_folders(root) - exclude
+        seen: set = set()
         for label, folder in enumerate(folders):
             images = []
-            for f in _walk_files(folder):
+            for f in _walk_files(folder, owned, seen, exclude, skipped):
                 if f.suffix.lower() in IMAGE_EXTENSIONS:
                     images.append(f)
                 else:

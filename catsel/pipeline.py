@@ -274,12 +274,25 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
         For any problem with the options, the images, the model or the output folder.
     """
     from .data import ImageFolder
+    from .errors import DatasetError
+    from .store import folder_lock
 
     settings = replace(settings or Settings(), **options)
     t0 = time.perf_counter()
-    # Scan the data folder before importing Keras and building a large network; its size is the model's.
-    folder = ImageFolder(data_dir, image_size=settings.image_size or 224, fit=settings.fit,
-                         max_per_category=settings.limit)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CatselError(f"{out} is a file; give a folder for the output (--out)")
+    if Path(data_dir).is_dir() and out.resolve() == Path(data_dir).resolve():
+        raise DatasetError(f"the output folder {out} is the data folder; choose another one (a sub-folder of the "
+                           "data folder works too: catsel leaves it out of the scan)")
+    with folder_lock(out):  # one run at a time into a folder
+        # Scan the data folder before importing Keras and building a large network; its size is the model's.
+        folder = ImageFolder(data_dir, image_size=settings.image_size or 224, fit=settings.fit,
+                             max_per_category=settings.limit, exclude=(out,))
+        return _run(folder, out, settings, t0)
+
+
+def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
     from .engine import capture
     from .backends import backend_info
@@ -287,7 +300,6 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     from .selection import layer_summary, selectivity
     from .stats import with_baselines
 
-    out = Path(out)
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
                               preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
     folder.image_size = amodel.image_size
