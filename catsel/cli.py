@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     explore.add_argument("--port", type=_positive, help="port to serve on (default: Voila's)")
     explore.add_argument("--ip", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    explore.add_argument("--token", help="access token (default: none on 127.0.0.1)")
+    explore.add_argument("--token", help="access token (default: none on a loopback address such as 127.0.0.1; "
+                                          "a generated one, printed with the address, on any other)")
+    explore.add_argument("--no-token", action="store_true",
+                         help="serve an address other machines can reach without a token (anyone who can reach it "
+                              "can run the explorers)")
     explore.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     return parser
 
@@ -209,11 +213,30 @@ def cmd_explore(args) -> int:
     command = [sys.executable, "-m", "voila", str(path), f"--Voila.ip={args.ip}", "--strip_sources=True", "--theme=light"]
     if args.port:
         command += [f"--port={args.port}", "--Voila.port_retries=0"]
-    command += [f"--Voila.token={args.token}"] if args.token else []
+    token = args.token
+    if token is None and not args.no_token and not _loopback(args.ip):
+        import secrets
+
+        token = secrets.token_hex(24)
+        print(f"{args.ip} can be reached from other machines, so the explorers ask for a token: open "
+              f"http://{args.ip}:{args.port or 8866}/?token={token}", flush=True)
+    command += [f"--Voila.token={token}"] if token else []
     if args.no_browser:
         command.append("--no-browser")
     print(f"Serving {path} with Voila (Ctrl-C to stop)", flush=True)
     return _serve(command)
+
+
+def _loopback(address: str) -> bool:
+    """Whether only this machine can reach ``address``."""
+    import ipaddress
+
+    if address in ("localhost", ""):
+        return address == "localhost"
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name
+        return False
 
 
 class _Stop(Exception):
