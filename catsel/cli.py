@@ -227,6 +227,18 @@ def cmd_explore(args) -> int:
     return _serve(command)
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """Let SIGTERM stop a run as Ctrl-C does: the capture saves its rows and releases its shared memory."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def _loopback(address: str) -> bool:
     """Whether only this machine can reach ``address``."""
     import ipaddress
@@ -353,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .errors import CatselError
 
+    if args.command == "run":
+        _stop_cleanly_on_sigterm()
     try:
         if args.command == "run":
             return cmd_run(args)

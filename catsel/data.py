@@ -221,6 +221,32 @@ def decode_into(memory: str, shape: tuple[int, ...], start: int, paths: Sequence
         shm.close()
 
 
+def watch_parent(parent: int, every: float = 0.5) -> None:
+    """End this decoding process when the process that started it is gone.
+
+    The initializer of catsel's decoding processes: a thread checks the
+    parent's id every ``every`` seconds. Without it, a capture killed with
+    ``SIGKILL`` or ``SIGTERM`` left its workers (and with them Python's
+    resource tracker and the shared memory it tracks) alive for good.
+
+    Parameters
+    ----------
+    parent : int
+        The process id of the capture.
+    every : float, default 0.5
+        Seconds between two checks.
+    """
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="catsel-watch-parent", daemon=True).start()
+
+
 def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import ImageFolder, decode_into, decode_rows
+from .data import ImageFolder, decode_into, decode_rows, watch_parent
 from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
 from .models import ActivationModel
@@ -47,7 +47,8 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=watch_parent, initargs=(os.getpid(),))
     return pool
 
 

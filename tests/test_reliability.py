@@ -175,3 +175,101 @@ def test_explore_on_an_open_address_needs_a_token(tmp_path, monkeypatch, capsys)
     seen.clear()
     cli.main(["explore", str(tmp_path)])  # loopback: no token, as before
     assert not [c for c in seen["command"] if c.startswith("--Voila.token=") and c != "--Voila.token="]
+
+
+ORPHAN_SCRIPT = """
+import multiprocessing, sys, time
+sys.path.insert(0, {tests!r})
+import catsel, catsel.engine
+from helpers import small_cnn
+
+def main():
+    catsel.engine.PROCESS_THRESHOLD = 1
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+    put, run = amodel.runner()
+
+    def slow(batch):
+        print("workers", *[p.pid for p in multiprocessing.active_children()], flush=True)
+        time.sleep(60)
+        return run(batch)
+
+    amodel.runner = lambda devices=None: (put, slow)
+    catsel.capture(amodel, catsel.ImageFolder({folder!r}, image_size=12), {out!r}, batch_size=4, workers=2,
+                   progress=False)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_a_killed_capture_leaves_no_worker_and_no_shared_memory(colour_folder, tmp_path, signal_name):
+    import signal
+
+    import psutil
+
+    script = tmp_path / "capture.py"
+    script.write_text(ORPHAN_SCRIPT.format(tests=str(Path(__file__).parent), folder=str(colour_folder),
+                                           out=str(tmp_path / "out")))
+    shared = Path("/dev/shm")
+    before = set(shared.glob("psm_*")) if shared.is_dir() else set()
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    line = proc.stdout.readline().split()
+    assert line and line[0] == "workers", line
+    family = [psutil.Process(int(pid)) for pid in line[1:]]
+    assert family  # the decoding processes
+    family += [c for c in psutil.Process(proc.pid).children(recursive=True) if c not in family]
+    proc.send_signal(getattr(signal, signal_name))
+    proc.wait(timeout=60)
+    gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline() for p in alive]
+    if shared.is_dir():
+        deadline = time.monotonic() + 30
+        while set(shared.glob("psm_*")) - before and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert set(shared.glob("psm_*")) - before == set()
+
+
+CLI_SCRIPT = """
+import sys, time
+import catsel.engine, catsel.models
+from catsel.cli import main
+
+catsel.engine.PROCESS_THRESHOLD = 1
+runner = catsel.models.ActivationModel.runner
+
+def slow_runner(self, devices=None):
+    put, run = runner(self, devices)
+    def slow(batch):
+        print("batch", flush=True)
+        time.sleep(0.5)
+        return run(batch)
+    return put, slow
+
+catsel.models.ActivationModel.runner = slow_runner
+if __name__ == "__main__":
+    sys.exit(main(["run", {data!r}, "--out", {out!r}, "--image-size", "32", "--weights", "none",
+                   "--layers", "block1_conv1", "--batch-size", "4", "--workers", "2"]))
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_its_rows(colour_folder, tmp_path):
+    import json
+    import signal
+
+    script = tmp_path / "run.py"
+    script.write_text(CLI_SCRIPT.format(data=str(colour_folder), out=str(tmp_path / "out")))
+    shared = Path("/dev/shm")
+    before = set(shared.glob("psm_*")) if shared.is_dir() else set()
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    for _ in range(3):
+        assert proc.stdout.readline().strip() == "batch"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; rerun the same command to resume" in err
+    progress = json.loads((tmp_path / "out" / "activations" / "progress.json").read_text())
+    assert progress["rows_done"] >= 8 and not progress["complete"]  # the batches computed before the signal
+    assert set(shared.glob("psm_*")) - before == set() if shared.is_dir() else True
