@@ -294,8 +294,9 @@ def capture(
     out
         Folder to write the store into (as ``out/activations``). A store
         already there with the same key is reused (complete) or resumed
-        (interrupted); a store with another key is moved to
-        ``out/activations.previous`` and a fresh capture starts.
+        (interrupted); a store with another key is kept in
+        ``out/activations.history/`` (and moved back when its configuration
+        is captured again) and a fresh capture starts.
     batch_size
         Images per forward pass. The last batch is padded to this size so
         that the compiled forward pass is traced once.

@@ -34,6 +34,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field, fields
@@ -45,7 +46,7 @@ import numpy as np
 from .errors import StoreError
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
-           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME"]
+           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -302,6 +303,22 @@ def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None
     return None, shape[0]
 
 
+#: How many earlier captures (other configurations) an output folder keeps in ``activations.history/``.
+KEEP_STORES = 5
+
+
+def _say(message: str) -> None:
+    print(f"catsel: {message}", file=sys.stderr, flush=True)
+
+
+def _prune(history: Path, keep: int) -> None:
+    """Keep the ``keep`` most recently set aside stores of ``history``."""
+    stores = sorted((p for p in history.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in stores[keep:]:
+        shutil.rmtree(old)
+        _say(f"removed the oldest kept capture, {old} (more than {keep} kept)")
+
+
 #: The lock file that a capture or a run holds in its output folder.
 LOCK_NAME = ".catsel.lock"
 _HELD: dict[str, list] = {}  # output folders this process holds: resolved path -> [file descriptor, depth]
@@ -464,8 +481,11 @@ class ActivationStore:
         """Open the store at ``path`` for writing, resuming it when its key matches.
 
         A store with another key (other images, model, weights, preprocessing,
-        size or layers) is moved aside to ``<path>.previous`` (replacing an
-        older one there), so a mistaken rerun never destroys a finished capture.
+        size or layers) is kept, not destroyed: it moves to
+        ``<path>.history/<key>/`` (the :data:`KEEP_STORES` most recent ones
+        are kept), and a later capture with that configuration moves it back
+        instead of computing it again. Each move is said in one line on
+        standard error.
 
         Parameters
         ----------
@@ -480,6 +500,7 @@ class ActivationStore:
         ActivationStore
         """
         path = Path(path)
+        history = path.with_name(path.name + ".history")
         if (path / "meta.json").exists():
             try:
                 old = StoreMeta.from_json(_read_record(path / "meta.json"))
@@ -492,12 +513,29 @@ class ActivationStore:
                 old, progress = None, {}
             if old is not None and old.key == meta.key and progress:
                 return cls(path, old, rows_done, skipped)
-            previous = path.with_name(path.name + ".previous")
-            if previous.exists():
-                shutil.rmtree(previous)
-            path.rename(previous)
+            name = old.key[:16] if old is not None else f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            history.mkdir(exist_ok=True)
+            if (history / name).exists():
+                shutil.rmtree(history / name)
+            path.rename(history / name)
+            os.utime(history / name)  # when it was set aside: the order in which kept stores are pruned
+            what = f"{old.model}, {old.weights}, {old.n_rows} images" if old is not None else "damaged"
+            _say(f"the capture in {path} ({what}) is another configuration's: kept in {history / name}")
+            _prune(history, keep=KEEP_STORES)
         elif path.exists() and any(path.iterdir()):
             raise StoreError(f"{path} exists and is not a catsel store; choose another output folder")
+        kept = history / meta.key[:16]
+        if (kept / "meta.json").exists():
+            try:
+                same = StoreMeta.from_json(_read_record(kept / "meta.json")).key == meta.key
+            except (ValueError, TypeError, AttributeError, StoreError):
+                same = False
+            if same:
+                if path.exists():
+                    path.rmdir()  # empty
+                kept.rename(path)
+                _say(f"reusing the capture of this configuration kept in {kept}")
+                return cls.open(path, meta, index_rows)
         path.mkdir(parents=True, exist_ok=True)
         with open(path / "index.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["row", "path", "category", "label"])

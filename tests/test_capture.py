@@ -123,7 +123,7 @@ def test_any_change_starts_afresh_and_keeps_the_old_store_aside(colour_folder, t
         amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1", "fc"])
     second = catsel.capture(amodel, folder, tmp_path, progress=False)
     assert second.meta.key != first.meta.key
-    previous = catsel.load_activations(tmp_path / "activations.previous")
+    previous = catsel.load_activations(tmp_path / "activations.history" / first.meta.key[:16])
     assert previous.meta.key == first.meta.key
     np.testing.assert_array_equal(previous["c1"], first["c1"])
 

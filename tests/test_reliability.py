@@ -273,3 +273,30 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_its_rows(colour_folder, tmp_p
     progress = json.loads((tmp_path / "out" / "activations" / "progress.json").read_text())
     assert progress["rows_done"] >= 8 and not progress["complete"]  # the batches computed before the signal
     assert set(shared.glob("psm_*")) - before == set() if shared.is_dir() else True
+
+
+def test_earlier_configurations_are_kept_and_taken_back(colour_folder, tmp_path, capsys, monkeypatch):
+    folder = ImageFolder(colour_folder, image_size=12)
+    right = catsel.capture(_amodel(), folder, tmp_path, progress=False)
+    wrong_model = catsel.activation_model(small_cnn(size=12), preprocess="raw")
+    wrong = catsel.capture(wrong_model, folder, tmp_path, progress=False)
+    assert "kept in" in capsys.readouterr().err
+    original = catsel.models.ActivationModel.runner
+    monkeypatch.setattr(catsel.models.ActivationModel, "runner",
+                        lambda self, devices=None: (original(self, devices)[0], lambda batch: pytest.fail("recomputed")))
+    again = catsel.capture(_amodel(), folder, tmp_path, progress=False)  # the right one, taken back
+    assert "reusing the capture of this configuration" in capsys.readouterr().err
+    np.testing.assert_array_equal(again["c2"], right["c2"])
+    wrong_again = catsel.capture(wrong_model, folder, tmp_path, progress=False)  # and the wrong one still there
+    np.testing.assert_array_equal(wrong_again["c2"], wrong["c2"])
+    assert len(list((tmp_path / "activations.history").iterdir())) == 1
+
+
+def test_only_the_most_recent_earlier_captures_are_kept(colour_folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(catsel.store, "KEEP_STORES", 1)
+    folder = ImageFolder(colour_folder, image_size=12)
+    keys = [catsel.capture(catsel.activation_model(small_cnn(size=12, seed=s), preprocess="tf"), folder, tmp_path,
+                           progress=False).meta.key for s in range(3)]
+    kept = [p.name for p in (tmp_path / "activations.history").iterdir()]
+    assert kept == [keys[1][:16]]  # the most recent one set aside
+    assert "removed the oldest kept capture" in capsys.readouterr().err
