@@ -215,12 +215,18 @@ class RunResult:
         """Write the tables, Figure 1 and ``run.json`` into ``out`` (the store is already there)."""
         from matplotlib.figure import Figure
 
-        self.table.to_csv(self.out / "selectivity.csv", index=False)
-        self.summary.to_csv(self.out / "layer_summary.csv", index=False)
+        from .store import replaced_atomically
+
+        # each file under a temporary name, then renamed: never half-written (a full disk, a kill)
+        with replaced_atomically(self.out / "selectivity.csv") as tmp:
+            self.table.to_csv(tmp, index=False)
+        with replaced_atomically(self.out / "layer_summary.csv") as tmp:
+            self.summary.to_csv(tmp, index=False)
         fig = Figure(figsize=(11, 5.5), layout="constrained")
         self.figure(ax=fig.subplots())
-        fig.savefig(self.out / "layer_proportions.png", dpi=120)
-        with open(self.out / "run.json", "w", encoding="utf-8") as f:
+        with replaced_atomically(self.out / "layer_proportions.png") as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+        with replaced_atomically(self.out / "run.json") as tmp, open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.record, f, indent=2)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ import numpy as np
 from .errors import StoreError
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
-           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES"]
+           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -245,6 +246,50 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+
+
+def _no_space(folder: Path, what: str, need: int | None = None) -> StoreError:
+    free = shutil.disk_usage(folder).free
+    needs = f"{what} needs {need / 2**20:,.0f} MB and " if need else f"writing {what}: "
+    return StoreError(f"no space left on the disk of {folder}: {needs}{free / 2**20:,.0f} MB are free; free some "
+                      "space or choose another output folder (everything saved before is kept)")
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: str | os.PathLike):
+    """Write a file under a temporary name beside it, then rename it into place.
+
+    A reader never sees a half-written file, and a full disk leaves the
+    earlier file as it was, with one line that says so.
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to.
+
+    Raises
+    ------
+    StoreError
+        When the disk is full.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            raise _no_space(path.parent, path.name) from None
+        raise
+
+
 def _read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -415,11 +460,17 @@ class ActivationStore:
         n = meta.n_rows
         if mode == "r+":
             mode = self._check_arrays(rows_done)
-        for layer in meta.layers:
-            for kind, (dtype, dense_too) in ARRAYS.items():
-                if dense_too or layer.map_shape is not None:
-                    self._arrays[kind][layer.name] = self._open(path / kind / f"{layer.name}.npy", mode,
-                                                                (n, layer.units), dtype)
+        need = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, shape, dtype in self._files())
+        try:
+            for layer in meta.layers:
+                for kind, (dtype, dense_too) in ARRAYS.items():
+                    if dense_too or layer.map_shape is not None:
+                        self._arrays[kind][layer.name] = self._open(path / kind / f"{layer.name}.npy", mode,
+                                                                    (n, layer.units), dtype)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise _no_space(path, "the store", need) from None
+            raise
 
     def _files(self):
         """Each array file of the store: path, shape and dtype."""
@@ -474,6 +525,10 @@ class ActivationStore:
                                  "delete the store to start afresh")
         rows = _RowFile(path, arr.offset, arr.dtype, int(shape[1]))
         del arr
+        if mode == "w+" and hasattr(os, "posix_fallocate"):
+            # the blocks taken now, not as rows arrive: a full disk stops the capture here, with one line,
+            # instead of a SIGBUS or a failed write in the middle
+            os.posix_fallocate(rows.fd, 0, rows.offset + int(np.prod(shape)) * rows.dtype.itemsize)
         return rows
 
     @classmethod
@@ -624,9 +679,14 @@ class _RowFile:
     def write(self, first: int, block: np.ndarray) -> None:
         view = memoryview(block).cast("B")
         position = self.offset + first * self.units * self.dtype.itemsize
-        while view:  # a write may take fewer bytes than asked
-            done = os.pwrite(self.fd, view, position)
-            view, position = view[done:], position + done
+        try:
+            while view:  # a write may take fewer bytes than asked
+                done = os.pwrite(self.fd, view, position)
+                view, position = view[done:], position + done
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise _no_space(self.path.parent, str(self.path)) from None
+            raise
 
     def flush(self) -> None:
         os.fsync(self.fd)

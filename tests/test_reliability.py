@@ -300,3 +300,36 @@ def test_only_the_most_recent_earlier_captures_are_kept(colour_folder, tmp_path,
     kept = [p.name for p in (tmp_path / "activations.history").iterdir()]
     assert kept == [keys[1][:16]]  # the most recent one set aside
     assert "removed the oldest kept capture" in capsys.readouterr().err
+
+
+# --- a full disk (simulated: a small tmpfs is not available to tests) ------------------------------------------
+
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate on this system")
+def test_a_full_disk_stops_a_capture_at_its_start_with_one_line(colour_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "posix_fallocate", _disk_full)
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*the store needs [\d,]+ MB and"):
+        catsel.capture(_amodel(), colour_folder, tmp_path, progress=False)
+
+
+def test_a_full_disk_never_leaves_a_half_written_table(colour_folder, tmp_path, monkeypatch):
+    import pandas as pd
+
+    result = catsel.run(colour_folder, tmp_path / "out", **FAST)
+    before = (tmp_path / "out" / "selectivity.csv").read_bytes()
+    original = pd.DataFrame.to_csv
+
+    def half_then_full(self, path, *args, **kwargs):
+        original(self.iloc[: len(self) // 2], path, *args, **kwargs)
+        _disk_full()
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_full)
+    with pytest.raises(StoreError, match="no space left on the disk of .*selectivity.csv"):
+        result.save()
+    assert (tmp_path / "out" / "selectivity.csv").read_bytes() == before
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
