@@ -20,7 +20,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would say "invalid _positive value"
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
@@ -94,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    run.add_argument("--verify", action="store_true",
+                     help="recognise the images of an earlier capture by their contents (reads every file) instead of "
+                          "their size and modification time")
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
@@ -136,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "seed")
+             "null", "limit", "strict", "verify", "seed")
 
 
 def settings_from_args(args):

@@ -59,26 +59,37 @@ def _stop_pools() -> None:
     _POOLS.clear()
 
 
-def _files_signature(folder: ImageFolder) -> list:
+def _files_signature(folder: ImageFolder, verify: bool = False) -> list:
     sig = []
     for rel, path in zip(folder.relative_paths(), folder.paths):
-        st = path.stat()
-        sig.append([rel, st.st_size, st.st_mtime_ns])
+        if verify:  # the bytes themselves
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            sig.append([rel, digest.hexdigest()])
+        else:
+            st = path.stat()
+            sig.append([rel, st.st_size, st.st_mtime_ns])
     return sig
 
 
-def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
+def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False) -> str:
     """Identity of a capture.
 
-    The images (path, size, modification time), the network (architecture and
-    weights), preprocessing, precision, image size, fit and layers. The same key
-    means the store can be reused or resumed; any change gives another key and a
-    fresh capture.
+    The images (path, size, modification time; or, with ``verify``, path and
+    contents), the network (architecture and weights), preprocessing,
+    precision, image size, fit and layers. The same key means the store can
+    be reused or resumed; any change gives another key and a fresh capture.
 
     Parameters
     ----------
     amodel : ActivationModel
     folder : ImageFolder
+    verify : bool, default False
+        Key the images by a SHA-256 digest of their contents instead of their
+        size and modification time: an edit that keeps both is noticed, at
+        the cost of reading every file.
 
     Returns
     -------
@@ -86,7 +97,7 @@ def store_key(amodel: ActivationModel, folder: ImageFolder) -> str:
         A SHA-256 hex digest.
     """
     payload = {
-        "files": _files_signature(folder),
+        "files": _files_signature(folder, verify),
         "categories": list(folder.categories),
         "labels": folder.labels.tolist(),
         "fit": folder.fit,
@@ -281,6 +292,7 @@ def capture(
     workers: int | None = None,
     cache: str | os.PathLike | None = None,
     devices: str | int | Sequence[str] | None = None,
+    verify: bool = False,
 ) -> Activations:
     """Run every image through ``amodel`` and keep each unit's maximum.
 
@@ -319,6 +331,10 @@ def capture(
         over those devices (Keras' data parallelism; JAX backend only, see
         :func:`catsel.backends.resolve_devices`). ``batch_size`` must be a
         multiple of their number. The numbers do not depend on it.
+    verify
+        Recognise the images of an earlier capture by their contents (a
+        SHA-256 digest of every file) rather than by size and modification
+        time (see :func:`store_key`).
 
     Returns
     -------
@@ -347,7 +363,7 @@ def capture(
     meta = StoreMeta.from_json({
         "format": FORMAT,
         "version": VERSION,
-        "key": store_key(amodel, images),
+        "key": store_key(amodel, images, verify),
         "root": str(images.root.resolve()),
         "n_rows": len(images),
         "categories": list(images.categories),

@@ -89,6 +89,9 @@ class Settings:
         Only the first N images of each category.
     strict : bool
         Stop at the first unreadable file.
+    verify : bool
+        Recognise an earlier capture's images by their contents, not by size
+        and modification time (:func:`catsel.engine.store_key`).
     seed : int, default 0
         Seed of the untrained network's random init.
     progress : bool, default True
@@ -117,6 +120,7 @@ class Settings:
     null: bool = False
     limit: int | None = None
     strict: bool = False
+    verify: bool = False
     seed: int = 0
     progress: bool = True
 
@@ -313,7 +317,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
                            cache=settings.cache, devices=settings.devices)
     t_capture = time.perf_counter()
-    acts = capture(amodel, folder, out, strict=settings.strict, **capture_options)
+    acts = capture(amodel, folder, out, strict=settings.strict, verify=settings.verify, **capture_options)
     capture_s = time.perf_counter() - t_capture
 
     table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold), acts, settings)

@@ -333,3 +333,35 @@ def test_a_full_disk_never_leaves_a_half_written_table(colour_folder, tmp_path, 
         result.save()
     assert (tmp_path / "out" / "selectivity.csv").read_bytes() == before
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+
+# --- an edit that keeps a file's size and modification time ----------------------------------------------------
+
+def test_verify_notices_an_edit_that_keeps_size_and_time(colour_folder, tmp_path):
+    folder = ImageFolder(colour_folder, image_size=12)
+    first = catsel.capture(_amodel(), folder, tmp_path, progress=False, verify=True)
+    plain = catsel.capture(_amodel(), folder, tmp_path / "plain", progress=False)
+    target = colour_folder / "red" / "00.png"
+    stat = target.stat()
+    pixels = np.asarray(catsel.data.Image.open(target)).copy()
+    pixels[0, 0] = 255 - pixels[0, 0]  # one pixel changed, then the file made the same length and time
+    from conftest import write_image
+
+    write_image(target, pixels)
+    data = target.read_bytes()[: stat.st_size]
+    target.write_bytes(data.ljust(stat.st_size, b"\0"))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    assert catsel.engine.store_key(_amodel(), folder) == plain.meta.key  # the default key does not see it
+    again = catsel.capture(_amodel(), folder, tmp_path, progress=False, verify=True)
+    assert again.meta.key != first.meta.key  # --verify does: the images are captured again
+
+
+@pytest.mark.parametrize("value", ["abc", "2.5", "-3"])
+def test_a_bad_number_is_named_plainly(value, capsys):
+    from catsel.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "data", "--out", "out", "--image-size", value])
+    err = capsys.readouterr().err
+    assert "--image-size: must be a positive integer" in err and "_positive" not in err
