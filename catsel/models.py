@@ -468,8 +468,8 @@ def reduce_maps(tensor, *, method: str | None = None):
         method = "argmax" if _on_jax_accelerator() else "pooling"
     if len(shape) == 4 and method == "pooling":
         h, w = int(shape[1]), int(shape[2])
-        rows = keras.layers.MaxPooling2D((1, w), data_format="channels_last")(tensor)[:, :, 0]
-        cols = keras.layers.MaxPooling2D((h, 1), data_format="channels_last")(tensor)[:, 0]
+        rows = ops.max_pool(tensor, (1, w), strides=(1, w), data_format="channels_last")[:, :, 0]
+        cols = ops.max_pool(tensor, (h, 1), strides=(h, 1), data_format="channels_last")[:, 0]
         maxima = ops.max(rows, axis=1)
         position = ops.argmax(rows, axis=1) * w + ops.argmax(cols, axis=1)
         return ops.cast(maxima, "float32"), ops.cast(position, "int32")
@@ -654,33 +654,58 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
                     {"model": str(model), "weights": recipe_weights, "seed": seed})
 
 
+class _Reduce(keras.layers.Layer):
+    """One captured layer's output reduced per channel, as a single layer of catsel's own.
+
+    Maximum and position (:func:`reduce_maps`), and for maps the spatial mean
+    and minimum (:func:`spatial_summaries`). A layer, not loose operations:
+    Keras names loose operations (``add``, ``max_pooling2d``) by a counter that
+    starts again in each session, and they clashed with the layers of a saved
+    model that carry the same default names.
+    """
+
+    def __init__(self, method: str, **kwargs):
+        super().__init__(autocast=False, **kwargs)  # reduced in the network's own precision
+        self.method = method
+
+    def call(self, x):
+        m, p = reduce_maps(x, method=self.method)
+        return [m] if p is None else [m, p, *spatial_summaries(x)]
+
+
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
           fallback_reason=None, rebuild=None) -> ActivationModel:
-    """The activation model around ``network``: uint8 images in, each layer's maxima and positions out."""
+    """The activation model around ``network``: uint8 images in, each layer's maxima and positions out.
+
+    catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
+    """
     by_name = {l.name: l for l in network.layers}
     maxima, positions, means, minima = [], [], [], []
     units, map_shapes = {}, {}
-    for name in layers:
+    method = "argmax" if _on_jax_accelerator() else "pooling"
+    for k, name in enumerate(layers):
         out = by_name[name].output
         if isinstance(out, (list, tuple)):
             raise ModelError(f"layer {name} has several outputs; choose a layer with one")
-        m, p = reduce_maps(out)
-        maxima.append(m)
+        reduced = _Reduce(method, name=f"catsel_reduce_{k}")(out)
+        maxima.append(reduced[0])
         units[name] = int(out.shape[-1])
-        if p is None:
+        if len(reduced) == 1:
             map_shapes[name] = None
         else:
-            positions.append(p)
-            mean, low = spatial_summaries(out)
-            means.append(mean)
-            minima.append(low)
+            positions.append(reduced[1])
+            means.append(reduced[2])
+            minima.append(reduced[3])
             map_shapes[name] = tuple(int(d) for d in out.shape[1:-1])
-    # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means, minima
-    outputs = [ops.concatenate(group, axis=-1) if len(group) > 1 else group[0]
-               for group in (maxima, positions, means, minima) if group]
-    inner = keras.Model(network.inputs, outputs, name=f"{network.name}_maxima")
-    images = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
-    result = inner(Preprocess(mode, name="preprocess")(images))
+    # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means, minima;
+    # float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down again
+    outputs = [keras.layers.Concatenate(axis=-1, dtype="float32", name=f"catsel_{kind}")(group)
+               if len(group) > 1 else group[0]
+               for kind, group in zip(("maxima", "positions", "means", "minima"), (maxima, positions, means, minima))
+               if group]
+    inner = keras.Model(network.inputs, outputs, name=f"catsel_{network.name}")
+    images = keras.Input((image_size, image_size, 3), dtype="uint8", name="catsel_images")
+    result = inner(Preprocess(mode, name="catsel_preprocess")(images))
     model = keras.Model(images, result if isinstance(result, list) else [result], name="catsel_activations")
     return ActivationModel(
         network=network,

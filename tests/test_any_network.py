@@ -1,0 +1,76 @@
+"""Any Keras model runs, whatever its layer names (issue: any network, done right)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import catsel
+
+
+def _sequential():
+    return keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(5, activation="relu"),
+    ])
+
+
+def _residual():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    x = keras.layers.Add()([x, y])
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    x = keras.layers.Add()([x, y])
+    x = keras.layers.Concatenate()([x, y])
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize("build", [_sequential, _residual])
+def test_models_with_default_layer_names_are_captured(build, colour_folder, tmp_path):
+    net = build()
+    amodel = catsel.activation_model(net, preprocess="tf")
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=16), tmp_path, progress=False)
+    images = np.stack([catsel.load_image(p, 16) for p in catsel.ImageFolder(colour_folder, image_size=16).paths])
+    for layer in amodel.layers:  # each layer's maxima are those of the network's own output of that layer
+        probe = keras.Model(net.inputs, net.get_layer(layer).output)
+        out = np.asarray(probe.predict_on_batch(images.astype("float32") / 127.5 - 1))
+        expected = out.max(axis=tuple(range(1, out.ndim - 1))) if out.ndim > 2 else out
+        np.testing.assert_allclose(acts[layer], expected, rtol=1e-5, atol=1e-6)
+
+
+SAVED = """
+import sys
+sys.path.insert(0, sys.argv[4])
+import catsel
+from test_any_network import _residual, _sequential
+if sys.argv[5] == "save":  # in a session of its own: the layers get Keras' first default names
+    {"sequential": _sequential, "residual": _residual}[sys.argv[6]]().save(sys.argv[1])
+else:
+    acts = catsel.capture(catsel.activation_model(sys.argv[1]), catsel.ImageFolder(sys.argv[2], image_size=16),
+                          sys.argv[3], progress=False)
+    print("captured", len(acts), ",".join(acts.layers))
+"""
+
+
+@pytest.mark.parametrize("build", ["sequential", "residual"])
+def test_a_saved_model_with_default_names_runs_in_a_new_session(build, colour_folder, tmp_path):
+    """A new session numbers catsel's own layers and operations from zero again, as Keras numbered the saved
+    model's: "max_pooling2d" or "add" was then used twice."""
+    path = tmp_path / "net.keras"
+    for step in ("save", "capture"):
+        proc = subprocess.run([sys.executable, "-c", SAVED, str(path), str(colour_folder), str(tmp_path / "out"),
+                               str(Path(__file__).parent), step, build], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "captured 15" in proc.stdout
