@@ -332,6 +332,8 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']}, {run['weights']}"
     print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
           f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
+    if run.get("preprocessing"):
+        print(f"Preprocessing: {run['preprocessing']}")
     pivot = summary.pivot(index="layer", columns="category", values="proportion")
     print("\nProportion of selective units per layer:")
     print((pivot * 100).round(1).astype(str).add(" %").to_string())

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ActivationModel", "Preprocess", "activation_model", "default_layers", "from_store", "untrained_control",
-           "reduce_maps", "spatial_summaries"]
+           "reduce_maps", "spatial_summaries", "describe_preprocessing"]
 
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -652,6 +652,43 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
         Path(weights).resolve())
     return _Network(network, source, mode, weights_label, weights is not None,
                     {"model": str(model), "weights": recipe_weights, "seed": seed})
+
+
+_PREPROCESS_WORDS = {
+    "caffe": "caffe (RGB to BGR, the ImageNet mean subtracted)",
+    "tf": "tf (pixels scaled to -1..1)",
+    "torch": "torch (pixels scaled to 0..1, then the ImageNet mean and standard deviation)",
+    "raw": "raw (pixel values 0-255 as they are)",
+}
+
+
+def describe_preprocessing(amodel: ActivationModel, requested: str | None = None) -> str:
+    """What the network receives, in one sentence for the run's summary and record.
+
+    Parameters
+    ----------
+    amodel : ActivationModel
+    requested : str, optional
+        The preprocessing that was asked for (``None``: the default).
+
+    Returns
+    -------
+    str
+    """
+    words = _PREPROCESS_WORDS.get(amodel.preprocess, amodel.preprocess)
+    if requested is not None:
+        return f"{words}, as asked"
+    if amodel.rebuild is not None and not str(amodel.rebuild.get("model", "")).endswith(".keras") \
+            and amodel.preprocess != "raw":
+        return f"{words}, what Keras uses for {amodel.source}"
+    own = next((l for l in amodel.network.layers[:4]
+                if isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization))), None)
+    if own is not None:
+        return f"{words}, into the model's own {type(own).__name__} layer {own.name!r}"
+    if amodel.preprocess == "raw":
+        return (f"{words}, as nothing in the model says otherwise: if it was trained on scaled inputs, "
+                "give its preprocessing (--preprocess tf, torch or caffe)")
+    return words
 
 
 class _Reduce(keras.layers.Layer):

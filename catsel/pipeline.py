@@ -306,7 +306,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
     from .engine import capture
     from .backends import backend_info
-    from .models import activation_model, untrained_control
+    from .models import activation_model, describe_preprocessing, untrained_control
     from .selection import layer_summary, selectivity
     from .stats import with_baselines
 
@@ -346,6 +346,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "image_size": amodel.image_size,
         "fit": settings.fit,
         "preprocess": amodel.preprocess,
+        "preprocessing": describe_preprocessing(amodel, settings.preprocess),
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "device": backend_info()["device"],

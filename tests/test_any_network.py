@@ -74,3 +74,28 @@ def test_a_saved_model_with_default_names_runs_in_a_new_session(build, colour_fo
                                str(Path(__file__).parent), step, build], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert "captured 15" in proc.stdout
+
+
+def _tiny(rescaling: bool):
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255)(inp) if rescaling else inp
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(2, name="fc")(x))
+
+
+@pytest.mark.parametrize("rescaling, expected", [(True, "into the model's own Rescaling layer"),
+                                                 (False, "give its preprocessing")])
+def test_the_run_states_what_a_saved_model_receives(rescaling, expected, colour_folder, tmp_path, capsys):
+    from catsel.cli import main
+
+    path = tmp_path / "net.keras"
+    _tiny(rescaling).save(path)
+    assert main(["run", str(colour_folder), "--out", str(tmp_path / "out"), "--model", str(path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    record = catsel.load_run(tmp_path / "out").record
+    assert record["preprocessing"].startswith("raw (pixel values 0-255") and expected in record["preprocessing"]
+    assert f"Preprocessing: {record['preprocessing']}" in out
+    result = catsel.run(colour_folder, tmp_path / "asked", model=str(path), preprocess="tf", progress=False)
+    assert result.record["preprocessing"] == "tf (pixels scaled to -1..1), as asked"
