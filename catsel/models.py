@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ActivationModel", "Preprocess", "activation_model", "default_layers", "from_store", "untrained_control",
-           "reduce_maps", "spatial_summaries", "describe_preprocessing"]
+           "reduce_maps", "spatial_summaries", "describe_preprocessing", "post_activation"]
 
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -402,8 +402,44 @@ def from_store(acts) -> "ActivationModel":
     return amodel
 
 
+#: Layers that act on each unit alone: what a conv or dense layer's units pass on is their output.
+_PER_UNIT = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Activation,
+             keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+
+
+def post_activation(network: keras.Model, name: str) -> str:
+    """The layer whose output is what ``name``'s units pass on to the rest of the network.
+
+    Follows ``name`` through the normalisation and activation layers that
+    alone consume it (conv → batch norm → ReLU gives the ReLU); stops where
+    branches meet or anything else follows. VGG's convs, with their ReLU
+    inside, are their own post-activation layers.
+
+    Parameters
+    ----------
+    network : keras.Model
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    members = {id(l) for l in network.layers}
+    layer = network.get_layer(name)
+    while True:
+        consumers = [node.operation for node in layer._outbound_nodes if id(node.operation) in members]
+        if len(consumers) != 1 or not isinstance(consumers[0], _PER_UNIT):
+            return layer.name
+        layer = consumers[0]
+
+
 def default_layers(network: keras.Model) -> list[str]:
-    """The layers captured by default: every conv layer, and every Dense layer but the classifier.
+    """The units captured by default: every conv layer's and every Dense layer's but the classifier's.
+
+    Each as what the network passes on: after the normalisation and activation
+    layers that follow it (:func:`post_activation`). For a conv → batch norm →
+    ReLU block that is the ReLU's output; without those layers, the conv's
+    own. ``layers=`` takes any layer by name.
 
     Parameters
     ----------
@@ -425,7 +461,9 @@ def default_layers(network: keras.Model) -> list[str]:
             names.append(layer.name)
     if not names and dense:
         names = [l.name for l in dense]
-    return names
+    chosen = [post_activation(network, n) for n in names]
+    chosen = [n for n in chosen if n not in output_layers] or chosen
+    return list(dict.fromkeys(chosen))  # in network order, once each
 
 
 def reduce_maps(tensor, *, method: str | None = None):

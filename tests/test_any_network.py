@@ -99,3 +99,40 @@ def test_the_run_states_what_a_saved_model_receives(rescaling, expected, colour_
     assert f"Preprocessing: {record['preprocessing']}" in out
     result = catsel.run(colour_folder, tmp_path / "asked", model=str(path), preprocess="tf", progress=False)
     assert result.record["preprocessing"] == "tf (pixels scaled to -1..1), as asked"
+
+
+def _conv_bn_relu():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a_conv")(inp)
+    x = keras.layers.BatchNormalization(name="a_bn")(x)
+    x = keras.layers.ReLU(name="a_relu")(x)
+    y = keras.layers.Conv2D(4, 3, padding="same", name="b_conv")(x)
+    y = keras.layers.BatchNormalization(name="b_bn")(y)
+    x = keras.layers.Activation("relu", name="b_out")(keras.layers.Add(name="b_add")([x, y]))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(5, name="d")(x)
+    x = keras.layers.Activation("relu", name="d_relu")(x)
+    net = keras.Model(inp, keras.layers.Dense(2, name="out")(x))
+    rng = np.random.default_rng(3)
+    for layer in net.layers:  # batch norms that change the order of the maxima (negative scales)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.normal(size=gamma.shape), rng.normal(size=beta.shape), mean, var + 1])
+    return net
+
+
+def test_units_are_captured_after_their_normalisation_and_activation(colour_folder, tmp_path):
+    net = _conv_bn_relu()
+    amodel = catsel.activation_model(net, preprocess="tf")
+    # the ReLU after a conv and its batch norm; the batch norm where branches meet next; a dense's activation
+    assert amodel.layers == ("a_relu", "b_bn", "d_relu")
+    folder = catsel.ImageFolder(colour_folder, image_size=16)
+    acts = catsel.capture(amodel, folder, tmp_path, progress=False)
+    assert (acts["a_relu"] >= 0).all() and (acts["d_relu"] >= 0).all()
+    images = np.stack([catsel.load_image(p, 16) for p in folder.paths]).astype("float32") / 127.5 - 1
+    for layer in amodel.layers:
+        out = np.asarray(keras.Model(net.inputs, net.get_layer(layer).output).predict_on_batch(images))
+        expected = out.max(axis=(1, 2)) if out.ndim == 4 else out
+        np.testing.assert_allclose(acts[layer], expected, rtol=1e-5, atol=1e-6)
+    explicit = catsel.activation_model(net, preprocess="tf", layers=["a_conv"])  # any layer by name, still
+    assert explicit.layers == ("a_conv",)
