@@ -238,14 +238,13 @@ def float32_arithmetic(model: keras.Model):
         import jax
 
         return lambda: jax.default_matmul_precision(FLOAT32_MATMUL)
-    tf32 = FLOAT32_MATMUL == "tensorfloat32"
     if backend == "tensorflow":
         import tensorflow as tf
 
         @contextlib.contextmanager
         def tensorflow_precision():
             before = tf.config.experimental.tensor_float_32_execution_enabled()
-            tf.config.experimental.enable_tensor_float_32_execution(tf32)
+            tf.config.experimental.enable_tensor_float_32_execution(FLOAT32_MATMUL == "tensorfloat32")
             try:
                 yield
             finally:
@@ -258,6 +257,7 @@ def float32_arithmetic(model: keras.Model):
         @contextlib.contextmanager
         def torch_precision():
             before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            tf32 = FLOAT32_MATMUL == "tensorfloat32"
             torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
             try:
                 yield

@@ -249,9 +249,9 @@ def _loopback(address: str) -> bool:
     """Whether only this machine can reach ``address``."""
     import ipaddress
 
-    if address in ("localhost", ""):
-        return address == "localhost"
-    try:
+    if address == "localhost":
+        return True
+    try:  # "" (every interface) and host names are not loopback
         return ipaddress.ip_address(address).is_loopback
     except ValueError:  # a host name
         return False

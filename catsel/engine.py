@@ -402,9 +402,9 @@ def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationSt
 
     Three batches are in flight: batch *i + 1* is decoded and sent to the
     device while batch *i* computes, and batch *i - 1*'s results come back to
-    the host and are written meanwhile. On JAX and CUDA the device never waits
-    for the host: fetching and writing a batch of 256 took longer on the GPU
-    machine than VGG16 computing one (docs/performance.md).
+    the host and are written meanwhile, so that on JAX and CUDA the device
+    need not wait for the host: fetching and writing a batch of 256 took
+    longer on the GPU machine than VGG16 computing one (docs/performance.md).
     """
     n = len(decoder.folder)
     starts = list(range(store.rows_done, n, decoder.batch_size))
