@@ -38,6 +38,7 @@ import shutil
 import sys
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -348,6 +349,20 @@ def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None
     return None, shape[0]
 
 
+def _rows_crc(path: Path, rows: int, row_bytes: int) -> int:
+    """CRC-32 of the first ``rows`` rows of an array file (read from its ``.npy`` header on)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+        crc, left = 0, rows * row_bytes
+        while left:
+            chunk = f.read(min(left, 1 << 24))
+            if not chunk:
+                break
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+    return crc
+
+
 #: How many earlier captures (other configurations) an output folder keeps in ``activations.history/``.
 KEEP_STORES = 5
 
@@ -447,14 +462,20 @@ class ActivationStore:
         Rows already written (a resumed capture).
     skipped : dict of int to str
         Rows of images that could not be read, with the reasons.
+    checksums : mapping of str to int, optional
+        The CRC-32 recorded for each array file's rows (``progress.json``),
+        checked before a capture resumes.
     """
 
-    def __init__(self, path: Path, meta: StoreMeta, rows_done: int, skipped: dict[int, str]):
+    def __init__(self, path: Path, meta: StoreMeta, rows_done: int, skipped: dict[int, str],
+                 checksums: Mapping[str, Any] | None = None):
         self.path = path
         self.meta = meta
         self.rows_done = rows_done
         self.skipped = skipped
         self._recorded, self._saved = rows_done, time.monotonic()
+        self._recorded_crc = dict(checksums or {})
+        self._crc = {self._name(f): 0 for f, _, _ in self._files()}  # of each file's rows so far
         self._arrays: dict[str, dict[str, _RowFile]] = {kind: {} for kind in ARRAYS}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
         n = meta.n_rows
@@ -471,6 +492,9 @@ class ActivationStore:
             if exc.errno in _FULL:
                 raise _no_space(path, "the store", need) from None
             raise
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.path).as_posix()
 
     def _files(self):
         """Each array file of the store: path, shape and dtype."""
@@ -493,6 +517,16 @@ class ActivationStore:
             if damage is not None:
                 damaged.append((path, shape, dtype, damage))
                 keep = min(keep, whole if "shorter" in damage else 0)
+        if not damaged:  # sizes intact: the rows must be those that were written
+            for path, shape, dtype in self._files():
+                name = self._name(path)
+                crc = _rows_crc(path, rows_done, shape[1] * np.dtype(dtype).itemsize)
+                recorded = self._recorded_crc.get(name)
+                if recorded is not None and crc != recorded:
+                    damaged.append((path, shape, dtype, "does not hold the rows that were written (its checksum "
+                                                        "differs)"))
+                    keep = 0
+                self._crc[name] = crc
         if not damaged:
             return "r+"
         for path, _, _, damage in damaged:
@@ -500,6 +534,8 @@ class ActivationStore:
                           stacklevel=5)
         self.rows_done = self._recorded = keep
         self.skipped = {k: v for k, v in self.skipped.items() if k < keep}
+        for path, shape, dtype in self._files():  # the checksums of the rows kept
+            self._crc[self._name(path)] = _rows_crc(path, keep, shape[1] * np.dtype(dtype).itemsize) if keep else 0
         self._write_progress(complete=False)  # before any file changes: a stop now resumes from `keep`
         if keep == 0:
             return "w+"
@@ -567,7 +603,8 @@ class ActivationStore:
                               UserWarning, stacklevel=3)
                 old, progress = None, {}
             if old is not None and old.key == meta.key and progress:
-                return cls(path, old, rows_done, skipped)
+                crc = progress.get("crc32") if isinstance(progress.get("crc32"), dict) else None
+                return cls(path, old, rows_done, skipped, crc)
             name = old.key[:16] if old is not None else f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
             history.mkdir(exist_ok=True)
             if (history / name).exists():
@@ -628,6 +665,8 @@ class ActivationStore:
                     block = block.copy()
                     block[bad] = 0
                 rows.write(first, block)
+                key = f"{kind}/{name}.npy"
+                self._crc[key] = zlib.crc32(memoryview(block).cast("B"), self._crc[key])
         for k in bad:
             self.skipped[first + k] = errors[k]
         self.rows_done = stop
@@ -650,7 +689,9 @@ class ActivationStore:
         _write_json(
             self.path / "progress.json",
             {"rows_done": self.rows_done, "complete": complete,
-             "skipped": {str(k): v for k, v in sorted(self.skipped.items())}},
+             "skipped": {str(k): v for k, v in sorted(self.skipped.items())},
+             # CRC-32 of each array file's rows 0 .. rows_done, checked before a capture resumes or reuses it
+             "crc32": dict(sorted(self._crc.items()))},
         )
 
     def close(self) -> None:
@@ -937,7 +978,7 @@ class Activations:
         return self.meta.label
 
 
-def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activations:
+def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -> Activations:
     """Read an activations store.
 
     Only the rows of images that were read are returned.
@@ -948,6 +989,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
         The store folder, or the run folder holding ``activations/``.
     mmap : bool, default False
         Keep the arrays memory-mapped (read-only) instead of loading them.
+    verify : bool, default False
+        Check every array file against the CRC-32 recorded when it was
+        written (reads the whole store; a capture that resumes or reuses a
+        store always checks).
 
     Returns
     -------
@@ -994,6 +1039,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False) -> Activati
             if not (dense_too or layer.map_shape is not None) or (kind in ("means", "minima") and not file.exists()):
                 continue  # a version-1 store has no spatial means and minima
             damage, _ = _array_damage(file, (n, layer.units), dtype)
+            recorded = (progress.get("crc32") or {}).get(f"{kind}/{layer.name}.npy") if verify else None
+            if damage is None and recorded is not None and \
+                    _rows_crc(file, n, layer.units * np.dtype(dtype).itemsize) != recorded:
+                damage = "does not hold the rows that were written (its checksum differs)"
             if damage is not None:
                 raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
             arr = np.load(file, mmap_mode=mode)

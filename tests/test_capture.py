@@ -87,7 +87,10 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
     with pytest.raises(_Interrupt):
         catsel.capture(amodel, folder, tmp_path / "resumed", batch_size=4, progress=False)
     progress = json.loads((tmp_path / "resumed" / "activations" / "progress.json").read_text())
-    assert progress == {"rows_done": 8, "complete": False, "skipped": {}}
+    assert {k: progress[k] for k in ("rows_done", "complete", "skipped")} == {"rows_done": 8, "complete": False,
+                                                                              "skipped": {}}
+    assert set(progress["crc32"]) == {f"{kind}/{layer}.npy" for kind in ("maxima", "positions", "means", "minima")
+                                      for layer in ("c1", "c2", "c3")} | {"maxima/fc.npy"}
     with pytest.raises(StoreError, match="incomplete .8 of 15"):
         catsel.load_activations(tmp_path / "resumed")
 

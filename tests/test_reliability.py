@@ -365,3 +365,22 @@ def test_a_bad_number_is_named_plainly(value, capsys):
         main(["run", "data", "--out", "out", "--image-size", value])
     err = capsys.readouterr().err
     assert "--image-size: must be a positive integer" in err and "_positive" not in err
+
+
+def test_a_changed_row_is_found_by_its_checksum(colour_folder, tmp_path):
+    """Same size, other bytes: a bit flip, or a copy from another store. Sizes alone cannot see it."""
+    folder = ImageFolder(colour_folder, image_size=12)
+    whole = catsel.capture(_amodel(), folder, tmp_path / "whole", progress=False)
+    catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    path = _array_file(tmp_path / "run")
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # one byte of the last row
+    path.write_bytes(bytes(data))
+    catsel.load_activations(tmp_path / "run")  # by default, loading reads sizes only
+    with pytest.raises(StoreError, match=f"{path.name} does not hold the rows that were written"):
+        catsel.load_activations(tmp_path / "run", verify=True)
+    with pytest.warns(UserWarning, match=f"{path}.*checksum differs"):
+        again = catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    for layer in whole.layers:
+        np.testing.assert_array_equal(again[layer], whole[layer])
+    assert catsel.load_activations(tmp_path / "run", verify=True).meta.key == whole.meta.key
