@@ -318,6 +318,13 @@ def _rows_done(progress: dict, n: int, path: Path) -> int:
     return rows
 
 
+def _read_header(f) -> tuple:
+    """Shape, Fortran order and dtype from an open ``.npy`` file, leaving it at the first row."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(f)
+
+
 def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None, int]:
     """What is wrong with an array file of the store (None if nothing), and how many whole rows it still holds.
 
@@ -332,9 +339,7 @@ def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None
         return "is empty (0 bytes)", 0
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            found_shape, fortran, found_dtype = read(f)
+            found_shape, fortran, found_dtype = _read_header(f)
             offset = f.tell()
     except (OSError, ValueError, EOFError) as exc:
         return f"is not a NumPy array file ({str(exc)[:60]})", 0
@@ -352,8 +357,7 @@ def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None
 def _rows_crc(path: Path, rows: int, row_bytes: int) -> int:
     """CRC-32 of the first ``rows`` rows of an array file (read from its ``.npy`` header on)."""
     with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+        _read_header(f)
         crc, left = 0, rows * row_bytes
         while left:
             chunk = f.read(min(left, 1 << 24))
@@ -541,8 +545,7 @@ class ActivationStore:
             return "w+"
         for path, shape, dtype, _ in damaged:  # short files, headers intact: back to their size
             with open(path, "r+b") as f:
-                version = np.lib.format.read_magic(f)
-                (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+                _read_header(f)
                 f.truncate(f.tell() + shape[0] * shape[1] * np.dtype(dtype).itemsize)
         return "r+"
 
