@@ -28,8 +28,8 @@ from .data import ImageFolder, decode_into, decode_rows, watch_parent
 from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
 from .models import ActivationModel
-from .store import (FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _read_json, _write_json, folder_lock,
-                    load_activations)
+from .store import (_FULL, FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _array_damage, _no_space,
+                    _read_json, _write_json, folder_lock, load_activations, take_blocks)
 
 __all__ = ["capture", "store_key", "decoded_cache_key"]
 
@@ -153,13 +153,29 @@ class _Decoder:
         s, n = self.folder.image_size, len(self.folder)
         images, done, state = (folder / f"decoded-{key}.npy", folder / f"decoded-{key}-done.npy",
                                folder / f"decoded-{key}.json")
-        if images.exists() and done.exists() and state.exists():
+        shapes = {images: ((n, s, s, 3), np.uint8), done: ((n,), np.bool_)}
+        damaged = [f"{path} {damage}" for path, (shape, dtype) in shapes.items()
+                   for damage in [_array_damage(path, shape, dtype)[0]] if damage is not None]
+        if state.exists() and not damaged:  # sizes checked first: NumPy would extend a short file with zeros
             self.cache_images = np.lib.format.open_memmap(images, mode="r+")
             self.cache_done = np.lib.format.open_memmap(done, mode="r+")
             self.cache_errors = _read_json(state)["errors"]
         else:
-            self.cache_images = np.lib.format.open_memmap(images, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
-            self.cache_done = np.lib.format.open_memmap(done, mode="w+", dtype=np.bool_, shape=(n,))
+            if state.exists():
+                warnings.warn(f"{damaged[0]}: the decoded cache is not trusted; its images are decoded again",
+                              UserWarning, stacklevel=4)
+            state.unlink(missing_ok=True)  # a stop before the first batch is written leaves no cache to trust
+            need = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes.values())
+            try:
+                for path, (shape, dtype) in shapes.items():
+                    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+                    with open(path, "r+b") as f:
+                        take_blocks(f.fileno(), array.offset + array.nbytes)
+                    setattr(self, "cache_images" if path == images else "cache_done", array)
+            except OSError as exc:
+                if exc.errno in _FULL:
+                    raise _no_space(folder, "the decoded cache", need) from None
+                raise
             self.cache_errors = {}
         self.cache_state_path = state
 

@@ -250,6 +250,17 @@ def _write_json(path: Path, data: dict) -> None:
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 
 
+def take_blocks(fd: int, size: int) -> None:
+    """Allocate a file's disk blocks now, not as rows arrive (``posix_fallocate`` where there is one).
+
+    NumPy sizes a new ``.npy`` file sparsely; a memory map over it dies of
+    ``SIGBUS`` when the disk fills while it is written. With the blocks taken
+    at the start, a full disk stops there, with one line (:func:`_no_space`).
+    """
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+
+
 def _no_space(folder: Path, what: str, need: int | None = None) -> StoreError:
     free = shutil.disk_usage(folder).free
     needs = f"{what} needs {need / 2**20:,.0f} MB and " if need else f"writing {what}: "
@@ -564,10 +575,8 @@ class ActivationStore:
                                  "delete the store to start afresh")
         rows = _RowFile(path, arr.offset, arr.dtype, int(shape[1]))
         del arr
-        if mode == "w+" and hasattr(os, "posix_fallocate"):
-            # the blocks taken now, not as rows arrive: a full disk stops the capture here, with one line,
-            # instead of a SIGBUS or a failed write in the middle
-            os.posix_fallocate(rows.fd, 0, rows.offset + int(np.prod(shape)) * rows.dtype.itemsize)
+        if mode == "w+":
+            take_blocks(rows.fd, rows.offset + int(np.prod(shape)) * rows.dtype.itemsize)
         return rows
 
     @classmethod

@@ -317,6 +317,31 @@ def test_a_full_disk_stops_a_capture_at_its_start_with_one_line(colour_folder, t
         catsel.capture(_amodel(), colour_folder, tmp_path, progress=False)
 
 
+def test_a_full_disk_stops_the_decoded_cache_at_its_start_with_one_line(colour_folder, tmp_path, monkeypatch):
+    allocate = os.posix_fallocate
+
+    def full_for_the_cache(fd, offset, size):  # the store fits; the cache does not
+        if "decoded-" in os.readlink(f"/proc/self/fd/{fd}"):
+            _disk_full()
+        allocate(fd, offset, size)
+
+    monkeypatch.setattr(os, "posix_fallocate", full_for_the_cache)
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*cache.*the decoded cache needs [\d,]+ MB"):
+        catsel.capture(_amodel(), colour_folder, tmp_path / "out", cache=tmp_path / "cache", progress=False)
+
+
+def test_a_truncated_decoded_cache_is_never_trusted(colour_folder, tmp_path):
+    folder = ImageFolder(colour_folder, image_size=12)
+    first = catsel.capture(_amodel(), folder, tmp_path / "a", cache=tmp_path / "cache", progress=False)
+    (images,) = [p for p in (tmp_path / "cache").glob("decoded-*.npy") if not p.name.endswith("-done.npy")]
+    with open(images, "r+b") as f:  # the last 5 images cut off; their done flags still say decoded
+        f.truncate(images.stat().st_size - 5 * 12 * 12 * 3)
+    with pytest.warns(UserWarning, match=f"{images.name} is shorter than its header says.*decoded again"):
+        again = catsel.capture(_amodel(), folder, tmp_path / "b", cache=tmp_path / "cache", progress=False)
+    for layer in first.layers:
+        np.testing.assert_array_equal(again[layer], first[layer])
+
+
 def test_a_full_disk_never_leaves_a_half_written_table(colour_folder, tmp_path, monkeypatch):
     import pandas as pd
 
