@@ -371,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .errors import CatselError
+    from .errors import CatselError, warnings_as_one_line
+
+    warnings_as_one_line()
 
     if args.command == "run":
         _stop_cleanly_on_sigterm()

@@ -20,7 +20,8 @@ the same pixels:
 2. Converted to 8-bit RGB: grey and palette images are expanded; CMYK goes
    through Pillow's conversion; 16- and 32-bit integer images are divided by
    257 (the 16-bit range mapped onto 8 bits) and float images clipped to
-   [0, 255]; any alpha channel is composited over white.
+   [0, 255]; any alpha channel, and a PNG's transparent colour, is
+   composited over white.
 3. Resized to ``image_size`` x ``image_size`` with Pillow's bicubic filter,
    which widens its support when shrinking (anti-aliasing). The default of
    ``keras.utils.load_img`` is nearest-neighbour, which aliases: fine
@@ -41,6 +42,8 @@ run instead.
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -48,7 +51,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DatasetError, ImageError
+from .errors import DatasetError, ImageError, warnings_as_one_line
 
 __all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_paths", "IMAGE_EXTENSIONS"]
 
@@ -56,6 +59,10 @@ __all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_path
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 )
+
+#: How images are decoded, by number; part of a store's and a decoded cache's key, so that a change of
+#: decoding is never mixed with images decoded before it. 2: a PNG's transparent value (tRNS) over white.
+DECODING = 2
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _ORIENTATION = 0x0112  # the EXIF orientation tag
@@ -90,14 +97,19 @@ class Skipped:
 def _to_rgb(im: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB, the same way every time."""
     mode = im.mode
+    transparent = im.info.get("transparency")  # a PNG's tRNS: one grey or RGB value, or a palette's alphas
     if mode.startswith("I") or mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        if mode != "F":
-            arr = arr / 257.0
+        raw = np.asarray(im, dtype=np.float64)
+        arr = raw / 257.0 if mode != "F" else raw
         arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        if isinstance(transparent, int):  # a transparent grey value: over white, as for an alpha channel
+            arr[raw == transparent] = 255
         return Image.fromarray(arr, mode="L").convert("RGB")
-    if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if mode in ("P", "L", "RGB") and transparent is not None:
+        im = im.convert("RGBA")
+        mode = im.mode
+    elif mode == "P":
+        im = im.convert("RGB")
         mode = im.mode
     if mode in _ALPHA_MODES:
         rgba = im.convert("RGBA")
@@ -105,6 +117,28 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode != "RGB":
         return im.convert("RGB")
+    return im
+
+
+# One thread at a time records Pillow's warnings: `warnings.catch_warnings` swaps process-wide state, and two
+# decoding threads inside it at once could leave the recorder installed for good. Only the opening, which reads
+# the header (where Pillow warns of a malformed MPO file or a near-bomb), runs under the lock; decoding does not.
+_WARNINGS_LOCK = threading.Lock()
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open``, with any warning of Pillow's raised again as one warning that names the file.
+
+    Pillow's own warnings name neither the image nor anything but a line of
+    its source in site-packages.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        im = Image.open(path)
+        im.getexif()  # read now: Pillow warns here of corrupt EXIF data
+    for w in caught:
+        if not issubclass(w.category, Image.DecompressionBombWarning):  # refused below, with its own line
+            warnings.warn(f"{path}: {w.message}", UserWarning, stacklevel=3)
     return im
 
 
@@ -135,7 +169,7 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as im:
+        with _open(path) as im:
             if im.width * im.height > Image.MAX_IMAGE_PIXELS:
                 raise ImageError(
                     f"{path}: {im.width}x{im.height} pixels is over Pillow's "
@@ -236,8 +270,9 @@ def watch_parent(parent: int, every: float = 0.5) -> None:
     every : float, default 0.5
         Seconds between two checks.
     """
-    import threading
     import time
+
+    warnings_as_one_line()  # what a decoding process warns of reaches the terminal as catsel's own lines do
 
     def watch():
         while os.getppid() == parent:

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import ImageFolder, decode_into, decode_rows, watch_parent
+from .data import DECODING, ImageFolder, decode_into, decode_rows, watch_parent
 from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
 from .models import ActivationModel
@@ -101,6 +101,7 @@ def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False
         "categories": list(folder.categories),
         "labels": folder.labels.tolist(),
         "fit": folder.fit,
+        "decoding": DECODING,
         "store_version": VERSION,  # what a store holds changed with its version: an older one is not resumed
         # the network by its architecture and weights digest, not its name
         # (Keras numbers unnamed in-memory models differently in each session)
@@ -122,7 +123,7 @@ def decoded_cache_key(folder: ImageFolder) -> str:
     str
         20 hex digits, part of the cache's file names.
     """
-    payload = {"files": _files_signature(folder), "size": folder.image_size, "fit": folder.fit}
+    payload = {"files": _files_signature(folder), "size": folder.image_size, "fit": folder.fit, "decoding": DECODING}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 

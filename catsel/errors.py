@@ -6,6 +6,8 @@ The command line prints these as one line, without a traceback.
 
 from __future__ import annotations
 
+import warnings
+
 __all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError", "StoreError"]
 
 
@@ -31,3 +33,18 @@ class WeightsUnavailableError(ModelError):
 
 class StoreError(CatselError):
     """An activations store is missing, incomplete or not a catsel store."""
+
+
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    return f"catsel: warning: {message}\n"
+
+
+def warnings_as_one_line() -> None:
+    """Print warnings as ``catsel: warning: MESSAGE``, one line each, in this process.
+
+    Python's default names the source file and line that warned (a path in
+    site-packages) and prints that line. catsel's messages name the file at
+    fault themselves. The command line and catsel's decoding processes use
+    this; a notebook keeps Jupyter's own display.
+    """
+    warnings.formatwarning = _one_line

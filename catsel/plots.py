@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -9,7 +12,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "CATEGORY_PALETTE"]
+__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "fit_fonts", "CATEGORY_PALETTE"]
+
 
 def _figure_png(fig) -> bytes:
     import io
@@ -43,6 +47,66 @@ def _display_figures_in_jupyter() -> None:
 
 
 _display_figures_in_jupyter()
+
+@functools.lru_cache(maxsize=None)
+def _charmap(path: str) -> frozenset:
+    """The characters a font file has glyphs for."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
+
+
+def _font_having(characters: frozenset) -> str | None:
+    """The name of an installed font that has all these characters, if one has."""
+    from matplotlib import font_manager
+
+    for entry in font_manager.fontManager.ttflist:
+        # matplotlib's "Last Resort" font maps every character to a placeholder box
+        if not entry.name.startswith("Last Resort") and characters <= _charmap(entry.fname):
+            return entry.name
+    return None
+
+
+def fit_fonts(figure) -> None:
+    """Give each text of a figure a font that has its characters, or say that none is installed.
+
+    Matplotlib draws with DejaVu Sans, which has no Chinese, Japanese or
+    Korean characters: a category named in those scripts showed as empty
+    boxes. Each text with characters its font lacks gets an installed font
+    that has them as a fallback; where none is installed, one warning names
+    the text and the fix.
+
+    Parameters
+    ----------
+    figure : matplotlib Figure or Axes
+    """
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    if isinstance(figure, Axes):
+        figure = figure.get_figure(root=True)
+    told = set()
+    for text in figure.findobj(Text):
+        string = text.get_text()
+        if string.isascii():
+            continue
+        missing = (frozenset(ord(ch) for ch in string if not ch.isspace())
+                   - _charmap(font_manager.findfont(text.get_fontproperties())))
+        if not missing:
+            continue
+        fallback = _font_having(missing)
+        if fallback is not None:
+            text.set_fontfamily([*text.get_fontfamily(), fallback])
+        elif string not in told:
+            told.add(string)
+            warnings.warn(f"no installed font has the characters of {string!r}: they show as empty boxes. Install "
+                          "a font for their script (e.g. Noto Sans CJK: `apt install fonts-noto-cjk` or `conda "
+                          "install -c conda-forge font-ttf-noto-cjk`), then delete matplotlib's font cache "
+                          "(~/.cache/matplotlib)", UserWarning, stacklevel=3)
+
 
 #: Figure 1 names at most this many layers on its axis (every k-th one beyond), and drops its markers.
 MAX_LABELLED_LAYERS = 30
@@ -156,6 +220,7 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
                      color="#b00000")
     else:
         ax.set_title(title)
+    fit_fonts(ax)
     return ax
 
 
@@ -196,4 +261,5 @@ def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("selective units")
     axes[-1].legend(frameon=False, fontsize=8)
+    fit_fonts(fig)
     return fig

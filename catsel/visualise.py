@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .data import ImageFolder, load_image
-from .plots import palette
+from .plots import fit_fonts, palette
 from .receptive import ReceptiveField
 from .store import Activations
 from .tables import top_k
@@ -166,6 +166,7 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
                                    ec="yellow", lw=1.5))
     fig.suptitle(f"{layer} filter {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
                  + _activity_note(acts, layer, unit), fontsize=10)
+    fit_fonts(fig)
     return fig
 
 
@@ -201,6 +202,7 @@ def _no_images(acts: Activations, layer: str, unit: int, fig: Figure | None) -> 
     value = float(np.asarray(acts[layer][:, unit]).min())
     fig.text(0.5, 0.5, f"{layer} filter {unit} is silent: {value:.3g} on every image, so no image drives it\n"
                        "(its selectivity is 0 and it is never selective)", ha="center", va="center", fontsize=9)
+    fit_fonts(fig)
     return fig
 
 
@@ -249,6 +251,7 @@ def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_cate
                 ax.set_ylabel(group, color=colours[group], fontsize=9)
     fig.suptitle(f"{layer} filter {unit}: receptive-field crops at the maximum"
                  + (", per category" if per_category else ""), fontsize=10)
+    fit_fonts(fig)
     return fig
 
 
@@ -290,6 +293,7 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
             shown += 1
         for j in range(shown, per_category):
             axes[r, j].set_axis_off()
+    fit_fonts(fig)
     return fig
 
 
@@ -350,6 +354,7 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     axes[1].tick_params(labelsize=6)
     fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
     fig.maximised = [result]  # for callers that report flat pictures
+    fit_fonts(fig)
     return fig
 
 
@@ -422,4 +427,5 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     fig.suptitle(f"Representative {category}-selective filters ({acts.model_label}); units active on fewer "
                  f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=11)
     fig.maximised = pictures  # for callers that report flat pictures
+    fit_fonts(fig)
     return fig

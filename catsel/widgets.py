@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from .plots import layer_proportions, palette
+from .plots import fit_fonts, layer_proportions, palette
 from .visualise import activity, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
@@ -48,6 +48,7 @@ _TABLE_CSS = ("<style>.catsel-counts td, .catsel-counts th {padding: 1px 10px; t
 
 
 def _png(fig: Figure, dpi: int = 80) -> bytes:
+    fit_fonts(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

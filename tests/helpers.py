@@ -36,3 +36,32 @@ def small_cnn(size=12, seed=0) -> keras.Model:
     x = keras.layers.Dense(8, activation="relu", name="fc")(x)
     out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
     return keras.Model(inp, out, name="small_cnn")
+
+
+def font_with(path, characters: str, family: str = "Catsel Test Glyphs"):
+    """Write a TrueType font (fontTools, a dependency of matplotlib) whose only glyphs are boxes for ``characters``."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    def box():
+        pen = TTGlyphPen(None)
+        pen.moveTo((100, 0))
+        pen.lineTo((100, 700))
+        pen.lineTo((800, 700))
+        pen.lineTo((800, 0))
+        pen.closePath()
+        return pen.glyph()
+
+    names = {ord(c): f"u{ord(c):04X}" for c in characters}
+    order = [".notdef", "space", *names.values()]
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder(order)
+    fb.setupCharacterMap({0x20: "space", **names})
+    fb.setupGlyf({n: TTGlyphPen(None).glyph() if n == "space" else box() for n in order})
+    fb.setupHorizontalMetrics({n: (900, 100) for n in order})
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": family, "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=800, sTypoDescender=-200, usWinAscent=800, usWinDescent=200)
+    fb.setupPost()
+    fb.save(str(path))
+    return path

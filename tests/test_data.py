@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -113,6 +114,72 @@ def test_alpha_is_composited_over_white(tmp_path):
     assert tuple(img[4, 7]) == (255, 255, 255)
 
 
+def _png(path, pixels, depth, colour_type, trns=None):
+    """A PNG written byte by byte (not by Pillow): ``pixels`` rows of big-endian samples."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w = pixels.shape[:2]
+    raw = b"".join(b"\0" + row.tobytes() for row in pixels)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0))
+    if trns is not None:
+        png += chunk(b"tRNS", trns)
+    path.write_bytes(png + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_grey_png_with_a_transparent_value_is_scaled_and_composited_over_white(tmp_path, depth):
+    import struct
+
+    top = 2**depth - 1
+    ramp = np.tile(np.linspace(0, top, 16).round().astype(f">u{depth // 8}"), (16, 1))
+    ramp[:, :2] = 0  # the transparent value
+    _png(tmp_path / "grey.png", ramp, depth, 0, trns=struct.pack(">H", 0))
+    img = load_image(tmp_path / "grey.png", 16)
+    assert np.all(img[:, :2] == 255)  # transparent: the white background, as for an alpha channel
+    expected = np.rint(ramp[:, 2:].astype(float) * 255 / top)
+    np.testing.assert_allclose(img[:, 2:, 0], expected, atol=1)  # scaled, not nearly black
+
+
+def _malformed_mpo(path):
+    """A JPEG whose APP2 segment claims to be a multi-picture (MPO) index and is not one."""
+    import struct
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 120, np.uint8)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    payload = b"MPF\0" + b"not a TIFF index"
+    path.write_bytes(jpeg[:2] + b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:])
+
+
+def test_a_warning_of_pillow_names_the_image(tmp_path):
+    _malformed_mpo(tmp_path / "odd.jpg")
+    with pytest.warns(UserWarning) as caught:
+        img = load_image(tmp_path / "odd.jpg", 8)
+    assert img.mean() == pytest.approx(120, abs=2)  # still used, as a plain JPEG
+    assert [str(w.message) for w in caught if "MPO" in str(w.message)] == [
+        f"{tmp_path / 'odd.jpg'}: Image appears to be a malformed MPO file, it will be interpreted as a base JPEG file"]
+    assert all("site-packages" not in w.filename for w in caught)
+
+
+def test_the_command_line_prints_a_warning_as_one_line(tmp_path, colour_folder):
+    import subprocess
+    import sys
+
+    _malformed_mpo(colour_folder / "red" / "odd.jpg")
+    proc = subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(colour_folder), "--out", str(tmp_path / "o"),
+                           "--image-size", "32", "--weights", "none", "--layers", "block1_conv1", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if "MPO" in l]
+    assert lines == [f"catsel: warning: {colour_folder / 'red' / 'odd.jpg'}: Image appears to be a malformed MPO "
+                     "file, it will be interpreted as a base JPEG file"]
+    assert "site-packages" not in proc.stderr
+
+
 def test_exif_orientation_is_applied(tmp_path):
     arr = np.zeros((8, 16, 3), np.uint8)
     arr[:, :8] = 255  # white left half of a landscape image
@@ -169,8 +236,10 @@ def test_bad_files_raise_an_error_naming_the_file(tmp_path, name, reason):
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     write_image(tmp_path / "big.png", np.zeros((40, 40, 3)))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.warns(Image.DecompressionBombWarning), pytest.raises(ImageError, match="decompression-bomb"):
-        load_image(tmp_path / "big.png", 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one line, the error: not Pillow's warning as well
+        with pytest.raises(ImageError, match="decompression-bomb"):
+            load_image(tmp_path / "big.png", 8)
     write_image(tmp_path / "huge.png", np.zeros((100, 100, 3)))  # over twice the limit: Pillow's own error
     with pytest.raises(ImageError, match="decompression-bomb"):
         load_image(tmp_path / "huge.png", 8)

@@ -143,3 +143,44 @@ def test_figure_1_stays_readable_with_many_layers():
     named = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert len(named) <= 31 and named[-1] == "conv119"
     assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"face (N=50)", "dog (N=40)"}
+
+
+def _two_category_summary(names):
+    layers = ["conv1", "conv2"]
+    return pd.DataFrame({"layer": pd.Categorical(np.repeat(layers, 2), layers, ordered=True),
+                         "category": pd.Categorical(list(names) * 2, list(names), ordered=True),
+                         "proportion": [0.1, 0.2, 0.3, 0.4]})
+
+
+def _drawn_warnings(ax):
+    import io
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ax.get_figure().savefig(io.BytesIO(), format="png")
+    return [str(w.message) for w in caught]
+
+
+def test_a_category_in_another_script_is_drawn_with_a_font_that_has_it(tmp_path, monkeypatch):
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
+
+    from helpers import font_with
+
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", list(font_manager.fontManager.ttflist))
+    font_manager.fontManager.addfont(str(font_with(tmp_path / "glyphs.ttf", "顔犬")))
+    ax = catsel.layer_proportions(_two_category_summary(["顔", "犬"]), ax=Figure().subplots())
+    legend = {t.get_text(): t for t in ax.get_legend().get_texts()}
+    assert "Catsel Test Glyphs" in legend["顔"].get_fontfamily()
+    assert not [m for m in _drawn_warnings(ax) if "missing from font" in m]  # no empty boxes
+
+
+def test_a_category_no_installed_font_can_draw_is_named_with_the_fix(monkeypatch):
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
+
+    dejavu = [f for f in font_manager.fontManager.ttflist if f.name == "DejaVu Sans"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", dejavu)  # a machine without CJK fonts
+    with pytest.warns(UserWarning, match="no installed font has the characters of '顔'.*fonts-noto-cjk"):
+        catsel.layer_proportions(_two_category_summary(["顔", "dog"]), ax=Figure().subplots())
