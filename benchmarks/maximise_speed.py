@@ -1,8 +1,10 @@
-"""Seconds per activation-maximisation picture on VGG16.
+"""Seconds per activation-maximisation picture on VGG16, alone and as a panel.
 
 Times ``--steps`` steps for a conv filter and a dense unit at the model's size and
-reports seconds per step and per 256-step picture. Weights do not change the time;
-offline the untrained network is used.
+reports seconds per step and per 256-step picture. Then a ``catsel visualize
+--category --top 4`` panel: its four filters one after another (``maximise``) against
+all four in one batch (``maximise_many``, what the panel does). Weights do not change
+the time; offline the untrained network is used.
 
     python benchmarks/maximise_speed.py [--steps 16] [--image-size 224]
 """
@@ -18,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 import catsel
-from catsel.maximise import maximise
+from catsel.backends import on_accelerator
+from catsel.maximise import maximise, maximise_many
 
 
 def main() -> None:
@@ -40,6 +43,21 @@ def main() -> None:
         maximise(amodel, layer, unit, steps=args.steps)
         per_step = (time.perf_counter() - t) / args.steps
         print(f"{layer + ' / ' + str(unit):<16} {args.steps:>5} {per_step:7.3f} {per_step * 256:23.1f}")
+
+    panel = [(layer, 0) for layer in ("block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")]
+    maximise_many(amodel, panel, steps=2, batch=True)  # build and warm up
+    maximise_many(amodel, panel, steps=2, batch=False)
+    t = time.perf_counter()
+    maximise_many(amodel, panel, steps=args.steps, batch=False)
+    apart = (time.perf_counter() - t) / args.steps
+    t = time.perf_counter()
+    maximise_many(amodel, panel, steps=args.steps, batch=True)
+    together = (time.perf_counter() - t) / args.steps
+    default = "one batch" if on_accelerator() else "one by one"
+    print(f"\npanel of {len(panel)} filters ({', '.join(l for l, _ in panel)}); catsel's default here: {default}")
+    print(f"{'':<16} {'s/step':>7} {'s per 256 steps':>16} {'vs one filter':>14}")
+    for name, per_step in (("one by one", apart), ("one batch", together)):
+        print(f"{name:<16} {per_step:7.3f} {per_step * 256:16.1f} {per_step / (apart / len(panel)):13.2f}x")
 
 
 if __name__ == "__main__":

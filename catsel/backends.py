@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["backend_info", "accelerators", "resolve_devices", "compile_forward", "float32_arithmetic",
+__all__ = ["backend_info", "accelerators", "on_accelerator", "resolve_devices", "compile_forward", "float32_arithmetic",
            "value_and_grad", "FLOAT32_MATMUL"]
 
 #: How a float32 network's convolutions and matrix products are computed on a GPU. ``"float32"`` (the
@@ -135,6 +135,21 @@ def accelerators(backend: str) -> list[str]:
 
         return [f"gpu:{i}" for i in range(torch.cuda.device_count())] or ["cpu:0"]
     return ["cpu:0"]
+
+
+def on_accelerator() -> bool:
+    """Whether Keras computes on a GPU (or another accelerator) by default, not on the CPU.
+
+    Returns
+    -------
+    bool
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    return accelerators(backend)[0] != "cpu:0"
 
 
 def compile_forward(model: keras.Model, devices: list[str] | None = None):
@@ -268,7 +283,7 @@ def float32_arithmetic(model: keras.Model):
     return contextlib.nullcontext
 
 
-def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[object, list]]:
+def value_and_grad(fn: Callable[[list], object], has_aux: bool = False) -> Callable[[list], tuple[object, list]]:
     """A function's value and gradient on the current Keras backend.
 
     Keras has no backend-neutral gradient: TensorFlow's ``GradientTape``,
@@ -277,14 +292,20 @@ def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[objec
     Parameters
     ----------
     fn : callable
-        ``fn(params) -> scalar tensor``, ``params`` a list of tensors.
+        ``fn(params) -> scalar tensor``, ``params`` a list of tensors; with
+        ``has_aux``, ``fn(params) -> (scalar tensor, aux)``.
+    has_aux : bool, default False
+        ``fn`` also returns a value that is not differentiated (as in
+        ``jax.value_and_grad``).
 
     Returns
     -------
     callable
-        ``g(params) -> (value, gradients)``, one gradient per parameter.
+        ``g(params) -> (value, gradients)``, one gradient per parameter; with
+        ``has_aux``, ``g(params) -> ((value, aux), gradients)``.
     """
     backend = keras.backend.backend()
+    both = fn if has_aux else (lambda params: (fn(params), None))
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -292,22 +313,29 @@ def value_and_grad(fn: Callable[[list], object]) -> Callable[[list], tuple[objec
             with tf.GradientTape() as tape:
                 for p in params:
                     tape.watch(p)
-                value = fn(params)
-            return value, tape.gradient(value, params)
+                value, aux = both(params)
+            return ((value, aux) if has_aux else value), tape.gradient(value, params)
 
         return step
     if backend == "jax":
         import jax
 
-        grad = jax.value_and_grad(lambda params: fn(list(params)))
-        return lambda params: (lambda vg: (vg[0], list(vg[1])))(grad(tuple(params)))
+        grad = jax.value_and_grad(lambda params: both(list(params)), has_aux=True)
+
+        def step(params):
+            (value, aux), grads = grad(tuple(params))
+            return ((value, aux) if has_aux else value), list(grads)
+
+        return step
     if backend == "torch":
         import torch
 
         def step(params):
             params = [p.detach().requires_grad_(True) for p in params]
-            value = fn(params)
-            return value.detach(), list(torch.autograd.grad(value, params))
+            value, aux = both(params)
+            grads = list(torch.autograd.grad(value, params))
+            aux = aux.detach() if isinstance(aux, torch.Tensor) else aux
+            return ((value.detach(), aux) if has_aux else value.detach()), grads
 
         return step
     raise NotImplementedError(f"activation maximisation has no gradient step for the {backend!r} backend")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 
 import keras
@@ -31,10 +32,10 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
-from .backends import value_and_grad
+from .backends import on_accelerator, value_and_grad
 from .models import ActivationModel, Preprocess
 
-__all__ = ["maximise", "Maximised", "Robustness"]
+__all__ = ["maximise", "maximise_many", "Maximised", "Robustness"]
 
 # Square root of the colour correlation of ImageNet images (rows: RGB), as
 # measured for feature-visualisation work; normalised by its largest column norm.
@@ -88,24 +89,27 @@ def _affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np
                     dtype=np.float32)
 
 
-def _objective_model(network: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
-    """(pre-activation model, output model) for ``layer``.
+def _objective_models(network: keras.Model, layers: Sequence[str]) -> tuple[keras.Model, keras.Model]:
+    """(pre-activation model, output model), each with one output per layer of ``layers``.
 
-    Ascent follows the layer's pre-activation: a ReLU unit that is silent on
+    Ascent follows each layer's pre-activation: a ReLU unit that is silent on
     the starting image has a zero gradient there, its pre-activation does not,
     and the ReLU keeps the order of values, so both peak on the same images.
     """
-    target = network.get_layer(layer)
-    output = keras.Model(network.inputs, target.output)
-    activation = getattr(target, "activation", None)
-    if activation is None or activation is keras.activations.linear:
-        return output, output
-    config = {**target.get_config(), "activation": "linear", "name": f"{target.name}_preactivation"}
-    linear = type(target).from_config(config)
-    pre = linear(target.input)
-    for new, old in zip(linear.weights, target.weights):
-        new.assign(old.numpy())
-    return keras.Model(network.inputs, pre), output
+    pre, out = [], []
+    for layer in layers:
+        target = network.get_layer(layer)
+        out.append(target.output)
+        activation = getattr(target, "activation", None)
+        if activation is None or activation is keras.activations.linear:
+            pre.append(target.output)
+            continue
+        config = {**target.get_config(), "activation": "linear", "name": f"{target.name}_preactivation"}
+        linear = type(target).from_config(config)
+        pre.append(linear(target.input))
+        for new, old in zip(linear.weights, target.weights):
+            new.assign(old.numpy())
+    return keras.Model(network.inputs, pre), keras.Model(network.inputs, out)
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,78 @@ def maximise(
         When the unit was not driven above its starting value (a unit that
         nothing drives, or too few steps), ``flat`` is True: the figures of
         :mod:`catsel.visualise` and ``catsel visualize`` say so.
+
+    See Also
+    --------
+    maximise_many : Several units at once, in one batch.
     """
+    return _maximise_batch(model, [(layer, unit)], steps=steps, learning_rate=learning_rate, image_size=image_size,
+                           preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
+                           robustness=robustness, seed=seed, progress=progress)[0]
+
+
+def maximise_many(
+    model: ActivationModel | keras.Model,
+    units: Sequence[tuple[str, int]],
+    *,
+    steps: int = 256,
+    learning_rate: float = 0.05,
+    image_size: int | None = None,
+    preprocess: str | None = None,
+    parameterisation: str = "fourier",
+    decorrelate: bool = True,
+    robustness: Robustness | None = Robustness(),
+    seed: int = 0,
+    progress: bool = False,
+    batch: bool | None = None,
+) -> list[Maximised]:
+    """Pictures for several units at once: on a GPU, one batch through the network per step.
+
+    Each picture is the one :func:`maximise` makes for its unit alone (the
+    same start and transformations from ``seed``; Adam works element by
+    element), up to floating-point rounding. In one batch, a panel of filters
+    costs one forward and backward pass of a batch per step instead of one
+    pass per filter. The units may belong to different layers.
+
+    Parameters
+    ----------
+    model : ActivationModel or keras.Model
+        As for :func:`maximise`.
+    units : sequence of (str, int)
+        ``(layer, unit)`` pairs.
+    steps, learning_rate, image_size, preprocess, parameterisation, decorrelate, robustness, seed
+        As for :func:`maximise`, the same for every unit.
+    progress : bool, default False
+        Show a progress bar with the time left.
+    batch : bool, optional
+        Optimise the units in one batch (the default on a GPU), or one after
+        another (the default on a CPU). Measured in
+        ``benchmarks/maximise_speed.py``: on a CPU a batch costs as much as
+        its units apart, or more, since a unit of an early layer alone needs
+        only the layers up to its own.
+
+    Returns
+    -------
+    list of Maximised
+        One per pair, in order.
+    """
+    units = [(str(layer), int(unit)) for layer, unit in units]
+    if not units:
+        return []
+    settings = dict(steps=steps, learning_rate=learning_rate, image_size=image_size, preprocess=preprocess,
+                    parameterisation=parameterisation, decorrelate=decorrelate, robustness=robustness, seed=seed,
+                    progress=progress)
+    if batch is None:
+        batch = on_accelerator()
+    if not batch:
+        return [_maximise_batch(model, [unit], **settings)[0] for unit in units]
+    return _maximise_batch(model, units, **settings)
+
+
+def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_rate: float,
+                    image_size: int | None, preprocess: str | None, parameterisation: str, decorrelate: bool,
+                    robustness: Robustness | None, seed: int, progress: bool) -> list[Maximised]:
+    """:func:`maximise_many` in one batch."""
     if isinstance(model, ActivationModel):
         network, size, mode = model.network, model.image_size, model.preprocess
     else:
@@ -200,53 +275,77 @@ def maximise(
     if parameterisation not in ("fourier", "pixel"):
         raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
     robustness = robustness or Robustness.off()
-    objective_model, output_model = _objective_model(network, layer)
-    channels = int(objective_model.outputs[0].shape[-1])
-    if not 0 <= unit < channels:
-        raise ValueError(f"{layer} has {channels} units; {unit} is out of range")
+    layers = list(dict.fromkeys(layer for layer, _ in units))
+    objective_model, output_model = _objective_models(network, layers)
+    # one-hot masks: masks[j][b, c] = 1 where element b of the batch is unit c of layers[j]
+    masks = []
+    for j, layer in enumerate(layers):
+        channels = int(objective_model.outputs[j].shape[-1])
+        mask = np.zeros((len(units), channels), dtype=np.float32)
+        for b, (name, unit) in enumerate(units):
+            if name == layer:
+                if not 0 <= unit < channels:
+                    raise ValueError(f"{layer} has {channels} units; {unit} is out of range")
+                mask[b, unit] = 1.0
+        masks.append(ops.convert_to_tensor(mask))
     to_input = Preprocess(mode)
-    rng = np.random.default_rng(seed)
+    rngs = [np.random.default_rng(seed) for _ in units]  # each picture's own draws, as if made alone
     colour = ops.convert_to_tensor(_COLOUR_SQRT if decorrelate else np.eye(3, dtype=np.float32))
     freq = ops.convert_to_tensor(_frequency_scale(size)[None, None])  # (1, 1, S, S)
 
     shapes = [(1, 3, size, size)] * 2 if parameterisation == "fourier" else [(1, size, size, 3)]
-    variables = [keras.Variable(rng.normal(0, 0.01, shape).astype(np.float32), trainable=True) for shape in shapes]
+    starts = [[rng.normal(0, 0.01, shape).astype(np.float32) for shape in shapes] for rng in rngs]
+    variables = [keras.Variable(np.concatenate([start[i] for start in starts]), trainable=True)
+                 for i in range(len(shapes))]
 
     def to_image(params):
-        """The picture in [0, 1], shape (1, S, S, 3), from its parameters."""
+        """The pictures in [0, 1], shape (B, S, S, 3), from their parameters."""
         if parameterisation == "fourier":
             real, _ = ops.ifft2((params[0] * freq, params[1] * freq))
-            x = ops.transpose(real, (0, 2, 3, 1)) * (size / 4.0)  # (1, S, S, 3)
+            x = ops.transpose(real, (0, 2, 3, 1)) * (size / 4.0)  # (B, S, S, 3)
         else:
             x = params[0]
         x = ops.matmul(x, ops.transpose(colour))
         return ops.sigmoid(x)
 
-    def objective(params, transform, model=objective_model):
+    def objectives(params, transform, model=objective_model):
+        """Each picture's objective: the mean of its unit's map (or its dense unit), shape (B,)."""
         x = to_image(params) * 255.0
         if transform is not None:
             x = ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
-        out = model(to_input(x), training=False)
-        return ops.mean(out[..., unit])
+        outs = model(to_input(x), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        total = 0.0
+        for out, mask in zip(outs, masks):
+            means = ops.mean(out, axis=tuple(range(1, len(out.shape) - 1))) if len(out.shape) > 2 else out
+            total = total + ops.sum(means * mask, axis=-1)
+        return total
 
-    def activation() -> float:
-        """The unit's own output (after its activation) on the untransformed picture."""
-        return float(ops.convert_to_numpy(objective([v.value for v in variables], None, output_model)))
+    def activations() -> np.ndarray:
+        """Each unit's own output (after its activation) on its untransformed picture."""
+        return np.asarray(ops.convert_to_numpy(objectives([v.value for v in variables], None, output_model)))
 
-    grad = value_and_grad(lambda p: -objective(p, current["transform"]))
+    def loss(params):
+        values = objectives(params, current["transform"])
+        return -ops.sum(values), values  # the pictures are independent: their gradients do not mix
+
+    grad = value_and_grad(loss, has_aux=True)
     current = {"transform": None}
-    start = activation()
+    start = activations()
     optimiser = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
     optimiser.build(variables)
-    trace = np.empty(steps, dtype=np.float64)
-    for t in tqdm(range(steps), desc=f"picture of {layer}/{unit}", unit="step", disable=not progress,
-                  leave=False, dynamic_ncols=True):
-        current["transform"] = (ops.convert_to_tensor(_affine(rng, size, robustness)) if robustness.active
-                                else None)
-        value, grads = grad([v.value for v in variables])
-        trace[t] = -float(ops.convert_to_numpy(value))
+    trace = np.empty((steps, len(units)), dtype=np.float64)
+    what = f"picture of {units[0][0]}/{units[0][1]}" if len(units) == 1 else f"pictures of {len(units)} units"
+    for t in tqdm(range(steps), desc=what, unit="step", disable=not progress, leave=False, dynamic_ncols=True):
+        current["transform"] = (ops.convert_to_tensor(np.concatenate([_affine(rng, size, robustness)
+                                                                      for rng in rngs]))
+                                if robustness.active else None)
+        (_, values), grads = grad([v.value for v in variables])
+        trace[t] = ops.convert_to_numpy(values)
         optimiser.apply(grads, variables)
-    image = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables]))[0] * 255.0)
-    final = activation()
-    return Maximised(image=np.clip(np.rint(image), 0, 255).astype(np.uint8), trace=trace, start=start,
-                     final=final, layer=layer, unit=unit, flat=not final > start)
+    images = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables])) * 255.0)
+    final = activations()
+    return [Maximised(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:, b],
+                      start=float(start[b]), final=float(final[b]), layer=layer, unit=unit,
+                      flat=not final[b] > start[b])
+            for b, (layer, unit) in enumerate(units)]

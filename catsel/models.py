@@ -517,11 +517,9 @@ def reduce_maps(tensor, *, method: str | None = None):
 
 
 def _on_jax_accelerator() -> bool:
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
+    from .backends import on_accelerator
 
-    return jax.default_backend() != "cpu"
+    return keras.backend.backend() == "jax" and on_accelerator()
 
 
 def spatial_summaries(tensor):

@@ -297,10 +297,19 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
     return fig
 
 
+def _strip(images: list[np.ndarray], side: int = 64, gap: int = 3) -> np.ndarray:
+    """Images side by side at one height, white between them (crops differ in size at the image's edges)."""
+    tiles = [np.asarray(Image.fromarray(im).resize((side, side), Image.Resampling.NEAREST)) for im in images]
+    strip = np.full((side, len(tiles) * (side + gap) - gap, 3), 255, dtype=np.uint8)
+    for j, tile in enumerate(tiles):
+        strip[:, j * (side + gap): j * (side + gap) + side] = tile
+    return strip
+
+
 def _draw_maximised(ax, result, title: str) -> None:
     ax.imshow(result.image)
     if result.flat:
-        title += "\nFLAT: the picture does not drive the unit"
+        title += "\nFLAT: does not drive the unit"
     ax.set_title(title, fontsize=8, color="#b00000" if result.flat else "black")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -396,7 +405,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     ValueError
         When no unit is selective for ``category``.
     """
-    from .maximise import maximise
+    from . import maximise
     from .models import from_store
     from .selection import representative_filters
 
@@ -406,26 +415,27 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     chosen = reps.nlargest(top, "above_chance").sort_values("layer")
     amodel = amodel or from_store(acts)
     cols = len(chosen)
-    fig = fig or Figure(figsize=(2.3 * cols, 2.6 + 0.8 * crops), layout="constrained")
-    grid = fig.add_gridspec(2, cols, height_ratios=[3, 1])
-    pictures = []
-    for i, row in enumerate(chosen.itertuples()):
-        result = maximise(amodel, row.layer, int(row.filter), steps=steps, seed=seed, progress=progress)
-        pictures.append(result)
+    fig = fig or Figure(figsize=(max(2.6 * cols, 5), 4.6), layout="constrained")
+    grid = fig.add_gridspec(2, cols, height_ratios=[3, 1.2])
+    # the panel's filters optimised together: one batch per step, not one pass per filter
+    pictures = maximise.maximise_many(amodel, [(row.layer, int(row.filter)) for row in chosen.itertuples()],
+                                      steps=steps, seed=seed, progress=progress)
+    for i, (row, result) in enumerate(zip(chosen.itertuples(), pictures)):
         _draw_maximised(fig.add_subplot(grid[0, i]), result,
                         f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
-        inner = grid[1, i].subgridspec(1, crops)
-        if acts.map_shape(row.layer) is None:
-            continue
-        for j, r in enumerate(top_images(acts, row.layer, int(row.filter), crops, category=category)):
-            crop, _ = receptive_crop(acts, row.layer, int(row.filter), r)
-            ax = fig.add_subplot(inner[0, j])
-            ax.imshow(crop)
-            ax.set_axis_off()
+        ax = fig.add_subplot(grid[1, i])
+        conv = acts.map_shape(row.layer) is not None
+        rows = top_images(acts, row.layer, int(row.filter), crops, category=category)
+        views = [receptive_crop(acts, row.layer, int(row.filter), r)[0] if conv else acts.image(r) for r in rows]
+        if views:
+            ax.imshow(_strip(views))
+        ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (a dense unit sees all)'}"
+                     if views else f"no {category} image drives it", fontsize=7)
+        ax.set_axis_off()
     from .selection import MIN_ACTIVE
 
-    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label}); units active on fewer "
-                 f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=11)
+    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})\nunits active on fewer "
+                 f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=10)
     fig.maximised = pictures  # for callers that report flat pictures
     fit_fonts(fig)
     return fig

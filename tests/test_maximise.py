@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from catsel.backends import value_and_grad
-from catsel.maximise import maximise
+from catsel.maximise import maximise, maximise_many
 from planted import planted_model
 from helpers import small_cnn
 
@@ -75,7 +75,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
 from catsel.backends import value_and_grad
-from catsel.maximise import maximise
+from catsel.maximise import maximise, maximise_many
 from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))
 value, (grad,) = value_and_grad(lambda p: keras.ops.sum(p[0] ** 2))([x])
@@ -108,3 +108,60 @@ def test_a_unit_nothing_drives_is_flagged_flat_and_progress_is_shown(capsys):
     result = maximise(planted_model(), "conv1", 4, steps=3, seed=0, progress=True)
     assert result.flat and result.final <= result.start
     assert "picture of conv1/4" in capsys.readouterr().err  # tqdm's bar, with the time left
+
+
+def test_a_batch_of_units_gives_each_the_picture_it_gets_alone():
+    net = small_cnn(size=16)
+    units = [("c1", 0), ("c2", 1), ("fc", 2), ("c1", 3)]  # several layers, conv and dense, in one batch
+    together = maximise_many(net, units, steps=12, seed=5, preprocess="tf", batch=True)
+    apart = maximise_many(net, units, steps=12, seed=5, preprocess="tf", batch=False)
+    for a, b in zip(apart, together):
+        assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
+    assert [(r.layer, r.unit) for r in together] == units
+    for (layer, unit), batched in zip(units, together):
+        alone = maximise(net, layer, unit, steps=12, seed=5, preprocess="tf")
+        assert np.abs(batched.image.astype(int) - alone.image.astype(int)).max() <= 1  # rounding only
+        np.testing.assert_allclose(batched.trace, alone.trace, rtol=1e-4, atol=1e-5)
+        assert batched.start == pytest.approx(alone.start, rel=1e-5, abs=1e-6)
+        assert batched.flat == alone.flat
+    with pytest.raises(ValueError, match="has 6 units"):
+        maximise_many(planted_model(), [("conv1", 0), ("conv1", 6)], steps=1, batch=True)
+
+
+def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch):
+    import catsel
+    from catsel import maximise as module
+    from catsel.visualise import plot_representatives
+
+    calls = []
+    batch = module.maximise_many
+
+    def counted(model, units, **kwargs):
+        calls.append(list(units))
+        return batch(model, units, **kwargs)
+
+    monkeypatch.setattr(module, "maximise_many", counted)
+    table = catsel.selectivity(planted_acts)
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    fig = plot_representatives(planted_acts, table, "red", amodel, top=3, steps=2)
+    assert len(calls) == 1 and len(calls[0]) == len(fig.maximised) == 3
+
+
+def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):
+    import catsel
+    from catsel.visualise import plot_representatives
+
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    fig = plot_representatives(planted_acts, catsel.selectivity(planted_acts), "red", amodel, top=3, steps=2,
+                               crops=3)
+    fig.draw_without_rendering()  # constrained layout places the axes
+    axes = sorted(fig.axes, key=lambda ax: (round(-ax.get_position().y0, 2), ax.get_position().x0))
+    pictures, strips = axes[:3], axes[3:]
+    assert len(strips) == 3
+    for picture, strip, layer in zip(pictures, strips, ["conv1", "conv2", "dense"]):
+        p, s = picture.get_position(), strip.get_position()
+        assert p.x0 - 0.01 <= (s.x0 + s.x1) / 2 <= p.x1 + 0.01  # under its own filter
+        assert strip.images, layer  # a dense unit's column shows its top images too
+        assert "top red images" in strip.get_title()
+        height, width = strip.images[0].get_array().shape[:2]
+        assert width > 2.5 * height  # the three crops side by side, at one size
