@@ -7,6 +7,7 @@ the store, the tables, the layer figure and ``run.json`` into OUT.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,42 @@ def _devices(text: str) -> str | int | list[str]:
     if not names or not all(":" in n for n in names):
         raise argparse.ArgumentTypeError(f"use all, a number, or names such as gpu:0,gpu:1, not {text}")
     return names
+
+
+# What TensorFlow's native code prints when it is imported, twice, on every command: it goes straight to the
+# process's standard error (file descriptor 2) before its own log level applies, so only redirecting that
+# descriptor holds it back.
+_START_UP_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|I0000 \S+ +\d+ "
+                             r"(port\.cc|cpu_feature_guard\.cc)|To enable the following instructions|"
+                             r"This TensorFlow binary is optimized)")
+
+
+def _import_keras(verbose: bool) -> None:
+    """Import Keras and its backend; unless ``verbose``, without TensorFlow's start-up lines.
+
+    Anything else written while importing (an error, a warning) is passed
+    on as it was.
+    """
+    if verbose or "keras" in sys.modules:
+        import keras  # noqa: F401
+        return
+    import os
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines():
+                if not _START_UP_NOISE.match(line):
+                    print(line, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show the deep-learning backend's own start-up messages")
 
     vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
                          description="For one filter: its top images, receptive-field crops and an activation-"
@@ -116,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
+    vis.add_argument("--verbose", action="store_true",
+                     help="show the deep-learning backend's own start-up messages")
 
     report = sub.add_parser("report", help="write a finished run as one self-contained HTML file",
                             description="Write RUN_DIR/report.html: settings, Figure 1 with its null, the layer "
@@ -123,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and statistics, every picture embedded (mail it, or put it on a course page).")
     report.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     report.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
+    report.add_argument("--verbose", action="store_true",
+                     help="show the deep-learning backend's own start-up messages")
 
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
@@ -374,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import CatselError, warnings_as_one_line
 
     warnings_as_one_line()
+    if args.command in ("run", "visualize", "visualise", "report"):
+        _import_keras(verbose=args.verbose)
 
     if args.command == "run":
         _stop_cleanly_on_sigterm()

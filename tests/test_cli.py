@@ -239,3 +239,24 @@ def test_null_with_a_trained_network_captures_the_untrained_control(tmp_path, co
     assert control.meta.trained is False and "re-initialised" in control.meta.weights
     assert control.meta.network_digest != trained.meta.network_digest  # fresh weights, not the saved ones
     assert not np.allclose(control["fc"], trained["fc"])
+
+
+def test_tensorflow_start_up_lines_are_held_back_unless_verbose(tmp_path, colour_folder):
+    import os
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(colour_folder), "--out",
+                               str(tmp_path / "o"), "--image-size", "32", "--weights", "none", "--layers",
+                               "block1_conv1", "--no-progress", *extra], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+
+    quiet = run()
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [l for l in quiet.stderr.splitlines() if "absl" in l or "oneDNN" in l or "cpu_feature" in l
+                or "rebuild TensorFlow" in l], quiet.stderr
+    bare = subprocess.run([sys.executable, "-c", "import keras"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "tensorflow"}).stderr
+    verbose = run("--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    for line in bare.splitlines():  # --verbose shows what importing the backend prints (timestamps aside)
+        assert line.split("] ")[-1] in verbose.stderr
