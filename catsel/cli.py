@@ -337,7 +337,7 @@ def cmd_visualize(args) -> int:
     from .models import from_store
     from .pipeline import run_settings
     from .store import load_activations
-    from .visualise import plot_filter, plot_representatives
+    from .visualise import field_note, plot_filter, plot_representatives
 
     run_dir = Path(args.run_dir)
     acts = load_activations(run_dir)
@@ -358,6 +358,8 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"no layer {args.layer!r} in {run_dir}; captured layers: {', '.join(acts.layers)}")
         if not 0 <= args.filter < acts.units[args.layer]:
             raise CatselError(f"{args.layer} has filters 0 to {acts.units[args.layer] - 1}, not {args.filter}")
+        if field_note(acts, args.layer):  # said before the minutes of activation maximisation
+            print(f"Note: {field_note(acts, args.layer)}", flush=True)
         fig = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed, progress=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

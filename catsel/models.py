@@ -296,7 +296,12 @@ class ActivationModel:
         if self._fields is None:
             self._fields = receptive_fields(self.network)
         f = self._fields.get(layer)
-        return {"size": f.size, "jump": f.jump, "start": f.start} if f else None
+        if f is None:
+            return None
+        field = {"size": f.size, "jump": f.jump, "start": f.start}
+        if f.global_context:  # only when set: a store's key stays as it was for the networks without
+            field["global_context"] = True
+        return field
 
     def layer_table(self) -> "pd.DataFrame":
         """The captured layers: output shape, units, receptive field (size and step, in input pixels).

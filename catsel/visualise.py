@@ -25,7 +25,7 @@ from .receptive import ReceptiveField
 from .store import Activations
 from .tables import top_k
 
-__all__ = ["top_images", "activity", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
+__all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
            "plot_filter", "plot_representatives"]
 
 
@@ -60,6 +60,48 @@ no top images, and a near-silent one only the few that drive it.
     return rows[top_k(values[rows], k)]
 
 
+def field_note(acts: Activations, layer: str) -> str | None:
+    """What a layer's units see, when it is not a local field: ``None`` for a plain local field.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    str or None
+        One sentence for a dense layer, tokens, a global field, or a local
+        field scaled by the whole image (squeeze-excite).
+    """
+    spec = acts.meta.layer(layer)
+    if spec.receptive_field:
+        if spec.receptive_field.get("global_context"):
+            return (f"{layer} is scaled by the whole image (a squeeze-excite block): its receptive-field crops show "
+                    "where a unit looks, not all that changes it")
+        return None
+    if acts.map_shape(layer) is None:
+        return f"{layer} is a dense layer: each unit sees the whole image, so its top images are shown whole"
+    return (f"{layer} has no local receptive field (each unit sees the whole image, e.g. after a global pooling, "
+            "or tokens): its top images are shown whole")
+
+
+def has_receptive_field(acts: Activations, layer: str) -> bool:
+    """Whether a captured layer's units have a local receptive field (crops can be cut).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    bool
+    """
+    spec = acts.meta.layer(layer)
+    return bool(spec.receptive_field) and spec.map_shape is not None
+
+
 def receptive_field(acts: Activations, layer: str) -> ReceptiveField:
     """The receptive field of a captured conv layer, as the store recorded it.
 
@@ -77,10 +119,9 @@ def receptive_field(acts: Activations, layer: str) -> ReceptiveField:
     ValueError
         For a layer without one (a dense layer sees the whole image).
     """
-    spec = acts.meta.layer(layer)
-    if not spec.receptive_field:
-        raise ValueError(f"layer {layer} has no receptive field (a dense layer sees the whole image)")
-    return ReceptiveField(**spec.receptive_field)
+    if not has_receptive_field(acts, layer):
+        raise ValueError(field_note(acts, layer))
+    return ReceptiveField(**acts.meta.layer(layer).receptive_field)
 
 
 def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np.ndarray | None = None
@@ -154,7 +195,7 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
     lines = -(-len(rows) // cols) or 1
     fig = fig or Figure(figsize=(1.6 * cols, 1.9 * lines + 0.4), layout="constrained")
     colours = palette(list(acts.categories))
-    conv = acts.map_shape(layer) is not None
+    conv = has_receptive_field(acts, layer)
     for i, row in enumerate(rows):
         ax = fig.add_subplot(lines, cols, i + 1)
         cat = acts.categories[acts.labels[row]]
@@ -348,7 +389,7 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
 
     amodel = amodel or from_store(acts)
     result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress)
-    conv = acts.map_shape(layer) is not None
+    conv = has_receptive_field(acts, layer)
     fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
     views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
@@ -424,12 +465,12 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
         _draw_maximised(fig.add_subplot(grid[0, i]), result,
                         f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
         ax = fig.add_subplot(grid[1, i])
-        conv = acts.map_shape(row.layer) is not None
+        conv = has_receptive_field(acts, row.layer)
         rows = top_images(acts, row.layer, int(row.filter), crops, category=category)
         views = [receptive_crop(acts, row.layer, int(row.filter), r)[0] if conv else acts.image(r) for r in rows]
         if views:
             ax.imshow(_strip(views))
-        ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (a dense unit sees all)'}"
+        ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (its unit sees all)'}"
                      if views else f"no {category} image drives it", fontsize=7)
         ax.set_axis_off()
     from .selection import MIN_ACTIVE

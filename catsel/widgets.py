@@ -25,7 +25,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from .plots import fit_fonts, layer_proportions, palette
-from .visualise import activity, receptive_crop, top_images
+from .visualise import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
 from .errors import StoreError
@@ -368,8 +368,7 @@ class FilterExplorer(_Explorer):
         return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts) + note
 
     def _crops_available(self, layer: str) -> bool:
-        spec = self.acts.meta.layer(layer)
-        return bool(spec.receptive_field) and spec.map_shape is not None
+        return has_receptive_field(self.acts, layer)
 
     def _image(self, row: int) -> np.ndarray | None:
         """Image ``row`` as the network saw it, or None for a moved or deleted file (a blank tile)."""
