@@ -33,7 +33,7 @@ from keras import ops
 from tqdm.auto import tqdm
 
 from .backends import on_accelerator, value_and_grad
-from .models import ActivationModel, Preprocess
+from .models import ActivationModel, Preprocess, base_layer, class_tokens
 
 __all__ = ["maximise", "maximise_many", "Maximised", "Robustness"]
 
@@ -96,19 +96,27 @@ def _objective_models(network: keras.Model, layers: Sequence[str]) -> tuple[kera
     the starting image has a zero gradient there, its pre-activation does not,
     and the ReLU keeps the order of values, so both peak on the same images.
     """
-    pre, out = [], []
+    pre, out, built = [], [], {}
     for layer in layers:
-        target = network.get_layer(layer)
-        out.append(target.output)
-        activation = getattr(target, "activation", None)
-        if activation is None or activation is keras.activations.linear:
-            pre.append(target.output)
-            continue
-        config = {**target.get_config(), "activation": "linear", "name": f"{target.name}_preactivation"}
-        linear = type(target).from_config(config)
-        pre.append(linear(target.input))
-        for new, old in zip(linear.weights, target.weights):
-            new.assign(old.numpy())
+        target = network.get_layer(base_layer(layer))
+        if target.name not in built:  # a layer and its class token share one pre-activation copy
+            output = before = target.output
+            activation = getattr(target, "activation", None)
+            if activation is not None and activation is not keras.activations.linear:
+                config = {**target.get_config(), "activation": "linear", "name": f"{target.name}_preactivation"}
+                linear = type(target).from_config(config)
+                before = linear(target.input)
+                for new, old in zip(linear.weights, target.weights):
+                    new.assign(old.numpy())
+            built[target.name] = output, before
+        output, before = built[target.name]
+        skip = class_tokens(output.shape)
+        if layer != base_layer(layer):  # the class token's units
+            output, before = output[:, 0], before[:, 0]
+        elif skip:  # a token layer's patch tokens, as captured
+            output, before = output[:, skip:], before[:, skip:]
+        pre.append(before)
+        out.append(output)
     return keras.Model(network.inputs, pre), keras.Model(network.inputs, out)
 
 

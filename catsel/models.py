@@ -18,6 +18,7 @@ so it runs on TensorFlow, JAX and PyTorch.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -317,9 +318,9 @@ class ActivationModel:
         by_name = {l.name: l for l in self.network.layers}
         rows = []
         for name in self.layers:
-            shape = tuple(by_name[name].output.shape[1:])
+            shape = tuple(by_name[base_layer(name)].output.shape[1:])
             field = self._field(name)
-            rows.append({"layer": name, "kind": type(by_name[name]).__name__, "output shape": shape,
+            rows.append({"layer": name, "kind": type(by_name[base_layer(name)]).__name__, "output shape": shape,
                          "units": self.units[name],
                          "receptive field": int(field["size"]) if field else "whole image",
                          "step": int(field["jump"]) if field else None})
@@ -410,6 +411,84 @@ def from_store(acts) -> "ActivationModel":
 #: Layers that act on each unit alone: what a conv or dense layer's units pass on is their output.
 _PER_UNIT = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Activation,
              keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+
+
+#: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
+#: its own units; ``"LAYER"`` alone is the maximum over the patch tokens.
+CLASS_TOKEN = "[class]"
+
+
+def class_tokens(shape) -> int:
+    """How many class tokens lead a token output of shape (batch, tokens, channels).
+
+    One when the tokens less one make a square grid of patches and the tokens
+    do not (ViT's ``1 + 14 * 14``); none otherwise, and for any other shape.
+
+    Parameters
+    ----------
+    shape : tuple
+
+    Returns
+    -------
+    int
+    """
+    if len(shape) != 3 or shape[1] is None:
+        return 0
+    tokens = int(shape[1])
+    if math.isqrt(tokens) ** 2 == tokens:
+        return 0
+    return 1 if tokens > 1 and math.isqrt(tokens - 1) ** 2 == tokens - 1 else 0
+
+
+def base_layer(name: str) -> str:
+    """The network's layer behind a captured name (``"block[class]"`` → ``"block"``).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    return name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
+
+
+class _TakeClassToken(keras.layers.Layer):
+    """The class token of a token output, (B, T, C) → (B, C): a layer of catsel's own (see :class:`_Reduce`)."""
+
+    def call(self, x):
+        return x[:, 0]
+
+
+def captured_output(network: keras.Model, name: str, index: int = 0):
+    """The symbolic tensor a captured name stands for: a layer's output, or its class token.
+
+    Parameters
+    ----------
+    network : keras.Model
+    name : str
+        A layer's name, or ``"LAYER[class]"``.
+    index : int, default 0
+        Numbers catsel's own layer, whose name must be unique in the model.
+
+    Returns
+    -------
+    KerasTensor
+
+    Raises
+    ------
+    ModelError
+        When ``"LAYER[class]"`` names a layer without a class token.
+    """
+    base = base_layer(name)
+    out = network.get_layer(base).output
+    if base == name:
+        return out
+    if isinstance(out, (list, tuple)) or not class_tokens(out.shape):
+        raise ModelError(f"{base} has no class token (its output is {tuple(out.shape[1:])}, not 1 + a square grid "
+                         f"of patch tokens); capture {base} itself")
+    return _TakeClassToken(name=f"catsel_class_token_{index}")(out)
 
 
 def post_activation(network: keras.Model, name: str) -> str:
@@ -635,14 +714,15 @@ def activation_model(
         names = [l.name for l in network.layers]
         if layers is None:
             layers = default_layers(network)
-        unknown = [l for l in layers if l not in names]
+        unknown = [l for l in layers if base_layer(l) not in names]
         if unknown:
             raise ModelError(
                 f"no layer named {', '.join(map(repr, unknown))} in {built.source}; valid names: {', '.join(names)}"
             )
         if not layers:
             raise ModelError(f"{built.source} has no conv or dense layer to capture; pass layers=")
-        ordered = [n for n in names if n in set(layers)]
+        position = {n: i for i, n in enumerate(names)}  # network order; a class token after its layer
+        ordered = sorted(set(layers), key=lambda l: (position[base_layer(l)], l != base_layer(l)))
         return _wrap(network, ordered, image_size, preprocess or built.preprocess, built.source, built.weights_label,
                      built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild)
 
@@ -742,11 +822,13 @@ class _Reduce(keras.layers.Layer):
     model that carry the same default names.
     """
 
-    def __init__(self, method: str, **kwargs):
+    def __init__(self, method: str, skip: int = 0, **kwargs):
         super().__init__(autocast=False, **kwargs)  # reduced in the network's own precision
-        self.method = method
+        self.method, self.skip = method, skip  # skip: leading class tokens, kept apart from the patch tokens
 
     def call(self, x):
+        if self.skip:
+            x = x[:, self.skip:]
         m, p = reduce_maps(x, method=self.method)
         return [m] if p is None else [m, p, *spatial_summaries(x)]
 
@@ -757,15 +839,15 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
     """
-    by_name = {l.name: l for l in network.layers}
     maxima, positions, means, minima = [], [], [], []
     units, map_shapes = {}, {}
     method = "argmax" if _on_jax_accelerator() else "pooling"
     for k, name in enumerate(layers):
-        out = by_name[name].output
-        if isinstance(out, (list, tuple)):
+        if isinstance(network.get_layer(base_layer(name)).output, (list, tuple)):
             raise ModelError(f"layer {name} has several outputs; choose a layer with one")
-        reduced = _Reduce(method, name=f"catsel_reduce_{k}")(out)
+        out = captured_output(network, name, k)
+        skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens
+        reduced = _Reduce(method, skip, name=f"catsel_reduce_{k}")(out)
         maxima.append(reduced[0])
         units[name] = int(out.shape[-1])
         if len(reduced) == 1:
@@ -774,7 +856,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
             positions.append(reduced[1])
             means.append(reduced[2])
             minima.append(reduced[3])
-            map_shapes[name] = tuple(int(d) for d in out.shape[1:-1])
+            map_shapes[name] = (int(out.shape[1]) - skip, *(int(d) for d in out.shape[2:-1]))
     # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means, minima;
     # float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down again
     outputs = [keras.layers.Concatenate(axis=-1, dtype="float32", name=f"catsel_{kind}")(group)

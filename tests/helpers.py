@@ -65,3 +65,46 @@ def font_with(path, characters: str, family: str = "Catsel Test Glyphs"):
     fb.setupPost()
     fb.save(str(path))
     return path
+
+
+@keras.saving.register_keras_serializable(package="catsel_tests")
+class ClassToken(keras.layers.Layer):
+    """A learned class token put before the patch tokens, as in a ViT."""
+
+    def build(self, input_shape):
+        self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer="random_normal", name="token")
+
+    def call(self, x):
+        batch = keras.ops.shape(x)[0]
+        return keras.ops.concatenate([keras.ops.broadcast_to(self.token, (batch, 1, x.shape[-1])), x], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="catsel_tests")
+class PositionEmbedding(keras.layers.Layer):
+    """A learned position embedding added to every token."""
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(shape=(1, *input_shape[1:]), initializer="random_normal", name="positions")
+
+    def call(self, x):
+        return x + self.positions
+
+
+def small_vit(size: int = 16, patch: int = 4, dim: int = 16, heads: int = 2, blocks: int = 2,
+              classes: int = 3, seed: int = 0) -> "keras.Model":
+    """A vision transformer with default layer names: patches, a class token, pre-norm encoder blocks."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(dim, patch, strides=patch)(inp)  # patch embedding
+    x = keras.layers.Reshape(((size // patch) ** 2, dim))(x)
+    x = PositionEmbedding()(ClassToken()(x))
+    for _ in range(blocks):
+        y = keras.layers.LayerNormalization()(x)
+        y = keras.layers.MultiHeadAttention(heads, dim // heads)(y, y)
+        x = keras.layers.Add()([x, y])
+        y = keras.layers.LayerNormalization()(x)
+        y = keras.layers.Dense(2 * dim, activation="gelu")(y)
+        y = keras.layers.Dense(dim)(y)
+        x = keras.layers.Add()([x, y])
+    x = keras.layers.LayerNormalization()(x)
+    return keras.Model(inp, keras.layers.Dense(classes)(x[:, 0]))  # the head reads the class token

@@ -136,3 +136,32 @@ def test_units_are_captured_after_their_normalisation_and_activation(colour_fold
         np.testing.assert_allclose(acts[layer], expected, rtol=1e-5, atol=1e-6)
     explicit = catsel.activation_model(net, preprocess="tf", layers=["a_conv"])  # any layer by name, still
     assert explicit.layers == ("a_conv",)
+
+
+def test_a_vision_transformer_runs_end_to_end_with_its_class_token_apart(colour_folder, tmp_path):
+    from helpers import small_vit
+
+    network = small_vit(size=16, patch=4)
+    network.save(tmp_path / "vit.keras")
+    result = catsel.run(colour_folder, tmp_path / "out", model=str(tmp_path / "vit.keras"), image_size=16,
+                        progress=False)
+    acts = result.activations
+    dense = [l for l in network.layers if isinstance(l, keras.layers.Dense)][:-1]  # the head is the output
+    assert [l.name for l in dense] == [l for l in acts.layers if l in {d.name for d in dense}]
+    first = dense[0].name
+    assert acts.map_shape(first) == (16,)  # 16 patch tokens; the class token is not among them
+    # a unit's value is its maximum over the patch tokens: computed here with Keras directly
+    probe = keras.Model(network.inputs, network.get_layer(first).output)
+    images = np.stack([acts.image(i) for i in range(len(acts))]).astype("float32")
+    tokens = np.asarray(probe.predict_on_batch(images))  # (N, 17, C): the class token first
+    np.testing.assert_allclose(acts[first], tokens[:, 1:].max(axis=1), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(tokens[:, 0], tokens[:, 1:].max(axis=1))
+    assert acts.meta.layer(first).receptive_field is None  # every token sees the whole image
+    assert (tmp_path / "out" / "selectivity.csv").exists() and (tmp_path / "out" / "layer_proportions.png").exists()
+    assert set(result.summary["layer"].astype(str)) >= {d.name for d in dense}
+
+    # the class token, as its own units, on request
+    amodel = catsel.activation_model(str(tmp_path / "vit.keras"), layers=[f"{first}[class]", first])
+    both = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=16), tmp_path / "cls", progress=False)
+    np.testing.assert_allclose(both[f"{first}[class]"], tokens[:, 0], rtol=1e-5, atol=1e-5)
+    assert both.map_shape(f"{first}[class]") is None

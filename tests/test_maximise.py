@@ -165,3 +165,15 @@ def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):
         assert "top red images" in strip.get_title()
         height, width = strip.images[0].get_array().shape[:2]
         assert width > 2.5 * height  # the three crops side by side, at one size
+
+
+def test_pictures_for_the_units_of_a_vision_transformer():
+    from helpers import small_vit
+
+    network = small_vit(size=16, patch=4)
+    dense = [l.name for l in network.layers if isinstance(l, keras.layers.Dense)][0]
+    pictures = maximise_many(network, [(dense, 1), (f"{dense}[class]", 1)], steps=24, seed=0, preprocess="tf",
+                             batch=True)
+    for result in pictures:
+        assert result.image.shape == (16, 16, 3)
+        assert result.trace[-4:].mean() > result.trace[:4].mean()  # the ascent drives the unit
