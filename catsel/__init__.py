@@ -42,13 +42,14 @@ _EXPORTS = {
     "INDICES": "selection", "register_index": "selection",
     "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline",
     "write_report": "report",
+    "compare": "comparison",
     "layer_proportions": "plots", "compare_layer_proportions": "plots",
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"applications", "backends", "cli", "course", "data", "engine", "errors", "maximise", "models",
-               "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables", "visualise",
-               "widgets"}
+_SUBMODULES = {"applications", "backends", "cli", "comparison", "course", "data", "engine", "errors", "maximise",
+               "models", "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables",
+               "visualise", "widgets"}
 
 
 def __getattr__(name: str):
@@ -73,6 +74,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .models import ActivationModel, activation_model
     from .pipeline import RunResult, Settings, load_run, run
     from .report import write_report
+    from .comparison import compare
     from .plots import compare_layer_proportions, layer_proportions
     from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_filters,
                             selectivity, selectivity_matrix)
@@ -80,6 +82,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
 
 __all__ = [
     "run",
+    "compare",
     "Settings",
     "RunResult",
     "load_run",

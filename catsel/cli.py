@@ -167,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--verbose", action="store_true",
                      help="show the deep-learning backend's own start-up messages")
 
+    compare = sub.add_parser("compare", help="several networks' runs side by side: which has filters for my "
+                                             "categories?",
+                             description="Plot each run's proportion of selective units per category against relative "
+                                         "depth (0 input, 1 output), with its shuffled-label null, and write the best "
+                                         "layer per category per network with a linear probe's score (FIG.csv).")
+    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                         help="output folders of `catsel run`, one per network")
+    compare.add_argument("--out", required=True, help="PNG file to write; the table goes beside it as .csv")
+    compare.add_argument("--labels", help="comma-separated names of the networks, in the order of the runs")
+    compare.add_argument("--no-probe", action="store_true", help="leave out the linear probe of each best layer")
+
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
                                          "Voila: a web page with the widgets and no code.")
@@ -328,6 +339,22 @@ def _serve(command: list[str]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def cmd_compare(args) -> int:
+    from .comparison import compare, write_comparison
+
+    labels = [l.strip() for l in args.labels.split(",")] if args.labels else None
+    comparison = compare(args.run_dirs, labels=labels, probe=not args.no_probe)
+    figure, table = write_comparison(comparison, args.out)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(comparison.best.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for note in comparison.notes:
+        print(f"Note: {note}")
+    print(f"Wrote {figure} and {table}")
+    return 0
+
+
 def cmd_visualize(args) -> int:
     from .errors import CatselError
 
@@ -433,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_explore(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "compare":
+            return cmd_compare(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

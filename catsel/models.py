@@ -304,6 +304,26 @@ class ActivationModel:
             field["global_context"] = True
         return field
 
+    def relative_depth(self) -> dict[str, float]:
+        """Where each captured layer sits in the network: 0 at the input, 1 at the output.
+
+        Its position among the network's layers and operations in graph
+        order, the input first, over their number less one: comparable across
+        networks of different depths.
+
+        Returns
+        -------
+        dict of str to float
+        """
+        from .receptive import _operations
+
+        operations = _operations(self.network)  # a Sequential model's too, from its input layer on
+        names = [o.name for o in operations]
+        if not isinstance(operations[0], keras.layers.InputLayer):
+            names.insert(0, None)  # the input is depth 0
+        last = max(len(names) - 1, 1)
+        return {name: round(names.index(base_layer(name)) / last, 6) for name in self.layers}
+
     def layer_table(self) -> "pd.DataFrame":
         """The captured layers: output shape, units, receptive field (size and step, in input pixels).
 

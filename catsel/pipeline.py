@@ -343,6 +343,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "weights_requested": None if settings.weights is None else str(settings.weights),
         "weights_fallback_reason": amodel.fallback_reason,
         "layers": list(amodel.layers),
+        "relative_depth": amodel.relative_depth(),  # 0 input, 1 output: what `catsel compare` plots against
         "image_size": amodel.image_size,
         "fit": settings.fit,
         "preprocess": amodel.preprocess,

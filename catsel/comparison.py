@@ -1,0 +1,236 @@
+"""Networks compared: which one has filters for my categories, and where?
+
+The study asks which layer of VGG16 holds filters for the categories of
+interest; a user choosing a network asks the same of several. Each finished
+run (``catsel run``, one per network, on the same images) gives its layer
+summary; here they are set side by side against **relative depth** (0 at the
+input, 1 at the output, from each network's layer graph), with each network's
+shuffled-label null where the run computed it, and a table of the best layer
+per category per network (the study's rule, :func:`catsel.best_layers`) with
+a cross-validated linear probe's score on that layer
+(:func:`catsel.stats.linear_probe`).
+
+Computing (:func:`compare`) is apart from drawing (:func:`plot_comparison`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Comparison", "compare", "plot_comparison", "write_comparison"]
+
+
+@dataclass
+class Comparison:
+    """Several runs side by side.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per network × layer × category: ``network``, ``layer``,
+        ``depth`` (0 input, 1 output), ``category``, ``proportion``, and
+        ``null_proportion``/``null_high`` where the run has its shuffled-label
+        null.
+    best : DataFrame
+        One row per network × category: ``network``, ``category``, ``layer``,
+        ``depth``, ``proportion``, ``excess`` (over the null's mean, where
+        there is one) and ``probe_auroc`` (when probed).
+    notes : list of str
+        What the reader should know (runs without a recorded depth, different
+        images).
+    """
+
+    data: pd.DataFrame
+    best: pd.DataFrame
+    notes: list
+
+    def figure(self, **kwargs):
+        """:func:`plot_comparison` of this comparison.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed on (``categories``, ``fig``).
+
+        Returns
+        -------
+        matplotlib Figure
+        """
+        return plot_comparison(self, **kwargs)
+
+
+def _label(record: dict, out: Path) -> str:
+    return f"{record.get('model', '?')} ({record.get('weights', '?')})"
+
+
+def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool = True) -> Comparison:
+    """Set finished runs side by side: selective proportions against relative depth, best layers, probes.
+
+    Parameters
+    ----------
+    runs : sequence of str, path or RunResult
+        Output folders of ``catsel run`` (or :func:`catsel.run`'s results),
+        one per network, ideally on the same images.
+    labels : sequence of str, optional
+        One name per run (default: its model and weights, and its folder where
+        two would be alike).
+    probe : bool, default True
+        Score each best layer with a cross-validated linear probe (reads the
+        layer's activations).
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    CatselError
+        When fewer than two runs are given, or a folder is not a finished run.
+    """
+    from .errors import CatselError
+    from .pipeline import RunResult, load_run
+    from .selection import best_layers
+
+    results = [r if isinstance(r, RunResult) else load_run(r) for r in runs]
+    if len(results) < 2:
+        raise CatselError("compare needs two runs or more (one per network)")
+    names = list(labels) if labels is not None else [_label(r.record, r.out) for r in results]
+    if len(names) != len(results):
+        raise CatselError(f"{len(names)} labels for {len(results)} runs")
+    if len(set(names)) < len(names):  # the same network twice: the folders tell them apart
+        names = [f"{name} [{r.out.name}]" for name, r in zip(names, results)]
+    notes, frames, best = [], [], []
+    images = {tuple(sorted(r.activations.counts.items())) for r in results}
+    if len(images) > 1:
+        notes.append("the runs were not made on the same images (their category counts differ)")
+    for name, result in zip(names, results):
+        summary = result.summary
+        layers = [str(l) for l in (summary["layer"].cat.categories if hasattr(summary["layer"], "cat")
+                                   else dict.fromkeys(summary["layer"]))]
+        depth = result.record.get("relative_depth")
+        if not depth:  # a run from before catsel recorded it: the captured layers' own order
+            depth = {l: (i + 1) / len(layers) for i, l in enumerate(layers)}
+            notes.append(f"{name}: no relative depth recorded (an older run); its captured layers are spread "
+                         "evenly instead")
+        columns = ["layer", "category", "proportion"] + [c for c in ("null_proportion", "null_high") if c in summary]
+        frame = summary[columns].copy()
+        frame["layer"] = frame["layer"].astype(str)
+        frame["category"] = frame["category"].astype(str)
+        frame.insert(0, "network", name)
+        frame.insert(2, "depth", frame["layer"].map(depth).astype(float))
+        frames.append(frame)
+        top = best_layers(summary)
+        top["layer"] = top["layer"].astype(str)
+        top["category"] = top["category"].astype(str)
+        top.insert(0, "network", name)
+        top.insert(3, "depth", top["layer"].map(depth).astype(float))
+        if "null_proportion" in frame:
+            null = frame.set_index(["layer", "category"])["null_proportion"]
+            top["excess"] = top["proportion"] - [null[(l, c)] for l, c in zip(top["layer"], top["category"])]
+        if probe:
+            from .stats import linear_probe
+
+            scores = linear_probe(result.activations, layers=sorted(set(top["layer"]), key=layers.index))
+            scores = scores.set_index([scores["layer"].astype(str), scores["category"].astype(str)])["probe_auroc"]
+            top["probe_auroc"] = [scores[(l, c)] for l, c in zip(top["layer"], top["category"])]
+        best.append(top.drop(columns=[c for c in ("n_selective", "n_units") if c in top]))
+    return Comparison(data=pd.concat(frames, ignore_index=True), best=pd.concat(best, ignore_index=True),
+                      notes=notes)
+
+
+def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig=None):
+    """One panel per category: each network's proportion of selective units against relative depth.
+
+    A network's shuffled-label null, where its run has one, is its dotted
+    line with a light band up to the null's 95th percentile; its best layer is
+    marked with a star.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    categories : sequence of str, optional
+        Default: every category, in the first run's order.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import PercentFormatter
+
+    from .plots import fit_fonts
+
+    data = comparison.data
+    cats = list(categories) if categories is not None else list(dict.fromkeys(data["category"]))
+    networks = list(dict.fromkeys(data["network"]))
+    colours = dict(zip(networks, sns.color_palette("colorblind", len(networks))))
+    fig = fig or Figure(figsize=(3.6 * len(cats) + 1.8, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
+    for ax, category in zip(axes, cats):
+        for network in networks:
+            rows = data[(data["network"] == network) & (data["category"] == category)].sort_values("depth")
+            if rows.empty:
+                continue
+            x = rows["depth"].to_numpy()
+            ax.plot(x, rows["proportion"].to_numpy(), marker="o", ms=3, lw=1.6, color=colours[network],
+                    label=network)
+            if "null_proportion" in rows and rows["null_proportion"].notna().all():
+                ax.plot(x, rows["null_proportion"].to_numpy(), ":", lw=1.1, color=colours[network])
+                ax.fill_between(x, rows["null_proportion"].to_numpy(), rows["null_high"].to_numpy(),
+                                color=colours[network], alpha=0.12, lw=0)
+            best = comparison.best[(comparison.best["network"] == network)
+                                   & (comparison.best["category"] == category)]
+            if not best.empty:
+                ax.plot(best["depth"], best["proportion"], "*", ms=11, color=colours[network], mec="black",
+                        mew=0.5)
+        ax.set_title(category)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("relative depth (0 input, 1 output)")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("selective units")
+    handles, names = axes[0].get_legend_handles_labels()
+    if "null_proportion" in data and data["null_proportion"].notna().any():
+        handles.append(Line2D([], [], ls=":", color="grey"))
+        names.append("shuffled-label null (band to 95th pct.)")
+    handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
+    names.append("best layer (most selective units)")
+    fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
+    fig.suptitle("Which network has filters for these categories?")
+    fit_fonts(fig)
+    return fig
+
+
+def write_comparison(comparison: Comparison, out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the figure (PNG) and, beside it, the best-layer table (CSV), each whole or not at all.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    out : str or path
+        The figure's path; the table goes to the same name with ``.csv``.
+
+    Returns
+    -------
+    (Path, Path)
+        The figure and the table.
+    """
+    from .store import replaced_atomically
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = out.with_suffix(".csv")
+    with replaced_atomically(out) as tmp:
+        comparison.figure().savefig(tmp, dpi=120, format="png")
+    with replaced_atomically(table) as tmp:
+        comparison.best.to_csv(tmp, index=False, float_format=lambda v: f"{v:.6g}" if np.isfinite(v) else "")
+    return out, table

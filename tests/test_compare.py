@@ -1,0 +1,70 @@
+"""Networks compared (issue: any network, done right): two runs side by side against relative depth."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel.cli import main
+from helpers import small_cnn
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    from conftest import write_image
+
+    root = tmp_path_factory.mktemp("compare")
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["red", "green", "blue"]):
+        for i in range(10):
+            image = rng.integers(0, 60, (16, 16, 3), dtype=np.uint8)
+            image[4:12, 4:12, k] = 220
+            write_image(root / "data" / name / f"{i:02d}.png", image)
+    small_cnn(size=16).save(root / "a.keras")
+    deeper = keras.Sequential([keras.Input((16, 16, 3))] + [keras.layers.Conv2D(6, 3, padding="same",
+                                                                               activation="relu") for _ in range(4)]
+                              + [keras.layers.GlobalMaxPooling2D(), keras.layers.Dense(3)])
+    deeper.save(root / "b.keras")
+    runs = [catsel.run(root / "data", root / name, model=str(root / f"{name}.keras"), image_size=16,
+                       progress=False) for name in ("a", "b")]
+    return root, runs
+
+
+def test_compare_sets_two_networks_side_by_side_against_relative_depth(two_runs):
+    root, runs = two_runs
+    comparison = catsel.compare([root / "a", root / "b"], labels=["small", "deeper"])
+    data = comparison.data
+    assert set(data["network"]) == {"small", "deeper"}
+    for name, run in zip(["small", "deeper"], runs):
+        rows = data[data["network"] == name]
+        depth = rows.drop_duplicates("layer").set_index("layer")["depth"]
+        assert list(depth.index) == [str(l) for l in run.activations.layers]
+        assert depth.is_monotonic_increasing and 0 < depth.min() and depth.max() < 1
+        if name == "deeper":  # input, 4 convs, pooling, classifier: 0, 1/6 ... 4/6, 5/6, 1
+            np.testing.assert_allclose(depth.to_numpy(), [1 / 6, 2 / 6, 3 / 6, 4 / 6], atol=1e-6)
+        assert {"null_proportion", "null_high"} <= set(rows.columns)  # the shuffled-label null travels along
+    best = comparison.best
+    assert len(best) == 2 * 3 and set(best.columns) >= {"network", "category", "layer", "depth", "proportion",
+                                                        "excess", "probe_auroc"}
+    for name, run in zip(["small", "deeper"], runs):  # the study's rule, applied to each run's own summary
+        expected = catsel.best_layers(run.summary)
+        got = best[best["network"] == name]
+        assert list(got["layer"]) == [str(l) for l in expected["layer"]]
+    assert best["probe_auroc"].between(0, 1).all()
+    fig = comparison.figure()
+    assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["blue", "green", "red"]
+
+
+def test_catsel_compare_writes_the_figure_and_the_table(two_runs, tmp_path, capsys):
+    root, _ = two_runs
+    out = tmp_path / "cmp" / "networks.png"
+    assert main(["compare", str(root / "a"), str(root / "b"), "--out", str(out), "--no-probe"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert len(table) == 6 and "probe_auroc" not in table
+    assert table["network"].nunique() == 2  # the same kind of model twice: told apart by folder
+    assert "Wrote" in capsys.readouterr().out
+    assert main(["compare", str(root / "a"), "--out", str(out)]) == 2  # one run is not a comparison
