@@ -38,7 +38,7 @@ import pandas as pd
 from .store import Activations
 from .tables import long_table, onehot, selective_rule, summary_frame
 
-__all__ = ["selectivity", "layer_summary", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
+__all__ = ["selectivity", "layer_summary", "layer_category_codes", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
            "stack_units", "index_inputs", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
            "MIN_ACTIVE"]
 
@@ -413,6 +413,26 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
     return table
 
 
+def layer_category_codes(table: pd.DataFrame) -> np.ndarray:
+    """Each row's layer × category cell, numbered ``layer_code * n_categories + category_code``.
+
+    In int64: pandas keeps category codes in int8 below 128 categories, and
+    the product overflowed past 127 cells (51 layers × 4 categories).
+
+    Parameters
+    ----------
+    table : DataFrame
+        With categorical ``layer`` and ``category`` columns.
+
+    Returns
+    -------
+    ndarray of int64
+    """
+    n_categories = len(table["category"].cat.categories)
+    return (table["layer"].cat.codes.to_numpy().astype(np.int64) * n_categories
+            + table["category"].cat.codes.to_numpy().astype(np.int64))
+
+
 def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per layer and category: units, selective units, and their proportion.
 
@@ -437,7 +457,7 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     """
     layers = list(table["layer"].cat.categories)
     categories = list(table["category"].cat.categories)
-    codes = table["layer"].cat.codes.to_numpy() * len(categories) + table["category"].cat.codes.to_numpy()
+    codes = layer_category_codes(table)
     size = len(layers) * len(categories)
 
     def count(column=None):

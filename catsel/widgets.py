@@ -25,6 +25,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from .plots import fit_fonts, layer_proportions, palette
+from .selection import layer_category_codes
 from .visualise import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
@@ -92,7 +93,7 @@ class _ThresholdCounts:
         self.layers = list(table["layer"].cat.categories)
         self.categories = list(table["category"].cat.categories)
         n_cat = len(self.categories)
-        self.codes = table["layer"].cat.codes.to_numpy() * n_cat + table["category"].cat.codes.to_numpy()
+        self.codes = layer_category_codes(table)
         self.above = table["above_chance"].to_numpy()
         self.usable = ~table["constant"].to_numpy()
         size = len(self.layers) * n_cat

@@ -154,3 +154,22 @@ def test_repo_index_on_a_store_without_spatial_means_says_what_to_do():
                                           meta={"layers": [{"name": "conv", "units": 2, "map_shape": [3, 3]}]})
     with pytest.raises(catsel.StoreError, match="no spatial minima for conv.*capture again"):
         catsel.selectivity(acts, index="repo")
+
+
+def test_layer_summary_counts_many_layers_and_categories():
+    """pandas stores category codes in int8 below 128 categories: layer code × categories overflowed past 127
+    (MobileNetV2's 51 layers × 4 categories crashed the run)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    layers, cats = [f"l{i}" for i in range(51)], [f"c{j}" for j in range(4)]
+    table = pd.DataFrame({"layer": pd.Categorical(np.repeat(layers, 3 * 4), layers, ordered=True),
+                          "filter": np.tile(np.repeat(np.arange(3), 4), 51),
+                          "category": pd.Categorical(np.tile(cats, 51 * 3), cats, ordered=True),
+                          "selective": rng.random(51 * 3 * 4) < 0.4,
+                          "silent": False, "constant": False})
+    summary = layer_summary(table)
+    expected = table.groupby(["layer", "category"], observed=True)["selective"].sum()
+    got = summary.set_index(["layer", "category"])["n_selective"]
+    np.testing.assert_array_equal(got.loc[expected.index].to_numpy(), expected.to_numpy())
+    assert (summary["n_units"] == 3).all()
