@@ -731,6 +731,13 @@ def activation_model(
                 f"{built.source} takes {native}x{native} images, not {image_size}x{image_size}; "
                 "use its own size, or save the model with a flexible input shape"
             )
+        own = own_preprocessing(network)
+        if own is not None and preprocess not in (None, "raw"):
+            raise ModelError(
+                f"{built.source} scales its input itself (its {type(own).__name__} layer {own.name!r}): preprocessing "
+                f"{preprocess!r} before it would scale the pixels twice; leave the preprocessing out (the model gets "
+                "0-255 pixels, as it expects) or save the model without that layer"
+            )
         names = [l.name for l in network.layers]
         if layers is None:
             layers = default_layers(network)
@@ -803,6 +810,26 @@ _PREPROCESS_WORDS = {
 }
 
 
+def own_preprocessing(network: keras.Model):
+    """The model's own preprocessing layer at its input (a ``Rescaling`` or ``Normalization``), if it has one.
+
+    Parameters
+    ----------
+    network : keras.Model
+
+    Returns
+    -------
+    keras.layers.Layer or None
+        Among the first few layers, before any conv or dense layer.
+    """
+    for layer in network.layers[:6]:
+        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
+            return layer
+        if getattr(layer, "kernel", None) is not None or isinstance(layer, keras.Model):
+            return None
+    return None
+
+
 def describe_preprocessing(amodel: ActivationModel, requested: str | None = None) -> str:
     """What the network receives, in one sentence for the run's summary and record.
 
@@ -822,8 +849,7 @@ def describe_preprocessing(amodel: ActivationModel, requested: str | None = None
     if amodel.rebuild is not None and not str(amodel.rebuild.get("model", "")).endswith(".keras") \
             and amodel.preprocess != "raw":
         return f"{words}, what Keras uses for {amodel.source}"
-    own = next((l for l in amodel.network.layers[:4]
-                if isinstance(l, (keras.layers.Rescaling, keras.layers.Normalization))), None)
+    own = own_preprocessing(amodel.network)
     if own is not None:
         return f"{words}, into the model's own {type(own).__name__} layer {own.name!r}"
     if amodel.preprocess == "raw":

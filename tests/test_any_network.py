@@ -97,8 +97,15 @@ def test_the_run_states_what_a_saved_model_receives(rescaling, expected, colour_
     record = catsel.load_run(tmp_path / "out").record
     assert record["preprocessing"].startswith("raw (pixel values 0-255") and expected in record["preprocessing"]
     assert f"Preprocessing: {record['preprocessing']}" in out
-    result = catsel.run(colour_folder, tmp_path / "asked", model=str(path), preprocess="tf", progress=False)
-    assert result.record["preprocessing"] == "tf (pixels scaled to -1..1), as asked"
+    if rescaling:  # the model scales its pixels itself: asking catsel to scale them too is refused
+        with pytest.raises(catsel.ModelError, match="would scale the pixels twice"):
+            catsel.run(colour_folder, tmp_path / "asked", model=str(path), preprocess="tf", progress=False)
+        assert main(["run", str(colour_folder), "--out", str(tmp_path / "asked"), "--model", str(path),
+                     "--preprocess", "tf", "--no-progress"]) == 2
+        assert "twice" in capsys.readouterr().err
+    else:
+        result = catsel.run(colour_folder, tmp_path / "asked", model=str(path), preprocess="tf", progress=False)
+        assert result.record["preprocessing"] == "tf (pixels scaled to -1..1), as asked"
 
 
 def _conv_bn_relu():
