@@ -540,6 +540,9 @@ def post_activation(network: keras.Model, name: str) -> str:
 def default_layers(network: keras.Model) -> list[str]:
     """The units captured by default: every conv layer's and every Dense layer's but the classifier's.
 
+    A block that the network holds as a model of its own (ConvNeXt's stem and
+    downsampling layers) counts as one conv layer: its output.
+
     Each as what the network passes on: after the normalisation and activation
     layers that follow it (:func:`post_activation`). For a conv → batch norm →
     ReLU block that is the ReLU's output; without those layers, the conv's
@@ -561,6 +564,8 @@ def default_layers(network: keras.Model) -> list[str]:
     for layer in network.layers:
         if isinstance(layer, conv_types):
             names.append(layer.name)
+        elif isinstance(layer, keras.Model) and any(isinstance(l, conv_types) for l in layer.layers):
+            names.append(layer.name)  # a block built as a model of its own (ConvNeXt's stem, its downsampling)
         elif isinstance(layer, keras.layers.Dense) and layer.name not in output_layers:
             names.append(layer.name)
     if not names and dense:

@@ -172,3 +172,13 @@ def test_a_vision_transformer_runs_end_to_end_with_its_class_token_apart(colour_
     both = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=16), tmp_path / "cls", progress=False)
     np.testing.assert_allclose(both[f"{first}[class]"], tokens[:, 0], rtol=1e-5, atol=1e-5)
     assert both.map_shape(f"{first}[class]") is None
+
+
+@pytest.mark.slow
+def test_convnext_stem_and_downsampling_blocks_are_captured_by_default():
+    amodel = catsel.activation_model("convnexttiny", "none", image_size=32)
+    nested = [l.name for l in amodel.network.layers if isinstance(l, keras.Model)]
+    assert len(nested) == 4 and all(name in amodel.layers for name in nested)  # stem + 3 downsampling blocks
+    assert all(amodel.map_shapes[name] is not None for name in nested)
+    fields = {name: amodel.describe()["layers"][amodel.layers.index(name)]["receptive_field"] for name in nested}
+    assert fields[nested[0]]["size"] == 4 and fields[nested[0]]["jump"] == 4  # the 4x4 patchify stem
