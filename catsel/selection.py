@@ -40,7 +40,8 @@ from .tables import long_table, onehot, selective_rule, summary_frame
 
 __all__ = ["selectivity", "layer_summary", "layer_category_codes", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
            "stack_units", "index_inputs", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
-           "MIN_ACTIVE"]
+           "MIN_ACTIVE", "Sums", "register_sums_index", "normalise_between", "blockwise_sums", "block_rows", "use_blockwise",
+           "BLOCKWISE_ABOVE", "BLOCK_BYTES"]
 
 #: The epsilon of eq. 1 and eq. 2.
 EPS = 1e-7
@@ -77,6 +78,12 @@ class Index:
     of every unit for every row, shape ``(n_rows, n_units)``, and each row's
     chance level, shape ``(n_rows,)``. Rows must be computed independently of
     each other: the permutation test stacks many shuffles into one call.
+
+    The built-in indices other than ``auroc`` and ``repo`` depend on the images
+    only through sums over them (:class:`Sums`): they also have ``from_sums``,
+    and can be computed block by block of images in bounded memory
+    (``squares``: they need sums of squares too; ``normalised``: their
+    preparation is eq. 1, which needs each unit's minimum and maximum first).
     """
 
     name: str
@@ -84,6 +91,14 @@ class Index:
     compute: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
     prepare: Callable[[np.ndarray, float], np.ndarray]
     inputs: Callable[[Activations, list[str]], np.ndarray] | None = None
+    from_sums: Callable[["Sums", float], tuple[np.ndarray, np.ndarray]] | None = None
+    squares: bool = False
+    normalised: bool = False
+
+    @property
+    def blockwise(self) -> bool:
+        """Whether the index can be computed block by block of images (:func:`blockwise_sums`)."""
+        return self.from_sums is not None and self.inputs is None
 
 
 #: The registered selectivity indices, by name (see :func:`register_index`).
@@ -216,49 +231,159 @@ def normalise(a: np.ndarray, eps: float = EPS) -> np.ndarray:
         ``(a - min) / (max - min + eps)`` per column.
     """
     a = np.asarray(a, dtype=np.float64)
-    lo = a.min(axis=0, keepdims=True)
-    hi = a.max(axis=0, keepdims=True)
+    return normalise_between(a, a.min(axis=0, keepdims=True), a.max(axis=0, keepdims=True), eps)
+
+
+def normalise_between(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Eq. 1 with each unit's minimum and maximum given (over all images, for a block of them).
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_images, n_units)
+    lo, hi : ndarray, shape (1, n_units)
+    eps : float, default :data:`EPS`
+
+    Returns
+    -------
+    ndarray of float64
+    """
     return (a - lo) / (hi - lo + eps)
 
 
-def _in_and_out(values: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of ``members``: sums over its images and over the others, and both image counts."""
-    counts = members.sum(axis=1)
-    inside = members @ values
-    outside = values.sum(axis=0, keepdims=True) - inside
-    n = members.shape[1]
-    return inside, outside, np.maximum(counts, 1)[:, None], np.maximum(n - counts, 1)[:, None]
+@dataclass
+class Sums:
+    """What the built-in indices need of the prepared activations ``x``: sums over images.
+
+    For each row of a membership matrix (a category, or a category under
+    shuffled labels): the sum of ``x`` over its images, and over all images;
+    with ``squares``, the same of ``x ** 2``. Sums of blocks of images add up
+    (``+``), so an index defined on them is computed block by block in memory
+    that follows the block, not the number of images.
+
+    Parameters
+    ----------
+    inside : ndarray, shape (n_rows, n_units)
+    total : ndarray, shape (1, n_units)
+    counts : ndarray, shape (n_rows,)
+        Images of each row.
+    n : int
+        Images in all.
+    inside_squares, total_squares : ndarray, optional
+    """
+
+    inside: np.ndarray
+    total: np.ndarray
+    counts: np.ndarray
+    n: int
+    inside_squares: np.ndarray | None = None
+    total_squares: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, x: np.ndarray, members, squares: bool = False) -> "Sums":
+        """The sums of ``x`` (images × units) for the rows of ``members`` (rows × images, dense or sparse).
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_images, n_units)
+        members : ndarray or scipy sparse matrix, shape (n_rows, n_images)
+        squares : bool, default False
+
+        Returns
+        -------
+        Sums
+        """
+        counts = np.asarray(members.sum(axis=1)).reshape(-1)
+        result = cls(np.asarray(members @ x), x.sum(axis=0, keepdims=True), counts, members.shape[1])
+        if squares:
+            result.inside_squares = np.asarray(members @ (x * x))
+            result.total_squares = (x * x).sum(axis=0, keepdims=True)
+        return result
+
+    def __add__(self, other: "Sums") -> "Sums":
+        both = lambda a, b: None if a is None else a + b
+        return Sums(self.inside + other.inside, self.total + other.total, self.counts + other.counts,
+                    self.n + other.n, both(self.inside_squares, other.inside_squares),
+                    both(self.total_squares, other.total_squares))
+
+    def in_and_out(self, squares: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: sums over its images and over the others, and both image counts (at least 1).
+
+        Parameters
+        ----------
+        squares : bool, default False
+            Of ``x ** 2`` instead of ``x``.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``inside``, ``outside`` (rows × units), ``n_in``, ``n_out`` (rows × 1).
+        """
+        inside, total = (self.inside_squares, self.total_squares) if squares else (self.inside, self.total)
+        return (inside, total - inside, np.maximum(self.counts, 1)[:, None],
+                np.maximum(self.n - self.counts, 1)[:, None])
 
 
-@register_index("paper", "eq. 2: share of the unit's normalised activity that falls on the category "
-                         "(chance = category's share of images)", prepare=normalise)
-def _paper(an, members, eps):
-    return (members @ an) / (an.sum(axis=0, keepdims=True) + eps), members.sum(axis=1) / members.shape[1]
+def register_sums_index(name: str, description: str, *, prepare: Callable[[np.ndarray, float], np.ndarray] | None = None,
+                        squares: bool = False):
+    """Register an index defined on sums over images (:class:`Sums`): computed whole or block by block.
+
+    Use as a decorator on ``from_sums(sums, eps) -> (values, chance)``; the
+    in-memory ``compute`` is derived from it, so both ways share one formula.
+
+    Parameters
+    ----------
+    name, description : str
+        As for :func:`register_index`.
+    prepare : callable, optional
+        ``prepare(a, eps) -> x``: :func:`normalise` (eq. 1), or a function
+        of each value alone (default: the values as they are).
+    squares : bool, default False
+        The index needs sums of squares.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged.
+    """
+    def decorate(from_sums):
+        def compute(x, members, eps):
+            return from_sums(Sums.of(x, members, squares), eps)
+
+        INDICES[name] = Index(name, description, compute, prepare or _as_is, None, from_sums, squares,
+                              prepare is normalise)
+        return from_sums
+    return decorate
 
 
-@register_index("unit_contrast", "mean normalised activity on the category minus on the other images (chance = 0); "
-                            "a per-unit variant of the public code's index, which normalises per layer",
-                prepare=normalise)
-def _contrast(an, members, eps):
-    inside, outside, n_in, n_out = _in_and_out(an, members)
-    return inside / n_in - outside / n_out, np.zeros(len(members))
+@register_sums_index("paper", "eq. 2: share of the unit's normalised activity that falls on the category "
+                              "(chance = category's share of images)", prepare=normalise)
+def _paper(sums, eps):
+    return sums.inside / (sums.total + eps), sums.counts / sums.n
 
 
-@register_index("fsi", "selectivity index (R_c - R_o) / (R_c + R_o) of the mean responses (clipped at 0) on the "
-                       "category and on the others, as the face selectivity index FSI (chance = 0; the "
-                       "literature's criterion: > 1/3)", prepare=lambda a, eps: np.maximum(a, 0.0))
-def _fsi(clipped, members, eps):
-    inside, outside, n_in, n_out = _in_and_out(clipped, members)
+@register_sums_index("unit_contrast", "mean normalised activity on the category minus on the other images (chance = "
+                                      "0); a per-unit variant of the public code's index, which normalises per layer",
+                     prepare=normalise)
+def _contrast(sums, eps):
+    inside, outside, n_in, n_out = sums.in_and_out()
+    return inside / n_in - outside / n_out, np.zeros(len(sums.counts))
+
+
+@register_sums_index("fsi", "selectivity index (R_c - R_o) / (R_c + R_o) of the mean responses (clipped at 0) on the "
+                            "category and on the others, as the face selectivity index FSI (chance = 0; the "
+                            "literature's criterion: > 1/3)", prepare=lambda a, eps: np.maximum(a, 0.0))
+def _fsi(sums, eps):
+    inside, outside, n_in, n_out = sums.in_and_out()
     mean_in, mean_out = inside / n_in, outside / n_out
     denominator = mean_in + mean_out
     return (np.divide(mean_in - mean_out, denominator, out=np.zeros_like(denominator), where=denominator > 0),
-            np.zeros(len(members)))
+            np.zeros(len(sums.counts)))
 
 
-@register_index("dprime", "d' = (mean_c - mean_o) / sqrt((var_c + var_o) / 2) (chance = 0)")
-def _dprime(a, members, eps):
-    inside, outside, n_in, n_out = _in_and_out(a, members)
-    squares_in, squares_out, _, _ = _in_and_out(a * a, members)
+@register_sums_index("dprime", "d' = (mean_c - mean_o) / sqrt((var_c + var_o) / 2) (chance = 0)", squares=True)
+def _dprime(sums, eps):
+    inside, outside, n_in, n_out = sums.in_and_out()
+    squares_in, squares_out, _, _ = sums.in_and_out(squares=True)
     mean_in, mean_out = inside / n_in, outside / n_out
     var_in = np.maximum(squares_in / n_in - mean_in ** 2, 0.0)
     var_out = np.maximum(squares_out / n_out - mean_out ** 2, 0.0)
@@ -266,7 +391,7 @@ def _dprime(a, members, eps):
     difference = mean_in - mean_out
     # no spread: perfect separation (±inf) when the means differ, 0 for a constant unit
     separated = np.where(difference == 0, 0.0, np.copysign(np.inf, difference)).astype(difference.dtype)
-    return np.divide(difference, spread, out=separated, where=spread > 0), np.zeros(len(members))
+    return np.divide(difference, spread, out=separated, where=spread > 0), np.zeros(len(sums.counts))
 
 
 def _ranks(a: np.ndarray, eps: float) -> np.ndarray:
@@ -295,6 +420,11 @@ def _per_layer_normalised_means(acts: Activations, layers: list[str]) -> np.ndar
         high = float(np.max(acts[layer]))
         blocks.append((np.asarray(acts.means(layer), dtype=np.float64) - low) / (high - low + 1e-18))
     return np.concatenate(blocks, axis=1)
+
+
+def _in_and_out(values: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``members``: sums over its images and over the others, and both image counts."""
+    return Sums.of(values, members).in_and_out()
 
 
 @register_index("repo", "the paper's public code (norm_values, category_selectivity_index): the activation "
@@ -356,8 +486,118 @@ def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, ind
     return selective_rule(values - chance[:, None], is_constant(np.asarray(a))[None, :], threshold)
 
 
+#: Above this size (bytes) of the images × units matrix in float64, :func:`selectivity` and the shuffled-label
+#: null read the store block by block of images instead of whole.
+BLOCKWISE_ABOVE = 2 * 2**30
+
+#: The size (bytes, float64) of one block of images × units read at a time by the block-wise statistics.
+BLOCK_BYTES = 64 * 2**20
+
+
+def block_rows(acts: Activations, layers=None) -> int:
+    """How many images the block-wise statistics read at a time: :data:`BLOCK_BYTES` of them.
+
+    Parameters
+    ----------
+    acts : Activations
+    layers : list of str, optional
+
+    Returns
+    -------
+    int
+    """
+    units = sum(acts.units[l] for l in (layers if layers is not None else acts.layers))
+    return max(1, BLOCK_BYTES // (8 * max(units, 1)))
+
+
+def use_blockwise(acts: Activations, layers: list[str], index: str, blockwise: bool | None = None) -> bool:
+    """Whether statistics read the store block by block: as asked, else when it is large (:data:`BLOCKWISE_ABOVE`).
+
+    Parameters
+    ----------
+    acts : Activations
+    layers : list of str
+    index : str
+    blockwise : bool, optional
+        What the caller asked for.
+
+    Returns
+    -------
+    bool
+    """
+    if blockwise is None:
+        return INDICES[index].blockwise and len(acts) * sum(acts.units[l] for l in layers) * 8 > BLOCKWISE_ABOVE
+    return bool(blockwise)
+
+
+def _blocks(acts: Activations, layers: list[str], rows: int):
+    """(start, stop, images × units in float64) for each block of ``rows`` images."""
+    for start in range(0, len(acts), rows):
+        stop = min(start + rows, len(acts))
+        yield start, stop, np.concatenate([np.asarray(acts.rows(l, start, stop), dtype=np.float64) for l in layers],
+                                          axis=1)
+
+
+def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: np.ndarray, n_categories: int, *,
+                   rows: int | None = None, eps: float = EPS) -> tuple[Sums, dict]:
+    """An index's sums (:class:`Sums`) over all images, reading them block by block: memory follows the block.
+
+    Two passes over the store: each unit's minimum and maximum (eq. 1 needs
+    them before anything else), then the sums of the prepared values per
+    category, for one or several labelings of the images at once (the labels,
+    and shuffles of them for the null).
+
+    Parameters
+    ----------
+    acts : Activations
+        Best read with ``load_activations(..., mmap=True)``: a block is then
+        all that is read into memory.
+    layers : list of str
+    index : str
+        An index with ``from_sums`` (:attr:`Index.blockwise`).
+    labelings : ndarray of int, shape (n_labelings, n_images)
+        Category of each image under each labeling; row ``k * n_categories + c``
+        of the sums is category ``c`` under labeling ``k``.
+    n_categories : int
+    rows : int, optional
+        Images per block (default: :func:`block_rows`).
+    eps : float, default :data:`EPS`
+
+    Returns
+    -------
+    sums : Sums
+    units : dict
+        Per unit, shape (n_units,): ``low`` and ``high`` (minimum and maximum),
+        ``n_active`` (images above the minimum) and ``all_zero``.
+    """
+    from scipy import sparse
+
+    spec = INDICES[index]
+    if not spec.blockwise:
+        raise ValueError(f"the {index!r} index is not computed block by block; use one of "
+                         f"{', '.join(n for n, i in INDICES.items() if i.blockwise)}")
+    rows = rows or block_rows(acts, layers)
+    labelings = np.atleast_2d(np.asarray(labelings))
+    low = high = None
+    for _, _, a in _blocks(acts, layers, rows):  # pass 1: eq. 1's minimum and maximum
+        low = a.min(axis=0, keepdims=True) if low is None else np.minimum(low, a.min(axis=0, keepdims=True))
+        high = a.max(axis=0, keepdims=True) if high is None else np.maximum(high, a.max(axis=0, keepdims=True))
+    total, active = None, np.zeros(low.shape[1], dtype=np.int64)
+    n_rows = labelings.shape[0] * n_categories
+    for start, stop, a in _blocks(acts, layers, rows):  # pass 2: the sums
+        x = normalise_between(a, low, high, eps) if spec.normalised else spec.prepare(a, eps)
+        cells = (np.arange(labelings.shape[0])[:, None] * n_categories + labelings[:, start:stop]).ravel()
+        columns = np.tile(np.arange(stop - start), labelings.shape[0])
+        members = sparse.csr_matrix((np.ones(len(cells)), (cells, columns)), shape=(n_rows, stop - start))
+        block = Sums.of(x, members, spec.squares)
+        total = block if total is None else total + block
+        active += (a > low).sum(axis=0)
+    units = {"low": low[0], "high": high[0], "n_active": active, "all_zero": (low[0] == 0) & (high[0] == 0)}
+    return total, units
+
+
 def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0.01,
-                layers: list[str] | None = None, eps: float = EPS) -> pd.DataFrame:
+                layers: list[str] | None = None, eps: float = EPS, blockwise: bool | None = None) -> pd.DataFrame:
     """Selectivity of every captured unit for every category, as a tidy table.
 
     Computed for all layers, units and categories at once (eq. 1 and eq. 2,
@@ -379,6 +619,12 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         A subset of the captured layers (default: all).
     eps
         The epsilon of eq. 1 and eq. 2.
+    blockwise
+        Read the store block by block of images (:func:`blockwise_sums`),
+        in memory that follows the block and not the number of images; the
+        values equal the whole computation's to rounding (1e-12). Default:
+        when the images × units matrix would take over
+        :data:`BLOCKWISE_ABOVE` bytes and the index allows it.
 
     Returns
     -------
@@ -391,19 +637,29 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         ``layer`` and ``category`` are ordered categoricals (network order,
         label order).
     """
-    layers, a, sizes = stack_units(acts, layers)
-    _, x, _ = index_inputs(acts, layers, index)
-    values, chance = selectivity_matrix(x, acts.labels, len(acts.categories), index=index, eps=eps)
-    constant = np.broadcast_to(is_constant(a), values.shape)
+    if index not in INDICES:
+        raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
+    layers = list(layers) if layers is not None else list(acts.layers)
+    sizes = [acts.units[l] for l in layers]
+    if use_blockwise(acts, layers, index, blockwise):
+        sums, units = blockwise_sums(acts, layers, index, acts.labels, len(acts.categories), eps=eps)
+        values, chance = INDICES[index].from_sums(sums, eps)
+        silent, constant_units, active = units["all_zero"], units["low"] == units["high"], units["n_active"]
+    else:
+        _, a, _ = stack_units(acts, layers)
+        _, x, _ = index_inputs(acts, layers, index)
+        values, chance = selectivity_matrix(x, acts.labels, len(acts.categories), index=index, eps=eps)
+        silent, constant_units, active = np.all(a == 0, axis=0), is_constant(a), n_active(a)
+    constant = np.broadcast_to(constant_units, values.shape)
     above = values - chance[:, None]
     table = long_table(layers, sizes, acts.categories,
                        selectivity=values,
                        chance=np.broadcast_to(chance[:, None], values.shape),
                        above_chance=above,
-                       silent=np.broadcast_to(np.all(a == 0, axis=0), values.shape),
+                       silent=np.broadcast_to(silent, values.shape),
                        constant=constant,
                        selective=selective_rule(above, constant, threshold),
-                       n_active=np.broadcast_to(n_active(a), values.shape))
+                       n_active=np.broadcast_to(active, values.shape))
     table["index"] = index
     table["model"] = acts.meta.model
     table["weights"] = acts.meta.weights

@@ -336,7 +336,7 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
 
 
 def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
-                      layers=None, seed: int = 0) -> pd.DataFrame:
+                      layers=None, seed: int = 0, blockwise: bool | None = None) -> pd.DataFrame:
     """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
 
     The labels are shuffled (category sizes, hence chance levels, kept) and the
@@ -353,6 +353,10 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         Label shuffles.
     layers : list of str, optional
     seed : int, default 0
+    blockwise : bool, optional
+        Read the store block by block of images, all shuffles in the same
+        two passes (see :func:`catsel.selection.blockwise_sums`); default:
+        when the store is large. The same shuffles either way.
 
     Returns
     -------
@@ -360,9 +364,23 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
         and ``null_high`` (its 95th percentile).
     """
+    from .selection import INDICES, blockwise_sums, use_blockwise
+
+    layers = list(layers) if layers is not None else list(acts.layers)
+    labels, n_cat = np.asarray(acts.labels), len(acts.categories)
+    if use_blockwise(acts, layers, index, blockwise):
+        rng = np.random.default_rng(seed)
+        labelings = np.stack([rng.permutation(labels) for _ in range(shuffles)])
+        sums, units = blockwise_sums(acts, layers, index, labelings, n_cat)
+        values, chance = INDICES[index].from_sums(sums, EPS)
+        constant = (units["low"] == units["high"])[None, :]
+        sizes = [acts.units[l] for l in layers]
+        draws = np.stack([_per_layer(selective_rule(v - c[:, None], constant, threshold), sizes)
+                          for v, c in zip(values.reshape(shuffles, n_cat, -1), chance.reshape(shuffles, n_cat))])
+        return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
+                           null_high=np.quantile(draws, 0.95, axis=0))
     layers, a, sizes = index_inputs(acts, layers, index)
-    draws = _shuffled_proportions(a, np.asarray(acts.labels), len(acts.categories), sizes, index, threshold,
-                                  shuffles, np.random.default_rng(seed))
+    draws = _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, np.random.default_rng(seed))
     return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
                        null_high=np.quantile(draws, 0.95, axis=0))
 

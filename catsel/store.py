@@ -799,6 +799,38 @@ class Activations:
     _means: dict = field(default_factory=dict)
     _minima: dict = field(default_factory=dict)
     captured: int = 0
+    _rows: np.ndarray | None = field(default=None, repr=False)  # kept file rows, when the arrays are whole files
+    _taken: dict = field(default_factory=dict, repr=False)  # those rows, read once per array
+
+    def _kept(self, arrays: dict, layer: str) -> np.ndarray:
+        """An array of ``arrays`` for ``layer``, without the rows of images that were not read."""
+        if self._rows is None:
+            return arrays[layer]
+        key = (id(arrays), layer)
+        if key not in self._taken:
+            self._taken[key] = arrays[layer][self._rows]
+        return self._taken[key]
+
+    def rows(self, layer: str, start: int, stop: int) -> np.ndarray:
+        """Images ``start`` to ``stop`` of a layer, read from disk alone when the store is memory-mapped.
+
+        What block-wise statistics read: a memory-mapped store
+        (``load_activations(..., mmap=True)``) is never read whole.
+
+        Parameters
+        ----------
+        layer : str
+        start, stop : int
+            Rows of ``acts[layer]``.
+
+        Returns
+        -------
+        ndarray of float32, shape (stop - start, n_units)
+        """
+        if layer not in self._maxima:
+            raise KeyError(f"no layer {layer!r}; captured layers: {', '.join(self.layers)}")
+        array = self._maxima[layer]
+        return np.asarray(array[start:stop] if self._rows is None else array[self._rows[start:stop]])
 
     @classmethod
     def from_arrays(cls, maxima: Mapping[str, np.ndarray], labels, categories, *,
@@ -847,7 +879,7 @@ class Activations:
     def __getitem__(self, layer: str) -> np.ndarray:
         if layer not in self._maxima:
             raise KeyError(f"no layer {layer!r}; captured layers: {', '.join(self.layers)}")
-        return self._maxima[layer]
+        return self._kept(self._maxima, layer)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.layers)
@@ -874,7 +906,7 @@ class Activations:
         """
         if layer not in self._positions:
             raise KeyError(f"layer {layer!r} has no positions (a dense layer, or not captured)")
-        return self._positions[layer]
+        return self._kept(self._positions, layer)
 
     def means(self, layer: str) -> np.ndarray:
         """Each filter's spatial mean over its map, per image (a dense unit: its value).
@@ -914,7 +946,7 @@ class Activations:
 
     def _summary(self, arrays: dict, layer: str, kind: str) -> np.ndarray:
         if layer in arrays:
-            return arrays[layer]
+            return self._kept(arrays, layer)
         if self.map_shape(layer) is None:
             return self[layer]  # a dense unit has no map: its value is its mean and its minimum
         raise StoreError(f"{self.path or 'these activations'} have no spatial {kind} for {layer} (captured before "
@@ -990,7 +1022,12 @@ class Activations:
         return self.meta.label
 
 
-def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: bool = False) -> Activations:
+#: A store whose maxima take more than this many bytes is memory-mapped when read (unless asked otherwise):
+#: statistics then read it block by block instead of holding it in memory.
+MMAP_ABOVE = 2**30
+
+
+def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verify: bool = False) -> Activations:
     """Read an activations store.
 
     Only the rows of images that were read are returned.
@@ -999,8 +1036,9 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: boo
     ----------
     path : str or path
         The store folder, or the run folder holding ``activations/``.
-    mmap : bool, default False
-        Keep the arrays memory-mapped (read-only) instead of loading them.
+    mmap : bool, optional
+        Keep the arrays memory-mapped (read-only) instead of loading them
+        (default: when the maxima take more than :data:`MMAP_ABOVE` bytes).
     verify : bool, default False
         Check every array file against the CRC-32 recorded when it was
         written (reads the whole store; a capture that resumes or reuses a
@@ -1043,6 +1081,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: boo
     keep = np.array([i not in skipped for i in range(n)], dtype=bool)
     labels = labels_all[keep]
     paths = [p for p, k in zip(paths_all, keep) if k]
+    if mmap is None:
+        mmap = n * sum(layer.units for layer in meta.layers) * 4 > MMAP_ABOVE
     mode = "r" if mmap else None
     arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
     for layer in meta.layers:
@@ -1058,7 +1098,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: boo
             if damage is not None:
                 raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
             arr = np.load(file, mmap_mode=mode)
-            arrays[kind][layer.name] = arr if keep.all() else arr[keep]  # no second copy when every image was read
+            # no second copy when every image was read; memory-mapped, the skipped rows are left out as read
+            arrays[kind][layer.name] = arr if keep.all() or mmap else arr[keep]
     return Activations(
         path=path,
         layers=tuple(l.name for l in meta.layers),
@@ -1072,4 +1113,5 @@ def load_activations(path: str | os.PathLike, *, mmap: bool = False, verify: boo
         _positions=arrays["positions"],
         _means=arrays["means"],
         _minima=arrays["minima"],
+        _rows=None if keep.all() or not mmap else np.flatnonzero(keep),
     )

@@ -1,0 +1,88 @@
+"""Statistics block by block of images (issue: beyond one machine): equal to the whole computation, and never
+reading the store whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel import selection, stats
+from catsel.store import Activations
+from helpers import small_cnn
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A store on disk with a skipped file among its images, read memory-mapped."""
+    from conftest import write_image
+
+    root = tmp_path_factory.mktemp("blockwise")
+    rng = np.random.default_rng(1)
+    for k, name in enumerate(["red", "green", "blue", "grey"]):
+        for i in range(9 + 2 * k):  # unequal categories
+            image = rng.integers(0, 80, (16, 16, 3), dtype=np.uint8)
+            image[3:9, 5:11, k % 3] = 200
+            write_image(root / "data" / name / f"{i:02d}.png", image)
+    (root / "data" / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    amodel = catsel.activation_model(small_cnn(size=16), preprocess="tf")
+    catsel.capture(amodel, catsel.ImageFolder(root / "data", image_size=16), root / "out", progress=False)
+    acts = catsel.load_activations(root / "out", mmap=True)
+    assert acts.skipped  # the broken file is a row of the store that is left out
+    return acts
+
+
+def _never_whole(monkeypatch):
+    def whole(self, layer):
+        raise AssertionError("the store was read whole")
+
+    monkeypatch.setattr(Activations, "__getitem__", whole)
+
+
+@pytest.mark.parametrize("index", ["paper", "unit_contrast", "fsi", "dprime"])
+def test_blockwise_selectivity_equals_the_whole_computation(stored, index, monkeypatch):
+    whole = catsel.selectivity(stored, index=index, blockwise=False)
+    read = []
+    rows = Activations.rows
+
+    def counted(self, layer, start, stop):
+        read.append(stop - start)
+        return rows(self, layer, start, stop)
+
+    monkeypatch.setattr(Activations, "rows", counted)
+    monkeypatch.setattr(selection, "BLOCK_BYTES", 7 * 8 * sum(stored.units.values()))  # 7 images a block
+    _never_whole(monkeypatch)
+    blocks = catsel.selectivity(stored, index=index, blockwise=True)
+    assert max(read) == 7 and len(read) > 2 * len(stored.layers)  # blocks, two passes
+    finite = np.isfinite(whole["selectivity"])
+    np.testing.assert_allclose(blocks["selectivity"][finite], whole["selectivity"][finite], rtol=1e-9, atol=1e-12)
+    assert (blocks["selectivity"][~finite] == whole["selectivity"][~finite]).all()
+    for column in ("chance", "selective", "silent", "constant", "n_active", "layer", "filter", "category"):
+        pd.testing.assert_series_equal(blocks[column], whole[column], check_exact=column != "chance", rtol=1e-12)
+
+
+def test_blockwise_shuffled_null_and_summary_equal_the_whole_computation(stored, monkeypatch):
+    whole = stats.shuffled_baseline(stored, shuffles=6, seed=3, blockwise=False)
+    summary = catsel.layer_summary(catsel.selectivity(stored, blockwise=False))
+    monkeypatch.setattr(selection, "BLOCK_BYTES", 5 * 8 * sum(stored.units.values()))
+    monkeypatch.setattr(selection, "BLOCKWISE_ABOVE", 0)  # the automatic switch: every store is "large"
+    _never_whole(monkeypatch)
+    blocks = stats.shuffled_baseline(stored, shuffles=6, seed=3)
+    pd.testing.assert_frame_equal(blocks, whole)
+    pd.testing.assert_frame_equal(catsel.layer_summary(catsel.selectivity(stored)), summary)
+
+
+def test_an_index_that_needs_every_image_says_so(stored):
+    with pytest.raises(ValueError, match="'auroc' index is not computed block by block"):
+        catsel.selectivity(stored, index="auroc", blockwise=True)
+
+
+def test_a_large_store_is_memory_mapped_when_read(stored, monkeypatch):
+    from catsel import store
+
+    assert not isinstance(catsel.load_activations(stored.path)._maxima[stored.layers[0]], np.memmap)
+    monkeypatch.setattr(store, "MMAP_ABOVE", 0)
+    acts = catsel.load_activations(stored.path)
+    assert isinstance(acts._maxima[stored.layers[0]], np.memmap)
+    np.testing.assert_array_equal(acts[stored.layers[0]], stored[stored.layers[0]])  # skipped rows left out
