@@ -80,7 +80,7 @@ def _import_keras(verbose: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY
+    from .options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
     from .pipeline import Settings as defaults  # the defaults are the library's: written once
     from .selection import INDICES
 
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    run.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
+                     help="the selectivity table as csv or parquet (default auto: parquet above a million rows, "
+                          "e.g. many categories)")
     run.add_argument("--verify", action="store_true",
                      help="recognise the images of an earlier capture by their contents (reads every file) instead of "
                           "their size and modification time")
@@ -196,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed")
+             "null", "limit", "strict", "verify", "seed", "tables")
 
 
 def settings_from_args(args):

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["PREPROCESS_MODES", "PRECISIONS", "FITS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
+__all__ = ["PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
            "check_fraction"]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
@@ -27,6 +27,10 @@ FITS = ("squash", "crop")
 
 #: False-discovery-rate corrections of the p-values.
 FDR_METHODS = ("bh", "by")
+
+#: How the selectivity table is written: Parquet when it is large (:data:`catsel.pipeline.PARQUET_ABOVE` rows),
+#: else CSV; or always one of them.
+TABLE_FORMATS = ("auto", "csv", "parquet")
 
 #: What makes a unit selective: the index threshold (the paper's rule), a q-value below alpha, or both.
 SELECT_BY = ("threshold", "q", "both")

@@ -111,6 +111,9 @@ def fit_fonts(figure) -> None:
 #: Figure 1 names at most this many layers on its axis (every k-th one beyond), and drops its markers.
 MAX_LABELLED_LAYERS = 30
 
+#: Figure 1 draws one line per category up to this many categories, and a layer × category heat map beyond.
+MAX_LINES = 12
+
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
 
@@ -135,6 +138,10 @@ def palette(categories) -> dict:
 def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | None = None,
                       ax: Axes | None = None) -> Axes:
     """The paper's Figure 1: proportion of selective units per layer, one line per category.
+
+    With more than :data:`MAX_LINES` categories (ImageNet's 1,000), lines
+    cannot be read: a layer × category heat map is drawn instead, of the
+    proportion above the shuffled-label null where the summary has it.
 
     Parameters
     ----------
@@ -163,6 +170,8 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     cats = list(categories) if categories is not None else list(summary["category"].cat.categories
                                                                if hasattr(summary["category"], "cat")
                                                                else dict.fromkeys(summary["category"]))
+    if len(cats) > MAX_LINES:
+        return _heat_map(summary, cats, title, ax)
     data = data[data["category"].isin(cats)]
     layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
         dict.fromkeys(summary["layer"]))
@@ -212,14 +221,48 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="category", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    text, colour = _title(summary, title)
+    ax.set_title(text, color=colour)
+    fit_fonts(ax)
+    return ax
+
+
+def _title(summary: pd.DataFrame, title: str | None) -> tuple[str, str]:
+    """Figure 1's title and its colour: the model and weights, and an untrained network always marked."""
     label = summary.attrs.get("model_label")
     if title is None:
         title = "Category-selective units per layer" + (f" — {label}" if label else "")
     if summary.attrs.get("trained") is False:
-        ax.set_title(title + "\nUNTRAINED NETWORK (random weights): a control, not the study's result",
-                     color="#b00000")
-    else:
-        ax.set_title(title)
+        return title + "\nUNTRAINED NETWORK (random weights): a control, not the study's result", "#b00000"
+    return title, "black"
+
+
+def _heat_map(summary: pd.DataFrame, cats: list, title: str | None, ax: Axes) -> Axes:
+    """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
+    layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
+        dict.fromkeys(summary["layer"]))
+    data = summary[summary["category"].isin(cats)]
+    null = "null_proportion" in data
+    column = "excess" if null else "proportion"
+    values = data["proportion"] - data["null_proportion"] if null else data["proportion"]
+    grid = (pd.DataFrame({"layer": data["layer"].astype(str), "category": data["category"].astype(str),
+                          "value": values.to_numpy()})
+            .pivot(index="category", columns="layer", values="value").reindex(index=cats, columns=layers))
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
+    image = ax.imshow(grid.to_numpy(), aspect="auto", interpolation="nearest",
+                      cmap="RdBu_r" if null else "viridis", vmin=-limit if null else 0, vmax=limit)
+    colourbar = ax.get_figure().colorbar(image, ax=ax, format=PercentFormatter(1.0), shrink=0.9)
+    colourbar.set_label("selective units above the shuffled-label null" if null else "selective units")
+    step = -(-len(layers) // MAX_LABELLED_LAYERS)
+    ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
+    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
+    shown = -(-len(cats) // 40)  # at most 40 category names, evenly
+    rows = list(range(0, len(cats), shown))
+    ax.set_yticks(rows, [cats[i] for i in rows], fontsize=6)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"category ({len(cats)}" + (f", every {shown}th named)" if shown > 1 else ")"))
+    text, colour = _title(summary, title)
+    ax.set_title(text, color=colour)
     fit_fonts(ax)
     return ax
 

@@ -830,7 +830,17 @@ class Activations:
         if layer not in self._maxima:
             raise KeyError(f"no layer {layer!r}; captured layers: {', '.join(self.layers)}")
         array = self._maxima[layer]
-        return np.asarray(array[start:stop] if self._rows is None else array[self._rows[start:stop]])
+        first, last = (start, stop) if self._rows is None else (
+            (int(self._rows[start]), int(self._rows[stop - 1]) + 1) if stop > start else (0, 0))
+        if isinstance(array, np.memmap) and array.flags.c_contiguous and getattr(array, "filename", None):
+            # read from the file, not through the map: a map keeps every page it touched resident, and a pass
+            # over a large store would hold all of it in memory
+            row = array.shape[1] * array.dtype.itemsize
+            span = np.fromfile(array.filename, dtype=array.dtype, count=(last - first) * array.shape[1],
+                               offset=array.offset + first * row).reshape(last - first, array.shape[1])
+        else:
+            span = np.asarray(array[first:last])
+        return span if self._rows is None else span[self._rows[start:stop] - first]
 
     @classmethod
     def from_arrays(cls, maxima: Mapping[str, np.ndarray], labels, categories, *,
@@ -858,7 +868,8 @@ class Activations:
         """
         labels = np.asarray(labels, dtype=np.int32)
         layers = tuple(maxima)
-        arrays = {l: np.asarray(maxima[l], dtype=np.float32) for l in layers}
+        arrays = {l: maxima[l] if isinstance(maxima[l], np.memmap) and maxima[l].dtype == np.float32  # stays lazy
+                  else np.asarray(maxima[l], dtype=np.float32) for l in layers}
         for l, a in arrays.items():
             if a.ndim != 2 or a.shape[0] != len(labels):
                 raise ValueError(f"layer {l}: expected an array (n_images={len(labels)}, units), got {a.shape}")

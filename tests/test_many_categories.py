@@ -1,0 +1,67 @@
+"""Many categories (issue: beyond one machine): 1,000 categories end to end, Parquet tables, a readable Figure 1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel import pipeline
+from helpers import small_cnn
+
+N_CATEGORIES = 1000
+
+
+@pytest.fixture(scope="module")
+def thousand(tmp_path_factory):
+    """1,000 categories of 2 small images each, and a small model saved to a file."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("thousand")
+    rng = np.random.default_rng(0)
+    for c in range(N_CATEGORIES):
+        folder = root / "data" / f"class{c:04d}"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    small_cnn(size=12).save(root / "net.keras")
+    return root
+
+
+def test_a_thousand_categories_run_end_to_end(thousand, monkeypatch):
+    monkeypatch.setattr(pipeline, "PARQUET_ABOVE", 10_000)  # the table is large for this test's purpose
+    out = thousand / "run"
+    result = catsel.run(thousand / "data", out, model=str(thousand / "net.keras"), image_size=12, progress=False)
+    units = sum(result.activations.units.values())
+    assert len(result.table) == units * N_CATEGORIES > 10_000
+    assert (out / "selectivity.parquet").exists() and not (out / "selectivity.csv").exists()
+    assert "selectivity.parquet" in result.record["outputs"]
+    summary = pd.read_csv(out / "layer_summary.csv")
+    assert summary["category"].nunique() == N_CATEGORIES and {"null_proportion", "null_high"} <= set(summary)
+    back = catsel.load_run(out)
+    pd.testing.assert_frame_equal(back.table.reset_index(drop=True), result.table.reset_index(drop=True),
+                                  check_dtype=False, check_categorical=False)
+    assert (out / "layer_proportions.png").read_bytes()[:4] == b"\x89PNG"
+    # Figure 1 is a heat map: one image, not a thousand lines and a thousand-entry legend
+    from matplotlib.figure import Figure
+
+    ax = result.figure(ax=Figure().subplots())
+    assert len(ax.images) == 1 and len(ax.lines) == 0 and ax.get_legend() is None
+    assert ax.images[0].get_array().shape == (N_CATEGORIES, len(result.activations.layers))
+    assert len([t for t in ax.get_yticklabels() if t.get_text()]) <= 40
+    # a smaller run into the same folder writes CSV again, and the Parquet of the earlier run is gone
+    monkeypatch.setattr(pipeline, "PARQUET_ABOVE", 10**9)
+    catsel.run(thousand / "data", out, model=str(thousand / "net.keras"), image_size=12, progress=False)
+    assert (out / "selectivity.csv").exists() and not (out / "selectivity.parquet").exists()
+    assert len(catsel.load_run(out).table) == len(result.table)
+
+
+def test_tables_format_on_request(colour_folder, tmp_path):
+    from catsel.cli import main
+
+    assert main(["run", str(colour_folder), "--out", str(tmp_path / "p"), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1", "--tables", "parquet", "--no-progress"]) == 0
+    assert pd.read_parquet(tmp_path / "p" / "selectivity.parquet")["layer"].eq("block1_conv1").all()
+    with pytest.raises(catsel.CatselError, match="--tables"):
+        catsel.Settings(tables="xlsx")
