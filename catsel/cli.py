@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="capture on a Dask cluster: local:N (N worker processes here) or a scheduler's address "
+                          "such as tcp://host:8786; the store is then chunked (Zarr)")
+    run.add_argument("--block", type=_positive, help="with --scheduler: images per task (default 1024)")
     run.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
                      help="the selectivity table as csv or parquet (default auto: parquet above a million rows, "
                           "e.g. many categories)")
@@ -199,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed", "tables")
+             "null", "limit", "strict", "verify", "seed", "tables", "scheduler", "block")
 
 
 def settings_from_args(args):

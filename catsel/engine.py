@@ -310,6 +310,8 @@ def capture(
     cache: str | os.PathLike | None = None,
     devices: str | int | Sequence[str] | None = None,
     verify: bool = False,
+    client=None,
+    block: int | None = None,
 ) -> Activations:
     """Run every image through ``amodel`` and keep each unit's maximum.
 
@@ -352,6 +354,14 @@ def capture(
         Recognise the images of an earlier capture by their contents (a
         SHA-256 digest of every file) rather than by size and modification
         time (see :func:`store_key`).
+    client
+        A ``dask.distributed.Client``: capture on its cluster's workers, in
+        blocks of images, into a chunked (Zarr) store
+        (:func:`catsel.distributed.capture_distributed`). ``workers``,
+        ``cache`` and ``devices`` are then the workers' own business.
+    block
+        With ``client``: images per block (default
+        :data:`catsel.distributed.BLOCK`).
 
     Returns
     -------
@@ -366,6 +376,16 @@ def capture(
         )
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if client is not None:
+        from .distributed import BLOCK, capture_distributed
+
+        if strict and images.skipped:
+            first = images.skipped[0]
+            raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
+        acts = capture_distributed(amodel, images, out, client=client, block=block or BLOCK, batch_size=batch_size,
+                                   strict=strict, progress=progress, verify=verify)
+        _check_categories(acts, images)
+        return acts
     chosen = resolve_devices(devices)
     if chosen and batch_size % len(chosen):
         k = len(chosen)
@@ -405,13 +425,18 @@ def capture(
             store.close()
         acts = load_activations(store.path)
     acts.captured = store.rows_done - reused  # rows this call computed (a resumed or reused store counts less)
+    _check_categories(acts, images)
+    return acts
+
+
+def _check_categories(acts: Activations, images: ImageFolder) -> None:
+    """A category none of whose images could be read is an error that names its folder."""
     empty = [c for c, k in acts.counts.items() if k == 0]
     if empty:
         raise DatasetError(
             f"category folder {images.root / empty[0]} has no readable image "
-            f"(see {store.path / 'progress.json'} for the reasons); add readable images or remove the folder"
+            f"(see {acts.path / 'progress.json'} for the reasons); add readable images or remove the folder"
         )
-    return acts
 
 
 def _run(amodel: ActivationModel, runner, decoder: _Decoder, store: ActivationStore, strict: bool, progress: bool):

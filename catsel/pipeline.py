@@ -107,6 +107,13 @@ class Settings:
     tables : {"auto", "csv", "parquet"}
         The selectivity table as CSV or Parquet; ``"auto"``: Parquet above
         :data:`PARQUET_ABOVE` rows.
+    scheduler : str, optional
+        Capture on a Dask cluster: ``"local:N"`` (N worker processes here) or
+        a scheduler's address (``"tcp://host:8786"``); see
+        :mod:`catsel.distributed`.
+    block : int, optional
+        With ``scheduler``: images per block (default
+        :data:`catsel.distributed.BLOCK`).
     """
 
     model: Any = "vgg16"
@@ -135,6 +142,8 @@ class Settings:
     seed: int = 0
     progress: bool = True
     tables: str = "auto"
+    scheduler: str | None = None
+    block: int | None = None
 
     def __post_init__(self):
         from .selection import INDICES
@@ -147,7 +156,11 @@ class Settings:
         check_choice("--fdr", self.fdr, FDR_METHODS)
         check_choice("--select-by", self.select_by, SELECT_BY)
         check_choice("--tables", self.tables, TABLE_FORMATS)
-        for name in ("image_size", "workers", "permutations", "bootstrap", "limit"):
+        if self.scheduler is not None:
+            from .distributed import local_workers
+
+            local_workers(self.scheduler)  # a malformed local:N stops here, before any work
+        for name in ("image_size", "workers", "permutations", "bootstrap", "limit", "block"):
             check_positive(f"--{name.replace('_', '-')}", getattr(self, name))
         check_positive("--batch-size", self.batch_size, optional=False)
         check_fraction("--alpha", self.alpha)
@@ -353,15 +366,27 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     out.mkdir(parents=True, exist_ok=True)
     capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
                            cache=settings.cache, devices=settings.devices)
-    t_capture = time.perf_counter()
-    acts = capture(amodel, folder, out, strict=settings.strict, verify=settings.verify, **capture_options)
-    capture_s = time.perf_counter() - t_capture
+    client = None
+    if settings.scheduler is not None:  # the capture runs on a Dask cluster's workers
+        from .distributed import connect
+
+        client = connect(settings.scheduler)
+        capture_options.update(client=client, block=settings.block)
+    try:
+        t_capture = time.perf_counter()
+        acts = capture(amodel, folder, out, strict=settings.strict, verify=settings.verify, **capture_options)
+        capture_s = time.perf_counter() - t_capture
+        untrained = None
+        if settings.null and amodel.trained:
+            control = untrained_control(amodel, seed=settings.seed)
+            untrained = capture(control, folder, out / "untrained", **capture_options)
+    finally:
+        if client is not None:
+            from .distributed import close
+
+            close(client)
 
     table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold), acts, settings)
-    untrained = None
-    if settings.null and amodel.trained:
-        control = untrained_control(amodel, seed=settings.seed)
-        untrained = capture(control, folder, out / "untrained", **capture_options)
     # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
     # false discoveries itself); it reuses the capture
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
@@ -402,6 +427,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "shuffled_null": settings.select_by == "threshold",
         "images_per_category": acts.counts,
         "skipped": skipped,
+        "scheduler": settings.scheduler,
         "capture_seconds": round(capture_s, 3),
         "images_captured": acts.captured,  # this run's: rows of a resumed or reused store are not counted
         "images_per_second": round(acts.captured / capture_s, 2) if acts.captured and capture_s > 0 else None,

@@ -586,7 +586,8 @@ def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: 
     n_rows = labelings.shape[0] * n_categories
     for start, stop, a in _blocks(acts, layers, rows):  # pass 2: the sums
         x = normalise_between(a, low, high, eps) if spec.normalised else spec.prepare(a, eps)
-        cells = (np.arange(labelings.shape[0])[:, None] * n_categories + labelings[:, start:stop]).ravel()
+        cells = (np.arange(labelings.shape[0])[:, None] * n_categories
+                 + labelings[:, start:stop].astype(np.int64)).ravel()
         columns = np.tile(np.arange(stop - start), labelings.shape[0])
         members = sparse.csr_matrix((np.ones(len(cells)), (cells, columns)), shape=(n_rows, stop - start))
         block = Sums.of(x, members, spec.squares)

@@ -370,7 +370,8 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
     labels, n_cat = np.asarray(acts.labels), len(acts.categories)
     if use_blockwise(acts, layers, index, blockwise):
         rng = np.random.default_rng(seed)
-        labelings = np.stack([rng.permutation(labels) for _ in range(shuffles)])
+        small = np.int16 if n_cat < 2**15 else np.int32  # the shuffles are held whole: 2 bytes an image each
+        labelings = np.stack([rng.permutation(labels).astype(small) for _ in range(shuffles)])
         sums, units = blockwise_sums(acts, layers, index, labelings, n_cat)
         values, chance = INDICES[index].from_sums(sums, EPS)
         constant = (units["low"] == units["high"])[None, :]

@@ -48,7 +48,8 @@ import numpy as np
 from .errors import StoreError
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
-           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically"]
+           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically", "set_aside", "ZARR",
+           "MMAP_ABOVE"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -247,6 +248,14 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _write_index(path: Path, index_rows: list[dict]) -> None:
+    """``index.csv``: row, path, category and label of every candidate image."""
+    with open(path / "index.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["row", "path", "category", "label"])
+        writer.writeheader()
+        writer.writerows(index_rows)
+
+
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 
 
@@ -384,6 +393,28 @@ KEEP_STORES = 5
 
 def _say(message: str) -> None:
     print(f"catsel: {message}", file=sys.stderr, flush=True)
+
+
+def set_aside(path: Path, old: "StoreMeta | None") -> None:
+    """Move another configuration's store (or a damaged one, ``old=None``) into ``<path>.history/``, saying so.
+
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    old : StoreMeta or None
+        Its metadata, when it could be read.
+    """
+    history = path.with_name(path.name + ".history")
+    name = old.key[:16] if old is not None else f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    history.mkdir(exist_ok=True)
+    if (history / name).exists():
+        shutil.rmtree(history / name)
+    path.rename(history / name)
+    os.utime(history / name)  # when it was set aside: the order in which kept stores are pruned
+    what = f"{old.model}, {old.weights}, {old.n_rows} images" if old is not None else "damaged"
+    _say(f"the capture in {path} ({what}) is another configuration's: kept in {history / name}")
+    _prune(history, keep=KEEP_STORES)
 
 
 def _prune(history: Path, keep: int) -> None:
@@ -617,15 +648,7 @@ class ActivationStore:
             if old is not None and old.key == meta.key and progress:
                 crc = progress.get("crc32") if isinstance(progress.get("crc32"), dict) else None
                 return cls(path, old, rows_done, skipped, crc)
-            name = old.key[:16] if old is not None else f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
-            history.mkdir(exist_ok=True)
-            if (history / name).exists():
-                shutil.rmtree(history / name)
-            path.rename(history / name)
-            os.utime(history / name)  # when it was set aside: the order in which kept stores are pruned
-            what = f"{old.model}, {old.weights}, {old.n_rows} images" if old is not None else "damaged"
-            _say(f"the capture in {path} ({what}) is another configuration's: kept in {history / name}")
-            _prune(history, keep=KEEP_STORES)
+            set_aside(path, old)
         elif path.exists() and any(path.iterdir()):
             raise StoreError(f"{path} exists and is not a catsel store; choose another output folder")
         kept = history / meta.key[:16]
@@ -641,10 +664,7 @@ class ActivationStore:
                 _say(f"reusing the capture of this configuration kept in {kept}")
                 return cls.open(path, meta, index_rows)
         path.mkdir(parents=True, exist_ok=True)
-        with open(path / "index.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["row", "path", "category", "label"])
-            writer.writeheader()
-            writer.writerows(index_rows)
+        _write_index(path, index_rows)
         _write_json(path / "meta.json", meta.to_json())
         store = cls(path, meta, 0, {})
         store._write_progress(complete=False)
@@ -803,12 +823,21 @@ class Activations:
     _taken: dict = field(default_factory=dict, repr=False)  # those rows, read once per array
 
     def _kept(self, arrays: dict, layer: str) -> np.ndarray:
-        """An array of ``arrays`` for ``layer``, without the rows of images that were not read."""
-        if self._rows is None:
+        """An array of ``arrays`` for ``layer``, without the rows of images that were not read.
+
+        A chunked (Zarr) store's array is read whole here, once; :meth:`rows` reads blocks of it.
+        """
+        if self._rows is None and isinstance(arrays[layer], np.ndarray):
             return arrays[layer]
+        if self._rows is None:
+            key = (id(arrays), layer)
+            if key not in self._taken:
+                self._taken[key] = np.asarray(arrays[layer])
+            return self._taken[key]
         key = (id(arrays), layer)
         if key not in self._taken:
-            self._taken[key] = arrays[layer][self._rows]
+            array = arrays[layer]
+            self._taken[key] = np.asarray(array)[self._rows] if not isinstance(array, np.ndarray) else array[self._rows]
         return self._taken[key]
 
     def rows(self, layer: str, start: int, stop: int) -> np.ndarray:
@@ -1033,6 +1062,27 @@ class Activations:
         return self.meta.label
 
 
+#: The ``layout`` of a chunked store in ``meta.json``: Zarr arrays under ``arrays.zarr/<kind>/<layer>``, chunked
+#: in blocks of images (see :mod:`catsel.distributed`).
+ZARR = "zarr"
+
+
+def _zarr_array(path: Path, kind: str, layer: str, shape: tuple[int, int], dtype):
+    """One array of a chunked store, opened read-only (lazy: chunks are read as they are sliced)."""
+    import zarr
+
+    where = path / "arrays.zarr" / kind / layer
+    try:
+        array = zarr.open_array(str(where), mode="r")
+    except Exception as exc:  # zarr raises several kinds for a missing or damaged array
+        raise StoreError(f"{where} cannot be opened ({type(exc).__name__}): the store is damaged; rerun the capture "
+                         "to repair it") from None
+    if tuple(array.shape) != tuple(shape) or np.dtype(array.dtype) != np.dtype(dtype):
+        raise StoreError(f"{where} holds an array of shape {tuple(array.shape)}, not {tuple(shape)}: the store is "
+                         "damaged; rerun the capture to repair it")
+    return array
+
+
 #: A store whose maxima take more than this many bytes is memory-mapped when read (unless asked otherwise):
 #: statistics then read it block by block instead of holding it in memory.
 MMAP_ABOVE = 2**30
@@ -1096,6 +1146,15 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         mmap = n * sum(layer.units for layer in meta.layers) * 4 > MMAP_ABOVE
     mode = "r" if mmap else None
     arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+    if meta.extra.get("layout") == ZARR:  # a chunked store, written in blocks (catsel.distributed)
+        for layer in meta.layers:
+            for kind, (dtype, dense_too) in ARRAYS.items():
+                if dense_too or layer.map_shape is not None:
+                    arrays[kind][layer.name] = _zarr_array(path, kind, layer.name, (n, layer.units), dtype)
+        return Activations(path=path, layers=tuple(l.name for l in meta.layers), labels=labels,
+                           categories=meta.categories, paths=paths, root=meta.root, meta=meta, skipped=skipped,
+                           _maxima=arrays["maxima"], _positions=arrays["positions"], _means=arrays["means"],
+                           _minima=arrays["minima"], _rows=None if keep.all() else np.flatnonzero(keep))
     for layer in meta.layers:
         for kind, (dtype, dense_too) in ARRAYS.items():
             file = path / kind / f"{layer.name}.npy"

@@ -1,0 +1,291 @@
+"""Capture on a Dask cluster: blocks of images, a model per worker, a chunked Zarr store.
+
+One machine's capture (:func:`catsel.capture`) streams images through one
+model into one writer. For datasets of hundreds of thousands of images, or
+several GPUs and machines, the images are cut into **blocks** (default
+:data:`BLOCK` images). Each block is one `dask.distributed` task: the worker
+that takes it builds the network once (and keeps it for its later blocks),
+decodes the block's images itself, computes them in batches, and writes its
+rows into the store's Zarr arrays, whose chunks are the blocks, so that no two
+workers write the same chunk. A block's record (``blocks/<first row>.json``)
+is written after its rows: a block is whole or absent. A worker that dies
+costs only its unfinished block, which the scheduler gives to another
+worker; a capture that stops resumes with the blocks that have no record.
+
+The store is read like any other (:func:`catsel.load_activations`), lazily:
+statistics read it block by block. Its values equal a single-process
+capture's on the same backend and precision, bit for bit: a batch's images
+do not change each other's values, and the blocks are cut at batch
+boundaries.
+
+The cluster is Dask's, not catsel's: ``Client("tcp://host:8786")`` for a
+running scheduler (SLURM through dask-jobqueue, Kubernetes through
+dask-kubernetes, see ``docs/scaling.md``), ``"local:N"`` for N worker
+processes on this machine, and dask-cuda's ``LocalCUDACluster`` for one
+worker per GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CatselError, ImageError, ModelError
+
+__all__ = ["capture_distributed", "capture_block", "connect", "close", "local_workers", "BLOCK"]
+
+#: Images per block (a task, and a chunk of the store's arrays). A multiple of the usual batch sizes.
+BLOCK = 1024
+
+# The networks this worker process has built, by their recipe: built once per worker, not once per block.
+_NETWORKS: dict[str, Any] = {}
+
+
+def connect(scheduler: str):
+    """A ``dask.distributed.Client`` for ``"local:N"`` (N worker processes here) or a scheduler's address.
+
+    Parameters
+    ----------
+    scheduler : str
+        ``"local:N"``, or an address such as ``"tcp://10.0.0.5:8786"``.
+
+    Returns
+    -------
+    distributed.Client
+        Close it when done (a local cluster closes with it).
+
+    Raises
+    ------
+    CatselError
+        For a malformed value, or when ``dask.distributed`` is not installed.
+    """
+    local = local_workers(scheduler)
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise CatselError("--scheduler needs dask.distributed: pip install \"dask[distributed]\" zarr") from None
+    if local is not None:
+        cluster = LocalCluster(n_workers=local, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        client._catsel_cluster = cluster  # closed with the client (see close)
+        return client
+    return Client(scheduler)
+
+
+def local_workers(scheduler: str) -> int | None:
+    """The N of ``"local:N"``, or None for a scheduler's address.
+
+    Parameters
+    ----------
+    scheduler : str
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    CatselError
+        For ``local`` without a positive number.
+    """
+    if not scheduler.startswith("local"):
+        return None
+    _, _, count = scheduler.partition(":")
+    if not count.isdigit() or int(count) < 1:
+        raise CatselError(f"--scheduler local:N takes a number of worker processes, e.g. local:2, not {scheduler!r}")
+    return int(count)
+
+
+def close(client) -> None:
+    """Close a client made by :func:`connect`, and its local cluster."""
+    cluster = getattr(client, "_catsel_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _recipe(amodel) -> dict:
+    """What a worker needs to build the same network, and the digest of its weights to check it by."""
+    if not amodel.rebuild:
+        raise ModelError("a network held in memory cannot be sent to the workers; save it (model.save('net.keras')) "
+                         "and give its path, or capture without a scheduler")
+    return {"model": amodel.rebuild["model"], "weights": amodel.rebuild["weights"], "seed": amodel.rebuild["seed"],
+            "layers": list(amodel.layers), "image_size": amodel.image_size, "preprocess": amodel.preprocess,
+            "precision": amodel.precision, "digest": amodel.digest()}
+
+
+def _network(recipe: dict):
+    """This worker's activation model for ``recipe``, built on its first block."""
+    key = json.dumps(recipe, sort_keys=True)
+    if key not in _NETWORKS:
+        from .models import activation_model
+
+        amodel = activation_model(recipe["model"], recipe["weights"], recipe["layers"],
+                                  image_size=recipe["image_size"], preprocess=recipe["preprocess"],
+                                  seed=recipe["seed"], precision=recipe["precision"])
+        if amodel.digest() != recipe["digest"]:
+            raise ModelError(f"the network built on this worker from {recipe['model']} has other weights than the "
+                             "one the capture started with; every worker must see the same model and weights files")
+        _NETWORKS[key] = amodel
+    return _NETWORKS[key]
+
+
+def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, fit: str, batch_size: int) -> dict:
+    """One block: decode its images, compute them in batches, write its rows, then its record.
+
+    The unit of work of a distributed capture, run on a worker.
+
+    Parameters
+    ----------
+    recipe : dict
+        How to build the network (see :func:`capture_distributed`).
+    store : str
+        The store folder.
+    root : str
+        The data folder; ``paths`` are relative to it.
+    paths : list of str
+    first : int
+        The block's first row.
+    fit : str
+    batch_size : int
+
+    Returns
+    -------
+    dict
+        Row → reason, for the block's images that could not be read.
+    """
+    import zarr
+
+    from .data import decode_many
+    from .store import ARRAYS, _write_json
+
+    amodel = _network(recipe)
+    size = amodel.image_size
+    put, run = amodel.runner()
+    parts: dict[str, dict[str, list]] = {}
+    skipped = {}
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        images, errors = decode_many([os.path.join(root, p) for p in chunk], size, fit)
+        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)  # padded as a single-process capture pads
+        batch[:len(chunk)] = images
+        arrays = amodel.split_all(run(put(batch)))
+        bad = [k for k, e in enumerate(errors) if e is not None]
+        for kind, by_layer in arrays.items():
+            for name, values in by_layer.items():
+                rows = np.array(values[:len(chunk)], dtype=ARRAYS[kind][0])
+                rows[bad] = 0  # an image that could not be read leaves a row of zeros, as in the store
+                parts.setdefault(kind, {}).setdefault(name, []).append(rows)
+        skipped.update({first + start + k: errors[k] for k in bad})
+    group = zarr.open_group(os.path.join(store, "arrays.zarr"), mode="r+")
+    for kind, by_layer in parts.items():
+        for name, rows in by_layer.items():
+            group[f"{kind}/{name}"][first:first + len(paths)] = np.concatenate(rows)
+    _write_json(Path(store) / "blocks" / f"{first:012d}.json",
+                {"first": first, "stop": first + len(paths), "skipped": {str(k): v for k, v in skipped.items()}})
+    return skipped
+
+
+def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batch_size: int = 32,
+                        strict: bool = False, progress: bool = True, verify: bool = False):
+    """:func:`catsel.capture` on a Dask cluster, into a chunked store (see the module docstring).
+
+    Parameters
+    ----------
+    amodel : ActivationModel
+        Built from a name or a file (a network held in memory cannot be sent
+        to the workers).
+    images : ImageFolder
+    out : str or path
+        The output folder; the store is ``out/activations``.
+    client : distributed.Client
+    block : int, default :data:`BLOCK`
+        Images per block; rounded up to a multiple of ``batch_size``.
+    batch_size : int, default 32
+    strict : bool, default False
+        Stop, once the blocks are done, if an image could not be read.
+    progress : bool, default True
+    verify : bool, default False
+        Key the store by the images' contents (see :func:`catsel.engine.store_key`).
+
+    Returns
+    -------
+    Activations
+    """
+    import hashlib
+
+    import zarr
+    from tqdm.auto import tqdm
+
+    from .engine import store_key
+    from .store import (ARRAYS, FORMAT, VERSION, ZARR, StoreMeta, _read_record, _write_index, _write_json, folder_lock,
+                        load_activations, set_aside)
+
+    recipe = _recipe(amodel)
+    block = -(-block // batch_size) * batch_size  # blocks start on batch boundaries
+    out = Path(out)
+    key = hashlib.sha256(f"{store_key(amodel, images, verify)}:{ZARR}".encode()).hexdigest()
+    meta = StoreMeta.from_json({"format": FORMAT, "version": VERSION, "key": key, "root": str(images.root.resolve()),
+                                "n_rows": len(images), "categories": list(images.categories), "fit": images.fit,
+                                "layout": ZARR, "block": block, **amodel.describe()})
+    n = len(images)
+    paths = list(images.relative_paths())
+    with folder_lock(out):
+        path = out / "activations"
+        if (path / "meta.json").exists():
+            try:
+                old = StoreMeta.from_json(_read_record(path / "meta.json"))
+            except (OSError, ValueError, TypeError, AttributeError, CatselError):
+                old = None
+            if old is None or old.key != key:
+                set_aside(path, old)
+        if not (path / "meta.json").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            group = zarr.open_group(str(path / "arrays.zarr"), mode="w")
+            for layer in meta.layers:
+                for kind, (dtype, dense_too) in ARRAYS.items():
+                    if dense_too or layer.map_shape is not None:
+                        group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
+                                           chunks=(block, layer.units), fill_value=0)
+            (path / "blocks").mkdir(exist_ok=True)
+            _write_index(path, [{"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
+                                for i, (rel, lab) in enumerate(zip(paths, images.labels))])
+            _write_json(path / "progress.json", {"rows_done": 0, "complete": False, "skipped": {}})
+            _write_json(path / "meta.json", meta.to_json())  # last: a store without it is started afresh
+        done = {}
+        for record in (path / "blocks").glob("*.json"):
+            try:
+                entry = json.loads(record.read_text(encoding="utf-8"))
+                done[int(entry["first"])] = {int(k): str(v) for k, v in entry["skipped"].items()}
+            except (OSError, ValueError, KeyError, TypeError):
+                record.unlink(missing_ok=True)  # a damaged record: its block is captured again
+        todo = [first for first in range(0, n, block) if first not in done]
+        bar = tqdm(total=n, initial=n - sum(min(block, n - f) for f in todo), unit="img", desc="capture",
+                   disable=not progress, dynamic_ncols=True)
+        from distributed import as_completed
+
+        futures = {client.submit(capture_block, recipe, str(path), str(images.root), paths[first:first + block],
+                                 first, images.fit, batch_size, key=f"catsel-{key[:12]}-{first}", pure=False,
+                                 retries=2): first for first in todo}
+        try:
+            for future in as_completed(futures):
+                done[futures[future]] = {int(k): v for k, v in future.result().items()}
+                bar.update(min(block, n - futures[future]))
+        finally:
+            bar.close()
+            for future in futures:
+                future.cancel()
+        skipped = {row: reason for entry in done.values() for row, reason in entry.items()}
+        _write_json(path / "progress.json", {"rows_done": n, "complete": True,
+                                             "skipped": {str(k): v for k, v in sorted(skipped.items())}})
+        if strict and skipped:
+            row = min(skipped)
+            raise ImageError(f"{skipped[row]} (strict mode: remove or fix the file, or run without strict; the "
+                             "other images are saved and will be reused)")
+        acts = load_activations(path)
+    acts.captured = sum(min(block, n - f) for f in todo)
+    return acts

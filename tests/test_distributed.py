@@ -1,0 +1,124 @@
+"""Capture on a Dask cluster (issue: beyond one machine): two worker processes give the single-process store,
+bit for bit, even when one of them is killed mid-capture."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import catsel
+from catsel.store import ARRAYS
+from helpers import small_cnn
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # a local cluster's processes import Keras: seconds each
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from catsel.distributed import close, connect
+
+    client = connect("local:2")
+    yield client
+    close(client)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from conftest import write_image
+
+    root = tmp_path_factory.mktemp("distributed")
+    rng = np.random.default_rng(2)
+    for k, name in enumerate(["red", "green", "blue"]):
+        for i in range(14):
+            image = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
+            image[2:10, 4:12, k] = 210
+            write_image(root / "data" / name / f"{i:02d}.png", image)
+    (root / "data" / "green" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    small_cnn(size=16).save(root / "net.keras")
+    amodel = catsel.activation_model(str(root / "net.keras"), image_size=16)
+    single = catsel.capture(amodel, catsel.ImageFolder(root / "data", image_size=16), root / "single", batch_size=4,
+                            progress=False)
+    return root, amodel, single
+
+
+def _same(a, b):
+    assert a.layers == b.layers and list(a.paths) == list(b.paths) and a.skipped == b.skipped
+    np.testing.assert_array_equal(a.labels, b.labels)
+    for layer in a.layers:
+        np.testing.assert_array_equal(a[layer], b[layer])  # bit for bit
+        if a.map_shape(layer) is not None:
+            np.testing.assert_array_equal(a.positions(layer), b.positions(layer))
+            np.testing.assert_array_equal(a.means(layer), b.means(layer))
+            np.testing.assert_array_equal(a.minima(layer), b.minima(layer))
+
+
+def test_a_distributed_capture_equals_the_single_process_one(cluster, dataset):
+    root, amodel, single = dataset
+    folder = catsel.ImageFolder(root / "data", image_size=16)
+    acts = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
+    _same(acts, single)
+    assert acts.meta.extra["layout"] == "zarr" and (root / "two" / "activations" / "arrays.zarr").is_dir()
+    assert len(list((root / "two" / "activations" / "blocks").glob("*.json"))) == -(-len(folder) // 8)
+    workers = cluster.run(lambda: sorted(__import__("catsel.distributed").distributed._NETWORKS))
+    assert sum(len(v) for v in workers.values()) <= 2  # each worker built the network once, not once per block
+    again = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
+    assert again.captured == 0  # every block is recorded: nothing is computed again
+    table = catsel.selectivity(acts, blockwise=True)  # read block by block from the chunks
+    np.testing.assert_allclose(table["selectivity"], catsel.selectivity(single)["selectivity"], rtol=1e-9)
+
+
+def test_a_worker_killed_mid_capture_costs_only_its_block(cluster, dataset, monkeypatch):
+    root, amodel, single = dataset
+    folder = catsel.ImageFolder(root / "data", image_size=16)
+    blocks = root / "killed" / "activations" / "blocks"
+    pids = list(cluster.run(os.getpid).values())
+    killed = []
+
+    def kill_when_the_first_block_is_in():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (blocks.is_dir() and any(blocks.iterdir())):
+            time.sleep(0.01)
+        os.kill(pids[0], 9)
+        killed.append(pids[0])
+
+    from catsel import distributed as module
+
+    slow = module.capture_block
+
+    def slower(*args, **kwargs):  # each block takes a moment, so that the kill lands mid-capture
+        time.sleep(0.3)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(module, "capture_block", slower)
+    killer = threading.Thread(target=kill_when_the_first_block_is_in)
+    killer.start()
+    acts = catsel.capture(amodel, folder, root / "killed", batch_size=4, client=cluster, block=4, progress=False)
+    killer.join()
+    assert killed and pids[0] not in cluster.run(os.getpid).values()  # the worker was killed (and replaced)
+    _same(acts, single)
+
+
+def test_catsel_run_with_a_local_scheduler(dataset, capsys):
+    from catsel.cli import main
+
+    root, _, single = dataset
+    assert main(["run", str(root / "data"), "--out", str(root / "cli"), "--model", str(root / "net.keras"),
+                 "--image-size", "16", "--batch-size", "4", "--scheduler", "local:2", "--block", "8",
+                 "--no-progress"]) == 0
+    result = catsel.load_run(root / "cli")
+    assert result.record["scheduler"] == "local:2" and result.activations.meta.extra["layout"] == "zarr"
+    _same(result.activations, single)
+    expected = catsel.selectivity(single)
+    np.testing.assert_allclose(result.table["selectivity"], expected["selectivity"], rtol=1e-9)
+    capsys.readouterr()
+    assert main(["run", str(root / "data"), "--out", str(root / "bad"), "--scheduler", "local:many",
+                 "--no-progress"]) == 2
+    assert "local:N takes a number of worker processes" in capsys.readouterr().err
+    with pytest.raises(catsel.ModelError, match="held in memory cannot be sent to the workers"):
+        catsel.capture(catsel.activation_model(small_cnn(size=16), preprocess="tf"),
+                       catsel.ImageFolder(root / "data", image_size=16), root / "memory", client=object())
