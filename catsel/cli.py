@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--scheduler", metavar="ADDRESS",
-                     help="capture on a Dask cluster: local:N (N worker processes here) or a scheduler's address "
-                          "such as tcp://host:8786; the store is then chunked (Zarr)")
+                     help="capture on a Dask cluster: local:N (N worker processes here), cuda (one worker per GPU, "
+                          "with dask-cuda) or a scheduler's address such as tcp://host:8786; the store is then "
+                          "chunked (Zarr)")
     run.add_argument("--block", type=_positive, help="with --scheduler: images per task (default 1024)")
     run.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
                      help="the selectivity table as csv or parquet (default auto: parquet above a million rows, "

@@ -46,12 +46,14 @@ _NETWORKS: dict[str, Any] = {}
 
 
 def connect(scheduler: str):
-    """A ``dask.distributed.Client`` for ``"local:N"`` (N worker processes here) or a scheduler's address.
+    """A ``dask.distributed.Client`` for ``"local:N"``, ``"cuda"`` or a scheduler's address.
 
     Parameters
     ----------
     scheduler : str
-        ``"local:N"``, or an address such as ``"tcp://10.0.0.5:8786"``.
+        ``"local:N"`` (N worker processes on this machine), ``"cuda"`` (one
+        worker per GPU of this machine, with dask-cuda's
+        ``LocalCUDACluster``), or an address such as ``"tcp://10.0.0.5:8786"``.
 
     Returns
     -------
@@ -68,8 +70,19 @@ def connect(scheduler: str):
         from distributed import Client, LocalCluster
     except ImportError:
         raise CatselError("--scheduler needs dask.distributed: pip install \"dask[distributed]\" zarr") from None
+    if scheduler == "cuda":  # one worker per GPU of this machine, each seeing its own
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise CatselError("--scheduler cuda needs dask-cuda (pip install dask-cuda); without it, start one "
+                              "`dask worker` per GPU with CUDA_VISIBLE_DEVICES set (docs/scaling.md) and give "
+                              "the scheduler's address") from None
+        cluster = LocalCUDACluster(threads_per_worker=1, dashboard_address=":0")
+        client = Client(cluster)
+        client._catsel_cluster = cluster
+        return client
     if local is not None:
-        cluster = LocalCluster(n_workers=local, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=local, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(cluster)
         client._catsel_cluster = cluster  # closed with the client (see close)
         return client
@@ -101,7 +114,12 @@ def local_workers(scheduler: str) -> int | None:
 
 
 def close(client) -> None:
-    """Close a client made by :func:`connect`, and its local cluster."""
+    """Close a client made by :func:`connect`, and its local cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    """
     cluster = getattr(client, "_catsel_cluster", None)
     client.close()
     if cluster is not None:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .models import ActivationModel
     from .store import Activations
 
-__all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "OUTPUTS"]
+__all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
+           "TABLE_FILES"]
 
 #: What :func:`run` writes into its output folder (besides ``untrained/`` with ``null``).
 OUTPUTS = ("activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json")

@@ -12,7 +12,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "fit_fonts", "CATEGORY_PALETTE"]
+__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "fit_fonts", "CATEGORY_PALETTE", "MAX_LINES",
+           "MAX_LABELLED_LAYERS"]
 
 
 def _figure_png(fig) -> bytes:

@@ -69,6 +69,13 @@ class Index:
         ``inputs(acts, layers) -> a``: for an index computed from something
         else than the map maxima (shape ``(n_images, n_units)``, the layers'
         units side by side); default: the maxima.
+    from_sums : callable, optional
+        ``from_sums(sums, eps) -> (values, chance)`` from :class:`Sums`, for
+        the indices defined on sums over images (:func:`register_sums_index`).
+    squares : bool, default False
+        ``from_sums`` needs sums of squares too.
+    normalised : bool, default False
+        ``prepare`` is eq. 1 (:func:`normalise`).
 
     ``prepare`` takes the activations ``a`` (float64, shape ``(n_images,
     n_units)``). ``compute`` takes its result and a membership matrix

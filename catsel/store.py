@@ -801,6 +801,11 @@ class Activations:
     _maxima, _positions, _means, _minima : dict of str to ndarray
         The arrays by layer; read them as ``acts[layer]``, ``acts.positions(layer)``,
         ``acts.means(layer)`` and ``acts.minima(layer)``.
+    _rows : ndarray, optional
+        The rows of the files that hold read images, when the arrays are
+        whole files (memory-mapped, or chunked) that also hold skipped ones.
+    _taken : dict
+        Those rows, read once per array.
 
     ``acts[layer]`` is a float32 array ``(n_images, n_units)``;
     ``acts.positions(layer)`` where each conv filter's maximum was.

@@ -122,3 +122,20 @@ def test_catsel_run_with_a_local_scheduler(dataset, capsys):
     with pytest.raises(catsel.ModelError, match="held in memory cannot be sent to the workers"):
         catsel.capture(catsel.activation_model(small_cnn(size=16), preprocess="tf"),
                        catsel.ImageFolder(root / "data", image_size=16), root / "memory", client=object())
+
+
+def test_one_worker_per_gpu_needs_dask_cuda_or_says_what_to_do(monkeypatch):
+    import builtins
+
+    from catsel.distributed import connect
+
+    real = builtins.__import__
+
+    def without_dask_cuda(name, *args, **kwargs):
+        if name.startswith("dask_cuda"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_dask_cuda)
+    with pytest.raises(catsel.CatselError, match="needs dask-cuda .* CUDA_VISIBLE_DEVICES"):
+        connect("cuda")
