@@ -546,13 +546,14 @@ def _blocks(acts: Activations, layers: list[str], rows: int):
 
 
 def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: np.ndarray, n_categories: int, *,
-                   rows: int | None = None, eps: float = EPS) -> tuple[Sums, dict]:
+                   rows: int | None = None, eps: float = EPS, images: np.ndarray | None = None,
+                   units: np.ndarray | None = None, bounds: dict | None = None) -> tuple[Sums, dict]:
     """An index's sums (:class:`Sums`) over all images, reading them block by block: memory follows the block.
 
     Two passes over the store: each unit's minimum and maximum (eq. 1 needs
     them before anything else), then the sums of the prepared values per
     category, for one or several labelings of the images at once (the labels,
-    and shuffles of them for the null).
+    and shuffles of them for the null or a permutation test).
 
     Parameters
     ----------
@@ -569,6 +570,13 @@ def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: 
     rows : int, optional
         Images per block (default: :func:`block_rows`).
     eps : float, default :data:`EPS`
+    images : ndarray of bool, shape (n_images,), optional
+        Only these images (a split half): minimum, maximum and sums over them.
+    units : ndarray of int, optional
+        Only these columns of the layers' units side by side.
+    bounds : dict, optional
+        ``low`` and ``high`` of an earlier call with the same images and units
+        (``units`` of its result): the first pass is skipped.
 
     Returns
     -------
@@ -585,23 +593,34 @@ def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: 
                          f"{', '.join(n for n, i in INDICES.items() if i.blockwise)}")
     rows = rows or block_rows(acts, layers)
     labelings = np.atleast_2d(np.asarray(labelings))
-    low = high = None
-    for _, _, a in _blocks(acts, layers, rows):  # pass 1: eq. 1's minimum and maximum
-        low = a.min(axis=0, keepdims=True) if low is None else np.minimum(low, a.min(axis=0, keepdims=True))
-        high = a.max(axis=0, keepdims=True) if high is None else np.maximum(high, a.max(axis=0, keepdims=True))
+
+    def chosen():
+        for start, stop, a in _blocks(acts, layers, rows):
+            keep = slice(None) if images is None else images[start:stop]
+            a = a[keep] if units is None else a[keep][:, units]
+            if len(a):
+                yield (np.arange(start, stop) if images is None else np.flatnonzero(images[start:stop]) + start), a
+
+    if bounds is None:
+        low = high = None
+        for _, a in chosen():  # pass 1: eq. 1's minimum and maximum
+            low = a.min(axis=0, keepdims=True) if low is None else np.minimum(low, a.min(axis=0, keepdims=True))
+            high = a.max(axis=0, keepdims=True) if high is None else np.maximum(high, a.max(axis=0, keepdims=True))
+    else:
+        low, high = bounds["low"][None, :], bounds["high"][None, :]
     total, active = None, np.zeros(low.shape[1], dtype=np.int64)
     n_rows = labelings.shape[0] * n_categories
-    for start, stop, a in _blocks(acts, layers, rows):  # pass 2: the sums
+    for which, a in chosen():  # pass 2: the sums
         x = normalise_between(a, low, high, eps) if spec.normalised else spec.prepare(a, eps)
         cells = (np.arange(labelings.shape[0])[:, None] * n_categories
-                 + labelings[:, start:stop].astype(np.int64)).ravel()
-        columns = np.tile(np.arange(stop - start), labelings.shape[0])
-        members = sparse.csr_matrix((np.ones(len(cells)), (cells, columns)), shape=(n_rows, stop - start))
+                 + labelings[:, which].astype(np.int64)).ravel()
+        columns = np.tile(np.arange(len(which)), labelings.shape[0])
+        members = sparse.csr_matrix((np.ones(len(cells)), (cells, columns)), shape=(n_rows, len(which)))
         block = Sums.of(x, members, spec.squares)
         total = block if total is None else total + block
         active += (a > low).sum(axis=0)
-    units = {"low": low[0], "high": high[0], "n_active": active, "all_zero": (low[0] == 0) & (high[0] == 0)}
-    return total, units
+    stats = {"low": low[0], "high": high[0], "n_active": active, "all_zero": (low[0] == 0) & (high[0] == 0)}
+    return total, stats
 
 
 def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0.01,

@@ -47,7 +47,7 @@ __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shu
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
                      max_permutations: int | None = None, alpha: float = 0.05, method: str = "bh", layers=None,
-                     seed: int = 0, block: int = 50, warn: bool = True) -> pd.DataFrame:
+                     seed: int = 0, block: int = 50, warn: bool = True, blockwise: bool | None = None) -> pd.DataFrame:
     """One-sided label-permutation p-value of every unit's index for every category, with resolution for rare units.
 
     Under the null hypothesis the labels are exchangeable. For each shuffle of
@@ -88,6 +88,10 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
         Permutations per matrix product (memory: block × categories × images).
     warn : bool, default True
         Warn where the permutation floor still binds.
+    blockwise : bool, optional
+        Read the store block by block of images, one pass per ``block``
+        permutations (see :func:`catsel.selection.blockwise_sums`), in float64;
+        default: when the store is large. The same permutations either way.
 
     Returns
     -------
@@ -95,16 +99,35 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
         ``layer``, ``filter``, ``category``, ``p_value``, ``permutations``
         (how many the test received); the rows of :func:`catsel.selectivity`.
     """
-    from .selection import INDICES
+    from .selection import INDICES, blockwise_sums, use_blockwise
 
-    layers, a, sizes = index_inputs(acts, layers, index)
+    layers = list(layers) if layers is not None else list(acts.layers)
     spec = INDICES[index]
-    x = np.asarray(spec.prepare(a, EPS), dtype=np.float32)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
-    observed = spec.compute(x, onehot(labels, n_cat, np.float32), EPS)[0]  # (C, U)
+    if use_blockwise(acts, layers, index, blockwise):
+        sizes = [acts.units[l] for l in layers]
+        sums, per_unit = blockwise_sums(acts, layers, index, labels, n_cat)
+        observed = spec.from_sums(sums, EPS)[0]
+        constant_units = per_unit["low"] == per_unit["high"]
+
+        def permuted(units, shuffled):  # one pass over the store for the block of permutations
+            bounds = {"low": per_unit["low"][units], "high": per_unit["high"][units]}
+            return spec.from_sums(blockwise_sums(acts, layers, index, shuffled, n_cat, units=units,
+                                                 bounds=bounds)[0], EPS)[0]
+    else:
+        layers, a, sizes = index_inputs(acts, layers, index)
+        x = np.asarray(spec.prepare(a, EPS), dtype=np.float32)
+        observed = spec.compute(x, onehot(labels, n_cat, np.float32), EPS)[0]  # (C, U)
+        constant_units = a.max(axis=0) == a.min(axis=0)
+
+        def permuted(units, shuffled):  # a block of permutations: one (block × categories, images) product
+            b = len(shuffled)
+            members = np.zeros((b * n_cat, len(labels)), dtype=np.float32)
+            members[(np.arange(b)[:, None] * n_cat + shuffled).ravel(), np.tile(np.arange(len(labels)), b)] = 1
+            return spec.compute(x[:, units], members, EPS)[0]
     tolerance = 1e-5 * (np.abs(np.where(np.isfinite(observed), observed, 0)) + 1.0)  # float32: near-ties count
-    constant = (a.max(axis=0) == a.min(axis=0))[None, :] & np.ones((n_cat, 1), dtype=bool)
+    constant = constant_units[None, :] & np.ones((n_cat, 1), dtype=bool)
     most = max_permutations if max_permutations is not None else 100 * permutations
     rng = np.random.default_rng(seed)
     exceed = np.zeros(observed.shape, dtype=np.int64)
@@ -114,16 +137,14 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
     while True:
         units = np.flatnonzero(running.any(axis=0))
         if len(units):
-            sub_x, sub_obs, sub_tol = x[:, units], observed[:, units], tolerance[:, units]
+            sub_obs, sub_tol = observed[:, units], tolerance[:, units]
             count = np.zeros((n_cat, len(units)), dtype=np.int64)
             have = int(done[running].min()) if running.any() else target
             todo = target - have
             while todo > 0:
                 b = min(block, todo)
-                members = np.zeros((b * n_cat, len(labels)), dtype=np.float32)
                 shuffled = np.stack([rng.permutation(labels) for _ in range(b)])
-                members[(np.arange(b)[:, None] * n_cat + shuffled).ravel(), np.tile(np.arange(len(labels)), b)] = 1
-                values = spec.compute(sub_x, members, EPS)[0].reshape(b, n_cat, -1)
+                values = permuted(units, shuffled).reshape(b, n_cat, -1)
                 count += (values >= sub_obs[None] - sub_tol[None]).sum(axis=0)
                 todo -= b
             mask = running[:, units]
@@ -457,29 +478,56 @@ def _halves(labels: np.ndarray, n_cat: int, rng) -> np.ndarray:
     return half
 
 
-def _split_half(a, labels, n_cat, index, threshold, rng) -> tuple[dict, np.ndarray]:
+def _half(data, labels, mask, n_cat, index) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """On the images of ``mask``: the index (C, U), chance (C,), constant units (U,) and each category's mean
+    normalised activity (C, U). ``data``: the activations in memory, or ``(acts, layers)`` read block by block."""
+    if isinstance(data, np.ndarray):
+        part, lab = data[mask], labels[mask]
+        values, chance = selectivity_matrix(part, lab, n_cat, index=index)
+        an = normalise(part)
+        profile = np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)])
+        return values, chance, part.max(axis=0) == part.min(axis=0), profile
+    from .selection import INDICES, blockwise_sums
+
+    acts, layers = data
+    sums, per_unit = blockwise_sums(acts, layers, index, labels, n_cat, images=mask)
+    values, chance = INDICES[index].from_sums(sums, EPS)
+    if not INDICES[index].normalised:  # the profile is of eq. 1's normalised activity whatever the index
+        sums, _ = blockwise_sums(acts, layers, "paper", labels, n_cat, images=mask, bounds=per_unit)
+    return values, chance, per_unit["low"] == per_unit["high"], sums.inside / np.maximum(sums.counts, 1)[:, None]
+
+
+def _split_half(data, labels, n_cat, index, threshold, rng) -> tuple[dict, np.ndarray]:
     """Index and selective decision on each half, (C, U) each, and each unit's reliability (U,)."""
     half = _halves(labels, n_cat, rng)
     results = {}
     profiles = []
     for name, mask in (("a", half), ("b", ~half)):
-        part, lab = a[mask], labels[mask]
-        values, chance = selectivity_matrix(part, lab, n_cat, index=index)
+        values, chance, constant, profile = _half(data, labels, mask, n_cat, index)
         results[f"selectivity_{name}"] = values
-        constant = part.max(axis=0) == part.min(axis=0)
         results[f"selective_{name}"] = selective_rule(values - chance[:, None], constant[None, :], threshold)
-        an = normalise(part)
-        profiles.append(np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)]))  # (C, U)
+        profiles.append(profile)
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
     denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
-    r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(a.shape[1]), where=denominator > 0)
+    r = np.divide((pa * pb).sum(axis=0), denominator, out=np.zeros(pa.shape[1]), where=denominator > 0)
     # Spearman-Brown for the full set of images; a negative split-half correlation (no reliability)
     # is reported as it is, since the correction would take it below -1
     return results, np.where(r > 0, 2 * r / (1 + np.maximum(r, 0)), r)
 
 
+def _split_data(acts: Activations, layers, index: str, blockwise: bool | None):
+    """(layers, data, sizes) for the split-half statistics: the units in memory, or ``(acts, layers)`` to read
+    block by block (a large store, or as asked)."""
+    from .selection import use_blockwise
+
+    chosen = list(layers) if layers is not None else list(acts.layers)
+    if use_blockwise(acts, chosen, index, blockwise):
+        return chosen, (acts, chosen), [acts.units[l] for l in chosen]
+    return index_inputs(acts, chosen, index)
+
+
 def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.01, layers=None,
-               seed: int = 0) -> pd.DataFrame:
+               seed: int = 0, blockwise: bool | None = None) -> pd.DataFrame:
     """Choose selective units on one half of the images, measure them on the other.
 
     Each category's images are split at random into halves A and B. Per unit ×
@@ -496,6 +544,9 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     threshold : float, default 0.01
     layers : list of str, optional
     seed : int, default 0
+    blockwise : bool, optional
+        Read the store block by block of images (two passes per half; see
+        :func:`catsel.selection.blockwise_sums`); default: when it is large.
 
     Returns
     -------
@@ -505,12 +556,12 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
         ``layer_replication`` gives, per layer, the share of units selective on
         A that are selective for the same category on B.
     """
-    layers, a, sizes = index_inputs(acts, layers, index)
+    layers, data, sizes = _split_data(acts, layers, index, blockwise)
     n_cat = len(acts.categories)
-    results, reliability = _split_half(a, np.asarray(acts.labels), n_cat, index, threshold,
+    results, reliability = _split_half(data, np.asarray(acts.labels), n_cat, index, threshold,
                                        np.random.default_rng(seed))
     table = long_table(layers, sizes, acts.categories, **results,
-                       reliability=np.broadcast_to(reliability, (n_cat, a.shape[1])))
+                       reliability=np.broadcast_to(reliability, (n_cat, sum(sizes))))
     replication = table.groupby("layer", observed=True).apply(
         lambda g: g.loc[g["selective_a"], "selective_b"].mean() if g["selective_a"].any() else np.nan,
         include_groups=False)
@@ -533,7 +584,8 @@ def _replication_by_layer(results, reliability, sizes, reliable: float):
 
 
 def reliability_summary(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
-                        splits: int = 10, reliable: float = 0.5, layers=None, seed: int = 0) -> pd.DataFrame:
+                        splits: int = 10, reliable: float = 0.5, layers=None, seed: int = 0,
+                        blockwise: bool | None = None) -> pd.DataFrame:
     """Split-half reliability and replication per layer, each beside its shuffled-label null.
 
     Both are far from 0 on noise: a unit's reliability is a correlation over
@@ -556,6 +608,8 @@ def reliability_summary(acts: Activations, *, index: str = "paper", threshold: f
         Units with a reliability above this count as reliable.
     layers : list of str, optional
     seed : int, default 0
+    blockwise : bool, optional
+        Read the store block by block of images (see :func:`split_half`).
 
     Returns
     -------
@@ -567,7 +621,7 @@ def reliability_summary(acts: Activations, *, index: str = "paper", threshold: f
         ``reliability_null``, ``reliability_excess``; ``share_reliable``,
         ``share_reliable_null``, ``share_reliable_excess``.
     """
-    layers, a, sizes = index_inputs(acts, layers, index)
+    layers, a, sizes = _split_data(acts, layers, index, blockwise)
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)

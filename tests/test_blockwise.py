@@ -86,3 +86,27 @@ def test_a_large_store_is_memory_mapped_when_read(stored, monkeypatch):
     acts = catsel.load_activations(stored.path)
     assert isinstance(acts._maxima[stored.layers[0]], np.memmap)
     np.testing.assert_array_equal(acts[stored.layers[0]], stored[stored.layers[0]])  # skipped rows left out
+
+
+def test_blockwise_permutation_test_and_split_halves_equal_the_whole_computation(stored, monkeypatch):
+    whole_p = stats.permutation_test(stored, permutations=40, max_permutations=400, seed=5, block=16,
+                                     blockwise=False, warn=False)
+    whole_half = stats.split_half(stored, seed=2, blockwise=False)
+    whole_dprime = stats.split_half(stored, index="dprime", seed=2, blockwise=False)
+    whole_reliability = stats.reliability_summary(stored, shuffles=3, splits=2, seed=1, blockwise=False)
+    monkeypatch.setattr(selection, "BLOCK_BYTES", 6 * 8 * sum(stored.units.values()))
+    _never_whole(monkeypatch)
+    blocks_p = stats.permutation_test(stored, permutations=40, max_permutations=400, seed=5, block=16,
+                                      blockwise=True, warn=False)
+    # the same permutations: the same counts (float64 here, float32 in memory: a near-tie could differ)
+    assert (blocks_p["p_value"] == whole_p["p_value"]).mean() > 0.99
+    np.testing.assert_allclose(blocks_p["p_value"], whole_p["p_value"], atol=2 / 41)
+    assert (blocks_p["permutations"] >= 40).any() and blocks_p["permutations"].max() > 40  # refined tests
+    for whole, index in ((whole_half, "paper"), (whole_dprime, "dprime")):
+        blocks = stats.split_half(stored, index=index, seed=2, blockwise=True)
+        for column in ("selectivity_a", "selectivity_b", "reliability"):
+            finite = np.isfinite(whole[column])
+            np.testing.assert_allclose(blocks[column][finite], whole[column][finite], rtol=1e-9, atol=1e-12)
+        assert (blocks["selective_a"] == whole["selective_a"]).all()
+    blocks_reliability = stats.reliability_summary(stored, shuffles=3, splits=2, seed=1, blockwise=True)
+    pd.testing.assert_frame_equal(blocks_reliability, whole_reliability, rtol=1e-9)
