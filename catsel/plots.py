@@ -257,7 +257,7 @@ def _heat_map(summary: pd.DataFrame, cats: list, title: str | None, ax: Axes) ->
     step = -(-len(layers) // MAX_LABELLED_LAYERS)
     ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
     ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
-    shown = -(-len(cats) // 40)  # at most 40 category names, evenly
+    shown = -(-len(cats) // 25)  # at most 25 category names, evenly
     rows = list(range(0, len(cats), shown))
     ax.set_yticks(rows, [cats[i] for i in rows], fontsize=6)
     ax.set_xlabel("layer")

@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from .plots import fit_fonts, layer_proportions, palette
+from .plots import MAX_LINES, fit_fonts, layer_proportions, palette
 from .selection import layer_category_codes
 from .visualise import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
@@ -78,7 +78,63 @@ class _Explorer:
 
     def _observe(self, *controls) -> None:
         for control in controls:
-            control.observe(lambda change: self.update(), names="value")
+            control.observe(lambda change: None if _quiet(change) else self.update(), names="value")
+
+
+class _Rows:
+    """Rows of a selectivity table by a key (layer × category, or layer × filter), found without a scan.
+
+    A 1,000-category table has 12.4 million rows: comparing a column with a
+    value costs tens of milliseconds each time, and pandas copies a frame's
+    ``attrs`` (with one entry per category) on every operation. The rows are
+    sorted by key once; a lookup is then a slice, and the frames it returns
+    carry no ``attrs``.
+    """
+
+    def __init__(self, table: pd.DataFrame, codes: np.ndarray, size: int):
+        self.table = table
+        self.order = np.argsort(codes, kind="stable")
+        self.bounds = np.searchsorted(codes[self.order], np.arange(size + 1))
+
+    def take(self, keys) -> pd.DataFrame:
+        """The rows whose key is in ``keys``, in table order, without ``attrs``."""
+        keys = np.asarray(list(keys), dtype=np.int64)
+        parts = [self.order[self.bounds[k]:self.bounds[k + 1]] for k in keys]
+        positions = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        frame = self.table.iloc[positions]
+        frame.attrs = {}
+        return frame
+
+
+def _quiet(change) -> bool:
+    """A change made while a category list is narrowed (see :func:`_category_picker`), not by the user."""
+    return bool(getattr(change["owner"], "catsel_quiet", False))
+
+
+def _category_picker(W, categories: list, value, rows: int = 6):
+    """A search box and a multiple choice of categories: typing narrows the list (chosen ones stay chosen).
+
+    With ImageNet's 1,000 categories a plain list cannot be browsed; the box
+    filters it by the text typed, anywhere in the name, case ignored.
+    """
+    choice = W.SelectMultiple(options=categories, value=tuple(value), description="categories",
+                              rows=min(rows, len(categories)))
+    find = W.Text(placeholder=f"find among {len(categories)}", description="find", layout=W.Layout(width="260px"))
+
+    def narrow(change):
+        text = change["new"].strip().lower()
+        chosen = set(choice.value)
+        matching = [c for c in categories if text in c.lower()] if text else list(categories)
+        options = [c for c in categories if c in chosen and c not in matching] + matching
+        choice.catsel_quiet = True  # new options empty the choice and it is set again: no redraw meanwhile
+        try:
+            choice.options = options
+            choice.value = tuple(c for c in options if c in chosen)
+        finally:
+            choice.catsel_quiet = False
+
+    find.observe(narrow, names="value")
+    return find, choice
 
 
 class _ThresholdCounts:
@@ -128,7 +184,8 @@ class ThresholdExplorer(_Explorer):
 
     Attributes
     ----------
-    threshold, index, categories : ipywidgets controls
+    threshold, index, categories, find : ipywidgets controls
+        ``find`` narrows the list of ``categories`` to the names holding its text.
     summary : DataFrame
         :func:`catsel.layer_summary` at the current settings.
     counts : DataFrame
@@ -158,12 +215,11 @@ class ThresholdExplorer(_Explorer):
                                        layout=W.Layout(width="420px"))
         self.index = W.Dropdown(options=list(tables), value=index or next(iter(tables)), description="index",
                                 layout=W.Layout(width="200px"))
-        self.categories = W.SelectMultiple(options=all_categories, value=tuple(categories or all_categories),
-                                           description="categories", rows=min(6, len(all_categories)))
+        self.find, self.categories = _category_picker(W, all_categories, categories or all_categories)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.table_html = W.HTML()
         self.status = W.HTML()
-        controls = W.HBox([W.VBox([self.threshold, self.index]), self.categories])
+        controls = W.HBox([W.VBox([self.threshold, self.index]), W.VBox([self.find, self.categories])])
         self.widget = W.VBox([controls, self.status, self.image, self.table_html])
         self._observe(self.threshold, self.index, self.categories)
         self.update()
@@ -174,7 +230,9 @@ class ThresholdExplorer(_Explorer):
         cats = [c for c in counter.categories if c in self.categories.value]
         self.summary = counter.summary(self.threshold.value)
         self.summary.attrs["index"] = self.index.value
-        shown = self.summary[self.summary["category"].isin(cats)]
+        bare = self.summary.copy(deep=False)
+        bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
+        shown = bare[bare["category"].isin(cats)]
         self.counts = shown.pivot(index="layer", columns="category", values="n_selective").reindex(columns=cats)
         # fixed margins: constrained layout would draw every figure twice
         figure = Figure(figsize=(10, 4.2))
@@ -183,9 +241,12 @@ class ThresholdExplorer(_Explorer):
             layer_proportions(self.summary, categories=cats, ax=figure.subplots())
         self._show(figure)
         units = shown.drop_duplicates("layer").set_index("layer")["n_units"]
-        html = self.counts.assign(units=units).rename_axis(index=None, columns=None).to_html(
+        counts = self.counts.iloc[:, :MAX_LINES]  # the table names at most as many categories as the figure draws
+        html = counts.assign(units=units).rename_axis(index=None, columns=None).to_html(
             classes="catsel-counts", border=0)
-        self.table_html.value = f"<b>Selective units per layer</b>{_TABLE_CSS}{html}"
+        more = (f" (the first {MAX_LINES} of the {len(cats)} categories chosen; the figure shows all)"
+                if len(cats) > MAX_LINES else "")
+        self.table_html.value = f"<b>Selective units per layer</b>{more}{_TABLE_CSS}{html}"
         total = int(shown["n_selective"].sum())
         self.status.value = (f"{self.index.value} index &gt; chance + {self.threshold.value:.3f}: "
                              f"<b>{total}</b> selective unit × category pairs")
@@ -204,10 +265,12 @@ class LayerExplorer(_Explorer):
         ``"filter index"`` or a category (default: the first category).
     window : int, default 48
         Filters drawn at a time.
+    categories : sequence of str, optional
+        The categories drawn (default: all, or the first 12 of more).
 
     Attributes
     ----------
-    layer, sort_by, window, inspect : ipywidgets controls
+    layer, sort_by, window, inspect, categories, find : ipywidgets controls
     order : ndarray
         Filter indices of the layer in the current sort order.
     shown : DataFrame
@@ -215,42 +278,65 @@ class LayerExplorer(_Explorer):
     """
 
     def __init__(self, table: pd.DataFrame, *, layer: str | None = None, sort_by: str | None = None,
-                 window: int = 48):
+                 window: int = 48, categories=None):
         W = _ipywidgets()
+        categories_shown = categories
         self.table = table
         layers = list(table["layer"].cat.categories)
         categories = list(table["category"].cat.categories)
-        self._categories = categories
+        self._all = categories
+        self._categories = list(categories_shown) if categories_shown is not None else categories[:MAX_LINES]
+        self._units = table.groupby("layer", observed=True)["filter"].nunique()
+        self._rows = _Rows(table, layer_category_codes(table), len(layers) * len(categories))
+        self._layer_code = {l: i for i, l in enumerate(layers)}
+        self._category_code = {c: i for i, c in enumerate(categories)}
+        self.find, self.categories = _category_picker(W, categories, self._categories)
         self.layer = W.Dropdown(options=layers, value=layer or layers[-1], description="layer")
-        self.sort_by = W.Dropdown(options=["filter index", *categories], value=sort_by or categories[0],
-                                  description="sort by")
+        self.sort_by = W.Dropdown(options=["filter index", *self._categories],
+                                  value=sort_by or self._categories[0], description="sort by")
         self.window = W.IntRangeSlider(value=(0, window - 1), min=0, max=1, step=1, description="filters",
                                        continuous_update=False, layout=W.Layout(width="520px"))
         self.inspect = W.Dropdown(options=[], description="inspect")
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
-        self.widget = W.VBox([W.HBox([self.layer, self.sort_by]), W.HBox([self.window, self.inspect]), self.image])
+        controls = W.VBox([W.HBox([self.layer, self.sort_by]), W.HBox([self.window, self.inspect])])
+        self.widget = W.VBox([W.HBox([controls, W.VBox([self.find, self.categories])]), self.image])
         self._window_size = window
         self._cache: dict = {}
         self.layer.observe(lambda change: self._reset_window(), names="value")
+        self.categories.observe(lambda change: None if _quiet(change) else self._choose(), names="value")
         self._observe(self.sort_by, self.window)
         self._reset_window()
 
+    def _choose(self) -> None:
+        """New categories chosen: the bars and the sort follow them."""
+        chosen = [c for c in self._all if c in self.categories.value]
+        if not chosen or chosen == self._categories:
+            return
+        self._categories = chosen
+        with self.sort_by.hold_trait_notifications():
+            keep = self.sort_by.value if self.sort_by.value in chosen else "filter index"
+            self.sort_by.options = ["filter index", *chosen]
+            self.sort_by.value = keep
+        self.update()
+
     def _reset_window(self) -> None:
-        n = int((self.table["layer"] == self.layer.value).sum() // len(self._categories))
+        n = int(self._units[self.layer.value])
         with self.window.hold_trait_notifications():
             self.window.max = max(n - 1, 1)
             self.window.value = (0, min(self._window_size, n) - 1)
         self.update()
 
     def _matrix(self):
-        layer = self.layer.value
-        if layer not in self._cache:
-            rows = self.table[self.table["layer"] == layer]
+        """The layer's filters × the chosen categories: selectivity, selective, chance (only those rows read)."""
+        key = (self.layer.value, tuple(self._categories))
+        if key not in self._cache:
+            first = self._layer_code[self.layer.value] * len(self._all)
+            rows = self._rows.take(first + self._category_code[c] for c in self._categories)
             values = rows.pivot(index="filter", columns="category", values="selectivity")[self._categories]
             selective = rows.pivot(index="filter", columns="category", values="selective")[self._categories]
             chance = rows.groupby("category", observed=True)["chance"].first()[self._categories]
-            self._cache[layer] = values, selective, chance
-        return self._cache[layer]
+            self._cache[key] = values, selective, chance
+        return self._cache[key]
 
     def update(self) -> None:
         """Redraw from the current values of the controls (called whenever one of them changes)."""
@@ -328,6 +414,7 @@ class FilterExplorer(_Explorer):
         W = _ipywidgets()
         self.acts = acts
         self.table = table
+        self._rows = None
         self.root = Path(acts.root)
         self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
         self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="filter")
@@ -363,10 +450,21 @@ class FilterExplorer(_Explorer):
                 if active < MIN_ACTIVE * total else "")
         if self.table is None:
             return f"<b>{layer}</b> filter {unit}{note}"
-        rows = self.table[(self.table["layer"] == layer) & (self.table["filter"] == unit)]
+        if self._rows is None:  # made on the first caption: one sort of the table by layer and filter
+            layers = list(self.table["layer"].cat.categories)
+            self._width = int(self.table["filter"].max()) + 1
+            codes = (self.table["layer"].cat.codes.to_numpy().astype(np.int64) * self._width
+                     + self.table["filter"].to_numpy().astype(np.int64))
+            self._rows = _Rows(self.table, codes, len(layers) * self._width)
+            self._layer_code = {l: i for i, l in enumerate(layers)}
+        rows = self._rows.take([self._layer_code[layer] * self._width + unit])
+        more = ""
+        if len(rows) > MAX_LINES:  # the categories it is most selective for
+            more = f" (the {MAX_LINES} highest of {len(rows)} categories; {int(rows['selective'].sum())} selective)"
+            rows = rows.nlargest(MAX_LINES, "selectivity")
         parts = [f"{r.category}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
                  for r in rows.itertuples()]
-        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts) + note
+        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts) + more + note
 
     def _crops_available(self, layer: str) -> bool:
         return has_receptive_field(self.acts, layer)
@@ -406,14 +504,21 @@ class FilterExplorer(_Explorer):
                     ax.set_title("receptive field", fontsize=7)
         ax = fig.add_subplot(grid[lines, :])
         rng = np.random.default_rng(0)
-        for y, c in enumerate(self.acts.categories):  # jittered strip and median per category
+        shown = list(self.acts.categories)
+        if len(shown) > MAX_LINES:  # the categories on which the unit is highest, by median
+            medians = self.values.groupby("category", observed=True)["value"].median()
+            highest = set(medians.nlargest(MAX_LINES).index)
+            shown = [c for c in shown if c in highest]
+        for y, c in enumerate(shown):  # jittered strip and median per category
             v = self.values.loc[self.values["category"] == c, "value"].to_numpy()
             ax.scatter(v, y + rng.uniform(-0.25, 0.25, len(v)), s=6, alpha=0.6, color=colours[c])
             if len(v):
                 ax.plot([np.median(v)] * 2, [y - 0.35, y + 0.35], color="black", lw=1.5)
-        ax.set_yticks(range(len(self.acts.categories)), self.acts.categories)
+        ax.set_yticks(range(len(shown)), shown)
         ax.invert_yaxis()
-        ax.set_xlabel(f"{layer} filter {unit}: maximum of its map per image")
+        ax.set_xlabel(f"{layer} filter {unit}: maximum of its map per image"
+                      + (f" (the {len(shown)} of {len(self.acts.categories)} categories with the highest median)"
+                         if len(shown) < len(self.acts.categories) else ""))
         ax.set_ylabel("")
         fig.suptitle(f"{layer} filter {unit}: top {k} images", fontsize=10)
         return fig

@@ -49,7 +49,7 @@ def test_a_thousand_categories_run_end_to_end(thousand, monkeypatch):
     ax = result.figure(ax=Figure().subplots())
     assert len(ax.images) == 1 and len(ax.lines) == 0 and ax.get_legend() is None
     assert ax.images[0].get_array().shape == (N_CATEGORIES, len(result.activations.layers))
-    assert len([t for t in ax.get_yticklabels() if t.get_text()]) <= 40
+    assert len([t for t in ax.get_yticklabels() if t.get_text()]) <= 25
     # a smaller run into the same folder writes CSV again, and the Parquet of the earlier run is gone
     monkeypatch.setattr(pipeline, "PARQUET_ABOVE", 10**9)
     catsel.run(thousand / "data", out, model=str(thousand / "net.keras"), image_size=12, progress=False)
@@ -65,3 +65,32 @@ def test_tables_format_on_request(colour_folder, tmp_path):
     assert pd.read_parquet(tmp_path / "p" / "selectivity.parquet")["layer"].eq("block1_conv1").all()
     with pytest.raises(catsel.CatselError, match="--tables"):
         catsel.Settings(tables="xlsx")
+
+
+def test_the_explorers_pick_among_a_thousand_categories(thousand):
+    from matplotlib.collections import PolyCollection
+
+    from catsel import widgets
+
+    acts = catsel.capture(catsel.activation_model(str(thousand / "net.keras"), image_size=12),
+                          catsel.ImageFolder(thousand / "data", image_size=12), thousand / "explore", progress=False)
+    table = catsel.selectivity(acts)
+    th = widgets.explore_thresholds(table)
+    assert len(th.figure.axes[0].images) == 1  # all 1,000 chosen: the heat map
+    th.categories.value = ("class0007", "class0420")
+    th.find.value = "class004"  # narrows the list to class0040-class0049, the chosen ones kept
+    assert set(th.categories.options) == {"class0007", "class0420"} | {f"class004{i}" for i in range(10)}
+    assert th.categories.value == ("class0007", "class0420")
+    assert [t.get_text().split(" ")[0] for t in th.figure.axes[0].get_legend().get_texts()][:2] == [
+        "class0007", "class0420"]  # two categories: lines again
+    layer = widgets.explore_layer(table)
+    bars = [c for c in layer.figure.axes[1].collections if isinstance(c, PolyCollection)]
+    assert len(bars) == 12 and list(layer.sort_by.options)[1:] == [f"class{i:04d}" for i in range(12)]
+    layer.find.value = "class0999"
+    layer.categories.value = ("class0999",)
+    bars = [c for c in layer.figure.axes[1].collections if isinstance(c, PolyCollection)]
+    assert [b.get_label() for b in bars] == ["class0999"] and list(layer.sort_by.options) == ["filter index",
+                                                                                               "class0999"]
+    filters = widgets.explore_filters(acts, table, layer=acts.layers[0])
+    strip = filters.figure.axes[-1]
+    assert len(strip.get_yticklabels()) == 12  # the unit's 12 highest categories, not a thousand rows
