@@ -5,8 +5,9 @@ model into one writer. For datasets of hundreds of thousands of images, or
 several GPUs and machines, the images are cut into **blocks** (default
 :data:`BLOCK` images). Each block is one `dask.distributed` task: the worker
 that takes it builds the network once (and keeps it for its later blocks),
-decodes the block's images itself, computes them in batches, and writes its
-rows into the store's Zarr arrays, whose chunks are the blocks, so that no two
+decodes the block's images itself (in threads, the next batch while this
+one computes), computes them in batches, and writes its rows into the
+store's Zarr arrays, whose chunks are the blocks, so that no two
 workers write the same chunk. A block's record (``blocks/<first row>.json``)
 is written after its rows: a block is whole or absent. A worker that dies
 costs only its unfinished block, which the scheduler gives to another
@@ -152,6 +153,18 @@ def _network(recipe: dict):
     return _NETWORKS[key]
 
 
+# Threads that decode a worker's images (Pillow releases the GIL): made on its first block, kept.
+_POOL: dict[str, Any] = {}
+
+
+def _decoders():
+    from concurrent.futures import ThreadPoolExecutor
+
+    if "pool" not in _POOL:
+        _POOL["pool"] = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="catsel-decode")
+    return _POOL["pool"]
+
+
 def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, fit: str, batch_size: int) -> dict:
     """One block: decode its images, compute them in batches, write its rows, then its record.
 
@@ -178,19 +191,31 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
     """
     import zarr
 
-    from .data import decode_many
+    from .data import decode_rows
     from .store import ARRAYS, _write_json
 
     amodel = _network(recipe)
     size = amodel.image_size
     put, run = amodel.runner()
+    pool = _decoders()
+    threads = pool._max_workers
+
+    def decode(start: int):
+        """Queue the decoding of the batch at ``start`` on the worker's threads (padded as a single process pads)."""
+        chunk = [os.path.join(root, p) for p in paths[start:start + batch_size]]
+        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)
+        jobs = [pool.submit(decode_rows, [chunk[i] for i in part], batch, int(part[0]), size, fit)
+                for part in np.array_split(np.arange(len(chunk)), min(threads, len(chunk))) if len(part)]
+        return chunk, batch, jobs
+
     parts: dict[str, dict[str, list]] = {}
     skipped = {}
+    pending = decode(0)
     for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        images, errors = decode_many([os.path.join(root, p) for p in chunk], size, fit)
-        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)  # padded as a single-process capture pads
-        batch[:len(chunk)] = images
+        chunk, batch, jobs = pending
+        errors = [e for job in jobs for e in job.result()]
+        if start + batch_size < len(paths):  # the next batch decodes while this one computes
+            pending = decode(start + batch_size)
         arrays = amodel.split_all(run(put(batch)))
         bad = [k for k, e in enumerate(errors) if e is not None]
         for kind, by_layer in arrays.items():
@@ -267,8 +292,9 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
             for layer in meta.layers:
                 for kind, (dtype, dense_too) in ARRAYS.items():
                     if dense_too or layer.map_shape is not None:
+                        # uncompressed chunks: zstd tripled a block's write time, for little gain on activations
                         group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
-                                           chunks=(block, layer.units), fill_value=0)
+                                           chunks=(block, layer.units), fill_value=0, compressors=None)
             (path / "blocks").mkdir(exist_ok=True)
             _write_index(path, [{"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
                                 for i, (rel, lab) in enumerate(zip(paths, images.labels))])
