@@ -2,7 +2,7 @@
 #   make demo   sets up .venv and runs catsel on sample_data/ (results in runs/sample/)
 #   make test   sets up .venv and runs the whole test suite
 # and, for developers:
-#   make quick  the tests without the slow ones (notebooks, browsers, other backends): under a minute
+#   make quick  the tests without the slow ones (notebooks, browsers, other backends, Dask): about two minutes
 #   make docs   the API reference and the executed notebooks as HTML in build/docs/ (warnings are errors)
 PYTHON ?= python3
 VENV ?= .venv
