@@ -376,12 +376,12 @@ def capture(
         )
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if strict and images.skipped:
+        first = images.skipped[0]
+        raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
     if client is not None:
         from .distributed import BLOCK, capture_distributed
 
-        if strict and images.skipped:
-            first = images.skipped[0]
-            raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
         acts = capture_distributed(amodel, images, out, client=client, block=block or BLOCK, batch_size=batch_size,
                                    strict=strict, progress=progress, verify=verify)
         _check_categories(acts, images)
@@ -392,9 +392,6 @@ def capture(
         raise ModelError(f"batch size {batch_size} does not split evenly over {k} devices; "
                          f"use a multiple of {k}, such as {-(-batch_size // k) * k}")
     put, run = amodel.runner(chosen)
-    if strict and images.skipped:
-        first = images.skipped[0]
-        raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
 
     out = Path(out)
     meta = StoreMeta.from_json({
