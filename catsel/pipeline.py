@@ -485,7 +485,9 @@ def load_run(out: str | os.PathLike) -> RunResult:
     out = Path(out)
     acts = load_activations(out)
     record = run_settings(out)
-    written = [name for name in TABLE_FILES.values() if (out / name).is_file()]
+    # the table this run wrote, as run.json names it; another one beside it is an earlier run's
+    named = [name for name in (record or {}).get("outputs", []) if name in TABLE_FILES.values()]
+    written = [name for name in named + list(TABLE_FILES.values()) if (out / name).is_file()]
     missing = [name for name in (written[:1] or ["selectivity.csv"]) + ["layer_summary.csv"]
                if not (out / name).is_file()]
     if not record or missing:

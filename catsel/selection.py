@@ -673,8 +673,8 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         values, chance = INDICES[index].from_sums(sums, eps)
         silent, constant_units, active = units["all_zero"], units["low"] == units["high"], units["n_active"]
     else:
-        _, a, _ = stack_units(acts, layers)
         _, x, _ = index_inputs(acts, layers, index)
+        a = x if INDICES[index].inputs is None else stack_units(acts, layers)[1]  # the maxima, stacked once
         values, chance = selectivity_matrix(x, acts.labels, len(acts.categories), index=index, eps=eps)
         silent, constant_units, active = np.all(a == 0, axis=0), is_constant(a), n_active(a)
     constant = np.broadcast_to(constant_units, values.shape)

@@ -94,3 +94,14 @@ def test_the_explorers_pick_among_a_thousand_categories(thousand):
     filters = widgets.explore_filters(acts, table, layer=acts.layers[0])
     strip = filters.figure.axes[-1]
     assert len(strip.get_yticklabels()) == 12  # the unit's 12 highest categories, not a thousand rows
+
+
+def test_load_run_reads_the_table_the_run_wrote_not_a_stale_one(colour_folder, tmp_path):
+    out = tmp_path / "run"
+    result = catsel.run(colour_folder, out, image_size=32, weights="none", layers=["block1_conv1"], tables="parquet",
+                        progress=False)
+    stale = result.table.copy()
+    stale["selectivity"] = -1.0  # an earlier run's table, left beside this run's (a stop between two writes)
+    stale.to_csv(out / "selectivity.csv", index=False)
+    assert "selectivity.parquet" in result.record["outputs"]
+    np.testing.assert_array_equal(catsel.load_run(out).table["selectivity"], result.table["selectivity"])
