@@ -286,6 +286,8 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
                 old = None
             if old is None or old.key != key:
                 set_aside(path, old)
+            else:  # a resumed store keeps its blocks: the records name their first rows, at its block size
+                block = int(old.extra.get("block", block))
         if not (path / "meta.json").exists():
             path.mkdir(parents=True, exist_ok=True)
             group = zarr.open_group(str(path / "arrays.zarr"), mode="w")

@@ -139,3 +139,22 @@ def test_one_worker_per_gpu_needs_dask_cuda_or_says_what_to_do(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", without_dask_cuda)
     with pytest.raises(catsel.CatselError, match="needs dask-cuda .* CUDA_VISIBLE_DEVICES"):
         connect("cuda")
+
+
+def test_a_resumed_capture_keeps_the_block_size_it_started_with(cluster, dataset):
+    """Records name the blocks' first rows: resumed with another --block, the blocks of the first run that were
+    never finished must still be computed (a record at row 0 is not a record of rows 0-15)."""
+    import zarr
+
+    root, amodel, single = dataset
+    folder = catsel.ImageFolder(root / "data", image_size=16)
+    store = root / "resized" / "activations"
+    catsel.capture(amodel, folder, root / "resized", batch_size=4, client=cluster, block=8, progress=False)
+    (store / "blocks" / f"{8:012d}.json").unlink()  # the block of rows 8-15 never finished
+    group = zarr.open_group(str(store / "arrays.zarr"), mode="r+")
+    for kind in ARRAYS:
+        for name in group[kind].array_keys():
+            group[kind][name][8:16] = 0
+    acts = catsel.capture(amodel, folder, root / "resized", batch_size=4, client=cluster, block=16, progress=False)
+    assert acts.captured == 8  # the one unfinished block, at the store's own block size
+    _same(acts, single)
