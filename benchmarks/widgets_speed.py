@@ -5,7 +5,7 @@ plus fc1 and fc2: 12,416 units) for 1,200 images in 4 categories, so the
 figures measure the widgets, not a capture. Each redraw is timed as a value
 change from Python, which is what a slider move triggers in the kernel.
 
-    python benchmarks/widgets_speed.py [--images 1200] [--repeats 5] [--categories 4]
+    python benchmarks/widgets_speed.py [--images 1200] [--repeats 15] [--categories 4]
 
 With ``--categories 1000`` (and, say, ``--images 5000``) the table has 12.4 million rows: the threshold
 explorer draws the heat map, the layer explorer the 12 categories chosen.
@@ -48,7 +48,7 @@ def timed(change, repeats: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1200)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--categories", type=int, default=4)
     args = parser.parse_args()
 
@@ -69,7 +69,10 @@ def main() -> None:
         ("thresholds: move the threshold slider", timed(lambda k: setattr(th.threshold, "value", 0.02 + 0.01 * k), args.repeats)),
         *([("thresholds: switch the index", timed(lambda k: setattr(th.index, "value", ["unit_contrast", "paper"][k % 2]), args.repeats))]
           if len(th.index.options) > 1 else []),  # a table brings its one index; activations bring all of them
-        ("thresholds: change the categories", timed(lambda k: setattr(th.categories, "value", (cats[:2], cats[:4] if len(cats) <= 12 else tuple(cats))[k % 2]), args.repeats)),
+        ("thresholds: choose 2 or 3 categories", timed(lambda k: setattr(th.categories, "value", cats[:2 + k % 2]), args.repeats)),
+        *([("thresholds: 2 categories or all (heat map)", timed(lambda k: setattr(th.categories, "value", (cats[:2], cats)[k % 2]), args.repeats)),
+           ("thresholds: 100 or 200 categories (heat map)", timed(lambda k: setattr(th.categories, "value", cats[:100 * (1 + k % 2)]), args.repeats))]
+          if len(cats) > 12 else [("thresholds: 2 categories or all", timed(lambda k: setattr(th.categories, "value", (cats[:2], cats)[k % 2]), args.repeats))]),
         ("thresholds: type in the category search", timed(lambda k: setattr(th.find, "value", ["n001", "n00", "face", ""][k % 4]), args.repeats)),
         ("layer: choose another layer", timed(lambda k: setattr(layer.layer, "value", ["fc1", "block4_conv3"][k % 2]), args.repeats)),
         ("layer: sort by another category", timed(lambda k: setattr(layer.sort_by, "value", [cats[2], cats[0]][k % 2]), args.repeats)),

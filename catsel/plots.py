@@ -167,43 +167,14 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     """
     if ax is None:
         ax = plt.gca()
-    data = summary
-    cats = list(categories) if categories is not None else list(summary["category"].cat.categories
-                                                               if hasattr(summary["category"], "cat")
-                                                               else dict.fromkeys(summary["category"]))
+    attrs = summary.attrs
+    summary = _bare(summary)
+    cats = list(categories) if categories is not None else _names(summary["category"])
     if len(cats) > MAX_LINES:
-        return _heat_map(summary, cats, title, ax)
-    data = data[data["category"].isin(cats)]
-    layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
-        dict.fromkeys(summary["layer"]))
-    colours = palette(cats)
-    position = {l: i for i, l in enumerate(layers)}
+        return _heat_map(summary, attrs, cats, title, ax)
+    layers = _names(summary["layer"])
     many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
-    counts = summary.attrs.get("images_per_category") or {}
-    baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),)
-                 if col in data]
-    null = {"null_proportion", "null_high"} <= set(data.columns)
-    for c in cats:  # one line per category, labelled with its name
-        rows = data[data["category"] == c]
-        x = rows["layer"].astype(str).map(position).to_numpy()
-        order = np.argsort(x)
-        name = f"{c} (N={counts[c]})" if c in counts else c
-        ax.plot(x[order], rows["proportion"].to_numpy()[order], marker="o", ms=0 if many else 5, lw=1.8,
-                color=colours[c], label=name)
-        if null:  # what the same rule finds when the labels carry no information
-            ax.fill_between(x[order], rows["null_proportion"].to_numpy()[order], rows["null_high"].to_numpy()[order],
-                            color=colours[c], alpha=0.10, lw=0)
-            ax.plot(x[order], rows["null_proportion"].to_numpy()[order], ":", lw=1.2, color=colours[c], alpha=0.9)
-        if {"low", "high"} <= set(rows.columns):
-            ax.fill_between(x[order], rows["low"].to_numpy()[order], rows["high"].to_numpy()[order],
-                            color=colours[c], alpha=0.15, lw=0)
-        for col, style, _ in baselines:
-            ax.plot(x[order], rows[col].to_numpy()[order], style, lw=1.2, color=colours[c], alpha=0.8)
-    for _, style, text in baselines:  # legend entries for the baselines' line styles
-        ax.plot([], [], style, color="grey", label=text)
-    if null:
-        ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
-                        label="shuffled-label null:\nmean (dotted) to\n95th percentile")
+    _category_lines(ax, summary, attrs, cats, layers)
     step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
     ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
     ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
@@ -214,58 +185,188 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
     ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, every {step}th named)")
-    threshold = summary.attrs.get("threshold")
-    index = summary.attrs.get("index", "paper")
-    ylabel = "selective units"
-    if threshold is not None:
-        ylabel += f" ({index} index > chance + {threshold:g})"
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_ylabel(attrs))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(title="category", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    text, colour = _title(summary, title)
+    _legend(ax)
+    text, colour = _title(attrs, title)
     ax.set_title(text, color=colour)
     fit_fonts(ax)
+    ax.catsel_proportions = {"kind": "lines", "categories": cats, "layers": layers, "title": title}
     return ax
 
 
-def _title(summary: pd.DataFrame, title: str | None) -> tuple[str, str]:
+def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, layers: list) -> None:
+    """Figure 1's data: a line per category, and the null, confidence bands and baselines the summary has."""
+    data = summary[summary["category"].isin(cats)]
+    colours = palette(cats)
+    many = len(layers) > MAX_LABELLED_LAYERS
+    counts = attrs.get("images_per_category") or {}
+    baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),)
+                 if col in data]
+    null = {"null_proportion", "null_high"} <= set(data.columns)
+    for c in cats:  # one line per category, labelled with its name
+        x, column = _line(data, c, layers)
+        name = f"{c} (N={counts[c]})" if c in counts else c
+        ax.plot(x, column("proportion"), marker="o", ms=0 if many else 5, lw=1.8, color=colours[c], label=name)
+        if null:  # what the same rule finds when the labels carry no information
+            ax.fill_between(x, column("null_proportion"), column("null_high"), color=colours[c], alpha=0.10, lw=0)
+            ax.plot(x, column("null_proportion"), ":", lw=1.2, color=colours[c], alpha=0.9)
+        if {"low", "high"} <= set(data.columns):
+            ax.fill_between(x, column("low"), column("high"), color=colours[c], alpha=0.15, lw=0)
+        for col, style, _ in baselines:
+            ax.plot(x, column(col), style, lw=1.2, color=colours[c], alpha=0.8)
+    for _, style, text in baselines:  # legend entries for the baselines' line styles
+        ax.plot([], [], style, color="grey", label=text)
+    if null:
+        ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
+                        label="shuffled-label null:\nmean (dotted) to\n95th percentile")
+
+
+def _legend(ax: Axes) -> None:
+    """Figure 1's legend, right of the axes."""
+    ax.legend(title="category", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def _clear_data(ax: Axes) -> None:
+    """Take the data artists (images, collections, lines, patches) off ``ax``; its axes, ticks and labels stay."""
+    for artist in [*ax.images, *ax.collections, *ax.lines, *ax.patches]:
+        artist.remove()
+
+
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its ``attrs``, sharing its data.
+
+    pandas deep-copies a frame's ``attrs`` on every operation; a summary's hold
+    one entry per category, which made each operation cost milliseconds with
+    1,000 categories.
+    """
+    return pd.DataFrame(frame, copy=False)
+
+
+def _names(column: pd.Series) -> list:
+    """A column's names in their order: its categories if it is categorical, else as first met."""
+    return list(column.cat.categories) if hasattr(column, "cat") else list(dict.fromkeys(column))
+
+
+def _line(data: pd.DataFrame, category: str, layers: list):
+    """Layer positions of one category's rows, in layer order, and a getter of a column in that order."""
+    rows = data[data["category"] == category]
+    position = {l: i for i, l in enumerate(layers)}
+    x = rows["layer"].astype(str).map(position).to_numpy()
+    order = np.argsort(x)
+    return x[order], lambda column: rows[column].to_numpy()[order]
+
+
+def _ylabel(attrs: dict) -> str:
+    """Figure 1's y label: the rule that made the summary."""
+    threshold = attrs.get("threshold")
+    ylabel = "selective units"
+    if threshold is not None:
+        ylabel += f" ({attrs.get('index', 'paper')} index > chance + {threshold:g})"
+    return ylabel
+
+
+def _title(attrs: dict, title: str | None) -> tuple[str, str]:
     """Figure 1's title and its colour: the model and weights, and an untrained network always marked."""
-    label = summary.attrs.get("model_label")
+    label = attrs.get("model_label")
     if title is None:
         title = "Category-selective units per layer" + (f" — {label}" if label else "")
-    if summary.attrs.get("trained") is False:
+    if attrs.get("trained") is False:
         return title + "\nUNTRAINED NETWORK (random weights): a control, not the study's result", "#b00000"
     return title, "black"
 
 
-def _heat_map(summary: pd.DataFrame, cats: list, title: str | None, ax: Axes) -> Axes:
-    """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
-    layers = list(summary["layer"].cat.categories) if hasattr(summary["layer"], "cat") else list(
-        dict.fromkeys(summary["layer"]))
+def _heat_grid(summary: pd.DataFrame, cats: list, layers: list):
+    """The heat map's values (categories × layers), whether they are the excess over the null, and their limit."""
     data = summary[summary["category"].isin(cats)]
     null = "null_proportion" in data
-    column = "excess" if null else "proportion"
     values = data["proportion"] - data["null_proportion"] if null else data["proportion"]
     grid = (pd.DataFrame({"layer": data["layer"].astype(str), "category": data["category"].astype(str),
                           "value": values.to_numpy()})
             .pivot(index="category", columns="layer", values="value").reindex(index=cats, columns=layers))
     limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
-    image = ax.imshow(grid.to_numpy(), aspect="auto", interpolation="nearest",
+    return grid.to_numpy(), null, limit
+
+
+def _heat_map(summary: pd.DataFrame, attrs: dict, cats: list, title: str | None, ax: Axes) -> Axes:
+    """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
+    layers = _names(summary["layer"])
+    grid, null, limit = _heat_grid(summary, cats, layers)
+    image = ax.imshow(grid, aspect="auto", interpolation="nearest",
                       cmap="RdBu_r" if null else "viridis", vmin=-limit if null else 0, vmax=limit)
     colourbar = ax.get_figure().colorbar(image, ax=ax, format=PercentFormatter(1.0), shrink=0.9)
     colourbar.set_label("selective units above the shuffled-label null" if null else "selective units")
     step = -(-len(layers) // MAX_LABELLED_LAYERS)
     ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
     ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
-    shown = -(-len(cats) // 25)  # at most 25 category names, evenly
-    rows = list(range(0, len(cats), shown))
-    ax.set_yticks(rows, [cats[i] for i in rows], fontsize=6)
     ax.set_xlabel("layer")
-    ax.set_ylabel(f"category ({len(cats)}" + (f", every {shown}th named)" if shown > 1 else ")"))
-    text, colour = _title(summary, title)
+    _heat_labels(ax, cats)
+    text, colour = _title(attrs, title)
     ax.set_title(text, color=colour)
     fit_fonts(ax)
+    ax.catsel_proportions = {"kind": "heat", "categories": cats, "layers": layers, "title": title, "image": image,
+                             "null": null}
     return ax
+
+
+def _heat_labels(ax: Axes, cats: list) -> None:
+    """The heat map's category names: at most 25, evenly."""
+    shown = -(-len(cats) // 25)
+    rows = list(range(0, len(cats), shown))
+    ax.set_yticks(rows, [cats[i] for i in rows], fontsize=6)
+    ax.set_ylabel(f"category ({len(cats)}" + (f", every {shown}th named)" if shown > 1 else ")"))
+
+
+def _refresh_proportions(ax: Axes, summary: pd.DataFrame, categories: list) -> bool:
+    """Draw another summary, or other categories, into a Figure 1 that :func:`layer_proportions` drew on ``ax``.
+
+    For the threshold explorer: a new threshold or choice of categories
+    changes the data, not the axes, and making the axes anew took most of a
+    redraw's time, which must stay under 200 ms. The data are drawn by the
+    same functions as a first drawing, and ``tests/test_widgets.py`` checks
+    that the picture equals one drawn anew.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    summary : DataFrame
+    categories : list of str
+
+    Returns
+    -------
+    bool
+        False where the figure cannot be changed in place (between lines and
+        a heat map, other layers, another title, or a figure catsel did not
+        draw): draw it anew then.
+    """
+    state = getattr(ax, "catsel_proportions", None)
+    attrs, summary = summary.attrs, _bare(summary)
+    cats = list(categories)
+    if (state is None or not cats or (state["kind"] == "heat") != (len(cats) > MAX_LINES)
+            or _names(summary["layer"]) != state["layers"]
+            or _title(attrs, state["title"]) != (ax.get_title(), ax.title.get_color())):
+        return False
+    if state["kind"] == "heat":
+        grid, null, limit = _heat_grid(summary, cats, state["layers"])
+        if null != state["null"]:
+            return False
+        image = state["image"]
+        image.set_data(grid)
+        image.set_extent((-0.5, grid.shape[1] - 0.5, grid.shape[0] - 0.5, -0.5))  # imshow's for new data
+        image.set_clim(-limit if null else 0, limit)  # the colour bar follows
+        if cats != state["categories"]:
+            _heat_labels(ax, cats)
+    else:
+        _clear_data(ax)
+        ax.ignore_existing_data_limits = True  # the data limits and y range a first drawing gets
+        ax.set_autoscaley_on(True)
+        _category_lines(ax, summary, attrs, cats, state["layers"])
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(_ylabel(attrs))
+        _legend(ax)  # its entries copy the lines drawn before
+    state["categories"] = cats
+    fit_fonts(ax)
+    return True
 
 
 def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):

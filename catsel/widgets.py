@@ -12,6 +12,13 @@ Each explorer keeps its state in plain attributes (``summary``, ``counts``,
 ``figure``...) recomputed by ``update()``, so it can be driven and tested from
 Python. Figures are matplotlib, shown as PNG images that work the same in
 every Jupyter front end. ipywidgets is imported only when an explorer is made.
+
+A redraw must stay under 200 ms on a 1,000-category table. It changes the
+data of the figure in place (making axes and ticks anew was most of the
+time), and draws anew only the artists that change, over a kept picture of
+the rest (matplotlib's blitting): each text costs about a millisecond to
+draw. ``tests/test_widgets.py`` checks that the pictures equal those drawn
+whole and anew; ``benchmarks/widgets_speed.py`` measures the redraws.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from .plots import MAX_LINES, fit_fonts, layer_proportions, palette
+from .plots import MAX_LINES, _clear_data, _refresh_proportions, fit_fonts, layer_proportions, palette
 from .selection import layer_category_codes
 from .visualise import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
@@ -48,30 +57,107 @@ _TABLE_CSS = ("<style>.catsel-counts td, .catsel-counts th {padding: 1px 10px; t
               ".catsel-counts th {font-weight: 600}</style>")
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
+#: Resolution of the explorers' pictures (dots per inch).
+DPI = 80
+
+
+def _figure(figsize: tuple) -> Figure:
+    """A figure with its own Agg canvas at :data:`DPI`.
+
+    Saved at the resolution it was made with, it keeps one renderer and the
+    layouts of its texts between redraws; ``savefig`` at another resolution
+    made a new renderer every time.
+    """
+    figure = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(fig: Figure, key=None, changing=(), *, seldom=(), seldom_key=None) -> bytes:
+    """The figure as a PNG; with ``key``, only the ``changing`` artists drawn anew.
+
+    The picture of everything else is kept (matplotlib's blitting) and drawn
+    again only when ``key`` changes: the axes, names and legends that stay
+    while a slider moves took most of a redraw's time, each text costing
+    about a millisecond on a small CPU. The ``seldom`` artists are drawn
+    over that picture and kept with it while ``seldom_key`` stays (the layer
+    explorer's axes that change with the layer, not with the window). The
+    changing artists are drawn last, in their z-order, so they cover the
+    kept picture where they meet it.
+    """
     fit_fonts(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    if key is None:
+        # the least compression: a third of the time of the default for a few more kilobytes
+        fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+        return buf.getvalue()
+    from PIL import Image
+
+    canvas = fig.canvas
+    seldom, changing = ([a for a in sorted(group, key=lambda a: a.get_zorder()) if a.get_visible()]
+                        for group in (seldom, changing))
+    kept = getattr(fig, "catsel_kept", {})
+    if kept.get("key") != key:
+        for artist in seldom + changing:
+            artist.set_visible(False)
+        try:
+            canvas.draw()
+        finally:
+            for artist in seldom + changing:
+                artist.set_visible(True)
+        kept = fig.catsel_kept = {"key": key, "frame": canvas.copy_from_bbox(fig.bbox)}
+    renderer = canvas.get_renderer()
+    if kept.get("seldom_key", kept) == seldom_key:  # (kept itself: no picture with the seldom artists yet)
+        canvas.restore_region(kept["seldom"])
+    else:
+        canvas.restore_region(kept["frame"])
+        for artist in seldom:
+            artist.draw(renderer)
+        kept["seldom_key"], kept["seldom"] = seldom_key, canvas.copy_from_bbox(fig.bbox)
+    for artist in changing:
+        artist.draw(renderer)
+    Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+        buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
+def _fit_legend(ax, right: float = 0.84) -> float:
+    """Narrow the axes until the legend right of them fits in the figure (long names were cut); the right edge."""
+    figure = ax.figure
+    width = ax.get_legend().get_window_extent(figure.canvas.get_renderer()).width / figure.bbox.width
+    right = max(min(right, 0.99 - width), 0.5)  # a name too long for half the figure is cut
+    if figure.subplotpars.right != right:
+        figure.subplots_adjust(right=right)
+    return right
+
+
 class _Explorer:
-    """Shows its ``widget`` when displayed in a notebook."""
+    """Shows its ``widget`` when displayed in a notebook.
+
+    A redraw keeps the figure and changes its data in place where the
+    figure's structure (its axes, the categories it draws) stays: making
+    axes and their ticks anew was most of a redraw's time, which the
+    explorers must keep under 200 ms on a 1,000-category table.
+    """
 
     widget = None
     figure: Figure | None = None
 
-    def _show(self, figure: Figure) -> None:
+    def _show(self, figure: Figure, key=None, changing=(), **seldom) -> None:
         """Show ``figure`` and release the previous one.
+
+        With ``key``, only the ``changing`` artists are drawn anew while
+        ``key`` stays the same (see :func:`_png`, and its ``seldom`` ones).
 
         Clearing the old figure breaks its artists' reference cycles, so they
         are freed at once instead of by a full garbage collection, which in a
         kernel holding Keras costs a few hundred milliseconds.
         """
-        if self.figure is not None and self.figure is not figure:
+        kept = getattr(self, "_figures", {}).values()  # to be shown again (the threshold explorer's two kinds)
+        if self.figure is not None and self.figure is not figure and self.figure not in kept:
             self.figure.clear()
         self.figure = figure
-        self.image.value = _png(figure)
+        self.image.value = _png(figure, key, changing, **seldom)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -140,29 +226,39 @@ def _category_picker(W, categories: list, value, rows: int = 6):
 class _ThresholdCounts:
     """Counts of selective units per layer × category at any threshold, fast.
 
-    Precomputes each row's layer × category code and its margin above chance
-    once; a new threshold is then one comparison and one ``bincount``.
+    The rows are sorted once by their margin above chance, the units that
+    never vary first: the selective rows at any threshold are then the last
+    ones, and a new threshold costs one pass of :func:`catsel.tables.selective_rule`
+    and a ``bincount`` of the selective rows' cells only (half the time of
+    weighting every row when few are selective: 12.4 million rows with 1,000
+    categories).
     """
 
     def __init__(self, table: pd.DataFrame):
-        self.table = table
+        self.attrs = dict(table.attrs)
         self.layers = list(table["layer"].cat.categories)
         self.categories = list(table["category"].cat.categories)
         n_cat = len(self.categories)
-        self.codes = layer_category_codes(table)
-        self.above = table["above_chance"].to_numpy()
-        self.usable = ~table["constant"].to_numpy()
+        codes = layer_category_codes(table)
+        above = table["above_chance"].to_numpy()
+        constant = table["constant"].to_numpy()
         size = len(self.layers) * n_cat
-        self.n_units = np.bincount(self.codes, minlength=size)
-        self.n_silent = np.bincount(self.codes, weights=table["silent"].to_numpy(), minlength=size)
-        self.n_constant = np.bincount(self.codes, weights=~self.usable, minlength=size)
+        self.n_units = np.bincount(codes, minlength=size)
+        self.n_silent = np.bincount(codes, weights=table["silent"].to_numpy(), minlength=size)
+        self.n_constant = np.bincount(codes, weights=constant, minlength=size)
+        order = np.argsort(np.where(constant | np.isnan(above), -np.inf, above), kind="stable")
+        self.codes, self.above, self.constant = codes[order], above[order], constant[order]
 
     def summary(self, threshold: float) -> pd.DataFrame:
-        selective = selective_rule(self.above, ~self.usable, threshold)
-        n_sel = np.bincount(self.codes, weights=selective, minlength=len(self.n_units))
+        selective = selective_rule(self.above, self.constant, threshold)
+        first = len(selective) - np.count_nonzero(selective)
+        if selective[first:].all():  # sorted by margin: the selective rows are the last ones
+            n_sel = np.bincount(self.codes[first:], minlength=len(self.n_units))
+        else:  # a rule that is not a cut of the margin (never the case today): count row by row
+            n_sel = np.bincount(self.codes, weights=selective, minlength=len(self.n_units))
         summary = summary_frame(self.layers, self.categories, n_units=self.n_units, n_selective=n_sel,
                                 n_silent=self.n_silent, n_constant=self.n_constant)
-        summary.attrs.update(self.table.attrs)
+        summary.attrs.update(self.attrs)
         summary.attrs["threshold"] = threshold
         return summary
 
@@ -207,6 +303,7 @@ class ThresholdExplorer(_Explorer):
         else:
             tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}
         self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}
+        self._figures = {}
         first = next(iter(self._counts.values()))
         all_categories = first.categories
         self.threshold = W.FloatSlider(value=threshold, min=0.0, max=0.5, step=0.005, readout_format=".3f",
@@ -234,12 +331,30 @@ class ThresholdExplorer(_Explorer):
         bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
         shown = bare[bare["category"].isin(cats)]
         self.counts = shown.pivot(index="layer", columns="category", values="n_selective").reindex(columns=cats)
-        # fixed margins: constrained layout would draw every figure twice
-        figure = Figure(figsize=(10, 4.2))
-        figure.subplots_adjust(left=0.08, right=0.84, top=0.86, bottom=0.27)
-        if cats:
-            layer_proportions(self.summary, categories=cats, ax=figure.subplots())
-        self._show(figure)
+        # one figure kept per kind, lines or heat map: choosing categories across 12 switches between them
+        kind = "heat" if len(cats) > MAX_LINES else "lines"
+        figure = self._figures.get(kind)
+        if not (cats and figure is not None and _refresh_proportions(figure.axes[0], self.summary, cats)):
+            # fixed margins: constrained layout would draw every figure twice
+            figure = _figure((10, 4.2))
+            figure.subplots_adjust(left=0.08, right=0.84, top=0.86, bottom=0.27)
+            if cats:
+                layer_proportions(self.summary, categories=cats, ax=figure.subplots())
+                if kind in self._figures:
+                    self._figures[kind].clear()  # see _show
+                self._figures[kind] = figure
+        state = getattr(figure.axes[0], "catsel_proportions", None) if figure.axes else None
+        if state is None:  # nothing chosen
+            self._show(figure)
+        elif state["kind"] == "heat":  # the layer axis and the title stay; colours, names and the colour bar change
+            ax = figure.axes[0]
+            self._show(figure, key=("heat",), changing=[state["image"], ax.yaxis, *ax.spines.values(),
+                                                         *figure.axes[1:]])
+        else:  # the layer axis and the title stay; the lines, their legend and the y axis change
+            ax = figure.axes[0]
+            right = _fit_legend(ax)
+            self._show(figure, key=("lines", right), changing=[*ax.lines, *ax.collections, ax.get_legend(),
+                                                                ax.yaxis, *ax.spines.values()])
         units = shown.drop_duplicates("layer").set_index("layer")["n_units"]
         counts = self.counts.iloc[:, :MAX_LINES]  # the table names at most as many categories as the figure draws
         html = counts.assign(units=units).rename_axis(index=None, columns=None).to_html(
@@ -302,6 +417,7 @@ class LayerExplorer(_Explorer):
         self.widget = W.VBox([W.HBox([controls, W.VBox([self.find, self.categories])]), self.image])
         self._window_size = window
         self._cache: dict = {}
+        self._shape = None
         self.layer.observe(lambda change: self._reset_window(), names="value")
         self.categories.observe(lambda change: None if _quiet(change) else self._choose(), names="value")
         self._observe(self.sort_by, self.window)
@@ -349,40 +465,82 @@ class LayerExplorer(_Explorer):
         ids = self.order[lo:hi + 1]
         self.shown = values.loc[ids]
         self.inspect.options = [int(i) for i in ids]
-        self._show(self._draw(values, selective, chance, ids))
+        figure = self._draw(values, selective, chance, ids)
+        parts = self._parts  # the category names, the legend and the title stay; the axes' scales follow the layer
+        changing = [parts["image"], parts["span"], parts["sorted"], *parts["bars"].values(),
+                    *parts["chance"].values(), *parts["marks"].values(), parts["bottom"].xaxis,
+                    *parts["top"].spines.values(), *parts["bottom"].spines.values()]
+        self._show(figure, key="layer", changing=changing, seldom=[parts["top"].xaxis, parts["bottom"].yaxis],
+                   seldom_key=self.layer.value)
 
     def _draw(self, values, selective, chance, ids) -> Figure:
-        fig = Figure(figsize=(11, 5.2))
+        """The figure for these filters: made when the categories or the number of filters change, else filled in place."""
+        shape = (tuple(self._categories), len(ids))
+        if self.figure is None or self._shape != shape:
+            self._build(len(ids))
+            self._shape = shape
+        self._fill(values, selective, chance, ids)
+        return self._parts["figure"]
+
+    def _build(self, n: int) -> None:
+        """The axes and one artist per category, without data (see :meth:`_fill`)."""
+        fig = _figure((11, 5.2))
         fig.subplots_adjust(left=0.08, right=0.88, top=0.93, bottom=0.12, hspace=0.45)
         top, bottom = fig.subplots(2, 1, height_ratios=[1, 3])
-        ordered = values.loc[self.order].to_numpy().T
-        top.imshow(ordered, aspect="auto", cmap="magma", interpolation="nearest")
-        top.set_yticks(range(len(self._categories)), self._categories)
-        lo, hi = self.window.value
-        top.axvspan(lo - 0.5, hi + 0.5, color="white", alpha=0.25, ec="white")
-        top.set_xlabel(f"all {len(self.order)} filters of {self.layer.value}, sorted by {self.sort_by.value}")
-        top.set_title(f"{self.layer.value}: selectivity per filter ({self.table.attrs.get('model_label', '')})")
+        k = len(self._categories)
+        image = top.imshow(np.zeros((k, 1)), aspect="auto", cmap="magma", interpolation="nearest")
+        top.set_title(f"selectivity per filter ({self.table.attrs.get('model_label', '')})", loc="left")
+        # a text of its own, not the title: matplotlib places a title by the axes' other texts when it draws them all
+        sorted_by = top.text(1.0, 1.02, "", transform=top.transAxes, ha="right", va="bottom")
+        top.set_yticks(range(k), self._categories)
         colours = palette(self._categories)
-        width = 0.8 / len(self._categories)
-        x = np.arange(len(ids))
-        for k, c in enumerate(self._categories):
+        bars, chance, marks = {}, {}, {}
+        for c in self._categories:
             # one collection per category: far cheaper to draw than a Rectangle per bar
-            left = x + (k - (len(self._categories) - 1) / 2) * width - width / 2
-            heights = values.loc[ids, c].to_numpy()
-            bars = PolyCollection([[(l, 0), (l, h), (l + width, h), (l + width, 0)] for l, h in zip(left, heights)],
-                                  facecolors=colours[c], edgecolors="none", label=c)
-            bars.catsel_heights = heights  # what the bars show, for tests and callers
-            bottom.add_collection(bars)
-            bottom.axhline(chance[c], color=colours[c], ls="--", lw=0.8)
-            sel = selective.loc[ids, c].to_numpy()
-            bottom.plot(x[sel], np.full(sel.sum(), values.to_numpy().max() * 1.04), "v", color=colours[c], ms=4)
-        bottom.set_xticks(x, [str(i) for i in ids], rotation=90, fontsize=7)
-        bottom.set_xlim(-0.6, len(ids) - 0.4)
+            bars[c] = PolyCollection([], facecolors=colours[c], edgecolors="none", label=c)
+            bottom.add_collection(bars[c])
+            chance[c] = bottom.axhline(0, color=colours[c], ls="--", lw=0.8)
+            marks[c], = bottom.plot([], [], "v", color=colours[c], ms=4)
         bottom.set_xlabel("filter (▼ selective; dashed: chance level)")
         bottom.set_ylabel("selectivity")
-        bottom.set_ylim(0, values.to_numpy().max() * 1.1)
         bottom.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        return fig
+        self._parts = {"figure": fig, "top": top, "bottom": bottom, "image": image, "sorted": sorted_by, "span": None,
+                       "bars": bars, "chance": chance, "marks": marks}
+
+    def _fill(self, values, selective, chance, ids) -> None:
+        """Put this layer's, sort's and window's numbers into the artists :meth:`_build` made."""
+        parts = self._parts
+        top, bottom = parts["top"], parts["bottom"]
+        matrix, chosen = values.to_numpy(), selective.to_numpy(dtype=bool)
+        rows = values.index.get_indexer(ids)  # positions, not labels: pandas' .loc per category cost milliseconds
+        ordered = matrix[values.index.get_indexer(self.order)].T
+        parts["image"].set_data(ordered)
+        parts["image"].set_clim(np.nanmin(ordered), np.nanmax(ordered))  # what imshow scales new data to
+        parts["image"].set_extent((-0.5, ordered.shape[1] - 0.5, ordered.shape[0] - 0.5, -0.5))
+        lo, hi = self.window.value
+        if parts["span"] is not None:
+            parts["span"].remove()
+        parts["span"] = top.axvspan(lo - 0.5, hi + 0.5, color="white", alpha=0.25, ec="white")
+        top.set_xlim(-0.5, ordered.shape[1] - 0.5)
+        top.set_ylim(ordered.shape[0] - 0.5, -0.5)
+        top.set_xlabel(f"all {len(self.order)} filters of {self.layer.value}")
+        parts["sorted"].set_text(f"sorted by {self.sort_by.value}")
+        k = len(self._categories)
+        width = 0.8 / k
+        x = np.arange(len(ids))
+        highest = matrix.max()
+        for j, c in enumerate(self._categories):
+            left = x + (j - (k - 1) / 2) * width - width / 2
+            heights = matrix[rows, j]
+            parts["bars"][c].set_verts([[(l, 0), (l, h), (l + width, h), (l + width, 0)]
+                                        for l, h in zip(left, heights)])
+            parts["bars"][c].catsel_heights = heights  # what the bars show, for tests and callers
+            parts["chance"][c].set_ydata([chance[c], chance[c]])
+            sel = chosen[rows, j]
+            parts["marks"][c].set_data(x[sel], np.full(sel.sum(), highest * 1.04))
+        bottom.set_xticks(x, [str(i) for i in ids], rotation=90, fontsize=7)
+        bottom.set_xlim(-0.6, len(ids) - 0.4)
+        bottom.set_ylim(0, highest * 1.1)
 
 
 class FilterExplorer(_Explorer):
@@ -415,6 +573,7 @@ class FilterExplorer(_Explorer):
         self.acts = acts
         self.table = table
         self._rows = None
+        self._shape = None
         self.root = Path(acts.root)
         self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
         self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="filter")
@@ -477,51 +636,85 @@ class FilterExplorer(_Explorer):
             return None
 
     def _draw(self, layer: str, unit: int) -> Figure:
+        """The figure for this filter: made when the number of tiles or categories shown change, else filled in place."""
         k = len(self.top_rows)
-        cols = max(min(k, 8), 1)
-        rows = -(-k // cols)
         crops = self._crops_available(layer)
-        lines = rows * (2 if crops else 1)
-        fig = Figure(figsize=(11, 2.0 * lines + 2.8))
-        grid = fig.add_gridspec(lines + 1, cols, height_ratios=[1.3] * lines + [2.2], left=0.1, right=0.98,
-                                top=0.92, bottom=0.1, hspace=0.55)
-        colours = palette(list(self.acts.categories))
-        for i, row in enumerate(self.top_rows):
-            line = (i // cols) * (2 if crops else 1)
-            ax = fig.add_subplot(grid[line, i % cols])
-            img = self._image(int(row))  # decoded once, for the tile and for its crop
-            if img is not None:
-                ax.imshow(img)
-            category = self.acts.categories[self.acts.labels[row]]
-            ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=colours[category])
-            ax.set_axis_off()
-            if crops:
-                ax = fig.add_subplot(grid[line + 1, i % cols])
-                ax.set_axis_off()
-                crop = None if img is None else receptive_crop(self.acts, layer, unit, int(row), img)[0]
-                if crop is not None:
-                    ax.imshow(crop)
-                    ax.set_title("receptive field", fontsize=7)
-        ax = fig.add_subplot(grid[lines, :])
-        rng = np.random.default_rng(0)
         shown = list(self.acts.categories)
         if len(shown) > MAX_LINES:  # the categories on which the unit is highest, by median
             medians = self.values.groupby("category", observed=True)["value"].median()
             highest = set(medians.nlargest(MAX_LINES).index)
             shown = [c for c in shown if c in highest]
+        shape = (k, crops, len(shown))
+        if self.figure is None or self._shape != shape:
+            self._build(k, crops)
+            self._shape = shape
+        self._fill(layer, unit, crops, shown)
+        return self._parts["figure"]
+
+    def _build(self, k: int, crops: bool) -> None:
+        """The tiles' axes (and their crops' below them) and the strip plot's, without data (see :meth:`_fill`)."""
+        cols = max(min(k, 8), 1)
+        rows = -(-k // cols)
+        lines = rows * (2 if crops else 1)
+        fig = _figure((11, 2.0 * lines + 2.8))
+        grid = fig.add_gridspec(lines + 1, cols, height_ratios=[1.3] * lines + [2.2], left=0.1, right=0.98,
+                                top=0.92, bottom=0.1, hspace=0.55)
+        tiles, crop_axes = [], []
+        for i in range(k):
+            line = (i // cols) * (2 if crops else 1)
+            tiles.append(fig.add_subplot(grid[line, i % cols]))
+            tiles[-1].set_axis_off()
+            if crops:
+                crop_axes.append(fig.add_subplot(grid[line + 1, i % cols]))
+                crop_axes[-1].set_axis_off()
+        strip = fig.add_subplot(grid[lines, :])
+        self._parts = {"figure": fig, "tiles": tiles, "crops": crop_axes, "strip": strip}
+
+    def _fill(self, layer: str, unit: int, crops: bool, shown: list) -> None:
+        """Put this filter's top images and activations into the axes :meth:`_build` made."""
+        parts = self._parts
+        colours = palette(list(self.acts.categories))
+        for i, row in enumerate(self.top_rows):
+            ax = parts["tiles"][i]
+            _clear_data(ax)
+            img = self._image(int(row))  # decoded once, for the tile and for its crop
+            if img is not None:
+                ax.imshow(img)
+            category = self.acts.categories[self.acts.labels[row]]
+            # y given: a title placed by matplotlib asks for the bounds of the hidden axis (a tenth of a redraw)
+            ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=colours[category], y=1.0)
+            if crops:
+                ax = parts["crops"][i]
+                _clear_data(ax)
+                crop = None if img is None else receptive_crop(self.acts, layer, unit, int(row), img)[0]
+                if crop is not None:
+                    ax.imshow(crop)
+                ax.set_title("receptive field" if crop is not None else "", fontsize=7, y=1.0)
+        ax = parts["strip"]
+        _clear_data(ax)
+        rng = np.random.default_rng(0)
+        values = self.values["value"].to_numpy()
+        codes = self.values["category"].cat.codes.to_numpy()
+        code = {c: i for i, c in enumerate(self.acts.categories)}
+        strip = []
         for y, c in enumerate(shown):  # jittered strip and median per category
-            v = self.values.loc[self.values["category"] == c, "value"].to_numpy()
-            ax.scatter(v, y + rng.uniform(-0.25, 0.25, len(v)), s=6, alpha=0.6, color=colours[c])
+            v = values[codes == code[c]]
+            strip.append((v, y + rng.uniform(-0.25, 0.25, len(v)), np.tile(to_rgba(colours[c]), (len(v), 1))))
             if len(v):
                 ax.plot([np.median(v)] * 2, [y - 0.35, y + 0.35], color="black", lw=1.5)
+        if strip:  # one scatter for all the categories: a scatter call costs milliseconds
+            x, y, colour = (np.concatenate([part[i] for part in strip]) for i in range(3))
+            ax.scatter(x, y, s=6, alpha=0.6, color=colour)
         ax.set_yticks(range(len(shown)), shown)
-        ax.invert_yaxis()
+        ax.set_ylim(len(shown) - 0.5, -0.5)  # the first category on top
+        a = self.values["value"].to_numpy()
+        lo, hi = (float(np.nanmin(a)), float(np.nanmax(a))) if len(a) else (0.0, 1.0)
+        pad = 0.05 * (hi - lo) or 0.5  # set here, not autoscaled: a strip filled in place keeps no data limits
+        ax.set_xlim(lo - pad, hi + pad)
         ax.set_xlabel(f"{layer} filter {unit}: maximum of its map per image"
                       + (f" (the {len(shown)} of {len(self.acts.categories)} categories with the highest median)"
                          if len(shown) < len(self.acts.categories) else ""))
-        ax.set_ylabel("")
-        fig.suptitle(f"{layer} filter {unit}: top {k} images", fontsize=10)
-        return fig
+        parts["figure"].suptitle(f"{layer} filter {unit}: top {len(self.top_rows)} images", fontsize=10)
 
 
 def explore_thresholds(source: Activations | pd.DataFrame, **kwargs) -> ThresholdExplorer:

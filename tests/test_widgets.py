@@ -125,3 +125,140 @@ def test_threshold_explorer_offers_only_the_indices_a_store_can_give():
                                           meta={"layers": [{"name": "conv", "units": 2, "map_shape": [3, 3]}]})
     ex = widgets.explore_thresholds(acts)
     assert "repo" not in ex.index.options and {"paper", "unit_contrast"} <= set(ex.index.options)
+
+
+# A redraw changes the figure's data in place (making axes anew was most of its time). These tests check that
+# what it draws, after other settings were shown, is the picture an explorer made anew at that setting draws.
+
+@pytest.fixture(scope="module")
+def many():
+    """15 categories: Figure 1 is a heat map, the layer explorer draws the first 12."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(15), 6)
+    maxima = {"conv": rng.gamma(2.0, size=(90, 30)) + (labels[:, None] == 3) * rng.uniform(0, 3, size=30),
+              "fc": rng.gamma(2.0, size=(90, 20)) + (labels[:, None] == 7) * rng.uniform(0, 3, size=20)}
+    return catsel.Activations.from_arrays(maxima, labels, [f"c{i:02d}" for i in range(15)],
+                                          meta={"model": "toy", "weights": "test"})
+
+
+@pytest.mark.parametrize("data", ["acts", "many"])
+def test_a_threshold_redraw_in_place_draws_what_a_new_explorer_draws(data, request):
+    acts = request.getfixturevalue(data)
+    ex = widgets.explore_thresholds(acts, threshold=0.0)
+    figure = ex.figure
+    for threshold, index in [(0.12, "paper"), (0.3, "unit_contrast"), (0.03, "paper")]:
+        ex.index.value = index
+        ex.threshold.value = threshold
+    assert ex.figure is figure  # changed in place
+    assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03, index="paper").image.value
+    chosen = tuple(acts.categories[1:3]) if data == "acts" else tuple(acts.categories[:14])
+    ex.categories.value = chosen  # other categories, still lines (or a heat map): in place too
+    assert ex.figure is figure
+    assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03, categories=chosen).image.value
+    ex.categories.value = tuple(acts.categories[:1])  # one category: lines, a new figure after the heat map
+    assert (ex.figure is figure) == (data == "acts")
+    assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03,
+                                                        categories=acts.categories[:1]).image.value
+    ex.threshold.value = 0.05
+    ex.categories.value = tuple(acts.categories)  # all again: the figure kept for them
+    assert ex.figure is figure
+    assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.05).image.value
+
+
+def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
+    from matplotlib.figure import Figure
+
+    from catsel.plots import _refresh_proportions
+
+    def summary(threshold):
+        s = catsel.layer_summary(catsel.selectivity(acts, threshold=threshold))
+        s["null_proportion"], s["null_high"] = s["proportion"] * 0.3, s["proportion"] * 0.5  # a null band
+        return s
+
+    def png(figure):
+        import io
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=50)
+        return buffer.getvalue()
+
+    fresh = Figure()
+    catsel.plots.layer_proportions(summary(0.1), categories=["car", "dog"], ax=fresh.subplots())
+    moved = Figure()
+    ax = moved.subplots()
+    catsel.plots.layer_proportions(summary(0.0), ax=ax)
+    assert _refresh_proportions(ax, summary(0.1), ["car", "dog"])
+    assert png(moved) == png(fresh)
+
+
+@pytest.mark.parametrize("data", ["acts", "many"])
+def test_a_layer_redraw_in_place_draws_what_a_new_explorer_draws(data, request):
+    acts = request.getfixturevalue(data)
+    table = catsel.selectivity(acts)
+    first, other = acts.categories[0], acts.categories[2]
+    ex = widgets.explore_layer(table, layer="conv", sort_by=first, window=12)
+    figure = ex.figure
+    ex.window.value = (6, 17)
+    ex.sort_by.value = other
+    ex.layer.value = "fc"  # another layer: other filters, chance levels and heights
+    ex.sort_by.value = first
+    assert ex.figure is figure
+    assert ex.image.value == widgets.explore_layer(table, layer="fc", sort_by=first, window=12).image.value
+    ex.layer.value = "conv"
+    assert ex.image.value == widgets.explore_layer(table, layer="conv", sort_by=first, window=12).image.value
+
+
+def test_a_filter_redraw_in_place_draws_what_a_new_explorer_draws(colour_folder, tmp_path):
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
+    table = catsel.selectivity(acts)
+    ex = widgets.explore_filters(acts, table, layer="c2", unit=3, top=4)
+    figure = ex.figure
+    ex.unit.value = 5
+    ex.unit.value = 1
+    assert ex.figure is figure
+    assert ex.image.value == widgets.explore_filters(acts, table, layer="c2", unit=1, top=4).image.value
+    ex.layer.value = "fc"  # no receptive fields: a new figure, no crops
+    ex.unit.value = 2
+    assert ex.image.value == widgets.explore_filters(acts, table, layer="fc", unit=2, top=4).image.value
+
+
+def _pixels(png) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(bytes(png))).convert("RGB")).astype(int)
+
+
+@pytest.mark.parametrize("data", ["acts", "many"])
+def test_only_the_changing_artists_are_redrawn_and_the_picture_is_whole(data, request):
+    """The kept frame and the artists drawn anew make the figure matplotlib draws whole (but where they meet)."""
+    acts = request.getfixturevalue(data)
+    table = catsel.selectivity(acts)
+    th = widgets.explore_thresholds(acts, threshold=0.0)
+    th.threshold.value = 0.1
+    layer = widgets.explore_layer(table, layer="conv", window=12)
+    layer.sort_by.value = acts.categories[1]
+    layer.window.value = (4, 15)
+    layer.layer.value = "fc"
+    layer.window.value = (2, 13)
+    for ex in (th, layer):
+        shown, whole = _pixels(ex.image.value), _pixels(widgets._png(ex.figure))
+        assert shown.shape == whole.shape
+        # equal here; a few pixels are allowed where anti-aliased edges meet. A stale tick label differs in 0.1%
+        assert (np.abs(shown - whole).sum(-1) > 60).mean() < 0.0002
+
+
+def test_the_legend_of_figure_1_fits_in_the_picture():
+    """'i-see-face (N=32)' was cut at the figure's edge: the margin now follows the legend's width."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(4), 32)
+    acts = catsel.Activations.from_arrays({"fc": rng.gamma(2.0, size=(128, 8))}, labels,
+                                          ["car", "dog", "face", "i-see-face a longer name"])
+    ex = widgets.explore_thresholds(acts)
+    for chosen in [tuple(acts.categories), ("car", "dog")]:
+        ex.categories.value = chosen
+        legend = ex.figure.axes[0].get_legend().get_window_extent(ex.figure.canvas.get_renderer())
+        assert legend.x1 <= ex.figure.bbox.x1
+    assert ex.image.value == widgets.explore_thresholds(acts, categories=("car", "dog")).image.value
