@@ -107,7 +107,7 @@ def _png(fig: Figure, key=None, changing=(), *, seldom=(), seldom_key=None) -> b
                 artist.set_visible(True)
         kept = fig.catsel_kept = {"key": key, "frame": canvas.copy_from_bbox(fig.bbox)}
     renderer = canvas.get_renderer()
-    if kept.get("seldom_key", kept) == seldom_key:  # (kept itself: no picture with the seldom artists yet)
+    if "seldom" in kept and kept["seldom_key"] == seldom_key:
         canvas.restore_region(kept["seldom"])
     else:
         canvas.restore_region(kept["frame"])

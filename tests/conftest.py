@@ -22,6 +22,19 @@ def write_image(path: Path, array: np.ndarray, **save_kwargs) -> Path:
     return path
 
 
+def square_folder(root: Path, counts: dict, *, seed: int, noise: int, box: tuple, value: int, size: int = 16) -> Path:
+    """Images of noise below ``noise`` with a square of ``value`` (rows and columns ``box``) in one channel per
+    category (red, green, blue, then again), ``counts[name]`` of them per category."""
+    rng = np.random.default_rng(seed)
+    y0, y1, x0, x1 = box
+    for k, (name, count) in enumerate(counts.items()):
+        for i in range(count):
+            image = rng.integers(0, noise, (size, size, 3), dtype=np.uint8)
+            image[y0:y1, x0:x1, k % 3] = value
+            write_image(root / name / f"{i:02d}.png", image)
+    return root
+
+
 @pytest.fixture
 def colour_folder(tmp_path) -> Path:
     """Three categories of 12x12 images: a red, green or blue square on grey noise."""

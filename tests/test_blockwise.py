@@ -16,15 +16,11 @@ from helpers import small_cnn
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """A store on disk with a skipped file among its images, read memory-mapped."""
-    from conftest import write_image
+    from conftest import square_folder
 
     root = tmp_path_factory.mktemp("blockwise")
-    rng = np.random.default_rng(1)
-    for k, name in enumerate(["red", "green", "blue", "grey"]):
-        for i in range(9 + 2 * k):  # unequal categories
-            image = rng.integers(0, 80, (16, 16, 3), dtype=np.uint8)
-            image[3:9, 5:11, k % 3] = 200
-            write_image(root / "data" / name / f"{i:02d}.png", image)
+    square_folder(root / "data", {"red": 9, "green": 11, "blue": 13, "grey": 15}, seed=1, noise=80,  # unequal
+                  box=(3, 9, 5, 11), value=200)
     (root / "data" / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     amodel = catsel.activation_model(small_cnn(size=16), preprocess="tf")
     catsel.capture(amodel, catsel.ImageFolder(root / "data", image_size=16), root / "out", progress=False)

@@ -14,15 +14,11 @@ from helpers import small_cnn
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    from conftest import write_image
+    from conftest import square_folder
 
     root = tmp_path_factory.mktemp("compare")
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(["red", "green", "blue"]):
-        for i in range(10):
-            image = rng.integers(0, 60, (16, 16, 3), dtype=np.uint8)
-            image[4:12, 4:12, k] = 220
-            write_image(root / "data" / name / f"{i:02d}.png", image)
+    square_folder(root / "data", dict.fromkeys(["red", "green", "blue"], 10), seed=0, noise=60, box=(4, 12, 4, 12),
+                  value=220)
     small_cnn(size=16).save(root / "a.keras")
     deeper = keras.Sequential([keras.Input((16, 16, 3))] + [keras.layers.Conv2D(6, 3, padding="same",
                                                                                activation="relu") for _ in range(4)]

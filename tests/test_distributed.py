@@ -29,15 +29,11 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from conftest import write_image
+    from conftest import square_folder
 
     root = tmp_path_factory.mktemp("distributed")
-    rng = np.random.default_rng(2)
-    for k, name in enumerate(["red", "green", "blue"]):
-        for i in range(14):
-            image = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
-            image[2:10, 4:12, k] = 210
-            write_image(root / "data" / name / f"{i:02d}.png", image)
+    square_folder(root / "data", dict.fromkeys(["red", "green", "blue"], 14), seed=2, noise=90, box=(2, 10, 4, 12),
+                  value=210)
     (root / "data" / "green" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     small_cnn(size=16).save(root / "net.keras")
     amodel = catsel.activation_model(str(root / "net.keras"), image_size=16)
