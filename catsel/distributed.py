@@ -281,7 +281,7 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
         path = out / "activations"
         if (path / "meta.json").exists():
             try:
-                old = StoreMeta.from_json(_read_record(path / "meta.json"))
+                old = StoreMeta.from_json(_read_record(path / "meta.json"), path / "meta.json")
             except (OSError, ValueError, TypeError, AttributeError, CatselError):
                 old = None
             if old is None or old.key != key:

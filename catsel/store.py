@@ -46,6 +46,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import StoreError
+from .paths import inside, is_digest, plain_name
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
            "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically", "set_aside", "ZARR",
@@ -193,12 +194,21 @@ class StoreMeta:
             raise StoreError(f"{source} is not a catsel activations store's meta.json")
         known = {f.name for f in fields(cls)} - {"extra", "layers", "categories"}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known},
+            meta = cls(**{k: v for k, v in data.items() if k in known},
                        layers=tuple(LayerSpec.from_json(l) for l in data.get("layers", [])),
                        categories=tuple(data.get("categories", ())),
                        extra={k: v for k, v in data.items() if k not in known | {"layers", "categories"}})
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{source} is damaged ({exc!r}); delete the store and capture again") from None
+        # names that become paths: the key names a kept store's folder, a layer its array files
+        if not is_digest(meta.key):
+            raise StoreError(f"{source}: its key {str(meta.key)[:80]!r} is not a SHA-256 digest; the file was edited "
+                             "or damaged: capture again into a new folder")
+        for layer in meta.layers:
+            if not plain_name(layer.name):
+                raise StoreError(f"{source}: the layer name {layer.name[:80]!r} is not a plain name; the file was "
+                                 "edited or damaged: capture again into a new folder")
+        return meta
 
     def to_json(self) -> dict:
         """The JSON object written to ``meta.json`` (the format readable without catsel).
@@ -391,6 +401,11 @@ def _rows_crc(path: Path, rows: int, row_bytes: int) -> int:
 KEEP_STORES = 5
 
 
+def array_file(store: Path, kind: str, layer: str) -> Path:
+    """The ``.npy`` file of one layer's array of a store: ``STORE/KIND/LAYER.npy``, checked to lie inside."""
+    return inside(store, f"{kind}/{layer}.npy", source=store / "meta.json", what="layer name")
+
+
 def _say(message: str) -> None:
     print(f"catsel: {message}", file=sys.stderr, flush=True)
 
@@ -406,20 +421,26 @@ def set_aside(path: Path, old: "StoreMeta | None") -> None:
         Its metadata, when it could be read.
     """
     history = path.with_name(path.name + ".history")
+    if old is not None and not is_digest(old.key):  # a meta.json read without its checks: never a path from it
+        old = None
     name = old.key[:16] if old is not None else f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
     history.mkdir(exist_ok=True)
-    if (history / name).exists():
-        shutil.rmtree(history / name)
-    path.rename(history / name)
-    os.utime(history / name)  # when it was set aside: the order in which kept stores are pruned
+    kept = inside(history, name, what="kept store's name")
+    if kept.is_symlink() or kept.is_file():
+        kept.unlink()
+    elif kept.exists():
+        shutil.rmtree(kept)
+    path.rename(kept)
+    os.utime(kept)  # when it was set aside: the order in which kept stores are pruned
     what = f"{old.model}, {old.weights}, {old.n_rows} images" if old is not None else "damaged"
-    _say(f"the capture in {path} ({what}) is another configuration's: kept in {history / name}")
+    _say(f"the capture in {path} ({what}) is another configuration's: kept in {kept}")
     _prune(history, keep=KEEP_STORES)
 
 
 def _prune(history: Path, keep: int) -> None:
     """Keep the ``keep`` most recently set aside stores of ``history``."""
-    stores = sorted((p for p in history.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    stores = sorted((p for p in history.iterdir() if p.is_dir() and not p.is_symlink()),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
     for old in stores[keep:]:
         shutil.rmtree(old)
         _say(f"removed the oldest kept capture, {old} (more than {keep} kept)")
@@ -532,7 +553,7 @@ class ActivationStore:
             for layer in meta.layers:
                 for kind, (dtype, dense_too) in ARRAYS.items():
                     if dense_too or layer.map_shape is not None:
-                        self._arrays[kind][layer.name] = self._open(path / kind / f"{layer.name}.npy", mode,
+                        self._arrays[kind][layer.name] = self._open(array_file(path, kind, layer.name), mode,
                                                                     (n, layer.units), dtype)
         except OSError as exc:
             if exc.errno in _FULL:
@@ -547,7 +568,7 @@ class ActivationStore:
         for layer in self.meta.layers:
             for kind, (dtype, dense_too) in ARRAYS.items():
                 if dense_too or layer.map_shape is not None:
-                    yield self.path / kind / f"{layer.name}.npy", (self.meta.n_rows, layer.units), dtype
+                    yield array_file(self.path, kind, layer.name), (self.meta.n_rows, layer.units), dtype
 
     def _check_arrays(self, rows_done: int) -> str:
         """Check every array file before a capture resumes into it; never extend or trust a damaged one.
@@ -592,7 +613,7 @@ class ActivationStore:
         return "r+"
 
     def _arrays_exist(self) -> bool:
-        return all((self.path / "maxima" / f"{l.name}.npy").exists() for l in self.meta.layers)
+        return all(array_file(self.path, "maxima", l.name).exists() for l in self.meta.layers)
 
     @staticmethod
     def _open(path: Path, mode: str, shape, dtype) -> "_RowFile":
@@ -637,7 +658,7 @@ class ActivationStore:
         history = path.with_name(path.name + ".history")
         if (path / "meta.json").exists():
             try:
-                old = StoreMeta.from_json(_read_record(path / "meta.json"))
+                old = StoreMeta.from_json(_read_record(path / "meta.json"), path / "meta.json")
                 progress = _read_record(path / "progress.json")
                 rows_done = _rows_done(progress, old.n_rows, path / "progress.json")
                 skipped = {int(k): str(v) for k, v in progress.get("skipped", {}).items()}
@@ -651,8 +672,8 @@ class ActivationStore:
             set_aside(path, old)
         elif path.exists() and any(path.iterdir()):
             raise StoreError(f"{path} exists and is not a catsel store; choose another output folder")
-        kept = history / meta.key[:16]
-        if (kept / "meta.json").exists():
+        kept = inside(history, meta.key[:16], what="kept store's name")
+        if (kept / "meta.json").exists() and not kept.is_symlink():
             try:
                 same = StoreMeta.from_json(_read_record(kept / "meta.json")).key == meta.key
             except (ValueError, TypeError, AttributeError, StoreError):
@@ -1076,7 +1097,7 @@ def _zarr_array(path: Path, kind: str, layer: str, shape: tuple[int, int], dtype
     """One array of a chunked store, opened read-only (lazy: chunks are read as they are sliced)."""
     import zarr
 
-    where = path / "arrays.zarr" / kind / layer
+    where = inside(path / "arrays.zarr", f"{kind}/{layer}", source=path / "meta.json", what="layer name")
     try:
         array = zarr.open_array(str(where), mode="r")
     except Exception as exc:  # zarr raises several kinds for a missing or damaged array
@@ -1162,7 +1183,7 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
                            _minima=arrays["minima"], _rows=None if keep.all() else np.flatnonzero(keep))
     for layer in meta.layers:
         for kind, (dtype, dense_too) in ARRAYS.items():
-            file = path / kind / f"{layer.name}.npy"
+            file = array_file(path, kind, layer.name)
             if not (dense_too or layer.map_shape is not None) or (kind in ("means", "minima") and not file.exists()):
                 continue  # a version-1 store has no spatial means and minima
             damage, _ = _array_damage(file, (n, layer.units), dtype)

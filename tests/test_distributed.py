@@ -154,3 +154,24 @@ def test_a_resumed_capture_keeps_the_block_size_it_started_with(cluster, dataset
     acts = catsel.capture(amodel, folder, root / "resized", batch_size=4, client=cluster, block=16, progress=False)
     assert acts.captured == 8  # the one unfinished block, at the store's own block size
     _same(acts, single)
+
+
+def test_a_crafted_key_never_removes_a_folder_on_the_distributed_path(cluster, dataset, tmp_path):
+    import json
+
+    root, amodel, single = dataset
+    folder = catsel.ImageFolder(root / "data", image_size=16)
+    out = tmp_path / "out"
+    catsel.capture(amodel, folder, out, batch_size=4, client=cluster, block=8, progress=False)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.txt").write_text("years of work")
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["key"] = "../../victim"
+    meta_path.write_text(json.dumps(meta))
+    acts = catsel.capture(amodel, folder, out, batch_size=4, client=cluster, block=8, progress=False)
+    assert (victim / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]
+    assert [p.name for p in (out / "activations.history").iterdir()][0].startswith("damaged-")
+    _same(acts, single)

@@ -1,0 +1,87 @@
+"""No file outside its folder: crafted stores never make catsel delete, move, write or read elsewhere."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import catsel
+from catsel.data import ImageFolder
+from catsel.errors import StoreError
+from helpers import small_cnn
+
+
+def _amodel():
+    return catsel.activation_model(small_cnn(size=12), preprocess="tf")
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.txt").write_text("years of work")
+    return victim
+
+
+@pytest.fixture
+def outside():
+    """A folder whose absolute path is 15 characters long: a key of it plus "/" is whole in ``key[:16]``."""
+    made = Path(tempfile.mkdtemp(prefix="cs", dir="/tmp"))
+    assert len(str(made)) <= 16
+    (made / "thesis.txt").write_text("years of work")
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.mark.parametrize("key", ["absolute", "dotdot", "not_hex"])
+def test_a_crafted_store_key_never_removes_or_moves_a_folder_outside(colour_folder, tmp_path, key, outside):
+    folder = ImageFolder(colour_folder, image_size=12)
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), folder, out, progress=False)
+    victim = _victim(tmp_path)
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["key"] = {"absolute": f"{outside}/", "dotdot": "../../victim", "not_hex": "x/y"}[key]
+    meta_path.write_text(json.dumps(meta))
+    before = sorted(p.name for p in Path("/tmp").iterdir())
+    other = catsel.activation_model(small_cnn(size=12, seed=1), preprocess="tf")  # another key: the old store moves
+    acts = catsel.capture(other, folder, out, progress=False)
+    assert (victim / "thesis.txt").read_text() == "years of work"
+    assert sorted(outside.iterdir()) == [outside / "thesis.txt"]
+    assert (outside / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colours", "out", "victim"]
+    assert sorted(p.name for p in Path("/tmp").iterdir()) == before  # nothing moved to /tmp either
+    assert len(acts) == 15
+    kept = list((out / "activations.history").iterdir())
+    assert len(kept) == 1 and kept[0].parent == out / "activations.history"  # the damaged store, kept inside
+
+
+def test_a_crafted_key_is_refused_when_the_store_is_read(colour_folder, tmp_path):
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False)
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["key"] = "/etc"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="meta.json.*key"):
+        catsel.load_activations(out / "activations")
+
+
+def test_a_crafted_layer_name_never_writes_outside_the_store(colour_folder, tmp_path):
+    folder = ImageFolder(colour_folder, image_size=12)
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), folder, out, progress=False)
+    meta_path, progress_path = out / "activations" / "meta.json", out / "activations" / "progress.json"
+    meta = json.loads(meta_path.read_text())
+    meta["layers"][0]["name"] = "../../../victim"
+    meta_path.write_text(json.dumps(meta))
+    progress = json.loads(progress_path.read_text())
+    progress.update(rows_done=5, complete=False)  # a capture to resume: it writes the rows that are left
+    progress_path.write_text(json.dumps(progress))
+    with pytest.warns(UserWarning, match="layer name '../../../victim' is not a plain name"):
+        acts = catsel.capture(_amodel(), folder, out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colours", "out"]
+    assert len(acts) == 15 and acts.layers[0] == "c1"
