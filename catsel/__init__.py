@@ -34,7 +34,7 @@ __version__ = "0.2.0"
 # and image-decoding worker processes start without TensorFlow.
 _EXPORTS = {
     "ImageFolder": "data", "Skipped": "data", "load_image": "data",
-    "ActivationModel": "models", "activation_model": "models",
+    "ActivationModel": "models", "activation_model": "models", "layers": "models",
     "capture": "engine",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
     "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
@@ -47,8 +47,8 @@ _EXPORTS = {
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"applications", "backends", "cli", "comparison", "course", "data", "engine", "errors", "maximise",
-               "models", "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables",
+_SUBMODULES = {"applications", "backends", "cli", "comparison", "course", "data", "engine", "errors", "graph",
+               "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables",
                "visualise", "widgets"}
 
 
@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .data import ImageFolder, Skipped, load_image
     from .engine import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
-    from .models import ActivationModel, activation_model
+    from .models import ActivationModel, activation_model, layers
     from .pipeline import RunResult, Settings, load_run, run
     from .report import write_report
     from .comparison import compare
@@ -92,6 +92,7 @@ __all__ = [
     "load_image",
     "ActivationModel",
     "activation_model",
+    "layers",
     "capture",
     "Activations",
     "StoreMeta",

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 
 from .errors import ModelError, WeightsUnavailableError
+from .options import hw
 
 __all__ = ["APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
            "native_size", "check_top_layers", "announce_untrained"]
@@ -188,7 +189,7 @@ def build_application(name: str, weights: str | None, image_size: int | None,
         if smallest is None:
             raise
         side = max(int(smallest.group(1)), int(smallest.group(2)))
-        raise ModelError(f"{name} needs images of at least {side}x{side} pixels, not {image_size}x{image_size}: "
+        raise ModelError(f"{name} needs images of at least {side}x{side} pixels, not {'x'.join(map(str, hw(image_size)))}: "
                          f"use --image-size {side} or more (image_size={side} from Python)") from None
 
 
@@ -201,13 +202,13 @@ def _build_application(name: str, weights: str | None, image_size: int | None, n
         if need_top:
             net = ctor(weights=None)
         else:
-            net = ctor(weights=None, include_top=False, input_shape=(image_size, image_size, 3) if image_size else None)
+            net = ctor(weights=None, include_top=False, input_shape=(*hw(image_size), 3) if image_size else None)
         return net, label, mode, key
     if weights == "imagenet":
         if need_top:
             net = _imagenet(ctor, key)
         else:
-            shape = (image_size, image_size, 3) if image_size else None
+            shape = (*hw(image_size), 3) if image_size else None
             net = _imagenet(ctor, key, include_top=False, input_shape=shape)
         return net, "ImageNet", mode, key
     path = Path(weights).expanduser()
@@ -219,7 +220,7 @@ def _build_application(name: str, weights: str | None, image_size: int | None, n
     _load_weights_file(full, path)
     if need_top:
         return full, f"weights file {path.name}", mode, key
-    shape = (image_size, image_size, 3) if image_size else None
+    shape = (*hw(image_size), 3) if image_size else None
     net = ctor(weights=None, include_top=False, input_shape=shape)
     _transplant(full, net)
     return net, f"weights file {path.name}", mode, key
@@ -274,13 +275,38 @@ def check_top_layers(ctor, key, layers, network, native, image_size) -> None:
     if top:
         raise ModelError(
             f"layers {', '.join(top)} belong to {key}'s dense top, which only exists at its own input "
-            f"size {native}x{native}, not {image_size}x{image_size}. Use image size {native}, "
+            f"size {native}x{native}, not {'x'.join(map(str, hw(image_size)))}. Use image size {native}, "
             "or ask for conv layers only"
         )
 
 
+#: File names of whole saved models: Keras 3's own format and the legacy HDF5 one (Keras 2, tf.keras).
+SAVED_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def is_saved_model(model) -> bool:
+    """Whether ``model`` names a saved model (a file, or a TensorFlow SavedModel folder) rather than an application.
+
+    Parameters
+    ----------
+    model : str or path
+
+    Returns
+    -------
+    bool
+    """
+    path = Path(str(model))
+    return path.suffix.lower() in SAVED_SUFFIXES or path.is_file() or (path / "saved_model.pb").is_file()
+
+
 def load_saved(path: Path) -> keras.Model:
-    """Load a saved ``.keras`` model in Keras' safe mode (no arbitrary code).
+    """Load a saved model in Keras' safe mode (no arbitrary code): ``.keras``, or legacy HDF5 (``.h5``, ``.hdf5``).
+
+    A legacy HDF5 file (Keras 2, ``tf.keras``) goes through Keras' own
+    loader, inside a safe-mode scope, so a ``Lambda`` layer's pickled code is
+    refused there as in a ``.keras`` file. A TensorFlow SavedModel folder
+    holds a graph, not Keras layers, and is refused with the line that
+    converts it.
 
     Parameters
     ----------
@@ -295,11 +321,23 @@ def load_saved(path: Path) -> keras.Model:
     ModelError
         Naming the file, when it is missing or is not a Keras model.
     """
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    if (path / "saved_model.pb").is_file():
+        raise ModelError(
+            f"{path} is a TensorFlow SavedModel, which holds a graph without its Keras layers; convert it where it "
+            "was made: `tf.keras.models.load_model(PATH).save('model.h5')` (TensorFlow 2.15 or tf_keras), then "
+            "give catsel model.h5"
+        )
     if not path.is_file():
-        raise ModelError(f"model file {path} does not exist; give a keras.applications name or a .keras file")
+        raise ModelError(f"model file {path} does not exist; give a keras.applications name, or a .keras or .h5 file")
     try:
-        return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+        with SafeModeScope(True):
+            model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
     except Exception as exc:
-        raise ModelError(f"cannot load {path} as a Keras model ({exc}); save it with model.save('name.keras')") from None
-
-
+        text = " ".join(str(exc).split())[:300]
+        raise ModelError(f"cannot load {path} as a Keras model ({type(exc).__name__}: {text}); save it with "
+                         "model.save('name.keras')") from None
+    if not isinstance(model, keras.Model):
+        raise ModelError(f"{path} holds a {type(model).__name__}, not a Keras model")
+    return model

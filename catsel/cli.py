@@ -30,6 +30,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _size(text: str):
+    from .errors import CatselError
+    from .options import image_shape
+
+    try:
+        return image_shape(text)
+    except CatselError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _devices(text: str) -> str | int | list[str]:
     """``all``, a number, or comma-separated device names (``gpu:0,gpu:1``)."""
     if text == "all":
@@ -97,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
                           "when it can be had, else the untrained network with a loud warning")
     run.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
-    run.add_argument("--image-size", type=_positive, help="input side in pixels (default: the model's own)")
+    run.add_argument("--image-size", type=_size,
+                     help="input side in pixels, or HEIGHTxWIDTH (48x96); default: the model's own")
     run.add_argument("--fit", choices=FITS, default=defaults.fit,
                      help="squash the whole image (default) or keep the central square")
     run.add_argument("--preprocess", choices=PREPROCESS_MODES,
@@ -185,6 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", required=True, help="PNG file to write; the table goes beside it as .csv")
     compare.add_argument("--labels", help="comma-separated names of the networks, in the order of the runs")
     compare.add_argument("--no-probe", action="store_true", help="leave out the linear probe of each best layer")
+
+    layers = sub.add_parser("layers", help="list a network's layers: which catsel can capture and which by default",
+                            description="Every layer of MODEL that catsel can capture, through nested models: its "
+                                        "kind, output shape, units, whether it is captured by default, which layer a "
+                                        "conv or dense layer's units are taken from by default, and its receptive "
+                                        "field. The names are those --layers takes.")
+    layers.add_argument("model", metavar="MODEL", help="keras.applications name, or a .keras or .h5 file")
+    layers.add_argument("--image-size", type=_size,
+                        help="input side in pixels, or HEIGHTxWIDTH (needed for a network that takes any size)")
+    layers.add_argument("--weights", default=None,
+                        help="weights to build an application with (default: none; the layers are the same)")
+    layers.add_argument("--defaults", action="store_true", help="list only the layers captured by default")
+    layers.add_argument("--verbose", action="store_true",
+                        help="show the deep-learning backend's own start-up messages")
 
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
@@ -410,7 +435,9 @@ def cmd_visualize(args) -> int:
 
 def _report(run: dict, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']}, {run['weights']}"
-    print(f"\n{label}, {run['image_size']}px, {sum(run['images_per_category'].values())} images "
+    from .options import size_text
+
+    print(f"\n{label}, {size_text(run['image_size'])}, {sum(run['images_per_category'].values())} images "
           f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
     if run.get("preprocessing"):
         print(f"Preprocessing: {run['preprocessing']}")
@@ -435,6 +462,27 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
     print(f"Capture: {speed} on {run['keras_backend']} ({run['device']}); total {run['total_seconds']:.1f} s")
 
 
+def cmd_layers(args) -> int:
+    import pandas as pd
+
+    from .models import layers
+
+    table = layers(args.model, weights=args.weights, image_size=args.image_size)
+    if args.defaults:
+        table = table[table["default"]]
+    shown = table.assign(default=table["default"].map({True: "yes", False: ""}),
+                         **{"output shape": table["output shape"].map(lambda s: "x".join(map(str, s)))})
+    shown["step"] = shown["step"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                           "display.max_colwidth", 60):
+        print(shown.drop(columns=["path"] if (table["path"] == table["layer"]).all() else []).to_string(index=False))
+    print(f"\n{int(table['default'].sum())} of {len(table)} layers captured by default. A conv or dense layer's units "
+          "are taken after the normalisation and activation that follow it, and a residual or multi-branch block's "
+          "from the block's output (its merge and the activation after it), once per block; --layers takes any "
+          "name above.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``catsel`` command.
 
@@ -454,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import CatselError, warnings_as_one_line
 
     warnings_as_one_line()
-    if args.command in ("run", "visualize", "visualise", "report"):
+    if args.command in ("run", "visualize", "visualise", "report", "layers"):
         _import_keras(verbose=args.verbose)
 
     if args.command == "run":
@@ -470,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "layers":
+            return cmd_layers(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

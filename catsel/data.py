@@ -51,7 +51,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DatasetError, ImageError, warnings_as_one_line
+from .errors import CatselError, DatasetError, ImageError, warnings_as_one_line
+from .options import hw, image_shape
 
 __all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_paths", "IMAGE_EXTENSIONS"]
 
@@ -151,14 +152,14 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
     Parameters
     ----------
     path : str or path
-    image_size : int
-        Side of the square output, in pixels.
+    image_size : int or (int, int)
+        Side of the square output, or its height and width, in pixels.
     fit : {"squash", "crop"}
-        Squash the whole image, or keep the central square.
+        Squash the whole image, or keep its central part of the output's shape.
 
     Returns
     -------
-    ndarray of uint8, shape (image_size, image_size, 3)
+    ndarray of uint8, shape (height, width, 3)
 
     Raises
     ------
@@ -177,12 +178,13 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
                     "resize the file, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it"
                 )
             # an image opens at its first frame (GIF, TIFF); JPEGs decode straight to RGB at a reduced scale
+            height, width = hw(image_size)
             if im.format == "JPEG":
-                im.draft("RGB", (image_size, image_size))
+                im.draft("RGB", (width, height))
             if im.getexif().get(_ORIENTATION, 1) != 1:  # transpose only when needed: it copies the image
                 im = ImageOps.exif_transpose(im)
             im = _to_rgb(im)
-            size = (image_size, image_size)
+            size = (width, height)  # Pillow's order
             if fit == "squash":
                 im = im.resize(size, Image.Resampling.BICUBIC)
             elif fit == "crop":
@@ -219,17 +221,17 @@ def decode_many(paths: Sequence[str], image_size: int, fit: str) -> tuple[np.nda
     Parameters
     ----------
     paths : sequence of str
-    image_size : int
+    image_size : int or (int, int)
     fit : {"squash", "crop"}
 
     Returns
     -------
-    batch : ndarray of uint8, shape (len(paths), image_size, image_size, 3)
+    batch : ndarray of uint8, shape (len(paths), height, width, 3)
         Zeros where a file failed.
     reasons : list of str or None
         Why each file failed, or ``None``.
     """
-    batch = np.zeros((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    batch = np.zeros((len(paths), *hw(image_size), 3), dtype=np.uint8)
     return batch, decode_rows(paths, batch, 0, image_size, fit)
 
 
@@ -335,9 +337,10 @@ class ImageFolder:
     root
         The folder holding one sub-folder per category.
     image_size
-        Side of the square images given to the network, in pixels.
+        Side of the square images given to the network, in pixels, or their
+        ``(height, width)`` (``"HxW"`` is taken too).
     fit
-        ``"squash"`` (resize the whole image) or ``"crop"`` (central square).
+        ``"squash"`` (resize the whole image) or ``"crop"`` (its central part of that shape).
     max_per_category
         Keep only the first N images of each category (in path order); handy
         for a quick look or a class.
@@ -359,7 +362,7 @@ class ImageFolder:
     """
 
     root: Path
-    image_size: int = 224
+    image_size: int | tuple[int, int] = 224
     fit: str = "squash"
     max_per_category: int | None = None
     exclude: tuple = ()
@@ -372,9 +375,10 @@ class ImageFolder:
         self.root = Path(self.root).expanduser()
         if self.fit not in ("squash", "crop"):
             raise ValueError(f"fit must be 'squash' or 'crop', not {self.fit!r}")
-        if int(self.image_size) < 8:
-            raise DatasetError(f"image size {self.image_size} is too small; use at least 8 pixels")
-        self.image_size = int(self.image_size)
+        try:
+            self.image_size = image_shape(self.image_size)
+        except CatselError as exc:
+            raise DatasetError(str(exc)) from None
         self._scan()
 
     def _scan(self) -> None:
@@ -460,7 +464,7 @@ class ImageFolder:
 
         Returns
         -------
-        ndarray of uint8, shape (image_size, image_size, 3)
+        ndarray of uint8, shape (height, width, 3)
 
         Raises
         ------
@@ -478,7 +482,7 @@ class ImageFolder:
 
         Returns
         -------
-        batch : ndarray of uint8, shape (len(indices), image_size, image_size, 3)
+        batch : ndarray of uint8, shape (len(indices), height, width, 3)
             Failed images are left as zeros.
         reasons : list of str or None
         """
@@ -513,7 +517,7 @@ class ImageFolder:
         ------
         first : int
             Index of the batch's first image.
-        images : ndarray of uint8, shape (n, image_size, image_size, 3)
+        images : ndarray of uint8, shape (n, height, width, 3)
         errors : list of str or None
         """
         for first in range(start, len(self), batch_size):

@@ -192,6 +192,7 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
     import zarr
 
     from .data import decode_rows
+    from .options import hw
     from .store import ARRAYS, _write_json
 
     amodel = _network(recipe)
@@ -203,7 +204,7 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
     def decode(start: int):
         """Queue the decoding of the batch at ``start`` on the worker's threads (padded as a single process pads)."""
         chunk = [os.path.join(root, p) for p in paths[start:start + batch_size]]
-        batch = np.zeros((batch_size, size, size, 3), dtype=np.uint8)
+        batch = np.zeros((batch_size, *hw(size), 3), dtype=np.uint8)
         jobs = [pool.submit(decode_rows, [chunk[i] for i in part], batch, int(part[0]), size, fit)
                 for part in np.array_split(np.arange(len(chunk)), min(threads, len(chunk))) if len(part)]
         return chunk, batch, jobs

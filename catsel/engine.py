@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from .options import hw, size_text
 from .data import DECODING, ImageFolder, decode_into, decode_rows, watch_parent
 from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
@@ -154,7 +155,7 @@ class _Decoder:
         s, n = self.folder.image_size, len(self.folder)
         images, done, state = (folder / f"decoded-{key}.npy", folder / f"decoded-{key}-done.npy",
                                folder / f"decoded-{key}.json")
-        shapes = {images: ((n, s, s, 3), np.uint8), done: ((n,), np.bool_)}
+        shapes = {images: ((n, *hw(s), 3), np.uint8), done: ((n,), np.bool_)}
         damaged = [f"{path} {damage}" for path, (shape, dtype) in shapes.items()
                    for damage in [_array_damage(path, shape, dtype)[0]] if damage is not None]
         if state.exists() and not damaged:  # sizes checked first: NumPy would extend a short file with zeros
@@ -195,7 +196,7 @@ class _Decoder:
         paths = [str(p) for p in self.folder.paths[first:stop]]
         parts = [part for part in np.array_split(np.arange(len(paths)), min(self.chunks, len(paths))) if len(part)]
         s = self.folder.image_size
-        shape = (self.batch_size, s, s, 3)
+        shape = (self.batch_size, *hw(s), 3)
         if not self.processes:
             batch = np.zeros(shape, dtype=np.uint8)
             jobs = [self.pool.submit(decode_rows, [paths[i] for i in part], batch, int(part[0]), s, self.folder.fit)
@@ -223,7 +224,7 @@ class _Decoder:
         try:  # processes wrote theirs into shared memory: only error messages came back
             errors = [e for job in jobs for e in job.result()]
             s = self.folder.image_size
-            batch = np.empty((self.batch_size, s, s, 3), dtype=np.uint8)
+            batch = np.empty((self.batch_size, *hw(s), 3), dtype=np.uint8)
             shared = np.ndarray(batch.shape, dtype=np.uint8, buffer=target.buf)
             batch[:count] = shared[:count]
             batch[count:] = 0
@@ -241,7 +242,7 @@ class _Decoder:
         stop = min(first + self.batch_size, n)
         if self._cached(first):
             s = self.folder.image_size
-            batch = np.zeros((self.batch_size, s, s, 3), dtype=np.uint8)
+            batch = np.zeros((self.batch_size, *hw(s), 3), dtype=np.uint8)
             batch[: stop - first] = self.cache_images[first:stop]
             return first, batch, [self.cache_errors.get(str(i)) for i in range(first, stop)]
         pending = self._pending.pop(first, None) or self._submit(first)
@@ -372,7 +373,7 @@ def capture(
         images = ImageFolder(images, image_size=amodel.image_size)
     if images.image_size != amodel.image_size:
         raise ValueError(
-            f"the folder is read at {images.image_size}px but the model takes {amodel.image_size}px"
+            f"the folder is read at {size_text(images.image_size)} but the model takes {size_text(amodel.image_size)}"
         )
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")

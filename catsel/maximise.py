@@ -33,6 +33,8 @@ from keras import ops
 from tqdm.auto import tqdm
 
 from .backends import on_accelerator, value_and_grad
+from .graph import Graph, graph_of
+from .options import hw, image_shape
 from .models import ActivationModel, Preprocess, base_layer, class_tokens
 
 __all__ = ["maximise", "maximise_many", "Maximised", "Robustness"]
@@ -69,11 +71,12 @@ class Maximised:
     flat: bool = False
 
 
-def _frequency_scale(size: int, decay: float = 1.0) -> np.ndarray:
-    fy = np.fft.fftfreq(size)[:, None]
-    fx = np.fft.fftfreq(size)[None, :]
+def _frequency_scale(size, decay: float = 1.0) -> np.ndarray:
+    height, width = hw(size)
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
     f = np.sqrt(fx ** 2 + fy ** 2)
-    return (1.0 / np.maximum(f, 1.0 / size) ** decay).astype(np.float32)
+    return (1.0 / np.maximum(f, 1.0 / max(height, width)) ** decay).astype(np.float32)
 
 
 def _affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np.ndarray:
@@ -81,15 +84,16 @@ def _affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np
     (output pixel → input pixel)."""
     s = rng.uniform(*robustness.scale)
     a = math.radians(rng.uniform(-robustness.rotate, robustness.rotate))
-    tx, ty = rng.uniform(-robustness.jitter, robustness.jitter, 2) * size
-    c = (size - 1) / 2
+    height, width = hw(size)
+    tx, ty = rng.uniform(-robustness.jitter, robustness.jitter, 2) * (width, height)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
     cos, sin = math.cos(a) / s, math.sin(a) / s
     # input = R/s · (output − centre) + centre + shift
-    return np.array([[cos, -sin, c - cos * c + sin * c + tx, sin, cos, c - sin * c - cos * c + ty, 0, 0]],
+    return np.array([[cos, -sin, cx - cos * cx + sin * cy + tx, sin, cos, cy - sin * cx - cos * cy + ty, 0, 0]],
                     dtype=np.float32)
 
 
-def _objective_models(network: keras.Model, layers: Sequence[str]) -> tuple[keras.Model, keras.Model]:
+def _objective_models(graph: Graph, layers: Sequence[str]) -> tuple[keras.Model, keras.Model]:
     """(pre-activation model, output model), each with one output per layer of ``layers``.
 
     Ascent follows each layer's pre-activation: a ReLU unit that is silent on
@@ -98,18 +102,19 @@ def _objective_models(network: keras.Model, layers: Sequence[str]) -> tuple[kera
     """
     pre, out, built = [], [], {}
     for layer in layers:
-        target = network.get_layer(base_layer(layer))
-        if target.name not in built:  # a layer and its class token share one pre-activation copy
-            output = before = target.output
+        node = graph.node(base_layer(layer))
+        target = node.layer
+        if node.name not in built:  # a layer and its class token share one pre-activation copy
+            output = before = node.output
             activation = getattr(target, "activation", None)
-            if activation is not None and activation is not keras.activations.linear:
-                config = {**target.get_config(), "activation": "linear", "name": f"{target.name}_preactivation"}
+            if activation is not None and activation is not keras.activations.linear and not node.model:
+                config = {**target.get_config(), "activation": "linear", "name": f"catsel_preactivation_{len(built)}"}
                 linear = type(target).from_config(config)
-                before = linear(target.input)
+                before = linear(node.inputs[0])
                 for new, old in zip(linear.weights, target.weights):
                     new.assign(old.numpy())
-            built[target.name] = output, before
-        output, before = built[target.name]
+            built[node.name] = output, before
+        output, before = built[node.name]
         skip = class_tokens(output.shape)
         if layer != base_layer(layer):  # the class token's units
             output, before = output[:, 0], before[:, 0]
@@ -117,7 +122,7 @@ def _objective_models(network: keras.Model, layers: Sequence[str]) -> tuple[kera
             output, before = output[:, skip:], before[:, skip:]
         pre.append(before)
         out.append(output)
-    return keras.Model(network.inputs, pre), keras.Model(network.inputs, out)
+    return graph.model(pre), graph.model(out)
 
 
 @dataclass(frozen=True)
@@ -275,16 +280,17 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
                     robustness: Robustness | None, seed: int, progress: bool) -> list[Maximised]:
     """:func:`maximise_many` in one batch."""
     if isinstance(model, ActivationModel):
-        network, size, mode = model.network, model.image_size, model.preprocess
+        network, size, mode, graph = model.network, model.image_size, model.preprocess, model.graph
     else:
-        network, size, mode = model, None, "raw"
-    size = image_size or size or int(network.inputs[0].shape[1])
+        network, size, mode, graph = model, None, "raw", graph_of(model)
+    size = image_shape(image_size) or size or image_shape(tuple(int(d) for d in network.inputs[0].shape[1:3]))
+    height, width = hw(size)
     mode = preprocess or mode
     if parameterisation not in ("fourier", "pixel"):
         raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
     robustness = robustness or Robustness.off()
     layers = list(dict.fromkeys(layer for layer, _ in units))
-    objective_model, output_model = _objective_models(network, layers)
+    objective_model, output_model = _objective_models(graph, layers)
     # one-hot masks: masks[j][b, c] = 1 where element b of the batch is unit c of layers[j]
     masks = []
     for j, layer in enumerate(layers):
@@ -296,12 +302,12 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
                     raise ValueError(f"{layer} has {channels} units; {unit} is out of range")
                 mask[b, unit] = 1.0
         masks.append(ops.convert_to_tensor(mask))
-    to_input = Preprocess(mode)
+    to_input = Preprocess(mode, int(graph.inputs[0].shape[-1]))  # float pictures: a differentiable luma
     rngs = [np.random.default_rng(seed) for _ in units]  # each picture's own draws, as if made alone
     colour = ops.convert_to_tensor(_COLOUR_SQRT if decorrelate else np.eye(3, dtype=np.float32))
     freq = ops.convert_to_tensor(_frequency_scale(size)[None, None])  # (1, 1, S, S)
 
-    shapes = [(1, 3, size, size)] * 2 if parameterisation == "fourier" else [(1, size, size, 3)]
+    shapes = [(1, 3, height, width)] * 2 if parameterisation == "fourier" else [(1, height, width, 3)]
     starts = [[rng.normal(0, 0.01, shape).astype(np.float32) for shape in shapes] for rng in rngs]
     variables = [keras.Variable(np.concatenate([start[i] for start in starts]), trainable=True)
                  for i in range(len(shapes))]
@@ -310,7 +316,7 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
         """The pictures in [0, 1], shape (B, S, S, 3), from their parameters."""
         if parameterisation == "fourier":
             real, _ = ops.ifft2((params[0] * freq, params[1] * freq))
-            x = ops.transpose(real, (0, 2, 3, 1)) * (size / 4.0)  # (B, S, S, 3)
+            x = ops.transpose(real, (0, 2, 3, 1)) * (math.sqrt(height * width) / 4.0)  # (B, H, W, 3)
         else:
             x = params[0]
         x = ops.matmul(x, ops.transpose(colour))

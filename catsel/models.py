@@ -30,15 +30,17 @@ import numpy as np
 from keras import ops
 
 from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
-                           load_saved, native_size)
+                           is_saved_model, load_saved, native_size)
 from .backends import compile_forward, resolve_devices
 from .errors import ModelError, WeightsUnavailableError
-from .options import PRECISIONS, PREPROCESS_MODES, check_choice
+from .graph import CONV_TYPES, Graph, default_layers, graph_of, passes_on
+from .errors import CatselError
+from .options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ActivationModel", "Preprocess", "activation_model", "default_layers", "from_store", "untrained_control",
+__all__ = ["ActivationModel", "Preprocess", "activation_model", "layers", "default_layers", "from_store", "untrained_control",
            "reduce_maps", "spatial_summaries", "describe_preprocessing", "post_activation"]
 
 
@@ -55,16 +57,30 @@ class Preprocess(keras.layers.Layer):
     the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
     are (models that rescale inside, such as EfficientNet).
 
+    A network with a one-channel input gets grayscale images: each RGB pixel
+    becomes its ITU-R 601-2 luma, ``L = (19595 R + 38470 G + 7471 B + 2**15)
+    >> 16``, in integers, exactly as Pillow's ``convert("L")`` and
+    ``ImageOps.grayscale`` compute it (a gray image's pixels are kept as
+    they are), before the scaling of ``raw`` or ``tf``.
+
     Parameters
     ----------
     mode : {"caffe", "tf", "torch", "raw"}
+    channels : {3, 1}, default 3
+        The network's input channels.
     **kwargs
         Keras layer arguments (``name``, ...).
     """
 
-    def __init__(self, mode: str = "caffe", **kwargs):
+    def __init__(self, mode: str = "caffe", channels: int = 3, **kwargs):
         super().__init__(**kwargs)
         self.mode = check_choice("preprocessing", mode, PREPROCESS_MODES, ModelError)
+        self.channels = int(channels)
+        if self.channels not in (1, 3):
+            raise ModelError(f"catsel feeds RGB (3 channels) or grayscale (1 channel) images, not {channels} channels")
+        if self.channels == 1 and self.mode in ("caffe", "torch"):
+            raise ModelError(f"the {self.mode!r} preprocessing is defined for RGB images; a grayscale network takes "
+                             "'raw' (0-255) or 'tf' (-1..1): pass one of these")
 
     def call(self, images):
         """Preprocess a batch.
@@ -72,13 +88,21 @@ class Preprocess(keras.layers.Layer):
         Parameters
         ----------
         images : tensor, shape (batch, height, width, 3)
-            RGB values in [0, 255], any dtype.
+            RGB values in [0, 255]: uint8 (captures), or float (pictures being optimised).
 
         Returns
         -------
-        tensor of float32, same shape
+        tensor of float32, shape (batch, height, width, channels)
         """
-        x = ops.cast(images, "float32")
+        if self.channels == 1 and "int" in str(images.dtype):  # Pillow's integer luma, to the bit
+            rgb = ops.cast(images, "int32")
+            luma = rgb[..., 0:1] * 19595 + rgb[..., 1:2] * 38470 + rgb[..., 2:3] * 7471 + 32768
+            x = ops.cast(ops.right_shift(luma, 16), "float32")
+        elif self.channels == 1:  # float pictures (activation maximisation): the same weights, differentiable
+            rgb = ops.cast(images, "float32")
+            x = (rgb[..., 0:1] * 19595 + rgb[..., 1:2] * 38470 + rgb[..., 2:3] * 7471) / 65536.0
+        else:
+            x = ops.cast(images, "float32")
         if self.mode == "caffe":
             x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
         elif self.mode == "tf":
@@ -90,7 +114,11 @@ class Preprocess(keras.layers.Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
+        return {**super().get_config(), "mode": self.mode, "channels": self.channels}
+
+
+#: How catsel turns its RGB images into a grayscale network's input, in the store key and run.json.
+GRAYSCALE = "grayscale: ITU-R 601-2 luma, L = (19595 R + 38470 G + 7471 B + 32768) >> 16, as Pillow's convert('L')"
 
 
 @dataclass
@@ -115,7 +143,8 @@ class ActivationModel:
     units : dict of str to int
     map_shapes : dict of str to tuple or None
         Spatial map shape of each conv layer; ``None`` for dense layers.
-    image_size : int
+    image_size : int or (int, int)
+        Side of the square input, or its ``(height, width)``.
     preprocess : str
     source : str
         The model's name or file name.
@@ -127,6 +156,8 @@ class ActivationModel:
     rebuild : dict or None
         How to build the same network again (``None`` for a model held in memory).
     precision : str
+    graph : Graph
+        The network's layers as one flat graph, through its nested models (:mod:`catsel.graph`).
     """
 
     network: keras.Model
@@ -134,7 +165,7 @@ class ActivationModel:
     layers: tuple[str, ...]
     units: dict[str, int]
     map_shapes: dict[str, tuple[int, ...] | None]
-    image_size: int
+    image_size: int | tuple[int, int]
     preprocess: str
     source: str
     weights_label: str
@@ -142,6 +173,7 @@ class ActivationModel:
     fallback_reason: str | None = None
     rebuild: dict | None = None
     precision: str = "float32"
+    graph: Graph | None = field(default=None, repr=False)
     _runners: dict = field(default_factory=dict, repr=False, init=False)
     _digest: str | None = field(default=None, repr=False, init=False)
     _fields: dict | None = field(default=None, repr=False, init=False)
@@ -161,7 +193,7 @@ class ActivationModel:
 
         Parameters
         ----------
-        images : ndarray of uint8, shape (batch, image_size, image_size, 3)
+        images : ndarray of uint8, shape (batch, height, width, 3)
 
         Returns
         -------
@@ -190,7 +222,7 @@ class ActivationModel:
 
         Parameters
         ----------
-        images : ndarray of uint8, shape (batch, image_size, image_size, 3)
+        images : ndarray of uint8, shape (batch, height, width, 3)
 
         Returns
         -------
@@ -295,14 +327,9 @@ class ActivationModel:
         from .receptive import receptive_fields
 
         if self._fields is None:
-            self._fields = receptive_fields(self.network)
+            self._fields = receptive_fields(self.graph)
         f = self._fields.get(layer)
-        if f is None:
-            return None
-        field = {"size": f.size, "jump": f.jump, "start": f.start}
-        if f.global_context:  # only when set: a store's key stays as it was for the networks without
-            field["global_context"] = True
-        return field
+        return None if f is None else f.to_json()
 
     def relative_depth(self) -> dict[str, float]:
         """Where each captured layer sits in the network: 0 at the input, 1 at the output.
@@ -315,14 +342,12 @@ class ActivationModel:
         -------
         dict of str to float
         """
-        from .receptive import _operations
-
-        operations = _operations(self.network)  # a Sequential model's too, from its input layer on
-        names = [o.name for o in operations]
-        if not isinstance(operations[0], keras.layers.InputLayer):
-            names.insert(0, None)  # the input is depth 0
-        last = max(len(names) - 1, 1)
-        return {name: round(names.index(base_layer(name)) / last, 6) for name in self.layers}
+        place, k = {}, 0  # the input is depth 0, then each layer of the flat graph
+        for name, node in self.graph.nodes.items():
+            k += not node.model  # a nested model stands where its last layer does
+            place[name] = k
+        last = max(k, 1)
+        return {name: round(place[self.graph.node(base_layer(name)).name] / last, 6) for name in self.layers}
 
     def layer_table(self) -> "pd.DataFrame":
         """The captured layers: output shape, units, receptive field (size and step, in input pixels).
@@ -335,12 +360,12 @@ class ActivationModel:
         """
         import pandas as pd
 
-        by_name = {l.name: l for l in self.network.layers}
         rows = []
         for name in self.layers:
-            shape = tuple(by_name[base_layer(name)].output.shape[1:])
+            node = self.graph.node(base_layer(name))
+            shape = tuple(node.output.shape[1:])
             field = self._field(name)
-            rows.append({"layer": name, "kind": type(by_name[base_layer(name)]).__name__, "output shape": shape,
+            rows.append({"layer": name, "kind": node.kind, "output shape": shape,
                          "units": self.units[name],
                          "receptive field": int(field["size"]) if field else "whole image",
                          "step": int(field["jump"]) if field else None})
@@ -357,7 +382,7 @@ class ActivationModel:
             "model": self.source,
             "weights": self.weights_label,
             "trained": self.trained,
-            "image_size": self.image_size,
+            "image_size": list(self.image_size) if isinstance(self.image_size, tuple) else self.image_size,
             "preprocess": self.preprocess,
             "precision": self.precision,
             "rebuild": self.rebuild,
@@ -368,7 +393,14 @@ class ActivationModel:
                 for l in self.layers
             ],
             "network_digest": self.digest(),
+            # only for a grayscale network: an RGB network's key stays as it was
+            **({"colour": GRAYSCALE} if self.channels == 1 else {}),
         }
+
+    @property
+    def channels(self) -> int:
+        """The network's input channels: 3 (RGB) or 1 (grayscale, see :class:`Preprocess`)."""
+        return int(self.graph.inputs[0].shape[-1]) if self.graph is not None else 3
 
 
 def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel:
@@ -428,11 +460,6 @@ def from_store(acts) -> "ActivationModel":
     return amodel
 
 
-#: Layers that act on each unit alone: what a conv or dense layer's units pass on is their output.
-_PER_UNIT = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.Activation,
-             keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
-
-
 #: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
 #: its own units; ``"LAYER"`` alone is the maximum over the patch tokens.
 CLASS_TOKEN = "[class]"
@@ -481,12 +508,13 @@ class _TakeClassToken(keras.layers.Layer):
         return x[:, 0]
 
 
-def captured_output(network: keras.Model, name: str, index: int = 0):
+def captured_output(graph: Graph, name: str, index: int = 0):
     """The symbolic tensor a captured name stands for: a layer's output, or its class token.
 
     Parameters
     ----------
-    network : keras.Model
+    graph : Graph
+        The network's flat graph (:func:`catsel.graph.graph_of`).
     name : str
         A layer's name, or ``"LAYER[class]"``.
     index : int, default 0
@@ -499,13 +527,15 @@ def captured_output(network: keras.Model, name: str, index: int = 0):
     Raises
     ------
     ModelError
-        When ``"LAYER[class]"`` names a layer without a class token.
+        When ``"LAYER[class]"`` names a layer without a class token, or the layer has several outputs.
     """
     base = base_layer(name)
-    out = network.get_layer(base).output
+    out = graph.node(base).output
+    if isinstance(out, (list, tuple)):
+        raise ModelError(f"layer {base} has several outputs; choose a layer with one")
     if base == name:
         return out
-    if isinstance(out, (list, tuple)) or not class_tokens(out.shape):
+    if not class_tokens(out.shape):
         raise ModelError(f"{base} has no class token (its output is {tuple(out.shape[1:])}, not 1 + a square grid "
                          f"of patch tokens); capture {base} itself")
     return _TakeClassToken(name=f"catsel_class_token_{index}")(out)
@@ -515,9 +545,10 @@ def post_activation(network: keras.Model, name: str) -> str:
     """The layer whose output is what ``name``'s units pass on to the rest of the network.
 
     Follows ``name`` through the normalisation and activation layers that
-    alone consume it (conv → batch norm → ReLU gives the ReLU); stops where
-    branches meet or anything else follows. VGG's convs, with their ReLU
-    inside, are their own post-activation layers.
+    alone consume it (conv → batch norm → ReLU gives the ReLU), and for a
+    branch of a residual or multi-branch block, to the block's output (see
+    :func:`catsel.graph.passes_on`). VGG's convs, with their ReLU inside, are
+    their own post-activation layers.
 
     Parameters
     ----------
@@ -528,51 +559,7 @@ def post_activation(network: keras.Model, name: str) -> str:
     -------
     str
     """
-    members = {id(l) for l in network.layers}
-    layer = network.get_layer(name)
-    while True:
-        consumers = [node.operation for node in layer._outbound_nodes if id(node.operation) in members]
-        if len(consumers) != 1 or not isinstance(consumers[0], _PER_UNIT):
-            return layer.name
-        layer = consumers[0]
-
-
-def default_layers(network: keras.Model) -> list[str]:
-    """The units captured by default: every conv layer's and every Dense layer's but the classifier's.
-
-    A block that the network holds as a model of its own (ConvNeXt's stem and
-    downsampling layers) counts as one conv layer: its output.
-
-    Each as what the network passes on: after the normalisation and activation
-    layers that follow it (:func:`post_activation`). For a conv → batch norm →
-    ReLU block that is the ReLU's output; without those layers, the conv's
-    own. ``layers=`` takes any layer by name.
-
-    Parameters
-    ----------
-    network : keras.Model
-
-    Returns
-    -------
-    list of str
-        Layer names in network order.
-    """
-    conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-    names = []
-    dense = [l for l in network.layers if isinstance(l, keras.layers.Dense)]
-    output_layers = {t._keras_history.operation.name for t in network.outputs if hasattr(t, "_keras_history")}
-    for layer in network.layers:
-        if isinstance(layer, conv_types):
-            names.append(layer.name)
-        elif isinstance(layer, keras.Model) and any(isinstance(l, conv_types) for l in layer.layers):
-            names.append(layer.name)  # a block built as a model of its own (ConvNeXt's stem, its downsampling)
-        elif isinstance(layer, keras.layers.Dense) and layer.name not in output_layers:
-            names.append(layer.name)
-    if not names and dense:
-        names = [l.name for l in dense]
-    chosen = [post_activation(network, n) for n in names]
-    chosen = [n for n in chosen if n not in output_layers] or chosen
-    return list(dict.fromkeys(chosen))  # in network order, once each
+    return passes_on(graph_of(network), name)
 
 
 def reduce_maps(tensor, *, method: str | None = None):
@@ -711,6 +698,10 @@ def activation_model(
     check_choice("precision", precision, PRECISIONS, ModelError)
     if preprocess is not None:
         check_choice("preprocessing", preprocess, PREPROCESS_MODES, ModelError)
+    try:
+        image_size = image_shape(image_size)
+    except CatselError as exc:
+        raise ModelError(str(exc)) from None
     if precision != "float32" and isinstance(model, keras.Model):
         raise ModelError("a model held in memory keeps its own precision; build it under "
                          "keras.config.set_dtype_policy('mixed_bfloat16') instead")
@@ -726,16 +717,9 @@ def activation_model(
         else:
             built = _network(model, weights, layers, image_size, seed)
         network = built.network
-        native = native_size(network)
-        if image_size is None:
-            if native is None:
-                raise ModelError(f"{built.source} has no fixed square input size; pass image_size")
-            image_size = native
-        elif native is not None and native != image_size:
-            raise ModelError(
-                f"{built.source} takes {native}x{native} images, not {image_size}x{image_size}; "
-                "use its own size, or save the model with a flexible input shape"
-            )
+        image_size, channels = fitted_input(network, built.source, image_size)
+        if channels == 1 and preprocess is None and built.preprocess in ("caffe", "torch"):
+            raise ModelError(f"{built.source} takes grayscale images; give its preprocessing: 'raw' or 'tf'")
         own = own_preprocessing(network)
         if own is not None and preprocess not in (None, "raw"):
             raise ModelError(
@@ -743,20 +727,142 @@ def activation_model(
                 f"{preprocess!r} before it would scale the pixels twice; leave the preprocessing out (the model gets "
                 "0-255 pixels, as it expects) or save the model without that layer"
             )
-        names = [l.name for l in network.layers]
+        graph = graph_of(network, (*hw(image_size), channels))
         if layers is None:
-            layers = default_layers(network)
-        unknown = [l for l in layers if base_layer(l) not in names]
+            layers = default_layers(graph)
+        resolved, unknown = [], []
+        for name in layers:  # a full outer/inner path is taken for the layer's own name
+            if base_layer(name) in graph or "/" in base_layer(name):
+                try:
+                    resolved.append(graph.node(base_layer(name)).name + name[len(base_layer(name)):])
+                    continue
+                except ModelError:
+                    pass
+            unknown.append(name)
         if unknown:
             raise ModelError(
-                f"no layer named {', '.join(map(repr, unknown))} in {built.source}; valid names: {', '.join(names)}"
+                f"no layer named {', '.join(map(repr, unknown))} in {built.source}; valid names: "
+                f"{', '.join(graph.nodes)} (`catsel layers MODEL` lists them with their shapes)"
             )
-        if not layers:
+        if not resolved:
             raise ModelError(f"{built.source} has no conv or dense layer to capture; pass layers=")
-        position = {n: i for i, n in enumerate(names)}  # network order; a class token after its layer
-        ordered = sorted(set(layers), key=lambda l: (position[base_layer(l)], l != base_layer(l)))
+        position = {n: i for i, n in enumerate(graph.nodes)}  # network order; a class token after its layer
+        ordered = sorted(set(resolved), key=lambda l: (position[base_layer(l)], l != base_layer(l)))
         return _wrap(network, ordered, image_size, preprocess or built.preprocess, built.source, built.weights_label,
-                     built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild)
+                     built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild, graph=graph)
+
+
+def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str | None = None,
+           image_size=None) -> "pd.DataFrame":
+    """Every layer catsel can capture in a network, and which ones it captures by default.
+
+    For choosing ``layers=`` (``--layers``) without reading Keras summaries:
+    the layers of nested models are listed with the others, under the names
+    catsel takes.
+
+    Parameters
+    ----------
+    model : str, path or keras.Model
+        As for :func:`activation_model`.
+    weights : str, optional
+        As for :func:`activation_model`; by default the untrained network
+        (the layers do not depend on the weights, and nothing is downloaded).
+    image_size : int, (int, int) or str, optional
+        As for :func:`activation_model` (needed for a network that takes
+        images of any size).
+
+    Returns
+    -------
+    DataFrame
+        One row per layer, in network order: ``layer`` (catsel's name),
+        ``path`` (through nested models), ``kind``, ``output shape``,
+        ``units``, ``default`` (captured by default), ``unit taken from``
+        (for a conv or dense layer: the layer whose output its units are
+        captured from by default, see :func:`catsel.graph.passes_on`),
+        ``receptive field`` (pixels, "whole image" or empty) and ``step``.
+    """
+    import pandas as pd
+
+    from .receptive import GLOBAL
+
+    amodel = activation_model(model, weights, image_size=image_size)
+    graph = amodel.graph
+    defaults = set(amodel.layers)
+    fields = graph.fields()
+    rows = []
+    for name, node in graph.nodes.items():
+        out = node.output
+        if isinstance(out, (list, tuple)) or len(out.shape) < 2:
+            continue
+        field = fields.get(name)
+        unit = isinstance(node.layer, CONV_TYPES + (keras.layers.Dense,))
+        rows.append({
+            "layer": name, "path": "/".join(node.path), "kind": node.kind,
+            "output shape": tuple(out.shape[1:]), "units": int(out.shape[-1]), "default": name in defaults,
+            "unit taken from": passes_on(graph, name) if unit else "",
+            "receptive field": ("whole image" if field == GLOBAL or (len(out.shape) == 2 and field is not None)
+                                else "" if field is None
+                                else "x".join(str(int(field.axis(k)[0])) for k in ((0,) if field.size_x is None else (0, 1)))),
+            "step": int(field.jump) if hasattr(field, "jump") and len(out.shape) > 2 else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def fitted_input(network: keras.Model, source: str, image_size=None) -> tuple:
+    """The image size a network is fed at, and its channels (3: RGB, 1: grayscale).
+
+    A fixed input takes its own height and width (``image_size``, when given,
+    must match them); a free dimension (a fully convolutional network) takes
+    ``image_size``. What catsel cannot feed is refused here, before any work,
+    in one line that says what the model wants.
+
+    Parameters
+    ----------
+    network : keras.Model
+    source : str
+        The model's name, for the messages.
+    image_size : int, (int, int), str or None
+
+    Returns
+    -------
+    image_size : int or (int, int)
+        ``N`` for a square, else ``(height, width)``.
+    channels : int
+
+    Raises
+    ------
+    ModelError
+    """
+    inputs = network.inputs
+    if len(inputs) != 1:
+        raise ModelError(f"{source} takes {len(inputs)} inputs ({', '.join(str(tuple(t.shape[1:])) for t in inputs)});"
+                         " catsel feeds one image input: capture a model with that input alone")
+    shape = tuple(inputs[0].shape[1:])
+    if len(shape) != 3:
+        raise ModelError(f"{source} takes inputs of shape {shape}, not images (height, width, channels): catsel "
+                         "feeds 2-D images to image networks; sequences and volumes are not supported")
+    channels = shape[2]
+    if channels not in (1, 3):
+        raise ModelError(f"{source} takes images with {channels} channels; catsel feeds RGB (3) or grayscale (1) "
+                         "images: save the model with a 3- or 1-channel input")
+    try:
+        asked = image_shape(image_size)
+    except CatselError as exc:
+        raise ModelError(str(exc)) from None
+    declared = shape[:2]
+    if asked is None:
+        if None in declared:
+            raise ModelError(f"{source} takes images of any {'size' if declared == (None, None) else 'height' if declared[0] is None else 'width'}"
+                             f" (input {shape}); give the size to feed: --image-size 224 or 192x256 "
+                             "(image_size=224 or (192, 256) from Python)")
+        return image_shape(tuple(int(d) for d in declared)), channels
+    want = hw(asked)
+    for k, (d, a) in enumerate(zip(declared, want)):
+        if d is not None and int(d) != a:
+            wanted = "x".join("any" if v is None else str(v) for v in declared)
+            raise ModelError(f"{source} takes {wanted} images (height x width), not {want[0]}x{want[1]}; use its own "
+                             "size, or save the model with a flexible input shape")
+    return asked, channels
 
 
 @contextmanager
@@ -789,7 +895,7 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
     """The network named by ``model`` with ``weights`` (``None``: untrained), and its recipe."""
     if isinstance(model, keras.Model):
         return _Network(model, model.name, "raw", "as given", True, None)
-    if str(model).endswith(".keras") or Path(str(model)).is_file():
+    if is_saved_model(model):
         path = Path(model)
         return _Network(load_saved(path), path.name, "raw", "saved with the model", True,
                         {"model": str(path.resolve()), "weights": None, "seed": seed})
@@ -800,7 +906,7 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
         str(model), None if weights is None else str(weights), image_size, need_top, seed
     )
     if not need_top and layers is not None:
-        check_top_layers(ctor, key, layers, network, native, int(image_size))
+        check_top_layers(ctor, key, layers, network, native, image_size)
     recipe_weights = None if weights is None else "imagenet" if str(weights) == "imagenet" else str(
         Path(weights).resolve())
     return _Network(network, source, mode, weights_label, weights is not None,
@@ -851,7 +957,7 @@ def describe_preprocessing(amodel: ActivationModel, requested: str | None = None
     words = _PREPROCESS_WORDS.get(amodel.preprocess, amodel.preprocess)
     if requested is not None:
         return f"{words}, as asked"
-    if amodel.rebuild is not None and not str(amodel.rebuild.get("model", "")).endswith(".keras") \
+    if amodel.rebuild is not None and not is_saved_model(amodel.rebuild.get("model", "")) \
             and amodel.preprocess != "raw":
         return f"{words}, what Keras uses for {amodel.source}"
     own = own_preprocessing(amodel.network)
@@ -885,18 +991,17 @@ class _Reduce(keras.layers.Layer):
 
 
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
-          fallback_reason=None, rebuild=None) -> ActivationModel:
+          fallback_reason=None, rebuild=None, graph: Graph | None = None) -> ActivationModel:
     """The activation model around ``network``: uint8 images in, each layer's maxima and positions out.
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
     """
+    graph = graph or graph_of(network, (*hw(image_size), int(network.inputs[0].shape[-1])))
     maxima, positions, means, minima = [], [], [], []
     units, map_shapes = {}, {}
     method = "argmax" if _on_jax_accelerator() else "pooling"
     for k, name in enumerate(layers):
-        if isinstance(network.get_layer(base_layer(name)).output, (list, tuple)):
-            raise ModelError(f"layer {name} has several outputs; choose a layer with one")
-        out = captured_output(network, name, k)
+        out = captured_output(graph, name, k)
         skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens
         reduced = _Reduce(method, skip, name=f"catsel_reduce_{k}")(out)
         maxima.append(reduced[0])
@@ -914,9 +1019,10 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
                if len(group) > 1 else group[0]
                for kind, group in zip(("maxima", "positions", "means", "minima"), (maxima, positions, means, minima))
                if group]
-    inner = keras.Model(network.inputs, outputs, name=f"catsel_{network.name}")
-    images = keras.Input((image_size, image_size, 3), dtype="uint8", name="catsel_images")
-    result = inner(Preprocess(mode, name="catsel_preprocess")(images))
+    inner = graph.model(outputs, name=f"catsel_{network.name}")
+    images = keras.Input((*hw(image_size), 3), dtype="uint8", name="catsel_images")
+    channels = int(graph.inputs[0].shape[-1])
+    result = inner(Preprocess(mode, channels, name="catsel_preprocess")(images))
     model = keras.Model(images, result if isinstance(result, list) else [result], name="catsel_activations")
     return ActivationModel(
         network=network,
@@ -924,7 +1030,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         layers=tuple(layers),
         units=units,
         map_shapes=map_shapes,
-        image_size=int(image_size),
+        image_size=image_shape(image_size),
         preprocess=mode,
         source=source,
         weights_label=weights_label,
@@ -932,4 +1038,5 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         fallback_reason=fallback_reason,
         rebuild=rebuild,
         precision=precision,
+        graph=graph,
     )

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from .errors import CatselError
 
 __all__ = ["PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
-           "check_fraction"]
+           "check_fraction", "image_shape", "hw", "size_text"]
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")
@@ -92,3 +92,78 @@ def check_fraction(name: str, value: Any) -> float:
     if not isinstance(value, (int, float)) or not 0 < value < 1:
         raise CatselError(f"{name} must lie between 0 and 1, not {value}")
     return float(value)
+
+
+def image_shape(value: Any, name: str = "image size") -> "int | tuple[int, int] | None":
+    """An image size as catsel keeps it: ``N`` for a square, ``(height, width)`` otherwise, or ``None``.
+
+    Takes an integer, ``"N"``, ``"HxW"`` (the command line's ``--image-size 48x96``), or a pair.
+
+    Parameters
+    ----------
+    value : int, str, pair of int, or None
+    name : str, default "image size"
+        Named in the error.
+
+    Returns
+    -------
+    int, (int, int) or None
+
+    Raises
+    ------
+    CatselError
+        When ``value`` is none of these, or a side is under 8 pixels.
+    """
+    if value is None:
+        return None
+    parts = value
+    if isinstance(value, str):
+        parts = value.lower().replace("×", "x").split("x")
+        try:
+            parts = [int(p) for p in parts]
+        except ValueError:
+            parts = None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == int(value):
+        parts = [int(value)]
+    elif isinstance(value, (tuple, list)) and all(isinstance(p, int) and not isinstance(p, bool) for p in value):
+        parts = list(value)
+    else:
+        parts = None
+    if not parts or len(parts) > 2:
+        raise CatselError(f"{name} must be a number of pixels (64) or height x width (48x96), not {value!r}")
+    if min(parts) < 8:
+        raise CatselError(f"{name} {value!r} is too small; use at least 8 pixels a side")
+    if len(parts) == 1 or parts[0] == parts[1]:
+        return int(parts[0])
+    return int(parts[0]), int(parts[1])
+
+
+def hw(size: Any) -> tuple[int, int]:
+    """``(height, width)`` of an image size (an integer is a square).
+
+    Parameters
+    ----------
+    size : int or (int, int)
+
+    Returns
+    -------
+    (int, int)
+    """
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def size_text(size: Any) -> str:
+    """``"64 px"`` or ``"48x96 px"`` (height x width), for summaries and titles.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+
+    Returns
+    -------
+    str
+    """
+    height, width = hw(size)
+    return f"{height} px" if height == width else f"{height}x{width} px"

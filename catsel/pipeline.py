@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from .errors import CatselError, StoreError
-from .options import (FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
+from .options import (image_shape, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
                       check_fraction, check_positive)
 
 if TYPE_CHECKING:
@@ -63,8 +63,9 @@ class Settings:
         announced loudly).
     layers : sequence of str, optional
         Default: every conv layer and every dense layer but the classifier.
-    image_size : int, optional
-        Side of the square input (default: the model's own).
+    image_size : int, (int, int) or str, optional
+        Side of the square input, or ``(height, width)`` (``"48x96"``);
+        default: the model's own.
     fit : {"squash", "crop"}
     preprocess : {"caffe", "tf", "torch", "raw"}, optional
         Default: the model's own.
@@ -120,7 +121,7 @@ class Settings:
     model: Any = "vgg16"
     weights: str | os.PathLike | None = "auto"
     layers: Sequence[str] | None = None
-    image_size: int | None = None
+    image_size: int | tuple[int, int] | None = None
     fit: str = "squash"
     preprocess: str | None = None
     batch_size: int = 32
@@ -161,7 +162,8 @@ class Settings:
             from .distributed import local_workers
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
-        for name in ("image_size", "workers", "permutations", "bootstrap", "limit", "block"):
+        object.__setattr__(self, "image_size", image_shape(self.image_size, "--image-size"))  # 48x96 → (48, 96)
+        for name in ("workers", "permutations", "bootstrap", "limit", "block"):
             check_positive(f"--{name.replace('_', '-')}", getattr(self, name))
         check_positive("--batch-size", self.batch_size, optional=False)
         check_fraction("--alpha", self.alpha)
@@ -407,7 +409,8 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "weights_fallback_reason": amodel.fallback_reason,
         "layers": list(amodel.layers),
         "relative_depth": amodel.relative_depth(),  # 0 input, 1 output: what `catsel compare` plots against
-        "image_size": amodel.image_size,
+        "image_size": list(amodel.image_size) if isinstance(amodel.image_size, tuple) else amodel.image_size,
+        "colour": "grayscale" if amodel.channels == 1 else "RGB",
         "fit": settings.fit,
         "preprocess": amodel.preprocess,
         "preprocessing": describe_preprocessing(amodel, settings.preprocess),

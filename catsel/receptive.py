@@ -45,55 +45,113 @@ class ReceptiveField:
     Attributes
     ----------
     size : float
-        Side of the square of input pixels that can affect one unit.
+        Side of the input pixels that can affect one unit (its height, when
+        the field is not square).
     jump : float
-        Distance in input pixels between two neighbouring units.
+        Distance in input pixels between two neighbouring units (rows).
     start : float
-        Centre, in input pixel coordinates, of the first unit's field.
+        Centre, in input pixel coordinates, of the first unit's field (rows).
     global_context : bool
         The unit is also scaled by a global summary of the image (a
         squeeze-excite block upstream): its field is where it looks, but the
         whole image changes its value.
+    size_x, jump_x, start_x : float or None
+        The same along the columns, where they differ from the rows (a
+        1 x 7 kernel, "same" padding on a non-square input); ``None``: as the rows.
 
     Parameters
     ----------
     size, jump, start : float
     global_context : bool, default False
+    size_x, jump_x, start_x : float, optional
     """
     size: float
     jump: float
     start: float
     global_context: bool = False
+    size_x: float | None = None
+    jump_x: float | None = None
+    start_x: float | None = None
 
-    def box(self, row: int, col: int, image_size: int | None = None) -> tuple[int, int, int, int]:
+    def axis(self, k: int) -> tuple[float, float, float]:
+        """``(size, jump, start)`` along the rows (``k=0``) or the columns (``k=1``).
+
+        Parameters
+        ----------
+        k : {0, 1}
+
+        Returns
+        -------
+        tuple of float
+        """
+        if k == 0 or self.size_x is None:
+            return self.size, self.jump, self.start
+        return self.size_x, self.jump_x, self.start_x
+
+    @classmethod
+    def of_axes(cls, rows: tuple, cols: tuple, global_context: bool = False) -> "ReceptiveField":
+        """The field from ``(size, jump, start)`` per axis (the column values kept only where they differ).
+
+        Parameters
+        ----------
+        rows, cols : tuple of float
+        global_context : bool, default False
+
+        Returns
+        -------
+        ReceptiveField
+        """
+        if all(abs(a - b) < 1e-9 for a, b in zip(rows, cols)):
+            return cls(*rows, global_context)
+        return cls(*rows, global_context, *cols)
+
+    def to_json(self) -> dict:
+        """``{"size", "jump", "start"}``, with ``global_context`` and the column values only when set.
+
+        Returns
+        -------
+        dict
+            What the store's ``meta.json`` records for a layer.
+        """
+        data = {"size": self.size, "jump": self.jump, "start": self.start}
+        if self.global_context:  # only when set: a store's key stays as it was for the networks without
+            data["global_context"] = True
+        if self.size_x is not None:
+            data.update(size_x=self.size_x, jump_x=self.jump_x, start_x=self.start_x)
+        return data
+
+    def box(self, row: int, col: int, image_size=None) -> tuple[int, int, int, int]:
         """The input pixels seen by the unit at ``(row, col)`` of the map.
 
         Parameters
         ----------
         row, col : int
-        image_size : int, optional
-            Clip the box to an image of this side.
+        image_size : int or (int, int), optional
+            Clip the box to an image of this side, or of this height and width.
 
         Returns
         -------
         tuple of int
             ``(top, left, bottom, right)``; bottom and right exclusive.
         """
-        half = (self.size - 1) / 2
-        cy, cx = self.start + row * self.jump, self.start + col * self.jump
-        top, left = math.ceil(cy - half - 1e-9), math.ceil(cx - half - 1e-9)
-        bottom, right = math.floor(cy + half + 1e-9) + 1, math.floor(cx + half + 1e-9) + 1
+        (sy, jy, y0), (sx, jx, x0) = self.axis(0), self.axis(1)
+        cy, cx = y0 + row * jy, x0 + col * jx
+        top, left = math.ceil(cy - (sy - 1) / 2 - 1e-9), math.ceil(cx - (sx - 1) / 2 - 1e-9)
+        bottom, right = math.floor(cy + (sy - 1) / 2 + 1e-9) + 1, math.floor(cx + (sx - 1) / 2 + 1e-9) + 1
         if image_size is not None:
+            from .options import hw
+
+            height, width = hw(image_size)
             top, left = max(top, 0), max(left, 0)
-            bottom, right = min(bottom, image_size), min(right, image_size)
+            bottom, right = min(bottom, height), min(right, width)
         return top, left, bottom, right
 
 
-def _spatial(layer, attr, default):
+def _spatial(layer, attr, default, k: int = 0):
     value = getattr(layer, attr, default)
     if isinstance(value, int):
         return value
-    return value[0] if value is not None else default
+    return value[k] if value is not None else default
 
 
 #: The field of an output that depends on the whole image (after a global pooling, a flatten, tokens).
@@ -107,28 +165,31 @@ def _step(layer, field: ReceptiveField, in_shape, out_shape):
     layers = keras.layers
     if isinstance(layer, (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D)) or len(out_shape) != 4:
         return GLOBAL
-    if isinstance(layer, layers.ZeroPadding2D):
-        (top, _), _ = layer.padding
-        return ReceptiveField(field.size, field.jump, field.start - top * field.jump, field.global_context)
-    if isinstance(layer, layers.Cropping2D):
-        (top, _), _ = layer.cropping
-        return ReceptiveField(field.size, field.jump, field.start + top * field.jump, field.global_context)
+    if isinstance(layer, (layers.ZeroPadding2D, layers.Cropping2D)):
+        (top, _), (left, _) = layer.padding if isinstance(layer, layers.ZeroPadding2D) else layer.cropping
+        sign = -1 if isinstance(layer, layers.ZeroPadding2D) else 1
+        (sy, jy, y0), (sx, jx, x0) = field.axis(0), field.axis(1)
+        return ReceptiveField.of_axes((sy, jy, y0 + sign * top * jy), (sx, jx, x0 + sign * left * jx),
+                                      field.global_context)
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     if kernel is None:
         if len(in_shape) == 4 and tuple(in_shape[1:3]) == tuple(out_shape[1:3]):
             return field  # the grid is kept: activations, norms, a Dense at every position, scales
         return None
-    k = kernel if isinstance(kernel, int) else kernel[0]
-    stride = _spatial(layer, "strides", 1) or k
-    dilation = _spatial(layer, "dilation_rate", 1)
-    k_eff = dilation * (k - 1) + 1
-    pad = 0
-    in_size = int(in_shape[1]) if len(in_shape) == 4 and in_shape[1] is not None else None
-    if getattr(layer, "padding", "valid") == "same" and in_size is not None:
-        out = math.ceil(in_size / stride)
-        pad = max((out - 1) * stride + k_eff - in_size, 0) // 2
-    return ReceptiveField(field.size + (k_eff - 1) * field.jump, field.jump * stride,
-                          field.start + ((k_eff - 1) / 2 - pad) * field.jump, field.global_context)
+    axes = []
+    for k in (0, 1):  # rows, then columns
+        size, jump, start = field.axis(k)
+        side = kernel if isinstance(kernel, int) else kernel[k]
+        stride = _spatial(layer, "strides", 1, k) or side
+        dilation = _spatial(layer, "dilation_rate", 1, k)
+        k_eff = dilation * (side - 1) + 1
+        pad = 0
+        in_size = int(in_shape[1 + k]) if len(in_shape) == 4 and in_shape[1 + k] is not None else None
+        if getattr(layer, "padding", "valid") == "same" and in_size is not None:
+            out = math.ceil(in_size / stride)
+            pad = max((out - 1) * stride + k_eff - in_size, 0) // 2
+        axes.append((size + (k_eff - 1) * jump, jump * stride, start + ((k_eff - 1) / 2 - pad) * jump))
+    return ReceptiveField.of_axes(*axes, field.global_context)
 
 
 def _union(fields: list):
@@ -139,18 +200,50 @@ def _union(fields: list):
     if not local:
         return GLOBAL
     context = len(local) < len(fields) or any(f.global_context for f in local)
-    if len(local) == 1 or any(abs(f.jump - local[0].jump) > 1e-9 for f in local):
-        widest = max(local, key=lambda f: f.size)
-        return ReceptiveField(widest.size, widest.jump, widest.start, context)
-    low = min(f.start - (f.size - 1) / 2 for f in local)
-    high = max(f.start + (f.size - 1) / 2 for f in local)
-    return ReceptiveField(high - low + 1, local[0].jump, (low + high) / 2, context)
+    axes = []
+    for k in (0, 1):
+        each = [f.axis(k) for f in local]
+        if len(each) == 1 or any(abs(a[1] - each[0][1]) > 1e-9 for a in each):
+            axes.append(max(each, key=lambda a: a[0]))
+            continue
+        low = min(start - (size - 1) / 2 for size, _, start in each)
+        high = max(start + (size - 1) / 2 for size, _, start in each)
+        axes.append((high - low + 1, each[0][1], (low + high) / 2))
+    return ReceptiveField.of_axes(*axes, context)
 
 
-def _operations(network: "keras.Model") -> list:
-    """The network's layers and operations in topological order (a Sequential model's through its graph)."""
-    graph = getattr(network, "_functional", None) or network  # a Sequential model keeps a functional graph
-    return list(getattr(graph, "operations", None) or graph.layers)
+def walk_tensors(graph, start) -> dict:
+    """The field of every tensor of a flat :class:`catsel.graph.Graph` whose input has field ``start``.
+
+    Parameters
+    ----------
+    graph : catsel.graph.Graph
+    start : ReceptiveField
+
+    Returns
+    -------
+    dict
+        ``id(tensor)`` → ReceptiveField, ``GLOBAL`` or ``None`` (unknown).
+    """
+    from keras import tree
+
+    fields: dict[int, object] = {id(t): start for t in graph.inputs}
+    for node in graph.nodes.values():
+        if node.model:  # its output is its last layer's, already walked
+            continue
+        ins = [t for t in node.inputs if id(t) in fields]
+        if not ins:
+            continue
+        known = [fields[id(t)] for t in ins]
+        merged = _union(known) if len(known) > 1 else known[0]
+        outs = tree.flatten(node.output)
+        if merged is None or merged == GLOBAL:
+            out = merged
+        else:
+            out = _step(node.layer, merged, tuple(ins[0].shape), tuple(outs[0].shape))
+        for t in outs:
+            fields[id(t)] = out
+    return fields
 
 
 def receptive_fields(network: "keras.Model") -> dict[str, ReceptiveField]:
@@ -189,46 +282,10 @@ def global_layers(network: "keras.Model") -> list[str]:
 
 
 def _fields(network: "keras.Model") -> dict:
-    """Layer name → ReceptiveField, GLOBAL, or None (unknown)."""
-    return _walk(network, ReceptiveField(1.0, 1.0, 0.0))[0]
+    """Layer name → ReceptiveField, GLOBAL, or None (unknown), through nested models (catsel's names)."""
+    from .graph import Graph, graph_of
 
-
-def _walk(network: "keras.Model", start) -> tuple[dict, object]:
-    """Each layer's field when the network's input has field ``start``, and the field of its output.
-
-    Every node of the layer graph that hangs from the network's inputs is
-    followed (a layer of a loaded Sequential model has one node per build),
-    and a model used as a layer (ConvNeXt's stem) is walked inside.
-    """
-    import keras
-
-    fields: dict[int, object] = {id(t): start for t in network.inputs}
-    result: dict[str, object] = {}
-    for op in _operations(network):
-        if isinstance(op, keras.layers.InputLayer):
-            result[op.name] = start
-            for node in op._inbound_nodes:
-                for t in node.output_tensors:
-                    fields.setdefault(id(t), start)
-            continue
-        for node in getattr(op, "_inbound_nodes", []):
-            ins = [t for t in node.input_tensors if id(t) in fields]
-            if not ins:
-                continue
-            known = [fields[id(t)] for t in ins]
-            merged = _union(known) if len(known) > 1 else known[0]
-            outs = list(node.output_tensors)
-            if merged is None or merged == GLOBAL:
-                out = merged
-            elif isinstance(op, keras.Model):
-                out = _walk(op, merged)[1]
-            else:
-                out = _step(op, merged, tuple(ins[0].shape), tuple(outs[0].shape))
-            result[op.name] = out
-            for t in outs:
-                fields[id(t)] = out
-    ends = [fields.get(id(t)) for t in network.outputs]
-    return result, (_union(ends) if len(ends) > 1 else ends[0])
+    return (network if isinstance(network, Graph) else graph_of(network)).fields()
 
 
 def receptive_box(field: ReceptiveField, position: int, map_width: int, image_size: int) -> tuple[int, int, int, int]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .options import size_text
+
 __all__ = ["write_report", "REPORT"]
 
 #: The file name of the report in a run's output folder.
@@ -108,7 +110,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
                      "result.</p>")
     counts = ", ".join(f"{html.escape(str(c))}: {n}" for c, n in record.get("images_per_category", {}).items())
     parts.append(f"<p>{sum(record.get('images_per_category', {}).values())} images ({counts}) from "
-                 f"<code>{html.escape(str(record.get('data_dir')))}</code>, {record.get('image_size')} px, "
+                 f"<code>{html.escape(str(record.get('data_dir')))}</code>, {html.escape(size_text(record.get('image_size')))}, "
                  f"{html.escape(str(record.get('index')))} index, selective above chance + "
                  f"{record.get('threshold')}; catsel {html.escape(str(record.get('catsel_version')))}, Keras "
                  f"{html.escape(str(record.get('keras_version')))} on {html.escape(str(record.get('keras_backend')))}."

@@ -760,7 +760,7 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
 
     if isinstance(acts_or_folder, Activations):
         root, paths = Path(acts_or_folder.root), acts_or_folder.paths
-        size = size or int(acts_or_folder.meta.image_size)
+        size = size or acts_or_folder.meta.image_size
     else:
         folder = acts_or_folder if isinstance(acts_or_folder, ImageFolder) else ImageFolder(acts_or_folder)
         root, paths = folder.root, folder.relative_paths()

@@ -136,8 +136,8 @@ class StoreMeta:
         The network's name and a label of its weights (``"ImageNet"``, ``"untrained ..."``).
     trained : bool
         False for an untrained (randomly initialised) network.
-    image_size : int
-        Side of the square input, in pixels.
+    image_size : int or (int, int)
+        Side of the square input, or its ``(height, width)``, in pixels.
     fit : str
         ``"squash"`` or ``"crop"``.
     preprocess : str
@@ -161,7 +161,7 @@ class StoreMeta:
     model: str = "?"
     weights: str = "?"
     trained: bool = True
-    image_size: int = 0
+    image_size: int | tuple[int, int] = 0
     fit: str = "squash"
     preprocess: str = "raw"
     precision: str = "float32"
@@ -193,6 +193,8 @@ class StoreMeta:
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise StoreError(f"{source} is not a catsel activations store's meta.json")
         known = {f.name for f in fields(cls)} - {"extra", "layers", "categories"}
+        if isinstance(data.get("image_size"), list):  # a non-square size, (height, width)
+            data = {**data, "image_size": tuple(data["image_size"])}
         try:
             meta = cls(**{k: v for k, v in data.items() if k in known},
                        layers=tuple(LayerSpec.from_json(l) for l in data.get("layers", [])),
@@ -218,6 +220,8 @@ class StoreMeta:
         dict
         """
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "layers")}
+        if isinstance(self.image_size, tuple):
+            data["image_size"] = list(self.image_size)
         data["categories"] = list(self.categories)
         data["layers"] = [l.to_json() for l in self.layers]
         return {**self.extra, **data}
@@ -1042,12 +1046,12 @@ class Activations:
 
         Returns
         -------
-        ndarray of uint8, shape (image_size, image_size, 3)
+        ndarray of uint8, shape (height, width, 3)
             Decoded from the data folder at the capture's size and fit.
         """
         from .data import load_image
 
-        return load_image(self._inside_root(self.paths[row]), int(self.meta.image_size), self.meta.fit)
+        return load_image(self._inside_root(self.paths[row]), self.meta.image_size, self.meta.fit)
 
     def _inside_root(self, relative: str) -> Path:
         """The file of a stored path, which must lie inside the data folder (``index.csv`` is plain text)."""

@@ -136,7 +136,7 @@ def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np
         The filter (conv) or unit (dense) of ``layer``.
     row : int
         The image (a row of ``acts``).
-    image : ndarray of uint8, shape (size, size, 3), optional
+    image : ndarray of uint8, shape (height, width, 3), optional
         The decoded image, when the caller has it already.
 
     Returns
@@ -150,7 +150,7 @@ def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np
     field = receptive_field(acts, layer)
     width = acts.map_shape(layer)[1]
     r, c = divmod(int(acts.positions(layer)[row, unit]), width)
-    box = field.box(r, c, image.shape[0])
+    box = field.box(r, c, image.shape[:2])
     top, left, bottom, right = box
     return image[top:bottom, left:right], box
 
@@ -340,10 +340,14 @@ def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96
 
 def _strip(images: list[np.ndarray], side: int = 64, gap: int = 3) -> np.ndarray:
     """Images side by side at one height, white between them (crops differ in size at the image's edges)."""
-    tiles = [np.asarray(Image.fromarray(im).resize((side, side), Image.Resampling.NEAREST)) for im in images]
-    strip = np.full((side, len(tiles) * (side + gap) - gap, 3), 255, dtype=np.uint8)
-    for j, tile in enumerate(tiles):
-        strip[:, j * (side + gap): j * (side + gap) + side] = tile
+    # each at the height of the strip, its own shape kept (a non-square input's whole images)
+    tiles = [np.asarray(Image.fromarray(im).resize((max(1, round(side * im.shape[1] / im.shape[0])), side),
+                                                   Image.Resampling.NEAREST)) for im in images]
+    strip = np.full((side, sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1), 3), 255, dtype=np.uint8)
+    left = 0
+    for tile in tiles:
+        strip[:, left:left + tile.shape[1]] = tile if tile.ndim == 3 else tile[..., None]
+        left += tile.shape[1] + gap
     return strip
 
 

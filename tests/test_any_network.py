@@ -131,11 +131,12 @@ def _conv_bn_relu():
 def test_units_are_captured_after_their_normalisation_and_activation(colour_folder, tmp_path):
     net = _conv_bn_relu()
     amodel = catsel.activation_model(net, preprocess="tf")
-    # the ReLU after a conv and its batch norm; the batch norm where branches meet next; a dense's activation
-    assert amodel.layers == ("a_relu", "b_bn", "d_relu")
+    # the ReLU after a conv and its batch norm; a residual branch's conv gives the block's output (the merge
+    # and its activation), not its batch norm before the addition; a dense's activation
+    assert amodel.layers == ("a_relu", "b_out", "d_relu")
     folder = catsel.ImageFolder(colour_folder, image_size=16)
     acts = catsel.capture(amodel, folder, tmp_path, progress=False)
-    assert (acts["a_relu"] >= 0).all() and (acts["d_relu"] >= 0).all()
+    assert (acts["a_relu"] >= 0).all() and (acts["b_out"] >= 0).all() and (acts["d_relu"] >= 0).all()
     images = np.stack([catsel.load_image(p, 16) for p in folder.paths]).astype("float32") / 127.5 - 1
     for layer in amodel.layers:
         out = np.asarray(keras.Model(net.inputs, net.get_layer(layer).output).predict_on_batch(images))
@@ -154,7 +155,13 @@ def test_a_vision_transformer_runs_end_to_end_with_its_class_token_apart(colour_
                         progress=False)
     acts = result.activations
     dense = [l for l in network.layers if isinstance(l, keras.layers.Dense)][:-1]  # the head is the output
-    assert [l.name for l in dense] == [l for l in acts.layers if l in {d.name for d in dense}]
+    # each MLP's first dense layer; its second one feeds the residual addition, so the block's output stands for
+    # it (for the last block, after the layer norm that alone follows the addition)
+    adds = [l.name for l in network.layers if isinstance(l, keras.layers.Add)][1::2]
+    final_norm = [l.name for l in network.layers if isinstance(l, keras.layers.LayerNormalization)][-1]
+    expected = [dense[0].name, adds[0], dense[2].name, final_norm]
+    assert [l for l in acts.layers if l in set(expected)] == expected
+    assert not {dense[1].name, dense[3].name} & set(acts.layers)
     first = dense[0].name
     assert acts.map_shape(first) == (16,)  # 16 patch tokens; the class token is not among them
     # a unit's value is its maximum over the patch tokens: computed here with Keras directly
@@ -165,7 +172,7 @@ def test_a_vision_transformer_runs_end_to_end_with_its_class_token_apart(colour_
     assert not np.allclose(tokens[:, 0], tokens[:, 1:].max(axis=1))
     assert acts.meta.layer(first).receptive_field is None  # every token sees the whole image
     assert (tmp_path / "out" / "selectivity.csv").exists() and (tmp_path / "out" / "layer_proportions.png").exists()
-    assert set(result.summary["layer"].astype(str)) >= {d.name for d in dense}
+    assert set(result.summary["layer"].astype(str)) >= set(expected)
 
     # the class token, as its own units, on request
     amodel = catsel.activation_model(str(tmp_path / "vit.keras"), layers=[f"{first}[class]", first])
@@ -177,8 +184,11 @@ def test_a_vision_transformer_runs_end_to_end_with_its_class_token_apart(colour_
 @pytest.mark.slow
 def test_convnext_stem_and_downsampling_blocks_are_captured_by_default():
     amodel = catsel.activation_model("convnexttiny", "none", image_size=32)
-    nested = [l.name for l in amodel.network.layers if isinstance(l, keras.Model)]
-    assert len(nested) == 4 and all(name in amodel.layers for name in nested)  # stem + 3 downsampling blocks
+    # stem + 3 downsampling blocks, models of their own: walked, each block's output captured under the name of
+    # its last layer (the stem's layer norm, a downsampling conv)
+    nested = [l.layers[-1].name for l in amodel.network.layers if isinstance(l, keras.Model)]
+    assert len(nested) == 4 and all(name in amodel.layers for name in nested)
     assert all(amodel.map_shapes[name] is not None for name in nested)
+    assert "convnext_tiny_stage_0_block_0_pointwise_conv_2" not in amodel.layers  # its block's addition instead
     fields = {name: amodel.describe()["layers"][amodel.layers.index(name)]["receptive_field"] for name in nested}
     assert fields[nested[0]]["size"] == 4 and fields[nested[0]]["jump"] == 4  # the 4x4 patchify stem

@@ -389,7 +389,8 @@ def test_a_bad_number_is_named_plainly(value, capsys):
     with pytest.raises(SystemExit):
         main(["run", "data", "--out", "out", "--image-size", value])
     err = capsys.readouterr().err
-    assert "--image-size: must be a positive integer" in err and "_positive" not in err
+    assert "argument --image-size: image size" in err and "_positive" not in err and "_size" not in err
+    assert ("must be a number of pixels (64) or height x width (48x96)" in err) != ("too small" in err)
 
 
 def test_a_changed_row_is_found_by_its_checksum(colour_folder, tmp_path):
