@@ -441,6 +441,8 @@ def _report(run: dict, summary, skipped: list, out: Path) -> None:
           f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
     if run.get("preprocessing"):
         print(f"Preprocessing: {run['preprocessing']}")
+    if run.get("layers_note"):
+        print(f"Layers: {run['layers_note']}")
     pivot = summary.pivot(index="layer", columns="category", values="proportion")
     print("\nProportion of selective units per layer:")
     print((pivot * 100).round(1).astype(str).add(" %").to_string())

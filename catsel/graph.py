@@ -29,7 +29,7 @@ import keras
 
 from .errors import ModelError
 
-__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "CONV_TYPES", "PER_UNIT", "MERGES"]
+__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "CONV_TYPES", "PER_UNIT", "MERGES"]
 
 #: The layers whose units are filters over a map (or units of a vector).
 CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
@@ -78,7 +78,7 @@ class _Alias(keras.layers.Layer):
 class Node:
     """One layer call of the flat graph.
 
-    Attributes
+    Parameters
     ----------
     name : str
         catsel's name of the layer (see the module docstring).
@@ -123,7 +123,7 @@ def _function(model):
 class Graph:
     """The network as one flat graph (see the module docstring). Made by :func:`graph_of`.
 
-    Attributes
+    Parameters
     ----------
     network : keras.Model
     inputs : list of KerasTensor
@@ -138,8 +138,8 @@ class Graph:
     inputs: list
     outputs: list
     nodes: dict = field(default_factory=dict)
-    _consumers: dict = field(default_factory=dict, repr=False)
-    _fields: dict | None = field(default=None, repr=False)
+    _consumers: dict = field(default_factory=dict, repr=False, init=False)
+    _fields: dict | None = field(default=None, repr=False, init=False)
 
     def __contains__(self, name: str) -> bool:
         return name in self.nodes
@@ -440,3 +440,41 @@ def default_layers(network: "keras.Model | Graph") -> list[str]:
     chosen = [n for n in chosen if not classifier(graph.nodes[n])] or chosen
     order = {name: k for k, name in enumerate(graph.nodes)}
     return sorted(dict.fromkeys(chosen), key=order.__getitem__)
+
+
+def defaults_note(graph: Graph, chosen) -> str:
+    """One sentence on what the default layers hold, and which conv and dense layers they leave out, and why.
+
+    Parameters
+    ----------
+    graph : Graph
+    chosen : sequence of str
+        The captured layers.
+
+    Returns
+    -------
+    str
+    """
+    chosen = list(chosen)
+    taken = set(chosen)
+    merged, left = [], []
+    for node in graph.nodes.values():
+        if node.model or not isinstance(node.layer, CONV_TYPES + (keras.layers.Dense,)) or node.name in taken:
+            continue
+        if _through(graph, node).name in taken:
+            continue  # captured after its normalisation and activation: the same units
+        target = passes_on(graph, node.name)
+        if target in taken:
+            merged.append((node.name, target))
+        else:
+            out = _single(node.output)
+            why = "the classifier" if not isinstance(out, (list, tuple)) and graph.is_output(out) else "not asked for"
+            left.append(f"{node.name} ({why})")
+    text = f"{len(chosen)} layers captured"
+    if merged:
+        blocks = len({t for _, t in merged})
+        text += (f"; {len(merged)} conv or dense layers feed the merge of a residual or multi-branch block and are "
+                 f"captured as the block's output ({blocks} blocks, e.g. {merged[0][0]} as {merged[0][1]})")
+    if left:
+        text += f"; left out: {', '.join(left[:6])}{' and more' if len(left) > 6 else ''}"
+    return text + " (`catsel layers MODEL` lists every layer)"

@@ -359,6 +359,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
     from .engine import capture
     from .backends import backend_info
+    from .graph import defaults_note
     from .models import activation_model, describe_preprocessing, untrained_control
     from .selection import layer_summary, selectivity
     from .stats import with_baselines
@@ -408,6 +409,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "weights_requested": None if settings.weights is None else str(settings.weights),
         "weights_fallback_reason": amodel.fallback_reason,
         "layers": list(amodel.layers),
+        "layers_note": defaults_note(amodel.graph, amodel.layers),
         "relative_depth": amodel.relative_depth(),  # 0 input, 1 output: what `catsel compare` plots against
         "image_size": list(amodel.image_size) if isinstance(amodel.image_size, tuple) else amodel.image_size,
         "colour": "grayscale" if amodel.channels == 1 else "RGB",

@@ -202,6 +202,18 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
     picture = catsel.maximise.maximise(catsel.models.from_store(acts), "c2", 1, steps=3)
     assert picture.image.shape == (12, 20, 3)
     assert catsel.load_activations(tmp_path / "out").meta.image_size == (12, 20)
+    # the filter panel (top images, crops, the picture) and the category panel, from the command
+    assert main(["visualize", str(tmp_path / "out"), "--out", str(tmp_path / "filter.png"), "--layer", "c2",
+                 "--filter", "0", "--steps", "3"]) == 0
+    assert main(["visualize", str(tmp_path / "out"), "--out", str(tmp_path / "red.png"), "--category", "red",
+                 "--top", "2", "--steps", "3", "--threshold", "0"]) == 0
+    assert Image.open(tmp_path / "filter.png").size[0] > 100 and (tmp_path / "red.png").exists()
+
+
+def test_a_grayscale_networks_picture_is_optimised_through_its_luma():
+    net = _grey_net()
+    result = catsel.maximise.maximise(catsel.activation_model(net, layers=["g1"]), "g1", 0, steps=12)
+    assert result.image.shape == (20, 20, 3) and result.final > result.start  # the gradient passed the luma
 
 
 def test_an_input_catsel_cannot_feed_is_refused_before_any_work():
@@ -329,3 +341,17 @@ def test_the_command_prints_no_traceback_for_awkward_models(tmp_path, colour_fol
                                str(tmp_path / "out"), "--model", str(tmp_path / name)], capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         assert proc.stderr.strip().splitlines()[-1].startswith("catsel: error:")
+
+
+def test_the_run_says_which_layers_it_captures_and_which_conv_layers_it_leaves_out(tmp_path, colour_folder, capsys):
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
+    y = keras.layers.Conv2D(4, 3, padding="same", name="branch")(x)
+    x = keras.layers.Activation("relu", name="block_out")(keras.layers.Add(name="merge")([x, y]))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inp, keras.layers.Dense(3, name="predictions")(x)).save(tmp_path / "res.keras")
+    assert main(["run", str(colour_folder), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "res.keras")]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Layers:")][0]
+    assert line.startswith("Layers: 2 layers captured; 1 conv or dense layers feed the merge")
+    assert "branch as block_out" in line and "predictions (the classifier)" in line
