@@ -54,7 +54,7 @@ def plain_name(name: object) -> bool:
 
 
 def inside(folder: str | os.PathLike, name: str, *, source: str | os.PathLike | None = None,
-           what: str = "name") -> Path:
+           what: str = "name", links: bool = False) -> Path:
     """``folder / name``, when that lies inside ``folder``; a :class:`StoreError` otherwise.
 
     The name must be relative, hold no ``..`` part, and, where the path
@@ -70,6 +70,9 @@ def inside(folder: str | os.PathLike, name: str, *, source: str | os.PathLike | 
         The file the name was read from, named in the error.
     what : str, default "name"
         What the name is (``"layer name"``, ``"path"``), named in the error.
+    links : bool, default False
+        Let symbolic links inside ``folder`` lead elsewhere: a data folder's
+        category may be a link the user made (only the name itself is checked).
 
     Returns
     -------
@@ -86,6 +89,8 @@ def inside(folder: str | os.PathLike, name: str, *, source: str | os.PathLike | 
         raise StoreError(f"the {what} {name!r}{where} is not a plain name inside {folder}; the file was edited or "
                          "damaged: capture again into a new folder")
     path = folder / name
+    if links:
+        return path
     base = os.path.realpath(folder)
     real = os.path.realpath(path)
     if os.path.commonpath([base, real]) != base:

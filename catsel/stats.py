@@ -757,6 +757,8 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
     from PIL import Image
 
     from .data import ImageFolder, load_image
+    from .options import hw
+    from .paths import inside
 
     if isinstance(acts_or_folder, Activations):
         root, paths = Path(acts_or_folder.root), acts_or_folder.paths
@@ -767,14 +769,16 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
         size = size or folder.image_size
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    for rel in paths:
-        image = load_image(root / rel, size).astype(np.float64)
-        phase = np.angle(np.fft.fft2(rng.random((size, size))))
+    # every name joined by the one checked join: read inside the data folder, written inside out_dir
+    files = [(inside(root, rel, what="image path", links=True),
+              inside(out_dir, Path(rel).with_suffix(".png").as_posix(), what="image path")) for rel in paths]
+    for source, target in files:
+        image = load_image(source, size).astype(np.float64)
+        phase = np.angle(np.fft.fft2(rng.random(hw(size))))
         scrambled = np.empty_like(image)
         for ch in range(3):
             spectrum = np.fft.fft2(image[..., ch])
             scrambled[..., ch] = np.real(np.fft.ifft2(np.abs(spectrum) * np.exp(1j * (np.angle(spectrum) + phase))))
-        target = out_dir / Path(rel).with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.clip(np.rint(scrambled), 0, 255).astype(np.uint8)).save(target)
     return out_dir

@@ -942,7 +942,7 @@ class Activations:
                          extra={k: v for k, v in settings.items() if k not in known})
         return cls(path=None, layers=layers, labels=labels, categories=tuple(categories),
                    paths=list(paths) if paths is not None else [str(i) for i in range(len(labels))],
-                   root="", meta=meta, skipped={}, _maxima=arrays, _positions={},
+                   root=meta.root, meta=meta, skipped={}, _maxima=arrays, _positions={},
                    _means={l: np.asarray(v, dtype=np.float32) for l, v in (means or {}).items()},
                    _minima={l: np.asarray(v, dtype=np.float32) for l, v in (minima or {}).items()})
 
@@ -1055,12 +1055,8 @@ class Activations:
 
     def _inside_root(self, relative: str) -> Path:
         """The file of a stored path, which must lie inside the data folder (``index.csv`` is plain text)."""
-        root = os.path.normpath(self.root)
-        full = os.path.normpath(os.path.join(root, relative))
-        if os.path.isabs(relative) or os.path.commonpath([root, full]) != root:
-            raise StoreError(f"{relative!r} in {self.path / 'index.csv'} lies outside the data folder {root}; "
-                             "the store's index was edited or damaged: rerun the capture")
-        return Path(full)
+        return inside(self.root, relative, source=None if self.path is None else self.path / "index.csv",
+                      what="image path", links=True)
 
     def skipped_files(self) -> list[dict]:
         """The images of the store that could not be read.
@@ -1165,6 +1161,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         skipped = {int(k): str(v) for k, v in progress.get("skipped", {}).items()}
         labels_all = np.array([int(r["label"]) for r in index], dtype=np.int32)
         paths_all = [str(r["path"]) for r in index]
+        for row, rel in enumerate(paths_all):  # plain text that becomes paths: relative, inside the data folder
+            if not plain_name(rel) or os.path.isabs(rel):
+                raise StoreError(f"{path / 'index.csv'}: the path of row {row}, {rel[:80]!r}, is not a plain name "
+                                 "inside the data folder; the index was edited or damaged: capture again")
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None
     if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):

@@ -85,3 +85,33 @@ def test_a_crafted_layer_name_never_writes_outside_the_store(colour_folder, tmp_
         acts = catsel.capture(_amodel(), folder, out, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["colours", "out"]
     assert len(acts) == 15 and acts.layers[0] == "c1"
+
+
+@pytest.mark.parametrize("row", ["../outside.png", "/etc/passwd", "red/../../outside.png"])
+def test_an_index_row_outside_the_data_folder_is_refused_when_the_store_is_read(colour_folder, tmp_path, row):
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False)
+    index = out / "activations" / "index.csv"
+    lines = index.read_text().splitlines()
+    first = lines[1].split(",")
+    first[1] = row
+    lines[1] = ",".join(first)
+    index.write_text("\n".join(lines) + "\n")
+    with pytest.raises(StoreError, match="index.csv.*not a plain"):
+        catsel.load_activations(out)
+
+
+def test_the_scrambled_control_reads_and_writes_only_inside_its_folders(colour_folder, tmp_path):
+    import numpy as np
+
+    from catsel.stats import phase_scramble
+
+    outside = tmp_path / "outside.png"
+    catsel.data.Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(outside)
+    before = outside.read_bytes()
+    for row in ("../outside.png", str(outside)):
+        acts = catsel.Activations.from_arrays({"c": np.zeros((1, 2))}, [0], ["red"], paths=[row],
+                                              meta={"root": str(colour_folder), "image_size": 12})
+        with pytest.raises(StoreError):
+            phase_scramble(acts, tmp_path / "control")
+    assert outside.read_bytes() == before and not (tmp_path / "control").exists()
