@@ -264,6 +264,13 @@ def cmd_report(args) -> int:
 EXPLORE_NOTEBOOK = "explore.ipynb"
 
 
+def _markdown_text(text: str) -> str:
+    """``text`` shown as it is in Markdown: HTML escaped, Markdown's own characters backslashed."""
+    import html
+
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", html.escape(text, quote=False)).replace("\n", " ")
+
+
 def explore_notebook(run_dir: Path) -> Path:
     """Write ``RUN_DIR/explore.ipynb``: the dashboard that ``catsel explore`` serves."""
     import nbformat
@@ -275,7 +282,8 @@ def explore_notebook(run_dir: Path) -> Path:
     settings = run_settings(run_dir)
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell(f"# catsel: {run_dir.resolve().name}\n\nWhich filters prefer which category, "
+        # the folder's name is data: escaped for Markdown's HTML, and its Markdown characters taken literally
+        nbformat.v4.new_markdown_cell(f"# catsel: {_markdown_text(run_dir.resolve().name)}\n\nWhich filters prefer which category, "
                                       "layer by layer. Move the threshold; open a layer; pick a filter."),
         nbformat.v4.new_code_cell(
             "import catsel\nfrom catsel import widgets\n\n"

@@ -23,6 +23,8 @@ whole and anew; ``benchmarks/widgets_speed.py`` measures the redraws.
 
 from __future__ import annotations
 
+from html import escape
+
 import io
 from pathlib import Path
 
@@ -608,7 +610,7 @@ class FilterExplorer(_Explorer):
                 f" — <b>near-silent</b>: above its minimum on {active} of {total} images"
                 if active < MIN_ACTIVE * total else "")
         if self.table is None:
-            return f"<b>{layer}</b> filter {unit}{note}"
+            return f"<b>{escape(layer)}</b> filter {unit}{note}"
         if self._rows is None:  # made on the first caption: one sort of the table by layer and filter
             layers = list(self.table["layer"].cat.categories)
             self._width = int(self.table["filter"].max()) + 1
@@ -621,9 +623,9 @@ class FilterExplorer(_Explorer):
         if len(rows) > MAX_LINES:  # the categories it is most selective for
             more = f" (the {MAX_LINES} highest of {len(rows)} categories; {int(rows['selective'].sum())} selective)"
             rows = rows.nlargest(MAX_LINES, "selectivity")
-        parts = [f"{r.category}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
-                 for r in rows.itertuples()]
-        return f"<b>{layer}</b> filter {unit} — selectivity " + ", ".join(parts) + more + note
+        parts = [f"{escape(str(r.category))}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
+                 for r in rows.itertuples()]  # names are data: shown, never run as HTML
+        return f"<b>{escape(layer)}</b> filter {unit} — selectivity " + ", ".join(parts) + more + note
 
     def _crops_available(self, layer: str) -> bool:
         return has_receptive_field(self.acts, layer)

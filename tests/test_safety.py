@@ -115,3 +115,29 @@ def test_the_scrambled_control_reads_and_writes_only_inside_its_folders(colour_f
         with pytest.raises(StoreError):
             phase_scramble(acts, tmp_path / "control")
     assert outside.read_bytes() == before and not (tmp_path / "control").exists()
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def test_names_are_escaped_in_the_explorers_and_the_explore_notebook(tmp_path):
+    import numpy as np
+
+    pytest.importorskip("ipywidgets")
+    from catsel import widgets
+    from catsel.cli import explore_notebook
+    from conftest import write_image
+
+    rng = np.random.default_rng(0)
+    for name in (EVIL, "plain"):
+        for i in range(4):
+            write_image(tmp_path / "data" / name / f"{i}.png", rng.integers(0, 255, (12, 12, 3)))
+    run = tmp_path / EVIL  # a run folder with such a name too
+    result = catsel.run(tmp_path / "data", run, model=small_cnn(size=12), preprocess="tf", progress=False)
+    explorer = widgets.FilterExplorer(result.activations, result.table)
+    caption = explorer._describe(result.activations.layers[0], 0)
+    assert "<img" not in caption and "&lt;img src=x onerror=alert(1)&gt;" in caption
+    threshold = widgets.ThresholdExplorer(result.table)
+    assert "<img" not in threshold.table_html.value
+    heading = "".join(json.loads(explore_notebook(run).read_text())["cells"][0]["source"]).splitlines()[0]
+    assert "<img" not in heading and "&lt;img src=x onerror=alert\\(1\\)&gt;" in heading
