@@ -75,7 +75,8 @@ def _files_signature(folder: ImageFolder, verify: bool = False) -> list:
     return sig
 
 
-def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False) -> str:
+def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False,
+              signature: list | None = None) -> str:
     """Identity of a capture.
 
     The images (path, size, modification time; or, with ``verify``, path and
@@ -91,6 +92,8 @@ def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False
         Key the images by a SHA-256 digest of their contents instead of their
         size and modification time: an edit that keeps both is noticed, at
         the cost of reading every file.
+    signature : list, optional
+        The files' identity, when the caller has computed it already.
 
     Returns
     -------
@@ -98,7 +101,7 @@ def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False
         A SHA-256 hex digest.
     """
     payload = {
-        "files": _files_signature(folder, verify),
+        "files": signature if signature is not None else _files_signature(folder, verify),
         "categories": list(folder.categories),
         "labels": folder.labels.tolist(),
         "fit": folder.fit,
@@ -112,27 +115,38 @@ def store_key(amodel: ActivationModel, folder: ImageFolder, verify: bool = False
     return hashlib.sha256(blob).hexdigest()
 
 
-def decoded_cache_key(folder: ImageFolder) -> str:
+def decoded_cache_key(folder: ImageFolder, verify: bool = False, signature: list | None = None) -> str:
     """Identity of a folder's decoded images: the files, the size and the fit.
+
+    The files are identified as the store key identifies them: by size and
+    modification time, or with ``verify`` by their contents, so a capture
+    with ``verify`` never reuses pixels decoded from an earlier version of a
+    file.
 
     Parameters
     ----------
     folder : ImageFolder
+    verify : bool, default False
+    signature : list, optional
+        The files' identity, when the caller has computed it already.
 
     Returns
     -------
     str
         20 hex digits, part of the cache's file names.
     """
-    payload = {"files": _files_signature(folder), "size": folder.image_size, "fit": folder.fit, "decoding": DECODING}
+    files = signature if signature is not None else _files_signature(folder, verify)
+    payload = {"files": files, "size": folder.image_size, "fit": folder.fit, "decoding": DECODING}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
 class _Decoder:
     """Decoded batches of a folder: from worker threads or processes, through an optional disk cache."""
 
-    def __init__(self, folder: ImageFolder, batch_size: int, workers: int | None, cache: Path | None):
+    def __init__(self, folder: ImageFolder, batch_size: int, workers: int | None, cache: Path | None,
+                 cache_key: str | None = None):
         self.folder, self.batch_size = folder, batch_size
+        self.cache_key = cache_key
         n = len(folder)
         workers = workers if workers is not None else max(1, os.cpu_count() or 1)
         if workers > 1 and n >= PROCESS_THRESHOLD:
@@ -151,7 +165,7 @@ class _Decoder:
 
     def _open_cache(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        key = decoded_cache_key(self.folder)
+        key = self.cache_key or decoded_cache_key(self.folder)
         s, n = self.folder.image_size, len(self.folder)
         images, done, state = (folder / f"decoded-{key}.npy", folder / f"decoded-{key}-done.npy",
                                folder / f"decoded-{key}.json")
@@ -395,10 +409,11 @@ def capture(
     put, run = amodel.runner(chosen)
 
     out = Path(out)
+    files = _files_signature(images, verify)  # once: the store's key and the decoded cache's name the same files
     meta = StoreMeta.from_json({
         "format": FORMAT,
         "version": VERSION,
-        "key": store_key(amodel, images, verify),
+        "key": store_key(amodel, images, verify, signature=files),
         "root": str(images.root.resolve()),
         "n_rows": len(images),
         "categories": list(images.categories),
@@ -414,7 +429,8 @@ def capture(
         reused = store.rows_done
         try:
             if not store.complete:
-                decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None)
+                decoder = _Decoder(images, batch_size, workers, Path(cache) if cache is not None else None,
+                                   decoded_cache_key(images, verify, signature=files))
                 try:
                     _run(amodel, (put, run), decoder, store, strict, progress)
                 finally:

@@ -409,3 +409,23 @@ def test_a_changed_row_is_found_by_its_checksum(colour_folder, tmp_path):
     for layer in whole.layers:
         np.testing.assert_array_equal(again[layer], whole[layer])
     assert catsel.load_activations(tmp_path / "run", verify=True).meta.key == whole.meta.key
+
+
+def test_verify_with_a_decoded_cache_never_serves_stale_pixels(colour_folder, tmp_path):
+    from conftest import write_image
+
+    folder = ImageFolder(colour_folder, image_size=12)
+    cache = tmp_path / "cache"
+    catsel.capture(_amodel(), folder, tmp_path / "first", progress=False, verify=True, cache=cache)
+    target = colour_folder / "red" / "00.png"
+    stat = target.stat()
+    pixels = np.asarray(catsel.data.Image.open(target)).copy()
+    pixels[:6, :6] = 255 - pixels[:6, :6]  # an edit that keeps the file's length and time
+    write_image(target, pixels)
+    data = target.read_bytes()[: stat.st_size]
+    target.write_bytes(data.ljust(stat.st_size, b"\0"))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = catsel.capture(_amodel(), folder, tmp_path / "again", progress=False, verify=True, cache=cache)
+    fresh = catsel.capture(_amodel(), folder, tmp_path / "fresh", progress=False)  # no cache: the files as they are
+    for layer in fresh.layers:
+        np.testing.assert_array_equal(again[layer], fresh[layer])
