@@ -1165,6 +1165,17 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
             if not plain_name(rel) or os.path.isabs(rel):
                 raise StoreError(f"{path / 'index.csv'}: the path of row {row}, {rel[:80]!r}, is not a plain name "
                                  "inside the data folder; the index was edited or damaged: capture again")
+        # the index and meta.json must tell one story: rows in order, each label naming its row's category
+        for row, r in enumerate(index):
+            label = int(r["label"])
+            named = meta.categories[label] if 0 <= label < len(meta.categories) else None
+            if int(r["row"]) != row or named != r["category"]:
+                raise StoreError(f"{path / 'index.csv'}: row {row} ({str(r['path'])[:80]!r}) says category "
+                                 f"{str(r['category'])[:40]!r} with label {label}, but meta.json's categories "
+                                 f"give {named!r}; the index or meta.json was edited or damaged: capture again")
+        if len(set(paths_all)) != len(paths_all):
+            raise StoreError(f"{path / 'index.csv'} lists an image twice; the index was edited or damaged: "
+                             "capture again")
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None
     if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):

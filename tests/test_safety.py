@@ -141,3 +141,25 @@ def test_names_are_escaped_in_the_explorers_and_the_explore_notebook(tmp_path):
     assert "<img" not in threshold.table_html.value
     heading = "".join(json.loads(explore_notebook(run).read_text())["cells"][0]["source"]).splitlines()[0]
     assert "<img" not in heading and "&lt;img src=x onerror=alert\\(1\\)&gt;" in heading
+
+
+@pytest.mark.parametrize("edit", ["reversed_categories", "label", "duplicate_path"])
+def test_index_and_meta_that_disagree_are_refused(colour_folder, tmp_path, edit):
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False)
+    store = out / "activations"
+    if edit == "reversed_categories":
+        meta = json.loads((store / "meta.json").read_text())
+        meta["categories"] = meta["categories"][::-1]
+        (store / "meta.json").write_text(json.dumps(meta))
+    else:
+        lines = (store / "index.csv").read_text().splitlines()
+        cells = lines[1].split(",")
+        if edit == "label":
+            cells[3] = "2"  # a blue image moved to red by its label alone
+        else:
+            cells[1] = lines[2].split(",")[1]
+        lines[1] = ",".join(cells)
+        (store / "index.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(StoreError, match="index.csv"):
+        catsel.load_activations(out)
