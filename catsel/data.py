@@ -305,7 +305,12 @@ def _walk_files(folder: Path, owned: set, seen: set, exclude: set, skipped: list
     scanned before, or to catsel's output folder is left out with a reason.
     """
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would leave the folder out without a word
+        skipped.append(Skipped(str(exc.filename), f"folder cannot be read ({exc.strerror}); its images are left "
+                                                  "out"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=unreadable):
         keep = []
         for name in sorted(d for d in dirnames if not d.startswith(".")):
             full = Path(dirpath) / name
@@ -397,6 +402,9 @@ class ImageFolder:
             exclude.add((st.st_dev, st.st_ino))
         skipped: list[Skipped] = []
         folders = []
+        for p in sorted((p for p in root.iterdir() if not p.is_dir() and _visible(p)), key=lambda p: p.name):
+            skipped.append(Skipped(str(p), "lies in the data folder itself, not in a category folder; left out "
+                                           "(move it into its category's folder)"))
         for p in sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name):
             st = p.stat()
             if (st.st_dev, st.st_ino) in exclude:

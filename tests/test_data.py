@@ -243,3 +243,29 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     write_image(tmp_path / "huge.png", np.zeros((100, 100, 3)))  # over twice the limit: Pillow's own error
     with pytest.raises(ImageError, match="decompression-bomb"):
         load_image(tmp_path / "huge.png", 8)
+
+
+def test_nothing_is_left_out_of_the_scan_without_a_word(colour_folder, monkeypatch):
+    import os
+
+    from catsel.data import ImageFolder
+
+    (colour_folder / "stray.png").write_bytes((colour_folder / "red" / "00.png").read_bytes())
+    (colour_folder / "notes.txt").write_text("a file in the data folder itself")
+    locked = colour_folder / "red" / "locked"
+    locked.mkdir()
+    (locked / "hidden.png").write_bytes((colour_folder / "red" / "00.png").read_bytes())
+    real = os.scandir
+
+    def scandir(path="."):  # root reads a mode-000 folder all the same: its refusal, as a user gets it
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    folder = ImageFolder(colour_folder, image_size=12)
+    reasons = {s.path: s.reason for s in folder.skipped}
+    assert "cannot be read" in reasons[str(locked)]
+    assert "not in a category folder" in reasons[str(colour_folder / "stray.png")]
+    assert "not in a category folder" in reasons[str(colour_folder / "notes.txt")]
+    assert len(folder) == 15
