@@ -202,6 +202,9 @@ class StoreMeta:
                        extra={k: v for k, v in data.items() if k not in known | {"layers", "categories"}})
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{source} is damaged ({exc!r}); delete the store and capture again") from None
+        problem = _meta_problem(meta)
+        if problem:
+            raise StoreError(f"{source}: {problem}; the file was edited or damaged: capture again into a new folder")
         # names that become paths: the key names a kept store's folder, a layer its array files
         if not is_digest(meta.key):
             raise StoreError(f"{source}: its key {str(meta.key)[:80]!r} is not a SHA-256 digest; the file was edited "
@@ -251,6 +254,30 @@ class StoreMeta:
     def label(self) -> str:
         """``"model, weights"``, for figure titles."""
         return f"{self.model}, {self.weights}"
+
+
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _meta_problem(meta: StoreMeta) -> str | None:
+    """What is wrong with the types or ranges of a meta.json's fields, or None."""
+    if not _is_int(meta.n_rows, 0, 10**10):
+        return f"n_rows {meta.n_rows!r} is not a count of images"
+    size = meta.image_size
+    sides = list(size) if isinstance(size, tuple) else [size]
+    if not (len(sides) in (1, 2) and all(_is_int(v, 0, 16384) for v in sides)):  # 0: an in-memory store
+        return f"image_size {size!r} is not a size in pixels (at most 16384)"
+    if not all(isinstance(c, str) for c in meta.categories) or len(set(meta.categories)) != len(meta.categories):
+        return "categories are not distinct names"
+    for key in ("model", "weights", "fit", "preprocess", "precision", "root"):
+        if not isinstance(getattr(meta, key), str):
+            return f"{key} {getattr(meta, key)!r} is not text"
+    for layer in meta.layers:
+        shape = layer.map_shape or ()
+        if not _is_int(layer.units, 1, 10**7) or not all(_is_int(d, 1, 10**6) for d in shape):
+            return f"layer {layer.name!r} has {layer.units!r} units and map {layer.map_shape!r}"
+    return None
 
 
 def _write_json(path: Path, data: dict) -> None:

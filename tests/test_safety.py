@@ -163,3 +163,16 @@ def test_index_and_meta_that_disagree_are_refused(colour_folder, tmp_path, edit)
         (store / "index.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(StoreError, match="index.csv"):
         catsel.load_activations(out)
+
+
+@pytest.mark.parametrize("field, value, says", [("n_rows", "15", "n_rows"), ("image_size", 200000, "image_size"),
+                                                ("categories", [1, 2, 3], "categories"), ("root", None, "root")])
+def test_a_meta_json_field_of_the_wrong_type_is_one_line(colour_folder, tmp_path, field, value, says):
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False)
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta[field] = value
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match=f"meta.json: {says}"):
+        catsel.load_activations(out)
