@@ -311,11 +311,30 @@ def take_blocks(fd: int, size: int) -> None:
         os.posix_fallocate(fd, 0, size)
 
 
+def _size(n: int) -> str:
+    """A number of bytes in words: ``"3.2 GB"``, ``"41 MB"``, ``"120 KB"``."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}" if n < 10 * scale else f"{n / scale:,.0f} {unit}"
+    return f"{n / 1024:,.0f} KB"
+
+
 def _no_space(folder: Path, what: str, need: int | None = None) -> StoreError:
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
     free = shutil.disk_usage(folder).free
-    needs = f"{what} needs {need / 2**20:,.0f} MB and " if need else f"writing {what}: "
-    return StoreError(f"no space left on the disk of {folder}: {needs}{free / 2**20:,.0f} MB are free; free some "
+    needs = f"{what} needs {_size(need)} and " if need else f"writing {what}: "
+    return StoreError(f"no space left on the disk of {folder}: {needs}{_size(free)} are free; free some "
                       "space or choose another output folder (everything saved before is kept)")
+
+
+def write_error(folder: Path, exc: OSError, what: str = "the store", need: int | None = None) -> StoreError:
+    """One line for an error writing ``what`` into ``folder``: a full disk (with the sizes), or a folder that
+    cannot be written (read-only, no permission)."""
+    if exc.errno in _FULL:
+        return _no_space(folder, what, need)
+    return StoreError(f"{folder} cannot be written ({exc.strerror or exc}): choose an output folder you can "
+                      "write to (everything saved before is kept)")
 
 
 @contextlib.contextmanager
@@ -518,7 +537,10 @@ def folder_lock(folder: str | os.PathLike):
     if folder.exists() and not folder.is_dir():
         raise StoreError(f"{folder} is a file; give a folder for the output")
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder.parent, exc, f"the output folder {folder.name}") from None
     key = str(folder.resolve())
     if key in _HELD:
         _HELD[key][1] += 1
@@ -527,7 +549,10 @@ def folder_lock(folder: str | os.PathLike):
         finally:
             _HELD[key][1] -= 1
         return
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a full disk, a read-only output folder
+        raise write_error(folder, exc, "the output folder's lock") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -715,11 +740,17 @@ class ActivationStore:
                 kept.rename(path)
                 _say(f"reusing the capture of this configuration kept in {kept}")
                 return cls.open(path, meta, index_rows)
-        path.mkdir(parents=True, exist_ok=True)
-        _write_index(path, index_rows)
-        _write_json(path / "meta.json", meta.to_json())
-        store = cls(path, meta, 0, {})
-        store._write_progress(complete=False)
+        created = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            _write_index(path, index_rows)
+            _write_json(path / "meta.json", meta.to_json())  # written last: its presence makes the folder a store
+            store = cls(path, meta, 0, {})
+            store._write_progress(complete=False)
+        except OSError as exc:  # a full disk or a read-only folder: leave nothing that the next run would refuse
+            if created and not (path / "progress.json").exists():
+                shutil.rmtree(path, ignore_errors=True)
+            raise write_error(path.parent, exc) from None
         return store
 
     @property

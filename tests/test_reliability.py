@@ -312,7 +312,7 @@ def _disk_full(*args, **kwargs):
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate on this system")
 def test_a_full_disk_stops_a_capture_at_its_start_with_one_line(colour_folder, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "posix_fallocate", _disk_full)
-    with pytest.raises(StoreError, match=r"no space left on the disk of .*the store needs [\d,]+ MB and"):
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*the store needs [\d.,]+ [KMG]B and [\d.,]+ [KMG]B are free"):
         catsel.capture(_amodel(), colour_folder, tmp_path, progress=False)
 
 
@@ -325,7 +325,7 @@ def test_a_full_disk_stops_the_decoded_cache_at_its_start_with_one_line(colour_f
         allocate(fd, offset, size)
 
     monkeypatch.setattr(os, "posix_fallocate", full_for_the_cache)
-    with pytest.raises(StoreError, match=r"no space left on the disk of .*cache.*the decoded cache needs [\d,]+ MB"):
+    with pytest.raises(StoreError, match=r"no space left on the disk of .*cache.*the decoded cache needs [\d.,]+ [KMG]B and"):
         catsel.capture(_amodel(), colour_folder, tmp_path / "out", cache=tmp_path / "cache", progress=False)
 
 

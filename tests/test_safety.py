@@ -176,3 +176,40 @@ def test_a_meta_json_field_of_the_wrong_type_is_one_line(colour_folder, tmp_path
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(StoreError, match=f"meta.json: {says}"):
         catsel.load_activations(out)
+
+
+def _refuse(code):
+    import os
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    return fail
+
+
+@pytest.mark.parametrize("code, says", [(28, "no space left on the disk"), (30, "cannot be written")])
+def test_a_failed_write_of_a_new_store_is_one_line_and_the_rerun_repairs_it(colour_folder, tmp_path, monkeypatch,
+                                                                            code, says):
+    folder = ImageFolder(colour_folder, image_size=12)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(catsel.store, "_write_index", _refuse(code))
+        with pytest.raises(StoreError, match=says):
+            catsel.capture(_amodel(), folder, out, progress=False)
+    assert not (out / "activations").exists()  # nothing half-written that a rerun would refuse
+    assert len(catsel.capture(_amodel(), folder, out, progress=False)) == 15
+
+
+@pytest.mark.parametrize("code, says", [(28, "no space left on the disk"), (30, "cannot be written")])
+def test_an_output_folder_that_cannot_be_locked_is_one_line(colour_folder, tmp_path, monkeypatch, code, says):
+    import os
+
+    real = os.open
+
+    def guarded(path, *args, **kwargs):
+        if str(path).endswith(catsel.store.LOCK_NAME):
+            _refuse(code)()
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded)
+    with pytest.raises(StoreError, match=says):
+        catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path / "out", progress=False)
