@@ -355,3 +355,15 @@ def test_the_run_says_which_layers_it_captures_and_which_conv_layers_it_leaves_o
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Layers:")][0]
     assert line.startswith("Layers: 2 layers captured; 1 conv or dense layers feed the merge")
     assert "branch as block_out" in line and "predictions (the classifier)" in line
+
+
+def test_a_fine_tuned_model_runs_end_to_end_and_its_inner_filters_can_be_drawn(tmp_path, colour_folder):
+    net, _ = _fine_tuned()
+    net.save(tmp_path / "fine_tuned.keras")
+    assert main(["run", str(colour_folder), "--out", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "fine_tuned.keras")]) == 0
+    acts = catsel.load_activations(tmp_path / "out")
+    assert "block_2_add" in acts.layers and acts.meta.layer("block_2_add").receptive_field is not None
+    assert main(["visualize", str(tmp_path / "out"), "--out", str(tmp_path / "unit.png"), "--layer", "block_2_add",
+                 "--filter", "3", "--steps", "3"]) == 0
+    assert (tmp_path / "unit.png").stat().st_size > 0
