@@ -30,7 +30,7 @@ import numpy as np
 from keras import ops
 
 from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
-                           is_saved_model, load_saved, native_size)
+                           is_saved_model, load_saved)
 from .backends import compile_forward, resolve_devices
 from .errors import ModelError, WeightsUnavailableError
 from .graph import CONV_TYPES, Graph, default_layers, graph_of, passes_on
