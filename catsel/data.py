@@ -403,8 +403,8 @@ class ImageFolder:
         skipped: list[Skipped] = []
         folders = []
         for p in sorted((p for p in root.iterdir() if not p.is_dir() and _visible(p)), key=lambda p: p.name):
-            skipped.append(Skipped(str(p), "lies in the data folder itself, not in a category folder; left out "
-                                           "(move it into its category's folder)"))
+            skipped.append(Skipped(str(p), "lies in the data folder itself, not in a category folder: "
+                                           "left out (an image for a category belongs in its folder)"))
         for p in sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name):
             st = p.stat()
             if (st.st_dev, st.st_ino) in exclude:
