@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 import urllib.error
@@ -39,7 +40,10 @@ def test_run_on_the_sample_data_untrained(tmp_path, capsys):
     assert run["images_per_category"] == {"car": 32, "dog": 32, "face": 32, "i-see-face": 32}
     assert run["trained"] is False and "untrained" in run["weights"]
     assert run["image_size"] == 32 and run["model"] == "vgg16" and run["keras_backend"]
-    assert len(run["layers"]) == 13 and run["skipped"] == []
+    assert len(run["layers"]) == 13
+    # the data set's own README lies beside the category folders: listed, not silently ignored
+    assert [(Path(s["path"]).name, "not in a category folder" in s["reason"]) for s in run["skipped"]] == [
+        ("README.md", True)]
     assert run["images_per_second"] > 0 and run["device"]
 
     table = pd.read_csv(out / "selectivity.csv")
