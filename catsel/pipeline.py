@@ -15,6 +15,8 @@ explorers and pictures.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import time
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from .store import Activations
 
 __all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
-           "TABLE_FILES"]
+           "TABLE_FILES", "RECORD_FIELDS", "file_digest"]
 
 #: What :func:`run` writes into its output folder (besides ``untrained/`` with ``null``).
 OUTPUTS = ("activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json")
@@ -245,29 +247,61 @@ class RunResult:
         return best_layers(self.summary)
 
     def save(self) -> None:
-        """Write the tables, Figure 1 and ``run.json`` into ``out`` (the store is already there)."""
+        """Write the tables, Figure 1 and ``run.json`` into ``out`` (the store is already there).
+
+        The folder changes as a whole: the earlier ``run.json`` goes first,
+        each file is written under a temporary name and renamed, and the new
+        ``run.json``, written last, records the SHA-256 of every file of the
+        run. A reader checks them (:func:`load_run`), so it sees the old run,
+        the new one, or one line saying the folder is between two runs.
+        """
         from matplotlib.figure import Figure
 
         from .store import replaced_atomically
 
-        # each file under a temporary name, then renamed: never half-written (a full disk, a kill)
+        (self.out / "run.json").unlink(missing_ok=True)  # until the new record is written, no run is finished here
+        digests = {}
+
+        def written(name: str, write) -> None:
+            with replaced_atomically(self.out / name) as tmp:
+                write(tmp)
+                digests[name] = file_digest(tmp)
+
         kind = table_format(self.settings.tables, len(self.table))
-        with replaced_atomically(self.out / TABLE_FILES[kind]) as tmp:
-            if kind == "parquet":
-                self.table.to_parquet(tmp, index=False)
-            else:
-                self.table.to_csv(tmp, index=False)
+        written(TABLE_FILES[kind], (lambda tmp: self.table.to_parquet(tmp, index=False)) if kind == "parquet"
+                else (lambda tmp: self.table.to_csv(tmp, index=False)))
         for other, name in TABLE_FILES.items():  # an earlier run's table in the other format is not this run's
             if other != kind:
                 (self.out / name).unlink(missing_ok=True)
-        with replaced_atomically(self.out / "layer_summary.csv") as tmp:
-            self.summary.to_csv(tmp, index=False)
+        written("layer_summary.csv", lambda tmp: self.summary.to_csv(tmp, index=False))
         fig = Figure(figsize=(11, 5.5), layout="constrained")
         self.figure(ax=fig.subplots())
-        with replaced_atomically(self.out / "layer_proportions.png") as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
+        written("layer_proportions.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+        self.record["files"] = digests
+        self.record["store_key"] = self.activations.meta.key if self.activations.meta is not None else None
+        self.record["untrained_key"] = (self.untrained.meta.key if self.untrained is not None
+                                        and self.untrained.meta is not None else None)
         with replaced_atomically(self.out / "run.json") as tmp, open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.record, f, indent=2)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, as ``run.json`` records each file of a run.
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def table_format(asked: str, rows: int) -> str:
@@ -447,8 +481,63 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     return result
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _count(low: int = 0):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _texts(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _size(v) -> bool:
+    sides = v if isinstance(v, list) else [v]
+    return len(sides) in (1, 2) and all(_count(1)(x) and x <= 16384 for x in sides)
+
+
+def _digest_or_none(v) -> bool:
+    from .paths import is_digest
+
+    return v is None or is_digest(v)
+
+
+#: The fields of ``run.json`` that catsel reads back, and what each must be: checked once, when the record
+#: is read (:func:`run_settings`), so a wrong type is one line naming the field, never a traceback later.
+#: ``None`` is allowed for every field but the few marked with ``required``.
+RECORD_FIELDS = {
+    "catsel_version": _text, "data_dir": _text, "model": _text, "weights": _text, "weights_requested": _text,
+    "weights_fallback_reason": _text, "layers_note": _text, "colour": _text, "fit": _text, "preprocess": _text,
+    "preprocessing": _text, "keras_version": _text, "keras_backend": _text, "device": _text,
+    "precision": _text, "index": _text, "select_by": _text, "fdr": _text, "scheduler": _text,
+    "trained": lambda v: isinstance(v, bool), "split_half": lambda v: isinstance(v, bool),
+    "null_baselines": lambda v: isinstance(v, bool), "shuffled_null": lambda v: isinstance(v, bool),
+    "layers": _texts, "outputs": _texts,
+    "relative_depth": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "image_size": _size,
+    "batch_size": _count(1), "permutations": _count(1), "bootstrap": _count(1), "images_captured": _count(0),
+    "threshold": _number, "alpha": lambda v: _number(v) and 0 < v < 1, "capture_seconds": _number,
+    "images_per_second": _number, "total_seconds": _number,
+    "images_per_category": lambda v: isinstance(v, dict) and all(_count(0)(n) for n in v.values()),
+    "skipped": lambda v: isinstance(v, list) and all(
+        isinstance(s, dict) and isinstance(s.get("path"), str) and isinstance(s.get("reason"), str) for s in v),
+    "files": lambda v: isinstance(v, dict) and all(_digest_or_none(d) and d is not None for d in v.values()),
+    "store_key": _digest_or_none, "untrained_key": _digest_or_none,
+}
+_REQUIRED = {"outputs", "images_per_category", "skipped"}
+
+
 def run_settings(out: str | os.PathLike) -> dict:
     """The record of the run in ``out`` (its ``run.json``), or ``{}`` for a bare store.
+
+    Every field catsel reads back is checked against :data:`RECORD_FIELDS`
+    here, once.
 
     Parameters
     ----------
@@ -458,6 +547,12 @@ def run_settings(out: str | os.PathLike) -> dict:
     Returns
     -------
     dict
+
+    Raises
+    ------
+    StoreError
+        When ``run.json`` cannot be read, or a field has the wrong type: one
+        line naming the field.
     """
     path = Path(out) / "run.json"
     if not path.is_file():
@@ -468,6 +563,11 @@ def run_settings(out: str | os.PathLike) -> dict:
         raise StoreError(f"{path} cannot be read ({exc}); rerun `catsel run` to write it again") from None
     if not isinstance(record, dict):
         raise StoreError(f"{path} is not a run record; rerun `catsel run` to write it again")
+    for name, ok in RECORD_FIELDS.items():
+        value = record.get(name)
+        if (value is None and name in _REQUIRED and name in record) or (value is not None and not ok(value)):
+            raise StoreError(f"{path}: the field {name!r} holds {json.dumps(value)[:60]}, which catsel did not "
+                             "write there; the record was edited or damaged: rerun `catsel run` to write it again")
     return record
 
 
@@ -507,9 +607,22 @@ def load_run(out: str | os.PathLike) -> RunResult:
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
              "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
              "images_per_category": acts.counts}
+    # one run's files: each as run.json recorded it (the folder may be between two runs, or a run stopped
+    # while writing them); the bytes checked are the bytes read
+    between = (f"{out} holds files of two runs ({{}} is not the file run.json records): a run was stopped, or is "
+               "running, while writing them; rerun `catsel run` with the same options (or wait for it to end)")
+    files = record.get("files")
+    if files is not None and record.get("store_key") not in (None, acts.meta.key):
+        raise StoreError(between.format("activations/"))
+    contents = {}
+    for name in (written[0], "layer_summary.csv"):
+        contents[name] = (out / name).read_bytes()
+        if files is not None and hashlib.sha256(contents[name]).hexdigest() != files.get(name):
+            raise StoreError(between.format(name))
     frames = []
     for name in (written[0], "layer_summary.csv"):
-        frame = pd.read_parquet(out / name) if name.endswith(".parquet") else pd.read_csv(out / name)
+        frame = (pd.read_parquet(io.BytesIO(contents[name])) if name.endswith(".parquet")
+                 else pd.read_csv(io.BytesIO(contents[name])))
         frame["layer"] = pd.Categorical(frame["layer"], categories=list(acts.layers), ordered=True)
         frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
         frame.attrs.update(attrs)
@@ -520,6 +633,9 @@ def load_run(out: str | os.PathLike) -> RunResult:
             untrained = load_activations(out / "untrained")
         except StoreError:
             untrained = None
+    if files is not None and record.get("untrained_key") is not None and \
+            (untrained is None or untrained.meta.key != record["untrained_key"]):
+        raise StoreError(between.format("untrained/"))
     return RunResult(out=out, settings=settings, activations=acts, table=frames[0], summary=frames[1],
                      record=record, skipped=list(record.get("skipped", [])), untrained=untrained)
 

@@ -213,3 +213,63 @@ def test_an_output_folder_that_cannot_be_locked_is_one_line(colour_folder, tmp_p
     monkeypatch.setattr(os, "open", guarded)
     with pytest.raises(StoreError, match=says):
         catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path / "out", progress=False)
+
+
+def _run(folder, out, **options):
+    return catsel.run(folder, out, model=small_cnn(size=12), preprocess="tf", progress=False, **options)
+
+
+def test_a_folder_between_two_runs_is_refused_not_mixed(colour_folder, tmp_path):
+    out = tmp_path / "out"
+    _run(colour_folder, out, threshold=0.01)
+    old_record = (out / "run.json").read_bytes()
+    _run(colour_folder, out, threshold=0.7)
+    # a rerun stopped after its tables and before its record: the new table beside the old run.json
+    (out / "run.json").write_bytes(old_record)
+    with pytest.raises(StoreError, match="two runs.*selectivity.csv"):
+        catsel.load_run(out)
+    from catsel.cli import main
+
+    assert main(["report", str(out)]) != 0
+    assert not (out / "report.html").exists()
+
+
+def test_a_run_stopped_while_writing_its_files_is_not_a_finished_run(colour_folder, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "out"
+    _run(colour_folder, out, threshold=0.01)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(colour_folder, out, threshold=0.7)
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="not a finished run"):
+        catsel.load_run(out)
+    assert catsel.load_run(_run(colour_folder, out, threshold=0.7).out).settings.threshold == 0.7
+
+
+def test_a_run_of_another_capture_beside_the_store_is_refused(colour_folder, tmp_path):
+    out = tmp_path / "out"
+    _run(colour_folder, out)
+    record = (out / "run.json").read_bytes()
+    catsel.capture(catsel.activation_model(small_cnn(size=12, seed=3), preprocess="tf"),
+                   ImageFolder(colour_folder, image_size=12), out, progress=False)
+    (out / "run.json").write_bytes(record)
+    with pytest.raises(StoreError, match="two runs.*activations"):
+        catsel.load_run(out)
+
+
+@pytest.mark.parametrize("field, value", [("images_per_category", [1, 2]), ("skipped", [1, 2]), ("outputs", None),
+                                          ("threshold", "high"), ("image_size", 200000), ("layers", "conv")])
+def test_a_run_json_field_of_the_wrong_type_is_one_line(colour_folder, tmp_path, field, value):
+    out = tmp_path / "out"
+    _run(colour_folder, out)
+    record = json.loads((out / "run.json").read_text())
+    record[field] = value
+    (out / "run.json").write_text(json.dumps(record))
+    with pytest.raises(StoreError, match=f"run.json: the field '{field}'"):
+        catsel.load_run(out)
