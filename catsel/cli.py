@@ -20,6 +20,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"catsel: error: {message}\n")
 
 
+_DATA_HELP = ("the data folder, when the images are no longer where they were captured (a run folder from "
+              "someone else)")
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "maximisation picture in one panel; or a category's representative filters.")
     vis.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     vis.add_argument("--out", required=True, help="PNG file to write")
+    vis.add_argument("--data", metavar="DIR", help=_DATA_HELP)
     vis.add_argument("--layer", help="layer of the filter")
     vis.add_argument("--filter", type=int, help="filter (unit) index")
     vis.add_argument("--category", help="show this category's representative filters instead")
@@ -183,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and statistics, every picture embedded (mail it, or put it on a course page).")
     report.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     report.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
+    report.add_argument("--data", metavar="DIR", help=_DATA_HELP)
     report.add_argument("--verbose", action="store_true",
                      help="show the deep-learning backend's own start-up messages")
 
@@ -257,7 +263,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    print(f"Wrote {write_report(args.run_dir, args.out)}")
+    print(f"Wrote {write_report(args.run_dir, args.out, data_dir=args.data)}")
     return 0
 
 
@@ -408,7 +414,7 @@ def cmd_visualize(args) -> int:
     from .visualise import field_note, plot_filter, plot_representatives
 
     run_dir = Path(args.run_dir)
-    acts = load_activations(run_dir)
+    acts = load_activations(run_dir, data_dir=args.data)
     amodel = from_store(acts)
     if args.category is not None:
         settings = run_settings(run_dir)

@@ -53,6 +53,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CatselError, DatasetError, ImageError, warnings_as_one_line
 from .options import hw, image_shape
+from .paths import shown
 
 __all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_paths", "IMAGE_EXTENSIONS"]
 
@@ -83,6 +84,10 @@ class Skipped:
 
     path: str
     reason: str
+
+    def __post_init__(self):  # a name that is not UTF-8 is shown with its bytes escaped (it is only ever shown)
+        object.__setattr__(self, "path", shown(str(self.path)))
+        object.__setattr__(self, "reason", shown(str(self.reason)))
 
     def as_dict(self) -> dict[str, str]:
         """The record written to ``run.json``.
@@ -436,7 +441,13 @@ class ImageFolder:
                 images = images[: self.max_per_category]
             paths.extend(images)
             labels.extend([label] * len(images))
-        self.categories = tuple(f.name for f in folders)
+        # a category's name is text: a folder name that is not UTF-8 is shown with its bytes escaped, and the
+        # images' paths keep the bytes themselves
+        self.categories = tuple(shown(f.name) for f in folders)
+        if len(set(self.categories)) < len(self.categories):
+            twice = next(c for c in self.categories if self.categories.count(c) > 1)
+            raise DatasetError(f"two category folders of {root} are both shown as {twice!r} (one name is not UTF-8); "
+                               "rename one of them")
         self.paths = paths
         self.labels = np.asarray(labels, dtype=np.int32)
         self.skipped = skipped

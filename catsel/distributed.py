@@ -28,8 +28,13 @@ worker per GPU.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import shutil
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +198,7 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
 
     from .data import decode_rows
     from .options import hw
-    from .store import ARRAYS, _write_json
+    from .store import ARRAYS, _write_json, block_record
 
     amodel = _network(recipe)
     size = amodel.image_size
@@ -225,12 +230,16 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
                 rows[bad] = 0  # an image that could not be read leaves a row of zeros, as in the store
                 parts.setdefault(kind, {}).setdefault(name, []).append(rows)
         skipped.update({first + start + k: errors[k] for k in bad})
-    group = zarr.open_group(os.path.join(store, "arrays.zarr"), mode="r+")
-    for kind, by_layer in parts.items():
-        for name, rows in by_layer.items():
-            group[f"{kind}/{name}"][first:first + len(paths)] = np.concatenate(rows)
-    _write_json(Path(store) / "blocks" / f"{first:012d}.json",
-                {"first": first, "stop": first + len(paths), "skipped": {str(k): v for k, v in skipped.items()}})
+    crcs = {}
+    # every chunk is written, zeros too (zarr leaves out a chunk equal to its fill value): a missing chunk is damage
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        group = zarr.open_group(os.path.join(store, "arrays.zarr"), mode="r+")
+        for kind, by_layer in parts.items():
+            for name, rows in by_layer.items():
+                block = np.ascontiguousarray(np.concatenate(rows))
+                group[f"{kind}/{name}"][first:first + len(paths)] = block
+                crcs[f"{kind}/{name}"] = zlib.crc32(block)
+    _write_json(Path(store) / "blocks" / f"{first:012d}.json", block_record(first, first + len(paths), skipped, crcs))
     return skipped
 
 
@@ -265,14 +274,17 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
     import zarr
     from tqdm.auto import tqdm
 
-    from .engine import store_key
-    from .store import (ARRAYS, FORMAT, VERSION, ZARR, StoreMeta, _read_record, _write_index, _write_json, folder_lock,
-                        load_activations, set_aside)
+    from .engine import _files_signature, store_key
+    from .errors import StoreError
+    from .store import (ARRAYS, FORMAT, VERSION, ZARR, StoreMeta, _read_record, _write_index, _write_json, block_damage,
+                        chunked_arrays, folder_lock, index_rows, load_activations, open_chunked, set_aside,
+                        write_error)
 
     recipe = _recipe(amodel)
     block = -(-block // batch_size) * batch_size  # blocks start on batch boundaries
     out = Path(out)
-    key = hashlib.sha256(f"{store_key(amodel, images, verify)}:{ZARR}".encode()).hexdigest()
+    files = _files_signature(images, verify)
+    key = hashlib.sha256(f"{store_key(amodel, images, verify, signature=files)}:{ZARR}".encode()).hexdigest()
     meta = StoreMeta.from_json({"format": FORMAT, "version": VERSION, "key": key, "root": str(images.root.resolve()),
                                 "n_rows": len(images), "categories": list(images.categories), "fit": images.fit,
                                 "layout": ZARR, "block": block, **amodel.describe()})
@@ -289,27 +301,54 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
                 set_aside(path, old)
             else:  # a resumed store keeps its blocks: the records name their first rows, at its block size
                 block = int(old.extra.get("block", block))
+                try:
+                    for name, shape in chunked_arrays(meta).items():
+                        open_chunked(path, name, shape)
+                except StoreError as exc:  # arrays that are not the ones meta.json describes: start over
+                    warnings.warn(f"{str(exc).split(': the store')[0]}: the store is damaged and is captured again",
+                                  UserWarning, stacklevel=3)
+                    set_aside(path, None)
+                    block = meta.extra["block"]
         if not (path / "meta.json").exists():
-            path.mkdir(parents=True, exist_ok=True)
-            group = zarr.open_group(str(path / "arrays.zarr"), mode="w")
-            for layer in meta.layers:
-                for kind, (dtype, dense_too) in ARRAYS.items():
-                    if dense_too or layer.map_shape is not None:
-                        # uncompressed chunks: zstd tripled a block's write time, for little gain on activations
-                        group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
-                                           chunks=(block, layer.units), fill_value=0, compressors=None)
-            (path / "blocks").mkdir(exist_ok=True)
-            _write_index(path, [{"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
-                                for i, (rel, lab) in enumerate(zip(paths, images.labels))])
-            _write_json(path / "progress.json", {"rows_done": 0, "complete": False, "skipped": {}})
-            _write_json(path / "meta.json", meta.to_json())  # last: a store without it is started afresh
+            # every chunk is written whole: a disk without room for them stops here, before any work, in one line
+            need = sum(-(-n // block) * block * units * np.dtype(ARRAYS[name.split("/")[0]][0]).itemsize
+                       for name, (_, units) in chunked_arrays(meta).items())
+            there = out if out.exists() else next(p for p in out.parents if p.exists())
+            if shutil.disk_usage(there).free < need:
+                raise write_error(out, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "the store", need)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                group = zarr.open_group(str(path / "arrays.zarr"), mode="w")
+                for layer in meta.layers:
+                    for kind, (dtype, dense_too) in ARRAYS.items():
+                        if dense_too or layer.map_shape is not None:
+                            # uncompressed chunks: zstd tripled a block's write time, for little gain on activations
+                            group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
+                                               chunks=(block, layer.units), fill_value=0, compressors=None)
+                (path / "blocks").mkdir(exist_ok=True)
+                _write_index(path, index_rows(paths, images.labels, images.categories, files))
+                _write_json(path / "progress.json", {"rows_done": 0, "complete": False, "skipped": {}})
+                _write_json(path / "meta.json", meta.to_json())  # last: a store without it is started afresh
+            except OSError as exc:  # nothing half-started is left for the next run to refuse
+                shutil.rmtree(path, ignore_errors=True)
+                raise write_error(out, exc, "the store") from None
         done = {}
-        for record in (path / "blocks").glob("*.json"):
+        group = zarr.open_group(str(path / "arrays.zarr"), mode="r")
+        expected = chunked_arrays(meta)
+        for record in sorted((path / "blocks").glob("*.json")):
             try:
                 entry = json.loads(record.read_text(encoding="utf-8"))
-                done[int(entry["first"])] = {int(k): str(v) for k, v in entry["skipped"].items()}
-            except (OSError, ValueError, KeyError, TypeError):
-                record.unlink(missing_ok=True)  # a damaged record: its block is captured again
+            except (OSError, ValueError):
+                entry = None
+            # every record and block checked before it is trusted (one read of the store), as the .npy store's
+            # rows are against their checksums: a damaged one is named and its block captured again
+            damage = block_damage(group, entry, expected, n, block) if isinstance(entry, dict) else "it is not JSON"
+            if damage is None:
+                done[entry["first"]] = {int(k): str(v) for k, v in entry["skipped"].items()}
+            else:
+                warnings.warn(f"{record}: {damage}: not trusted; its block is captured again", UserWarning,
+                              stacklevel=3)
+                record.unlink(missing_ok=True)
         todo = [first for first in range(0, n, block) if first not in done]
         bar = tqdm(total=n, initial=n - sum(min(block, n - f) for f in todo), unit="img", desc="capture",
                    disable=not progress, dynamic_ncols=True)
@@ -320,15 +359,21 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
                                  retries=2): first for first in todo}
         try:
             for future in as_completed(futures):
-                done[futures[future]] = {int(k): v for k, v in future.result().items()}
+                try:
+                    done[futures[future]] = {int(k): v for k, v in future.result().items()}
+                except OSError as exc:  # a worker could not write its block: the blocks written are kept
+                    raise write_error(path, exc, "a block of the store") from None
                 bar.update(min(block, n - futures[future]))
         finally:
             bar.close()
             for future in futures:
                 future.cancel()
         skipped = {row: reason for entry in done.values() for row, reason in entry.items()}
-        _write_json(path / "progress.json", {"rows_done": n, "complete": True,
-                                             "skipped": {str(k): v for k, v in sorted(skipped.items())}})
+        try:
+            _write_json(path / "progress.json", {"rows_done": n, "complete": True,
+                                                 "skipped": {str(k): v for k, v in sorted(skipped.items())}})
+        except OSError as exc:
+            raise write_error(path, exc, "progress.json") from None
         if strict and skipped:
             row = min(skipped)
             raise ImageError(f"{skipped[row]} (strict mode: remove or fix the file, or run without strict; the "

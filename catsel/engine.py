@@ -30,7 +30,7 @@ from .errors import DatasetError, ImageError, ModelError
 from .backends import resolve_devices
 from .models import ActivationModel
 from .store import (_FULL, FORMAT, VERSION, ActivationStore, Activations, StoreMeta, _array_damage, _no_space,
-                    _read_json, _write_json, folder_lock, load_activations, take_blocks)
+                    _read_json, _write_json, folder_lock, index_rows, load_activations, take_blocks)
 
 __all__ = ["capture", "store_key", "decoded_cache_key"]
 
@@ -420,12 +420,9 @@ def capture(
         "fit": images.fit,
         **amodel.describe(),
     })
-    index_rows = [
-        {"row": i, "path": rel, "category": images.categories[lab], "label": int(lab)}
-        for i, (rel, lab) in enumerate(zip(images.relative_paths(), images.labels))
-    ]
+    rows = index_rows(images.relative_paths(), images.labels, images.categories, files)
     with folder_lock(out):  # one capture at a time into a folder
-        store = ActivationStore.open(out / "activations", meta, index_rows)
+        store = ActivationStore.open(out / "activations", meta, rows)
         reused = store.rows_done
         try:
             if not store.complete:

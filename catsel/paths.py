@@ -9,13 +9,14 @@ read, write, move or removal that goes through it can touch a file elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
 
 from .errors import StoreError
 
-__all__ = ["inside", "plain_name", "is_digest"]
+__all__ = ["inside", "plain_name", "is_digest", "file_digest", "shown"]
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -97,3 +98,42 @@ def inside(folder: str | os.PathLike, name: str, *, source: str | os.PathLike | 
         raise StoreError(f"the {what} {name!r}{where} leads outside {folder} (through a link to {real}); "
                          "remove the link or capture again into a new folder")
     return path
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (what ``run.json`` records of each file of a run, and ``--verify`` of images).
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def shown(name: str) -> str:
+    """A file or folder name as text: bytes that are not UTF-8 written as ``\\xNN``.
+
+    Python reads such a name with each stray byte as a lone surrogate
+    (``os.fsdecode``), which no text file, terminal or figure can hold. The
+    paths in ``index.csv`` keep the bytes themselves (the file can be opened
+    again); categories, tables, figures, reports and messages show this form.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        ``name`` unchanged when it is valid UTF-8.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from .errors import CatselError, StoreError
+from .paths import file_digest, shown
 from .options import (image_shape, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
                       check_fraction, check_positive)
 
@@ -285,25 +286,6 @@ class RunResult:
             json.dump(self.record, f, indent=2)
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, as ``run.json`` records each file of a run.
-
-    Parameters
-    ----------
-    path : str or path
-
-    Returns
-    -------
-    str
-        64 hexadecimal digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def table_format(asked: str, rows: int) -> str:
     """The selectivity table's format: as asked, or Parquet when it is large.
 
@@ -436,7 +418,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
     record = {
         "catsel_version": _version(),
-        "data_dir": str(folder.root.resolve()),
+        "data_dir": shown(str(folder.root.resolve())),
         "model": amodel.source,
         "weights": amodel.weights_label,
         "trained": amodel.trained,
@@ -571,13 +553,16 @@ def run_settings(out: str | os.PathLike) -> dict:
     return record
 
 
-def load_run(out: str | os.PathLike) -> RunResult:
+def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None) -> RunResult:
     """Read a finished run back: its store, tables and record (no network is built).
 
     Parameters
     ----------
     out : str or path
         An output folder of :func:`run` / ``catsel run``.
+    data_dir : str or path, optional
+        Where the images are now, when not where they were captured (see
+        :func:`catsel.load_activations`).
 
     Returns
     -------
@@ -588,7 +573,7 @@ def load_run(out: str | os.PathLike) -> RunResult:
     from .store import load_activations
 
     out = Path(out)
-    acts = load_activations(out)
+    acts = load_activations(out, data_dir=data_dir)
     record = run_settings(out)
     # the table this run wrote, as run.json names it; another one beside it is an earlier run's
     named = [name for name in (record or {}).get("outputs", []) if name in TABLE_FILES.values()]

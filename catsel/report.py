@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import StoreError
 from .options import size_text
 
 __all__ = ["write_report", "REPORT"]
@@ -69,12 +70,13 @@ def _representatives(result, *, per_category: int, top: int) -> list[str]:
                 parts.append(_img(plot_top_images(acts, layer, unit, top), caption))
                 if acts.map_shape(layer) is not None:
                     parts.append(_img(plot_crops(acts, layer, unit, top), f"{caption}: crops"))
-            except (OSError, ValueError) as exc:  # images moved or deleted since the run
+            except (OSError, ValueError, StoreError) as exc:  # images moved, deleted or changed since the run
                 parts.append(f'<p class="note">Images unavailable: {html.escape(str(exc))}</p>')
     return parts
 
 
-def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, top: int = 6) -> Path:
+def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, top: int = 6,
+                 data_dir: str | os.PathLike | None = None) -> Path:
     """Write a run's results as one self-contained HTML file.
 
     Parameters
@@ -88,6 +90,9 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
         Representative filters shown per category.
     top : int, default 6
         Top images shown per filter.
+    data_dir : str or path, optional
+        Where the images are now, when not where they were captured (see
+        :func:`catsel.load_activations`).
 
     Returns
     -------
@@ -99,7 +104,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     from .pipeline import RunResult, load_run
     from .stats import null_sentence
 
-    result = run if isinstance(run, RunResult) else load_run(run)
+    result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary
     out = Path(out) if out is not None else Path(result.out) / REPORT
     title = f"catsel: {record.get('model')}, {record.get('weights')}"

@@ -760,18 +760,20 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
     from .options import hw
     from .paths import inside
 
-    if isinstance(acts_or_folder, Activations):
-        root, paths = Path(acts_or_folder.root), acts_or_folder.paths
+    if isinstance(acts_or_folder, Activations):  # each file checked to be the one captured
+        paths = acts_or_folder.paths
+        sources = [acts_or_folder.image_file(i) for i in range(len(paths))]
         size = size or acts_or_folder.meta.image_size
     else:
         folder = acts_or_folder if isinstance(acts_or_folder, ImageFolder) else ImageFolder(acts_or_folder)
         root, paths = folder.root, folder.relative_paths()
+        sources = [inside(root, rel, what="image path", links=True) for rel in paths]
         size = size or folder.image_size
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     # every name joined by the one checked join: read inside the data folder, written inside out_dir
-    files = [(inside(root, rel, what="image path", links=True),
-              inside(out_dir, Path(rel).with_suffix(".png").as_posix(), what="image path")) for rel in paths]
+    files = [(source, inside(out_dir, Path(rel).with_suffix(".png").as_posix(), what="image path"))
+             for source, rel in zip(sources, paths)]
     for source, target in files:
         image = load_image(source, size).astype(np.float64)
         phase = np.angle(np.fft.fft2(rng.random(hw(size))))

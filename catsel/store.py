@@ -5,7 +5,9 @@ A store is a folder (``OUT/activations/`` for ``catsel run``)::
     activations/
         meta.json            format, version, key, model description, layers,
                              categories, image size, preprocessing, row count
-        index.csv            row, path (relative to the data folder), category, label
+        index.csv            row, path (relative to the data folder), category, label,
+                             and the file as captured: size and mtime_ns, or sha256
+                             for a capture keyed by contents (``verify``)
         progress.json        rows_done, complete, and the skipped rows with reasons
         maxima/<layer>.npy   float32 (rows, units): each unit's maximum per image
         positions/<layer>.npy  int32 (rows, units), conv layers only: where the
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -46,11 +49,11 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import StoreError
-from .paths import inside, is_digest, plain_name
+from .paths import file_digest, inside, is_digest, plain_name, shown
 
-__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "FORMAT",
-           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically", "set_aside", "ZARR",
-           "MMAP_ABOVE"]
+__all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "index_rows",
+           "FORMAT",           "VERSION", "ARRAYS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES", "replaced_atomically", "set_aside", "ZARR",
+           "MMAP_ABOVE", "block_record", "block_damage", "chunked_arrays", "open_chunked"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -289,10 +292,45 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+#: The columns of ``index.csv``. ``size`` and ``mtime_ns`` (or ``sha256``, for a capture that keys its images by
+#: their contents) identify each file as it was captured: an image is read back only when the file found is that
+#: file, so ``meta.json``'s ``root`` is never trusted to point at the data.
+INDEX_COLUMNS = ["row", "path", "category", "label", "size", "mtime_ns", "sha256"]
+
+
+def index_rows(relative_paths, labels, categories, signature: list) -> list[dict]:
+    """The rows of ``index.csv`` for a capture, one per candidate image.
+
+    Parameters
+    ----------
+    relative_paths : sequence of str
+        Each image's path relative to the data folder.
+    labels : sequence of int
+    categories : sequence of str
+    signature : list
+        Per image ``[path, size, mtime_ns]`` or ``[path, sha256]``, as the
+        store's key names the files (:func:`catsel.engine.store_key`).
+
+    Returns
+    -------
+    list of dict
+    """
+    rows = []
+    for i, (rel, lab, sig) in enumerate(zip(relative_paths, labels, signature)):
+        row = {"row": i, "path": rel, "category": categories[lab], "label": int(lab)}
+        if len(sig) == 3:
+            row.update(size=int(sig[1]), mtime_ns=int(sig[2]))
+        else:
+            row["sha256"] = sig[1]
+        rows.append(row)
+    return rows
+
+
 def _write_index(path: Path, index_rows: list[dict]) -> None:
-    """``index.csv``: row, path, category and label of every candidate image."""
-    with open(path / "index.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["row", "path", "category", "label"])
+    """``index.csv``: row, path, category, label and the file's identity of every candidate image."""
+    # paths keep the file system's bytes: a name that is not UTF-8 is written as its bytes and read back the same
+    with open(path / "index.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        writer = csv.DictWriter(f, fieldnames=INDEX_COLUMNS)
         writer.writeheader()
         writer.writerows(index_rows)
 
@@ -908,6 +946,10 @@ class Activations:
     _minima: dict = field(default_factory=dict)
     captured: int = 0
     _rows: np.ndarray | None = field(default=None, repr=False)  # kept file rows, when the arrays are whole files
+    #: per image, the file's identity as captured (size and mtime_ns, or sha256); None where none was recorded
+    _identity: list | None = field(default=None, repr=False)
+    #: whether ``root`` is a folder the caller gave (not one read from meta.json)
+    _root_given: bool = field(default=False, repr=False)
     _taken: dict = field(default_factory=dict, repr=False)  # those rows, read once per array
 
     def _kept(self, arrays: dict, layer: str) -> np.ndarray:
@@ -1109,12 +1151,59 @@ class Activations:
         """
         from .data import load_image
 
-        return load_image(self._inside_root(self.paths[row]), self.meta.image_size, self.meta.fit)
+        return load_image(self.image_file(row), self.meta.image_size, self.meta.fit)
 
-    def _inside_root(self, relative: str) -> Path:
-        """The file of a stored path, which must lie inside the data folder (``index.csv`` is plain text)."""
-        return inside(self.root, relative, source=None if self.path is None else self.path / "index.csv",
-                      what="image path", links=True)
+    def image_file(self, row: int) -> Path:
+        """The file of image ``row``, checked to be the file that was captured.
+
+        The path lies inside the data folder, and the file found there has
+        the size and modification time (or, for a capture keyed by contents,
+        the SHA-256) that ``index.csv`` recorded. ``meta.json``'s ``root`` is
+        plain text that anyone can edit: it is never trusted to say where
+        the images are. A data folder passed by the caller
+        (``load_activations(..., data_dir=)``) is trusted, and its files are
+        checked by size only (a copy keeps sizes, not times).
+
+        Parameters
+        ----------
+        row : int
+            Index into ``paths``.
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        StoreError
+            When the path leads out of the data folder, or the file found is
+            not the one captured.
+        """
+        index = None if self.path is None else self.path / "index.csv"
+        file = inside(self.root, self.paths[row], source=index, what="image path", links=True)
+        if self.path is None:  # activations built in memory: their root is the caller's
+            return file
+        known = self._identity[row] if self._identity is not None else None
+        if known is None and not self._root_given:
+            raise StoreError(f"{index} records no file identities (a store from an earlier catsel): its images are "
+                             "not read from meta.json's root; pass data_dir= (catsel report/visualize --data) the folder they were "
+                             "captured from, or capture again")
+        fix = (f"the data folder changed since the capture, or {self.path / 'meta.json'}'s root was edited; pass "
+               "data_dir= (catsel report/visualize --data) the folder the images were captured from, or capture again")
+        try:
+            st = file.stat()
+        except OSError:
+            raise StoreError(f"{file} (row {row} of {index}) is missing: {fix}") from None
+        if known is None:
+            return file
+        if "sha256" in known:
+            same = file_digest(file) == known["sha256"]
+        else:
+            same = st.st_size == known["size"] and (self._root_given or st.st_mtime_ns == known["mtime_ns"])
+        if not same:
+            raise StoreError(f"{file} is not the image captured as row {row} of {index} (its "
+                             f"{'contents' if 'sha256' in known else 'size or time'} differ): {fix}")
+        return file
 
     def skipped_files(self) -> list[dict]:
         """The images of the store that could not be read.
@@ -1126,9 +1215,10 @@ class Activations:
         """
         if not self.skipped or self.path is None:
             return []
-        with open(self.path / "index.csv", newline="", encoding="utf-8") as f:
+        with open(self.path / "index.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
             rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
-        return [{"path": str(Path(self.root) / rows[i]), "reason": reason} for i, reason in sorted(self.skipped.items())]
+        return [{"path": shown(str(Path(self.root) / rows[i])), "reason": shown(reason)}
+                for i, reason in sorted(self.skipped.items())]
 
     @property
     def units(self) -> dict[str, int]:
@@ -1151,20 +1241,174 @@ class Activations:
 ZARR = "zarr"
 
 
-def _zarr_array(path: Path, kind: str, layer: str, shape: tuple[int, int], dtype):
-    """One array of a chunked store, opened read-only (lazy: chunks are read as they are sliced)."""
+def open_chunked(path: Path, name: str, shape: tuple[int, int]):
+    """One array of a chunked store, ``"<kind>/<layer>"``, opened read-only and checked against its meta.
+
+    Lazy: chunks are read as they are sliced.
+
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    name : str
+        ``"<kind>/<layer>"``.
+    shape : tuple of int
+        (rows, units), as ``meta.json`` says.
+
+    Returns
+    -------
+    zarr.Array
+
+    Raises
+    ------
+    StoreError
+        When the array is missing, damaged, or of another shape or type.
+    """
     import zarr
 
-    where = inside(path / "arrays.zarr", f"{kind}/{layer}", source=path / "meta.json", what="layer name")
+    where = inside(path / "arrays.zarr", name, source=path / "meta.json", what="layer name")
+    dtype = ARRAYS[name.split("/")[0]][0]
     try:
         array = zarr.open_array(str(where), mode="r")
     except Exception as exc:  # zarr raises several kinds for a missing or damaged array
         raise StoreError(f"{where} cannot be opened ({type(exc).__name__}): the store is damaged; rerun the capture "
                          "to repair it") from None
     if tuple(array.shape) != tuple(shape) or np.dtype(array.dtype) != np.dtype(dtype):
-        raise StoreError(f"{where} holds an array of shape {tuple(array.shape)}, not {tuple(shape)}: the store is "
-                         "damaged; rerun the capture to repair it")
+        raise StoreError(f"{where} holds an array of shape {tuple(array.shape)} and type {array.dtype}, not "
+                         f"{tuple(shape)}: the store is damaged; rerun the capture to repair it")
     return array
+
+
+def chunked_arrays(meta: "StoreMeta") -> dict:
+    """``"<kind>/<layer>"`` → (rows, units) of every array a store of ``meta`` holds.
+
+    Parameters
+    ----------
+    meta : StoreMeta
+
+    Returns
+    -------
+    dict
+    """
+    n = meta.n_rows
+    return {f"{kind}/{layer.name}": (n, layer.units) for layer in meta.layers
+            for kind, (_, dense_too) in ARRAYS.items() if dense_too or layer.map_shape is not None}
+
+
+def _record_digest(record: dict) -> str:
+    body = {k: record[k] for k in ("first", "stop", "skipped", "crc32")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def block_record(first: int, stop: int, skipped: dict, crcs: dict) -> dict:
+    """A block's record (``blocks/<first row>.json``), written after its rows.
+
+    It names the block's rows and unreadable images, the CRC-32 of each of
+    its arrays' rows as written (the same check the ``.npy`` store keeps in
+    ``progress.json``), and a digest of itself, so that an edited or damaged
+    record is found rather than trusted.
+
+    Parameters
+    ----------
+    first, stop : int
+        The block's rows.
+    skipped : dict
+        Row → reason, for its images that could not be read.
+    crcs : dict
+        ``"<kind>/<layer>"`` → CRC-32 of that array's rows of the block.
+
+    Returns
+    -------
+    dict
+    """
+    record = {"first": int(first), "stop": int(stop), "skipped": {str(k): str(v) for k, v in skipped.items()},
+              "crc32": {k: int(v) for k, v in sorted(crcs.items())}}
+    record["digest"] = _record_digest(record)
+    return record
+
+
+def block_damage(group, record: dict, expected: dict, n: int, block: int, *, check_rows: bool = True) -> str | None:
+    """What is wrong with a block of a chunked store, or None when its record and rows are as written.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        The store's ``arrays.zarr``.
+    record : dict
+        The block's record, as read.
+    expected : dict
+        ``"<kind>/<layer>"`` → (rows, units) of every array of the store.
+    n : int
+        Rows of the store.
+    block : int
+        The store's block size.
+    check_rows : bool, default True
+        Read the block's rows and compare their checksums (else the record alone).
+
+    Returns
+    -------
+    str or None
+    """
+    try:
+        first, stop = record["first"], record["stop"]
+        ok = (isinstance(first, int) and isinstance(stop, int) and first % block == 0 and 0 <= first < n
+              and stop == min(first + block, n) and record.get("digest") == _record_digest(record)
+              and isinstance(record["crc32"], dict) and set(record["crc32"]) == set(expected)
+              and all(isinstance(k, str) and k.isdigit() and first <= int(k) < stop for k in record["skipped"]))
+    except (KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        return "its record was edited or damaged"
+    if not check_rows:
+        return None
+    for name, crc in record["crc32"].items():
+        try:
+            rows = np.ascontiguousarray(group[name][first:stop])
+        except Exception as exc:  # zarr raises several kinds for a missing, short or foreign chunk
+            return f"its chunk of {name} cannot be read ({type(exc).__name__})"
+        if zlib.crc32(rows) != crc:
+            return f"its chunk of {name} does not hold the rows that were written (its checksum differs)"
+    return None
+
+
+def _check_blocks(path: Path, meta: "StoreMeta", arrays: dict, verify: bool) -> None:
+    """A chunked store's blocks, checked when it is read: every record whole, every chunk there (and, with
+    ``verify``, every chunk's rows against the checksums its record holds)."""
+    import zarr
+
+    n, block = meta.n_rows, meta.extra.get("block")
+    if not _is_int(block, 1, 2**31):
+        raise StoreError(f"{path / 'meta.json'}: block is {block!r}, not a number of images; the store is damaged: "
+                         "rerun the capture to repair it")
+    group = zarr.open_group(str(path / "arrays.zarr"), mode="r")
+    expected = chunked_arrays(meta)
+    skipped = {}
+    for first in range(0, n, block):
+        record = path / "blocks" / f"{first:012d}.json"
+        try:
+            entry = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entry = None
+        damage = (block_damage(group, entry, expected, n, block, check_rows=verify) if isinstance(entry, dict)
+                  else "it is missing or not JSON")
+        if damage is None and entry["first"] != first:
+            damage = f"it names the block at row {entry['first']}"
+        if damage is not None:
+            raise StoreError(f"{record}: {damage}: the store is damaged; rerun the capture to repair it")
+        skipped.update(entry["skipped"])
+    recorded = _read_record(path / "progress.json").get("skipped", {})
+    if recorded != skipped:
+        raise StoreError(f"{path / 'progress.json'}: its unreadable images differ from those its blocks' records "
+                         "name; the store is damaged: rerun the capture to repair it")
+    for kind, by_layer in arrays.items():
+        for layer, array in by_layer.items():
+            # uncompressed chunks, every one written: their bytes are known. zarr reads a missing chunk as zeros
+            # and a short one as a raw reshape error: neither is trusted
+            where = inside(path / "arrays.zarr", f"{kind}/{layer}", source=path / "meta.json", what="layer name")
+            payload = array.nbytes_stored() - (where / "zarr.json").stat().st_size
+            if payload != array.nchunks * int(np.prod(array.chunks)) * array.dtype.itemsize:
+                raise StoreError(f"{where}: a chunk is missing or of another size; the store is damaged: rerun the "
+                                 "capture to repair it")
 
 
 #: A store whose maxima take more than this many bytes is memory-mapped when read (unless asked otherwise):
@@ -1172,7 +1416,8 @@ def _zarr_array(path: Path, kind: str, layer: str, shape: tuple[int, int], dtype
 MMAP_ABOVE = 2**30
 
 
-def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verify: bool = False) -> Activations:
+def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verify: bool = False,
+                     data_dir: str | os.PathLike | None = None) -> Activations:
     """Read an activations store.
 
     Only the rows of images that were read are returned.
@@ -1188,6 +1433,11 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         Check every array file against the CRC-32 recorded when it was
         written (reads the whole store; a capture that resumes or reuses a
         store always checks).
+    data_dir : str or path, optional
+        Where the images are, when not where they were captured (a run folder
+        from a colleague, a moved data folder). By default they are read from
+        the folder ``meta.json`` records, and only when each file is the one
+        captured (its size and modification time, as ``index.csv`` records).
 
     Returns
     -------
@@ -1214,11 +1464,21 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         )
     damaged = f"{path / 'index.csv'} is damaged; rerun the capture to repair it"
     try:
-        with open(path / "index.csv", newline="", encoding="utf-8") as f:
+        with open(path / "index.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
             index = list(csv.DictReader(f))
         skipped = {int(k): str(v) for k, v in progress.get("skipped", {}).items()}
         labels_all = np.array([int(r["label"]) for r in index], dtype=np.int32)
         paths_all = [str(r["path"]) for r in index]
+        identity_all = []  # each file as captured: what lets an image be read back from the recorded root
+        for r in index:
+            if r.get("sha256"):
+                if not is_digest(r["sha256"]):
+                    raise ValueError(f"row {r['row']}: sha256 is not a digest")
+                identity_all.append({"sha256": r["sha256"]})
+            elif r.get("size") not in (None, "") and r.get("mtime_ns") not in (None, ""):
+                identity_all.append({"size": int(r["size"]), "mtime_ns": int(r["mtime_ns"])})
+            else:
+                identity_all.append(None)
         for row, rel in enumerate(paths_all):  # plain text that becomes paths: relative, inside the data folder
             if not plain_name(rel) or os.path.isabs(rel):
                 raise StoreError(f"{path / 'index.csv'}: the path of row {row}, {rel[:80]!r}, is not a plain name "
@@ -1241,6 +1501,11 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
     keep = np.array([i not in skipped for i in range(n)], dtype=bool)
     labels = labels_all[keep]
     paths = [p for p, k in zip(paths_all, keep) if k]
+    identity = [p for p, k in zip(identity_all, keep) if k]
+    root = meta.root if data_dir is None else str(Path(data_dir).resolve())
+    if data_dir is not None and not Path(root).is_dir():
+        raise StoreError(f"data_dir {data_dir} is not a folder; pass the folder the images were captured from")
+    found = {"_identity": identity, "_root_given": data_dir is not None}
     if mmap is None:
         mmap = n * sum(layer.units for layer in meta.layers) * 4 > MMAP_ABOVE
     mode = "r" if mmap else None
@@ -1249,11 +1514,12 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         for layer in meta.layers:
             for kind, (dtype, dense_too) in ARRAYS.items():
                 if dense_too or layer.map_shape is not None:
-                    arrays[kind][layer.name] = _zarr_array(path, kind, layer.name, (n, layer.units), dtype)
+                    arrays[kind][layer.name] = open_chunked(path, f"{kind}/{layer.name}", (n, layer.units))
+        _check_blocks(path, meta, arrays, verify)
         return Activations(path=path, layers=tuple(l.name for l in meta.layers), labels=labels,
-                           categories=meta.categories, paths=paths, root=meta.root, meta=meta, skipped=skipped,
+                           categories=meta.categories, paths=paths, root=root, meta=meta, skipped=skipped,
                            _maxima=arrays["maxima"], _positions=arrays["positions"], _means=arrays["means"],
-                           _minima=arrays["minima"], _rows=None if keep.all() else np.flatnonzero(keep))
+                           _minima=arrays["minima"], _rows=None if keep.all() else np.flatnonzero(keep), **found)
     for layer in meta.layers:
         for kind, (dtype, dense_too) in ARRAYS.items():
             file = array_file(path, kind, layer.name)
@@ -1275,7 +1541,7 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         labels=labels,
         categories=meta.categories,
         paths=paths,
-        root=meta.root,
+        root=root,
         meta=meta,
         skipped=skipped,
         _maxima=arrays["maxima"],
@@ -1283,4 +1549,5 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         _means=arrays["means"],
         _minima=arrays["minima"],
         _rows=None if keep.all() or not mmap else np.flatnonzero(keep),
+        **found,
     )

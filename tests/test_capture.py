@@ -34,7 +34,9 @@ def test_store_is_readable_with_numpy_json_and_csv_alone(colour_folder, tmp_path
     assert [l["name"] for l in meta["layers"]] == ["c1", "c2", "c3", "fc"]
     with open(store / "index.csv") as f:
         rows = list(csv.DictReader(f))
-    assert rows[0] == {"row": "0", "path": "blue/00.png", "category": "blue", "label": "0"}
+    st = (colour_folder / "blue" / "00.png").stat()  # each file's identity as captured, beside its path
+    assert rows[0] == {"row": "0", "path": "blue/00.png", "category": "blue", "label": "0", "size": str(st.st_size),
+                       "mtime_ns": str(st.st_mtime_ns), "sha256": ""}
     c2 = np.load(store / "maxima" / "c2.npy")  # no allow_pickle needed
     assert c2.dtype == np.float32 and c2.shape == (15, 6)
     np.testing.assert_array_equal(c2, acts["c2"])

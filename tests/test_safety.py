@@ -273,3 +273,92 @@ def test_a_run_json_field_of_the_wrong_type_is_one_line(colour_folder, tmp_path,
     (out / "run.json").write_text(json.dumps(record))
     with pytest.raises(StoreError, match=f"run.json: the field '{field}'"):
         catsel.load_run(out)
+
+
+def _redirected_store(colour_folder, tmp_path, **capture_options):
+    """A finished capture whose meta.json's root points at another folder holding other files of the same names."""
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False, **capture_options)
+    return out, _redirect(colour_folder, tmp_path, out)
+
+
+def _redirect(colour_folder, tmp_path, out):
+    elsewhere = tmp_path / "private"
+    shutil.copytree(colour_folder, elsewhere)  # same names, same sizes, other files (a copy has new times)
+    for png in elsewhere.rglob("*.png"):
+        catsel.data.Image.new("RGB", (12, 12), (255, 255, 0)).save(png)
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["root"] = str(elsewhere)
+    meta_path.write_text(json.dumps(meta))
+    return elsewhere
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_a_redirected_root_is_never_read(colour_folder, tmp_path, verify):
+    from catsel.stats import phase_scramble
+
+    out, elsewhere = _redirected_store(colour_folder, tmp_path, verify=verify)
+    acts = catsel.load_activations(out)
+    with pytest.raises(StoreError, match="not the image captured as row 0"):
+        acts.image(0)
+    with pytest.raises(StoreError, match="not the image captured"):
+        phase_scramble(acts, tmp_path / "control")
+    assert not (tmp_path / "control").exists()
+    # the caller may say where the images are: then they are read from there
+    again = catsel.load_activations(out, data_dir=colour_folder)
+    assert (again.image(0) == catsel.data.load_image(colour_folder / again.paths[0], 12)).all()
+
+
+def test_the_report_of_a_redirected_store_draws_nothing_from_elsewhere(colour_folder, tmp_path):
+    from catsel.cli import main
+
+    out = tmp_path / "out"
+    _run(colour_folder, out, threshold=0.0)
+    _redirect(colour_folder, tmp_path, out)
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Images unavailable" in page and "not the image captured" in page
+    assert main(["report", str(out), "--data", str(colour_folder), "--out", str(tmp_path / "again.html")]) == 0
+    assert "Images unavailable" not in (tmp_path / "again.html").read_text()
+
+
+def test_a_store_without_file_identities_reads_images_only_from_a_folder_the_caller_gives(colour_folder, tmp_path):
+    out = tmp_path / "out"
+    catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out, progress=False)
+    index = out / "activations" / "index.csv"
+    lines = [",".join(line.split(",")[:4]) for line in index.read_text().splitlines()]  # as written before
+    index.write_text("\n".join(lines) + "\n")
+    with pytest.raises(StoreError, match="records no file identities"):
+        catsel.load_activations(out).image(0)
+    assert catsel.load_activations(out, data_dir=colour_folder).image(0).shape == (12, 12, 3)
+
+
+def test_names_that_are_not_utf8_are_kept_as_bytes_and_shown_escaped(tmp_path, capsys):
+    import os
+
+    import numpy as np
+
+    from catsel.cli import main
+    from conftest import write_image
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for folder in (b"car", b"d\xf6g"):  # a folder, and below a file, named in Latin-1 bytes
+        for name in (b"0.png", b"1.png", b"caf\xe9.png"):
+            target = os.path.join(os.fsencode(data), folder, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            write_image(Path(os.fsdecode(target)), rng.integers(0, 255, (12, 12, 3)))
+    small_cnn(size=12).save(tmp_path / "net.keras")
+    out = tmp_path / "out"
+    assert main(["run", str(data), "--out", str(out), "--model", str(tmp_path / "net.keras"), "--preprocess", "tf",
+                 "--image-size", "12", "--no-progress", "--report"]) == 0
+    assert "d\\xf6g" in capsys.readouterr().out
+    result = catsel.load_run(out)
+    assert result.activations.categories == ("car", "d\\xf6g")
+    assert "d\\xf6g" in (out / "selectivity.csv").read_text(encoding="utf-8")  # text files stay UTF-8
+    assert "d\\xf6g" in (out / "report.html").read_text(encoding="utf-8")
+    row = result.activations.paths.index(os.fsdecode(b"d\xf6g/caf\xe9.png"))  # the bytes themselves, kept
+    expected = catsel.data.load_image(Path(os.fsdecode(os.path.join(os.fsencode(data), b"d\xf6g", b"caf\xe9.png"))),
+                                      12)
+    assert (result.activations.image(row) == expected).all()

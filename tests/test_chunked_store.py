@@ -1,0 +1,173 @@
+"""The chunked (Zarr) store is checked as the ``.npy`` store is: a damaged chunk, record or array description
+is named and captured again, never trusted. A Dask client in this process: no cluster, no other processes."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import catsel
+from catsel.data import ImageFolder
+from catsel.errors import StoreError
+from helpers import small_cnn
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    path = tmp_path_factory.mktemp("network") / "net.keras"
+    small_cnn(size=12).save(path)
+    return str(path)
+
+
+def _amodel(network):
+    return catsel.activation_model(network, preprocess="tf")
+
+
+def _captures(colour_folder, tmp_path, client, network):
+    folder = ImageFolder(colour_folder, image_size=12)
+    single = catsel.capture(_amodel(network), folder, tmp_path / "single", batch_size=5, progress=False)
+    out = tmp_path / "chunked"
+    catsel.capture(_amodel(network), folder, out, batch_size=5, block=5, client=client, progress=False)
+    return single, out
+
+
+def _rerun(colour_folder, out, client, network):
+    with pytest.warns(UserWarning) as said:
+        acts = catsel.capture(_amodel(network), ImageFolder(colour_folder, image_size=12), out, batch_size=5, block=5,
+                              client=client, progress=False)
+    return acts, " ".join(str(w.message) for w in said)
+
+
+def _same(a, b):
+    for layer in a.layers:
+        np.testing.assert_array_equal(a[layer], b[layer])
+        if a.map_shape(layer) is not None:
+            np.testing.assert_array_equal(a.positions(layer), b.positions(layer))
+
+
+CHUNK = ("maxima", "c1", "c/1/0")  # rows 5-9 of the first layer's maxima
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "lengthened"])
+def test_a_missing_or_short_chunk_is_never_trusted(colour_folder, tmp_path, client, network, damage):
+    single, out = _captures(colour_folder, tmp_path, client, network)
+    chunk = out / "activations" / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
+    if damage == "deleted":
+        chunk.unlink()
+    elif damage == "truncated":
+        chunk.write_bytes(chunk.read_bytes()[:37])
+    else:
+        chunk.write_bytes(chunk.read_bytes() + b"\0" * 20)
+    with pytest.raises(StoreError, match="maxima/c1: a chunk is missing or of another size"):
+        catsel.load_activations(out)
+    acts, said = _rerun(colour_folder, out, client, network)
+    assert "blocks/000000000005.json" in said and "captured again" in said
+    _same(acts, single)
+    _same(catsel.load_activations(out, verify=True), single)
+
+
+def test_a_chunk_of_other_values_is_found_by_its_checksum(colour_folder, tmp_path, client, network):
+    single, out = _captures(colour_folder, tmp_path, client, network)
+    chunk = out / "activations" / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
+    chunk.write_bytes(np.full(len(chunk.read_bytes()) // 4, np.nan, np.float32).tobytes())
+    with pytest.raises(StoreError, match="000000000005.json: its chunk of maxima/c1 does not hold the rows"):
+        catsel.load_activations(out, verify=True)
+    acts, said = _rerun(colour_folder, out, client, network)
+    assert "checksum differs" in said
+    _same(acts, single)
+
+
+@pytest.mark.parametrize("edit", ["skipped", "crc32", "first"])
+def test_an_edited_block_record_is_never_trusted(colour_folder, tmp_path, client, network, edit):
+    single, out = _captures(colour_folder, tmp_path, client, network)
+    record = out / "activations" / "blocks" / "000000000005.json"
+    entry = json.loads(record.read_text())
+    if edit == "skipped":  # an image silently dropped
+        entry["skipped"]["6"] = "not an image"
+    elif edit == "crc32":
+        entry["crc32"]["maxima/c1"] += 1
+    else:
+        entry["first"] = 0
+    record.write_text(json.dumps(entry))
+    with pytest.raises(StoreError, match="000000000005.json: its record was edited or damaged"):
+        catsel.load_activations(out)
+    acts, said = _rerun(colour_folder, out, client, network)
+    assert "its record was edited or damaged" in said
+    assert len(acts) == 15
+    _same(acts, single)
+
+
+def test_an_array_description_of_another_shape_is_repaired_by_the_rerun(colour_folder, tmp_path, client, network):
+    single, out = _captures(colour_folder, tmp_path, client, network)
+    described = out / "activations" / "arrays.zarr" / "maxima" / "c2" / "zarr.json"
+    meta = json.loads(described.read_text())
+    meta["shape"] = [15, 3]
+    described.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="maxima/c2 holds an array of shape"):
+        catsel.load_activations(out)
+    acts, said = _rerun(colour_folder, out, client, network)
+    assert "the store is damaged and is captured again" in said
+    _same(acts, single)
+    _same(catsel.load_activations(out), single)
+
+
+def _full(*args, **kwargs):
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_stops_a_distributed_capture_at_its_start_with_one_line(colour_folder, tmp_path, client, network,
+                                                                            monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 500, 500))
+        says = r"no space left on the disk of .*the store needs \d+ KB and 0 KB are free"
+        with pytest.raises(StoreError, match=says):
+            catsel.capture(_amodel(network), ImageFolder(colour_folder, image_size=12), tmp_path / "out",
+                           block=5, batch_size=5, client=client, progress=False)
+    assert not (tmp_path / "out" / "activations").exists()
+
+
+@pytest.mark.parametrize("where", ["start", "block"])
+def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs_it(colour_folder, tmp_path, client,
+                                                                                   network, monkeypatch, where):
+    import catsel.store as store
+
+    single, out = _captures(colour_folder, tmp_path / "first", client, network)
+    real = store._write_json
+
+    def failing(path, data):
+        if (where == "block") == ("blocks" in str(path)):
+            _full()
+        return real(path, data)
+
+    folder = ImageFolder(colour_folder, image_size=12)
+    with monkeypatch.context() as m:
+        m.setattr(store, "_write_json", failing)
+        with pytest.raises(StoreError, match="no space left on the disk"):
+            catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
+                           progress=False)
+    acts = catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
+                          progress=False)
+    _same(acts, single)
