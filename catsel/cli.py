@@ -64,6 +64,26 @@ _START_UP_NOISE = re.compile(r"^(WARNING: All log messages before absl::Initiali
                              r"This TensorFlow binary is optimized)")
 
 
+#: The address space catsel needs to start: TensorFlow, NumPy's and SciPy's BLAS reserve it when imported (a
+#: tiny network ran at 3 GB and failed at 2 GB on a 2-core machine; with less, TensorFlow raised ImportError,
+#: std::bad_alloc, or OpenBLAS hung at full CPU while SciPy was imported).
+MIN_ADDRESS_SPACE = 3 * 2**30
+
+
+def _memory_problem() -> str | None:
+    """One line when this process may not use the memory catsel needs to start (``ulimit -v``), else None."""
+    try:
+        import resource
+    except ImportError:  # not on this system (Windows)
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft >= MIN_ADDRESS_SPACE:
+        return None
+    return (f"this process may use at most {soft / 2**30:.1f} GB of memory (ulimit -v), and catsel needs about "
+            f"{MIN_ADDRESS_SPACE / 2**30:.0f} GB to start its numerical libraries and the deep-learning backend; "
+            "raise the limit (ulimit -v unlimited) or run where more memory is allowed")
+
+
 def _import_keras(verbose: bool) -> None:
     """Import Keras and its backend; unless ``verbose``, without TensorFlow's start-up lines.
 
@@ -518,8 +538,19 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import CatselError, warnings_as_one_line
 
     warnings_as_one_line()
+    problem = _memory_problem()
+    if problem is not None:  # before NumPy, SciPy or the backend start: they fail, or hang, without a word
+        print(f"catsel: error: {problem}", file=sys.stderr)
+        return 2
     if args.command in ("run", "visualize", "visualise", "report", "layers"):
-        _import_keras(verbose=args.verbose)
+        try:
+            _import_keras(verbose=args.verbose)
+        except (ImportError, MemoryError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            print(f"catsel: error: Keras and its backend could not start ({type(exc).__name__}: {first}); when memory "
+                  "is short or limited (ulimit -v), free or allow more; otherwise reinstall (make setup)",
+                  file=sys.stderr)
+            return 2
 
     if args.command == "run":
         _stop_cleanly_on_sigterm()

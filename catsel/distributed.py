@@ -326,7 +326,7 @@ def capture_distributed(amodel, images, out, *, client, block: int = BLOCK, batc
                             group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
                                                chunks=(block, layer.units), fill_value=0, compressors=None)
                 (path / "blocks").mkdir(exist_ok=True)
-                _write_index(path, index_rows(paths, images.labels, images.categories, files))
+                _write_index(path, index_rows(paths, images.labels, images.categories, files, images.paths))
                 _write_json(path / "progress.json", {"rows_done": 0, "complete": False, "skipped": {}})
                 _write_json(path / "meta.json", meta.to_json())  # last: a store without it is started afresh
             except OSError as exc:  # nothing half-started is left for the next run to refuse

@@ -420,7 +420,7 @@ def capture(
         "fit": images.fit,
         **amodel.describe(),
     })
-    rows = index_rows(images.relative_paths(), images.labels, images.categories, files)
+    rows = index_rows(images.relative_paths(), images.labels, images.categories, files, images.paths)
     with folder_lock(out):  # one capture at a time into a folder
         store = ActivationStore.open(out / "activations", meta, rows)
         reused = store.rows_done

@@ -298,7 +298,7 @@ def _write_json(path: Path, data: dict) -> None:
 INDEX_COLUMNS = ["row", "path", "category", "label", "size", "mtime_ns", "sha256"]
 
 
-def index_rows(relative_paths, labels, categories, signature: list) -> list[dict]:
+def index_rows(relative_paths, labels, categories, signature: list, files=None) -> list[dict]:
     """The rows of ``index.csv`` for a capture, one per candidate image.
 
     Parameters
@@ -310,18 +310,21 @@ def index_rows(relative_paths, labels, categories, signature: list) -> list[dict
     signature : list
         Per image ``[path, size, mtime_ns]`` or ``[path, sha256]``, as the
         store's key names the files (:func:`catsel.engine.store_key`).
+    files : sequence of path, optional
+        The images' files, for their sizes when ``signature`` holds digests.
 
     Returns
     -------
     list of dict
     """
     rows = []
-    for i, (rel, lab, sig) in enumerate(zip(relative_paths, labels, signature)):
+    files = list(files) if files is not None else [None] * len(signature)
+    for i, (rel, lab, sig, file) in enumerate(zip(relative_paths, labels, signature, files)):
         row = {"row": i, "path": rel, "category": categories[lab], "label": int(lab)}
         if len(sig) == 3:
             row.update(size=int(sig[1]), mtime_ns=int(sig[2]))
-        else:
-            row["sha256"] = sig[1]
+        else:  # keyed by contents: the size too, so that no file of another size is ever read to compare
+            row.update(size=os.stat(file).st_size, sha256=sig[1])
         rows.append(row)
     return rows
 
@@ -1196,8 +1199,8 @@ class Activations:
             raise StoreError(f"{file} (row {row} of {index}) is missing: {fix}") from None
         if known is None:
             return file
-        if "sha256" in known:
-            same = file_digest(file) == known["sha256"]
+        if "sha256" in known:  # the size first: a file of another size is never read
+            same = st.st_size == known["size"] and file_digest(file) == known["sha256"]
         else:
             same = st.st_size == known["size"] and (self._root_given or st.st_mtime_ns == known["mtime_ns"])
         if not same:
@@ -1474,7 +1477,7 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
             if r.get("sha256"):
                 if not is_digest(r["sha256"]):
                     raise ValueError(f"row {r['row']}: sha256 is not a digest")
-                identity_all.append({"sha256": r["sha256"]})
+                identity_all.append({"sha256": r["sha256"], "size": int(r["size"])})
             elif r.get("size") not in (None, "") and r.get("mtime_ns") not in (None, ""):
                 identity_all.append({"size": int(r["size"]), "mtime_ns": int(r["mtime_ns"])})
             else:

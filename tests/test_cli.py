@@ -264,3 +264,19 @@ def test_tensorflow_start_up_lines_are_held_back_unless_verbose(tmp_path, colour
     assert verbose.returncode == 0, verbose.stderr
     for line in bare.splitlines():  # --verbose shows what importing the backend prints (timestamps aside)
         assert line.split("] ")[-1] in verbose.stderr
+
+
+@pytest.mark.parametrize("limit_gb", [1.0, 2.0])
+def test_too_little_memory_at_start_up_is_one_line_not_a_hang(tmp_path, limit_gb):
+    import resource
+    import subprocess
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit_gb * 2**30), resource.RLIM_INFINITY))
+
+    code = "import sys; from catsel.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "layers", "vgg16"], preexec_fn=limited, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ulimit -v" in lines[0] and f"{limit_gb:.1f} GB" in lines[0]

@@ -362,3 +362,97 @@ def test_names_that_are_not_utf8_are_kept_as_bytes_and_shown_escaped(tmp_path, c
     expected = catsel.data.load_image(Path(os.fsdecode(os.path.join(os.fsencode(data), b"d\xf6g", b"caf\xe9.png"))),
                                       12)
     assert (result.activations.image(row) == expected).all()
+
+
+# Every file operation of this process, seen through Python's audit hooks while a test watches (a hook cannot be
+# removed, so it does nothing unless `_WATCHED` holds folders): what a crafted run folder made catsel touch.
+_WATCHED: list = []
+_TOUCHED: list = []
+_EVENTS = {"open", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.scandir", "os.listdir", "os.truncate",
+           "os.chmod", "os.utime", "os.symlink", "os.link", "shutil.rmtree", "shutil.move", "shutil.copyfile"}
+
+
+def _audit(event, args):
+    if not _WATCHED or event not in _EVENTS:
+        return
+    import os
+
+    for arg in args[:2]:
+        if isinstance(arg, (str, bytes, os.PathLike)):
+            where = os.path.realpath(os.fsdecode(arg))
+            if any(where == w or where.startswith(w + os.sep) for w in _WATCHED):
+                _TOUCHED.append((event, where))
+
+
+def _crafted(kind, out, victim, data):
+    """Edit the finished run in ``out`` as an adversary would, aiming at ``victim``."""
+    store = out / "activations"
+    meta = json.loads((store / "meta.json").read_text())
+    index = (store / "index.csv").read_text().splitlines()
+    if kind == "key_absolute":
+        meta["key"] = str(victim)
+    elif kind == "key_dotdot":
+        meta["key"] = "../../victim"
+    elif kind == "layer":
+        meta["layers"][0]["name"] = "../../../victim/thesis"
+    elif kind in ("row_absolute", "row_dotdot"):
+        cells = index[1].split(",")
+        cells[1] = str(victim / "photo.png") if kind == "row_absolute" else "../victim/photo.png"
+        index[1] = ",".join(cells)
+    elif kind == "row_link":  # the root moved to a folder of the run, whose files are links to the victim's
+        fake = out / "fake"
+        for line in index[1:]:
+            rel = line.split(",")[1]
+            (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+            (fake / rel).symlink_to(victim / "photo.png")
+        meta["root"] = str(fake)
+    elif kind == "root":
+        meta["root"] = str(victim)
+    (store / "meta.json").write_text(json.dumps(meta))
+    (store / "index.csv").write_text("\n".join(index) + "\n")
+
+
+KINDS = ["key_absolute", "key_dotdot", "layer", "row_absolute", "row_dotdot", "row_link", "root"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_crafted_run_folder_touches_nothing_outside_its_folders(colour_folder, tmp_path, kind):
+    import os
+    import sys
+
+    import numpy as np
+
+    from catsel.cli import main
+    from catsel.stats import phase_scramble
+
+    if _audit not in getattr(sys, "_catsel_hooks", []):
+        sys.addaudithook(_audit)
+        sys._catsel_hooks = getattr(sys, "_catsel_hooks", []) + [_audit]
+    out = tmp_path / "out"
+    _run(colour_folder, out, threshold=0.0)
+    victim = tmp_path / "victim"
+    for rel in [p.relative_to(colour_folder) for p in colour_folder.rglob("*.png")] + [Path("photo.png")]:
+        (victim / rel).parent.mkdir(parents=True, exist_ok=True)
+        catsel.data.Image.fromarray(np.full((12, 12, 3), 7, np.uint8)).save(victim / rel)
+    (victim / "thesis.npy").write_bytes(b"years of work")
+    before = {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()}
+    _crafted(kind, out, victim, colour_folder)
+    _WATCHED[:] = [os.path.realpath(victim), "/etc/passwd"]
+    _TOUCHED.clear()
+    try:
+        for step in (lambda: catsel.load_activations(out).image(0),
+                     lambda: phase_scramble(catsel.load_activations(out), tmp_path / "control"),
+                     lambda: main(["report", str(out)]),
+                     lambda: catsel.load_run(out),
+                     lambda: catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), out,
+                                            progress=False),
+                     lambda: catsel.capture(catsel.activation_model(small_cnn(size=12, seed=5), preprocess="tf"),
+                                            ImageFolder(colour_folder, image_size=12), out, progress=False)):
+            try:
+                step()
+            except StoreError:
+                pass
+    finally:
+        _WATCHED.clear()
+    assert _TOUCHED == []
+    assert {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()} == before
