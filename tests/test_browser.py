@@ -240,3 +240,39 @@ def test_the_html_report_renders_with_every_picture_and_no_console_error(browser
         page.screenshot(path=str(SHOTS / "report.png"), full_page=False)
     finally:
         page.close()
+
+
+def test_names_are_shown_not_run_in_the_explorers(browser, tmp_path):
+    """A category and a run folder named as HTML that would run a script: Voilà shows the names, runs nothing."""
+    import shutil
+
+    from catsel.cli import main
+
+    evil = "<img src=x onerror=window.__catsel_ran=1>"
+    data = tmp_path / "data"
+    for name, source in ((evil, "face"), ("plain", "car")):
+        (data / name).mkdir(parents=True)
+        for image in sorted((REPO / "sample_data" / source).iterdir())[:6]:
+            shutil.copy(image, data / name / image.name)
+    run = tmp_path / "<b onmouseover=window.__catsel_ran=2>run"
+    assert main(["run", str(data), "--out", str(run), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block2_conv1", "--no-progress"]) == 0
+    port, token = _free_port(), secrets.token_hex(16)
+    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+                     "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila-names")
+    page = _page(browser)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/?token={token}")
+        expect(page.locator(".catsel-counts").first).to_be_visible(timeout=120_000)
+        page.wait_for_timeout(3000)  # the filter explorer's caption, drawn after the counts
+        text = page.inner_text("body")
+        assert evil in text  # the category's name, as text
+        assert "onmouseover=window.__catsel_ran=2>run" in text  # the run folder's, in the heading
+        assert page.evaluate("window.__catsel_ran") is None  # neither ran
+        assert page.locator("img[src='x']").count() == 0 and page.locator("b[onmouseover]").count() == 0
+    except Exception:
+        page.screenshot(path=str(SHOTS / "voila-names-failure.png"), full_page=False)
+        raise
+    finally:
+        page.close()
+        server.stop()
