@@ -462,8 +462,10 @@ def _array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None
         with open(path, "rb") as f:
             found_shape, fortran, found_dtype = _read_header(f)
             offset = f.tell()
-    except (OSError, ValueError, EOFError) as exc:
-        return f"is not a NumPy array file ({str(exc)[:60]})", 0
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError) as exc:  # NumPy parses the header as Python
+        return f"is not a NumPy array file ({type(exc).__name__}: {str(exc)[:60]})", 0
+    except Exception as exc:  # tokenize.TokenError, and whatever else a malformed header makes the parser raise
+        return f"is not a NumPy array file ({type(exc).__name__})", 0
     if tuple(found_shape) != tuple(shape) or np.dtype(found_dtype) != np.dtype(dtype) or fortran:
         return f"holds an array of shape {tuple(found_shape)} and type {found_dtype}, not {tuple(shape)}", 0
     row = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize

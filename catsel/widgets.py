@@ -576,7 +576,6 @@ class FilterExplorer(_Explorer):
         self.table = table
         self._rows = None
         self._shape = None
-        self.root = Path(acts.root)
         self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
         self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="filter")
         self.top = W.IntSlider(value=top, min=1, max=24, description="top images", continuous_update=False)

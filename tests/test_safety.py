@@ -456,3 +456,19 @@ def test_a_crafted_run_folder_touches_nothing_outside_its_folders(colour_folder,
         _WATCHED.clear()
     assert _TOUCHED == []
     assert {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("edit", [(b"'shape': (", b"'shape': (["), (b"'descr'", b"'de(cr'"), (b"'fortran_order'", b"'fortran_order)")])
+def test_a_malformed_npy_header_is_one_line_and_the_rerun_repairs_it(colour_folder, tmp_path, edit):
+    import numpy as np
+
+    folder = ImageFolder(colour_folder, image_size=12)
+    out = tmp_path / "out"
+    first = catsel.capture(_amodel(), folder, out, progress=False)
+    array = out / "activations" / "maxima" / "c1.npy"
+    array.write_bytes(array.read_bytes().replace(*edit, 1))
+    with pytest.raises(StoreError, match="c1.npy is not a NumPy array file"):
+        catsel.load_activations(out)
+    with pytest.warns(UserWarning, match="c1.npy is not a NumPy array file"):
+        again = catsel.capture(_amodel(), folder, out, progress=False)
+    np.testing.assert_array_equal(again["c1"], first["c1"])
