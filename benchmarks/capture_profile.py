@@ -45,14 +45,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    # imported here, not at the top: decoding workers re-import this script (see catsel.engine)
+    # imported here, not at the top: decoding workers re-import this script (see catsel.capturing.local)
     import keras
     import numpy as np
 
     import catsel
     from capture_speed import recycled_folder
     from catsel.backends import backend_info, compile_forward
-    from catsel.engine import _Decoder
+    from catsel.capturing.local import Decoder as _Decoder
     from catsel.models import Preprocess, reduce_maps, spatial_summaries
     from catsel.store import ActivationStore, StoreMeta
 

@@ -59,8 +59,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are shown")
     args = parser.parse_args()
-    import catsel.engine as module
-    from catsel.engine import PROCESS_THRESHOLD, _Decoder
+    import catsel.capturing.local as module
+    from catsel.capturing.local import PROCESS_THRESHOLD, Decoder as _Decoder
     from catsel.data import ImageFolder
 
     print(f"{args.images} JPEGs decoded to {args.size}x{args.size}, {args.workers} workers, "

@@ -30,7 +30,7 @@ amodel = catsel.activation_model(model, image_size=int(size))
 folder = catsel.ImageFolder(data, image_size=int(size))
 client, started = None, 0.0
 if int(workers):
-    from catsel.distributed import connect
+    from catsel.capturing.cluster import connect
     t = time.perf_counter()
     client = connect(f"local:{workers}")
     client.wait_for_workers(int(workers))
@@ -39,7 +39,7 @@ t = time.perf_counter()
 acts = catsel.capture(amodel, folder, out, batch_size=64, progress=False, client=client, block=int(block))
 seconds = time.perf_counter() - t
 if client is not None:
-    from catsel.distributed import close
+    from catsel.capturing.cluster import close
     close(client)
 print(json.dumps({"seconds": seconds, "start": started, "images": len(acts)}))
 """

@@ -35,7 +35,7 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "ImageFolder": "data", "Skipped": "data", "load_image": "data",
     "ActivationModel": "models", "activation_model": "models", "layers": "models",
-    "capture": "engine",
+    "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
     "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
     "layer_summary": "selection", "representative_filters": "selection", "best_layers": "selection",
@@ -47,7 +47,7 @@ _EXPORTS = {
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"applications", "backends", "cli", "comparison", "course", "data", "engine", "errors", "graph",
+_SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph",
                "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables",
                "visualise", "widgets"}
 
@@ -69,7 +69,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from .data import ImageFolder, Skipped, load_image
-    from .engine import capture
+    from .capturing import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .models import ActivationModel, activation_model, layers
     from .pipeline import RunResult, Settings, load_run, run

@@ -443,8 +443,9 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
         table = selectivity(acts, index=settings.get("index", "paper"), threshold=threshold)
         try:
-            fig = plot_representatives(acts, table, args.category, amodel, top=args.top, steps=args.steps,
-                                       seed=args.seed, progress=True)
+            fig, pictures = plot_representatives(acts, table, args.category, amodel, top=args.top,
+                                                 steps=args.steps, seed=args.seed, progress=True,
+                                                 return_pictures=True)
         except ValueError as exc:
             raise CatselError(str(exc)) from None
     else:
@@ -454,12 +455,13 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"{args.layer} has filters 0 to {acts.units[args.layer] - 1}, not {args.filter}")
         if field_note(acts, args.layer):  # said before the minutes of activation maximisation
             print(f"Note: {field_note(acts, args.layer)}", flush=True)
-        fig = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed, progress=True)
+        fig, pictures = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed,
+                                    progress=True, return_pictures=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"Wrote {out}")
-    for result in getattr(fig, "maximised", []):
+    for result in pictures:
         if result.flat:
             print(f"Note: the picture of {result.layer}/{result.unit} does not drive it (activation {result.start:.3g} "
                   f"on the starting noise, {result.final:.3g} at the end): a unit that nothing drives, or too few "

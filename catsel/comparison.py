@@ -224,13 +224,13 @@ def write_comparison(comparison: Comparison, out: str | os.PathLike) -> tuple[Pa
     (Path, Path)
         The figure and the table.
     """
-    from .store import replaced_atomically
+    from .store import atomic_write
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table = out.with_suffix(".csv")
-    with replaced_atomically(out) as tmp:
+    with atomic_write(out) as tmp:
         comparison.figure().savefig(tmp, dpi=120, format="png")
-    with replaced_atomically(table) as tmp:
+    with atomic_write(table) as tmp:
         comparison.best.to_csv(tmp, index=False, float_format=lambda v: f"{v:.6g}" if np.isfinite(v) else "")
     return out, table

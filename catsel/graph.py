@@ -132,6 +132,9 @@ class Graph:
         The network's outputs, computed through the flat graph.
     nodes : dict of str to Node
         Every layer (and nested model) by catsel's name, in the order they are computed.
+    derived : dict
+        What other modules compute once from the graph and keep with it (the receptive fields:
+        :func:`catsel.receptive.graph_fields`).
     """
 
     network: keras.Model
@@ -139,7 +142,7 @@ class Graph:
     outputs: list
     nodes: dict = field(default_factory=dict)
     _consumers: dict = field(default_factory=dict, repr=False, init=False)
-    _fields: dict | None = field(default=None, repr=False, init=False)
+    derived: dict = field(default_factory=dict, repr=False, init=False)
 
     def __contains__(self, name: str) -> bool:
         return name in self.nodes
@@ -208,25 +211,6 @@ class Graph:
         keras.Model
         """
         return keras.Model(self.inputs, outputs, name=name)
-
-    def fields(self) -> dict:
-        """Each node's receptive field, by name.
-
-        Returns
-        -------
-        dict
-            Name → :class:`~catsel.receptive.ReceptiveField`, ``GLOBAL`` (the
-            whole image) or ``None`` (unknown).
-        """
-        if self._fields is None:
-            from .receptive import ReceptiveField, walk_tensors
-
-            by_tensor = walk_tensors(self, ReceptiveField(1.0, 1.0, 0.0))
-            self._fields = {}
-            for name, node in self.nodes.items():
-                out = node.output[0] if isinstance(node.output, (list, tuple)) else node.output
-                self._fields[name] = by_tensor.get(id(out))
-        return self._fields
 
 
 def graph_of(network: keras.Model, shape: tuple | None = None) -> Graph:

@@ -783,12 +783,12 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
     """
     import pandas as pd
 
-    from .receptive import GLOBAL
+    from .receptive import GLOBAL, graph_fields
 
     amodel = activation_model(model, weights, image_size=image_size)
     graph = amodel.graph
     defaults = set(amodel.layers)
-    fields = graph.fields()
+    fields = graph_fields(graph)
     rows = []
     for name, node in graph.nodes.items():
         out = node.output

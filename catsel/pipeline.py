@@ -162,7 +162,7 @@ class Settings:
         check_choice("--select-by", self.select_by, SELECT_BY)
         check_choice("--tables", self.tables, TABLE_FORMATS)
         if self.scheduler is not None:
-            from .distributed import local_workers
+            from .capturing.cluster import local_workers
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
         object.__setattr__(self, "image_size", image_shape(self.image_size, "--image-size"))  # 48x96 → (48, 96)
@@ -258,13 +258,13 @@ class RunResult:
         """
         from matplotlib.figure import Figure
 
-        from .store import replaced_atomically
+        from .store import atomic_write
 
         (self.out / "run.json").unlink(missing_ok=True)  # until the new record is written, no run is finished here
         digests = {}
 
         def written(name: str, write) -> None:
-            with replaced_atomically(self.out / name) as tmp:
+            with atomic_write(self.out / name) as tmp:
                 write(tmp)
                 digests[name] = file_digest(tmp)
 
@@ -282,7 +282,7 @@ class RunResult:
         self.record["store_key"] = self.activations.meta.key if self.activations.meta is not None else None
         self.record["untrained_key"] = (self.untrained.meta.key if self.untrained is not None
                                         and self.untrained.meta is not None else None)
-        with replaced_atomically(self.out / "run.json") as tmp, open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(self.out / "run.json") as tmp, open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.record, f, indent=2)
 
 
@@ -373,7 +373,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
 def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
-    from .engine import capture
+    from .capturing import capture
     from .backends import backend_info
     from .graph import defaults_note
     from .models import activation_model, describe_preprocessing, untrained_control
@@ -388,7 +388,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                            cache=settings.cache, devices=settings.devices)
     client = None
     if settings.scheduler is not None:  # the capture runs on a Dask cluster's workers
-        from .distributed import connect
+        from .capturing.cluster import connect
 
         client = connect(settings.scheduler)
         capture_options.update(client=client, block=settings.block)
@@ -402,7 +402,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
             untrained = capture(control, folder, out / "untrained", **capture_options)
     finally:
         if client is not None:
-            from .distributed import close
+            from .capturing.cluster import close
 
             close(client)
 

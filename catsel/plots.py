@@ -12,8 +12,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["layer_proportions", "compare_layer_proportions", "palette", "fit_fonts", "CATEGORY_PALETTE", "MAX_LINES",
-           "MAX_LABELLED_LAYERS"]
+__all__ = ["layer_proportions", "LayerProportionsDisplay", "compare_layer_proportions", "palette", "fit_fonts",
+           "clear_data", "CATEGORY_PALETTE", "MAX_LINES", "MAX_LABELLED_LAYERS"]
 
 
 def _figure_png(fig) -> bytes:
@@ -137,7 +137,7 @@ def palette(categories) -> dict:
 
 
 def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | None = None,
-                      ax: Axes | None = None) -> Axes:
+                      ax: Axes | None = None, **kwargs) -> Axes:
     """The paper's Figure 1: proportion of selective units per layer, one line per category.
 
     With more than :data:`MAX_LINES` categories (ImageNet's 1,000), lines
@@ -160,42 +160,203 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         network is always marked as such.
     ax : matplotlib Axes, optional
         Axes to draw on (default: the current axes).
+    **kwargs
+        Passed to matplotlib's ``plot`` for each category's line (``lw``,
+        ``marker``, ``alpha``...).
 
     Returns
     -------
     matplotlib Axes
     """
-    if ax is None:
-        ax = plt.gca()
-    attrs = summary.attrs
-    summary = _bare(summary)
-    cats = list(categories) if categories is not None else _names(summary["category"])
-    if len(cats) > MAX_LINES:
-        return _heat_map(summary, attrs, cats, title, ax)
-    layers = _names(summary["layer"])
-    many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
-    _category_lines(ax, summary, attrs, cats, layers)
-    step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
-    ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
-    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
-                  fontsize=None if not many else 7)
-    if many:
-        ax.set_xticks(range(len(layers)), minor=True)
-    ax.set_xlim(-0.5, len(layers) - 0.5)
-    ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
-    ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, every {step}th named)")
-    ax.set_ylabel(_ylabel(attrs))
-    ax.grid(axis="y", alpha=0.3)
-    _legend(ax)
-    text, colour = _title(attrs, title)
-    ax.set_title(text, color=colour)
-    fit_fonts(ax)
-    ax.catsel_proportions = {"kind": "lines", "categories": cats, "layers": layers, "title": title}
-    return ax
+    return LayerProportionsDisplay.from_summary(summary, categories=categories, title=title).plot(ax=ax, **kwargs).ax_
 
 
-def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, layers: list) -> None:
+class LayerProportionsDisplay:
+    """Figure 1 as an object, in scikit-learn's manner: computed from a summary, drawn, changed in place.
+
+    :meth:`from_summary` (or :meth:`from_run`) takes the data,
+    :meth:`plot` draws them and keeps the artists as attributes, and
+    :meth:`update` draws another summary or other categories into the same
+    axes, for the explorers (a new threshold changes the data, not the axes,
+    and making the axes anew took most of a redraw's time). The figure's
+    state lives here, never on matplotlib's objects.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`catsel.layer_summary` (see :func:`layer_proportions`).
+    categories : sequence of str, optional
+        Categories to draw (default: all, in label order).
+    title : str, optional
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        The axes drawn on (after :meth:`plot`).
+    figure_ : matplotlib Figure
+    kind_ : {"lines", "heat"}
+        One line per category, or a heat map above :data:`MAX_LINES` categories.
+    image_ : AxesImage or None
+        The heat map.
+    """
+
+    def __init__(self, summary: pd.DataFrame, *, categories=None, title: str | None = None):
+        self.attrs = dict(summary.attrs)
+        self.summary = _bare(summary)
+        self.categories = list(categories) if categories is not None else _names(self.summary["category"])
+        self.layers = _names(self.summary["layer"])
+        self.title = title
+        self.ax_ = self.figure_ = self.image_ = None
+        self.kind_ = "heat" if len(self.categories) > MAX_LINES else "lines"
+        self._null = None
+        self._style: dict = {}
+
+    @classmethod
+    def from_summary(cls, summary: pd.DataFrame, *, categories=None, title: str | None = None):
+        """Figure 1 of a layer summary.
+
+        Parameters
+        ----------
+        summary : DataFrame
+        categories : sequence of str, optional
+        title : str, optional
+
+        Returns
+        -------
+        LayerProportionsDisplay
+        """
+        return cls(summary, categories=categories, title=title)
+
+    @classmethod
+    def from_run(cls, run, *, categories=None, title: str | None = None):
+        """Figure 1 of a run (:func:`catsel.run` or :func:`catsel.load_run`).
+
+        Parameters
+        ----------
+        run : RunResult
+        categories : sequence of str, optional
+        title : str, optional
+
+        Returns
+        -------
+        LayerProportionsDisplay
+        """
+        return cls(run.summary, categories=categories, title=title)
+
+    def plot(self, ax: Axes | None = None, **kwargs) -> "LayerProportionsDisplay":
+        """Draw the figure.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Default: the current axes.
+        **kwargs
+            Passed to ``plot`` for each category's line.
+
+        Returns
+        -------
+        LayerProportionsDisplay
+            Itself, with ``ax_``, ``figure_`` (and ``image_``) set.
+        """
+        ax = ax if ax is not None else plt.gca()
+        self.ax_, self.figure_, self._style = ax, ax.get_figure(), kwargs
+        cats, layers, attrs = self.categories, self.layers, self.attrs
+        if self.kind_ == "heat":
+            self._heat_map()
+            return self
+        many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
+        _category_lines(ax, self.summary, attrs, cats, layers, **kwargs)
+        step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
+        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
+        ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
+                      fontsize=None if not many else 7)
+        if many:
+            ax.set_xticks(range(len(layers)), minor=True)
+        ax.set_xlim(-0.5, len(layers) - 0.5)
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
+        ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, {_every(step)} named)")
+        ax.set_ylabel(_ylabel(attrs))
+        ax.grid(axis="y", alpha=0.3)
+        _legend(ax)
+        text, colour = _title(attrs, self.title)
+        ax.set_title(text, color=colour)
+        fit_fonts(ax)
+        return self
+
+    def _heat_map(self) -> None:
+        """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
+        ax, layers, cats = self.ax_, self.layers, self.categories
+        grid, null, limit = _heat_grid(self.summary, cats, layers)
+        self.image_ = ax.imshow(grid, aspect="auto", interpolation="nearest",
+                                cmap="RdBu_r" if null else "viridis", vmin=-limit if null else 0, vmax=limit)
+        self._null = null
+        colourbar = ax.get_figure().colorbar(self.image_, ax=ax, format=PercentFormatter(1.0), shrink=0.9)
+        colourbar.set_label("selective units above the shuffled-label null" if null else "selective units")
+        step = -(-len(layers) // MAX_LABELLED_LAYERS)
+        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
+        ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
+        ax.set_xlabel("layer")
+        _heat_labels(ax, cats)
+        text, colour = _title(self.attrs, self.title)
+        ax.set_title(text, color=colour)
+        fit_fonts(ax)
+
+    def update(self, summary: pd.DataFrame, categories=None) -> bool:
+        """Draw another summary, or other categories, into the axes :meth:`plot` drew.
+
+        The data are drawn by the same code as a first drawing, and
+        ``tests/test_widgets.py`` checks that the picture equals one drawn anew.
+
+        Parameters
+        ----------
+        summary : DataFrame
+        categories : sequence of str, optional
+            Default: the categories drawn.
+
+        Returns
+        -------
+        bool
+            False where the figure cannot be changed in place (between lines
+            and a heat map, other layers, another title, nothing drawn yet):
+            draw a new one then.
+        """
+        attrs, bare = dict(summary.attrs), _bare(summary)
+        cats = list(categories) if categories is not None else self.categories
+        ax = self.ax_
+        if (ax is None or not cats or (self.kind_ == "heat") != (len(cats) > MAX_LINES)
+                or _names(bare["layer"]) != self.layers
+                or _title(attrs, self.title) != (ax.get_title(), ax.title.get_color())):
+            return False
+        if self.kind_ == "heat":
+            grid, null, limit = _heat_grid(bare, cats, self.layers)
+            if null != self._null:
+                return False
+            self.image_.set_data(grid)
+            self.image_.set_extent((-0.5, grid.shape[1] - 0.5, grid.shape[0] - 0.5, -0.5))  # imshow's for new data
+            self.image_.set_clim(-limit if null else 0, limit)  # the colour bar follows
+            if cats != self.categories:
+                _heat_labels(ax, cats)
+        else:
+            clear_data(ax)
+            ax.ignore_existing_data_limits = True  # the data limits and y range a first drawing gets
+            ax.set_autoscaley_on(True)
+            _category_lines(ax, bare, attrs, cats, self.layers, **self._style)
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel(_ylabel(attrs))
+            _legend(ax)  # its entries copy the lines drawn before
+        self.summary, self.attrs, self.categories = bare, attrs, cats
+        fit_fonts(ax)
+        return True
+
+
+def _every(step: int) -> str:
+    """"every 2nd", "every 3rd", "every 11th": which layers a crowded axis names."""
+    suffix = "th" if 10 <= step % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(step % 10, "th")
+    return f"every {step}{suffix}"
+
+
+def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, layers: list, **kwargs) -> None:
     """Figure 1's data: a line per category, and the null, confidence bands and baselines the summary has."""
     data = summary[summary["category"].isin(cats)]
     colours = palette(cats)
@@ -207,7 +368,8 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
     for c in cats:  # one line per category, labelled with its name
         x, column = _line(data, c, layers)
         name = f"{c} (N={counts[c]})" if c in counts else c
-        ax.plot(x, column("proportion"), marker="o", ms=0 if many else 5, lw=1.8, color=colours[c], label=name)
+        ax.plot(x, column("proportion"), **{"marker": "o", "ms": 0 if many else 5, "lw": 1.8, "color": colours[c],
+                                            "label": name, **kwargs})
         if null:  # what the same rule finds when the labels carry no information
             ax.fill_between(x, column("null_proportion"), column("null_high"), color=colours[c], alpha=0.10, lw=0)
             ax.plot(x, column("null_proportion"), ":", lw=1.2, color=colours[c], alpha=0.9)
@@ -227,8 +389,13 @@ def _legend(ax: Axes) -> None:
     ax.legend(title="category", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _clear_data(ax: Axes) -> None:
-    """Take the data artists (images, collections, lines, patches) off ``ax``; its axes, ticks and labels stay."""
+def clear_data(ax: Axes) -> None:
+    """Take the data artists (images, collections, lines, patches) off ``ax``; its axes, ticks and labels stay.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    """
     for artist in [*ax.images, *ax.collections, *ax.lines, *ax.patches]:
         artist.remove()
 
@@ -288,85 +455,12 @@ def _heat_grid(summary: pd.DataFrame, cats: list, layers: list):
     return grid.to_numpy(), null, limit
 
 
-def _heat_map(summary: pd.DataFrame, attrs: dict, cats: list, title: str | None, ax: Axes) -> Axes:
-    """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
-    layers = _names(summary["layer"])
-    grid, null, limit = _heat_grid(summary, cats, layers)
-    image = ax.imshow(grid, aspect="auto", interpolation="nearest",
-                      cmap="RdBu_r" if null else "viridis", vmin=-limit if null else 0, vmax=limit)
-    colourbar = ax.get_figure().colorbar(image, ax=ax, format=PercentFormatter(1.0), shrink=0.9)
-    colourbar.set_label("selective units above the shuffled-label null" if null else "selective units")
-    step = -(-len(layers) // MAX_LABELLED_LAYERS)
-    ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
-    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
-    ax.set_xlabel("layer")
-    _heat_labels(ax, cats)
-    text, colour = _title(attrs, title)
-    ax.set_title(text, color=colour)
-    fit_fonts(ax)
-    ax.catsel_proportions = {"kind": "heat", "categories": cats, "layers": layers, "title": title, "image": image,
-                             "null": null}
-    return ax
-
-
 def _heat_labels(ax: Axes, cats: list) -> None:
     """The heat map's category names: at most 25, evenly."""
     shown = -(-len(cats) // 25)
     rows = list(range(0, len(cats), shown))
     ax.set_yticks(rows, [cats[i] for i in rows], fontsize=6)
     ax.set_ylabel(f"category ({len(cats)}" + (f", every {shown}th named)" if shown > 1 else ")"))
-
-
-def _refresh_proportions(ax: Axes, summary: pd.DataFrame, categories: list) -> bool:
-    """Draw another summary, or other categories, into a Figure 1 that :func:`layer_proportions` drew on ``ax``.
-
-    For the threshold explorer: a new threshold or choice of categories
-    changes the data, not the axes, and making the axes anew took most of a
-    redraw's time, which must stay under 200 ms. The data are drawn by the
-    same functions as a first drawing, and ``tests/test_widgets.py`` checks
-    that the picture equals one drawn anew.
-
-    Parameters
-    ----------
-    ax : matplotlib Axes
-    summary : DataFrame
-    categories : list of str
-
-    Returns
-    -------
-    bool
-        False where the figure cannot be changed in place (between lines and
-        a heat map, other layers, another title, or a figure catsel did not
-        draw): draw it anew then.
-    """
-    state = getattr(ax, "catsel_proportions", None)
-    attrs, summary = summary.attrs, _bare(summary)
-    cats = list(categories)
-    if (state is None or not cats or (state["kind"] == "heat") != (len(cats) > MAX_LINES)
-            or _names(summary["layer"]) != state["layers"]
-            or _title(attrs, state["title"]) != (ax.get_title(), ax.title.get_color())):
-        return False
-    if state["kind"] == "heat":
-        grid, null, limit = _heat_grid(summary, cats, state["layers"])
-        if null != state["null"]:
-            return False
-        image = state["image"]
-        image.set_data(grid)
-        image.set_extent((-0.5, grid.shape[1] - 0.5, grid.shape[0] - 0.5, -0.5))  # imshow's for new data
-        image.set_clim(-limit if null else 0, limit)  # the colour bar follows
-        if cats != state["categories"]:
-            _heat_labels(ax, cats)
-    else:
-        _clear_data(ax)
-        ax.ignore_existing_data_limits = True  # the data limits and y range a first drawing gets
-        ax.set_autoscaley_on(True)
-        _category_lines(ax, summary, attrs, cats, state["layers"])
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel(_ylabel(attrs))
-        _legend(ax)  # its entries copy the lines drawn before
-    state["categories"] = cats
-    fit_fonts(ax)
-    return True
 
 
 def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # Keras is imported where a network is walked, so `catsel.widgets` stays light
     import keras
 
-__all__ = ["ReceptiveField", "receptive_fields", "global_layers", "receptive_box", "GLOBAL"]
+__all__ = ["ReceptiveField", "receptive_fields", "graph_fields", "global_layers", "receptive_box", "GLOBAL"]
 
 
 @dataclass(frozen=True)
@@ -281,11 +281,34 @@ def global_layers(network: "keras.Model") -> list[str]:
     return [name for name, f in _fields(network).items() if f == GLOBAL]
 
 
+def graph_fields(graph) -> dict:
+    """Each node's receptive field, by name, computed once per graph.
+
+    Parameters
+    ----------
+    graph : catsel.graph.Graph
+
+    Returns
+    -------
+    dict
+        Name → :class:`ReceptiveField`, ``GLOBAL`` (the whole image) or
+        ``None`` (unknown).
+    """
+    if "fields" not in graph.derived:
+        by_tensor = walk_tensors(graph, ReceptiveField(1.0, 1.0, 0.0))
+        fields = {}
+        for name, node in graph.nodes.items():
+            out = node.output[0] if isinstance(node.output, (list, tuple)) else node.output
+            fields[name] = by_tensor.get(id(out))
+        graph.derived["fields"] = fields
+    return graph.derived["fields"]
+
+
 def _fields(network: "keras.Model") -> dict:
     """Layer name → ReceptiveField, GLOBAL, or None (unknown), through nested models (catsel's names)."""
     from .graph import Graph, graph_of
 
-    return (network if isinstance(network, Graph) else graph_of(network)).fields()
+    return graph_fields(network if isinstance(network, Graph) else graph_of(network))
 
 
 def receptive_box(field: ReceptiveField, position: int, map_width: int, image_size: int) -> tuple[int, int, int, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import StoreError
+from .store import atomic_write
 from .options import size_text
 
 __all__ = ["write_report", "REPORT"]
@@ -156,7 +157,6 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     else:
         parts.append("<p>None: every image was read.</p>")
     parts.append("</body></html>")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
+    with atomic_write(out) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
     return out

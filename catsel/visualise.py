@@ -361,7 +361,7 @@ def _draw_maximised(ax, result, title: str) -> None:
 
 
 def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
-                seed: int = 0, fig: Figure | None = None, progress: bool = False) -> Figure:
+                seed: int = 0, fig: Figure | None = None, progress: bool = False, return_pictures: bool = False):
     """One panel with the three views of a filter.
 
     Its top images, their receptive-field crops, and an activation-maximisation
@@ -383,10 +383,12 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     fig : matplotlib Figure, optional
     progress : bool, default False
         Show the activation maximisation's progress with the time left.
+    return_pictures : bool, default False
+        Also return the activation-maximisation result (to report a flat one).
 
     Returns
     -------
-    matplotlib Figure
+    matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
     """
     from .maximise import maximise
     from .models import from_store
@@ -407,14 +409,13 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     axes[1].set_ylabel("objective", fontsize=7)
     axes[1].tick_params(labelsize=6)
     fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
-    fig.maximised = [result]  # for callers that report flat pictures
     fit_fonts(fig)
-    return fig
+    return (fig, [result]) if return_pictures else fig
 
 
 def plot_representatives(acts: Activations, table, category: str, amodel=None, *, top: int = 4,
                          steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None,
-                         progress: bool = False) -> Figure:
+                         progress: bool = False, return_pictures: bool = False):
     """The category's representative filters, like the paper's Figure 3.
 
     The most selective unit of each layer for ``category`` is found; the ``top``
@@ -440,10 +441,12 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     fig : matplotlib Figure, optional
     progress : bool, default False
         Show the activation maximisation's progress with the time left.
+    return_pictures : bool, default False
+        Also return the activation-maximisation results, in the panel's order.
 
     Returns
     -------
-    matplotlib Figure
+    matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
 
     Raises
     ------
@@ -481,6 +484,5 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
 
     fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})\nunits active on fewer "
                  f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=10)
-    fig.maximised = pictures  # for callers that report flat pictures
     fit_fonts(fig)
-    return fig
+    return (fig, pictures) if return_pictures else fig

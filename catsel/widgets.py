@@ -24,9 +24,8 @@ whole and anew; ``benchmarks/widgets_speed.py`` measures the redraws.
 from __future__ import annotations
 
 from html import escape
-
 import io
-from pathlib import Path
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from .plots import MAX_LINES, _clear_data, _refresh_proportions, fit_fonts, layer_proportions, palette
+from .plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_fonts, palette
 from .selection import layer_category_codes
 from .visualise import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
@@ -75,6 +74,11 @@ def _figure(figsize: tuple) -> Figure:
     return figure
 
 
+# The kept frames of each figure the explorers draw (see _png): here, not on matplotlib's objects; a figure's
+# entry goes with it.
+_KEPT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _png(fig: Figure, key=None, changing=(), *, seldom=(), seldom_key=None) -> bytes:
     """The figure as a PNG; with ``key``, only the ``changing`` artists drawn anew.
 
@@ -98,7 +102,7 @@ def _png(fig: Figure, key=None, changing=(), *, seldom=(), seldom_key=None) -> b
     canvas = fig.canvas
     seldom, changing = ([a for a in sorted(group, key=lambda a: a.get_zorder()) if a.get_visible()]
                         for group in (seldom, changing))
-    kept = getattr(fig, "catsel_kept", {})
+    kept = _KEPT.get(fig, {})
     if kept.get("key") != key:
         for artist in seldom + changing:
             artist.set_visible(False)
@@ -107,7 +111,7 @@ def _png(fig: Figure, key=None, changing=(), *, seldom=(), seldom_key=None) -> b
         finally:
             for artist in seldom + changing:
                 artist.set_visible(True)
-        kept = fig.catsel_kept = {"key": key, "frame": canvas.copy_from_bbox(fig.bbox)}
+        kept = _KEPT[fig] = {"key": key, "frame": canvas.copy_from_bbox(fig.bbox)}
     renderer = canvas.get_renderer()
     if "seldom" in kept and kept["seldom_key"] == seldom_key:
         canvas.restore_region(kept["seldom"])
@@ -155,7 +159,8 @@ class _Explorer:
         are freed at once instead of by a full garbage collection, which in a
         kernel holding Keras costs a few hundred milliseconds.
         """
-        kept = getattr(self, "_figures", {}).values()  # to be shown again (the threshold explorer's two kinds)
+        # to be shown again (the threshold explorer's two kinds)
+        kept = [display.figure_ for display in getattr(self, "_displays", {}).values()]
         if self.figure is not None and self.figure is not figure and self.figure not in kept:
             self.figure.clear()
         self.figure = figure
@@ -194,9 +199,14 @@ class _Rows:
         return frame
 
 
+# Category lists being narrowed (see _category_picker): their changes meanwhile are not the user's. Kept here,
+# not on the widgets.
+_NARROWING: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def _quiet(change) -> bool:
     """A change made while a category list is narrowed (see :func:`_category_picker`), not by the user."""
-    return bool(getattr(change["owner"], "catsel_quiet", False))
+    return change["owner"] in _NARROWING
 
 
 def _category_picker(W, categories: list, value, rows: int = 6):
@@ -214,12 +224,12 @@ def _category_picker(W, categories: list, value, rows: int = 6):
         chosen = set(choice.value)
         matching = [c for c in categories if text in c.lower()] if text else list(categories)
         options = [c for c in categories if c in chosen and c not in matching] + matching
-        choice.catsel_quiet = True  # new options empty the choice and it is set again: no redraw meanwhile
+        _NARROWING.add(choice)  # new options empty the choice and it is set again: no redraw meanwhile
         try:
             choice.options = options
             choice.value = tuple(c for c in options if c in chosen)
         finally:
-            choice.catsel_quiet = False
+            _NARROWING.discard(choice)
 
     find.observe(narrow, names="value")
     return find, choice
@@ -305,7 +315,8 @@ class ThresholdExplorer(_Explorer):
         else:
             tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}
         self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}
-        self._figures = {}
+        self._displays = {}  # Figure 1 by kind, lines or heat map (LayerProportionsDisplay)
+        self.display = None
         first = next(iter(self._counts.values()))
         all_categories = first.categories
         self.threshold = W.FloatSlider(value=threshold, min=0.0, max=0.5, step=0.005, readout_format=".3f",
@@ -335,22 +346,26 @@ class ThresholdExplorer(_Explorer):
         self.counts = shown.pivot(index="layer", columns="category", values="n_selective").reindex(columns=cats)
         # one figure kept per kind, lines or heat map: choosing categories across 12 switches between them
         kind = "heat" if len(cats) > MAX_LINES else "lines"
-        figure = self._figures.get(kind)
-        if not (cats and figure is not None and _refresh_proportions(figure.axes[0], self.summary, cats)):
+        display = self._displays.get(kind)
+        if cats and display is not None and display.update(self.summary, cats):
+            figure = display.figure_
+        else:
             # fixed margins: constrained layout would draw every figure twice
             figure = _figure((10, 4.2))
             figure.subplots_adjust(left=0.08, right=0.84, top=0.86, bottom=0.27)
+            display = None
             if cats:
-                layer_proportions(self.summary, categories=cats, ax=figure.subplots())
-                if kind in self._figures:
-                    self._figures[kind].clear()  # see _show
-                self._figures[kind] = figure
-        state = getattr(figure.axes[0], "catsel_proportions", None) if figure.axes else None
-        if state is None:  # nothing chosen
+                display = LayerProportionsDisplay.from_summary(self.summary, categories=cats).plot(
+                    ax=figure.subplots())
+                if kind in self._displays:
+                    self._displays[kind].figure_.clear()  # see _show
+                self._displays[kind] = display
+        self.display = display
+        if display is None:  # nothing chosen
             self._show(figure)
-        elif state["kind"] == "heat":  # the layer axis and the title stay; colours, names and the colour bar change
+        elif display.kind_ == "heat":  # the layer axis and the title stay; colours, names and the colour bar change
             ax = figure.axes[0]
-            self._show(figure, key=("heat",), changing=[state["image"], ax.yaxis, *ax.spines.values(),
+            self._show(figure, key=("heat",), changing=[display.image_, ax.yaxis, *ax.spines.values(),
                                                          *figure.axes[1:]])
         else:  # the layer axis and the title stay; the lines, their legend and the y axis change
             ax = figure.axes[0]
@@ -506,6 +521,8 @@ class LayerExplorer(_Explorer):
         bottom.set_xlabel("filter (▼ selective; dashed: chance level)")
         bottom.set_ylabel("selectivity")
         bottom.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        self.heights = {}  # category → the bars' heights, in the order shown
+        self.bars = bars  # category → its bars (a collection)
         self._parts = {"figure": fig, "top": top, "bottom": bottom, "image": image, "sorted": sorted_by, "span": None,
                        "bars": bars, "chance": chance, "marks": marks}
 
@@ -536,7 +553,7 @@ class LayerExplorer(_Explorer):
             heights = matrix[rows, j]
             parts["bars"][c].set_verts([[(l, 0), (l, h), (l + width, h), (l + width, 0)]
                                         for l, h in zip(left, heights)])
-            parts["bars"][c].catsel_heights = heights  # what the bars show, for tests and callers
+            self.heights[c] = heights  # what the bars show, for tests and callers
             parts["chance"][c].set_ydata([chance[c], chance[c]])
             sel = chosen[rows, j]
             parts["marks"][c].set_data(x[sel], np.full(sel.sum(), highest * 1.04))
@@ -677,7 +694,7 @@ class FilterExplorer(_Explorer):
         colours = palette(list(self.acts.categories))
         for i, row in enumerate(self.top_rows):
             ax = parts["tiles"][i]
-            _clear_data(ax)
+            clear_data(ax)
             img = self._image(int(row))  # decoded once, for the tile and for its crop
             if img is not None:
                 ax.imshow(img)
@@ -686,13 +703,13 @@ class FilterExplorer(_Explorer):
             ax.set_title(f"{category}\n{self.acts[layer][row, unit]:.3g}", fontsize=8, color=colours[category], y=1.0)
             if crops:
                 ax = parts["crops"][i]
-                _clear_data(ax)
+                clear_data(ax)
                 crop = None if img is None else receptive_crop(self.acts, layer, unit, int(row), img)[0]
                 if crop is not None:
                     ax.imshow(crop)
                 ax.set_title("receptive field" if crop is not None else "", fontsize=7, y=1.0)
         ax = parts["strip"]
-        _clear_data(ax)
+        clear_data(ax)
         rng = np.random.default_rng(0)
         values = self.values["value"].to_numpy()
         codes = self.values["category"].cat.codes.to_numpy()

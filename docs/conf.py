@@ -58,13 +58,13 @@ for source in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
 
 
 def _public_names() -> dict[str, str]:
-    """Each public name → the module that defines it (``capture`` → ``catsel.engine``)."""
+    """Each public name → the module that defines it (``capture`` → ``catsel.capturing``)."""
     import importlib
     import pkgutil
 
     names = {}
-    for info in pkgutil.iter_modules(catsel.__path__):
-        module = importlib.import_module(f"catsel.{info.name}")
+    for info in pkgutil.walk_packages(catsel.__path__, "catsel."):
+        module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
             if getattr(obj, "__module__", module.__name__) == module.__name__:

@@ -75,10 +75,10 @@ def test_an_index_that_needs_every_image_says_so(stored):
 
 
 def test_a_large_store_is_memory_mapped_when_read(stored, monkeypatch):
-    from catsel import store
+    from catsel.store import activations
 
     assert not isinstance(catsel.load_activations(stored.path)._maxima[stored.layers[0]], np.memmap)
-    monkeypatch.setattr(store, "MMAP_ABOVE", 0)
+    monkeypatch.setattr(activations, "MMAP_ABOVE", 0)
     acts = catsel.load_activations(stored.path)
     assert isinstance(acts._maxima[stored.layers[0]], np.memmap)
     np.testing.assert_array_equal(acts[stored.layers[0]], stored[stored.layers[0]])  # skipped rows left out

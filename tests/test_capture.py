@@ -196,7 +196,7 @@ def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, t
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(catsel.engine, "decode_rows", no_decoding)
+    monkeypatch.setattr(catsel.capturing.local, "decode_rows", no_decoding)
     other = catsel.activation_model(small_cnn(size=12), preprocess="tf", layers=["c1"])
     second = catsel.capture(other, folder, tmp_path / "b", batch_size=5, cache=tmp_path / "cache", progress=False)
     np.testing.assert_array_equal(second["c1"], first["c1"])
@@ -205,7 +205,7 @@ def test_decoded_cache_serves_a_second_capture_without_decoding(colour_folder, t
 def test_decoding_in_processes_gives_the_same_store(colour_folder, tmp_path, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     threads = catsel.capture(_amodel(), folder, tmp_path / "threads", batch_size=4, workers=1, progress=False)
-    monkeypatch.setattr(catsel.engine, "PROCESS_THRESHOLD", 1)  # processes on this small folder
+    monkeypatch.setattr(catsel.capturing.local, "PROCESS_THRESHOLD", 1)  # processes on this small folder
     shared = Path("/dev/shm")
 
     def buffers():  # shared-memory blocks (psm_*), not the worker pool's own semaphores (sem.*)
@@ -223,7 +223,7 @@ def test_decoding_processes_are_started_once_per_session(colour_folder, tmp_path
     import multiprocessing
 
     folder = ImageFolder(colour_folder, image_size=12)
-    monkeypatch.setattr(catsel.engine, "PROCESS_THRESHOLD", 1)
+    monkeypatch.setattr(catsel.capturing.local, "PROCESS_THRESHOLD", 1)
     first = catsel.capture(_amodel(), folder, tmp_path / "a", batch_size=4, workers=2, progress=False)
     workers = {p.pid for p in multiprocessing.active_children()}
     assert len(workers) >= 2
@@ -236,9 +236,9 @@ UNGUARDED_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import catsel
-import catsel.engine
+import catsel.capturing.local
 from helpers import small_cnn
-catsel.engine.PROCESS_THRESHOLD = 1
+catsel.capturing.local.PROCESS_THRESHOLD = 1
 amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
 acts = catsel.capture(amodel, catsel.ImageFolder({folder!r}, image_size=12), {out!r}, batch_size=4, workers=2,
                       progress=False)

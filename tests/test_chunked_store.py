@@ -155,7 +155,7 @@ def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs
     import catsel.store as store
 
     single, out = _captures(colour_folder, tmp_path / "first", client, network)
-    real = store._write_json
+    real = store.write_json
 
     def failing(path, data):
         if (where == "block") == ("blocks" in str(path)):
@@ -164,10 +164,53 @@ def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs
 
     folder = ImageFolder(colour_folder, image_size=12)
     with monkeypatch.context() as m:
-        m.setattr(store, "_write_json", failing)
+        m.setattr(store, "write_json", failing)
         with pytest.raises(StoreError, match="no space left on the disk"):
             catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
                            progress=False)
     acts = catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
                           progress=False)
     _same(acts, single)
+
+
+@pytest.mark.parametrize("first", ["npy", "zarr"])
+def test_a_finished_capture_is_reused_whichever_runner_asks(colour_folder, tmp_path, client, network, first, capsys):
+    folder = ImageFolder(colour_folder, image_size=12)
+    on = {"npy": {}, "zarr": {"client": client, "block": 5}}
+    second = "zarr" if first == "npy" else "npy"
+    made = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on[first])
+    capsys.readouterr()
+    again = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on[second])
+    assert again.captured == 0 and again.meta.layout == first  # the same key: nothing computed again
+    assert f"({first} layout) is reused as it is" in capsys.readouterr().err
+    _same(again, made)
+
+
+def test_an_unfinished_capture_of_the_other_layout_is_kept_and_the_capture_starts_afresh(colour_folder, tmp_path,
+                                                                                        client, network):
+    folder = ImageFolder(colour_folder, image_size=12)
+    single = catsel.capture(_amodel(network), folder, tmp_path / "single", batch_size=5, progress=False)
+    out = tmp_path / "out"
+    catsel.capture(_amodel(network), folder, out, batch_size=5, block=5, client=client, progress=False)
+    progress = out / "activations" / "progress.json"
+    progress.write_text(json.dumps({**json.loads(progress.read_text()), "complete": False}))  # as if stopped
+    acts = catsel.capture(_amodel(network), folder, out, batch_size=5, progress=False)
+    assert acts.meta.layout == "npy" and acts.captured == 15
+    _same(acts, single)
+    kept = [p.name for p in (out / "activations.history").iterdir()]
+    assert kept == [acts.meta.key[:16] + "-zarr"]  # kept apart from an .npy store of the same capture
+
+
+@pytest.mark.parametrize("runner", ["npy", "zarr"])
+def test_strict_stops_at_the_first_unreadable_image_and_keeps_what_was_computed(colour_folder, tmp_path, client,
+                                                                               network, runner):
+    from catsel.errors import ImageError
+
+    (colour_folder / "green" / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    folder = ImageFolder(colour_folder, image_size=12)
+    on = {"npy": {}, "zarr": {"client": client, "block": 5}}[runner]
+    with pytest.raises(ImageError, match="zz_broken.png.*strict mode"):
+        catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, strict=True, progress=False, **on)
+    acts = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on)
+    assert acts.captured < 16 and len(acts) == 15  # the rows computed before it were kept; the broken image skipped
+    assert list(acts.skipped.values()) == [next(iter(acts.skipped.values()))] and len(acts.skipped) == 1

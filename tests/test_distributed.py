@@ -58,7 +58,7 @@ def test_a_distributed_capture_equals_the_single_process_one(cluster, dataset):
     folder = catsel.ImageFolder(root / "data", image_size=16)
     acts = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
     _same(acts, single)
-    assert acts.meta.extra["layout"] == "zarr" and (root / "two" / "activations" / "arrays.zarr").is_dir()
+    assert acts.meta.layout == "zarr" and (root / "two" / "activations" / "arrays.zarr").is_dir()
     assert len(list((root / "two" / "activations" / "blocks").glob("*.json"))) == -(-len(folder) // 8)
     workers = cluster.run(lambda: sorted(__import__("catsel.distributed").distributed._NETWORKS))
     assert sum(len(v) for v in workers.values()) <= 2  # each worker built the network once, not once per block
@@ -107,7 +107,7 @@ def test_catsel_run_with_a_local_scheduler(dataset, capsys):
                  "--image-size", "16", "--batch-size", "4", "--scheduler", "local:2", "--block", "8",
                  "--no-progress"]) == 0
     result = catsel.load_run(root / "cli")
-    assert result.record["scheduler"] == "local:2" and result.activations.meta.extra["layout"] == "zarr"
+    assert result.record["scheduler"] == "local:2" and result.activations.meta.layout == "zarr"
     _same(result.activations, single)
     expected = catsel.selectivity(single)
     np.testing.assert_allclose(result.table["selectivity"], expected["selectivity"], rtol=1e-9)

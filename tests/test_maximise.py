@@ -143,8 +143,8 @@ def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch)
     monkeypatch.setattr(module, "maximise_many", counted)
     table = catsel.selectivity(planted_acts)
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    fig = plot_representatives(planted_acts, table, "red", amodel, top=3, steps=2)
-    assert len(calls) == 1 and len(calls[0]) == len(fig.maximised) == 3
+    fig, pictures = plot_representatives(planted_acts, table, "red", amodel, top=3, steps=2, return_pictures=True)
+    assert len(calls) == 1 and len(calls[0]) == len(pictures) == 3
 
 
 def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):

@@ -190,5 +190,5 @@ def test_squeeze_excite_is_flagged_and_a_global_layer_is_said_so_before_any_work
                  "--out", str(tmp_path / "excite.png")]) == 0  # top images and the picture, no crops
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("Note: excite has no local receptive field") and (tmp_path / "excite.png").exists()
-    fig = plot_filter(acts, "scaled", 0, steps=2)
-    assert len(fig.maximised) == 1
+    fig, pictures = plot_filter(acts, "scaled", 0, steps=2, return_pictures=True)
+    assert len(pictures) == 1

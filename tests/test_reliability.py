@@ -179,11 +179,11 @@ def test_explore_on_an_open_address_needs_a_token(tmp_path, monkeypatch, capsys)
 ORPHAN_SCRIPT = """
 import multiprocessing, sys, time
 sys.path.insert(0, {tests!r})
-import catsel, catsel.engine
+import catsel, catsel.capturing.local
 from helpers import small_cnn
 
 def main():
-    catsel.engine.PROCESS_THRESHOLD = 1
+    catsel.capturing.local.PROCESS_THRESHOLD = 1
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     put, run = amodel.runner()
 
@@ -232,10 +232,10 @@ def test_a_killed_capture_leaves_no_worker_and_no_shared_memory(colour_folder, t
 
 CLI_SCRIPT = """
 import sys, time
-import catsel.engine, catsel.models
+import catsel.capturing.local, catsel.models
 from catsel.cli import main
 
-catsel.engine.PROCESS_THRESHOLD = 1
+catsel.capturing.local.PROCESS_THRESHOLD = 1
 runner = catsel.models.ActivationModel.runner
 
 def slow_runner(self, devices=None):
@@ -292,7 +292,7 @@ def test_earlier_configurations_are_kept_and_taken_back(colour_folder, tmp_path,
 
 
 def test_only_the_most_recent_earlier_captures_are_kept(colour_folder, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(catsel.store, "KEEP_STORES", 1)
+    monkeypatch.setattr(catsel.store.history, "KEEP_STORES", 1)
     folder = ImageFolder(colour_folder, image_size=12)
     keys = [catsel.capture(catsel.activation_model(small_cnn(size=12, seed=s), preprocess="tf"), folder, tmp_path,
                            progress=False).meta.key for s in range(3)]
@@ -376,7 +376,7 @@ def test_verify_notices_an_edit_that_keeps_size_and_time(colour_folder, tmp_path
     target.write_bytes(data.ljust(stat.st_size, b"\0"))
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
-    assert catsel.engine.store_key(_amodel(), folder) == plain.meta.key  # the default key does not see it
+    assert catsel.capturing.key.store_key(_amodel(), folder) == plain.meta.key  # the default key does not see it
     again = catsel.capture(_amodel(), folder, tmp_path, progress=False, verify=True)
     assert again.meta.key != first.meta.key  # --verify does: the images are captured again
 

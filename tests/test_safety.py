@@ -192,7 +192,7 @@ def test_a_failed_write_of_a_new_store_is_one_line_and_the_rerun_repairs_it(colo
     folder = ImageFolder(colour_folder, image_size=12)
     out = tmp_path / "out"
     with monkeypatch.context() as m:
-        m.setattr(catsel.store, "_write_index", _refuse(code))
+        m.setattr(catsel.store.npy, "write_index", _refuse(code))
         with pytest.raises(StoreError, match=says):
             catsel.capture(_amodel(), folder, out, progress=False)
     assert not (out / "activations").exists()  # nothing half-written that a rerun would refuse

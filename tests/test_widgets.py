@@ -78,11 +78,11 @@ def test_layer_explorer_sorts_and_windows(acts):
     assert list(ex.shown.index) == list(ex.order[:10])
     ex.window.value = (5, 19)
     assert list(ex.inspect.options) == [int(i) for i in ex.order[5:20]]
-    collections = [c for c in ex.figure.axes[1].collections if hasattr(c, "catsel_heights")]
+    collections = [c for c in ex.figure.axes[1].collections if c in ex.bars.values()]
     assert [c.get_label() for c in collections] == ["face", "car", "dog"]
     for c, category in zip(collections, ["face", "car", "dog"]):
         assert len(c.get_paths()) == 15
-        np.testing.assert_allclose(c.catsel_heights, ex.shown[category].to_numpy())
+        np.testing.assert_allclose(ex.heights[category], ex.shown[category].to_numpy())
         tops = [path.vertices[:, 1].max() for path in c.get_paths()]
         np.testing.assert_allclose(tops, ex.shown[category].to_numpy())
     ex.layer.value = "fc"
@@ -168,7 +168,7 @@ def test_a_threshold_redraw_in_place_draws_what_a_new_explorer_draws(data, reque
 def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
     from matplotlib.figure import Figure
 
-    from catsel.plots import _refresh_proportions
+    from catsel.plots import LayerProportionsDisplay
 
     def summary(threshold):
         s = catsel.layer_summary(catsel.selectivity(acts, threshold=threshold))
@@ -185,9 +185,8 @@ def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
     fresh = Figure()
     catsel.plots.layer_proportions(summary(0.1), categories=["car", "dog"], ax=fresh.subplots())
     moved = Figure()
-    ax = moved.subplots()
-    catsel.plots.layer_proportions(summary(0.0), ax=ax)
-    assert _refresh_proportions(ax, summary(0.1), ["car", "dog"])
+    display = LayerProportionsDisplay.from_summary(summary(0.0)).plot(ax=moved.subplots())
+    assert display.update(summary(0.1), ["car", "dog"])
     assert png(moved) == png(fresh)
 
 

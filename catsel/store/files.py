@@ -1,0 +1,129 @@
+"""Files of a store written whole or not at all, and the one line a failed write gets."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+from ..errors import StoreError
+
+__all__ = ["FULL", "take_blocks", "byte_size", "no_space", "write_error", "atomic_write", "write_json", "read_json", "read_record", "say"]
+
+FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+
+
+def take_blocks(fd: int, size: int) -> None:
+    """Allocate a file's disk blocks now, not as rows arrive (``posix_fallocate`` where there is one).
+
+    NumPy sizes a new ``.npy`` file sparsely; a memory map over it dies of
+    ``SIGBUS`` when the disk fills while it is written. With the blocks taken
+    at the start, a full disk stops there, with one line (:func:`no_space`).
+    """
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+
+
+def byte_size(n: int) -> str:
+    """A number of bytes in words: ``"3.2 GB"``, ``"41 MB"``, ``"120 KB"``."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}" if n < 10 * scale else f"{n / scale:,.0f} {unit}"
+    return f"{n / 1024:,.0f} KB"
+
+
+def no_space(folder: Path, what: str, need: int | None = None) -> StoreError:
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    needs = f"{what} needs {byte_size(need)} and " if need else f"writing {what}: "
+    return StoreError(f"no space left on the disk of {folder}: {needs}{byte_size(free)} are free; free some "
+                      "space or choose another output folder (everything saved before is kept)")
+
+
+def write_error(folder: Path, exc: OSError, what: str = "the store", need: int | None = None) -> StoreError:
+    """One line for an error writing ``what`` into ``folder``: a full disk (with the sizes), or a folder that
+    cannot be written (read-only, no permission)."""
+    if exc.errno in FULL:
+        return no_space(folder, what, need)
+    return StoreError(f"{folder} cannot be written ({exc.strerror or exc}): choose an output folder you can "
+                      "write to (everything saved before is kept)")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike):
+    """Write a file under a temporary name beside it, flush it to the disk, then rename it into place.
+
+    The one way catsel replaces a file: a reader never sees a half-written
+    file, a crash or a full disk leaves the earlier file as it was (with one
+    line that says so), and two processes never share a temporary name.
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to.
+
+    Raises
+    ------
+    StoreError
+        When the disk is full.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:  # on the disk before the name points at it
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in FULL:
+            raise no_space(path.parent, path.name) from None
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Replace a JSON record of the store whole (:func:`atomic_write`).
+
+    Parameters
+    ----------
+    path : Path
+    data : dict
+    """
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_record(path: Path) -> dict:
+    """A JSON record of the store, or one line saying what is wrong with it."""
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing: the store is damaged; rerun the capture to repair it") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:80]}); the store is damaged: "
+                         "rerun the capture to repair it") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} does not hold a record; the store is damaged: rerun the capture to repair it")
+    return data
+
+
+def say(message: str) -> None:
+    print(f"catsel: {message}", file=sys.stderr, flush=True)
+
+
