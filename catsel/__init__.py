@@ -40,7 +40,7 @@ _EXPORTS = {
     "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
     "layer_summary": "selection", "representative_filters": "selection", "best_layers": "selection",
     "INDICES": "selection", "register_index": "selection",
-    "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline",
+    "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline", "RunRecord": "record",
     "write_report": "report",
     "compare": "comparison",
     "layer_proportions": "plots", "compare_layer_proportions": "plots",
@@ -48,7 +48,7 @@ _EXPORTS = {
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
 _SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph",
-               "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "report", "selection", "stats", "store", "tables",
+               "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
                "visualise", "widgets"}
 
 
@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .models import ActivationModel, activation_model, layers
     from .pipeline import RunResult, Settings, load_run, run
+    from .record import RunRecord
     from .report import write_report
     from .comparison import compare
     from .plots import compare_layer_proportions, layer_proportions
@@ -85,6 +86,7 @@ __all__ = [
     "compare",
     "Settings",
     "RunResult",
+    "RunRecord",
     "load_run",
     "write_report",
     "ImageFolder",

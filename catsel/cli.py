@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--null", action="store_true",
                      help="add the same architecture untrained beside the result (for a trained network, a second "
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
+    run.add_argument("--shuffles", type=_positive, default=defaults.shuffles,
+                     help=f"label shuffles of the shuffled-label null beside every count (default {defaults.shuffles})")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
     run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     run.add_argument("--scheduler", metavar="ADDRESS",
@@ -255,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed", "tables", "scheduler", "block")
+             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block")
 
 
 def settings_from_args(args):
@@ -302,10 +304,11 @@ def explore_notebook(run_dir: Path) -> Path:
     import nbformat
 
     from .pipeline import run_settings
+    from .record import RunRecord
     from .store import load_activations
 
     load_activations(run_dir)  # a clear error now rather than in the browser
-    settings = run_settings(run_dir)
+    settings = run_settings(run_dir) or RunRecord()
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         # the folder's name is data: escaped for Markdown's HTML, and its Markdown characters taken literally
@@ -430,6 +433,7 @@ def cmd_visualize(args) -> int:
     from . import selectivity
     from .models import from_store
     from .pipeline import run_settings
+    from .record import RunRecord
     from .store import load_activations
     from .visualise import field_note, plot_filter, plot_representatives
 
@@ -437,7 +441,7 @@ def cmd_visualize(args) -> int:
     acts = load_activations(run_dir, data_dir=args.data)
     amodel = from_store(acts)
     if args.category is not None:
-        settings = run_settings(run_dir)
+        settings = run_settings(run_dir) or RunRecord()
         threshold = args.threshold if args.threshold is not None else settings.get("threshold", 0.01)
         if args.category not in acts.categories:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
@@ -469,7 +473,7 @@ def cmd_visualize(args) -> int:
     return 0
 
 
-def _report(run: dict, summary, skipped: list, out: Path) -> None:
+def _report(run, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']}, {run['weights']}"
     from .options import size_text
 

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -28,6 +28,7 @@ import pandas as pd
 
 from .errors import CatselError, StoreError
 from .paths import file_digest, shown
+from .record import RunRecord
 from .options import (image_shape, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
                       check_fraction, check_positive)
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .store import Activations
 
 __all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
-           "TABLE_FILES", "RECORD_FIELDS", "file_digest"]
+           "TABLE_FILES", "file_digest"]
 
 #: What :func:`run` writes into its output folder (besides ``untrained/`` with ``null``).
 OUTPUTS = ("activations/", "selectivity.csv", "layer_summary.csv", "layer_proportions.png", "run.json")
@@ -107,6 +108,9 @@ class Settings:
         and modification time (:func:`catsel.engine.store_key`).
     seed : int, default 0
         Seed of the untrained network's random init.
+    shuffles : int, default 20
+        Label shuffles of the shuffled-label null that stands beside every
+        count (recorded in ``run.json``).
     progress : bool, default True
         Show a progress bar.
     tables : {"auto", "csv", "parquet"}
@@ -145,6 +149,7 @@ class Settings:
     strict: bool = False
     verify: bool = False
     seed: int = 0
+    shuffles: int = 20
     progress: bool = True
     tables: str = "auto"
     scheduler: str | None = None
@@ -166,7 +171,7 @@ class Settings:
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
         object.__setattr__(self, "image_size", image_shape(self.image_size, "--image-size"))  # 48x96 → (48, 96)
-        for name in ("workers", "permutations", "bootstrap", "limit", "block"):
+        for name in ("workers", "permutations", "bootstrap", "limit", "block", "shuffles"):
             check_positive(f"--{name.replace('_', '-')}", getattr(self, name))
         check_positive("--batch-size", self.batch_size, optional=False)
         check_fraction("--alpha", self.alpha)
@@ -194,7 +199,7 @@ class RunResult:
     summary : DataFrame
         One row per layer × category (see :func:`catsel.layer_summary`), with
         the baselines asked for as columns (see :func:`catsel.stats.with_baselines`).
-    record : dict
+    record : RunRecord
         The run record, as written to ``run.json``.
     skipped : list of dict
         ``{"path", "reason"}`` for every file that could not be used.
@@ -209,7 +214,7 @@ class RunResult:
     activations: "Activations"
     table: pd.DataFrame
     summary: pd.DataFrame
-    record: dict
+    record: "RunRecord"
     skipped: list[dict] = field(default_factory=list)
     model: "ActivationModel | None" = None
     untrained: "Activations | None" = None
@@ -278,12 +283,13 @@ class RunResult:
         fig = Figure(figsize=(11, 5.5), layout="constrained")
         self.figure(ax=fig.subplots())
         written("layer_proportions.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-        self.record["files"] = digests
-        self.record["store_key"] = self.activations.meta.key if self.activations.meta is not None else None
-        self.record["untrained_key"] = (self.untrained.meta.key if self.untrained is not None
-                                        and self.untrained.meta is not None else None)
+        self.record = replace(
+            self.record, files=digests,
+            store_key=self.activations.meta.key if self.activations.meta is not None else None,
+            untrained_key=self.untrained.meta.key if self.untrained is not None and self.untrained.meta is not None
+            else None)
         with atomic_write(self.out / "run.json") as tmp, open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.record, f, indent=2)
+            json.dump(self.record.to_json(), f, indent=2)
 
 
 def table_format(asked: str, rows: int) -> str:
@@ -410,13 +416,14 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
     # false discoveries itself); it reuses the capture
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
-                             shuffled=settings.select_by == "threshold", reliability=settings.reliability,
+                             shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
+                             reliability=settings.reliability,
                              controls={"untrained": untrained} if untrained is not None else None)
 
     skipped = [s.as_dict() for s in folder.skipped] + acts.skipped_files()
     import keras
 
-    record = {
+    record = RunRecord.from_json({
         "catsel_version": _version(),
         "data_dir": shown(str(folder.root.resolve())),
         "model": amodel.source,
@@ -447,6 +454,8 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "split_half": bool(settings.reliability),
         "null_baselines": bool(settings.null),
         "shuffled_null": settings.select_by == "threshold",
+        "shuffles": settings.shuffles,
+        "seed": settings.seed,
         "images_per_category": acts.counts,
         "skipped": skipped,
         "scheduler": settings.scheduler,
@@ -456,70 +465,15 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "total_seconds": round(time.perf_counter() - t0, 3),
         "outputs": [TABLE_FILES[table_format(settings.tables, len(table))] if name == "selectivity.csv" else name
                     for name in OUTPUTS],
-    }
+    }, "the run's record")
     result = RunResult(out=out, settings=settings, activations=acts, table=table, summary=summary, record=record,
                        skipped=skipped, model=amodel, untrained=untrained)
     result.save()
     return result
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _count(low: int = 0):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _text(v) -> bool:
-    return isinstance(v, str)
-
-
-def _texts(v) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-def _size(v) -> bool:
-    sides = v if isinstance(v, list) else [v]
-    return len(sides) in (1, 2) and all(_count(1)(x) and x <= 16384 for x in sides)
-
-
-def _digest_or_none(v) -> bool:
-    from .paths import is_digest
-
-    return v is None or is_digest(v)
-
-
-#: The fields of ``run.json`` that catsel reads back, and what each must be: checked once, when the record
-#: is read (:func:`run_settings`), so a wrong type is one line naming the field, never a traceback later.
-#: ``None`` is allowed for every field but the few marked with ``required``.
-RECORD_FIELDS = {
-    "catsel_version": _text, "data_dir": _text, "model": _text, "weights": _text, "weights_requested": _text,
-    "weights_fallback_reason": _text, "layers_note": _text, "colour": _text, "fit": _text, "preprocess": _text,
-    "preprocessing": _text, "keras_version": _text, "keras_backend": _text, "device": _text,
-    "precision": _text, "index": _text, "select_by": _text, "fdr": _text, "scheduler": _text,
-    "trained": lambda v: isinstance(v, bool), "split_half": lambda v: isinstance(v, bool),
-    "null_baselines": lambda v: isinstance(v, bool), "shuffled_null": lambda v: isinstance(v, bool),
-    "layers": _texts, "outputs": _texts,
-    "relative_depth": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
-    "image_size": _size,
-    "batch_size": _count(1), "permutations": _count(1), "bootstrap": _count(1), "images_captured": _count(0),
-    "threshold": _number, "alpha": lambda v: _number(v) and 0 < v < 1, "capture_seconds": _number,
-    "images_per_second": _number, "total_seconds": _number,
-    "images_per_category": lambda v: isinstance(v, dict) and all(_count(0)(n) for n in v.values()),
-    "skipped": lambda v: isinstance(v, list) and all(
-        isinstance(s, dict) and isinstance(s.get("path"), str) and isinstance(s.get("reason"), str) for s in v),
-    "files": lambda v: isinstance(v, dict) and all(_digest_or_none(d) and d is not None for d in v.values()),
-    "store_key": _digest_or_none, "untrained_key": _digest_or_none,
-}
-_REQUIRED = {"outputs", "images_per_category", "skipped"}
-
-
-def run_settings(out: str | os.PathLike) -> dict:
-    """The record of the run in ``out`` (its ``run.json``), or ``{}`` for a bare store.
-
-    Every field catsel reads back is checked against :data:`RECORD_FIELDS`
-    here, once.
+def run_settings(out: str | os.PathLike) -> "RunRecord | None":
+    """The record of the run in ``out`` (its ``run.json``, every field checked), or None for a bare store.
 
     Parameters
     ----------
@@ -528,7 +482,7 @@ def run_settings(out: str | os.PathLike) -> dict:
 
     Returns
     -------
-    dict
+    RunRecord or None
 
     Raises
     ------
@@ -536,21 +490,10 @@ def run_settings(out: str | os.PathLike) -> dict:
         When ``run.json`` cannot be read, or a field has the wrong type: one
         line naming the field.
     """
+    from .record import RunRecord
+
     path = Path(out) / "run.json"
-    if not path.is_file():
-        return {}
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path} cannot be read ({exc}); rerun `catsel run` to write it again") from None
-    if not isinstance(record, dict):
-        raise StoreError(f"{path} is not a run record; rerun `catsel run` to write it again")
-    for name, ok in RECORD_FIELDS.items():
-        value = record.get(name)
-        if (value is None and name in _REQUIRED and name in record) or (value is not None and not ok(value)):
-            raise StoreError(f"{path}: the field {name!r} holds {json.dumps(value)[:60]}, which catsel did not "
-                             "write there; the record was edited or damaged: rerun `catsel run` to write it again")
-    return record
+    return RunRecord.read(path) if path.is_file() else None
 
 
 def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None) -> RunResult:
@@ -576,19 +519,14 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     acts = load_activations(out, data_dir=data_dir)
     record = run_settings(out)
     # the table this run wrote, as run.json names it; another one beside it is an earlier run's
-    named = [name for name in (record or {}).get("outputs", []) if name in TABLE_FILES.values()]
+    named = [name for name in (record.outputs if record is not None else ()) if name in TABLE_FILES.values()]
     written = [name for name in named + list(TABLE_FILES.values()) if (out / name).is_file()]
     missing = [name for name in (written[:1] or ["selectivity.csv"]) + ["layer_summary.csv"]
                if not (out / name).is_file()]
-    if not record or missing:
+    if record is None or missing:
         raise StoreError(f"{out} holds a capture but not a finished run ({', '.join(missing) or 'run.json'} "
                          "missing); rerun `catsel run` with the same options to finish it")
-    known = {f.name for f in fields(Settings)}
-    # the record writes None for options that did not apply (fdr and alpha without permutations)
-    settings = Settings(**{k: v for k, v in record.items()
-                           if k in known - {"model", "weights", "layers"} and v is not None},
-                        model=record.get("model", "?"), weights=record.get("weights_requested"),
-                        layers=record.get("layers"))
+    settings = record.settings()
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
              "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
              "images_per_category": acts.counts}
@@ -596,8 +534,8 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     # while writing them); the bytes checked are the bytes read
     between = (f"{out} holds files of two runs ({{}} is not the file run.json records): a run was stopped, or is "
                "running, while writing them; rerun `catsel run` with the same options (or wait for it to end)")
-    files = record.get("files")
-    if files is not None and record.get("store_key") not in (None, acts.meta.key):
+    files = record.files
+    if files is not None and record.store_key not in (None, acts.meta.key):
         raise StoreError(between.format("activations/"))
     contents = {}
     for name in (written[0], "layer_summary.csv"):
@@ -618,11 +556,11 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
             untrained = load_activations(out / "untrained")
         except StoreError:
             untrained = None
-    if files is not None and record.get("untrained_key") is not None and \
-            (untrained is None or untrained.meta.key != record["untrained_key"]):
+    if files is not None and record.untrained_key is not None and \
+            (untrained is None or untrained.meta.key != record.untrained_key):
         raise StoreError(between.format("untrained/"))
     return RunResult(out=out, settings=settings, activations=acts, table=frames[0], summary=frames[1],
-                     record=record, skipped=list(record.get("skipped", [])), untrained=untrained)
+                     record=record, skipped=list(record.skipped), untrained=untrained)
 
 
 def _version() -> str:

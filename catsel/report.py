@@ -140,7 +140,8 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     parts += _representatives(result, per_category=per_category, top=top)
 
     parts.append("<h2>Statistics run</h2><ul>")
-    done = {"shuffled-label null (20 shuffles)": record.get("shuffled_null"),
+    shuffles = record.get("shuffles")
+    done = {"shuffled-label null" + (f" ({shuffles} label shuffles)" if shuffles else ""): record.get("shuffled_null"),
             f"permutation test, {record.get('permutations')} permutations per test, {record.get('fdr')} FDR "
             f"at {record.get('alpha')}": record.get("permutations"),
             f"bootstrap intervals, {record.get('bootstrap')} resamples": record.get("bootstrap"),

@@ -30,7 +30,7 @@ def test_run_returns_every_product_and_writes_what_the_command_writes(result, tm
         assert (result.out / name).exists(), name
     written = pd.read_csv(result.out / "selectivity.csv")
     assert len(written) == len(result.table) and written["selective"].sum() == result.table["selective"].sum()
-    assert json.loads((result.out / "run.json").read_text()) == result.record
+    assert json.loads((result.out / "run.json").read_text()) == result.record.to_json()
     assert {"null_proportion", "null_high", "excess"} <= set(result.summary.columns)
     assert result.record["images_per_category"] == result.activations.counts
     assert "RunResult(" in repr(result) and "images in 4 categories" in repr(result)
@@ -192,3 +192,18 @@ def test_notebook_paths_find_the_sample_data_from_anywhere(tmp_path, monkeypatch
     data, out = catsel.data.notebook_paths(None, None)
     assert data == SAMPLE_DATA and out == SAMPLE_DATA.parent / "runs" / "notebooks"
     assert catsel.data.notebook_paths("mine", "there") == (catsel.data.Path("mine"), catsel.data.Path("there"))
+
+
+def test_the_record_keeps_every_setting_a_figure_or_the_report_names(colour_folder, tmp_path):
+    from catsel.report import write_report
+
+    settings = catsel.Settings(model=small_cnn(size=12), preprocess="tf", threshold=0.05, shuffles=7, seed=3,
+                               bootstrap=5, progress=False)
+    result = catsel.run(colour_folder, tmp_path / "out", settings)
+    assert isinstance(result.record, catsel.pipeline.RunRecord) and result.record.shuffles == 7
+    back = catsel.load_run(tmp_path / "out")
+    assert back.record == result.record  # written and read as one typed record
+    for name in ("threshold", "shuffles", "seed", "bootstrap", "fit", "batch_size", "index", "select_by"):
+        assert getattr(back.settings, name) == getattr(settings, name), name
+    page = write_report(back).read_text(encoding="utf-8")
+    assert "7 label shuffles" in page and "20 shuffles" not in page
