@@ -27,7 +27,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"
+try:  # the version is the installed package's (pyproject.toml), written in one place
+    from importlib.metadata import PackageNotFoundError, version as _installed_version
+
+    __version__ = _installed_version("catsel")
+except PackageNotFoundError:  # a checkout used without installing it
+    __version__ = "0+unknown"
 
 # Public names → the module defining them, imported on first use: `import catsel`
 # stays light (no Keras, no backend), so the command's input checks answer at once
@@ -49,7 +54,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph",
                "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
-               "visualise", "widgets"}
+               "visualise", "visualize", "widgets"}
 
 
 def __getattr__(name: str):

@@ -264,9 +264,12 @@ def settings_from_args(args):
     """The :class:`catsel.Settings` of parsed ``catsel run`` arguments (checked before anything runs)."""
     from .pipeline import Settings
 
+    from .options import as_options
+
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
-    return Settings(**{name: getattr(args, name) for name in _SETTINGS}, layers=layers,
-                    progress=not args.no_progress)
+    with as_options():  # errors name the options typed, not Python's keywords
+        return Settings(**{name: getattr(args, name) for name in _SETTINGS}, layers=layers,
+                        progress=not args.no_progress)
 
 
 def cmd_run(args) -> int:
@@ -435,7 +438,7 @@ def cmd_visualize(args) -> int:
     from .pipeline import run_settings
     from .record import RunRecord
     from .store import load_activations
-    from .visualise import field_note, plot_filter, plot_representatives
+    from .visualize import field_note, plot_filter, plot_representatives
 
     run_dir = Path(args.run_dir)
     acts = load_activations(run_dir, data_dir=args.data)

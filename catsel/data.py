@@ -41,6 +41,7 @@ run instead.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import warnings
@@ -451,6 +452,25 @@ class ImageFolder:
         self.paths = paths
         self.labels = np.asarray(labels, dtype=np.int32)
         self.skipped = skipped
+
+    def at_size(self, image_size) -> "ImageFolder":
+        """The same images read at another size: a new folder, checked, not scanned again.
+
+        Parameters
+        ----------
+        image_size : int, (int, int) or "HxW"
+
+        Returns
+        -------
+        ImageFolder
+        """
+        try:
+            size = image_shape(image_size)
+        except CatselError as exc:
+            raise DatasetError(str(exc)) from None
+        other = copy.copy(self)
+        other.image_size = size
+        return other
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -206,7 +206,7 @@ def maximise(
         step, and the unit's activation on the starting and final pictures.
         When the unit was not driven above its starting value (a unit that
         nothing drives, or too few steps), ``flat`` is True: the figures of
-        :mod:`catsel.visualise` and ``catsel visualize`` say so.
+        :mod:`catsel.visualize` and ``catsel visualize`` say so.
 
     See Also
     --------

@@ -644,7 +644,7 @@ def spatial_summaries(tensor):
 
 def activation_model(
     model: str | os.PathLike | keras.Model = "vgg16",
-    weights: str | os.PathLike | None = "imagenet",
+    weights: str | os.PathLike | None = "auto",
     layers: Sequence[str] | None = None,
     *,
     image_size: int | None = None,

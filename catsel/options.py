@@ -9,6 +9,8 @@ starts.
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
 from typing import Any, Sequence
 
 from .errors import CatselError
@@ -167,3 +169,33 @@ def size_text(size: Any) -> str:
     """
     height, width = hw(size)
     return f"{height} px" if height == width else f"{height}x{width} px"
+
+
+# How a setting is named in an error: as the Python keyword (``fit``), or, while the command line builds its
+# settings, as its option (``--fit``). One message, written once, reads right from both.
+_AS_OPTIONS: ContextVar[bool] = ContextVar("catsel_as_options", default=False)
+
+
+def named(keyword: str) -> str:
+    """A setting's name as its caller wrote it: ``image_size`` from Python, ``--image-size`` from the command line.
+
+    Parameters
+    ----------
+    keyword : str
+        The keyword of :class:`catsel.Settings`.
+
+    Returns
+    -------
+    str
+    """
+    return f"--{keyword.replace('_', '-')}" if _AS_OPTIONS.get() else keyword
+
+
+@contextlib.contextmanager
+def as_options():
+    """Name settings by their command-line options in the errors raised inside the block (see :func:`named`)."""
+    token = _AS_OPTIONS.set(True)
+    try:
+        yield
+    finally:
+        _AS_OPTIONS.reset(token)

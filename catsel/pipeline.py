@@ -29,7 +29,7 @@ import pandas as pd
 from .errors import CatselError, StoreError
 from .paths import file_digest, shown
 from .record import RunRecord
-from .options import (image_shape, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
+from .options import (image_shape, named, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
                       check_fraction, check_positive)
 
 if TYPE_CHECKING:
@@ -155,31 +155,53 @@ class Settings:
     scheduler: str | None = None
     block: int | None = None
 
+    @classmethod
+    def from_record(cls, record: RunRecord) -> "Settings":
+        """The settings of a run, from its record (``run.json``), field by field.
+
+        Parameters
+        ----------
+        record : RunRecord
+
+        Returns
+        -------
+        Settings
+        """
+        optional = {"permutations": record.permutations, "bootstrap": record.bootstrap, "fdr": record.fdr,
+                    "alpha": record.alpha, "shuffles": record.shuffles}
+        return cls(model=record.model, weights=record.weights_requested, layers=list(record.layers) or None,
+                   image_size=record.image_size, fit=record.fit, preprocess=record.preprocess,
+                   batch_size=record.batch_size, precision=record.precision, index=record.index,
+                   threshold=record.threshold, select_by=record.select_by, reliability=record.split_half,
+                   null=record.null_baselines, seed=record.seed, scheduler=record.scheduler,
+                   **{k: v for k, v in optional.items() if v is not None})
+
     def __post_init__(self):
         from .selection import INDICES
 
-        check_choice("--fit", self.fit, FITS)
+        check_choice(named("fit"), self.fit, FITS)
         if self.preprocess is not None:
-            check_choice("preprocessing", self.preprocess, PREPROCESS_MODES)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("index", self.index, list(INDICES))
-        check_choice("--fdr", self.fdr, FDR_METHODS)
-        check_choice("--select-by", self.select_by, SELECT_BY)
-        check_choice("--tables", self.tables, TABLE_FORMATS)
+            check_choice(named("preprocess"), self.preprocess, PREPROCESS_MODES)
+        check_choice(named("precision"), self.precision, PRECISIONS)
+        check_choice(named("index"), self.index, list(INDICES))
+        check_choice(named("fdr"), self.fdr, FDR_METHODS)
+        check_choice(named("select_by"), self.select_by, SELECT_BY)
+        check_choice(named("tables"), self.tables, TABLE_FORMATS)
         if self.scheduler is not None:
             from .capturing.cluster import local_workers
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
-        object.__setattr__(self, "image_size", image_shape(self.image_size, "--image-size"))  # 48x96 → (48, 96)
+        object.__setattr__(self, "image_size", image_shape(self.image_size, named("image_size")))  # 48x96 → (48, 96)
         for name in ("workers", "permutations", "bootstrap", "limit", "block", "shuffles"):
-            check_positive(f"--{name.replace('_', '-')}", getattr(self, name))
-        check_positive("--batch-size", self.batch_size, optional=False)
-        check_fraction("--alpha", self.alpha)
+            check_positive(named(name), getattr(self, name))
+        check_positive(named("batch_size"), self.batch_size, optional=False)
+        check_fraction(named("alpha"), self.alpha)
         if self.select_by != "threshold" and not self.permutations:
-            raise CatselError(f"--select-by {self.select_by} needs p-values: add --permutations N (e.g. 1000)")
+            raise CatselError(f"{named('select_by')} {self.select_by} needs p-values: add {named('permutations')} N "
+                              "(e.g. 1000)")
         if self.select_by != "threshold" and (self.bootstrap or self.null):
-            raise CatselError("--bootstrap and --null redo the threshold rule on resampled or shuffled data; "
-                              "use them with --select-by threshold (the default)")
+            raise CatselError(f"{named('bootstrap')} and {named('null')} redo the threshold rule on resampled or "
+                              f"shuffled data; use them with {named('select_by')} threshold (the default)")
 
 
 @dataclass
@@ -388,7 +410,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
                               preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
-    folder.image_size = amodel.image_size
+    folder = folder.at_size(amodel.image_size)  # the network's size, known once it is built
     out.mkdir(parents=True, exist_ok=True)
     capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
                            cache=settings.cache, devices=settings.devices)
@@ -526,7 +548,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     if record is None or missing:
         raise StoreError(f"{out} holds a capture but not a finished run ({', '.join(missing) or 'run.json'} "
                          "missing); rerun `catsel run` with the same options to finish it")
-    settings = record.settings()
+    settings = Settings.from_record(record)
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
              "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
              "images_per_category": acts.counts}

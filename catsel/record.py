@@ -4,8 +4,8 @@
 store's ``meta.json``: every parameter that a figure, the printout or the
 report names is a field (the number of label shuffles of the null
 included), each field's type is checked when the file is read, so a wrong
-one is one line naming it, and :meth:`RunRecord.settings` gives back the
-run's :class:`catsel.Settings` field by field.
+one is one line naming it, and :meth:`catsel.Settings.from_record` gives back
+the run's settings field by field.
 """
 
 from __future__ import annotations
@@ -275,21 +275,3 @@ class RunRecord:
         except KeyError:
             return default
         return default if value is None else value
-
-    def settings(self):
-        """The run's :class:`catsel.Settings`, field by field.
-
-        Returns
-        -------
-        Settings
-        """
-        from .pipeline import Settings
-
-        optional = {"permutations": self.permutations, "bootstrap": self.bootstrap, "fdr": self.fdr,
-                    "alpha": self.alpha, "shuffles": self.shuffles}
-        return Settings(model=self.model, weights=self.weights_requested, layers=list(self.layers) or None,
-                        image_size=self.image_size, fit=self.fit, preprocess=self.preprocess,
-                        batch_size=self.batch_size, precision=self.precision, index=self.index,
-                        threshold=self.threshold, select_by=self.select_by, reliability=self.split_half,
-                        null=self.null_baselines, seed=self.seed, scheduler=self.scheduler,
-                        **{k: v for k, v in optional.items() if v is not None})

@@ -49,7 +49,7 @@ def _img(fig, alt: str) -> str:
 
 def _representatives(result, *, per_category: int, top: int) -> list[str]:
     from .selection import MIN_ACTIVE, representative_filters
-    from .visualise import plot_crops, plot_top_images
+    from .visualize import plot_crops, plot_top_images
 
     acts, table = result.activations, result.table
     parts = [f'<p class="note">Per category, the most selective filter of each layer; the {per_category} furthest '

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 from .plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_fonts, palette
 from .selection import layer_category_codes
-from .visualise import activity, has_receptive_field, receptive_crop, top_images
+from .visualize import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
 from .errors import StoreError

@@ -280,3 +280,10 @@ def test_too_little_memory_at_start_up_is_one_line_not_a_hang(tmp_path, limit_gb
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ulimit -v" in lines[0] and f"{limit_gb:.1f} GB" in lines[0]
+
+
+def test_an_error_names_the_option_on_the_command_line_and_the_keyword_in_python(tmp_path, capsys):
+    with pytest.raises(catsel.CatselError, match=r"^select_by q needs p-values: add permutations N"):
+        catsel.Settings(select_by="q")
+    assert main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--select-by", "q"]) == 2
+    assert "--select-by q needs p-values: add --permutations N" in capsys.readouterr().err

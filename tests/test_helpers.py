@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import course, visualise
+from catsel import course, visualize
 from catsel.selection import best_layers, representative_filters
 from planted import SIZE
 from helpers import hand_set_acts as _acts
@@ -48,12 +48,12 @@ def test_near_silent_units_are_counted_apart_and_not_representative():
 
 def test_top_images_of_silent_and_near_silent_units_say_so():
     acts = _sparse_acts()
-    assert visualise.top_images(acts, "l", 2, 6).tolist() == []  # silent: no image drives it
-    assert visualise.top_images(acts, "l", 0, 6).tolist() == [3]  # near-silent: only the image that does
-    assert visualise.activity(acts, "l", 0) == (1, 80)
+    assert visualize.top_images(acts, "l", 2, 6).tolist() == []  # silent: no image drives it
+    assert visualize.top_images(acts, "l", 0, 6).tolist() == [3]  # near-silent: only the image that does
+    assert visualize.activity(acts, "l", 0) == (1, 80)
     from matplotlib.figure import Figure
 
-    silent = visualise.plot_crops(acts, "l", 2, fig=Figure())
+    silent = visualize.plot_crops(acts, "l", 2, fig=Figure())
     assert any("is silent" in t.get_text() for t in silent.texts) and not silent.axes
 
 
@@ -68,12 +68,12 @@ def test_best_layers_picks_the_largest_proportion_deeper_on_ties():
 
 def test_crops_lie_inside_the_image_and_contain_the_maximum(planted_acts):
     layer = "conv2"
-    field = visualise.receptive_field(planted_acts, layer)
+    field = visualize.receptive_field(planted_acts, layer)
     assert (field.size, field.jump) == (5, 2)
     width = planted_acts.map_shape(layer)[1]
     for unit in range(3):
-        for row in visualise.top_images(planted_acts, layer, unit, k=5):
-            crop, (top, left, bottom, right) = visualise.receptive_crop(planted_acts, layer, unit, row)
+        for row in visualize.top_images(planted_acts, layer, unit, k=5):
+            crop, (top, left, bottom, right) = visualize.receptive_crop(planted_acts, layer, unit, row)
             assert 0 <= top < bottom <= SIZE and 0 <= left < right <= SIZE
             r, c = divmod(int(planted_acts.positions(layer)[row, unit]), width)
             cy, cx = r * field.jump + field.start, c * field.jump + field.start
@@ -84,17 +84,17 @@ def test_crops_lie_inside_the_image_and_contain_the_maximum(planted_acts):
 
 
 def test_top_images_within_a_category(planted_acts):
-    rows = visualise.top_images(planted_acts, "dense", 0, k=3, category="blue")
+    rows = visualize.top_images(planted_acts, "dense", 0, k=3, category="blue")
     assert (planted_acts.labels[rows] == planted_acts.categories.index("blue")).all()
     values = planted_acts["dense"][rows, 0]
     assert list(values) == sorted(values, reverse=True)
 
 
 def test_figures_are_made(planted_acts):
-    assert len(visualise.plot_top_images(planted_acts, "conv1", 0, k=4).axes) == 4
-    assert len(visualise.plot_crops(planted_acts, "conv1", 0, k=3, per_category=True).axes) == 9
+    assert len(visualize.plot_top_images(planted_acts, "conv1", 0, k=4).axes) == 4
+    assert len(visualize.plot_crops(planted_acts, "conv1", 0, k=3, per_category=True).axes) == 9
     folder = catsel.ImageFolder(planted_acts.root, image_size=SIZE)
-    assert len([a for a in visualise.thumbnail_grid(folder, per_category=2).axes if a.images]) == 6
+    assert len([a for a in visualize.thumbnail_grid(folder, per_category=2).axes if a.images]) == 6
 
 
 def test_check_finds_undecodable_images(colour_folder):

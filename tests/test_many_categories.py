@@ -63,7 +63,7 @@ def test_tables_format_on_request(colour_folder, tmp_path):
     assert main(["run", str(colour_folder), "--out", str(tmp_path / "p"), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1", "--tables", "parquet", "--no-progress"]) == 0
     assert pd.read_parquet(tmp_path / "p" / "selectivity.parquet")["layer"].eq("block1_conv1").all()
-    with pytest.raises(catsel.CatselError, match="--tables"):
+    with pytest.raises(catsel.CatselError, match="unknown tables 'xlsx'"):  # from Python: the keyword
         catsel.Settings(tables="xlsx")
 
 

@@ -131,7 +131,7 @@ def test_a_batch_of_units_gives_each_the_picture_it_gets_alone():
 def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch):
     import catsel
     from catsel import maximise as module
-    from catsel.visualise import plot_representatives
+    from catsel.visualize import plot_representatives
 
     calls = []
     batch = module.maximise_many
@@ -149,7 +149,7 @@ def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch)
 
 def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):
     import catsel
-    from catsel.visualise import plot_representatives
+    from catsel.visualize import plot_representatives
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     fig = plot_representatives(planted_acts, catsel.selectivity(planted_acts), "red", amodel, top=3, steps=2,

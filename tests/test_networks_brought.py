@@ -197,7 +197,7 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
     result = catsel.run(colour_folder, tmp_path / "out", model=str(tmp_path / "wide.keras"), progress=False)
     acts = result.activations
     assert acts.meta.image_size == (12, 20) and acts.image(0).shape == (12, 20, 3)
-    crop, box = catsel.visualise.receptive_crop(acts, "c2", 0, 0)
+    crop, box = catsel.visualize.receptive_crop(acts, "c2", 0, 0)
     assert crop.shape[:2] == (box[2] - box[0], box[3] - box[1]) and box[3] <= 20 and box[2] <= 12
     picture = catsel.maximise.maximise(catsel.models.from_store(acts), "c2", 1, steps=3)
     assert picture.image.shape == (12, 20, 3)

@@ -142,7 +142,7 @@ def _sequential():
 
 def test_a_saved_sequential_model_keeps_its_receptive_fields(tmp_path, colour_folder):
     import catsel
-    from catsel.visualise import receptive_crop
+    from catsel.visualize import receptive_crop
 
     built = _sequential()
     built.save(tmp_path / "net.keras")
@@ -169,7 +169,7 @@ def test_squeeze_excite_is_flagged_and_a_global_layer_is_said_so_before_any_work
     import catsel
     from catsel.cli import main
     from catsel.receptive import global_layers
-    from catsel.visualise import field_note, plot_filter
+    from catsel.visualize import field_note, plot_filter
 
     network = _squeeze_excite()
     fields = receptive_fields(network)

@@ -117,7 +117,10 @@ def local_workers(scheduler: str) -> int | None:
         return None
     _, _, count = scheduler.partition(":")
     if not count.isdigit() or int(count) < 1:
-        raise CatselError(f"--scheduler local:N takes a number of worker processes, e.g. local:2, not {scheduler!r}")
+        from ..options import named
+
+        raise CatselError(f"{named('scheduler')} local:N takes a number of worker processes, e.g. local:2, not "
+                          f"{scheduler!r}")
     return int(count)
 
 

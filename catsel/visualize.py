@@ -1,0 +1,488 @@
+"""Seeing a filter: its top images and the image regions that drove it.
+
+* :func:`top_images` — the k images of the captured set on which a filter's
+  maximum is highest (optionally within one category);
+* :func:`receptive_crop` — the region of an image that the filter's maximum
+  saw: the unit's receptive field (stored with the capture, computed from the
+  model's layers, see :mod:`catsel.receptive`) around where the maximum was;
+* :func:`plot_top_images`, :func:`plot_crops` — montages as matplotlib figures;
+* :func:`thumbnail_grid` — a few images per category of a dataset.
+
+Images are read again from the data folder recorded in the store, the same
+way as for the capture (size and fit), so crops line up with the positions.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+from .data import ImageFolder, load_image
+from .plots import fit_fonts, palette
+from .receptive import ReceptiveField
+from .store import Activations
+from .tables import top_k
+
+__all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
+           "plot_filter", "plot_representatives"]
+
+
+def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
+    """Rows of the ``k`` images with the highest value of ``unit``, best first.
+
+Images on which the unit sits at its minimum are left out: a silent unit has
+no top images, and a near-silent one only the few that drive it.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    category : str, optional
+        Only this category's images.
+
+    Returns
+    -------
+    ndarray of int, shape (min(k, n),)
+        Rows of ``acts`` (ties in row order).
+    """
+    values = np.asarray(acts[layer][:, unit])
+    keep = values > values.min()  # an image at the unit's minimum does not drive it
+    if category is not None:
+        if category not in acts.categories:
+            raise KeyError(f"no category {category!r}; categories: {', '.join(acts.categories)}")
+        keep &= acts.labels == acts.categories.index(category)
+    rows = np.flatnonzero(keep)
+    return rows[top_k(values[rows], k)]
+
+
+def field_note(acts: Activations, layer: str) -> str | None:
+    """What a layer's units see, when it is not a local field: ``None`` for a plain local field.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    str or None
+        One sentence for a dense layer, tokens, a global field, or a local
+        field scaled by the whole image (squeeze-excite).
+    """
+    spec = acts.meta.layer(layer)
+    if spec.receptive_field:
+        if spec.receptive_field.get("global_context"):
+            return (f"{layer} is scaled by the whole image (a squeeze-excite block): its receptive-field crops show "
+                    "where a unit looks, not all that changes it")
+        return None
+    if acts.map_shape(layer) is None:
+        return f"{layer} is a dense layer: each unit sees the whole image, so its top images are shown whole"
+    return (f"{layer} has no local receptive field (each unit sees the whole image, e.g. after a global pooling, "
+            "or tokens): its top images are shown whole")
+
+
+def has_receptive_field(acts: Activations, layer: str) -> bool:
+    """Whether a captured layer's units have a local receptive field (crops can be cut).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    bool
+    """
+    spec = acts.meta.layer(layer)
+    return bool(spec.receptive_field) and spec.map_shape is not None
+
+
+def receptive_field(acts: Activations, layer: str) -> ReceptiveField:
+    """The receptive field of a captured conv layer, as the store recorded it.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    ReceptiveField
+
+    Raises
+    ------
+    ValueError
+        For a layer without one (a dense layer sees the whole image).
+    """
+    if not has_receptive_field(acts, layer):
+        raise ValueError(field_note(acts, layer))
+    return ReceptiveField(**acts.meta.layer(layer).receptive_field)
+
+
+def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The part of image ``row`` inside the receptive field of ``unit``'s maximum.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    row : int
+        The image (a row of ``acts``).
+    image : ndarray of uint8, shape (height, width, 3), optional
+        The decoded image, when the caller has it already.
+
+    Returns
+    -------
+    crop : ndarray of uint8, shape (h, w, 3)
+    box : tuple of int
+        ``(top, left, bottom, right)`` in the network's input pixels (clipped to
+        the image; bottom/right exclusive).
+    """
+    image = acts.image(row) if image is None else image
+    field = receptive_field(acts, layer)
+    width = acts.map_shape(layer)[1]
+    r, c = divmod(int(acts.positions(layer)[row, unit]), width)
+    box = field.box(r, c, image.shape[:2])
+    top, left, bottom, right = box
+    return image[top:bottom, left:right], box
+
+
+def _tile(ax, image, title, colour) -> None:
+    ax.imshow(image)
+    ax.set_title(title, fontsize=8, color=colour)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None,
+                    boxes: bool = True, fig: Figure | None = None) -> Figure:
+    """The filter's top images, each titled with its category and value.
+
+    The receptive field of the maximum is outlined on each (conv layers).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    category : str, optional
+        Only this category's images.
+    boxes : bool, default True
+        Outline the receptive field.
+    fig : matplotlib Figure, optional
+        Drawn into; a new one by default.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    from matplotlib.patches import Rectangle
+
+    rows = top_images(acts, layer, unit, k, category=category)
+    if not len(rows):
+        return _no_images(acts, layer, unit, fig)
+    cols = min(max(len(rows), 1), 8)
+    lines = -(-len(rows) // cols) or 1
+    fig = fig or Figure(figsize=(1.6 * cols, 1.9 * lines + 0.4), layout="constrained")
+    colours = palette(list(acts.categories))
+    conv = has_receptive_field(acts, layer)
+    for i, row in enumerate(rows):
+        ax = fig.add_subplot(lines, cols, i + 1)
+        cat = acts.categories[acts.labels[row]]
+        image = acts.image(row)
+        _tile(ax, image, f"{cat}\n{acts[layer][row, unit]:.3g}", colours[cat])
+        if conv and boxes:
+            _, (top, left, bottom, right) = receptive_crop(acts, layer, unit, row, image)
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
+                                   ec="yellow", lw=1.5))
+    fig.suptitle(f"{layer} filter {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
+                 + _activity_note(acts, layer, unit), fontsize=10)
+    fit_fonts(fig)
+    return fig
+
+
+def activity(acts: Activations, layer: str, unit: int) -> tuple[int, int]:
+    """On how many images a unit is above its minimum, and of how many.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+
+    Returns
+    -------
+    active, total : int
+    """
+    values = np.asarray(acts[layer][:, unit])
+    return int((values > values.min()).sum()), len(values)
+
+
+def _activity_note(acts: Activations, layer: str, unit: int) -> str:
+    from .selection import MIN_ACTIVE
+
+    active, total = activity(acts, layer, unit)
+    if active < MIN_ACTIVE * total:
+        return f"\nNEAR-SILENT: above its minimum on {active} of {total} images"
+    return ""
+
+
+def _no_images(acts: Activations, layer: str, unit: int, fig: Figure | None) -> Figure:
+    """A panel that says a unit is silent instead of drawing images at its minimum."""
+    fig = fig or Figure(figsize=(6, 1.2), layout="constrained")
+    value = float(np.asarray(acts[layer][:, unit]).min())
+    fig.text(0.5, 0.5, f"{layer} filter {unit} is silent: {value:.3g} on every image, so no image drives it\n"
+                       "(its selectivity is 0 and it is never selective)", ha="center", va="center", fontsize=9)
+    fit_fonts(fig)
+    return fig
+
+
+def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_category: bool = False,
+               size: int = 64, fig: Figure | None = None) -> Figure:
+    """Receptive-field crops of the filter's top images (one row, or one row per category).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    k : int, default 8
+    per_category : bool, default False
+        One row of top images per category.
+    size : int, default 64
+        Side of each shown crop, in pixels.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    groups = [(c, top_images(acts, layer, unit, k, category=c)) for c in acts.categories] if per_category \
+        else [(None, top_images(acts, layer, unit, k))]
+    cols = max(len(r) for _, r in groups)
+    if not cols:
+        return _no_images(acts, layer, unit, fig)
+    fig = fig or Figure(figsize=(1.2 * cols + 1.2, 1.45 * len(groups) + 0.5), layout="constrained")
+    colours = palette(list(acts.categories))
+    axes = fig.subplots(len(groups), cols, squeeze=False)
+    for g, (group, rows) in enumerate(groups):
+        for i in range(cols):
+            ax = axes[g, i]
+            ax.set_axis_off()
+            if i >= len(rows):
+                continue
+            row = rows[i]
+            crop, _ = receptive_crop(acts, layer, unit, row)
+            shown = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC))
+            cat = acts.categories[acts.labels[row]]
+            _tile(ax, shown, f"{acts[layer][row, unit]:.3g}", colours[cat])
+            ax.set_axis_on()
+            if i == 0 and group is not None:
+                ax.set_ylabel(group, color=colours[group], fontsize=9)
+    fig.suptitle(f"{layer} filter {unit}: receptive-field crops at the maximum"
+                 + (", per category" if per_category else ""), fontsize=10)
+    fit_fonts(fig)
+    return fig
+
+
+def thumbnail_grid(folder: ImageFolder, per_category: int = 6, *, size: int = 96, fig: Figure | None = None) -> Figure:
+    """The first ``per_category`` readable images of each category, one row per category.
+
+    Parameters
+    ----------
+    folder : ImageFolder
+    per_category : int, default 6
+    size : int, default 96
+        Side of each thumbnail, in pixels.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    cats = folder.categories
+    fig = fig or Figure(figsize=(1.3 * per_category + 1, 1.35 * len(cats)), layout="constrained")
+    axes = fig.subplots(len(cats), per_category, squeeze=False)
+    colours = palette(list(cats))
+    for r, cat in enumerate(cats):
+        indices = [i for i, lab in enumerate(folder.labels) if lab == r]
+        shown = 0
+        for i in indices:
+            if shown == per_category:
+                break
+            try:
+                img = load_image(folder.paths[i], size, folder.fit)
+            except Exception:
+                continue
+            ax = axes[r, shown]
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if shown == 0:
+                ax.set_ylabel(cat, color=colours[cat], fontsize=10)
+            shown += 1
+        for j in range(shown, per_category):
+            axes[r, j].set_axis_off()
+    fit_fonts(fig)
+    return fig
+
+
+def _strip(images: list[np.ndarray], side: int = 64, gap: int = 3) -> np.ndarray:
+    """Images side by side at one height, white between them (crops differ in size at the image's edges)."""
+    # each at the height of the strip, its own shape kept (a non-square input's whole images)
+    tiles = [np.asarray(Image.fromarray(im).resize((max(1, round(side * im.shape[1] / im.shape[0])), side),
+                                                   Image.Resampling.NEAREST)) for im in images]
+    strip = np.full((side, sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1), 3), 255, dtype=np.uint8)
+    left = 0
+    for tile in tiles:
+        strip[:, left:left + tile.shape[1]] = tile if tile.ndim == 3 else tile[..., None]
+        left += tile.shape[1] + gap
+    return strip
+
+
+def _draw_maximised(ax, result, title: str) -> None:
+    ax.imshow(result.image)
+    if result.flat:
+        title += "\nFLAT: does not drive the unit"
+    ax.set_title(title, fontsize=8, color="#b00000" if result.flat else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
+                seed: int = 0, fig: Figure | None = None, progress: bool = False, return_pictures: bool = False):
+    """One panel with the three views of a filter.
+
+    Its top images, their receptive-field crops, and an activation-maximisation
+    picture (see :func:`catsel.maximise.maximise`).
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    amodel : ActivationModel, optional
+        The captured network; rebuilt from the store when omitted.
+    k : int, default 6
+        Top images.
+    steps : int, default 256
+        Activation-maximisation steps.
+    seed : int, default 0
+    fig : matplotlib Figure, optional
+    progress : bool, default False
+        Show the activation maximisation's progress with the time left.
+    return_pictures : bool, default False
+        Also return the activation-maximisation result (to report a flat one).
+
+    Returns
+    -------
+    matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
+    """
+    from .maximise import maximise
+    from .models import from_store
+
+    amodel = amodel or from_store(acts)
+    result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress)
+    conv = has_receptive_field(acts, layer)
+    fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
+    views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
+    plot_top_images(acts, layer, unit, k, fig=views[0])
+    if conv:
+        plot_crops(acts, layer, unit, k, fig=views[1])
+    axes = right.subplots(2, 1, height_ratios=[3, 1])
+    _draw_maximised(axes[0], result, f"activation maximisation\n{steps} steps, seed {seed}")
+    axes[1].plot(result.trace, lw=1)
+    axes[1].set_xlabel("step", fontsize=7)
+    axes[1].set_ylabel("objective", fontsize=7)
+    axes[1].tick_params(labelsize=6)
+    fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
+    fit_fonts(fig)
+    return (fig, [result]) if return_pictures else fig
+
+
+def plot_representatives(acts: Activations, table, category: str, amodel=None, *, top: int = 4,
+                         steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None,
+                         progress: bool = False, return_pictures: bool = False):
+    """The category's representative filters, like the paper's Figure 3.
+
+    The most selective unit of each layer for ``category`` is found; the ``top``
+    of those (largest margin above chance) are shown in network order, each as
+    an activation-maximisation picture above receptive-field crops of its top
+    images.
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame
+        From :func:`catsel.selectivity`.
+    category : str
+    amodel : ActivationModel, optional
+        The captured network; rebuilt from the store when omitted.
+    top : int, default 4
+        Filters shown.
+    steps : int, default 256
+        Activation-maximisation steps per filter.
+    seed : int, default 0
+    crops : int, default 3
+        Receptive-field crops under each filter.
+    fig : matplotlib Figure, optional
+    progress : bool, default False
+        Show the activation maximisation's progress with the time left.
+    return_pictures : bool, default False
+        Also return the activation-maximisation results, in the panel's order.
+
+    Returns
+    -------
+    matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
+
+    Raises
+    ------
+    ValueError
+        When no unit is selective for ``category``.
+    """
+    from . import maximise
+    from .models import from_store
+    from .selection import representative_filters
+
+    reps = representative_filters(table, category, per_layer=1)
+    if reps.empty:
+        raise ValueError(f"no unit is selective for {category!r} at this threshold")
+    chosen = reps.nlargest(top, "above_chance").sort_values("layer")
+    amodel = amodel or from_store(acts)
+    cols = len(chosen)
+    fig = fig or Figure(figsize=(max(2.6 * cols, 5), 4.6), layout="constrained")
+    grid = fig.add_gridspec(2, cols, height_ratios=[3, 1.2])
+    # the panel's filters optimised together: one batch per step, not one pass per filter
+    pictures = maximise.maximise_many(amodel, [(row.layer, int(row.filter)) for row in chosen.itertuples()],
+                                      steps=steps, seed=seed, progress=progress)
+    for i, (row, result) in enumerate(zip(chosen.itertuples(), pictures)):
+        _draw_maximised(fig.add_subplot(grid[0, i]), result,
+                        f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
+        ax = fig.add_subplot(grid[1, i])
+        conv = has_receptive_field(acts, row.layer)
+        rows = top_images(acts, row.layer, int(row.filter), crops, category=category)
+        views = [receptive_crop(acts, row.layer, int(row.filter), r)[0] if conv else acts.image(r) for r in rows]
+        if views:
+            ax.imshow(_strip(views))
+        ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (its unit sees all)'}"
+                     if views else f"no {category} image drives it", fontsize=7)
+        ax.set_axis_off()
+    from .selection import MIN_ACTIVE
+
+    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})\nunits active on fewer "
+                 f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=10)
+    fit_fonts(fig)
+    return (fig, pictures) if return_pictures else fig
