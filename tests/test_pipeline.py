@@ -61,9 +61,9 @@ def test_load_run_on_a_bare_store_says_what_is_missing(tmp_path, colour_folder):
 
 @pytest.mark.parametrize("options, message", [
     ({"index": "nope"}, "unknown index 'nope'"),
-    ({"fit": "stretch"}, "unknown --fit 'stretch'"),
-    ({"alpha": 1.5}, "--alpha must lie between 0 and 1"),
-    ({"batch_size": 0}, "--batch-size must be a positive integer"),
+    ({"fit": "stretch"}, "unknown fit 'stretch'"),
+    ({"alpha": 1.5}, "^alpha must lie between 0 and 1"),
+    ({"batch_size": 0}, "^batch_size must be a positive integer"),
     ({"select_by": "q"}, "needs p-values"),
 ])
 def test_settings_are_checked_in_one_place(options, message):

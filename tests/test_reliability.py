@@ -68,16 +68,55 @@ def test_the_lock_is_held_for_the_whole_run_and_released_after(colour_folder, tm
 
 # --- a damaged store -------------------------------------------------------------------------------------------
 
-def _array_file(out: Path) -> Path:
-    return out / "activations" / "maxima" / "c2.npy"
+# Both layouts of the store keep the same promises, checked by the same tests: ".npy" rows (one process) and
+# Zarr chunks (a Dask cluster; here a client in this process, no cluster started).
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("distributed")
+    import warnings
+
+    from distributed import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    path = tmp_path_factory.mktemp("network") / "net.keras"
+    small_cnn(size=12).save(path)
+    return str(path)
+
+
+@pytest.fixture(params=["npy", "zarr"])
+def layout(request):
+    """A capture into either layout: ``capture(folder, out)``, and the file that holds the last rows of maxima/c2."""
+    on = {} if request.param == "npy" else {"client": request.getfixturevalue("client"), "block": 8}
+    network = request.getfixturevalue("network")
+
+    def capture(folder, out, **options):
+        return catsel.capture(catsel.activation_model(network, preprocess="tf"), folder, out, batch_size=4,
+                              progress=False, **on, **options)
+
+    def last_rows(out: Path) -> Path:
+        if request.param == "npy":
+            return out / "activations" / "maxima" / "c2.npy"
+        return out / "activations" / "arrays.zarr" / "maxima" / "c2" / "c" / "1" / "0"  # rows 8-14
+
+    capture.layout, capture.last_rows = request.param, last_rows
+    return capture
 
 
 @pytest.mark.parametrize("damage", ["truncated", "emptied", "lengthened"])
-def test_a_damaged_array_is_never_trusted_on_a_rerun(colour_folder, tmp_path, damage):
+def test_a_damaged_array_is_never_trusted_on_a_rerun(colour_folder, tmp_path, damage, layout):
     folder = ImageFolder(colour_folder, image_size=12)
-    whole = catsel.capture(_amodel(), folder, tmp_path / "whole", progress=False)
-    catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
-    path = _array_file(tmp_path / "run")
+    whole = layout(folder, tmp_path / "whole")
+    layout(folder, tmp_path / "run")
+    path = layout.last_rows(tmp_path / "run")
     size = path.stat().st_size
     with open(path, "r+b") as f:
         if damage == "truncated":
@@ -87,18 +126,20 @@ def test_a_damaged_array_is_never_trusted_on_a_rerun(colour_folder, tmp_path, da
         else:
             f.seek(size)
             f.write(b"\0" * 64)
-    with pytest.raises(StoreError, match=f"{path.name}.*(shorter|longer|empty|not a NumPy)"):
+    says = (f"{path.name}.*(shorter|longer|empty|not a NumPy)" if layout.layout == "npy"
+            else "maxima/c2: a chunk is missing or of another size")
+    with pytest.raises(StoreError, match=says):
         catsel.load_activations(tmp_path / "run")
-    with pytest.warns(UserWarning, match=str(path)):
-        again = catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    with pytest.warns(UserWarning, match=str(path) if layout.layout == "npy" else "000000000008.json"):
+        again = layout(folder, tmp_path / "run")
     for layer in whole.layers:
         np.testing.assert_array_equal(again[layer], whole[layer])
 
 
 @pytest.mark.parametrize("progress", ['not json', '{"rows_done": "many", "complete": false}',
                                       '{"rows_done": -3, "complete": false}'])
-def test_a_damaged_progress_record_is_one_line(colour_folder, tmp_path, progress):
-    catsel.capture(_amodel(), colour_folder, tmp_path, progress=False)
+def test_a_damaged_progress_record_is_one_line(colour_folder, tmp_path, progress, layout):
+    layout(ImageFolder(colour_folder, image_size=12), tmp_path)
     (tmp_path / "activations" / "progress.json").write_text(progress)
     with pytest.raises(StoreError, match="progress.json"):
         catsel.load_activations(tmp_path)
@@ -392,20 +433,22 @@ def test_a_bad_number_is_named_plainly(value, capsys):
     assert ("must be a number of pixels (64) or height x width (48x96)" in err) != ("too small" in err)
 
 
-def test_a_changed_row_is_found_by_its_checksum(colour_folder, tmp_path):
+def test_a_changed_row_is_found_by_its_checksum(colour_folder, tmp_path, layout):
     """Same size, other bytes: a bit flip, or a copy from another store. Sizes alone cannot see it."""
     folder = ImageFolder(colour_folder, image_size=12)
-    whole = catsel.capture(_amodel(), folder, tmp_path / "whole", progress=False)
-    catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
-    path = _array_file(tmp_path / "run")
+    whole = layout(folder, tmp_path / "whole")
+    layout(folder, tmp_path / "run")
+    path = layout.last_rows(tmp_path / "run")
     data = bytearray(path.read_bytes())
-    data[-5] ^= 0xFF  # one byte of the last row
+    data[-5 if layout.layout == "npy" else 10] ^= 0xFF  # one byte of a row (a chunk's end is padding)
     path.write_bytes(bytes(data))
     catsel.load_activations(tmp_path / "run")  # by default, loading reads sizes only
-    with pytest.raises(StoreError, match=f"{path.name} does not hold the rows that were written"):
+    says = f"{path.name} does not hold the rows that were written" if layout.layout == "npy" else \
+        "its chunk of maxima/c2 does not hold the rows that were written"
+    with pytest.raises(StoreError, match=says):
         catsel.load_activations(tmp_path / "run", verify=True)
-    with pytest.warns(UserWarning, match=f"{path}.*checksum differs"):
-        again = catsel.capture(_amodel(), folder, tmp_path / "run", progress=False)
+    with pytest.warns(UserWarning, match="checksum differs"):
+        again = layout(folder, tmp_path / "run")
     for layer in whole.layers:
         np.testing.assert_array_equal(again[layer], whole[layer])
     assert catsel.load_activations(tmp_path / "run", verify=True).meta.key == whole.meta.key
