@@ -3,7 +3,7 @@
 :func:`capture` is the protocol, the one place that decides what a capture
 is and what an earlier store is worth:
 
-- the capture's identity (:func:`catsel.capturing.key.store_key`), the same
+- the capture's identity (``catsel.capturing.key.store_key``), the same
   whichever layout keeps the arrays, its ``meta.json`` and its ``index.csv``;
 - the output folder's lock, taken once, here;
 - an earlier store: another capture's (or a damaged one) is set aside in
@@ -96,7 +96,7 @@ def capture(
     verify
         Recognise the images of an earlier capture by their contents (a
         SHA-256 digest of every file) rather than by size and modification
-        time (see :func:`catsel.capturing.key.store_key`).
+        time (see ``catsel.capturing.key.store_key``).
     client
         A ``dask.distributed.Client``: capture on its cluster's workers, in
         blocks of images, into a chunked (Zarr) store
@@ -104,7 +104,7 @@ def capture(
         ``cache`` and ``devices`` are then the workers' own business.
     block
         With ``client``: images per block (default
-        :data:`catsel.capturing.cluster.BLOCK`).
+        ``catsel.capturing.cluster.BLOCK``).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 The local runner (:mod:`catsel.capturing.local`) streams images through one
 model into one writer. For datasets of hundreds of thousands of images, or
 several GPUs and machines, the images are cut into **blocks** (default
-:data:`BLOCK` images). Each block is one `dask.distributed` task: the worker
+``BLOCK`` images). Each block is one `dask.distributed` task: the worker
 that takes it builds the network once (and keeps it for its later blocks),
 decodes the block's images itself (in threads, the next batch while this
 one computes), computes them in batches, and writes its rows into the

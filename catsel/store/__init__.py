@@ -24,7 +24,7 @@ the dataset's order. Rows of images that could not be read are zeros and
 listed under ``skipped`` in ``progress.json``.
 
 Each batch's rows are written into the ``.npy`` files at their place. Every
-:data:`SAVE_EVERY` seconds, and at the end or when a capture stops, the files
+``SAVE_EVERY`` seconds, and at the end or when a capture stops, the files
 are flushed to disk and then ``progress.json`` is replaced atomically, so an
 interrupted capture resumes from the last rows saved.
 

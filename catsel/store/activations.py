@@ -51,6 +51,8 @@ class Activations:
     _maxima, _positions, _means, _minima : dict of str to ndarray
         The arrays by layer; read them as ``acts[layer]``, ``acts.positions(layer)``,
         ``acts.means(layer)`` and ``acts.minima(layer)``.
+    _identity, _root_given
+        Each image's file as captured, and whether ``root`` is the caller's (see :meth:`image_file`).
     _rows : ndarray, optional
         The rows of the files that hold read images, when the arrays are
         whole files (memory-mapped, or chunked) that also hold skipped ones.
@@ -382,7 +384,7 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         The store folder, or the run folder holding ``activations/``.
     mmap : bool, optional
         Keep the arrays memory-mapped (read-only) instead of loading them
-        (default: when the maxima take more than :data:`MMAP_ABOVE` bytes).
+        (default: when the maxima take more than ``MMAP_ABOVE`` bytes).
     verify : bool, default False
         Check every array file against the CRC-32 recorded when it was
         written (reads the whole store; a capture that resumes or reuses a

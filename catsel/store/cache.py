@@ -1,7 +1,7 @@
 """The decoded-image cache: uint8 images at a model's size, on disk, shared by the captures of one folder.
 
 ``--cache DIR`` keeps, per folder, size and fit, three files named by
-:func:`catsel.capturing.key.decoded_cache_key`: the images
+``catsel.capturing.key.decoded_cache_key``: the images
 (``decoded-<key>.npy``), which of them are decoded (``decoded-<key>-done.npy``)
 and why some could not be (``decoded-<key>.json``). The files are allocated
 on disk when the cache is made (a full disk stops there, in one line) and
@@ -31,7 +31,7 @@ class DecodedCache:
     folder : Path
         The cache's folder.
     key : str
-        The images' identity (:func:`catsel.capturing.key.decoded_cache_key`).
+        The images' identity (``catsel.capturing.key.decoded_cache_key``).
     n : int
         Images of the folder.
     image_size : int or (int, int)

@@ -117,7 +117,7 @@ class StoreMeta:
     format, version
         ``"catsel-activations"`` and the store format's version.
     layout : {"npy", "zarr"}
-        How the arrays are kept: :data:`NPY` or :data:`ZARR`.
+        How the arrays are kept: ``NPY`` or ``ZARR``.
     block : int or None
         Images per chunk, for the ``"zarr"`` layout.
     extra : dict
