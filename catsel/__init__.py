@@ -86,38 +86,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
                             selectivity, selectivity_matrix)
     from .store import Activations, StoreMeta, load_activations
 
-__all__ = [
-    "run",
-    "compare",
-    "Settings",
-    "RunResult",
-    "RunRecord",
-    "load_run",
-    "write_report",
-    "ImageFolder",
-    "Skipped",
-    "load_image",
-    "ActivationModel",
-    "activation_model",
-    "layers",
-    "capture",
-    "Activations",
-    "StoreMeta",
-    "load_activations",
-    "selectivity",
-    "selectivity_matrix",
-    "normalise",
-    "layer_summary",
-    "representative_filters",
-    "best_layers",
-    "INDICES",
-    "register_index",
-    "layer_proportions",
-    "compare_layer_proportions",
-    "CatselError",
-    "DatasetError",
-    "ImageError",
-    "ModelError",
-    "StoreError",
-    "WeightsUnavailableError",
-]
+#: The public names: one list, the keys of the map above (the imports for type checkers repeat them, and
+#: tests/test_structure.py holds the three together).
+__all__ = list(_EXPORTS)

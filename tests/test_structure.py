@@ -152,3 +152,13 @@ def test_the_library_and_the_run_have_the_same_default_weights():
     import catsel
 
     assert inspect.signature(catsel.activation_model).parameters["weights"].default == catsel.Settings().weights
+
+
+def test_the_public_names_are_one_list():
+    import catsel
+
+    source = (PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    typed = {a.asname or a.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.If)
+             for inner in node.body if isinstance(inner, ast.ImportFrom) for a in inner.names}
+    assert set(catsel.__all__) == typed
+    assert all(getattr(catsel, name) is not None for name in catsel.__all__)
