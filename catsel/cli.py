@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "parallelism, JAX backend only; the batch size must be a multiple of their number)")
     run.add_argument("--threshold", type=float, default=defaults.threshold,
                      help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    run.add_argument("--index", choices=list(INDICES), default=defaults.index,
+    run.add_argument("--index", type=str.lower, choices=list(INDICES), default=defaults.index,
                      help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
                           "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
                           "chance level")
@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", required=True, help="PNG file to write; the table goes beside it as .csv")
     compare.add_argument("--labels", help="comma-separated names of the networks, in the order of the runs")
     compare.add_argument("--no-probe", action="store_true", help="leave out the linear probe of each best layer")
+
+    course = sub.add_parser("course", help="the course notebook for a class: the students' copy",
+                            description="Write the students' copy of the course notebook (notebooks/06_course.ipynb): "
+                                        "every cell tagged `solution` left out, nothing else changed.")
+    course.add_argument("--student", metavar="OUT", required=True, help="the students' notebook to write")
+    course.add_argument("--source", metavar="NOTEBOOK", help="the teacher's notebook (default: catsel's course)")
 
     layers = sub.add_parser("layers", help="list a network's layers: which catsel can capture and which by default",
                             description="Every layer of MODEL that catsel can capture, through nested models: its "
@@ -497,14 +503,39 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     if skipped:
         print(f"\nSkipped {len(skipped)} file(s):")
         for s in skipped:
-            print(f"  {s['reason'] if s['reason'].startswith(s['path']) else s['path'] + ': ' + s['reason']}")
+            print(f"  {s['path']}: {s['reason']}")
     if not run["trained"]:
         print("\nNOTE: untrained network (random weights): a control, not the study's result.")
     print(f"\nWrote {out}/: {', '.join(run['outputs'])}")
     captured = run.get("images_captured", 0)
-    speed = (f"{captured} images at {run['images_per_second']} images/s" if captured and run["images_per_second"]
+    # rows of files that could not be read are computed too (as zeros): they are not images of the study
+    unreadable = captured - sum(run["images_per_category"].values()) if captured else 0
+    files = f"{captured} files ({unreadable} unreadable)" if unreadable and captured else f"{captured} images"
+    speed = (f"{files} at {run['images_per_second']} per second" if captured and run["images_per_second"]
              else "the existing capture reused, no image captured")
     print(f"Capture: {speed} on {run['keras_backend']} ({run['device']}); total {run['total_seconds']:.1f} s")
+
+
+def _unknown(parser, command: str, extra: list) -> None:
+    """Unknown arguments of a subcommand: its usage and, for a misspelled option, the one it most likely is."""
+    import difflib
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    options = [o for action in sub._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for word in extra:
+        close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6) if word.startswith("-") else []
+        if close:
+            hints.append(f"did you mean {close[0]}?")
+    sub.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
+def cmd_course(args) -> int:
+    from .course import student_copy
+
+    out = student_copy(args.student, source=args.source)
+    print(f"Wrote {out} (the students' copy: the solution cells left out)")
+    return 0
 
 
 def cmd_layers(args) -> int:
@@ -543,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
         standard error), 130 when interrupted.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand, with the option it most likely means
+        _unknown(parser, args.command, extra)
     from .errors import CatselError, warnings_as_one_line
 
     warnings_as_one_line()
@@ -576,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "layers":
             return cmd_layers(args)
+        if args.command == "course":
+            return cmd_course(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

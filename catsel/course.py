@@ -7,13 +7,20 @@ wrong, and returns ``True`` or ``False``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from typing import Callable
 
 import numpy as np
 
 from .selection import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
 
-__all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer"]
+__all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "student_copy",
+           "COURSE"]
+
+#: The course notebook of the repository (a checkout, or an editable install).
+COURSE = Path(__file__).resolve().parents[1] / "notebooks" / "06_course.ipynb"
 
 
 def _verdict(ok: bool, success: str, hint: str) -> bool:
@@ -150,3 +157,45 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     return _verdict(answer is not None and str(answer) == str(best["layer"]),
                     f"{best['layer']} holds the most {category}-selective units ({best['proportion']:.1%}).",
                     "look at the proportion column of layer_summary for that category")
+
+
+def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = None) -> Path:
+    """Write the students' copy of the course notebook: the cells tagged ``solution`` left out.
+
+    What ``catsel course --student OUT`` runs; the one way to make the copy, used by the README and the
+    notebook alike.
+
+    Parameters
+    ----------
+    out : str or path
+        The students' notebook to write.
+    source : str or path, optional
+        The teacher's notebook (default: catsel's ``notebooks/06_course.ipynb``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CatselError
+        When the teacher's notebook is not there, or has no solution cell (a copy would hide nothing).
+    """
+    import nbformat
+
+    from .errors import CatselError
+    from .store import atomic_write
+
+    source = Path(source) if source is not None else COURSE
+    if not source.is_file():
+        raise CatselError(f"{source} is not there: give the teacher's notebook with --source (source=)")
+    nb = nbformat.read(source, as_version=4)
+    kept = [cell for cell in nb.cells if "solution" not in cell.get("metadata", {}).get("tags", [])]
+    if len(kept) == len(nb.cells):
+        raise CatselError(f"{source} has no cell tagged `solution`: the students' copy would equal it")
+    nb.cells = kept
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out) as tmp:
+        nbformat.write(nb, str(tmp))
+    return out

@@ -442,7 +442,8 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                              reliability=settings.reliability,
                              controls={"untrained": untrained} if untrained is not None else None)
 
-    skipped = [s.as_dict() for s in folder.skipped] + acts.skipped_files()
+    skipped = [_as_listed(s["path"], s["reason"], folder.root)
+               for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
     import keras
 
     record = RunRecord.from_json({
@@ -492,6 +493,17 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                        skipped=skipped, model=amodel, untrained=untrained)
     result.save()
     return result
+
+
+def _as_listed(path: str, reason: str, root: Path) -> dict:
+    """A skipped file as every list shows it: its path from the data folder (as it was given, when outside it),
+    and the reason without the path again."""
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full, os.path.abspath(root))
+    head, sep, rest = reason.partition(": ")
+    if sep and os.path.abspath(head) == full:  # a decoding error names its file itself
+        reason = rest
+    return {"path": path if rel.startswith("..") else rel.replace(os.sep, "/"), "reason": reason}
 
 
 def run_settings(out: str | os.PathLike) -> "RunRecord | None":

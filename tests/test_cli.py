@@ -287,3 +287,58 @@ def test_an_error_names_the_option_on_the_command_line_and_the_keyword_in_python
         catsel.Settings(select_by="q")
     assert main(["run", str(SAMPLE_DATA), "--out", str(tmp_path / "o"), "--select-by", "q"]) == 2
     assert "--select-by q needs p-values: add --permutations N" in capsys.readouterr().err
+
+
+def test_skipped_files_are_listed_one_way_and_unreadable_ones_are_not_counted_as_images(tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "mixed"
+    for name in ("face", "car"):
+        shutil.copytree(SAMPLE_DATA / name, data / name)
+    (data / "face" / "notes.txt").write_text("notes")
+    (data / "car" / "broken.jpg").write_bytes(b"not a picture")
+    assert main(["run", str(data), "--out", str(tmp_path / "o"), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "  face/notes.txt: not an image file (extension .txt)\n" in printed
+    assert "  car/broken.jpg: not an image Pillow can read\n" in printed  # the path once, from the data folder
+    used = sum(json.loads((tmp_path / "o" / "run.json").read_text())["images_per_category"].values())
+    assert f", {used} images (" in printed and f"Capture: {used + 1} files (1 unreadable)" in printed
+
+
+def test_a_crowded_layer_axis_says_which_layers_it_names_in_english():
+    from catsel.plots import _every
+
+    assert [_every(k) for k in (2, 3, 4, 11, 12, 13, 21, 22)] == [
+        "every 2nd", "every 3rd", "every 4th", "every 11th", "every 12th", "every 13th", "every 21st", "every 22nd"]
+
+
+def test_a_misspelled_option_gets_its_command_s_usage_and_the_option_it_means(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(SAMPLE_DATA), "--out", "o", "--image-sise", "32"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: catsel run ") and "did you mean --image-size?" in err
+
+
+def test_an_index_name_is_taken_in_any_case(tmp_path):
+    from catsel.cli import build_parser
+
+    assert build_parser().parse_args(["run", "data", "--out", "o", "--index", "FSI"]).index == "fsi"
+
+
+def test_the_students_copy_leaves_out_every_solution_and_nothing_else(tmp_path, capsys):
+    import nbformat
+
+    from catsel.course import COURSE
+
+    teacher = nbformat.read(COURSE, as_version=4)
+    assert main(["course", "--student", str(tmp_path / "student.ipynb")]) == 0
+    student = nbformat.read(tmp_path / "student.ipynb", as_version=4)
+    solutions = [c for c in teacher.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions and not [c for c in student.cells if "solution" in c.metadata.get("tags", [])]
+    assert [c.source for c in student.cells] == [c.source for c in teacher.cells if c not in solutions]
+    # the notebook and the README tell teachers this command, and no other
+    readme = (COURSE.parents[1] / "README.md").read_text()
+    assert "catsel course --student" in teacher.cells[0].source and "catsel course --student" in readme
+    assert "nbconvert" not in teacher.cells[0].source
