@@ -227,9 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     course = sub.add_parser("course", help="the course notebook for a class: the students' copy",
                             description="Write the students' copy of the course notebook (notebooks/06_course.ipynb): "
-                                        "every cell tagged `solution` left out, nothing else changed.")
-    course.add_argument("--student", metavar="OUT", required=True, help="the students' notebook to write")
-    course.add_argument("--source", metavar="NOTEBOOK", help="the teacher's notebook (default: catsel's course)")
+                                        "every cell tagged `solution` left out, nothing else changed; or run a "
+                                        "student's notebook and score each exercise.")
+    task = course.add_mutually_exclusive_group(required=True)
+    task.add_argument("--student", metavar="OUT", help="write the students' notebook (no solution cells) to OUT")
+    task.add_argument("--grade", metavar="NOTEBOOK",
+                      help="run a student's notebook and print a score per exercise (for an autograder)")
+    course.add_argument("--source", metavar="NOTEBOOK", help="with --student: the teacher's notebook (default: "
+                                                             "catsel's course)")
+    course.add_argument("--fail", action="store_true",
+                        help="with --grade: exit with status 1 unless every exercise is correct")
+    course.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                        help="with --grade: a value for the notebook's parameters cell (e.g. -p image_size 32)")
 
     layers = sub.add_parser("layers", help="list a network's layers: which catsel can capture and which by default",
                             description="Every layer of MODEL that catsel can capture, through nested models: its "
@@ -531,11 +540,27 @@ def _unknown(parser, command: str, extra: list) -> None:
 
 
 def cmd_course(args) -> int:
-    from .course import student_copy
+    import ast
 
-    out = student_copy(args.student, source=args.source)
-    print(f"Wrote {out} (the students' copy: the solution cells left out)")
-    return 0
+    from .course import grade, student_copy
+
+    if args.student:
+        out = student_copy(args.student, source=args.source)
+        print(f"Wrote {out} (the students' copy: the solution cells left out)")
+        return 0
+    parameters = {}
+    for name, value in args.parameter:
+        try:
+            parameters[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parameters[name] = value  # a string
+    results = grade(args.grade, parameters=parameters)
+    width = max([len(r["exercise"]) for r in results] + [8])
+    for r in results:
+        print(f"{r['exercise']:<{width}}  {r['verdict']}")
+    right = sum(r["verdict"] == "correct" for r in results)
+    print(f"score: {right}/{len(results)}")
+    return 1 if args.fail and right < len(results) else 0
 
 
 def cmd_layers(args) -> int:

@@ -14,18 +14,61 @@ from typing import Callable
 
 import numpy as np
 
-from .selection import best_layers, layer_summary, normalise, selectivity, selectivity_matrix
+from .selection import layer_summary, normalise, selectivity, selectivity_matrix
 
 __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "student_copy",
-           "COURSE"]
+           "COURSE", "STRICT", "NotAnswered", "WrongAnswer", "grade"]
 
 #: The course notebook of the repository (a checkout, or an editable install).
 COURSE = Path(__file__).resolve().parents[1] / "notebooks" / "06_course.ipynb"
 
 
+#: Set by ``catsel course --grade`` (or ``CATSEL_COURSE_STRICT=1``): a check that fails raises, so that an
+#: executed notebook fails where its first wrong or missing answer is.
+STRICT = os.environ.get("CATSEL_COURSE_STRICT") == "1"
+
+
+class NotAnswered(Exception):
+    """An exercise's answer is still missing (strict mode)."""
+
+
+class WrongAnswer(Exception):
+    """An exercise's answer is wrong (strict mode)."""
+
+
 def _verdict(ok: bool, success: str, hint: str) -> bool:
     print(("✓ Correct: " + success) if ok else ("✗ Not yet: " + hint))
+    if not ok and STRICT:
+        raise WrongAnswer(hint)
     return ok
+
+
+def _missing(answer) -> bool:
+    """None (or ``...``) where the exercise asks for an answer: said plainly, never judged."""
+    if answer is None or answer is Ellipsis:
+        print("… Not answered yet: replace None with your answer and run the cell again.")
+        if STRICT:
+            raise NotAnswered("not answered yet")
+        return True
+    return False
+
+
+def _raised(exc: Exception) -> bool:
+    if isinstance(exc, NotImplementedError):  # the exercise's stub, untouched
+        print("… Not answered yet: your function still raises NotImplementedError; write its body.")
+        if STRICT:
+            raise NotAnswered("not answered yet")
+        return False
+    return _verdict(False, "", f"your function raised {type(exc).__name__}: {exc}")
+
+
+def _whole_number(answer, what: str) -> int | None:
+    """An answer that must be a whole number: an int (NumPy's too), not a float or a string."""
+    if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer)):
+        _verdict(False, "", f"{what} is a whole number (an int, like 12), not {type(answer).__name__} "
+                            f"{answer!r}")
+        return None
+    return int(answer)
 
 
 def _cases(seed: int = 0):
@@ -50,11 +93,13 @@ def check_normalise(fn: Callable[[np.ndarray], np.ndarray]) -> bool:
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
+    if _missing(fn):
+        return False
     a, _ = _cases()
     try:
         got = np.asarray(fn(a.copy()), dtype=np.float64)
     except Exception as exc:  # the student's code raised
-        return _verdict(False, "", f"your function raised {type(exc).__name__}: {exc}")
+        return _raised(exc)
     if got.shape != a.shape:
         return _verdict(False, "", f"expected shape {a.shape}, got {got.shape}: normalise each column (unit)")
     ok = np.allclose(got, normalise(a), atol=1e-5)
@@ -74,11 +119,13 @@ def check_selectivity(fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
+    if _missing(fn):
+        return False
     a, labels = _cases(1)
     try:
         got = np.asarray(fn(a.copy(), labels.copy(), 3), dtype=np.float64)
     except Exception as exc:
-        return _verdict(False, "", f"your function raised {type(exc).__name__}: {exc}")
+        return _raised(exc)
     expected, _ = selectivity_matrix(a, labels, 3)
     if got.shape != expected.shape:
         return _verdict(False, "", f"expected shape {expected.shape} (categories × units), got {got.shape}")
@@ -102,6 +149,14 @@ def check_chance(answer, counts: dict[str, int]) -> bool:
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
+    if _missing(answer):
+        return False
+    if not isinstance(answer, dict):
+        return _verdict(False, "", f"the answer is a dict of category → chance level, not {type(answer).__name__}")
+    strays = [v for v in answer.values() if isinstance(v, (str, bool)) or not isinstance(v, (int, float, np.number))]
+    if strays:
+        return _verdict(False, "", f"each chance level is a number (a float, like 0.25), not "
+                                   f"{type(strays[0]).__name__} {strays[0]!r}")
     total = sum(counts.values())
     expected = {c: n / total for c, n in counts.items()}
     try:
@@ -127,12 +182,14 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
+    if _missing(answer):
+        return False
+    number = _whole_number(answer, "a count of units")
+    if number is None:
+        return False
     table = selectivity(acts, threshold=threshold)
     expected = int(table[(table["layer"] == layer) & (table["category"] == category)]["selective"].sum())
-    try:
-        ok = answer is not None and int(answer) == expected
-    except (TypeError, ValueError):
-        ok = False
+    ok = number == expected
     return _verdict(ok, f"{expected} units of {layer} are selective for {category}.",
                     "selective means: selectivity minus chance is above the threshold, and the unit is not constant")
 
@@ -152,11 +209,21 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
+    if _missing(answer):
+        return False
+    if not isinstance(answer, str):
+        return _verdict(False, "", f"the answer is a layer's name (a str, like 'block1_conv1'), not "
+                                   f"{type(answer).__name__} {answer!r}")
     summary = layer_summary(selectivity(acts, threshold=threshold))
-    best = best_layers(summary).set_index("category").loc[category]
-    return _verdict(answer is not None and str(answer) == str(best["layer"]),
-                    f"{best['layer']} holds the most {category}-selective units ({best['proportion']:.1%}).",
-                    "look at the proportion column of layer_summary for that category")
+    rows = summary[summary["category"] == category]
+    top = rows["proportion"].max()
+    tied = [str(l) for l in rows.loc[np.isclose(rows["proportion"], top), "layer"]]  # a tie: each one is right
+    names = " and ".join(tied)
+    return _verdict(answer in tied,
+                    f"{answer} holds the most {category}-selective units ({top:.1%})"
+                    + (f", tied with {' and '.join(t for t in tied if t != answer)}." if len(tied) > 1 else "."),
+                    "look at the proportion column of layer_summary for that category"
+                    + (f" (the most: {top:.1%})" if names else ""))
 
 
 def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = None) -> Path:
@@ -199,3 +266,51 @@ def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = N
     with atomic_write(out) as tmp:
         nbformat.write(nb, str(tmp))
     return out
+
+
+def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict | None = None) -> list[dict]:
+    """Run a student's notebook and score each exercise by its check's verdict.
+
+    The notebook runs to its end whatever a cell does (a wrong answer does
+    not hide the later ones); each cell that calls a ``course.check_...``
+    is one exercise, named by the heading above it.
+
+    Parameters
+    ----------
+    notebook : str or path
+    timeout : int, default 1200
+        Seconds a cell may take.
+    parameters : dict, optional
+        Values for the notebook's ``parameters`` cell (``image_size``...), as papermill gives them.
+
+    Returns
+    -------
+    list of dict
+        ``{"exercise", "verdict"}`` per exercise, in order; ``verdict`` is
+        ``"correct"``, ``"wrong"``, ``"not answered"`` or ``"error"``.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(notebook)
+    if parameters:
+        from papermill.iorw import load_notebook_node
+        from papermill.parameterize import parameterize_notebook
+
+        nb = parameterize_notebook(load_notebook_node(str(notebook)), parameters)
+    else:
+        nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=timeout, allow_errors=True,
+                   resources={"metadata": {"path": str(notebook.resolve().parent)}}).execute()
+    results, heading = [], "the notebook"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = [l for l in cell.source.splitlines() if l.startswith("#")]
+            heading = lines[0].lstrip("#").strip() if lines else heading
+        elif cell.cell_type == "code" and "course.check_" in cell.source:
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            failed = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            verdict = ("not answered" if "Not answered yet" in text else "wrong" if "✗ Not yet" in text
+                       else "correct" if "✓ Correct" in text and not failed else "error")
+            results.append({"exercise": heading, "verdict": verdict})
+    return results

@@ -342,3 +342,19 @@ def test_the_students_copy_leaves_out_every_solution_and_nothing_else(tmp_path, 
     readme = (COURSE.parents[1] / "README.md").read_text()
     assert "catsel course --student" in teacher.cells[0].source and "catsel course --student" in readme
     assert "nbconvert" not in teacher.cells[0].source
+
+
+@pytest.mark.slow
+def test_the_course_is_graded_per_exercise_and_an_unanswered_copy_fails_when_asked(tmp_path, capsys):
+    from catsel.course import COURSE
+
+    small = ["-p", "image_size", "32", "-p", "limit", "8", "-p", "out_dir", str(tmp_path / "runs")]
+    assert main(["course", "--grade", str(COURSE), "--fail", *small]) == 0  # the teacher's copy: every answer
+    teacher = capsys.readouterr().out
+    assert "score: 5/5" in teacher and teacher.count("  correct") == 5
+    assert main(["course", "--student", str(tmp_path / "student.ipynb")]) == 0
+    capsys.readouterr()
+    assert main(["course", "--grade", str(tmp_path / "student.ipynb"), *small]) == 0  # scored, not failed
+    assert main(["course", "--grade", str(tmp_path / "student.ipynb"), "--fail", *small]) == 1
+    student = capsys.readouterr().out
+    assert "score: 0/5" in student and student.count("  not answered") == 10

@@ -128,7 +128,34 @@ def test_course_checks_accept_right_and_refuse_wrong_answers(capsys):
                        course.check_normalise(lambda a: None)):
         assert unanswered is False
     out = capsys.readouterr().out
-    assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 8
+    assert out.count("✓ Correct") == 5 and out.count("✗ Not yet") == 5 and out.count("Not answered yet") == 3
+
+
+def test_course_checks_accept_every_right_answer_and_name_the_type_wanted(capsys, monkeypatch):
+    acts = catsel.Activations.from_arrays({"one": np.eye(4)[:, :2] + [0, 0], "two": np.eye(4)[:, :2]},
+                                          [0, 0, 1, 1], ["a", "b"])
+    summary = catsel.layer_summary(catsel.selectivity(acts, threshold=0.01))
+    assert summary.query("category == 'a'")["proportion"].nunique() == 1  # a tie: both layers are right
+    assert course.check_best_layer("one", acts, category="a") and course.check_best_layer("two", acts, category="a")
+    assert not course.check_count(1.0, _acts(), layer="conv", category="a", threshold=0.01)
+    assert not course.check_count("1", _acts(), layer="conv", category="a", threshold=0.01)
+    assert course.check_count(np.int64(1), _acts(), layer="conv", category="a", threshold=0.01)
+    assert not course.check_chance({"a": "0.25", "b": 0.75}, {"a": 1, "b": 3})
+    assert not course.check_best_layer(3, acts, category="a")
+
+    def unwritten(a):
+        raise NotImplementedError
+
+    assert not course.check_normalise(unwritten)
+    out = capsys.readouterr().out
+    assert "an int, like 12), not float 1.0" in out and "not str '1'" in out and "not str '0.25'" in out
+    assert "a str, like 'block1_conv1'), not int 3" in out
+    assert "still raises NotImplementedError" in out and "raised NotImplementedError:" not in out
+    monkeypatch.setattr(course, "STRICT", True)  # how `catsel course --grade` runs a notebook
+    with pytest.raises(course.NotAnswered):
+        course.check_count(None, _acts(), layer="conv", category="a", threshold=0.01)
+    with pytest.raises(course.WrongAnswer):
+        course.check_count(7, _acts(), layer="conv", category="a", threshold=0.01)
 
 
 def test_figure_1_stays_readable_with_many_layers():
