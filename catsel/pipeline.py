@@ -20,6 +20,7 @@ import io
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -442,6 +443,14 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                              reliability=settings.reliability,
                              controls={"untrained": untrained} if untrained is not None else None)
 
+    from .stats import confound_check
+
+    confounds = confound_check(acts)
+    if confounds:  # one warning, the largest difference named
+        more = f" (and {len(confounds) - 1} more in run.json)" if len(confounds) > 1 else ""
+        warnings.warn(f"{confounds[0]}{more}: a filter 'selective' for it may answer to that alone; compare with "
+                      "the low-level controls (catsel.stats.confound_audit, and catsel.stats.phase_scramble for a "
+                      "scrambled copy of the images)", UserWarning, stacklevel=3)
     skipped = [_as_listed(s["path"], s["reason"], folder.root)
                for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
     import keras
@@ -478,6 +487,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "null_baselines": bool(settings.null),
         "shuffled_null": settings.select_by == "threshold",
         "shuffles": settings.shuffles,
+        "confounds": confounds,
         "seed": settings.seed,
         "images_per_category": acts.counts,
         "skipped": skipped,

@@ -65,7 +65,7 @@ _CHECKS = {
     "keras_version": _text, "keras_backend": _text, "device": _text, "batch_size": _count(1), "precision": _text,
     "index": _text, "threshold": _number, "select_by": _text, "permutations": _count(1), "fdr": _text,
     "alpha": lambda v: _number(v) and 0 < v < 1, "bootstrap": _count(1), "split_half": _flag,
-    "null_baselines": _flag, "shuffled_null": _flag, "shuffles": _count(1), "seed": _count(0),
+    "null_baselines": _flag, "shuffled_null": _flag, "shuffles": _count(1), "seed": _count(0), "confounds": _texts,
     "images_per_category": lambda v: isinstance(v, dict) and all(_count(0)(n) for n in v.values()),
     "skipped": _skipped, "scheduler": _text, "capture_seconds": _number, "images_captured": _count(0),
     "images_per_second": _number, "total_seconds": _number, "outputs": _texts,
@@ -116,6 +116,9 @@ class RunRecord:
         Label shuffles of the shuffled-label null (``None`` in records written before it was recorded).
     seed : int
         Seed of the untrained control.
+    confounds : tuple of str
+        Low-level differences between the categories that could tell them apart alone
+        (:func:`catsel.stats.confound_check`).
     images_per_category : dict
     skipped : tuple of dict
         ``{"path", "reason"}`` per file left out.
@@ -165,6 +168,7 @@ class RunRecord:
     shuffled_null: bool = False
     shuffles: int | None = None
     seed: int = 0
+    confounds: tuple = ()
     images_per_category: dict = field(default_factory=dict)
     skipped: tuple = ()
     scheduler: str | None = None
@@ -208,7 +212,7 @@ class RunRecord:
                 raise StoreError(f"{source}: the field {name!r} holds {json.dumps(value)[:60]}, which catsel did "
                                  "not write there; the record was edited or damaged: rerun `catsel run` to write it "
                                  "again")
-            if isinstance(value, list) and name in ("layers", "outputs", "skipped", "image_size"):
+            if isinstance(value, list) and name in ("layers", "outputs", "skipped", "image_size", "confounds"):
                 value = tuple(value)
             values[name] = value
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
@@ -245,7 +249,7 @@ class RunRecord:
         dict
         """
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        for name in ("layers", "outputs", "skipped", "image_size"):
+        for name in ("layers", "outputs", "skipped", "image_size", "confounds"):
             if isinstance(data[name], tuple):
                 data[name] = list(data[name])
         return {**self.extra, **data}

@@ -122,6 +122,9 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
                  f"{html.escape(str(record.get('keras_version')))} on {html.escape(str(record.get('keras_backend')))}."
                  "</p>")
 
+    for finding in record.get("confounds") or []:  # low-level differences that could tell the categories apart
+        parts.append(f'<p class="untrained">Confound: {html.escape(finding)}; a filter "selective" for it may answer '
+                     "to that alone (compare with the low-level controls).</p>")
     parts.append("<h2>Figure 1: selective filters per layer</h2>")
     fig = Figure(figsize=(11, 5.5), layout="constrained")
     result.figure(ax=fig.subplots())

@@ -42,7 +42,8 @@ from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
-           "add_significance", "with_baselines", "reliability_summary", "null_sentence"]
+           "add_significance", "with_baselines", "reliability_summary", "null_sentence", "confound_check",
+           "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST"]
 
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
@@ -680,6 +681,71 @@ def image_statistics(acts: Activations) -> pd.DataFrame:
     frame.insert(0, "category", [acts.categories[label] for label in acts.labels])
     frame.insert(0, "path", acts.paths)
     return frame
+
+
+#: When a category's images differ from the others' this much, :func:`confound_check` warns: by Cohen's d
+#: (the difference of the means over the pooled standard deviation; 0.8 is "large") for luminance, contrast
+#: and colourfulness, and by the share of grayscale images.
+CONFOUND_D = 1.0
+CONFOUND_GRAYSCALE = 0.5
+#: ... and by at least this much on the statistic's own scale (luminance and colourfulness run from 0 to
+#: about 1, contrast to about 0.5): images that hardly vary make d large for a difference nobody could see.
+CONFOUND_AT_LEAST = {"mean luminance": 0.05, "contrast": 0.03, "colourfulness": 0.05}
+
+
+def confound_check(acts: Activations, *, per_category: int = 200, seed: int = 0) -> list[str]:
+    """Cheap low-level statistics per category, and what in them could tell the categories apart alone.
+
+    For up to ``per_category`` images of each category (chosen at random):
+    mean luminance, contrast and colourfulness (see :func:`image_statistics`)
+    and whether the image is grayscale (its three channels equal). A
+    category whose mean differs from the other images' by more than
+    :data:`CONFOUND_D` pooled standard deviations (and by
+    :data:`CONFOUND_AT_LEAST` on the statistic's scale), or whose share of
+    grayscale images differs by more than :data:`CONFOUND_GRAYSCALE`, is
+    named: a filter "selective" for it may respond to that statistic, not
+    to the category.
+
+    Parameters
+    ----------
+    acts : Activations
+    per_category : int, default 200
+    seed : int, default 0
+
+    Returns
+    -------
+    list of str
+        One sentence per finding, the largest first (empty: nothing found).
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(acts.labels)
+    rows = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_category]
+                           for c in range(len(acts.categories))])
+    values, gray = [], []
+    for row in rows:
+        with warnings.catch_warnings():  # what Pillow says of an image was said once, when it was captured
+            warnings.simplefilter("ignore")
+            image = acts.image(int(row))
+        values.append(_low_level(image)[:3])
+        gray.append(bool((image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()))
+    values, gray, chosen = np.asarray(values), np.asarray(gray, dtype=float), labels[rows]
+    findings = []
+    for c, name in enumerate(acts.categories):
+        here, rest = chosen == c, chosen != c
+        if not here.any() or not rest.any():
+            continue
+        for k, statistic in enumerate(("mean luminance", "contrast", "colourfulness")):
+            a, b = values[here, k], values[rest, k]
+            pooled = np.sqrt((a.var() * len(a) + b.var() * len(b)) / (len(a) + len(b)))
+            d = abs(a.mean() - b.mean()) / pooled if pooled > 0 else (np.inf if a.mean() != b.mean() else 0.0)
+            if d > CONFOUND_D and abs(a.mean() - b.mean()) >= CONFOUND_AT_LEAST[statistic]:
+                findings.append((d, f"{name} differs from the other categories in {statistic} ({a.mean():.2f} "
+                                    f"against {b.mean():.2f}, d = {d:.1f})"))
+        share, others = gray[here].mean(), gray[rest].mean()
+        if abs(share - others) > CONFOUND_GRAYSCALE:
+            findings.append((np.inf, f"{name} differs from the other categories in its share of "
+                                                       f"grayscale images ({share:.0%} against {others:.0%})"))
+    return [text for _, text in sorted(findings, key=lambda f: -f[0])]
 
 
 def _r2(design: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -257,3 +257,41 @@ def test_statistics_run_on_the_public_code_index(planted_acts):
     assert planted.loc[("conv2", 0, "red"), "p_value"] < 0.05
     summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, shuffled=True, bootstrap=5)
     assert summary["null_proportion"].notna().all() and summary.attrs["index"] == "repo"
+
+
+def test_a_category_that_differs_in_a_low_level_statistic_is_named_by_default(tmp_path):
+    from conftest import write_image
+    from helpers import small_cnn
+
+    rng = np.random.default_rng(0)
+    for name in ("face", "car", "dog"):
+        for i in range(6):
+            img = rng.integers(40, 200, size=(12, 12, 3))
+            if name == "face":  # every face grayscale, the other categories in colour
+                img = np.repeat(img[..., :1], 3, axis=2)
+            write_image(tmp_path / "data" / name / f"{i}.png", img)
+    with pytest.warns(UserWarning, match="face differs from the other categories in its share of grayscale images "
+                                         r"\(100% against 0%\).*confound_audit"):
+        result = catsel.run(tmp_path / "data", tmp_path / "out", model=small_cnn(size=12), preprocess="tf",
+                            progress=False)
+    assert result.record.confounds and "grayscale" in result.record.confounds[0]
+    assert "Confound: face differs" in catsel.write_report(result).read_text(encoding="utf-8")
+    same = stats.confound_check(catsel.load_activations(tmp_path / "out"), per_category=3)
+    assert same[0] == result.record.confounds[0]
+
+
+def test_categories_alike_in_their_low_level_statistics_raise_no_warning(tmp_path):
+    import warnings
+
+    from conftest import write_image
+    from helpers import small_cnn
+
+    rng = np.random.default_rng(1)
+    for name in ("face", "car", "dog"):  # the same kind of coloured noise in every category
+        for i in range(8):
+            write_image(tmp_path / "data" / name / f"{i}.png", rng.integers(0, 256, size=(12, 12, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        result = catsel.run(tmp_path / "data", tmp_path / "out", model=small_cnn(size=12), preprocess="tf",
+                            progress=False)
+    assert result.record.confounds == ()
