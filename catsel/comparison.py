@@ -16,7 +16,7 @@ Computing (:func:`compare`) is apart from drawing (:func:`plot_comparison`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -40,15 +40,19 @@ class Comparison:
     best : DataFrame
         One row per network × category: ``network``, ``category``, ``layer``,
         ``depth``, ``proportion``, ``excess`` (over the null's mean, where
-        there is one) and ``probe_auroc`` (when probed).
+        there is one), ``chosen_by`` (``"excess"``, or ``"proportion"`` for a
+        run without its null) and ``probe_auroc`` (when probed).
     notes : list of str
         What the reader should know (runs without a recorded depth, different
         images).
+    untrained : list of str
+        The networks that are untrained controls.
     """
 
     data: pd.DataFrame
     best: pd.DataFrame
     notes: list
+    untrained: list = field(default_factory=list)
 
     def figure(self, **kwargs):
         """:func:`plot_comparison` of this comparison.
@@ -101,6 +105,7 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
     if len(results) < 2:
         raise CatselError("compare needs two runs or more (one per network)")
     names = list(labels) if labels is not None else [_label(r.record, r.out) for r in results]
+    untrained = [r.record.get("trained") is False for r in results]
     if len(names) != len(results):
         raise CatselError(f"{len(names)} labels for {len(results)} runs")
     if len(set(names)) < len(names):  # the same network twice: the folders tell them apart
@@ -125,14 +130,16 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
         frame.insert(0, "network", name)
         frame.insert(2, "depth", frame["layer"].map(depth).astype(float))
         frames.append(frame)
-        top = best_layers(summary)
+        # chosen by the excess over the shuffled-label null: a layer the null accounts for is no evidence
+        by = "excess" if "excess" in summary else "proportion"
+        if by == "proportion":
+            notes.append(f"{name}: no shuffled-label null in its run; its best layer is the raw proportion's")
+        top = best_layers(summary, by=by)
+        top["chosen_by"] = by
         top["layer"] = top["layer"].astype(str)
         top["category"] = top["category"].astype(str)
         top.insert(0, "network", name)
         top.insert(3, "depth", top["layer"].map(depth).astype(float))
-        if "null_proportion" in frame:
-            null = frame.set_index(["layer", "category"])["null_proportion"]
-            top["excess"] = top["proportion"] - [null[(l, c)] for l, c in zip(top["layer"], top["category"])]
         if probe:
             from .stats import linear_probe
 
@@ -141,15 +148,16 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
             top["probe_auroc"] = [scores[(l, c)] for l, c in zip(top["layer"], top["category"])]
         best.append(top.drop(columns=[c for c in ("n_selective", "n_units") if c in top]))
     return Comparison(data=pd.concat(frames, ignore_index=True), best=pd.concat(best, ignore_index=True),
-                      notes=notes)
+                      notes=notes, untrained=[n for n, u in zip(names, untrained) if u])
 
 
 def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig=None):
     """One panel per category: each network's proportion of selective units against relative depth.
 
     A network's shuffled-label null, where its run has one, is its dotted
-    line with a light band up to the null's 95th percentile; its best layer is
-    marked with a star.
+    line with a light band up to the null's 95th percentile; its best layer
+    (the largest excess over the null) is marked with a star; untrained
+    networks are named in red in each panel's title.
 
     Parameters
     ----------
@@ -192,7 +200,9 @@ def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None 
             if not best.empty:
                 ax.plot(best["depth"], best["proportion"], "*", ms=11, color=colours[network], mec="black",
                         mew=0.5)
-        ax.set_title(category)
+        marks = [n for n in networks if n in comparison.untrained]
+        ax.set_title(category + (f"\nUNTRAINED: {', '.join(marks)}" if marks else ""),
+                     color="#b00000" if marks else "black", fontsize=9 if marks else None)
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("relative depth (0 input, 1 output)")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -203,7 +213,8 @@ def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None 
         handles.append(Line2D([], [], ls=":", color="grey"))
         names.append("shuffled-label null (band to 95th pct.)")
     handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
-    names.append("best layer (most selective units)")
+    names.append("best layer (largest excess over the null)" if "excess" in comparison.best
+                 and comparison.best["excess"].notna().all() else "best layer (most selective units)")
     fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
     fig.suptitle("Which network has filters for these categories?")
     fit_fonts(fig)

@@ -799,27 +799,42 @@ def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int
     return rows.groupby("layer", observed=True, sort=True).head(per_layer).reset_index(drop=True)
 
 
-def best_layers(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per category, the layer holding the largest proportion of selective units.
+def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFrame:
+    """Per category, the layer holding the largest proportion of selective units (or the largest excess over
+    the shuffled-label null).
 
     The paper proposes this layer for extracting features of that category.
-    Ties go to the deeper layer.
+    Its rule is the raw proportion (``by="proportion"``); a layer whose count
+    the null accounts for is not evidence, so :func:`catsel.compare` chooses
+    by ``"excess"`` (the proportion minus the null's, column ``excess`` of a
+    summary with baselines). Ties go to the deeper layer.
 
     Parameters
     ----------
     summary : DataFrame
-        From :func:`layer_summary`.
+        From :func:`layer_summary` (with ``excess`` for ``by="excess"``, see
+        :func:`catsel.stats.with_baselines`).
+    by : {"proportion", "excess"}, default "proportion"
 
     Returns
     -------
     DataFrame
         One row per category: ``category``, ``layer``, ``proportion``,
-        ``n_selective``, ``n_units``.
+        ``n_selective``, ``n_units`` (and ``excess`` where the summary has it).
     """
+    from .options import check_choice
+
+    check_choice("by", by, ("proportion", "excess"))
+    if by not in summary:
+        raise ValueError(f"the summary has no {by!r} column: add the shuffled-label null "
+                         "(catsel.stats.with_baselines(..., shuffled=True)) or choose by proportion")
     rows = []
     for category, group in summary.groupby("category", observed=True, sort=True):
         group = group.sort_values("layer")
-        best = group.iloc[len(group) - 1 - int(np.argmax(group["proportion"].to_numpy()[::-1]))]
-        rows.append({"category": category, "layer": best["layer"], "proportion": best["proportion"],
-                     "n_selective": best["n_selective"], "n_units": best["n_units"]})
+        best = group.iloc[len(group) - 1 - int(np.argmax(group[by].to_numpy()[::-1]))]
+        row = {"category": category, "layer": best["layer"], "proportion": best["proportion"],
+               "n_selective": best["n_selective"], "n_units": best["n_units"]}
+        if "excess" in group:
+            row["excess"] = best["excess"]
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -45,8 +45,8 @@ def test_compare_sets_two_networks_side_by_side_against_relative_depth(two_runs)
     best = comparison.best
     assert len(best) == 2 * 3 and set(best.columns) >= {"network", "category", "layer", "depth", "proportion",
                                                         "excess", "probe_auroc"}
-    for name, run in zip(["small", "deeper"], runs):  # the study's rule, applied to each run's own summary
-        expected = catsel.best_layers(run.summary)
+    for name, run in zip(["small", "deeper"], runs):  # the excess over each run's own null decides
+        expected = catsel.best_layers(run.summary, by="excess")
         got = best[best["network"] == name]
         assert list(got["layer"]) == [str(l) for l in expected["layer"]]
     assert best["probe_auroc"].between(0, 1).all()
@@ -64,3 +64,36 @@ def test_catsel_compare_writes_the_figure_and_the_table(two_runs, tmp_path, caps
     assert table["network"].nunique() == 2  # the same kind of model twice: told apart by folder
     assert "Wrote" in capsys.readouterr().out
     assert main(["compare", str(root / "a"), "--out", str(out)]) == 2  # one run is not a comparison
+
+
+def test_compare_stars_the_layer_furthest_above_its_null_and_marks_untrained_runs(two_runs):
+    from dataclasses import replace
+
+    _, runs = two_runs
+    summary = runs[0].summary.copy()
+    # the layer with most red-selective units, but a null that accounts for all of them
+    red = summary["category"] == "red"
+    top = summary.loc[red, "proportion"].idxmax()
+    summary.loc[top, ["null_proportion", "excess"]] = [summary.loc[top, "proportion"], 0.0]
+    others = red & (summary.index != top)
+    summary.loc[others, "excess"] = summary.loc[others, "proportion"] - summary.loc[others, "null_proportion"]
+    assert summary.loc[others, "excess"].max() > 0  # another layer stands above its null
+    lowered = replace(runs[0], summary=summary)
+    untrained = replace(runs[1], record=replace(runs[1].record, trained=False))
+    comparison = catsel.compare([lowered, untrained], labels=["small", "deeper"], probe=False)
+    best = comparison.best.set_index(["network", "category"])
+    assert best.loc[("small", "red"), "layer"] != str(summary.loc[top, "layer"])
+    assert (best["chosen_by"] == "excess").all()
+    assert best.loc[("small", "red"), "layer"] == str(summary.loc[summary.loc[red, "excess"].idxmax(), "layer"])
+    assert comparison.untrained == ["deeper"]
+    titles = [ax.get_title() for ax in comparison.figure().axes]
+    assert titles == [f"{c}\nUNTRAINED: deeper" for c in ("blue", "green", "red")]
+
+
+def test_best_layers_by_excess_needs_the_null():
+    summary = pd.DataFrame({"layer": ["a", "b"], "category": ["x", "x"], "proportion": [0.9, 0.5],
+                            "excess": [-0.1, 0.2], "n_selective": [9, 5], "n_units": [10, 10]})
+    assert catsel.best_layers(summary)["layer"].tolist() == ["a"]  # the paper's rule: the raw proportion
+    assert catsel.best_layers(summary, by="excess")["layer"].tolist() == ["b"]
+    with pytest.raises(ValueError, match="no 'excess' column"):
+        catsel.best_layers(summary.drop(columns="excess"), by="excess")
