@@ -501,14 +501,30 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         print(f"Preprocessing: {run['preprocessing']}")
     if run.get("layers_note"):
         print(f"Layers: {run['layers_note']}")
-    pivot = summary.pivot(index="layer", columns="category", values="proportion")
-    print("\nProportion of selective units per layer:")
-    print((pivot * 100).round(1).astype(str).add(" %").to_string())
-    from .stats import null_sentence
+    from .stats import negative_excess_sentence, null_sentence
 
-    null_line = null_sentence(summary)
-    if null_line:
-        print(f"\n{null_line}")
+    def cell(row) -> str:  # each proportion beside its null and excess, and the significant share
+        text = f"{row['proportion'] * 100:.1f}%"
+        if "null_proportion" in row and pd.notna(row["null_proportion"]):
+            text += f" (null {row['null_proportion'] * 100:.1f}, {row['excess'] * 100:+.1f})"
+        if "proportion_significant" in row and pd.notna(row["proportion_significant"]):
+            text += f" [q: {row['proportion_significant'] * 100:.1f}%]"
+        return text
+
+    import pandas as pd
+
+    shown = summary.assign(cell=[cell(r) for _, r in summary.iterrows()])
+    pivot = shown.pivot(index="layer", columns="category", values="cell")
+    what = "Selective units per layer"
+    if "null_proportion" in summary:
+        what += ", with the shuffled-label null and the excess over it (points)"
+    if "proportion_significant" in summary:
+        what += "; [q: significant by the permutation test]"
+    print(f"\n{what}:")
+    print(pivot.to_string())
+    for line in (null_sentence(summary), negative_excess_sentence(summary)):
+        if line:
+            print(f"\n{line}")
     if skipped:
         print(f"\nSkipped {len(skipped)} file(s):")
         for s in skipped:

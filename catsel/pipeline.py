@@ -443,6 +443,11 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                              reliability=settings.reliability,
                              controls={"untrained": untrained} if untrained is not None else None)
 
+    if settings.permutations:  # the significant count stands beside every proportion too
+        from .stats import significant_counts
+
+        counts = significant_counts(table, settings.alpha)
+        summary = summary.merge(counts, on=["layer", "category"], how="left", sort=False)
     from .stats import confound_check
 
     confounds = confound_check(acts)

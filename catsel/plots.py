@@ -362,7 +362,10 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
     colours = palette(cats)
     many = len(layers) > MAX_LABELLED_LAYERS
     counts = attrs.get("images_per_category") or {}
-    baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),)
+    alpha = attrs.get("alpha")
+    significant = f"significant (q < {alpha:g})" if alpha is not None else "significant (permutation test)"
+    baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),
+                                                             ("proportion_significant", "-.", significant))
                  if col in data]
     null = {"null_proportion", "null_high"} <= set(data.columns)
     for c in cats:  # one line per category, labelled with its name

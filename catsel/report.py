@@ -103,7 +103,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     from matplotlib.figure import Figure
 
     from .pipeline import RunResult, load_run
-    from .stats import null_sentence
+    from .stats import negative_excess_sentence, null_sentence
 
     result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary
@@ -129,12 +129,12 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     fig = Figure(figsize=(11, 5.5), layout="constrained")
     result.figure(ax=fig.subplots())
     parts.append(_img(fig, "Figure 1: proportion of selective filters per layer"))
-    sentence = null_sentence(summary)
-    if sentence:
-        parts.append(f'<p class="note">{html.escape(sentence)}</p>')
+    for sentence in (null_sentence(summary), negative_excess_sentence(summary)):
+        if sentence:
+            parts.append(f'<p class="note">{html.escape(sentence)}</p>')
 
     parts.append("<h2>Per layer</h2>")
-    columns = [c for c in ("proportion", "excess") if c in summary]
+    columns = [c for c in ("proportion", "null_proportion", "excess", "proportion_significant") if c in summary]
     pivot = summary.pivot(index="layer", columns="category", values=columns)
     pivot.columns = [f"{c} {v}" if len(columns) > 1 else str(c) for v, c in pivot.columns]
     parts.append(pivot.map(lambda v: f"{v:.1%}" if pd.notna(v) else "").to_html(border=0))

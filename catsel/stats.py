@@ -42,7 +42,8 @@ from .store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
-           "add_significance", "with_baselines", "reliability_summary", "null_sentence", "confound_check",
+           "add_significance", "with_baselines", "reliability_summary", "null_sentence", "negative_excess_sentence",
+           "significant_counts", "confound_check",
            "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST"]
 
 
@@ -942,6 +943,49 @@ def complexity_profile(summary: pd.DataFrame, *, column: str = "proportion") -> 
             "in_last_third": float(weight[depth > 2 / 3].sum() / total) if total else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def negative_excess_sentence(summary: pd.DataFrame) -> str | None:
+    """One sentence on the most negative excess over the null, what it means, or None when there is none.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A layer summary with its shuffled-label null (:func:`with_baselines`).
+
+    Returns
+    -------
+    str or None
+    """
+    if "excess" not in summary or not (summary["excess"] < 0).any():
+        return None
+    worst = summary.loc[summary["excess"].idxmin()]
+    return (f"A negative excess ({worst['category']} in {worst['layer']}: {worst['excess'] * 100:+.1f} points) means "
+            "fewer units pass the rule for the category than for a random group of as many images: its images "
+            "drive the units more evenly than chance groups do. It is no evidence of selectivity, for or against "
+            "the category.")
+
+
+def significant_counts(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Per layer × category, the units whose permutation test is significant (``q_value < alpha``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A selectivity table with ``q_value`` (:func:`add_significance`).
+    alpha : float
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``n_significant``, ``proportion_significant``.
+    """
+    marked = table.assign(significant=table["q_value"].to_numpy() < alpha)
+    counts = marked.groupby(["layer", "category"], observed=True).agg(
+        n_significant=("significant", "sum"), n=("significant", "size")).reset_index()
+    counts["n_significant"] = counts["n_significant"].astype(int)
+    counts["proportion_significant"] = counts["n_significant"] / counts["n"]
+    return counts.drop(columns="n")
 
 
 def null_sentence(summary: pd.DataFrame) -> str | None:

@@ -63,7 +63,7 @@ def test_run_on_the_sample_data_untrained(tmp_path, capsys):
     with Image.open(out / "layer_proportions.png") as png:
         assert png.size[0] > 800 and png.size[1] > 400
     printed = capsys.readouterr().out
-    assert "Proportion of selective units per layer" in printed and "untrained" in printed
+    assert "Selective units per layer, with the shuffled-label null" in printed and "untrained" in printed
     assert "Capture: 128 images at" in printed and run["images_captured"] == 128
 
     # a rerun reuses the store: its speed is not made of rows it did not capture
@@ -357,3 +357,20 @@ def test_the_course_is_graded_per_exercise_and_an_unanswered_copy_fails_when_ask
     assert main(["course", "--grade", str(tmp_path / "student.ipynb"), "--fail", *small]) == 1
     student = capsys.readouterr().out
     assert "score: 0/5" in student and student.count("  not answered") == 10
+
+
+def test_the_printout_sets_each_proportion_beside_its_null_and_permutations_add_the_significant_count(tmp_path,
+                                                                                                      capsys):
+    out = tmp_path / "o"
+    assert main(["run", str(SAMPLE_DATA), "--out", str(out), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1", "--permutations", "30", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    summary = pd.read_csv(out / "layer_summary.csv")
+    row = summary.iloc[0]
+    assert (f"{row['proportion'] * 100:.1f}% (null {row['null_proportion'] * 100:.1f}, "
+            f"{row['excess'] * 100:+.1f}) [q: {row['proportion_significant'] * 100:.1f}%]") in printed
+    assert {"n_significant", "proportion_significant"} <= set(summary.columns)
+    assert (summary["excess"] < 0).any()  # an untrained network: some categories below their null
+    assert printed.count("A negative excess (") == 1  # explained, once
+    page = catsel.write_report(out).read_text(encoding="utf-8")
+    assert "proportion_significant" in page
