@@ -43,7 +43,7 @@ from .store import Activations
 __all__ = ["permutation_test", "fdr", "must_beat", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
            "add_significance", "with_baselines", "reliability_summary", "null_sentence", "negative_excess_sentence",
-           "significant_counts", "confound_check",
+           "significant_counts", "ShuffledMargins", "confound_check",
            "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST"]
 
 
@@ -299,6 +299,55 @@ def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, r
         values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
         draws.append(_per_layer(selective_rule(values - chance[:, None], constant, threshold), sizes))
     return np.stack(draws)
+
+
+class ShuffledMargins:
+    """The shuffled-label null of the threshold rule at any threshold: computed once, counted per threshold.
+
+    The index under ``shuffles`` label shuffles, kept as each unit's margin
+    above chance; a threshold then costs one comparison (what the threshold
+    explorer redraws with its null band).
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    shuffles : int, default 20
+    layers : list of str, optional
+    seed : int, default 0
+    """
+
+    def __init__(self, acts: Activations, *, index: str = "paper", shuffles: int = 20, layers=None, seed: int = 0):
+        from .selection import INDICES
+
+        self.layers, a, self.sizes = index_inputs(acts, list(layers) if layers is not None else list(acts.layers),
+                                                  index)
+        self.categories = list(acts.categories)
+        labels, n_cat = np.asarray(acts.labels), len(acts.categories)
+        spec = INDICES[index]
+        x = spec.prepare(a, EPS)
+        self.constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+        rng = np.random.default_rng(seed)
+        margins = []
+        for _ in range(shuffles):
+            values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
+            margins.append((values - chance[:, None]).astype(np.float32))
+        self.margins = np.stack(margins)  # (shuffles, categories, units)
+
+    def summary(self, threshold: float) -> pd.DataFrame:
+        """The null at ``threshold``: ``layer``, ``category``, ``null_proportion`` (mean), ``null_high`` (95th pct).
+
+        Parameters
+        ----------
+        threshold : float
+
+        Returns
+        -------
+        DataFrame
+        """
+        draws = np.stack([_per_layer(selective_rule(m, self.constant, threshold), self.sizes) for m in self.margins])
+        return layer_frame(self.layers, self.categories, null_proportion=draws.mean(axis=0),
+                           null_high=np.quantile(draws, 0.95, axis=0))
 
 
 def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,

@@ -289,6 +289,10 @@ class ThresholdExplorer(_Explorer):
         The starting index (default: the first offered).
     categories : sequence of str, optional
         The categories shown at first (default: all).
+    significance : DataFrame, optional
+        A run's selectivity table with ``q_value`` (``--permutations``): the
+        units significant at ``alpha`` are counted beside the threshold's.
+    alpha : float, default 0.05
 
     Attributes
     ----------
@@ -303,8 +307,19 @@ class ThresholdExplorer(_Explorer):
     """
 
     def __init__(self, source: Activations | pd.DataFrame, *, threshold: float = 0.01, index: str | None = None,
-                 categories=None):
+                 categories=None, significance: pd.DataFrame | None = None, alpha: float = 0.05):
         W = _ipywidgets()
+        # the shuffled-label null, at any threshold, where the activations are at hand (one per index, made when
+        # first shown; left out above MAX_LINES categories, where the heat map shows no band)
+        self._acts = source if isinstance(source, Activations) else None
+        self._nulls: dict = {}
+        # units significant by the permutation test, per layer × category, from a run's table with q-values
+        self.alpha = alpha
+        self.significant = None
+        if significance is not None and "q_value" in significance:
+            from .stats import significant_counts
+
+            self.significant = significant_counts(significance, alpha)
         if isinstance(source, Activations):
             tables = {}
             for name in INDICES:
@@ -339,6 +354,13 @@ class ThresholdExplorer(_Explorer):
         counter = self._counts[self.index.value]
         cats = [c for c in counter.categories if c in self.categories.value]
         self.summary = counter.summary(self.threshold.value)
+        null = self._null(self.index.value, len(counter.categories))
+        if null is not None:  # every count beside its null, as in Figure 1 of a run
+            attrs = self.summary.attrs
+            self.summary = self.summary.merge(null.summary(self.threshold.value), on=["layer", "category"],
+                                              how="left", sort=False)
+            self.summary["excess"] = self.summary["proportion"] - self.summary["null_proportion"]
+            self.summary.attrs = attrs
         self.summary.attrs["index"] = self.index.value
         bare = self.summary.copy(deep=False)
         bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
@@ -378,10 +400,35 @@ class ThresholdExplorer(_Explorer):
             classes="catsel-counts", border=0)
         more = (f" (the first {MAX_LINES} of the {len(cats)} categories chosen; the figure shows all)"
                 if len(cats) > MAX_LINES else "")
-        self.table_html.value = f"<b>Selective units per layer</b>{more}{_TABLE_CSS}{html}"
+        significant = ""
+        if self.significant is not None:  # independent of the threshold: the permutation test's own rule
+            chosen = self.significant[self.significant["category"].astype(str).isin(counts.columns)]
+            grid = chosen.pivot(index="layer", columns="category", values="n_significant").reindex(
+                columns=list(counts.columns))
+            significant = (f"<b>Significant by the permutation test (q &lt; {self.alpha:g})</b>"
+                           + grid.rename_axis(index=None, columns=None).to_html(classes="catsel-significant",
+                                                                                border=0))
+        self.table_html.value = f"<b>Selective units per layer</b>{more}{_TABLE_CSS}{html}{significant}"
         total = int(shown["n_selective"].sum())
+        beside = ""
+        if "null_proportion" in shown:
+            expected = float((shown["null_proportion"] * shown["n_units"]).sum())
+            beside = f", against <b>{expected:.0f}</b> with shuffled labels (the null)"
+        if self.significant is not None:
+            chosen = self.significant[self.significant["category"].astype(str).isin(cats)]
+            beside += f"; <b>{int(chosen['n_significant'].sum())}</b> significant at q &lt; {self.alpha:g}"
         self.status.value = (f"{self.index.value} index &gt; chance + {self.threshold.value:.3f}: "
-                             f"<b>{total}</b> selective unit × category pairs")
+                             f"<b>{total}</b> selective unit × category pairs{beside}")
+
+    def _null(self, index: str, n_categories: int):
+        """The shuffled-label null of ``index`` (computed on first use), or None without activations."""
+        if self._acts is None or n_categories > MAX_LINES:
+            return None
+        if index not in self._nulls:
+            from .stats import ShuffledMargins
+
+            self._nulls[index] = ShuffledMargins(self._acts, index=index)
+        return self._nulls[index]
 
 
 class LayerExplorer(_Explorer):
@@ -799,7 +846,7 @@ class Dashboard(_Explorer):
     def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = 0.01):
         W = _ipywidgets()
         table = table if table is not None else selectivity(acts, threshold=threshold)
-        self.thresholds = ThresholdExplorer(acts, threshold=threshold)
+        self.thresholds = ThresholdExplorer(acts, threshold=threshold, significance=table)
         self.layers = LayerExplorer(table)
         self.filters = FilterExplorer(acts, table, layer=self.layers.layer.value)
         self.widget = W.Tab(children=[self.thresholds.widget, self.layers.widget, self.filters.widget])

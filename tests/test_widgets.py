@@ -26,7 +26,8 @@ def acts():
 
 def _lines(figure):
     ax = figure.axes[0]
-    return {line.get_label().split(" (N=")[0]: line.get_ydata() for line in ax.get_lines()}  # "face (N=20)"
+    return {line.get_label().split(" (N=")[0]: line.get_ydata() for line in ax.get_lines()  # "face (N=20)"
+            if not line.get_label().startswith("_")}  # the null's dotted lines are not in the legend
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.03, 0.12])
@@ -261,3 +262,28 @@ def test_the_legend_of_figure_1_fits_in_the_picture():
         legend = ex.figure.axes[0].get_legend().get_window_extent(ex.figure.canvas.get_renderer())
         assert legend.x1 <= ex.figure.bbox.x1
     assert ex.image.value == widgets.explore_thresholds(acts, categories=("car", "dog")).image.value
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.05])
+def test_the_threshold_explorer_draws_the_null_at_every_threshold(acts, threshold):
+    from catsel import stats
+
+    ex = widgets.explore_thresholds(acts, threshold=0.2)
+    ex.threshold.value = threshold  # moved: the null follows the threshold
+    expected = stats.shuffled_baseline(acts, threshold=threshold)
+    got = ex.summary.set_index(["layer", "category"])
+    want = expected.set_index(["layer", "category"]).loc[got.index]
+    np.testing.assert_allclose(got["null_proportion"], want["null_proportion"])
+    np.testing.assert_allclose(got["null_high"], want["null_high"])
+    assert ex.figure.axes[0].collections  # the band
+    assert "with shuffled labels (the null)" in ex.status.value
+
+
+def test_the_dashboard_counts_the_units_significant_by_the_permutation_test(acts):
+    from catsel import stats
+
+    table = stats.add_significance(catsel.selectivity(acts), acts, permutations=50)
+    board = widgets.Dashboard(acts, table)
+    n = int((table["q_value"] < 0.05).sum())
+    assert f"<b>{n}</b> significant at q &lt; 0.05" in board.thresholds.status.value
+    assert "catsel-significant" in board.thresholds.table_html.value
