@@ -485,9 +485,13 @@ def cmd_visualize(args) -> int:
     print(f"Wrote {out}")
     for result in pictures:
         if result.flat:
-            print(f"Note: the picture of {result.layer}/{result.unit} does not drive it (activation {result.start:.3g} "
-                  f"on the starting noise, {result.final:.3g} at the end): a unit that nothing drives, or too few "
-                  f"--steps ({len(result.trace)}); marked FLAT in the figure")
+            bar = (f", below its median on the dataset's images ({result.typical:.3g})"
+                   if result.typical is not None else "")
+            again = " even without the random transformations" if result.retried else ""
+            print(f"Note: the picture of {result.layer}/{result.unit} failed{again}: its maximum is "
+                  f"{result.peak:.3g}{bar}, its mean {result.start:.3g} on the starting noise and {result.final:.3g} "
+                  f"at the end. A unit that nothing drives, or too few --steps ({len(result.trace)}); marked FLAT "
+                  "in the figure")
     return 0
 
 

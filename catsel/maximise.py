@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 
 import keras
@@ -37,7 +37,7 @@ from .graph import Graph, graph_of
 from .options import hw, image_shape
 from .models import ActivationModel, Preprocess, base_layer, class_tokens
 
-__all__ = ["maximise", "maximise_many", "Maximised", "Robustness"]
+__all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
 
 # Square root of the colour correlation of ImageNet images (rows: RGB), as
 # measured for feature-visualisation work; normalised by its largest column norm.
@@ -59,7 +59,17 @@ class Maximised:
     layer : str
     unit : int
     flat : bool
-        The picture does not drive the unit above its value on the starting noise.
+        The picture failed: it does not drive the unit above its value on the
+        starting noise, or (where the unit's activations on real images are
+        known, ``typical``) its maximum stays below the unit's median maximum
+        on the dataset.
+    peak : float or None
+        The unit's maximum over its map on the final picture (what the store keeps per image).
+    typical : float or None
+        The unit's median maximum over the dataset's images, the bar a picture must reach.
+    retried : bool
+        A first attempt was flat and the picture was made once more without transformations (the better of
+        the two is kept).
     """
 
     image: np.ndarray
@@ -69,6 +79,10 @@ class Maximised:
     layer: str
     unit: int
     flat: bool = False
+    peak: float | None = None
+    typical: float | None = None
+    retried: bool = False
+
 
 
 def _frequency_scale(size, decay: float = 1.0) -> np.ndarray:
@@ -155,6 +169,12 @@ class Robustness:
         return self.jitter > 0 or tuple(self.scale) != (1, 1) or self.rotate > 0
 
 
+#: The transformations of a second attempt at a flat picture: none. At small sizes a shift or rotation of a
+#: few pixels moves the picture away from what the unit sees, and a unit that the first attempt left off its
+#: starting noise (64 px, block5_conv2/388 of VGG16) rose without them.
+WEAKER = Robustness.off()
+
+
 def maximise(
     model: ActivationModel | keras.Model,
     layer: str,
@@ -169,6 +189,7 @@ def maximise(
     robustness: Robustness | None = Robustness(),
     seed: int = 0,
     progress: bool = False,
+    typical: float | None = None,
 ) -> Maximised:
     """Make a picture that drives ``unit`` of ``layer`` as high as possible.
 
@@ -198,6 +219,9 @@ def maximise(
         Seeds the starting image and the transformations.
     progress : bool, default False
         Show a progress bar with the time left (``tqdm``).
+    typical : float, optional
+        The unit's median maximum over a dataset's images (``np.median(acts[layer][:, unit])``): a picture
+        whose maximum stays below it is flat, and is made once more with weaker transformations.
 
     Returns
     -------
@@ -212,9 +236,10 @@ def maximise(
     --------
     maximise_many : Several units at once, in one batch.
     """
-    return _maximise_batch(model, [(layer, unit)], steps=steps, learning_rate=learning_rate, image_size=image_size,
-                           preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
-                           robustness=robustness, seed=seed, progress=progress)[0]
+    return maximise_many(model, [(layer, unit)], steps=steps, learning_rate=learning_rate, image_size=image_size,
+                         preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
+                         robustness=robustness, seed=seed, progress=progress, batch=True,
+                         typical=None if typical is None else {(layer, unit): typical})[0]
 
 
 def maximise_many(
@@ -231,6 +256,7 @@ def maximise_many(
     seed: int = 0,
     progress: bool = False,
     batch: bool | None = None,
+    typical: Mapping | None = None,
 ) -> list[Maximised]:
     """Pictures for several units at once: on a GPU, one batch through the network per step.
 
@@ -256,11 +282,15 @@ def maximise_many(
         ``benchmarks/maximise_speed.py``: on a CPU a batch costs as much as
         its units apart, or more, since a unit of an early layer alone needs
         only the layers up to its own.
+    typical : mapping of (str, int) to float, optional
+        Each unit's median maximum over a dataset's images (see :func:`maximise`).
 
     Returns
     -------
     list of Maximised
-        One per pair, in order.
+        One per pair, in order. A flat picture is made once more with the
+        transformations off (:data:`WEAKER`); the better of the two is kept
+        (``retried``), still marked flat when it still fails.
     """
     units = [(str(layer), int(unit)) for layer, unit in units]
     if not units:
@@ -270,9 +300,24 @@ def maximise_many(
                     progress=progress)
     if batch is None:
         batch = on_accelerator()
-    if not batch:
-        return [_maximise_batch(model, [unit], **settings)[0] for unit in units]
-    return _maximise_batch(model, units, **settings)
+
+    def run(chosen, **changed):
+        options = {**settings, **changed}
+        made = (_maximise_batch(model, chosen, **options) if batch
+                else [_maximise_batch(model, [unit], **options)[0] for unit in chosen])
+        for result in made:  # judged against the unit on real images, where that is known
+            result.typical = None if typical is None else typical.get((result.layer, result.unit))
+            result.flat = result.flat or (result.typical is not None and result.peak < result.typical)
+        return made
+
+    results = run(units)
+    again = [i for i, r in enumerate(results) if r.flat]
+    if again and robustness is not None and robustness.active:  # once more, without the transformations
+        for i, second in zip(again, run([units[i] for i in again], robustness=WEAKER)):
+            if not second.flat or (second.peak or 0.0) > (results[i].peak or 0.0):
+                results[i] = second
+            results[i].retried = True
+    return results
 
 
 def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_rate: float,
@@ -339,6 +384,16 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
         """Each unit's own output (after its activation) on its untransformed picture."""
         return np.asarray(ops.convert_to_numpy(objectives([v.value for v in variables], None, output_model)))
 
+    def peaks() -> np.ndarray:
+        """Each unit's maximum over its map (a dense unit's value) on its untransformed picture, as captured."""
+        outs = output_model(to_input(to_image([v.value for v in variables]) * 255.0), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        total = 0.0
+        for out, mask in zip(outs, masks):
+            top = ops.max(out, axis=tuple(range(1, len(out.shape) - 1))) if len(out.shape) > 2 else out
+            total = total + ops.sum(top * mask, axis=-1)
+        return np.asarray(ops.convert_to_numpy(total))
+
     def loss(params):
         values = objectives(params, current["transform"])
         return -ops.sum(values), values  # the pictures are independent: their gradients do not mix
@@ -358,8 +413,8 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
         trace[t] = ops.convert_to_numpy(values)
         optimiser.apply(grads, variables)
     images = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables])) * 255.0)
-    final = activations()
+    final, peak = activations(), peaks()
     return [Maximised(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:, b],
                       start=float(start[b]), final=float(final[b]), layer=layer, unit=unit,
-                      flat=not final[b] > start[b])
+                      flat=not final[b] > start[b], peak=float(peak[b]))
             for b, (layer, unit) in enumerate(units)]

@@ -14,6 +14,8 @@ way as for the capture (size and fit), so crops line up with the positions.
 
 from __future__ import annotations
 
+import textwrap
+
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -354,7 +356,8 @@ def _strip(images: list[np.ndarray], side: int = 64, gap: int = 3) -> np.ndarray
 def _draw_maximised(ax, result, title: str) -> None:
     ax.imshow(result.image)
     if result.flat:
-        title += "\nFLAT: does not drive the unit"
+        weak = result.typical is not None and result.peak is not None and result.peak < result.typical
+        title += "\nFLAT: " + ("weaker than the unit's median image" if weak else "does not drive the unit")
     ax.set_title(title, fontsize=8, color="#b00000" if result.flat else "black")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -394,7 +397,8 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     from .models import from_store
 
     amodel = amodel or from_store(acts)
-    result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress)
+    result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress,
+                      typical=float(np.median(acts[layer][:, unit])))  # flat below the unit's median image
     conv = has_receptive_field(acts, layer)
     fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
@@ -466,8 +470,9 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     fig = fig or Figure(figsize=(max(2.6 * cols, 5), 4.6), layout="constrained")
     grid = fig.add_gridspec(2, cols, height_ratios=[3, 1.2])
     # the panel's filters optimised together: one batch per step, not one pass per filter
-    pictures = maximise.maximise_many(amodel, [(row.layer, int(row.filter)) for row in chosen.itertuples()],
-                                      steps=steps, seed=seed, progress=progress)
+    units = [(str(row.layer), int(row.filter)) for row in chosen.itertuples()]
+    pictures = maximise.maximise_many(amodel, units, steps=steps, seed=seed, progress=progress,
+                                      typical={(l, u): float(np.median(acts[l][:, u])) for l, u in units})
     for i, (row, result) in enumerate(zip(chosen.itertuples(), pictures)):
         _draw_maximised(fig.add_subplot(grid[0, i]), result,
                         f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
@@ -482,7 +487,10 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
         ax.set_axis_off()
     from .selection import MIN_ACTIVE
 
-    fig.suptitle(f"Representative {category}-selective filters ({acts.model_label})\nunits active on fewer "
-                 f"than {MIN_ACTIVE:.0%} of the images left out", fontsize=10)
+    # wrapped to the figure's width: a panel of two filters is narrower than the title's one line
+    width = max(20, int(fig.get_figwidth() * 11))
+    fig.suptitle(textwrap.fill(f"Representative {category}-selective filters ({acts.model_label})", width)
+                 + "\n" + textwrap.fill(f"units active on fewer than {MIN_ACTIVE:.0%} of the images left out", width),
+                 fontsize=10)
     fit_fonts(fig)
     return (fig, pictures) if return_pictures else fig

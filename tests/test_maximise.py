@@ -177,3 +177,44 @@ def test_pictures_for_the_units_of_a_vision_transformer():
     for result in pictures:
         assert result.image.shape == (16, 16, 3)
         assert result.trace[-4:].mean() > result.trace[:4].mean()  # the ascent drives the unit
+
+
+def test_a_picture_below_the_unit_s_median_image_is_flat_and_made_once_more_without_transformations(monkeypatch):
+    import catsel.maximise as module
+
+    calls = []
+    real = module._maximise_batch
+
+    def counted(model, units, **options):
+        calls.append((list(units), options["robustness"]))
+        return real(model, units, **options)
+
+    monkeypatch.setattr(module, "_maximise_batch", counted)
+    # the red detector rises on its picture, but not to a bar no picture reaches
+    high = maximise_many(planted_model(), [("conv1", 0), ("conv1", 1)], steps=128, seed=0, batch=True,
+                         typical={("conv1", 0): 1e6, ("conv1", 1): 0.0})
+    assert high[0].flat and high[0].retried and high[0].peak < high[0].typical
+    assert not high[1].flat and not high[1].retried  # above its bar: not made again
+    assert calls[1] == ([("conv1", 0)], module.WEAKER) and not module.WEAKER.active  # only the flat one, once
+    assert len(calls) == 2
+
+
+def test_a_filter_panel_judges_its_picture_against_the_unit_on_real_images(planted_acts):
+    import catsel
+    from catsel.visualize import plot_filter, plot_representatives
+
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    _, pictures = plot_filter(planted_acts, "conv1", 0, amodel, steps=4, return_pictures=True)
+    assert pictures[0].typical == pytest.approx(float(np.median(planted_acts["conv1"][:, 0])))
+    from dataclasses import replace
+
+    table = catsel.selectivity(planted_acts)
+    named = replace(planted_acts, meta=replace(planted_acts.meta, model="resnet50_finetuned_on_faces_and_cars",
+                                               weights="fine-tuned from ImageNet, epoch 40"))
+    fig = plot_representatives(named, table, "red", amodel, top=2, steps=2)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig._suptitle.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # the panel's title is whole
