@@ -194,8 +194,12 @@ class LayerProportionsDisplay:
     ax_ : matplotlib Axes
         The axes drawn on (after :meth:`plot`).
     figure_ : matplotlib Figure
-    kind_ : {"lines", "heat"}
-        One line per category, or a heat map above :data:`MAX_LINES` categories.
+    kind_ : {"panels", "lines", "heat"}
+        One panel per category (with the shuffled-label null, 2 to :data:`MAX_LINES` categories), one
+        line per category on one axes (without a null, or on axes made by hand), or a heat map above
+        :data:`MAX_LINES` categories.
+    axes_ : list of matplotlib Axes
+        Every panel drawn (one for ``"lines"`` and ``"heat"``).
     image_ : AxesImage or None
         The heat map.
     """
@@ -207,7 +211,11 @@ class LayerProportionsDisplay:
         self.layers = _names(self.summary["layer"])
         self.title = title
         self.ax_ = self.figure_ = self.image_ = None
-        self.kind_ = "heat" if len(self.categories) > MAX_LINES else "lines"
+        self.axes_: list = []
+        null = {"null_proportion", "null_high"} <= set(self.summary.columns)
+        # with the null, one panel per category: four translucent bands on one axes merged into one brown mass
+        self.kind_ = ("heat" if len(self.categories) > MAX_LINES
+                      else "panels" if null and len(self.categories) >= 2 else "lines")
         self._null = None
         self._style: dict = {}
 
@@ -260,10 +268,15 @@ class LayerProportionsDisplay:
         """
         ax = ax if ax is not None else plt.gca()
         self.ax_, self.figure_, self._style = ax, ax.get_figure(), kwargs
+        self.axes_ = [ax]
         cats, layers, attrs = self.categories, self.layers, self.attrs
         if self.kind_ == "heat":
             self._heat_map()
             return self
+        if self.kind_ == "panels" and ax.get_subplotspec() is not None:
+            self._panels()
+            return self
+        self.kind_ = "lines" if self.kind_ == "panels" else self.kind_  # axes made by hand: one panel
         many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
         _category_lines(ax, self.summary, attrs, cats, layers, **kwargs)
         step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
@@ -283,6 +296,53 @@ class LayerProportionsDisplay:
         ax.set_title(text, color=colour)
         fit_fonts(ax)
         return self
+
+    def _panels(self) -> None:
+        """Figure 1 with its null, one panel per category (sharing the layer and proportion axes) in the space of
+        the axes given: each category's band stands alone, in its own colour."""
+        ax, cats, layers, attrs = self.ax_, self.categories, self.layers, self.attrs
+        fig, spec = ax.get_figure(), ax.get_subplotspec()
+        ax.remove()
+        columns = min(len(cats), 4)
+        rows = -(-len(cats) // columns)
+        grid = spec.subgridspec(rows, columns, wspace=0.08, hspace=0.35 if rows > 1 else 0.0)
+        first = fig.add_subplot(grid[0])
+        self.axes_ = [first] + [fig.add_subplot(grid[i], sharex=first, sharey=first) for i in range(1, len(cats))]
+        self.ax_ = first
+        many = len(layers) > MAX_LABELLED_LAYERS
+        step = -(-len(layers) // MAX_LABELLED_LAYERS) * (1 if columns == 1 else 2)
+        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
+        colours = palette(cats)
+        for i, (panel, c) in enumerate(zip(self.axes_, cats)):
+            _category_lines(panel, self.summary, attrs, [c], layers, **self._style)
+            panel.set_title(panel.get_lines()[0].get_label(), color=colours[c], fontsize=9)
+            panel.set_xticks(ticks, [layers[t] for t in ticks], rotation=60, ha="right", fontsize=7)
+            panel.tick_params(labelbottom=i >= len(cats) - columns)  # layer names under the bottom row only
+            panel.tick_params(labelleft=i % columns == 0)
+            panel.grid(axis="y", alpha=0.3)
+        first.set_xlim(-0.5, len(layers) - 0.5)
+        first.set_ylim(bottom=0)
+        first.yaxis.set_major_formatter(PercentFormatter(1.0))
+        for i in range(0, len(cats), columns):
+            self.axes_[i].set_ylabel(_ylabel(attrs) if i == 0 else "", fontsize=8)
+        self._panel_legend()
+        text, colour = _title(attrs, self.title)
+        fig.suptitle(text, color=colour, fontsize=10)
+        if many:
+            self.axes_[-1].set_xlabel(f"layer ({len(layers)} layers, {_every(step)} named)", fontsize=8)
+        fit_fonts(fig)
+
+    def _panel_legend(self) -> None:
+        """The line styles of the panels (null, untrained, significant), once, right of the last panel."""
+        last = self.axes_[-1]
+        handles, names = [], []
+        for panel in self.axes_:
+            for handle, name in zip(*panel.get_legend_handles_labels()):
+                if name not in names and panel.get_lines() and handle is not panel.get_lines()[0]:
+                    handles.append(handle)
+                    names.append(name)
+        if handles:
+            last.legend(handles, names, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
 
     def _heat_map(self) -> None:
         """Figure 1 for many categories: layers across, categories down, the proportion (or its excess over the null)."""
@@ -324,6 +384,27 @@ class LayerProportionsDisplay:
         attrs, bare = dict(summary.attrs), _bare(summary)
         cats = list(categories) if categories is not None else self.categories
         ax = self.ax_
+        if ax is not None and self.kind_ == "panels":  # the same panels, their data drawn anew
+            null = {"null_proportion", "null_high"} <= set(bare.columns)
+            title = getattr(self.figure_, "_suptitle", None)  # matplotlib keeps it there; no public getter of its colour
+            if (cats != self.categories or not null or _names(bare["layer"]) != self.layers or title is None
+                    or _title(attrs, self.title) != (title.get_text(), title.get_color())):
+                return False
+            colours = palette(cats)
+            for panel, c in zip(self.axes_, cats):
+                clear_data(panel)
+                panel.ignore_existing_data_limits = True
+                panel.set_autoscaley_on(True)
+                _category_lines(panel, bare, attrs, [c], self.layers, **self._style)
+                panel.set_title(panel.get_lines()[0].get_label(), color=colours[c], fontsize=9)
+            self.ax_.set_ylim(bottom=0)
+            self.axes_[0].set_ylabel(_ylabel(attrs), fontsize=8)
+            if self.axes_[-1].get_legend() is not None:
+                self.axes_[-1].get_legend().remove()
+            self._panel_legend()
+            self.summary, self.attrs = bare, attrs
+            fit_fonts(self.figure_)
+            return True
         if (ax is None or not cats or (self.kind_ == "heat") != (len(cats) > MAX_LINES)
                 or _names(bare["layer"]) != self.layers
                 or _title(attrs, self.title) != (ax.get_title(), ax.title.get_color())):

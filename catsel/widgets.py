@@ -366,8 +366,8 @@ class ThresholdExplorer(_Explorer):
         bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
         shown = bare[bare["category"].isin(cats)]
         self.counts = shown.pivot(index="layer", columns="category", values="n_selective").reindex(columns=cats)
-        # one figure kept per kind, lines or heat map: choosing categories across 12 switches between them
-        kind = "heat" if len(cats) > MAX_LINES else "lines"
+        # one figure kept per kind, panels, lines or heat map: choosing categories across 12 switches between them
+        kind = "heat" if len(cats) > MAX_LINES else "panels" if len(cats) >= 2 and "null_proportion" in bare else "lines"
         display = self._displays.get(kind)
         if cats and display is not None and display.update(self.summary, cats):
             figure = display.figure_
@@ -384,6 +384,10 @@ class ThresholdExplorer(_Explorer):
                 self._displays[kind] = display
         self.display = display
         if display is None:  # nothing chosen
+            self._show(figure)
+        elif display.kind_ == "panels":  # a panel per category, drawn whole; the legend right of the last one
+            if display.axes_[-1].get_legend() is not None:
+                _fit_legend(display.axes_[-1])
             self._show(figure)
         elif display.kind_ == "heat":  # the layer axis and the title stay; colours, names and the colour bar change
             ax = figure.axes[0]

@@ -211,3 +211,31 @@ def test_a_category_no_installed_font_can_draw_is_named_with_the_fix(monkeypatch
     monkeypatch.setattr(font_manager.fontManager, "ttflist", dejavu)  # a machine without CJK fonts
     with pytest.warns(UserWarning, match="no installed font has the characters of '顔'.*fonts-noto-cjk"):
         catsel.layer_proportions(_two_category_summary(["顔", "dog"]), ax=Figure().subplots())
+
+
+def test_figure_1_s_null_bands_keep_their_category_s_colour():
+    import colorsys
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+    from matplotlib.figure import Figure
+
+    cats, layers = ["face", "i-see-face", "car", "dog"], ["c1", "c2", "c3"]
+    rows = [(l, c) for l in layers for c in cats]
+    summary = pd.DataFrame({"layer": pd.Categorical([l for l, _ in rows], layers, ordered=True),
+                            "category": pd.Categorical([c for _, c in rows], cats, ordered=True),
+                            "proportion": 0.5, "null_proportion": 0.2, "null_high": 0.6})  # bands that overlap
+    summary["excess"] = summary["proportion"] - summary["null_proportion"]
+    fig = Figure(figsize=(11, 5.5))
+    display = catsel.plots.LayerProportionsDisplay.from_summary(summary).plot(ax=fig.subplots())
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3] / 255.0
+    colours = catsel.plots.palette(cats)
+    assert display.kind_ == "panels" and len(display.axes_) == len(cats)
+    for panel, c in zip(display.axes_, cats):
+        x, y = panel.transData.transform((1.0, 0.3))  # inside the band, below the category's own line
+        r, g, b = pixels[int(fig.bbox.height - y), int(x)]
+        hue = colorsys.rgb_to_hsv(r, g, b)[0]
+        want = colorsys.rgb_to_hsv(*to_rgb(colours[c]))[0]
+        assert min(abs(hue - want), 1 - abs(hue - want)) < 0.05, (c, (r, g, b), colours[c])  # a tint of its colour

@@ -153,16 +153,17 @@ def test_a_threshold_redraw_in_place_draws_what_a_new_explorer_draws(data, reque
     assert ex.figure is figure  # changed in place
     assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03, index="paper").image.value
     chosen = tuple(acts.categories[1:3]) if data == "acts" else tuple(acts.categories[:14])
-    ex.categories.value = chosen  # other categories, still lines (or a heat map): in place too
-    assert ex.figure is figure
+    # other categories: a heat map changes in place; panels (one per category, with the null) are made anew
+    ex.categories.value = chosen
+    assert (ex.figure is figure) == (data == "many")
     assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03, categories=chosen).image.value
-    ex.categories.value = tuple(acts.categories[:1])  # one category: lines, a new figure after the heat map
-    assert (ex.figure is figure) == (data == "acts")
+    ex.categories.value = tuple(acts.categories[:1])  # one category: lines, a new figure
+    assert ex.figure is not figure
     assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.03,
                                                         categories=acts.categories[:1]).image.value
     ex.threshold.value = 0.05
-    ex.categories.value = tuple(acts.categories)  # all again: the figure kept for them
-    assert ex.figure is figure
+    ex.categories.value = tuple(acts.categories)  # all again
+    assert (ex.figure is figure) == (data == "many")  # the heat map kept for them
     assert ex.image.value == widgets.explore_thresholds(acts, threshold=0.05).image.value
 
 
@@ -183,12 +184,14 @@ def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
         figure.savefig(buffer, format="png", dpi=50)
         return buffer.getvalue()
 
-    fresh = Figure()
-    catsel.plots.layer_proportions(summary(0.1), categories=["car", "dog"], ax=fresh.subplots())
-    moved = Figure()
-    display = LayerProportionsDisplay.from_summary(summary(0.0)).plot(ax=moved.subplots())
-    assert display.update(summary(0.1), ["car", "dog"])
-    assert png(moved) == png(fresh)
+    for chosen in (["car", "dog"], None):  # lines on one axes; and one panel per category, as the null has
+        fresh = Figure()
+        catsel.plots.layer_proportions(summary(0.1), categories=chosen, ax=fresh.subplots())
+        moved = Figure()
+        display = LayerProportionsDisplay.from_summary(summary(0.0), categories=chosen).plot(ax=moved.subplots())
+        assert display.update(summary(0.1), chosen)
+        assert png(moved) == png(fresh)
+    assert display.kind_ == "panels" and not display.update(summary(0.1), ["car", "dog"])  # other panels: anew
 
 
 @pytest.mark.parametrize("data", ["acts", "many"])
@@ -259,7 +262,7 @@ def test_the_legend_of_figure_1_fits_in_the_picture():
     ex = widgets.explore_thresholds(acts)
     for chosen in [tuple(acts.categories), ("car", "dog")]:
         ex.categories.value = chosen
-        legend = ex.figure.axes[0].get_legend().get_window_extent(ex.figure.canvas.get_renderer())
+        legend = ex.display.axes_[-1].get_legend().get_window_extent(ex.figure.canvas.get_renderer())
         assert legend.x1 <= ex.figure.bbox.x1
     assert ex.image.value == widgets.explore_thresholds(acts, categories=("car", "dog")).image.value
 
