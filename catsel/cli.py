@@ -159,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alpha", type=float, default=defaults.alpha, help="level for q-values (default 0.05)")
     run.add_argument("--select-by", choices=SELECT_BY, default=defaults.select_by,
                      help="what makes a unit selective: the index threshold (default, the paper's), "
-                          "q_value < alpha (needs --permutations), or both")
+                          "q_value < alpha (needs --permutations), both, or pairwise (beats every other category, "
+                          "each test's q < --alpha, all tests corrected together with --fdr)")
+    run.add_argument("--pairwise-test", choices=("welch", "ranksum"), default=defaults.pairwise_test,
+                     help="with --select-by pairwise: Welch's t-test (default) or the rank-sum test")
     run.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
     run.add_argument("--reliability", action="store_true",
                      help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
@@ -272,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block")
+             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block", "pairwise_test")
 
 
 def settings_from_args(args):

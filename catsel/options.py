@@ -35,7 +35,7 @@ FDR_METHODS = ("bh", "by")
 TABLE_FORMATS = ("auto", "csv", "parquet")
 
 #: What makes a unit selective: the index threshold (the paper's rule), a q-value below alpha, or both.
-SELECT_BY = ("threshold", "q", "both")
+SELECT_BY = ("threshold", "q", "both", "pairwise")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str], error: type[Exception] = CatselError) -> Any:

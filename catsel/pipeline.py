@@ -90,8 +90,12 @@ class Settings:
         Add ``p_value`` and ``q_value`` columns (a label-permutation test).
     fdr : {"bh", "by"}
     alpha : float, default 0.05
-    select_by : {"threshold", "q", "both"}
-        What makes a unit selective (see :func:`catsel.tables.selective_rule`).
+    select_by : {"threshold", "q", "both", "pairwise"}
+        What makes a unit selective (see :func:`catsel.tables.selective_rule`):
+        ``"pairwise"`` tests each category against every other, all tests
+        FDR-corrected together (:func:`catsel.stats.pairwise_selectivity`).
+    pairwise_test : {"welch", "ranksum"}, default "welch"
+        The test of the pairwise rule.
     bootstrap : int, optional
         Resamples for confidence intervals in the layer summary.
     reliability : bool
@@ -143,6 +147,7 @@ class Settings:
     fdr: str = "bh"
     alpha: float = 0.05
     select_by: str = "threshold"
+    pairwise_test: str = "welch"
     bootstrap: int | None = None
     reliability: bool = False
     null: bool = False
@@ -169,7 +174,7 @@ class Settings:
         Settings
         """
         optional = {"permutations": record.permutations, "bootstrap": record.bootstrap, "fdr": record.fdr,
-                    "alpha": record.alpha, "shuffles": record.shuffles}
+                    "alpha": record.alpha, "shuffles": record.shuffles, "pairwise_test": record.pairwise_test}
         return cls(model=record.model, weights=record.weights_requested, layers=list(record.layers) or None,
                    image_size=record.image_size, fit=record.fit, preprocess=record.preprocess,
                    batch_size=record.batch_size, precision=record.precision, index=record.index,
@@ -197,7 +202,8 @@ class Settings:
             check_positive(named(name), getattr(self, name))
         check_positive(named("batch_size"), self.batch_size, optional=False)
         check_fraction(named("alpha"), self.alpha)
-        if self.select_by != "threshold" and not self.permutations:
+        check_choice(named("pairwise_test"), self.pairwise_test, ("welch", "ranksum"))
+        if self.select_by in ("q", "both") and not self.permutations:
             raise CatselError(f"{named('select_by')} {self.select_by} needs p-values: add {named('permutations')} N "
                               "(e.g. 1000)")
         if self.select_by != "threshold" and (self.bootstrap or self.null):
@@ -341,9 +347,21 @@ def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings) 
         halves = split_half(acts, index=settings.index, threshold=settings.threshold)
         table["reliability"] = halves["reliability"].to_numpy()
         table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
+    if settings.select_by == "pairwise":  # every pairwise test, FDR-corrected together, decides
+        from .stats import pairwise_selectivity
+
+        pairs = pairwise_selectivity(acts, test=settings.pairwise_test, method=settings.fdr)
+        table["p_pairwise"] = pairs["p_pairwise"].to_numpy()
+        table["q_pairwise"] = pairs["q_pairwise"].to_numpy()
+        table["selective"] = selective_rule(table["above_chance"].to_numpy(), table["constant"].to_numpy(),
+                                            settings.threshold, q_value=table["q_pairwise"].to_numpy(),
+                                            alpha=settings.alpha, select_by="pairwise")
+        table.attrs["select_by"] = "pairwise"
     if not settings.permutations:
         return table
     table = add_significance(table, acts, permutations=settings.permutations, method=settings.fdr)
+    if settings.select_by == "pairwise":
+        return table
     table["selective"] = selective_rule(table["above_chance"].to_numpy(), table["constant"].to_numpy(),
                                         settings.threshold, q_value=table["q_value"].to_numpy(),
                                         alpha=settings.alpha, select_by=settings.select_by)
@@ -485,8 +503,9 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "threshold": settings.threshold,
         "select_by": settings.select_by,
         "permutations": settings.permutations,
-        "fdr": settings.fdr if settings.permutations else None,
-        "alpha": settings.alpha if settings.permutations else None,
+        "fdr": settings.fdr if settings.permutations or settings.select_by == "pairwise" else None,
+        "alpha": settings.alpha if settings.permutations or settings.select_by == "pairwise" else None,
+        "pairwise_test": settings.pairwise_test if settings.select_by == "pairwise" else None,
         "bootstrap": settings.bootstrap,
         "split_half": bool(settings.reliability),
         "null_baselines": bool(settings.null),

@@ -63,7 +63,7 @@ _CHECKS = {
     "relative_depth": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
     "image_size": _side, "colour": _text, "fit": _text, "preprocess": _text, "preprocessing": _text,
     "keras_version": _text, "keras_backend": _text, "device": _text, "batch_size": _count(1), "precision": _text,
-    "index": _text, "threshold": _number, "select_by": _text, "permutations": _count(1), "fdr": _text,
+    "index": _text, "threshold": _number, "select_by": _text, "pairwise_test": _text, "permutations": _count(1), "fdr": _text,
     "alpha": lambda v: _number(v) and 0 < v < 1, "bootstrap": _count(1), "split_half": _flag,
     "null_baselines": _flag, "shuffled_null": _flag, "shuffles": _count(1), "seed": _count(0), "confounds": _texts,
     "images_per_category": lambda v: isinstance(v, dict) and all(_count(0)(n) for n in v.values()),
@@ -107,6 +107,8 @@ class RunRecord:
     index : str
     threshold : float
     select_by : str
+    pairwise_test : str or None
+        The test of the pairwise rule (``select_by="pairwise"``).
     permutations, bootstrap : int or None
     fdr : str or None
     alpha : float or None
@@ -159,6 +161,7 @@ class RunRecord:
     index: str = "paper"
     threshold: float = 0.01
     select_by: str = "threshold"
+    pairwise_test: str | None = None
     permutations: int | None = None
     fdr: str | None = None
     alpha: float | None = None

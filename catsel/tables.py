@@ -147,7 +147,10 @@ def selective_rule(above_chance, constant, threshold: float, *, q_value=None, al
     * ``"threshold"`` (the paper's rule): the index exceeds chance by more
       than ``threshold``;
     * ``"q"``: the index is above chance and its q-value is below ``alpha``;
-    * ``"both"``: both of the above.
+    * ``"both"``: both of the above;
+    * ``"pairwise"``: the unit beats every other category, each pairwise
+      test's q-value below ``alpha`` (``q_value`` is then the largest of them,
+      ``q_pairwise`` of :func:`catsel.stats.pairwise_selectivity`).
 
     Parameters
     ----------
@@ -158,7 +161,7 @@ def selective_rule(above_chance, constant, threshold: float, *, q_value=None, al
     q_value : array-like, same shape as ``above_chance``, optional
         Needed for ``select_by="q"`` and ``"both"``.
     alpha : float, default 0.05
-    select_by : {"threshold", "q", "both"}
+    select_by : {"threshold", "q", "both", "pairwise"}
 
     Returns
     -------
@@ -168,10 +171,12 @@ def selective_rule(above_chance, constant, threshold: float, *, q_value=None, al
     usable = ~np.asarray(constant, dtype=bool)
     check_choice("select_by", select_by, SELECT_BY, ValueError)
     if select_by != "threshold" and q_value is None:
-        raise ValueError(f"select_by={select_by!r} needs q-values (a permutation test)")
+        raise ValueError(f"select_by={select_by!r} needs q-values (a permutation test, or the pairwise tests)")
     by_threshold = (above > threshold) & usable
     if select_by == "threshold":
         return by_threshold
+    if select_by == "pairwise":
+        return (np.asarray(q_value) < alpha) & usable
     significant = (np.asarray(q_value) < alpha) & (above > 0) & usable
     return significant if select_by == "q" else significant & by_threshold
 

@@ -295,3 +295,47 @@ def test_categories_alike_in_their_low_level_statistics_raise_no_warning(tmp_pat
         result = catsel.run(tmp_path / "data", tmp_path / "out", model=small_cnn(size=12), preprocess="tf",
                             progress=False)
     assert result.record.confounds == ()
+
+
+def test_the_pairwise_rule_finds_the_planted_detectors(planted_acts):
+    table = stats.pairwise_selectivity(planted_acts, layers=["conv1"])
+    chosen = table[table["q_pairwise"] < 0.05]
+    found = {(int(r.filter), str(r.category)) for r in chosen.itertuples()}
+    assert {(0, "red"), (1, "green"), (2, "blue")} <= found  # each colour detector beats every other colour
+    assert not chosen["filter"].isin([4, 5]).any()  # the silent and the constant unit never
+    assert (table["q_pairwise"] >= table["p_pairwise"] - 1e-12).all()  # corrected: never below the raw p
+    ranked = stats.pairwise_selectivity(planted_acts, layers=["conv1"], test="ranksum")
+    assert {(0, "red"), (1, "green"), (2, "blue")} <= {
+        (int(r.filter), str(r.category)) for r in ranked[ranked["q_pairwise"] < 0.05].itertuples()}
+
+
+def test_the_pairwise_rule_is_calibrated_under_shuffled_labels():
+    rng = np.random.default_rng(0)
+    a = rng.gamma(2.0, size=(240, 400))  # no unit prefers any category
+    labels = np.repeat(np.arange(3), 80)
+    raw, any_found = [], []
+    for seed in range(40):
+        shuffled = np.random.default_rng(seed).permutation(labels)
+        acts = Activations.from_arrays({"l": a}, shuffled, ["x", "y", "z"])
+        p = stats._pairwise_p(a, shuffled, 3, "welch")
+        raw.append(np.nanmean(p < 0.05))  # each one-sided test at 0.05
+        any_found.append((stats.pairwise_selectivity(acts)["q_pairwise"] < 0.05).any())
+    assert 0.03 <= np.mean(raw) <= 0.07  # the engine's false-positive rate is nominal
+    assert np.mean(any_found) <= 0.1  # after FDR over every pair of every unit: a discovery is rare (expect 0.05)
+
+
+def test_catsel_run_selects_by_the_pairwise_rule(planted_folder, tmp_path):
+    from planted import SIZE, planted_model
+
+    from catsel.tables import selective_rule
+
+    result = catsel.run(planted_folder, tmp_path / "out", model=planted_model(), image_size=SIZE,
+                        layers=["conv1"], select_by="pairwise", pairwise_test="ranksum", fdr="by", progress=False)
+    table = result.table
+    assert {"p_pairwise", "q_pairwise"} <= set(table.columns)
+    expected = selective_rule(table["above_chance"], table["constant"], 0.01, q_value=table["q_pairwise"],
+                              select_by="pairwise")
+    assert (table["selective"].to_numpy() == expected).all()
+    assert result.record.select_by == "pairwise" and result.record.pairwise_test == "ranksum"
+    assert result.record.fdr == "by"
+    assert catsel.load_run(tmp_path / "out").settings.pairwise_test == "ranksum"
