@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--null", action="store_true",
                      help="add the same architecture untrained beside the result (for a trained network, a second "
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
+    run.add_argument("--untrained-seeds", type=_positive, default=defaults.untrained_seeds,
+                     help="with --null: untrained networks of N initialisations, their mean and range beside the "
+                          "result (default 1; 5 for a paper)")
     run.add_argument("--shuffles", type=_positive, default=defaults.shuffles,
                      help=f"label shuffles of the shuffled-label null beside every count (default {defaults.shuffles})")
     run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
@@ -275,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block", "pairwise_test")
+             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block", "pairwise_test",
+             "untrained_seeds")
 
 
 def settings_from_args(args):

@@ -116,6 +116,11 @@ class Settings:
     shuffles : int, default 20
         Label shuffles of the shuffled-label null that stands beside every
         count (recorded in ``run.json``).
+    untrained_seeds : int, default 1
+        With ``null``: untrained networks of as many initialisations (seeds
+        ``seed``, ``seed + 1``...); the summary gets their mean
+        (``proportion_untrained``) and range (``untrained_low``,
+        ``untrained_high``). Five is what the documentation suggests.
     progress : bool, default True
         Show a progress bar.
     tables : {"auto", "csv", "parquet"}
@@ -156,6 +161,7 @@ class Settings:
     verify: bool = False
     seed: int = 0
     shuffles: int = 20
+    untrained_seeds: int = 1
     progress: bool = True
     tables: str = "auto"
     scheduler: str | None = None
@@ -174,7 +180,8 @@ class Settings:
         Settings
         """
         optional = {"permutations": record.permutations, "bootstrap": record.bootstrap, "fdr": record.fdr,
-                    "alpha": record.alpha, "shuffles": record.shuffles, "pairwise_test": record.pairwise_test}
+                    "alpha": record.alpha, "shuffles": record.shuffles, "pairwise_test": record.pairwise_test,
+                    "untrained_seeds": record.untrained_seeds}
         return cls(model=record.model, weights=record.weights_requested, layers=list(record.layers) or None,
                    image_size=record.image_size, fit=record.fit, preprocess=record.preprocess,
                    batch_size=record.batch_size, precision=record.precision, index=record.index,
@@ -198,7 +205,7 @@ class Settings:
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
         object.__setattr__(self, "image_size", image_shape(self.image_size, named("image_size")))  # 48x96 → (48, 96)
-        for name in ("workers", "permutations", "bootstrap", "limit", "block", "shuffles"):
+        for name in ("workers", "permutations", "bootstrap", "limit", "block", "shuffles", "untrained_seeds"):
             check_positive(named(name), getattr(self, name))
         check_positive(named("batch_size"), self.batch_size, optional=False)
         check_fraction(named("alpha"), self.alpha)
@@ -443,10 +450,13 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         t_capture = time.perf_counter()
         acts = capture(amodel, folder, out, strict=settings.strict, verify=settings.verify, **capture_options)
         capture_s = time.perf_counter() - t_capture
-        untrained = None
-        if settings.null and amodel.trained:
-            control = untrained_control(amodel, seed=settings.seed)
-            untrained = capture(control, folder, out / "untrained", **capture_options)
+        untrained, controls = None, []
+        if settings.null and amodel.trained:  # the untrained network, over as many initialisations as asked
+            for k in range(settings.untrained_seeds):
+                control = untrained_control(amodel, seed=settings.seed + k)
+                where = out / ("untrained" if k == 0 else f"untrained-seed{settings.seed + k}")
+                controls.append(capture(control, folder, where, **capture_options))
+            untrained = controls[0]
     finally:
         if client is not None:
             from .capturing.cluster import close
@@ -459,7 +469,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
                              shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
                              reliability=settings.reliability,
-                             controls={"untrained": untrained} if untrained is not None else None)
+                             controls={"untrained": controls} if controls else None)
 
     if settings.permutations:  # the significant count stands beside every proportion too
         from .stats import significant_counts
@@ -511,6 +521,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "null_baselines": bool(settings.null),
         "shuffled_null": settings.select_by == "threshold",
         "shuffles": settings.shuffles,
+        "untrained_seeds": settings.untrained_seeds if settings.null else None,
         "confounds": confounds,
         "seed": settings.seed,
         "images_per_category": acts.counts,

@@ -461,11 +461,17 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
             ax.fill_between(x, column("low"), column("high"), color=colours[c], alpha=0.15, lw=0)
         for col, style, _ in baselines:
             ax.plot(x, column(col), style, lw=1.2, color=colours[c], alpha=0.8)
+        if {"untrained_low", "untrained_high"} <= set(data.columns):  # the untrained networks' range over seeds
+            ax.fill_between(x, column("untrained_low"), column("untrained_high"), color=colours[c], alpha=0.10,
+                            lw=0, hatch="//", edgecolor=colours[c])
     for _, style, text in baselines:  # legend entries for the baselines' line styles
         ax.plot([], [], style, color="grey", label=text)
     if null:
         ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
                         label="shuffled-label null:\nmean (dotted) to\n95th percentile")
+    if {"untrained_low", "untrained_high"} <= set(data.columns):
+        ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0, hatch="//", edgecolor="grey",
+                        label="untrained networks:\nrange over seeds")
 
 
 def _legend(ax: Axes) -> None:

@@ -526,10 +526,12 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         (see :func:`shuffled_baseline`), over ``shuffles`` shuffles, and
         ``excess`` = ``proportion`` − ``null_proportion``.
     shuffles : int, default 20
-    controls : dict of str to Activations, optional
+    controls : dict of str to Activations (or a list of them), optional
         Other captures of the same layers and categories (the untrained
         network, phase-scrambled images, ...): each adds
-        ``proportion_<name>``, its proportion of selective units.
+        ``proportion_<name>``, its proportion of selective units; for a list
+        (the untrained network over several seeds), the mean, with
+        ``<name>_low`` and ``<name>_high`` its range.
     reliability : bool, default False
         Add split-half replication and reliability beside their shuffled-label
         null (see :func:`reliability_summary`).
@@ -559,9 +561,14 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
                                     seed=seed)
         out = out.merge(split, on=keys, how="left")
     for name, other in (controls or {}).items():
-        control = layer_summary(selectivity(other, index=index, threshold=threshold, layers=layers))
-        out = out.merge(control[keys + ["proportion"]].rename(columns={"proportion": f"proportion_{name}"}),
-                        on=keys, how="left")
+        runs = other if isinstance(other, (list, tuple)) else [other]
+        found = [layer_summary(selectivity(run, index=index, threshold=threshold, layers=layers))[keys + ["proportion"]]
+                 for run in runs]
+        stacked = np.stack([f["proportion"].to_numpy() for f in found])
+        control = found[0][keys].assign(**{f"proportion_{name}": stacked.mean(axis=0)})
+        if len(runs) > 1:  # several networks of the control (untrained ones of several seeds): their range
+            control[f"{name}_low"], control[f"{name}_high"] = stacked.min(axis=0), stacked.max(axis=0)
+        out = out.merge(control, on=keys, how="left")
     out.attrs.update(summary.attrs)
     return out
 

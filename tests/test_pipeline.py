@@ -207,3 +207,25 @@ def test_the_record_keeps_every_setting_a_figure_or_the_report_names(colour_fold
         assert getattr(back.settings, name) == getattr(settings, name), name
     page = write_report(back).read_text(encoding="utf-8")
     assert "7 label shuffles" in page and "20 shuffles" not in page
+
+
+def test_several_untrained_networks_give_a_band_that_holds_each_of_them(colour_folder, tmp_path):
+    from catsel.models import untrained_control
+
+    result = catsel.run(colour_folder, tmp_path / "out", model=small_cnn(size=12), preprocess="tf", null=True,
+                        untrained_seeds=3, seed=4, progress=False)
+    summary = result.summary.set_index(["layer", "category"])
+    assert {"proportion_untrained", "untrained_low", "untrained_high"} <= set(summary.columns)
+    assert result.record.untrained_seeds == 3
+    each = []
+    for seed in (4, 5, 6):  # each initialisation alone, as the run made it
+        control = untrained_control(catsel.activation_model(small_cnn(size=12), preprocess="tf"), seed=seed)
+        acts = catsel.capture(control, catsel.ImageFolder(colour_folder, image_size=12), tmp_path / f"s{seed}",
+                              progress=False)
+        each.append(catsel.layer_summary(catsel.selectivity(acts)).set_index(["layer", "category"])["proportion"])
+    for proportion in each:
+        assert (summary["untrained_low"] <= proportion + 1e-12).all()
+        assert (proportion <= summary["untrained_high"] + 1e-12).all()
+    np.testing.assert_allclose(summary["proportion_untrained"], np.mean(each, axis=0))
+    assert any((e != each[0]).any() for e in each[1:])  # the seeds made different networks
+    assert (tmp_path / "out" / "untrained-seed6").is_dir()
