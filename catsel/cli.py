@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--null", action="store_true",
                      help="add the same architecture untrained beside the result (for a trained network, a second "
                           "capture); the shuffled-label null is always in layer_summary.csv and the figure")
+    run.add_argument("--localizer", metavar="DIR",
+                     help="a folder of other images of the same categories: units are chosen on them and counted "
+                          "on DATA_DIR's (no double dipping)")
     run.add_argument("--untrained-seeds", type=_positive, default=defaults.untrained_seeds,
                      help="with --null: untrained networks of N initialisations, their mean and range beside the "
                           "result (default 1; 5 for a paper)")
@@ -279,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
              "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
              "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block", "pairwise_test",
-             "untrained_seeds")
+             "untrained_seeds", "localizer")
 
 
 def settings_from_args(args):
@@ -536,6 +539,12 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     for line in (null_sentence(summary), negative_excess_sentence(summary)):
         if line:
             print(f"\n{line}")
+    if run.get("localizer"):
+        print(f"\nUnits were chosen on the localizer images ({run['localizer']}) and counted on these: a unit "
+              "counts when it is selective on both.")
+    elif not run.get("split_half"):
+        print("\nUnits were chosen and counted on the same images: add --localizer DIR (independent images) or "
+              "--reliability (split halves, in selectivity.csv) to see how many replicate.")
     if skipped:
         print(f"\nSkipped {len(skipped)} file(s):")
         for s in skipped:

@@ -116,6 +116,11 @@ class Settings:
     shuffles : int, default 20
         Label shuffles of the shuffled-label null that stands beside every
         count (recorded in ``run.json``).
+    localizer : str or path, optional
+        A folder of independent images of the same categories (a localizer
+        set): units are chosen on them and counted on the data folder's images
+        (see :func:`catsel.selectivity`'s ``select_from``); the null then
+        counts the chosen units only. The threshold rule only.
     untrained_seeds : int, default 1
         With ``null``: untrained networks of as many initialisations (seeds
         ``seed``, ``seed + 1``...); the summary gets their mean
@@ -162,6 +167,7 @@ class Settings:
     seed: int = 0
     shuffles: int = 20
     untrained_seeds: int = 1
+    localizer: str | os.PathLike | None = None
     progress: bool = True
     tables: str = "auto"
     scheduler: str | None = None
@@ -213,6 +219,9 @@ class Settings:
         if self.select_by in ("q", "both") and not self.permutations:
             raise CatselError(f"{named('select_by')} {self.select_by} needs p-values: add {named('permutations')} N "
                               "(e.g. 1000)")
+        if self.localizer is not None and (self.select_by != "threshold" or self.bootstrap or self.reliability):
+            raise CatselError(f"{named('localizer')} chooses units by the threshold rule on its images; use it "
+                              f"without {named('select_by')}, {named('bootstrap')} and {named('reliability')}")
         if self.select_by != "threshold" and (self.bootstrap or self.null):
             raise CatselError(f"{named('bootstrap')} and {named('null')} redo the threshold rule on resampled or "
                               f"shuffled data; use them with {named('select_by')} threshold (the default)")
@@ -427,8 +436,10 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
 def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
-    from .capturing import capture
     from .backends import backend_info
+    from .capturing import capture
+    from .data import ImageFolder
+    from .errors import DatasetError
     from .graph import defaults_note
     from .models import activation_model, describe_preprocessing, untrained_control
     from .selection import layer_summary, selectivity
@@ -450,6 +461,16 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         t_capture = time.perf_counter()
         acts = capture(amodel, folder, out, strict=settings.strict, verify=settings.verify, **capture_options)
         capture_s = time.perf_counter() - t_capture
+        localizer = None
+        if settings.localizer is not None:  # units chosen on independent images
+            chooser = ImageFolder(settings.localizer, image_size=amodel.image_size, fit=settings.fit,
+                                  max_per_category=settings.limit, exclude=(out,))
+            if tuple(chooser.categories) != tuple(folder.categories):
+                raise DatasetError(f"the localizer {settings.localizer} has categories {', '.join(chooser.categories)}"
+                                   f", the test images {', '.join(folder.categories)}: give both the same category "
+                                   "folders")
+            localizer = capture(amodel, chooser, out / "localizer", strict=settings.strict, verify=settings.verify,
+                                **capture_options)
         untrained, controls = None, []
         if settings.null and amodel.trained:  # the untrained network, over as many initialisations as asked
             for k in range(settings.untrained_seeds):
@@ -463,13 +484,18 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
             close(client)
 
-    table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold), acts, settings)
+    table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold,
+                                      select_from=localizer), acts, settings)
+    among = None
+    if localizer is not None:  # the null of the count on the test images: the chosen units only
+        n_cat = len(acts.categories)
+        among = table["chosen"].to_numpy().reshape(-1, n_cat).T  # rows are layer × unit × category
     # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
     # false discoveries itself); it reuses the capture
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
                              shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
                              reliability=settings.reliability,
-                             controls={"untrained": controls} if controls else None)
+                             controls={"untrained": controls} if controls else None, among=among)
 
     if settings.permutations:  # the significant count stands beside every proportion too
         from .stats import significant_counts
@@ -522,6 +548,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "shuffled_null": settings.select_by == "threshold",
         "shuffles": settings.shuffles,
         "untrained_seeds": settings.untrained_seeds if settings.null else None,
+        "localizer": None if settings.localizer is None else shown(str(Path(settings.localizer).resolve())),
         "confounds": confounds,
         "seed": settings.seed,
         "images_per_category": acts.counts,

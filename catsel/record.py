@@ -65,7 +65,7 @@ _CHECKS = {
     "keras_version": _text, "keras_backend": _text, "device": _text, "batch_size": _count(1), "precision": _text,
     "index": _text, "threshold": _number, "select_by": _text, "pairwise_test": _text, "permutations": _count(1), "fdr": _text,
     "alpha": lambda v: _number(v) and 0 < v < 1, "bootstrap": _count(1), "split_half": _flag,
-    "null_baselines": _flag, "shuffled_null": _flag, "shuffles": _count(1), "untrained_seeds": _count(1), "seed": _count(0), "confounds": _texts,
+    "null_baselines": _flag, "shuffled_null": _flag, "shuffles": _count(1), "untrained_seeds": _count(1), "localizer": _text, "seed": _count(0), "confounds": _texts,
     "images_per_category": lambda v: isinstance(v, dict) and all(_count(0)(n) for n in v.values()),
     "skipped": _skipped, "scheduler": _text, "capture_seconds": _number, "images_captured": _count(0),
     "images_per_second": _number, "total_seconds": _number, "outputs": _texts,
@@ -118,6 +118,8 @@ class RunRecord:
         Label shuffles of the shuffled-label null (``None`` in records written before it was recorded).
     untrained_seeds : int or None
         Initialisations of the untrained control (with ``null``).
+    localizer : str or None
+        The folder of independent images the units were chosen on.
     seed : int
         Seed of the untrained control.
     confounds : tuple of str
@@ -173,6 +175,7 @@ class RunRecord:
     shuffled_null: bool = False
     shuffles: int | None = None
     untrained_seeds: int | None = None
+    localizer: str | None = None
     seed: int = 0
     confounds: tuple = ()
     images_per_category: dict = field(default_factory=dict)

@@ -624,7 +624,8 @@ def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: 
 
 
 def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0.01,
-                layers: list[str] | None = None, eps: float = EPS, blockwise: bool | None = None) -> pd.DataFrame:
+                layers: list[str] | None = None, eps: float = EPS, blockwise: bool | None = None,
+                select_from: Activations | None = None) -> pd.DataFrame:
     """Selectivity of every captured unit for every category, as a tidy table.
 
     Computed for all layers, units and categories at once (eq. 1 and eq. 2,
@@ -652,6 +653,12 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         values equal the whole computation's to rounding (1e-12). Default:
         when the images × units matrix would take over
         :data:`BLOCKWISE_ABOVE` bytes and the index allows it.
+    select_from
+        The same network's capture of independent images (a localizer set):
+        units are chosen on them (column ``chosen``: selective there) and
+        counted on ``acts`` (``selective``: chosen, and selective on these
+        images too), so that choosing and counting never use the same images
+        (Kriegeskorte et al. 2009). The categories must be the same.
 
     Returns
     -------
@@ -687,6 +694,16 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
                        constant=constant,
                        selective=selective_rule(above, constant, threshold),
                        n_active=np.broadcast_to(active, values.shape))
+    if select_from is not None:  # chosen on independent images, counted on these
+        if tuple(select_from.categories) != tuple(acts.categories):
+            raise ValueError(f"the localizer's categories ({', '.join(select_from.categories)}) are not the test "
+                             f"images' ({', '.join(acts.categories)}): give both folders the same category folders")
+        if tuple(select_from.layers) != tuple(acts.layers) or select_from.units != acts.units:
+            raise ValueError("the localizer was captured with other layers: capture both with the same network")
+        chosen = selectivity(select_from, index=index, threshold=threshold, layers=layers, eps=eps)["selective"]
+        table["chosen"] = chosen.to_numpy()
+        table["selective"] = table["selective"].to_numpy() & table["chosen"].to_numpy()
+        table.attrs["select_from"] = str(select_from.path) if select_from.path is not None else "given"
     table["index"] = index
     table["model"] = acts.meta.model
     table["weights"] = acts.meta.weights

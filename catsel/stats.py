@@ -333,7 +333,7 @@ def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
     return _per_layer(selective_units(a, labels, n_cat, index=index, threshold=threshold), sizes)
 
 
-def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng) -> np.ndarray:
+def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng, among=None) -> np.ndarray:
     """(shuffles, layers, categories) proportions under shuffled labels; the index's preparation done once."""
     from .selection import INDICES
 
@@ -343,7 +343,8 @@ def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, r
     draws = []
     for _ in range(shuffles):
         values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
-        draws.append(_per_layer(selective_rule(values - chance[:, None], constant, threshold), sizes))
+        selective = selective_rule(values - chance[:, None], constant, threshold)
+        draws.append(_per_layer(selective if among is None else selective & among, sizes))
     return np.stack(draws)
 
 
@@ -454,7 +455,8 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
 
 
 def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
-                      layers=None, seed: int = 0, blockwise: bool | None = None) -> pd.DataFrame:
+                      layers=None, seed: int = 0, blockwise: bool | None = None,
+                      among: np.ndarray | None = None) -> pd.DataFrame:
     """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
 
     The labels are shuffled (category sizes, hence chance levels, kept) and the
@@ -475,6 +477,9 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         Read the store block by block of images, all shuffles in the same
         two passes (see :func:`catsel.selection.blockwise_sums`); default:
         when the store is large. The same shuffles either way.
+    among : ndarray of bool, shape (categories, units), optional
+        Count only these unit × category pairs (the units a localizer chose:
+        the null of the count on the test images).
 
     Returns
     -------
@@ -494,18 +499,21 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         values, chance = INDICES[index].from_sums(sums, EPS)
         constant = (units["low"] == units["high"])[None, :]
         sizes = [acts.units[l] for l in layers]
-        draws = np.stack([_per_layer(selective_rule(v - c[:, None], constant, threshold), sizes)
+        keep = True if among is None else among
+        draws = np.stack([_per_layer(selective_rule(v - c[:, None], constant, threshold) & keep, sizes)
                           for v, c in zip(values.reshape(shuffles, n_cat, -1), chance.reshape(shuffles, n_cat))])
         return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
                            null_high=np.quantile(draws, 0.95, axis=0))
     layers, a, sizes = index_inputs(acts, layers, index)
-    draws = _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, np.random.default_rng(seed))
+    draws = _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, np.random.default_rng(seed),
+                                  among)
     return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
                        null_high=np.quantile(draws, 0.95, axis=0))
 
 
 def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
                    shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
+                   among: np.ndarray | None = None,
                    reliability: bool = False, seed: int = 0) -> pd.DataFrame:
     """The layer summary with its baselines beside it, as columns (the one place they are merged).
 
@@ -532,6 +540,9 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         ``proportion_<name>``, its proportion of selective units; for a list
         (the untrained network over several seeds), the mean, with
         ``<name>_low`` and ``<name>_high`` its range.
+    among : ndarray of bool, shape (categories, units), optional
+        The unit × category pairs a localizer chose: the null counts only them
+        (see :func:`shuffled_baseline`).
     reliability : bool, default False
         Add split-half replication and reliability beside their shuffled-label
         null (see :func:`reliability_summary`).
@@ -554,7 +565,7 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         out = out.merge(ci[keys + ["low", "high"]], on=keys, how="left")
     if shuffled:
         out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
-                                          seed=seed), on=keys, how="left")
+                                          seed=seed, among=among), on=keys, how="left")
         out["excess"] = out["proportion"] - out["null_proportion"]
     if reliability:
         split = reliability_summary(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,

@@ -229,3 +229,32 @@ def test_several_untrained_networks_give_a_band_that_holds_each_of_them(colour_f
     np.testing.assert_allclose(summary["proportion_untrained"], np.mean(each, axis=0))
     assert any((e != each[0]).any() for e in each[1:])  # the seeds made different networks
     assert (tmp_path / "out" / "untrained-seed6").is_dir()
+
+
+def test_units_chosen_on_a_localizer_are_counted_on_the_test_images_as_by_hand(tmp_path):
+    from conftest import square_folder
+
+    square_folder(tmp_path / "localizer", dict.fromkeys(["red", "green", "blue"], 8), seed=1, noise=60,
+                  box=(2, 10, 2, 10), value=200)
+    square_folder(tmp_path / "test", dict.fromkeys(["red", "green", "blue"], 8), seed=2, noise=60,
+                  box=(2, 10, 2, 10), value=200)
+    net = small_cnn(size=12)
+    result = catsel.run(tmp_path / "test", tmp_path / "out", model=net, preprocess="tf", image_size=12,
+                        localizer=tmp_path / "localizer", progress=False)
+    # by hand: choose on folder A, count on folder B
+    amodel = catsel.activation_model(net, preprocess="tf", image_size=12)
+    a = catsel.capture(amodel, catsel.ImageFolder(tmp_path / "localizer", image_size=12), tmp_path / "a",
+                       progress=False)
+    b = catsel.capture(amodel, catsel.ImageFolder(tmp_path / "test", image_size=12), tmp_path / "b", progress=False)
+    chosen = catsel.selectivity(a)["selective"].to_numpy()
+    counted = chosen & catsel.selectivity(b)["selective"].to_numpy()
+    assert (result.table["chosen"].to_numpy() == chosen).all()
+    assert (result.table["selective"].to_numpy() == counted).all()
+    assert result.summary["n_selective"].sum() == counted.sum()
+    # the null counts the chosen units only: never more than were chosen
+    chosen_share = catsel.layer_summary(catsel.selectivity(a)).set_index(["layer", "category"])["proportion"]
+    null = result.summary.set_index(["layer", "category"])["null_high"]
+    assert (null <= chosen_share + 1e-12).all()
+    assert result.record.localizer == str((tmp_path / "localizer").resolve())
+    with pytest.raises(catsel.CatselError, match="localizer"):
+        catsel.Settings(localizer="x", select_by="pairwise")
