@@ -48,12 +48,13 @@ _EXPORTS = {
     "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline", "RunRecord": "record",
     "write_report": "report",
     "compare": "comparison",
+    "lesion": "lesions",
     "layer_proportions": "plots", "compare_layer_proportions": "plots",
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
 _SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph",
-               "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
+               "lesions", "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
                "visualise", "visualize", "widgets"}
 
 
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .record import RunRecord
     from .report import write_report
     from .comparison import compare
+    from .lesions import lesion
     from .plots import compare_layer_proportions, layer_proportions
     from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_filters,
                             selectivity, selectivity_matrix)

@@ -234,6 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--labels", help="comma-separated names of the networks, in the order of the runs")
     compare.add_argument("--no-probe", action="store_true", help="leave out the linear probe of each best layer")
 
+    lesion = sub.add_parser("lesion", help="silence a category's selective units and measure each category's "
+                                           "read-out accuracy, against random and least-selective units",
+                            description="On a finished run: the units of one layer selective for a category (chosen "
+                                        "on training folds) are silenced inside the network, the images run on to "
+                                        "a read-out layer, and a cross-validated linear read-out of the categories "
+                                        "is scored per category on the held-out folds. Writes lesion.csv and "
+                                        "lesion.png.")
+    lesion.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
+    lesion.add_argument("--category", required=True, help="the category whose units are silenced")
+    lesion.add_argument("--layer", help="the layer lesioned (default: the one most selective for the category, "
+                                        "by its excess over the null)")
+    lesion.add_argument("--readout", help="the layer read out (default: the last captured layer)")
+    lesion.add_argument("--units", default="selected", help="selected (the run's rule) or top:K (default selected)")
+    lesion.add_argument("--repeats", type=_positive, default=20, help="random sets of the same size (default 20)")
+    lesion.add_argument("--mode", choices=("zero", "mean"), default="zero",
+                        help="silence to zero, or to each unit's mean map over the training images")
+    lesion.add_argument("--out", help="folder for lesion.csv and lesion.png (default: RUN_DIR/lesion-CATEGORY)")
+    lesion.add_argument("--verbose", action="store_true",
+                        help="show the deep-learning backend's own start-up messages")
+
     course = sub.add_parser("course", help="the course notebook for a class: the students' copy",
                             description="Write the students' copy of the course notebook (notebooks/06_course.ipynb): "
                                         "every cell tagged `solution` left out, nothing else changed; or run a "
@@ -575,6 +595,24 @@ def _unknown(parser, command: str, extra: list) -> None:
     sub.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
+def cmd_lesion(args) -> int:
+    from .lesions import lesion, write_lesion
+    from .paths import plain_name
+
+    table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
+                   repeats=args.repeats, mode=args.mode)
+    name = args.category if plain_name(args.category) and "/" not in args.category else "category"
+    csv, png = write_lesion(table, args.out or Path(args.run_dir) / f"lesion-{name}")
+    own = table.set_index("scored_category").loc[args.category]
+    print(f"Lesion of {own['n_lesioned']:.0f} {args.category}-selective units of {own['layer']} ({args.mode}), read "
+          f"out at {own['readout_layer']}: {args.category} accuracy {own['accuracy_intact']:.0%} drops by "
+          f"{own['drop_selected']:.0%}; random units of the same number: {own['drop_random_mean']:.0%} (95th pct. "
+          f"{own['drop_random_high']:.0%}, p = {own['p_value']:.2f}); the least selective: "
+          f"{own['drop_least_selective']:.0%}")
+    print(f"Wrote {csv} and {png}")
+    return 0
+
+
 def cmd_course(args) -> int:
     import ast
 
@@ -645,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:  # before NumPy, SciPy or the backend start: they fail, or hang, without a word
         print(f"catsel: error: {problem}", file=sys.stderr)
         return 2
-    if args.command in ("run", "visualize", "visualise", "report", "layers"):
+    if args.command in ("run", "visualize", "visualise", "report", "layers", "lesion"):
         try:
             _import_keras(verbose=args.verbose)
         except (ImportError, MemoryError, RuntimeError) as exc:
@@ -672,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_layers(args)
         if args.command == "course":
             return cmd_course(args)
+        if args.command == "lesion":
+            return cmd_lesion(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

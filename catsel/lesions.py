@@ -1,0 +1,282 @@
+"""Lesions: silence a category's selective units and see what the network can no longer tell apart.
+
+A selectivity map says which units prefer a category, not that the network
+needs them (Morcos et al. 2018; Leavitt & Morcos 2021). :func:`lesion` asks
+the causal question the field now asks (Prince, Alvarez & Konkle 2024):
+
+1. the images of a finished run are split into folds (stratified by
+   category); on the training folds, the units of one layer selective for
+   the category are chosen (never on the images they are scored on), and a
+   linear read-out of the categories (scikit-learn's ridge classifier on a
+   later layer's unit maxima, as :func:`catsel.stats.linear_probe`) is
+   trained on the intact network's features;
+2. on each held-out fold, the chosen units are silenced inside the network
+   (set to zero, or each to its mean map over the training images) and the
+   images run on from that layer to the read-out's layer; the read-out's
+   accuracy per category is compared with the intact one;
+3. controls of the same size in the same layer: ``repeats`` draws of random
+   units (never the chosen ones) and the least selective units for the
+   category. ``p_value`` is the share of random draws whose drop is at least
+   the chosen units' drop.
+
+The category-specific deficit is the drop on the category itself, beside
+the drops on the other categories and the controls' drops.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import CatselError
+
+__all__ = ["lesion", "plot_lesion", "write_lesion", "LESION_COLUMNS"]
+
+#: The columns of ``lesion.csv``, one row per lesioned category × scored category × layer.
+LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_layer", "mode", "n_lesioned",
+                  "accuracy_intact", "drop_selected", "drop_random_mean", "drop_random_high", "drop_least_selective",
+                  "p_value"]
+
+
+def _reduce(maps: np.ndarray) -> np.ndarray:
+    """A layer's output as the store keeps it: each unit's maximum over its map (a dense unit as it is)."""
+    return maps if maps.ndim == 2 else maps.reshape(len(maps), -1, maps.shape[-1]).max(axis=1)
+
+
+def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
+            index: str) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen units, each unit's margin above chance for the category), on the training images only."""
+    from .selection import selectivity_matrix
+    from .tables import selective_rule
+
+    values, chance = selectivity_matrix(a_train, labels, n_cat, index=index)
+    margin = values[category] - chance[category]
+    constant = a_train.max(axis=0) == a_train.min(axis=0)
+    if units == "selected":
+        chosen = np.flatnonzero(selective_rule(margin, constant, threshold))
+    else:
+        k = int(units.split(":", 1)[1])
+        chosen = np.argsort(np.where(constant, -np.inf, margin), kind="stable")[::-1][:k]
+    return chosen, np.where(constant, np.inf, margin)
+
+
+def lesion(run, category: str, *, layer: str | None = None, readout: str | None = None, units: str = "selected",
+           repeats: int = 20, mode: str = "zero", folds: int = 5, ridge: float = 1.0, seed: int = 0,
+           model=None, batch_size: int = 32) -> pd.DataFrame:
+    """Silence a category's selective units of one layer and measure each category's read-out accuracy.
+
+    Parameters
+    ----------
+    run : RunResult, str or path
+        A finished run (its images must be where they were captured).
+    category : str
+        The category whose units are lesioned.
+    layer : str, optional
+        The layer lesioned (default: the one with the largest excess of units
+        selective for ``category`` over the null, else the largest proportion).
+    readout : str, optional
+        The layer the read-out classifier reads (default: the last captured
+        layer); it must come after ``layer``.
+    units : {"selected"} or "top:K", default "selected"
+        The units selective for the category by the run's threshold rule, or
+        its K most selective units, chosen on the training folds.
+    repeats : int, default 20
+        Random sets of the same size drawn in the same layer.
+    mode : {"zero", "mean"}, default "zero"
+        Each silenced unit set to 0, or to its mean map over the training images.
+    folds : int, default 5
+    ridge : float, default 1.0
+        The read-out's penalty, times the number of units (as :func:`catsel.stats.linear_probe`).
+    seed : int, default 0
+    model : ActivationModel or keras.Model, optional
+        The captured network (default: rebuilt from the store).
+    batch_size : int, default 32
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`LESION_COLUMNS`, one row per scored category;
+        its attrs hold the chosen units per fold (``chosen``).
+    """
+    import keras
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .models import Preprocess, activation_model, from_store
+    from .pipeline import RunResult, load_run
+    from .selection import best_layers
+
+    result = run if isinstance(run, RunResult) else load_run(run)
+    acts = result.activations
+    if category not in acts.categories:
+        raise CatselError(f"no category {category!r} in the run; categories: {', '.join(acts.categories)}")
+    if mode not in ("zero", "mean"):
+        raise CatselError(f"mode must be 'zero' or 'mean', not {mode!r}")
+    if units != "selected" and not (units.startswith("top:") and units[4:].isdigit() and int(units[4:]) > 0):
+        raise CatselError(f"units must be 'selected' or 'top:K' (K a positive number), not {units!r}")
+    summary = result.summary
+    if layer is None:
+        by = "excess" if "excess" in summary else "proportion"
+        layer = str(best_layers(summary, by=by).set_index("category").loc[category, "layer"])
+    readout = readout or acts.layers[-1]
+    for name in (layer, readout):
+        if name not in acts.layers:
+            raise CatselError(f"no captured layer {name!r}; captured: {', '.join(acts.layers)}")
+    if acts.layers.index(readout) <= acts.layers.index(layer):
+        raise CatselError(f"the read-out layer {readout} must come after the lesioned layer {layer}")
+    if model is None:
+        amodel = from_store(acts)
+    elif isinstance(model, keras.Model):
+        amodel = activation_model(model, layers=list(acts.layers), image_size=acts.meta.image_size,
+                                  preprocess=acts.meta.preprocess)
+    else:
+        amodel = model
+    graph = amodel.graph
+    source, target = graph.node(layer).output, graph.node(readout).output
+    to_layer = graph.model([source])
+    try:  # the lesioned passes start at the lesioned layer
+        onward = keras.Model(source, target)
+    except ValueError:
+        raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
+                          "whose output is the only way to the read-out, or read out nearer to it") from None
+    prepare = Preprocess(amodel.preprocess, int(graph.inputs[0].shape[-1]))
+
+    def maps_of(images: np.ndarray) -> np.ndarray:
+        out = [np.asarray(keras.ops.convert_to_numpy(to_layer(prepare(keras.ops.convert_to_tensor(
+            images[i:i + batch_size].astype("float32"))), training=False))) for i in range(0, len(images), batch_size)]
+        return np.concatenate(out)
+
+    def readout_of(maps: np.ndarray) -> np.ndarray:
+        out = [_reduce(np.asarray(keras.ops.convert_to_numpy(onward(keras.ops.convert_to_tensor(
+            maps[i:i + batch_size]), training=False)))) for i in range(0, len(maps), batch_size)]
+        return np.concatenate(out)
+
+    images = np.stack([acts.image(i) for i in range(len(acts))])  # decoded once, reused by every pass
+    maps = maps_of(images)
+    labels = np.asarray(acts.labels)
+    n_cat, c = len(acts.categories), acts.categories.index(category)
+    a = np.asarray(acts[layer], dtype=np.float64)
+    intact = readout_of(maps)
+    rng = np.random.default_rng(seed)
+    predictions = {"intact": np.empty(len(labels), dtype=int), "selected": np.empty(len(labels), dtype=int),
+                   "least": np.empty(len(labels), dtype=int)}
+    drawn = np.empty((repeats, len(labels)), dtype=int)
+    chosen_per_fold = []
+    threshold = result.settings.threshold
+    index = result.settings.index
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(images, labels):
+        chosen, margin = _choose(a[train], labels[train], n_cat, c, units, threshold, index)
+        chosen_per_fold.append(chosen)
+        probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=ridge * intact.shape[1] + 1e-12))
+        probe.fit(intact[train], labels[train])
+        predictions["intact"][test] = probe.predict(intact[test])
+        fill = maps[train].mean(axis=0) if mode == "mean" else np.zeros(maps.shape[1:], dtype=maps.dtype)
+
+        def lesioned(silenced: np.ndarray) -> np.ndarray:
+            out = maps[test].copy()
+            out[..., silenced] = fill[..., silenced]
+            return probe.predict(readout_of(out))
+
+        k = len(chosen)
+        predictions["selected"][test] = lesioned(chosen) if k else predictions["intact"][test]
+        least = np.argsort(margin, kind="stable")[:k]
+        predictions["least"][test] = lesioned(least) if k else predictions["intact"][test]
+        others = np.setdiff1d(np.arange(a.shape[1]), chosen)
+        for r in range(repeats):
+            pick = rng.choice(others, size=min(k, len(others)), replace=False) if k else np.zeros(0, dtype=int)
+            drawn[r, test] = lesioned(pick) if k else predictions["intact"][test]
+
+    def accuracy(predicted: np.ndarray, d: int) -> float:
+        return float(np.mean(predicted[labels == d] == d))
+
+    rows = []
+    for d, scored in enumerate(acts.categories):
+        base = accuracy(predictions["intact"], d)
+        drop = base - accuracy(predictions["selected"], d)
+        random_drops = np.array([base - accuracy(drawn[r], d) for r in range(repeats)])
+        rows.append({"lesioned_category": category, "scored_category": scored, "layer": layer,
+                     "readout_layer": readout, "mode": mode,
+                     "n_lesioned": float(np.mean([len(ch) for ch in chosen_per_fold])),
+                     "accuracy_intact": base, "drop_selected": drop,
+                     "drop_random_mean": float(random_drops.mean()) if repeats else np.nan,
+                     "drop_random_high": float(np.quantile(random_drops, 0.95)) if repeats else np.nan,
+                     "drop_least_selective": base - accuracy(predictions["least"], d),
+                     "p_value": float(np.mean(random_drops >= drop - 1e-12)) if repeats else np.nan})
+    table = pd.DataFrame(rows, columns=LESION_COLUMNS)
+    table.attrs["chosen"] = [ch.tolist() for ch in chosen_per_fold]
+    return table
+
+
+def plot_lesion(table: pd.DataFrame, *, ax=None):
+    """The category-specific deficit at a glance: each category's accuracy drop for the three lesions.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`lesion` (one lesioned category).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    from .plots import fit_fonts, palette
+
+    ax = ax if ax is not None else plt.gca()
+    scored = list(table["scored_category"])
+    x = np.arange(len(scored))
+    width = 0.27
+    colour = palette([str(table["lesioned_category"].iloc[0])])[str(table["lesioned_category"].iloc[0])]
+    ax.bar(x - width, table["drop_selected"], width, color=colour, label="its selective units")
+    ax.bar(x, table["drop_random_mean"], width, color="grey", alpha=0.6,
+           yerr=[np.zeros(len(x)), (table["drop_random_high"] - table["drop_random_mean"]).clip(lower=0)],
+           label="random units (mean, to 95th pct.)")
+    ax.bar(x + width, table["drop_least_selective"], width, color="white", edgecolor="grey", hatch="//",
+           label="least selective units")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, scored)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("drop in read-out accuracy")
+    row = table.iloc[0]
+    ax.set_title(f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
+                 f"({row['n_lesioned']:.0f} units, {row['mode']}); read out at {row['readout_layer']}", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fit_fonts(ax)
+    return ax
+
+
+def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``lesion.csv`` and ``lesion.png`` into ``out``, each whole or not at all.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`lesion`.
+    out : str or path
+        A folder.
+
+    Returns
+    -------
+    (Path, Path)
+    """
+    from matplotlib.figure import Figure
+
+    from .store import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "lesion.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    fig = Figure(figsize=(1.6 * len(table) + 3, 3.8), layout="constrained")
+    plot_lesion(table, ax=fig.subplots())
+    with atomic_write(out / "lesion.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    return out / "lesion.csv", out / "lesion.png"

@@ -1,0 +1,129 @@
+"""Lesions (issue: from counts to causes): silencing a category's units on planted networks whose answer is
+known, against random and least-selective units of the same size."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import catsel
+from catsel.lesions import LESION_COLUMNS, write_lesion
+from catsel import lesion
+from conftest import write_image
+
+SIZE = 12
+
+
+def _folder(root, n=12, seed=0):
+    """Red, green and blue squares on grey noise, and grey noise alone ("none")."""
+    rng = np.random.default_rng(seed)
+    colours = {"red": (220, 0, 0), "green": (0, 220, 0), "blue": (0, 0, 220), "none": None}
+    for name, rgb in colours.items():
+        for i in range(n):
+            img = rng.integers(60, 120, size=(SIZE, SIZE, 1)).repeat(3, axis=2)
+            if rgb is not None:
+                y, x = rng.integers(0, SIZE - 4, 2)
+                img[y:y + 4, x:x + 4] = rgb
+            write_image(root / name / f"{i:02d}.png", img)
+    return root
+
+
+def _network(copy: bool = False, offset: float = 0.0) -> keras.Model:
+    """det: 1x1 detectors of red, green, blue (and a second red detector with ``copy``, else a silent unit);
+    pass: each detector's map as it is (the two red ones summed with ``copy``); out: their global maxima.
+    ``offset`` is added to the red detector (a unit whose baseline is far from 0)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    det = keras.layers.Conv2D(4, 1, activation="relu", name="det")
+    x = det(inp)
+    merge = keras.layers.Conv2D(3, 1, name="pass")
+    y = merge(x)
+    out = keras.layers.Dense(3, name="out")(keras.layers.GlobalMaxPooling2D()(y))
+    net = keras.Model(inp, out)
+    w = np.zeros((1, 1, 3, 4), np.float32)
+    b = np.zeros(4, np.float32)
+    for unit, channel in ((0, 0), (1, 1), (2, 2)):
+        w[0, 0, channel, unit] = 1.0 / 255
+        w[0, 0, [c for c in range(3) if c != channel], unit] = -1.0 / 255
+    if copy:
+        w[0, 0, :, 3] = w[0, 0, :, 0]
+    b[0] = offset
+    det.set_weights([w, b])
+    m = np.zeros((1, 1, 4, 3), np.float32)
+    for unit in range(3):
+        m[0, 0, unit, unit] = 1.0
+    if copy:
+        m[0, 0, 3, 0] = 1.0
+    merge.set_weights([m, np.zeros(3, np.float32) - (offset if offset else 0.0) * np.array([1, 0, 0])])
+    net.get_layer("out").set_weights([np.eye(3, dtype=np.float32), np.zeros(3, np.float32)])
+    return net
+
+
+def _run(tmp_path, net):
+    data = _folder(tmp_path / "data")
+    return catsel.run(data, tmp_path / "out", model=net, preprocess="raw", image_size=SIZE,
+                      layers=["det", "pass", "out"], progress=False), net
+
+
+def test_silencing_the_detector_drops_its_category_alone_and_random_units_do_not(tmp_path):
+    result, net = _run(tmp_path, _network())
+    table = lesion(result, "red", layer="det", units="top:1", repeats=10, model=net)
+    assert list(table.columns) == LESION_COLUMNS and len(table) == 4
+    rows = table.set_index("scored_category")
+    assert rows.loc["red", "accuracy_intact"] > 0.9
+    assert rows.loc["red", "drop_selected"] > 0.6  # red images now look like grey noise
+    for other in ("green", "blue", "none"):
+        assert abs(rows.loc[other, "drop_selected"]) < 0.15
+    assert rows.loc["red", "drop_random_mean"] < 0.15  # a random unit of the same layer is not the detector
+    assert rows.loc["red", "p_value"] == 0.0
+    assert all(chosen == [0] for chosen in table.attrs["chosen"])  # the detector, chosen on every training fold
+    csv, png = write_lesion(table, tmp_path / "lesion")
+    assert csv.read_text().startswith("lesioned_category,") and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_redundant_copy_of_the_detector_keeps_its_category(tmp_path):
+    result, net = _run(tmp_path, _network(copy=True))
+    table = lesion(result, "red", layer="det", units="top:1", repeats=5, model=net).set_index("scored_category")
+    assert table.loc["red", "accuracy_intact"] > 0.9
+    assert abs(table.loc["red", "drop_selected"]) < 0.15  # selective, and yet not needed: its copy answers
+
+
+def test_mean_ablation_removes_the_information_and_zero_ablation_also_the_offset(tmp_path):
+    result, net = _run(tmp_path, _network(offset=40.0))
+    zero = lesion(result, "red", layer="det", units="top:1", repeats=3, mode="zero",
+                  model=net).set_index("scored_category")
+    mean = lesion(result, "red", layer="det", units="top:1", repeats=3, mode="mean",
+                  model=net).set_index("scored_category")
+    others = ["green", "blue", "none"]
+    assert mean.loc["red", "drop_selected"] > 0.5  # the category's information is gone either way
+    assert zero.loc[others, "drop_selected"].max() > mean.loc[others, "drop_selected"].max() + 0.2
+    assert mean.loc[others, "drop_selected"].abs().max() < 0.15
+
+
+def test_a_lesion_is_refused_with_one_line_for_a_bad_request(tmp_path):
+    result, net = _run(tmp_path, _network())
+    with pytest.raises(catsel.CatselError, match="no category 'cat'"):
+        lesion(result, "cat", model=net)
+    with pytest.raises(catsel.CatselError, match="must come after"):
+        lesion(result, "red", layer="out", readout="det", model=net)
+    with pytest.raises(catsel.CatselError, match="top:K"):
+        lesion(result, "red", units="top:x", model=net)
+
+
+def test_catsel_lesion_rebuilds_the_network_from_the_run_and_writes_its_table_and_figure(tmp_path, capsys):
+    from catsel.cli import main
+
+    _network().save(tmp_path / "net.keras")
+    data = _folder(tmp_path / "data")
+    assert main(["run", str(data), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "net.keras"),
+                 "--preprocess", "raw", "--image-size", str(SIZE), "--layers", "det,pass,out", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["lesion", str(tmp_path / "out"), "--category", "red", "--layer", "det", "--units", "top:1",
+                 "--repeats", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "Lesion of 1 red-selective units of det (zero), read out at out: red accuracy" in printed
+    written = pd.read_csv(tmp_path / "out" / "lesion-red" / "lesion.csv")
+    assert written.set_index("scored_category").loc["red", "drop_selected"] > 0.6
+    assert (tmp_path / "out" / "lesion-red" / "lesion.png").exists()
