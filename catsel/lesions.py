@@ -33,7 +33,10 @@ import pandas as pd
 
 from .errors import CatselError
 
-__all__ = ["lesion", "plot_lesion", "write_lesion", "LESION_COLUMNS"]
+__all__ = ["lesion", "plot_lesion", "write_lesion", "LESION_COLUMNS", "BATCH_BYTES"]
+
+#: The random draws of a fold go through the network together, as many as fit in this many bytes of maps.
+BATCH_BYTES = 256 * 2**20
 
 #: The columns of ``lesion.csv``, one row per lesioned category × scored category × layer.
 LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_layer", "mode", "n_lesioned",
@@ -187,9 +190,22 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         least = np.argsort(margin, kind="stable")[:k]
         predictions["least"][test] = lesioned(least) if k else predictions["intact"][test]
         others = np.setdiff1d(np.arange(a.shape[1]), chosen)
-        for r in range(repeats):
-            pick = rng.choice(others, size=min(k, len(others)), replace=False) if k else np.zeros(0, dtype=int)
-            drawn[r, test] = lesioned(pick) if k else predictions["intact"][test]
+        picks = [rng.choice(others, size=min(k, len(others)), replace=False) if k else np.zeros(0, dtype=int)
+                 for _ in range(repeats)]
+        if not k:
+            drawn[:, test] = predictions["intact"][test]
+            continue
+        # the random draws in batches of draws: as many as fit in BATCH_BYTES, through the network together
+        per_draw = maps[test].nbytes
+        step = max(1, min(repeats, BATCH_BYTES // max(per_draw, 1)))
+        for first in range(0, repeats, step):
+            group = picks[first:first + step]
+            stacked = np.repeat(maps[test][None], len(group), axis=0)
+            for j, pick in enumerate(group):
+                stacked[j][..., pick] = fill[..., pick]
+            features = readout_of(stacked.reshape(-1, *maps.shape[1:]))
+            guesses = probe.predict(features).reshape(len(group), len(test))
+            drawn[first:first + len(group), test] = guesses
 
     def accuracy(predicted: np.ndarray, d: int) -> float:
         return float(np.mean(predicted[labels == d] == d))

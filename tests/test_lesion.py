@@ -127,3 +127,13 @@ def test_catsel_lesion_rebuilds_the_network_from_the_run_and_writes_its_table_an
     written = pd.read_csv(tmp_path / "out" / "lesion-red" / "lesion.csv")
     assert written.set_index("scored_category").loc["red", "drop_selected"] > 0.6
     assert (tmp_path / "out" / "lesion-red" / "lesion.png").exists()
+
+
+def test_random_draws_batched_or_one_by_one_give_the_same_table(tmp_path, monkeypatch):
+    import catsel.lesions as module
+
+    result, net = _run(tmp_path, _network())
+    together = lesion(result, "red", layer="det", units="top:1", repeats=6, model=net)
+    monkeypatch.setattr(module, "BATCH_BYTES", 1)  # one draw at a time
+    apart = lesion(result, "red", layer="det", units="top:1", repeats=6, model=net)
+    pd.testing.assert_frame_equal(together, apart)
