@@ -67,3 +67,28 @@ def planted_acts(planted_folder, tmp_path):
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "planted-run",
                           progress=False)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A Dask client in this process (no cluster, no other processes): the chunked store's runner, quickly."""
+    pytest.importorskip("distributed")
+    import warnings
+
+    from distributed import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def saved_network(tmp_path_factory) -> str:
+    """A small CNN (12 px) saved to a file: what a Dask worker can build again."""
+    from helpers import small_cnn
+
+    path = tmp_path_factory.mktemp("network") / "net.keras"
+    small_cnn(size=12).save(path)
+    return str(path)

@@ -4,7 +4,6 @@ is named and captured again, never trusted. A Dask client in this process: no cl
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -12,45 +11,26 @@ import pytest
 import catsel
 from catsel.data import ImageFolder
 from catsel.errors import StoreError
-from helpers import small_cnn
 
 pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
-    yield client
-    client.close()
+def _amodel(saved_network):
+    return catsel.activation_model(saved_network, preprocess="tf")
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory):
-    path = tmp_path_factory.mktemp("network") / "net.keras"
-    small_cnn(size=12).save(path)
-    return str(path)
-
-
-def _amodel(network):
-    return catsel.activation_model(network, preprocess="tf")
-
-
-def _captures(colour_folder, tmp_path, client, network):
+def _captures(colour_folder, tmp_path, dask_client, saved_network):
     folder = ImageFolder(colour_folder, image_size=12)
-    single = catsel.capture(_amodel(network), folder, tmp_path / "single", batch_size=5, progress=False)
+    single = catsel.capture(_amodel(saved_network), folder, tmp_path / "single", batch_size=5, progress=False)
     out = tmp_path / "chunked"
-    catsel.capture(_amodel(network), folder, out, batch_size=5, block=5, client=client, progress=False)
+    catsel.capture(_amodel(saved_network), folder, out, batch_size=5, block=5, client=dask_client, progress=False)
     return single, out
 
 
-def _rerun(colour_folder, out, client, network):
+def _rerun(colour_folder, out, dask_client, saved_network):
     with pytest.warns(UserWarning) as said:
-        acts = catsel.capture(_amodel(network), ImageFolder(colour_folder, image_size=12), out, batch_size=5, block=5,
-                              client=client, progress=False)
+        acts = catsel.capture(_amodel(saved_network), ImageFolder(colour_folder, image_size=12), out, batch_size=5, block=5,
+                              client=dask_client, progress=False)
     return acts, " ".join(str(w.message) for w in said)
 
 
@@ -65,8 +45,8 @@ CHUNK = ("maxima", "c1", "c/1/0")  # rows 5-9 of the first layer's maxima
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "lengthened"])
-def test_a_missing_or_short_chunk_is_never_trusted(colour_folder, tmp_path, client, network, damage):
-    single, out = _captures(colour_folder, tmp_path, client, network)
+def test_a_missing_or_short_chunk_is_never_trusted(colour_folder, tmp_path, dask_client, saved_network, damage):
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
     chunk = out / "activations" / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
     if damage == "deleted":
         chunk.unlink()
@@ -76,26 +56,26 @@ def test_a_missing_or_short_chunk_is_never_trusted(colour_folder, tmp_path, clie
         chunk.write_bytes(chunk.read_bytes() + b"\0" * 20)
     with pytest.raises(StoreError, match="maxima/c1: a chunk is missing or of another size"):
         catsel.load_activations(out)
-    acts, said = _rerun(colour_folder, out, client, network)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
     assert "blocks/000000000005.json" in said and "captured again" in said
     _same(acts, single)
     _same(catsel.load_activations(out, verify=True), single)
 
 
-def test_a_chunk_of_other_values_is_found_by_its_checksum(colour_folder, tmp_path, client, network):
-    single, out = _captures(colour_folder, tmp_path, client, network)
+def test_a_chunk_of_other_values_is_found_by_its_checksum(colour_folder, tmp_path, dask_client, saved_network):
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
     chunk = out / "activations" / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
     chunk.write_bytes(np.full(len(chunk.read_bytes()) // 4, np.nan, np.float32).tobytes())
     with pytest.raises(StoreError, match="000000000005.json: its chunk of maxima/c1 does not hold the rows"):
         catsel.load_activations(out, verify=True)
-    acts, said = _rerun(colour_folder, out, client, network)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
     assert "checksum differs" in said
     _same(acts, single)
 
 
 @pytest.mark.parametrize("edit", ["skipped", "crc32", "first"])
-def test_an_edited_block_record_is_never_trusted(colour_folder, tmp_path, client, network, edit):
-    single, out = _captures(colour_folder, tmp_path, client, network)
+def test_an_edited_block_record_is_never_trusted(colour_folder, tmp_path, dask_client, saved_network, edit):
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
     record = out / "activations" / "blocks" / "000000000005.json"
     entry = json.loads(record.read_text())
     if edit == "skipped":  # an image silently dropped
@@ -107,21 +87,21 @@ def test_an_edited_block_record_is_never_trusted(colour_folder, tmp_path, client
     record.write_text(json.dumps(entry))
     with pytest.raises(StoreError, match="000000000005.json: its record was edited or damaged"):
         catsel.load_activations(out)
-    acts, said = _rerun(colour_folder, out, client, network)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
     assert "its record was edited or damaged" in said
     assert len(acts) == 15
     _same(acts, single)
 
 
-def test_an_array_description_of_another_shape_is_repaired_by_the_rerun(colour_folder, tmp_path, client, network):
-    single, out = _captures(colour_folder, tmp_path, client, network)
+def test_an_array_description_of_another_shape_is_repaired_by_the_rerun(colour_folder, tmp_path, dask_client, saved_network):
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
     described = out / "activations" / "arrays.zarr" / "maxima" / "c2" / "zarr.json"
     meta = json.loads(described.read_text())
     meta["shape"] = [15, 3]
     described.write_text(json.dumps(meta))
     with pytest.raises(StoreError, match="maxima/c2 holds an array of shape"):
         catsel.load_activations(out)
-    acts, said = _rerun(colour_folder, out, client, network)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
     assert "the store is damaged and is captured again" in said
     _same(acts, single)
     _same(catsel.load_activations(out), single)
@@ -134,7 +114,7 @@ def _full(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def test_a_full_disk_stops_a_distributed_capture_at_its_start_with_one_line(colour_folder, tmp_path, client, network,
+def test_a_full_disk_stops_a_distributed_capture_at_its_start_with_one_line(colour_folder, tmp_path, dask_client, saved_network,
                                                                             monkeypatch):
     import shutil
     from collections import namedtuple
@@ -144,17 +124,17 @@ def test_a_full_disk_stops_a_distributed_capture_at_its_start_with_one_line(colo
         m.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 500, 500))
         says = r"no space left on the disk of .*the store needs \d+ KB and 0 KB are free"
         with pytest.raises(StoreError, match=says):
-            catsel.capture(_amodel(network), ImageFolder(colour_folder, image_size=12), tmp_path / "out",
-                           block=5, batch_size=5, client=client, progress=False)
+            catsel.capture(_amodel(saved_network), ImageFolder(colour_folder, image_size=12), tmp_path / "out",
+                           block=5, batch_size=5, client=dask_client, progress=False)
     assert not (tmp_path / "out" / "activations").exists()
 
 
 @pytest.mark.parametrize("where", ["start", "block"])
-def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs_it(colour_folder, tmp_path, client,
-                                                                                   network, monkeypatch, where):
+def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs_it(colour_folder, tmp_path, dask_client,
+                                                                                   saved_network, monkeypatch, where):
     import catsel.store as store
 
-    single, out = _captures(colour_folder, tmp_path / "first", client, network)
+    single, out = _captures(colour_folder, tmp_path / "first", dask_client, saved_network)
     real = store.write_json
 
     def failing(path, data):
@@ -166,35 +146,35 @@ def test_a_write_error_on_the_distributed_path_is_one_line_and_the_rerun_repairs
     with monkeypatch.context() as m:
         m.setattr(store, "write_json", failing)
         with pytest.raises(StoreError, match="no space left on the disk"):
-            catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
+            catsel.capture(_amodel(saved_network), folder, tmp_path / "out", block=5, batch_size=5, client=dask_client,
                            progress=False)
-    acts = catsel.capture(_amodel(network), folder, tmp_path / "out", block=5, batch_size=5, client=client,
+    acts = catsel.capture(_amodel(saved_network), folder, tmp_path / "out", block=5, batch_size=5, client=dask_client,
                           progress=False)
     _same(acts, single)
 
 
 @pytest.mark.parametrize("first", ["npy", "zarr"])
-def test_a_finished_capture_is_reused_whichever_runner_asks(colour_folder, tmp_path, client, network, first, capsys):
+def test_a_finished_capture_is_reused_whichever_runner_asks(colour_folder, tmp_path, dask_client, saved_network, first, capsys):
     folder = ImageFolder(colour_folder, image_size=12)
-    on = {"npy": {}, "zarr": {"client": client, "block": 5}}
+    on = {"npy": {}, "zarr": {"client": dask_client, "block": 5}}
     second = "zarr" if first == "npy" else "npy"
-    made = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on[first])
+    made = catsel.capture(_amodel(saved_network), folder, tmp_path / "out", batch_size=5, progress=False, **on[first])
     capsys.readouterr()
-    again = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on[second])
+    again = catsel.capture(_amodel(saved_network), folder, tmp_path / "out", batch_size=5, progress=False, **on[second])
     assert again.captured == 0 and again.meta.layout == first  # the same key: nothing computed again
     assert f"({first} layout) is reused as it is" in capsys.readouterr().err
     _same(again, made)
 
 
 def test_an_unfinished_capture_of_the_other_layout_is_kept_and_the_capture_starts_afresh(colour_folder, tmp_path,
-                                                                                        client, network):
+                                                                                        dask_client, saved_network):
     folder = ImageFolder(colour_folder, image_size=12)
-    single = catsel.capture(_amodel(network), folder, tmp_path / "single", batch_size=5, progress=False)
+    single = catsel.capture(_amodel(saved_network), folder, tmp_path / "single", batch_size=5, progress=False)
     out = tmp_path / "out"
-    catsel.capture(_amodel(network), folder, out, batch_size=5, block=5, client=client, progress=False)
+    catsel.capture(_amodel(saved_network), folder, out, batch_size=5, block=5, client=dask_client, progress=False)
     progress = out / "activations" / "progress.json"
     progress.write_text(json.dumps({**json.loads(progress.read_text()), "complete": False}))  # as if stopped
-    acts = catsel.capture(_amodel(network), folder, out, batch_size=5, progress=False)
+    acts = catsel.capture(_amodel(saved_network), folder, out, batch_size=5, progress=False)
     assert acts.meta.layout == "npy" and acts.captured == 15
     _same(acts, single)
     kept = [p.name for p in (out / "activations.history").iterdir()]
@@ -202,15 +182,15 @@ def test_an_unfinished_capture_of_the_other_layout_is_kept_and_the_capture_start
 
 
 @pytest.mark.parametrize("runner", ["npy", "zarr"])
-def test_strict_stops_at_the_first_unreadable_image_and_keeps_what_was_computed(colour_folder, tmp_path, client,
-                                                                               network, runner):
+def test_strict_stops_at_the_first_unreadable_image_and_keeps_what_was_computed(colour_folder, tmp_path, dask_client,
+                                                                               saved_network, runner):
     from catsel.errors import ImageError
 
     (colour_folder / "green" / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     folder = ImageFolder(colour_folder, image_size=12)
-    on = {"npy": {}, "zarr": {"client": client, "block": 5}}[runner]
+    on = {"npy": {}, "zarr": {"client": dask_client, "block": 5}}[runner]
     with pytest.raises(ImageError, match="zz_broken.png.*strict mode"):
-        catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, strict=True, progress=False, **on)
-    acts = catsel.capture(_amodel(network), folder, tmp_path / "out", batch_size=5, progress=False, **on)
+        catsel.capture(_amodel(saved_network), folder, tmp_path / "out", batch_size=5, strict=True, progress=False, **on)
+    acts = catsel.capture(_amodel(saved_network), folder, tmp_path / "out", batch_size=5, progress=False, **on)
     assert acts.captured < 16 and len(acts) == 15  # the rows computed before it were kept; the broken image skipped
     assert list(acts.skipped.values()) == [next(iter(acts.skipped.values()))] and len(acts.skipped) == 1

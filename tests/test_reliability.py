@@ -13,7 +13,7 @@ import pytest
 
 import catsel
 from catsel.data import ImageFolder
-from catsel.errors import CatselError, DatasetError, StoreError
+from catsel.errors import DatasetError, StoreError
 from helpers import small_cnn
 
 FAST = dict(image_size=32, weights="none", layers=["block1_conv1"], progress=False)
@@ -71,32 +71,11 @@ def test_the_lock_is_held_for_the_whole_run_and_released_after(colour_folder, tm
 # Both layouts of the store keep the same promises, checked by the same tests: ".npy" rows (one process) and
 # Zarr chunks (a Dask cluster; here a client in this process, no cluster started).
 
-@pytest.fixture(scope="module")
-def client():
-    pytest.importorskip("distributed")
-    import warnings
-
-    from distributed import Client
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def network(tmp_path_factory):
-    path = tmp_path_factory.mktemp("network") / "net.keras"
-    small_cnn(size=12).save(path)
-    return str(path)
-
-
 @pytest.fixture(params=["npy", "zarr"])
 def layout(request):
     """A capture into either layout: ``capture(folder, out)``, and the file that holds the last rows of maxima/c2."""
-    on = {} if request.param == "npy" else {"client": request.getfixturevalue("client"), "block": 8}
-    network = request.getfixturevalue("network")
+    on = {} if request.param == "npy" else {"client": request.getfixturevalue("dask_client"), "block": 8}
+    network = request.getfixturevalue("saved_network")
 
     def capture(folder, out, **options):
         return catsel.capture(catsel.activation_model(network, preprocess="tf"), folder, out, batch_size=4,
