@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # a local cluster's processes import Keras: secon
 
 @pytest.fixture(scope="module")
 def cluster():
-    from catsel.distributed import close, connect
+    from catsel.capturing.cluster import close, connect
 
     client = connect("local:2")
     yield client
@@ -60,7 +60,7 @@ def test_a_distributed_capture_equals_the_single_process_one(cluster, dataset):
     _same(acts, single)
     assert acts.meta.layout == "zarr" and (root / "two" / "activations" / "arrays.zarr").is_dir()
     assert len(list((root / "two" / "activations" / "blocks").glob("*.json"))) == -(-len(folder) // 8)
-    workers = cluster.run(lambda: sorted(__import__("catsel.distributed").distributed._NETWORKS))
+    workers = cluster.run(lambda: sorted(__import__("catsel.capturing.cluster").capturing.cluster._NETWORKS))
     assert sum(len(v) for v in workers.values()) <= 2  # each worker built the network once, not once per block
     again = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
     assert again.captured == 0  # every block is recorded: nothing is computed again
@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_capture_costs_only_its_block(cluster, dataset, monk
         os.kill(pids[0], 9)
         killed.append(pids[0])
 
-    from catsel import distributed as module
+    from catsel.capturing import cluster as module
 
     slow = module.capture_block
 
@@ -123,7 +123,7 @@ def test_catsel_run_with_a_local_scheduler(dataset, capsys):
 def test_one_worker_per_gpu_needs_dask_cuda_or_says_what_to_do(monkeypatch):
     import builtins
 
-    from catsel.distributed import connect
+    from catsel.capturing.cluster import connect
 
     real = builtins.__import__
 
