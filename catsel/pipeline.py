@@ -110,7 +110,7 @@ class Settings:
         Stop at the first unreadable file.
     verify : bool
         Recognise an earlier capture's images by their contents, not by size
-        and modification time (:func:`catsel.engine.store_key`).
+        and modification time (``catsel.capturing.key.store_key``).
     seed : int, default 0
         Seed of the untrained network's random init.
     shuffles : int, default 20
@@ -134,10 +134,10 @@ class Settings:
     scheduler : str, optional
         Capture on a Dask cluster: ``"local:N"`` (N worker processes here) or
         a scheduler's address (``"tcp://host:8786"``); see
-        :mod:`catsel.distributed`.
+        :mod:`catsel.capturing.cluster`.
     block : int, optional
         With ``scheduler``: images per block (default
-        :data:`catsel.distributed.BLOCK`).
+        ``catsel.capturing.cluster.BLOCK``).
     """
 
     model: Any = "vgg16"

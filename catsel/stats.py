@@ -801,6 +801,7 @@ def image_statistics(acts: Activations) -> pd.DataFrame:
 #: (the difference of the means over the pooled standard deviation; 0.8 is "large") for luminance, contrast
 #: and colourfulness, and by the share of grayscale images.
 CONFOUND_D = 1.0
+#: ... and by more than this share of grayscale images.
 CONFOUND_GRAYSCALE = 0.5
 #: ... and by at least this much on the statistic's own scale (luminance and colourfulness run from 0 to
 #: about 1, contrast to about 0.5): images that hardly vary make d large for a difference nobody could see.

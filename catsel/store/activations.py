@@ -466,7 +466,7 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         mmap = n * sum(layer.units for layer in meta.layers) * 4 > MMAP_ABOVE
     mode = "r" if mmap else None
     arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
-    if meta.layout == ZARR:  # a chunked store, written in blocks (catsel.distributed)
+    if meta.layout == ZARR:  # a chunked store, written in blocks (catsel.capturing.cluster)
         for layer in meta.layers:
             for kind, (dtype, dense_too) in ARRAYS.items():
                 if dense_too or layer.map_shape is not None:

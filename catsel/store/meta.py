@@ -274,7 +274,7 @@ def index_rows(relative_paths, labels, categories, signature: list, files=None) 
     categories : sequence of str
     signature : list
         Per image ``[path, size, mtime_ns]`` or ``[path, sha256]``, as the
-        store's key names the files (:func:`catsel.engine.store_key`).
+        store's key names the files (``catsel.capturing.key.store_key``).
     files : sequence of path, optional
         The images' files, for their sizes when ``signature`` holds digests.
 
