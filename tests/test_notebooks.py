@@ -84,7 +84,7 @@ def test_the_readme_students_copy_command_removes_every_solution(tmp_path):
     import sys
 
     command = next(line.strip() for line in (REPO / "README.md").read_text().splitlines()
-                   if line.strip().startswith("jupyter nbconvert notebooks/06_course.ipynb"))
+                   if line.strip().startswith("catsel course --student"))
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -114,4 +114,4 @@ def test_course_without_solutions_runs_and_says_not_yet():
     finally:
         (path.parent / "_student_tmp.ipynb").unlink()
     text = "".join(o.get("text", "") for c in done.cells for o in c.get("outputs", []))
-    assert text.count("✗ Not yet") == 5 and "✓ Correct" not in text
+    assert text.count("Not answered yet") == 5 and "✓ Correct" not in text and "✗ Not yet" not in text
