@@ -68,13 +68,13 @@ def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, 
 
 def lesion(run, category: str, *, layer: str | None = None, readout: str | None = None, units: str = "selected",
            repeats: int = 20, mode: str = "zero", folds: int = 5, ridge: float = 1.0, seed: int = 0,
-           model=None, batch_size: int = 32) -> pd.DataFrame:
+           model=None, batch_size: int = 32, threshold: float | None = None, index: str | None = None) -> pd.DataFrame:
     """Silence a category's selective units of one layer and measure each category's read-out accuracy.
 
     Parameters
     ----------
-    run : RunResult, str or path
-        A finished run (its images must be where they were captured).
+    run : RunResult, Activations, str or path
+        A finished run, or a capture (its images must be where they were captured).
     category : str
         The category whose units are lesioned.
     layer : str, optional
@@ -97,6 +97,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     model : ActivationModel or keras.Model, optional
         The captured network (default: rebuilt from the store).
     batch_size : int, default 32
+    threshold, index : optional
+        The selective rule's threshold and index (default: the run's, or 0.01 and the paper's for a capture).
 
     Returns
     -------
@@ -114,15 +116,25 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     from .pipeline import RunResult, load_run
     from .selection import best_layers
 
-    result = run if isinstance(run, RunResult) else load_run(run)
-    acts = result.activations
+    from .selection import layer_summary, selectivity
+    from .store import Activations
+
+    if isinstance(run, Activations):  # a capture: the paper's rule, unless told otherwise
+        acts = run
+        threshold = 0.01 if threshold is None else threshold
+        index = index or "paper"
+        summary = layer_summary(selectivity(acts, index=index, threshold=threshold))
+    else:
+        result = run if isinstance(run, RunResult) else load_run(run)
+        acts, summary = result.activations, result.summary
+        threshold = result.settings.threshold if threshold is None else threshold
+        index = index or result.settings.index
     if category not in acts.categories:
         raise CatselError(f"no category {category!r} in the run; categories: {', '.join(acts.categories)}")
     if mode not in ("zero", "mean"):
         raise CatselError(f"mode must be 'zero' or 'mean', not {mode!r}")
     if units != "selected" and not (units.startswith("top:") and units[4:].isdigit() and int(units[4:]) > 0):
         raise CatselError(f"units must be 'selected' or 'top:K' (K a positive number), not {units!r}")
-    summary = result.summary
     if layer is None:
         by = "excess" if "excess" in summary else "proportion"
         layer = str(best_layers(summary, by=by).set_index("category").loc[category, "layer"])
@@ -170,8 +182,6 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
                    "least": np.empty(len(labels), dtype=int)}
     drawn = np.empty((repeats, len(labels)), dtype=int)
     chosen_per_fold = []
-    threshold = result.settings.threshold
-    index = result.settings.index
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(images, labels):
         chosen, margin = _choose(a[train], labels[train], n_cat, c, units, threshold, index)
         chosen_per_fold.append(chosen)
