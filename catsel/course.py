@@ -248,10 +248,13 @@ def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = N
     CatselError
         When the teacher's notebook is not there, or has no solution cell (a copy would hide nothing).
     """
-    import nbformat
-
     from .errors import CatselError
     from .store import atomic_write
+
+    try:
+        import nbformat
+    except ImportError:
+        raise CatselError("the students' copy is written with nbformat: pip install \"catsel[notebooks]\"") from None
 
     source = Path(source) if source is not None else COURSE
     if not source.is_file():
@@ -289,10 +292,16 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
         ``{"exercise", "verdict"}`` per exercise, in order; ``verdict`` is
         ``"correct"``, ``"wrong"``, ``"not answered"`` or ``"error"``.
     """
-    import nbformat
-    from nbclient import NotebookClient
+    from .errors import CatselError
 
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError:
+        raise CatselError("grading runs notebooks with nbclient: pip install \"catsel[notebooks]\"") from None
     notebook = Path(notebook)
+    if not notebook.is_file():
+        raise CatselError(f"{notebook} is not there: give the student's notebook to grade")
     if parameters:
         from papermill.iorw import load_notebook_node
         from papermill.parameterize import parameterize_notebook

@@ -374,3 +374,9 @@ def test_the_printout_sets_each_proportion_beside_its_null_and_permutations_add_
     assert printed.count("A negative excess (") == 1  # explained, once
     page = catsel.write_report(out).read_text(encoding="utf-8")
     assert "proportion_significant" in page
+
+
+def test_grading_a_notebook_that_is_not_there_is_one_line(tmp_path, capsys):
+    assert main(["course", "--grade", str(tmp_path / "handed_in.ipynb")]) == 2
+    assert capsys.readouterr().err.strip() == (f"catsel: error: {tmp_path / 'handed_in.ipynb'} is not there: give "
+                                               "the student's notebook to grade")
