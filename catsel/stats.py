@@ -44,7 +44,7 @@ __all__ = ["permutation_test", "fdr", "must_beat", "pairwise_selectivity", "PAIR
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
            "add_significance", "with_baselines", "reliability_summary", "null_sentence", "negative_excess_sentence",
            "significant_counts", "ShuffledMargins", "confound_check",
-           "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST"]
+           "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST", "CONFOUND_MIN_IMAGES"]
 
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
@@ -803,6 +803,9 @@ def image_statistics(acts: Activations) -> pd.DataFrame:
 CONFOUND_D = 1.0
 #: ... and by more than this share of grayscale images.
 CONFOUND_GRAYSCALE = 0.5
+#: The differences of means are judged only for categories of at least this many images (with four, a d above 1
+#: came by chance on the sample data); the share of grayscale images at any number.
+CONFOUND_MIN_IMAGES = 8
 #: ... and by at least this much on the statistic's own scale (luminance and colourfulness run from 0 to
 #: about 1, contrast to about 0.5): images that hardly vary make d large for a difference nobody could see.
 CONFOUND_AT_LEAST = {"mean luminance": 0.05, "contrast": 0.03, "colourfulness": 0.05}
@@ -850,6 +853,8 @@ def confound_check(acts: Activations, *, per_category: int = 200, seed: int = 0)
         if not here.any() or not rest.any():
             continue
         for k, statistic in enumerate(("mean luminance", "contrast", "colourfulness")):
+            if here.sum() < CONFOUND_MIN_IMAGES:  # too few images for a mean difference to say anything
+                break
             a, b = values[here, k], values[rest, k]
             pooled = np.sqrt((a.var() * len(a) + b.var() * len(b)) / (len(a) + len(b)))
             d = abs(a.mean() - b.mean()) / pooled if pooled > 0 else (np.inf if a.mean() != b.mean() else 0.0)

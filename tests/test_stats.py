@@ -339,3 +339,20 @@ def test_catsel_run_selects_by_the_pairwise_rule(planted_folder, tmp_path):
     assert result.record.select_by == "pairwise" and result.record.pairwise_test == "ranksum"
     assert result.record.fdr == "by"
     assert catsel.load_run(tmp_path / "out").settings.pairwise_test == "ranksum"
+
+
+def test_a_few_images_per_category_are_not_judged_by_their_means(tmp_path):
+    from conftest import write_image
+
+    rng = np.random.default_rng(3)
+    for name, (low, high) in {"dark": (0, 90), "light": (160, 255)}.items():  # far apart in luminance
+        for i in range(8):
+            write_image(tmp_path / name / f"{i}.png", rng.integers(low, high, size=(12, 12, 3)))
+
+    def acts_of(n):
+        return Activations.from_arrays({"l": rng.random((2 * n, 3))}, [0] * n + [1] * n, ["dark", "light"],
+                                       paths=[f"{c}/{i}.png" for c in ("dark", "light") for i in range(n)],
+                                       meta={"root": str(tmp_path), "image_size": 12})
+
+    assert stats.confound_check(acts_of(4)) == []  # four images each: a mean difference says nothing yet
+    assert "mean luminance" in stats.confound_check(acts_of(8))[0]  # eight each: the same difference is named
