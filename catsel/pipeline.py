@@ -193,7 +193,7 @@ class Settings:
                    batch_size=record.batch_size, precision=record.precision, index=record.index,
                    threshold=record.threshold, select_by=record.select_by, reliability=record.split_half,
                    null=record.null_baselines, seed=record.seed, scheduler=record.scheduler,
-                   **{k: v for k, v in optional.items() if v is not None})
+                   localizer=record.localizer, **{k: v for k, v in optional.items() if v is not None})
 
     def __post_init__(self):
         from .selection import INDICES

@@ -44,7 +44,8 @@ __all__ = ["permutation_test", "fdr", "must_beat", "pairwise_selectivity", "PAIR
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
            "add_significance", "with_baselines", "reliability_summary", "null_sentence", "negative_excess_sentence",
            "significant_counts", "ShuffledMargins", "confound_check",
-           "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST", "CONFOUND_MIN_IMAGES"]
+           "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST", "CONFOUND_MIN_IMAGES",
+           "CONFOUND_IMAGES"]
 
 
 def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
@@ -806,15 +807,21 @@ CONFOUND_GRAYSCALE = 0.5
 #: The differences of means are judged only for categories of at least this many images (with four, a d above 1
 #: came by chance on the sample data); the share of grayscale images at any number.
 CONFOUND_MIN_IMAGES = 8
+#: About how many images the check decodes again at most, whatever the number of categories: it runs at the end
+#: of every `catsel run`, and 200 images of each of ImageNet's 1,000 classes would take longer than the capture.
+CONFOUND_IMAGES = 2400
 #: ... and by at least this much on the statistic's own scale (luminance and colourfulness run from 0 to
 #: about 1, contrast to about 0.5): images that hardly vary make d large for a difference nobody could see.
 CONFOUND_AT_LEAST = {"mean luminance": 0.05, "contrast": 0.03, "colourfulness": 0.05}
 
 
-def confound_check(acts: Activations, *, per_category: int = 200, seed: int = 0) -> list[str]:
+def confound_check(acts: Activations, *, per_category: int = 200, total: int = CONFOUND_IMAGES,
+                   seed: int = 0) -> list[str]:
     """Cheap low-level statistics per category, and what in them could tell the categories apart alone.
 
-    For up to ``per_category`` images of each category (chosen at random):
+    For up to ``per_category`` images of each category (chosen at random;
+    fewer with many categories, so that at most about ``total`` images are
+    decoded again, but never fewer than :data:`CONFOUND_MIN_IMAGES`):
     mean luminance, contrast and colourfulness (see :func:`image_statistics`)
     and whether the image is grayscale (its three channels equal). A
     category whose mean differs from the other images' by more than
@@ -828,6 +835,7 @@ def confound_check(acts: Activations, *, per_category: int = 200, seed: int = 0)
     ----------
     acts : Activations
     per_category : int, default 200
+    total : int, default :data:`CONFOUND_IMAGES`
     seed : int, default 0
 
     Returns
@@ -835,6 +843,7 @@ def confound_check(acts: Activations, *, per_category: int = 200, seed: int = 0)
     list of str
         One sentence per finding, the largest first (empty: nothing found).
     """
+    per_category = min(per_category, max(CONFOUND_MIN_IMAGES, total // max(len(acts.categories), 1)))
     rng = np.random.default_rng(seed)
     labels = np.asarray(acts.labels)
     rows = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_category]

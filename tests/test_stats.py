@@ -356,3 +356,16 @@ def test_a_few_images_per_category_are_not_judged_by_their_means(tmp_path):
 
     assert stats.confound_check(acts_of(4)) == []  # four images each: a mean difference says nothing yet
     assert "mean luminance" in stats.confound_check(acts_of(8))[0]  # eight each: the same difference is named
+
+
+def test_the_confound_check_decodes_a_bounded_number_of_images_whatever_the_categories(monkeypatch):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(300), 20)  # 300 categories of 20 images
+    acts = Activations.from_arrays({"l": rng.random((len(labels), 2))}, labels, [f"c{i}" for i in range(300)])
+    read = []
+    monkeypatch.setattr(Activations, "image", lambda self, row: read.append(row) or np.zeros((4, 4, 3), np.uint8))
+    assert stats.confound_check(acts) == []
+    assert len(read) == 300 * stats.CONFOUND_MIN_IMAGES  # 2,400 / 300 is 8 each, not 20
+    read.clear()
+    stats.confound_check(acts, total=100)
+    assert len(read) == 300 * stats.CONFOUND_MIN_IMAGES  # never fewer than the means need
