@@ -85,14 +85,14 @@ def compare(acts, table, reference: Path) -> bool:
         if live.any():
             rel = max(rel, float(np.max(np.abs(acts[layer][:, live] - base[:, live]) / spread[live])))
     base = pd.read_csv(reference / "selectivity.csv")
-    assert list(base["layer"]) == list(table["layer"]) and list(base["filter"]) == list(table["filter"])
+    assert list(base["layer"]) == list(table["layer"]) and list(base["unit"]) == list(table["unit"])
     ds = np.abs(table["selectivity"].to_numpy() - base["selectivity"].to_numpy())
     active = (base["n_active"].to_numpy() >= MIN_ACTIVE * len(acts))
     flips = int((table["selective"].to_numpy() != base["selective"].to_numpy()).sum())
     worst = table.iloc[int(np.argmax(ds))]
     print(f"  largest difference of a maximum, relative to its unit's range: {rel:.2e}")
     print(f"  largest |dS| over {len(table):,} unit x category pairs: {ds.max():.2e} "
-          f"(at {worst['layer']} filter {worst['filter']}, {worst['category']}; n_active {worst['n_active']})")
+          f"(at {worst['layer']} filter {worst['unit']}, {worst['category']}; n_active {worst['n_active']})")
     print(f"  largest |dS| where the unit is active on >= {MIN_ACTIVE:.0%} of the images: "
           f"{ds[active].max() if active.any() else 0.0:.2e} ({int(active.sum()):,} pairs)")
     print(f"  pairs whose `selective` decision differs: {flips}")

@@ -67,7 +67,7 @@ def main() -> None:
                 woken += int((~live & (np.ptp(acts[l], axis=0) > 0)).sum())
             ds = float(np.max(np.abs(table["selectivity"].to_numpy() - base["selectivity"].to_numpy())))
             flips = table["selective"].to_numpy() != base["selective"].to_numpy()
-            units = table.loc[flips, ["layer", "filter"]].drop_duplicates()
+            units = table.loc[flips, ["layer", "unit"]].drop_duplicates()
             print(f"{precision:<10} {rel:27.4f} {ds:9.4f} {int(flips.sum()):>8} of {len(table):<6}"
                   f"{len(units):>8} of {len(base) // len(base_acts.categories)}{woken:>8}")
 

@@ -61,7 +61,7 @@ def main() -> None:
     t = time.perf_counter()
     th = widgets.explore_thresholds(acts if args.categories <= 12 else table)
     layer = widgets.explore_layer(table)
-    filt = widgets.explore_filters(acts, table, layer="block5_conv3")
+    filt = widgets.explore_units(acts, table, layer="block5_conv3")
     print(f"explorers built in {time.perf_counter() - t:.2f} s\n")
     cats = tuple(acts.categories)
 

@@ -43,7 +43,7 @@ _EXPORTS = {
     "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
     "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
-    "layer_summary": "selection", "representative_filters": "selection", "best_layers": "selection",
+    "layer_summary": "selection", "representative_units": "selection", "best_layers": "selection",
     "INDICES": "selection", "register_index": "selection",
     "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline", "RunRecord": "record",
     "write_report": "report",
@@ -53,14 +53,18 @@ _EXPORTS = {
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph",
+_SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph", "startup",
                "lesions", "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
                "visualise", "visualize", "widgets"}
 
 
+#: Former names kept for one release (not in ``__all__``): each call says the name to use.
+_RENAMED = {"representative_filters": "selection"}
+
+
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    if name in _EXPORTS or name in _RENAMED:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS.get(name) or _RENAMED[name]}"), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"{__name__}.{name}")
     else:
@@ -84,7 +88,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .comparison import compare
     from .lesions import lesion
     from .plots import compare_layer_proportions, layer_proportions
-    from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_filters,
+    from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_units,
                             selectivity, selectivity_matrix)
     from .store import Activations, StoreMeta, load_activations
 

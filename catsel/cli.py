@@ -56,14 +56,6 @@ def _devices(text: str) -> str | int | list[str]:
     return names
 
 
-# What TensorFlow's native code prints when it is imported, twice, on every command: it goes straight to the
-# process's standard error (file descriptor 2) before its own log level applies, so only redirecting that
-# descriptor holds it back.
-_START_UP_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|I0000 \S+ +\d+ "
-                             r"(port\.cc|cpu_feature_guard\.cc)|To enable the following instructions|"
-                             r"This TensorFlow binary is optimized)")
-
-
 #: The address space catsel needs to start: TensorFlow, NumPy's and SciPy's BLAS reserve it when imported (a
 #: tiny network ran at 3 GB and failed at 2 GB on a 2-core machine; with less, TensorFlow raised ImportError,
 #: std::bad_alloc, or OpenBLAS hung at full CPU while SciPy was imported).
@@ -84,32 +76,15 @@ def _memory_problem() -> str | None:
             "raise the limit (ulimit -v unlimited) or run where more memory is allowed")
 
 
+def _verbose(command) -> None:
+    """The ``--verbose`` option of every command that starts Keras."""
+    command.add_argument("--verbose", action="store_true", help="show the deep-learning backend's own start-up messages")
+
+
 def _import_keras(verbose: bool) -> None:
-    """Import Keras and its backend; unless ``verbose``, without TensorFlow's start-up lines.
+    from .startup import import_keras
 
-    Anything else written while importing (an error, a warning) is passed
-    on as it was.
-    """
-    if verbose or "keras" in sys.modules:
-        import keras  # noqa: F401
-        return
-    import os
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            for line in held.read().decode(errors="replace").splitlines():
-                if not _START_UP_NOISE.match(line):
-                    print(line, file=sys.stderr)
+    import_keras(verbose=verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,8 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
-    run.add_argument("--verbose", action="store_true",
-                     help="show the deep-learning backend's own start-up messages")
+    _verbose(run)
 
     vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
                          description="For one filter: its top images, receptive-field crops and an activation-"
@@ -204,14 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--out", required=True, help="PNG file to write")
     vis.add_argument("--data", metavar="DIR", help=_DATA_HELP)
     vis.add_argument("--layer", help="layer of the filter")
-    vis.add_argument("--filter", type=int, help="filter (unit) index")
+    vis.add_argument("--unit", "--filter", dest="unit", type=int, help="unit (filter) index within the layer")
     vis.add_argument("--category", help="show this category's representative filters instead")
-    vis.add_argument("--top", type=_positive, default=4, help="how many representative filters (default 4)")
+    vis.add_argument("--top", type=_positive, default=4, help="how many representative units (default 4)")
     vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
-    vis.add_argument("--verbose", action="store_true",
-                     help="show the deep-learning backend's own start-up messages")
+    _verbose(vis)
 
     report = sub.add_parser("report", help="write a finished run as one self-contained HTML file",
                             description="Write RUN_DIR/report.html: settings, Figure 1 with its null, the layer "
@@ -220,8 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     report.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
     report.add_argument("--data", metavar="DIR", help=_DATA_HELP)
-    report.add_argument("--verbose", action="store_true",
-                     help="show the deep-learning backend's own start-up messages")
+    _verbose(report)
 
     compare = sub.add_parser("compare", help="several networks' runs side by side: which has filters for my "
                                              "categories?",
@@ -251,8 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesion.add_argument("--mode", choices=("zero", "mean"), default="zero",
                         help="silence to zero, or to each unit's mean map over the training images")
     lesion.add_argument("--out", help="folder for lesion.csv and lesion.png (default: RUN_DIR/lesion-CATEGORY)")
-    lesion.add_argument("--verbose", action="store_true",
-                        help="show the deep-learning backend's own start-up messages")
+    _verbose(lesion)
 
     course = sub.add_parser("course", help="the course notebook for a class: the students' copy",
                             description="Write the students' copy of the course notebook (notebooks/06_course.ipynb): "
@@ -280,8 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--weights", default=None,
                         help="weights to build an application with (default: none; the layers are the same)")
     layers.add_argument("--defaults", action="store_true", help="list only the layers captured by default")
-    layers.add_argument("--verbose", action="store_true",
-                        help="show the deep-learning backend's own start-up messages")
+    _verbose(layers)
 
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
@@ -476,14 +446,14 @@ def cmd_compare(args) -> int:
 def cmd_visualize(args) -> int:
     from .errors import CatselError
 
-    if args.category is None and (args.layer is None or args.filter is None):
-        raise CatselError("give --layer and --filter for one filter, or --category for its representative filters")
+    if args.category is None and (args.layer is None or args.unit is None):
+        raise CatselError("give --layer and --unit for one unit, or --category for its representative units")
     from . import selectivity
     from .models import from_store
     from .pipeline import run_settings
     from .record import RunRecord
     from .store import load_activations
-    from .visualize import field_note, plot_filter, plot_representatives
+    from .visualize import field_note, plot_unit, plot_representatives
 
     run_dir = Path(args.run_dir)
     acts = load_activations(run_dir, data_dir=args.data)
@@ -495,7 +465,7 @@ def cmd_visualize(args) -> int:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
         table = selectivity(acts, index=settings.get("index", "paper"), threshold=threshold)
         try:
-            fig, pictures = plot_representatives(acts, table, args.category, amodel, top=args.top,
+            fig, pictures = plot_representatives(acts, table, args.category, amodel, n_units=args.top,
                                                  steps=args.steps, seed=args.seed, progress=True,
                                                  return_pictures=True)
         except ValueError as exc:
@@ -503,11 +473,11 @@ def cmd_visualize(args) -> int:
     else:
         if args.layer not in acts.layers:
             raise CatselError(f"no layer {args.layer!r} in {run_dir}; captured layers: {', '.join(acts.layers)}")
-        if not 0 <= args.filter < acts.units[args.layer]:
-            raise CatselError(f"{args.layer} has filters 0 to {acts.units[args.layer] - 1}, not {args.filter}")
+        if not 0 <= args.unit < acts.units[args.layer]:
+            raise CatselError(f"{args.layer} has units 0 to {acts.units[args.layer] - 1}, not {args.unit}")
         if field_note(acts, args.layer):  # said before the minutes of activation maximisation
             print(f"Note: {field_note(acts, args.layer)}", flush=True)
-        fig, pictures = plot_filter(acts, args.layer, args.filter, amodel, steps=args.steps, seed=args.seed,
+        fig, pictures = plot_unit(acts, args.layer, args.unit, amodel, steps=args.steps, seed=args.seed,
                                     progress=True, return_pictures=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

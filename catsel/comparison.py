@@ -10,7 +10,7 @@ per category per network (the study's rule, :func:`catsel.best_layers`) with
 a cross-validated linear probe's score on that layer
 (:func:`catsel.stats.linear_probe`).
 
-Computing (:func:`compare`) is apart from drawing (:func:`plot_comparison`).
+Computing (:func:`compare`) is apart from drawing (:class:`ComparisonDisplay`, :func:`plot_comparison`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["Comparison", "compare", "plot_comparison", "write_comparison"]
+__all__ = ["Comparison", "ComparisonDisplay", "compare", "plot_comparison", "write_comparison"]
 
 
 @dataclass
@@ -151,13 +151,152 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
                       notes=notes, untrained=[n for n, u in zip(names, untrained) if u])
 
 
-def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig=None):
+class ComparisonDisplay:
+    """The comparison's figure as an object, in scikit-learn's manner (as :class:`catsel.plots.LayerProportionsDisplay`).
+
+    One panel per category: each network's proportion of selective units
+    against relative depth. A network's shuffled-label null, where its run has
+    one, is its dotted line with a light band up to the null's 95th
+    percentile; its best layer (the largest excess over the null) is marked
+    with a star; untrained networks are named in red in each panel's title.
+    The figure's state lives here, never on matplotlib's objects.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    categories : sequence of str, optional
+        Default: every category, in the first run's order.
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+        After :meth:`plot`.
+    axes_ : dict of str to Axes
+        Each category's panel.
+    lines_ : dict of (str, str) to Line2D
+        Each (network, category)'s line of proportions.
+    stars_ : dict of (str, str) to Line2D
+        Each (network, category)'s best-layer star.
+    colours : dict of str to colour
+        Each network's colour.
+    """
+
+    def __init__(self, comparison: Comparison, *, categories: Sequence[str] | None = None):
+        import seaborn as sns
+
+        self.comparison = comparison
+        data = comparison.data
+        self.categories = list(categories) if categories is not None else list(dict.fromkeys(data["category"]))
+        self.networks = list(dict.fromkeys(data["network"]))
+        self.colours = dict(zip(self.networks, sns.color_palette("colorblind", len(self.networks))))
+        self.figure_ = None
+        self.axes_: dict = {}
+        self.lines_: dict = {}
+        self.stars_: dict = {}
+
+    @classmethod
+    def from_comparison(cls, comparison: Comparison, *, categories: Sequence[str] | None = None):
+        """The figure of a :func:`compare` result.
+
+        Parameters
+        ----------
+        comparison : Comparison
+        categories : sequence of str, optional
+
+        Returns
+        -------
+        ComparisonDisplay
+        """
+        return cls(comparison, categories=categories)
+
+    @classmethod
+    def from_runs(cls, runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool = False,
+                  categories: Sequence[str] | None = None):
+        """Compare finished runs (see :func:`compare`) and make their figure.
+
+        Parameters
+        ----------
+        runs : sequence of RunResult, str or path
+        labels : sequence of str, optional
+        probe : bool, default False
+            Also score each best layer with a linear probe (not drawn; see :func:`compare`).
+        categories : sequence of str, optional
+
+        Returns
+        -------
+        ComparisonDisplay
+        """
+        return cls(compare(runs, labels=labels, probe=probe), categories=categories)
+
+    def plot(self, fig=None, **kwargs) -> "ComparisonDisplay":
+        """Draw the figure.
+
+        Parameters
+        ----------
+        fig : matplotlib Figure, optional
+            Default: a new one sized to the categories.
+        **kwargs
+            Passed to ``plot`` for each network's line (``lw``, ``marker``, ...).
+
+        Returns
+        -------
+        ComparisonDisplay
+            Itself, with ``figure_``, ``axes_``, ``lines_`` and ``stars_`` set.
+        """
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import PercentFormatter
+
+        from .plots import fit_fonts
+
+        comparison, data, cats = self.comparison, self.comparison.data, self.categories
+        style = {"marker": "o", "ms": 3, "lw": 1.6, **kwargs}
+        fig = fig or Figure(figsize=(3.6 * len(cats) + 1.8, 3.8), layout="constrained")
+        axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
+        self.figure_, self.axes_, self.lines_, self.stars_ = fig, dict(zip(cats, axes)), {}, {}
+        for ax, category in zip(axes, cats):
+            for network in self.networks:
+                colour = self.colours[network]
+                rows = data[(data["network"] == network) & (data["category"] == category)].sort_values("depth")
+                if rows.empty:
+                    continue
+                x = rows["depth"].to_numpy()
+                self.lines_[network, category], = ax.plot(x, rows["proportion"].to_numpy(), color=colour,
+                                                          label=network, **style)
+                if "null_proportion" in rows and rows["null_proportion"].notna().all():
+                    ax.plot(x, rows["null_proportion"].to_numpy(), ":", lw=1.1, color=colour)
+                    ax.fill_between(x, rows["null_proportion"].to_numpy(), rows["null_high"].to_numpy(),
+                                    color=colour, alpha=0.12, lw=0)
+                best = comparison.best[(comparison.best["network"] == network)
+                                       & (comparison.best["category"] == category)]
+                if not best.empty:
+                    self.stars_[network, category], = ax.plot(best["depth"], best["proportion"], "*", ms=11,
+                                                              color=colour, mec="black", mew=0.5)
+            marks = [n for n in self.networks if n in comparison.untrained]
+            ax.set_title(category + (f"\nUNTRAINED: {', '.join(marks)}" if marks else ""),
+                         color="#b00000" if marks else "black", fontsize=9 if marks else None)
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_xlabel("relative depth (0 input, 1 output)")
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.grid(axis="y", alpha=0.3)
+        axes[0].set_ylabel("selective units")
+        handles, names = axes[0].get_legend_handles_labels()
+        if "null_proportion" in data and data["null_proportion"].notna().any():
+            handles.append(Line2D([], [], ls=":", color="grey"))
+            names.append("shuffled-label null (band to 95th pct.)")
+        handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
+        names.append("best layer (largest excess over the null)" if "excess" in comparison.best
+                     and comparison.best["excess"].notna().all() else "best layer (most selective units)")
+        fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
+        fig.suptitle("Which network has units for these categories?")
+        fit_fonts(fig)
+        return self
+
+
+def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig=None, **kwargs):
     """One panel per category: each network's proportion of selective units against relative depth.
 
-    A network's shuffled-label null, where its run has one, is its dotted
-    line with a light band up to the null's 95th percentile; its best layer
-    (the largest excess over the null) is marked with a star; untrained
-    networks are named in red in each panel's title.
+    A thin wrapper of :class:`ComparisonDisplay` (see it for what is drawn).
 
     Parameters
     ----------
@@ -165,60 +304,14 @@ def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None 
     categories : sequence of str, optional
         Default: every category, in the first run's order.
     fig : matplotlib Figure, optional
+    **kwargs
+        Styling passed to each network's line (``lw``, ``marker``, ...).
 
     Returns
     -------
     matplotlib Figure
     """
-    import seaborn as sns
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import PercentFormatter
-
-    from .plots import fit_fonts
-
-    data = comparison.data
-    cats = list(categories) if categories is not None else list(dict.fromkeys(data["category"]))
-    networks = list(dict.fromkeys(data["network"]))
-    colours = dict(zip(networks, sns.color_palette("colorblind", len(networks))))
-    fig = fig or Figure(figsize=(3.6 * len(cats) + 1.8, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
-    for ax, category in zip(axes, cats):
-        for network in networks:
-            rows = data[(data["network"] == network) & (data["category"] == category)].sort_values("depth")
-            if rows.empty:
-                continue
-            x = rows["depth"].to_numpy()
-            ax.plot(x, rows["proportion"].to_numpy(), marker="o", ms=3, lw=1.6, color=colours[network],
-                    label=network)
-            if "null_proportion" in rows and rows["null_proportion"].notna().all():
-                ax.plot(x, rows["null_proportion"].to_numpy(), ":", lw=1.1, color=colours[network])
-                ax.fill_between(x, rows["null_proportion"].to_numpy(), rows["null_high"].to_numpy(),
-                                color=colours[network], alpha=0.12, lw=0)
-            best = comparison.best[(comparison.best["network"] == network)
-                                   & (comparison.best["category"] == category)]
-            if not best.empty:
-                ax.plot(best["depth"], best["proportion"], "*", ms=11, color=colours[network], mec="black",
-                        mew=0.5)
-        marks = [n for n in networks if n in comparison.untrained]
-        ax.set_title(category + (f"\nUNTRAINED: {', '.join(marks)}" if marks else ""),
-                     color="#b00000" if marks else "black", fontsize=9 if marks else None)
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_xlabel("relative depth (0 input, 1 output)")
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("selective units")
-    handles, names = axes[0].get_legend_handles_labels()
-    if "null_proportion" in data and data["null_proportion"].notna().any():
-        handles.append(Line2D([], [], ls=":", color="grey"))
-        names.append("shuffled-label null (band to 95th pct.)")
-    handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
-    names.append("best layer (largest excess over the null)" if "excess" in comparison.best
-                 and comparison.best["excess"].notna().all() else "best layer (most selective units)")
-    fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
-    fig.suptitle("Which network has filters for these categories?")
-    fit_fonts(fig)
-    return fig
+    return ComparisonDisplay.from_comparison(comparison, categories=categories).plot(fig=fig, **kwargs).figure_
 
 
 def write_comparison(comparison: Comparison, out: str | os.PathLike) -> tuple[Path, Path]:

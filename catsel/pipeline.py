@@ -354,13 +354,13 @@ def table_format(asked: str, rows: int) -> str:
     return "parquet" if rows > PARQUET_ABOVE else "csv"
 
 
-def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings) -> pd.DataFrame:
-    """Split-half columns, p/q-values and the select-by rule, as the settings ask."""
-    from .stats import add_significance, split_half
+def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings,
+                  halves: pd.DataFrame | None) -> pd.DataFrame:
+    """Split-half columns (from ``halves``), p/q-values and the select-by rule, as the settings ask."""
+    from .stats import add_significance
     from .tables import selective_rule
 
-    if settings.reliability:
-        halves = split_half(acts, index=settings.index, threshold=settings.threshold)
+    if halves is not None:
         table["reliability"] = halves["reliability"].to_numpy()
         table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
     if settings.select_by == "pairwise":  # every pairwise test, FDR-corrected together, decides
@@ -484,8 +484,13 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
             close(client)
 
+    halves = None
+    if settings.reliability:  # one split: the table's columns, and the first of the summary's splits
+        from .stats import split_half
+
+        halves = split_half(acts, index=settings.index, threshold=settings.threshold)
     table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold,
-                                      select_from=localizer), acts, settings)
+                                      select_from=localizer), acts, settings, halves)
     among = None
     if localizer is not None:  # the null of the count on the test images: the chosen units only
         n_cat = len(acts.categories)
@@ -494,7 +499,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     # false discoveries itself); it reuses the capture
     summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
                              shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
-                             reliability=settings.reliability,
+                             reliability=halves if settings.reliability else False,
                              controls={"untrained": controls} if controls else None, among=among)
 
     if settings.permutations:  # the significant count stands beside every proportion too
@@ -652,6 +657,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     for name in (written[0], "layer_summary.csv"):
         frame = (pd.read_parquet(io.BytesIO(contents[name])) if name.endswith(".parquet")
                  else pd.read_csv(io.BytesIO(contents[name])))
+        frame = frame.rename(columns={"filter": "unit"})  # a table written before the column was renamed
         frame["layer"] = pd.Categorical(frame["layer"], categories=list(acts.layers), ordered=True)
         frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
         frame.attrs.update(attrs)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .errors import StoreError
 from .store import atomic_write
-from .options import size_text
+from .options import former_keyword, size_text
 
 __all__ = ["write_report", "REPORT"]
 
@@ -47,37 +47,37 @@ def _img(fig, alt: str) -> str:
     return f'<img src="{_png(fig)}" alt="{html.escape(alt)}">'
 
 
-def _representatives(result, *, per_category: int, top: int) -> list[str]:
-    from .selection import MIN_ACTIVE, representative_filters
+def _representatives(result, *, per_category: int, k: int) -> list[str]:
+    from .selection import MIN_ACTIVE, representative_units
     from .visualize import plot_crops, plot_top_images
 
     acts, table = result.activations, result.table
     parts = [f'<p class="note">Per category, the most selective filter of each layer; the {per_category} furthest '
-             f"above chance are shown with their top {top} images (receptive field of the maximum outlined) and "
+             f"above chance are shown with their top {k} images (receptive field of the maximum outlined) and "
              f"the crops of those fields. Filters active on fewer than {MIN_ACTIVE:.0%} of the images are left "
              "out (eq. 2 rewards sparsity).</p>"]
     for category in acts.categories:
         parts.append(f"<h3>{html.escape(category)}</h3>")
-        reps = representative_filters(table, category, per_layer=1)
+        reps = representative_units(table, category, per_layer=1)
         if reps.empty:
             parts.append("<p>No filter is selective for this category at this threshold.</p>")
             continue
         for row in reps.nlargest(per_category, "above_chance").sort_values("layer").itertuples():
-            layer, unit = str(row.layer), int(row.filter)
-            caption = (f"{layer} / filter {unit}: selectivity {row.selectivity:.3f} (chance {row.chance:.3f}), "
+            layer, unit = str(row.layer), int(row.unit)
+            caption = (f"{layer} / unit {unit}: selectivity {row.selectivity:.3f} (chance {row.chance:.3f}), "
                        f"active on {int(row.n_active)} of {len(acts)} images")
             parts.append(f"<p><b>{html.escape(caption)}</b></p>")
             try:
-                parts.append(_img(plot_top_images(acts, layer, unit, top), caption))
+                parts.append(_img(plot_top_images(acts, layer, unit, k), caption))
                 if acts.map_shape(layer) is not None:
-                    parts.append(_img(plot_crops(acts, layer, unit, top), f"{caption}: crops"))
+                    parts.append(_img(plot_crops(acts, layer, unit, k), f"{caption}: crops"))
             except (OSError, ValueError, StoreError) as exc:  # images moved, deleted or changed since the run
                 parts.append(f'<p class="note">Images unavailable: {html.escape(str(exc))}</p>')
     return parts
 
 
-def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, top: int = 6,
-                 data_dir: str | os.PathLike | None = None) -> Path:
+def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, k: int = 6,
+                 data_dir: str | os.PathLike | None = None, top: int | None = None) -> Path:
     """Write a run's results as one self-contained HTML file.
 
     Parameters
@@ -89,11 +89,13 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
         Where to write it (default: ``report.html`` in the run's folder).
     per_category : int, default 3
         Representative filters shown per category.
-    top : int, default 6
-        Top images shown per filter.
+    k : int, default 6
+        Top images shown per unit.
     data_dir : str or path, optional
         Where the images are now, when not where they were captured (see
         :func:`catsel.load_activations`).
+    top : int, optional
+        Former name of ``k``, kept for one release.
 
     Returns
     -------
@@ -105,6 +107,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     from .pipeline import RunResult, load_run
     from .stats import negative_excess_sentence, null_sentence
 
+    k = former_keyword(k, top, new="k", old="top")
     result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary
     out = Path(out) if out is not None else Path(result.out) / REPORT
@@ -140,7 +143,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     parts.append(pivot.map(lambda v: f"{v:.1%}" if pd.notna(v) else "").to_html(border=0))
 
     parts.append("<h2>Representative filters</h2>")
-    parts += _representatives(result, per_category=per_category, top=top)
+    parts += _representatives(result, per_category=per_category, k=k)
 
     parts.append("<h2>Statistics run</h2><ul>")
     shuffles = record.get("shuffles")

@@ -35,10 +35,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .options import renamed
 from .store import Activations
 from .tables import long_table, onehot, selective_rule, summary_frame
 
-__all__ = ["selectivity", "layer_summary", "layer_category_codes", "representative_filters", "best_layers", "normalise", "selectivity_matrix",
+__all__ = ["selectivity", "layer_summary", "layer_category_codes", "representative_units", "best_layers", "normalise", "selectivity_matrix",
            "stack_units", "index_inputs", "is_constant", "n_active", "selective_units", "register_index", "Index", "INDICES", "EPS",
            "MIN_ACTIVE", "Sums", "register_sums_index", "normalise_between", "blockwise_sums", "block_rows", "use_blockwise",
            "BLOCKWISE_ABOVE", "BLOCK_BYTES"]
@@ -779,7 +780,7 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def representative_filters(table: pd.DataFrame, category: str, *, per_layer: int = 1,
+def representative_units(table: pd.DataFrame, category: str, *, per_layer: int = 1,
                            layers: list[str] | None = None, min_active: float = MIN_ACTIVE) -> pd.DataFrame:
     """The most selective units for ``category`` in each layer (the paper's Figure 3 choice).
 
@@ -855,3 +856,6 @@ def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFram
             row["excess"] = best["excess"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+representative_filters = renamed(representative_units, "representative_filters")

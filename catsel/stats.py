@@ -544,9 +544,10 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
     among : ndarray of bool, shape (categories, units), optional
         The unit × category pairs a localizer chose: the null counts only them
         (see :func:`shuffled_baseline`).
-    reliability : bool, default False
+    reliability : bool or DataFrame, default False
         Add split-half replication and reliability beside their shuffled-label
-        null (see :func:`reliability_summary`).
+        null (see :func:`reliability_summary`); a :func:`split_half` table
+        (of the same seed) is reused as the first split.
     seed : int, default 0
 
     Returns
@@ -568,9 +569,9 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
                                           seed=seed, among=among), on=keys, how="left")
         out["excess"] = out["proportion"] - out["null_proportion"]
-    if reliability:
+    if reliability is not False and reliability is not None:
         split = reliability_summary(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
-                                    seed=seed)
+                                    seed=seed, split=reliability if isinstance(reliability, pd.DataFrame) else None)
         out = out.merge(split, on=keys, how="left")
     for name, other in (controls or {}).items():
         runs = other if isinstance(other, (list, tuple)) else [other]
@@ -682,7 +683,15 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
         lambda g: g.loc[g["selective_a"], "selective_b"].mean() if g["selective_a"].any() else np.nan,
         include_groups=False)
     table.attrs["layer_replication"] = replication
+    table.attrs["split"] = {"index": index, "threshold": threshold, "seed": seed, "layers": list(layers)}
     return table
+
+
+def _split_from_table(split: pd.DataFrame, n_cat: int) -> tuple[dict, np.ndarray]:
+    """:func:`_split_half`'s arrays back from a :func:`split_half` table (rows layer × unit × category)."""
+    results = {name: split[name].to_numpy().reshape(-1, n_cat).T
+               for name in ("selectivity_a", "selective_a", "selectivity_b", "selective_b")}
+    return results, split["reliability"].to_numpy()[::n_cat]
 
 
 def _replication_by_layer(results, reliability, sizes, reliable: float):
@@ -701,7 +710,7 @@ def _replication_by_layer(results, reliability, sizes, reliable: float):
 
 def reliability_summary(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
                         splits: int = 10, reliable: float = 0.5, layers=None, seed: int = 0,
-                        blockwise: bool | None = None) -> pd.DataFrame:
+                        blockwise: bool | None = None, split: pd.DataFrame | None = None) -> pd.DataFrame:
     """Split-half reliability and replication per layer, each beside its shuffled-label null.
 
     Both are far from 0 on noise: a unit's reliability is a correlation over
@@ -726,6 +735,11 @@ def reliability_summary(acts: Activations, *, index: str = "paper", threshold: f
     seed : int, default 0
     blockwise : bool, optional
         Read the store block by block of images (see :func:`split_half`).
+    split : DataFrame, optional
+        A :func:`split_half` table of the same images, index, threshold,
+        layers and seed: its halves are the first of the ``splits`` (the
+        same halves this function would draw first), reused instead of
+        computed again. Ignored when any of those differ.
 
     Returns
     -------
@@ -741,8 +755,16 @@ def reliability_summary(acts: Activations, *, index: str = "paper", threshold: f
     labels = np.asarray(acts.labels)
     n_cat = len(acts.categories)
     rng = np.random.default_rng(seed)
-    observed = [_replication_by_layer(*_split_half(a, labels, n_cat, index, threshold, rng), sizes, reliable)
-                for _ in range(splits)]
+    reuse = split is not None and split.attrs.get("split") == {"index": index, "threshold": threshold, "seed": seed,
+                                                               "layers": list(layers)}
+    observed = []
+    for i in range(splits):
+        if i == 0 and reuse:  # the table's halves are this first split's: draw them (cheap) to keep the stream
+            _halves(labels, n_cat, rng)
+            observed.append(_replication_by_layer(*_split_from_table(split, n_cat), sizes, reliable))
+        else:
+            observed.append(_replication_by_layer(*_split_half(a, labels, n_cat, index, threshold, rng), sizes,
+                                                  reliable))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a layer with no selective unit in every split
         real = [np.nanmean(np.stack([o[k] for o in observed]), axis=0) for k in range(3)]
@@ -922,7 +944,7 @@ def confound_audit(acts: Activations, statistics: pd.DataFrame | None = None, *,
     layer_of_unit = np.repeat(np.arange(len(layers)), sizes)
     return pd.DataFrame({
         "layer": pd.Categorical.from_codes(layer_of_unit, categories=layers, ordered=True),
-        "filter": np.concatenate([np.arange(s) for s in sizes]),
+        "unit": np.concatenate([np.arange(s) for s in sizes]),
         "r2_low_level": r2_low, "r2_category": r2_cat, "r2_category_beyond": beyond, "share_explained": share,
     })
 

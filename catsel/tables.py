@@ -85,7 +85,7 @@ def long_table(layers: Sequence[str], sizes: Sequence[int], categories: Sequence
     filter_of_unit = np.concatenate([np.arange(s) for s in sizes]) if len(sizes) else np.zeros(0, dtype=int)
     frame = {
         "layer": _categorical(np.repeat(layer_of_unit, n_cat), layers),
-        "filter": np.repeat(filter_of_unit, n_cat),
+        "unit": np.repeat(filter_of_unit, n_cat),
         "category": _categorical(np.tile(np.arange(n_cat), len(filter_of_unit)), categories),
     }
     for name, values in columns.items():

@@ -24,11 +24,12 @@ from PIL import Image
 from .data import ImageFolder, load_image
 from .plots import fit_fonts, palette
 from .receptive import ReceptiveField
+from .options import former_keyword, renamed
 from .store import Activations
 from .tables import top_k
 
 __all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
-           "plot_filter", "plot_representatives"]
+           "plot_unit", "plot_representatives"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
@@ -207,7 +208,7 @@ def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, cat
             _, (top, left, bottom, right) = receptive_crop(acts, layer, unit, row, image)
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
                                    ec="yellow", lw=1.5))
-    fig.suptitle(f"{layer} filter {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
+    fig.suptitle(f"{layer} unit {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
                  + _activity_note(acts, layer, unit), fontsize=10)
     fit_fonts(fig)
     return fig
@@ -243,7 +244,7 @@ def _no_images(acts: Activations, layer: str, unit: int, fig: Figure | None) -> 
     """A panel that says a unit is silent instead of drawing images at its minimum."""
     fig = fig or Figure(figsize=(6, 1.2), layout="constrained")
     value = float(np.asarray(acts[layer][:, unit]).min())
-    fig.text(0.5, 0.5, f"{layer} filter {unit} is silent: {value:.3g} on every image, so no image drives it\n"
+    fig.text(0.5, 0.5, f"{layer} unit {unit} is silent: {value:.3g} on every image, so no image drives it\n"
                        "(its selectivity is 0 and it is never selective)", ha="center", va="center", fontsize=9)
     fit_fonts(fig)
     return fig
@@ -292,7 +293,7 @@ def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_cate
             ax.set_axis_on()
             if i == 0 and group is not None:
                 ax.set_ylabel(group, color=colours[group], fontsize=9)
-    fig.suptitle(f"{layer} filter {unit}: receptive-field crops at the maximum"
+    fig.suptitle(f"{layer} unit {unit}: receptive-field crops at the maximum"
                  + (", per category" if per_category else ""), fontsize=10)
     fit_fonts(fig)
     return fig
@@ -363,7 +364,7 @@ def _draw_maximised(ax, result, title: str) -> None:
     ax.set_yticks([])
 
 
-def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
+def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
                 seed: int = 0, fig: Figure | None = None, progress: bool = False, return_pictures: bool = False):
     """One panel with the three views of a filter.
 
@@ -412,17 +413,18 @@ def plot_filter(acts: Activations, layer: str, unit: int, amodel=None, *, k: int
     axes[1].set_xlabel("step", fontsize=7)
     axes[1].set_ylabel("objective", fontsize=7)
     axes[1].tick_params(labelsize=6)
-    fig.suptitle(f"{layer} filter {unit} ({acts.model_label})", fontsize=11)
+    fig.suptitle(f"{layer} unit {unit} ({acts.model_label})", fontsize=11)
     fit_fonts(fig)
     return (fig, [result]) if return_pictures else fig
 
 
-def plot_representatives(acts: Activations, table, category: str, amodel=None, *, top: int = 4,
-                         steps: int = 256, seed: int = 0, crops: int = 3, fig: Figure | None = None,
-                         progress: bool = False, return_pictures: bool = False):
+def plot_representatives(acts: Activations, table, category: str, amodel=None, *, n_units: int = 4,
+                         steps: int = 256, seed: int = 0, k: int = 3, fig: Figure | None = None,
+                         progress: bool = False, return_pictures: bool = False, top: int | None = None,
+                         crops: int | None = None):
     """The category's representative filters, like the paper's Figure 3.
 
-    The most selective unit of each layer for ``category`` is found; the ``top``
+    The most selective unit of each layer for ``category`` is found; the ``n_units``
     of those (largest margin above chance) are shown in network order, each as
     an activation-maximisation picture above receptive-field crops of its top
     images.
@@ -435,18 +437,20 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     category : str
     amodel : ActivationModel, optional
         The captured network; rebuilt from the store when omitted.
-    top : int, default 4
-        Filters shown.
+    n_units : int, default 4
+        Units shown.
     steps : int, default 256
         Activation-maximisation steps per filter.
     seed : int, default 0
-    crops : int, default 3
-        Receptive-field crops under each filter.
+    k : int, default 3
+        Top images (their receptive-field crops) under each unit.
     fig : matplotlib Figure, optional
     progress : bool, default False
         Show the activation maximisation's progress with the time left.
     return_pictures : bool, default False
         Also return the activation-maximisation results, in the panel's order.
+    top, crops : int, optional
+        Former names of ``n_units`` and ``k``, kept for one release.
 
     Returns
     -------
@@ -459,27 +463,30 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     """
     from . import maximise
     from .models import from_store
-    from .selection import representative_filters
+    from .selection import representative_units
 
-    reps = representative_filters(table, category, per_layer=1)
+    n_units = former_keyword(n_units, top, new="n_units", old="top")
+    k = former_keyword(k, crops, new="k", old="crops")
+
+    reps = representative_units(table, category, per_layer=1)
     if reps.empty:
         raise ValueError(f"no unit is selective for {category!r} at this threshold")
-    chosen = reps.nlargest(top, "above_chance").sort_values("layer")
+    chosen = reps.nlargest(n_units, "above_chance").sort_values("layer")
     amodel = amodel or from_store(acts)
     cols = len(chosen)
     fig = fig or Figure(figsize=(max(2.6 * cols, 5), 4.6), layout="constrained")
     grid = fig.add_gridspec(2, cols, height_ratios=[3, 1.2])
     # the panel's filters optimised together: one batch per step, not one pass per filter
-    units = [(str(row.layer), int(row.filter)) for row in chosen.itertuples()]
+    units = [(str(row.layer), int(row.unit)) for row in chosen.itertuples()]
     pictures = maximise.maximise_many(amodel, units, steps=steps, seed=seed, progress=progress,
                                       typical={(l, u): float(np.median(acts[l][:, u])) for l, u in units})
     for i, (row, result) in enumerate(zip(chosen.itertuples(), pictures)):
         _draw_maximised(fig.add_subplot(grid[0, i]), result,
-                        f"{row.layer} / {row.filter}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
+                        f"{row.layer} / {row.unit}\nS={row.selectivity:.2f} (chance {row.chance:.2f})")
         ax = fig.add_subplot(grid[1, i])
         conv = has_receptive_field(acts, row.layer)
-        rows = top_images(acts, row.layer, int(row.filter), crops, category=category)
-        views = [receptive_crop(acts, row.layer, int(row.filter), r)[0] if conv else acts.image(r) for r in rows]
+        rows = top_images(acts, row.layer, int(row.unit), k, category=category)
+        views = [receptive_crop(acts, row.layer, int(row.unit), r)[0] if conv else acts.image(r) for r in rows]
         if views:
             ax.imshow(_strip(views))
         ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (its unit sees all)'}"
@@ -494,3 +501,6 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
                  fontsize=10)
     fit_fonts(fig)
     return (fig, pictures) if return_pictures else fig
+
+
+plot_filter = renamed(plot_unit, "plot_filter")

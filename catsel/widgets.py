@@ -4,7 +4,7 @@
   selection; the paper's Figure 1 and the counts redraw live.
 * :func:`explore_layer` — one layer's filters as bars of their selectivity per
   category, sorted by a category, a window of filters at a time.
-* :func:`explore_filters` — one filter: its top images, their receptive-field
+* :func:`explore_units` — one filter: its top images, their receptive-field
   crops (conv layers) and its activation distribution per category.
 * :func:`explore` — the three in tabs, the layer view feeding the filter view.
 
@@ -40,10 +40,11 @@ from .visualize import activity, has_receptive_field, receptive_crop, top_images
 from .selection import INDICES, selectivity
 from .tables import selective_rule, summary_frame
 from .errors import StoreError
+from .options import former_keyword, renamed
 from .store import Activations
 
-__all__ = ["explore_thresholds", "explore_layer", "explore_filters", "explore",
-           "ThresholdExplorer", "LayerExplorer", "FilterExplorer", "Dashboard"]
+__all__ = ["explore_thresholds", "explore_layer", "explore_units", "explore",
+           "ThresholdExplorer", "LayerExplorer", "UnitExplorer", "Dashboard"]
 
 
 def _ipywidgets():
@@ -445,7 +446,7 @@ class LayerExplorer(_Explorer):
     layer : str, optional
         The layer shown first (default: the last).
     sort_by : str, optional
-        ``"filter index"`` or a category (default: the first category).
+        ``"unit index"`` or a category (default: the first category).
     window : int, default 48
         Filters drawn at a time.
     categories : sequence of str, optional
@@ -469,15 +470,15 @@ class LayerExplorer(_Explorer):
         categories = list(table["category"].cat.categories)
         self._all = categories
         self._categories = list(categories_shown) if categories_shown is not None else categories[:MAX_LINES]
-        self._units = table.groupby("layer", observed=True)["filter"].nunique()
+        self._units = table.groupby("layer", observed=True)["unit"].nunique()
         self._rows = _Rows(table, layer_category_codes(table), len(layers) * len(categories))
         self._layer_code = {l: i for i, l in enumerate(layers)}
         self._category_code = {c: i for i, c in enumerate(categories)}
         self.find, self.categories = _category_picker(W, categories, self._categories)
         self.layer = W.Dropdown(options=layers, value=layer or layers[-1], description="layer")
-        self.sort_by = W.Dropdown(options=["filter index", *self._categories],
+        self.sort_by = W.Dropdown(options=["unit index", *self._categories],
                                   value=sort_by or self._categories[0], description="sort by")
-        self.window = W.IntRangeSlider(value=(0, window - 1), min=0, max=1, step=1, description="filters",
+        self.window = W.IntRangeSlider(value=(0, window - 1), min=0, max=1, step=1, description="units",
                                        continuous_update=False, layout=W.Layout(width="520px"))
         self.inspect = W.Dropdown(options=[], description="inspect")
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
@@ -498,8 +499,8 @@ class LayerExplorer(_Explorer):
             return
         self._categories = chosen
         with self.sort_by.hold_trait_notifications():
-            keep = self.sort_by.value if self.sort_by.value in chosen else "filter index"
-            self.sort_by.options = ["filter index", *chosen]
+            keep = self.sort_by.value if self.sort_by.value in chosen else "unit index"
+            self.sort_by.options = ["unit index", *chosen]
             self.sort_by.value = keep
         self.update()
 
@@ -516,8 +517,8 @@ class LayerExplorer(_Explorer):
         if key not in self._cache:
             first = self._layer_code[self.layer.value] * len(self._all)
             rows = self._rows.take(first + self._category_code[c] for c in self._categories)
-            values = rows.pivot(index="filter", columns="category", values="selectivity")[self._categories]
-            selective = rows.pivot(index="filter", columns="category", values="selective")[self._categories]
+            values = rows.pivot(index="unit", columns="category", values="selectivity")[self._categories]
+            selective = rows.pivot(index="unit", columns="category", values="selective")[self._categories]
             chance = rows.groupby("category", observed=True)["chance"].first()[self._categories]
             self._cache[key] = values, selective, chance
         return self._cache[key]
@@ -525,7 +526,7 @@ class LayerExplorer(_Explorer):
     def update(self) -> None:
         """Redraw from the current values of the controls (called whenever one of them changes)."""
         values, selective, chance = self._matrix()
-        if self.sort_by.value == "filter index":
+        if self.sort_by.value == "unit index":
             self.order = values.index.to_numpy()
         else:
             self.order = values[self.sort_by.value].sort_values(ascending=False, kind="stable").index.to_numpy()
@@ -593,7 +594,7 @@ class LayerExplorer(_Explorer):
         parts["span"] = top.axvspan(lo - 0.5, hi + 0.5, color="white", alpha=0.25, ec="white")
         top.set_xlim(-0.5, ordered.shape[1] - 0.5)
         top.set_ylim(ordered.shape[0] - 0.5, -0.5)
-        top.set_xlabel(f"all {len(self.order)} filters of {self.layer.value}")
+        top.set_xlabel(f"all {len(self.order)} units of {self.layer.value}")
         parts["sorted"].set_text(f"sorted by {self.sort_by.value}")
         k = len(self._categories)
         width = 0.8 / k
@@ -613,7 +614,7 @@ class LayerExplorer(_Explorer):
         bottom.set_ylim(0, highest * 1.1)
 
 
-class FilterExplorer(_Explorer):
+class UnitExplorer(_Explorer):
     """One filter or unit: its top images and its activation per category.
 
     Parameters
@@ -625,12 +626,14 @@ class FilterExplorer(_Explorer):
         The layer shown first (default: the last).
     unit : int, default 0
         The filter shown first.
-    top : int, default 8
+    k : int, default 8
         Top images shown.
+    top : int, optional
+        Former name of ``k``, kept for one release.
 
     Attributes
     ----------
-    layer, unit, top : ipywidgets controls
+    layer, unit, k : ipywidgets controls
     top_rows : ndarray
         Image rows (into ``acts``) of the current top images, best first.
     values : DataFrame
@@ -638,20 +641,21 @@ class FilterExplorer(_Explorer):
     """
 
     def __init__(self, acts: Activations, table: pd.DataFrame | None = None, *, layer: str | None = None,
-                 unit: int = 0, top: int = 8):
+                 unit: int = 0, k: int = 8, top: int | None = None):
         W = _ipywidgets()
+        k = former_keyword(k, top, new="k", old="top")
         self.acts = acts
         self.table = table
         self._rows = None
         self._shape = None
         self.layer = W.Dropdown(options=list(acts.layers), value=layer or acts.layers[-1], description="layer")
-        self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="filter")
-        self.top = W.IntSlider(value=top, min=1, max=24, description="top images", continuous_update=False)
+        self.unit = W.BoundedIntText(value=unit, min=0, max=acts.units[self.layer.value] - 1, description="unit")
+        self.k = W.IntSlider(value=k, min=1, max=24, description="top images", continuous_update=False)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.info = W.HTML()
         self.layer.observe(lambda change: self._limit(), names="value")
-        self._observe(self.unit, self.top)
-        self.widget = W.VBox([W.HBox([self.layer, self.unit, self.top]), self.info, self.image])
+        self._observe(self.unit, self.k)
+        self.widget = W.VBox([W.HBox([self.layer, self.unit, self.k]), self.info, self.image])
         self.update()
 
     def _limit(self) -> None:
@@ -662,7 +666,7 @@ class FilterExplorer(_Explorer):
         """Redraw from the current values of the controls (called whenever one of them changes)."""
         layer, unit = self.layer.value, int(self.unit.value)
         a = self.acts[layer][:, unit]
-        self.top_rows = top_images(self.acts, layer, unit, self.top.value)
+        self.top_rows = top_images(self.acts, layer, unit, self.k.value)
         cats = np.asarray(self.acts.categories)
         self.values = pd.DataFrame({"value": a, "category": pd.Categorical(cats[self.acts.labels],
                                                                            categories=list(cats))})
@@ -677,12 +681,12 @@ class FilterExplorer(_Explorer):
                 f" — <b>near-silent</b>: above its minimum on {active} of {total} images"
                 if active < MIN_ACTIVE * total else "")
         if self.table is None:
-            return f"<b>{escape(layer)}</b> filter {unit}{note}"
+            return f"<b>{escape(layer)}</b> unit {unit}{note}"
         if self._rows is None:  # made on the first caption: one sort of the table by layer and filter
             layers = list(self.table["layer"].cat.categories)
-            self._width = int(self.table["filter"].max()) + 1
+            self._width = int(self.table["unit"].max()) + 1
             codes = (self.table["layer"].cat.codes.to_numpy().astype(np.int64) * self._width
-                     + self.table["filter"].to_numpy().astype(np.int64))
+                     + self.table["unit"].to_numpy().astype(np.int64))
             self._rows = _Rows(self.table, codes, len(layers) * self._width)
             self._layer_code = {l: i for i, l in enumerate(layers)}
         rows = self._rows.take([self._layer_code[layer] * self._width + unit])
@@ -692,7 +696,7 @@ class FilterExplorer(_Explorer):
             rows = rows.nlargest(MAX_LINES, "selectivity")
         parts = [f"{escape(str(r.category))}: {r.selectivity:.3f}{' <b>selective</b>' if r.selective else ''}"
                  for r in rows.itertuples()]  # names are data: shown, never run as HTML
-        return f"<b>{escape(layer)}</b> filter {unit} — selectivity " + ", ".join(parts) + more + note
+        return f"<b>{escape(layer)}</b> unit {unit} — selectivity " + ", ".join(parts) + more + note
 
     def _crops_available(self, layer: str) -> bool:
         return has_receptive_field(self.acts, layer)
@@ -780,10 +784,10 @@ class FilterExplorer(_Explorer):
         lo, hi = (float(np.nanmin(a)), float(np.nanmax(a))) if len(a) else (0.0, 1.0)
         pad = 0.05 * (hi - lo) or 0.5  # set here, not autoscaled: a strip filled in place keeps no data limits
         ax.set_xlim(lo - pad, hi + pad)
-        ax.set_xlabel(f"{layer} filter {unit}: maximum of its map per image"
+        ax.set_xlabel(f"{layer} unit {unit}: maximum of its map per image"
                       + (f" (the {len(shown)} of {len(self.acts.categories)} categories with the highest median)"
                          if len(shown) < len(self.acts.categories) else ""))
-        parts["figure"].suptitle(f"{layer} filter {unit}: top {len(self.top_rows)} images", fontsize=10)
+        parts["figure"].suptitle(f"{layer} unit {unit}: top {len(self.top_rows)} images", fontsize=10)
 
 
 def explore_thresholds(source: Activations | pd.DataFrame, **kwargs) -> ThresholdExplorer:
@@ -819,21 +823,21 @@ def explore_layer(table: pd.DataFrame, **kwargs) -> LayerExplorer:
     return LayerExplorer(table, **kwargs)
 
 
-def explore_filters(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> FilterExplorer:
-    """The filter explorer: top images and activation distribution of one filter (see :class:`FilterExplorer`).
+def explore_units(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> UnitExplorer:
+    """The filter explorer: top images and activation distribution of one filter (see :class:`UnitExplorer`).
 
     Parameters
     ----------
     acts : Activations
     table : DataFrame, optional
     **kwargs
-        ``layer``, ``unit``, ``top``.
+        ``layer``, ``unit``, ``k``.
 
     Returns
     -------
-    FilterExplorer
+    UnitExplorer
     """
-    return FilterExplorer(acts, table, **kwargs)
+    return UnitExplorer(acts, table, **kwargs)
 
 
 class Dashboard(_Explorer):
@@ -852,8 +856,8 @@ class Dashboard(_Explorer):
         table = table if table is not None else selectivity(acts, threshold=threshold)
         self.thresholds = ThresholdExplorer(acts, threshold=threshold, significance=table)
         self.layers = LayerExplorer(table)
-        self.filters = FilterExplorer(acts, table, layer=self.layers.layer.value)
-        self.widget = W.Tab(children=[self.thresholds.widget, self.layers.widget, self.filters.widget])
+        self.units = UnitExplorer(acts, table, layer=self.layers.layer.value)
+        self.widget = W.Tab(children=[self.thresholds.widget, self.layers.widget, self.units.widget])
         for i, title in enumerate(["Thresholds", "Layer", "Filter"]):
             self.widget.set_title(i, title)
         self.layers.inspect.observe(lambda change: self._open(change["new"]), names="value")
@@ -861,11 +865,11 @@ class Dashboard(_Explorer):
     def _open(self, unit) -> None:
         if unit is None:
             return
-        with self.filters.unit.hold_trait_notifications():
-            self.filters.layer.value = self.layers.layer.value
-            self.filters.unit.max = self.acts_units(self.layers.layer.value) - 1
-            self.filters.unit.value = int(unit)
-        self.filters.update()
+        with self.units.unit.hold_trait_notifications():
+            self.units.layer.value = self.layers.layer.value
+            self.units.unit.max = self.acts_units(self.layers.layer.value) - 1
+            self.units.unit.value = int(unit)
+        self.units.update()
         self.widget.selected_index = 2
 
     def acts_units(self, layer: str) -> int:
@@ -879,7 +883,7 @@ class Dashboard(_Explorer):
         -------
         int
         """
-        return self.filters.acts.units[layer]
+        return self.units.acts.units[layer]
 
 
 def explore(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> Dashboard:
@@ -897,3 +901,7 @@ def explore(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> D
     Dashboard
     """
     return Dashboard(acts, table, **kwargs)
+
+
+explore_filters = renamed(explore_units, "explore_filters")
+FilterExplorer = renamed(UnitExplorer, "FilterExplorer")

@@ -54,7 +54,7 @@ def test_blockwise_selectivity_equals_the_whole_computation(stored, index, monke
     finite = np.isfinite(whole["selectivity"])
     np.testing.assert_allclose(blocks["selectivity"][finite], whole["selectivity"][finite], rtol=1e-9, atol=1e-12)
     assert (blocks["selectivity"][~finite] == whole["selectivity"][~finite]).all()
-    for column in ("chance", "selective", "silent", "constant", "n_active", "layer", "filter", "category"):
+    for column in ("chance", "selective", "silent", "constant", "n_active", "layer", "unit", "category"):
         pd.testing.assert_series_equal(blocks[column], whole[column], check_exact=column != "chance", rtol=1e-12)
 
 

@@ -97,3 +97,22 @@ def test_best_layers_by_excess_needs_the_null():
     assert catsel.best_layers(summary, by="excess")["layer"].tolist() == ["b"]
     with pytest.raises(ValueError, match="no 'excess' column"):
         catsel.best_layers(summary.drop(columns="excess"), by="excess")
+
+
+def test_the_comparison_display_keeps_its_artists_and_passes_styling_on(two_runs):
+    from matplotlib.figure import Figure
+
+    root, _ = two_runs
+    display = catsel.comparison.ComparisonDisplay.from_runs([root / "a", root / "b"], labels=["small", "deeper"],
+                                                            categories=["red"])
+    fig = Figure()
+    assert display.plot(fig=fig, lw=3.5) is display and display.figure_ is fig
+    assert list(display.axes_) == ["red"] and set(display.lines_) == {("small", "red"), ("deeper", "red")}
+    assert all(line.get_linewidth() == 3.5 for line in display.lines_.values())
+    best = display.comparison.best.set_index(["network", "category"])
+    for key, star in display.stars_.items():  # each star at its network's best layer
+        assert star.get_xdata()[0] == pytest.approx(best.loc[key, "depth"])
+        assert star.get_color() == display.lines_[key].get_color()
+    assert not [name for name in vars(fig) if "catsel" in name]  # nothing kept on matplotlib's objects
+    again = catsel.comparison.plot_comparison(display.comparison, categories=["red"], lw=3.5)
+    assert [l.get_linewidth() for l in again.axes[0].get_lines()[:1]] == [3.5]

@@ -19,14 +19,14 @@ def test_pipeline_finds_exactly_the_planted_filters(planted_folder, tmp_path, in
     acts = catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "out",
                           batch_size=5, progress=False)
     table = catsel.selectivity(acts, index=index)
-    found = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
+    found = {(r.layer, r.unit, r.category) for r in table[table.selective].itertuples()}
     assert found == EXPECTED
     if index == "paper":
-        planted = table.set_index(["layer", "filter", "category"]).loc[sorted(EXPECTED), "selectivity"]
+        planted = table.set_index(["layer", "unit", "category"]).loc[sorted(EXPECTED), "selectivity"]
         np.testing.assert_allclose(planted, 1.0, atol=1e-6)
-        dot = table[(table.layer == "conv1") & (table["filter"] == 3)]
+        dot = table[(table.layer == "conv1") & (table["unit"] == 3)]
         np.testing.assert_allclose(dot.selectivity, 1 / 3, atol=1e-6)  # balanced: exactly chance
-    units = table.drop_duplicates(["layer", "filter"]).set_index(["layer", "filter"])
+    units = table.drop_duplicates(["layer", "unit"]).set_index(["layer", "unit"])
     assert units.loc[("conv1", 4), "silent"] and units.loc[("conv1", 5), "constant"]
     assert not units.loc[("conv1", 5), "silent"]
     summary = catsel.layer_summary(table)

@@ -8,19 +8,19 @@ import pytest
 
 import catsel
 from catsel import course, visualize
-from catsel.selection import best_layers, representative_filters
+from catsel.selection import best_layers, representative_units
 from planted import SIZE
 from helpers import hand_set_acts as _acts
 
 
 
 
-def test_representative_filters_are_the_planted_ones(planted_acts):
+def test_representative_units_are_the_planted_ones(planted_acts):
     table = catsel.selectivity(planted_acts)
-    reps = representative_filters(table, "red", per_layer=2)
-    assert reps[["layer", "filter"]].values.tolist() == [["conv1", 0], ["conv2", 0], ["dense", 0]]
+    reps = representative_units(table, "red", per_layer=2)
+    assert reps[["layer", "unit"]].values.tolist() == [["conv1", 0], ["conv2", 0], ["dense", 0]]
     with pytest.raises(KeyError, match="no category 'cat'"):
-        representative_filters(table, "cat")
+        representative_units(table, "cat")
 
 
 def _sparse_acts():
@@ -37,11 +37,11 @@ def _sparse_acts():
 def test_near_silent_units_are_counted_apart_and_not_representative():
     acts = _sparse_acts()
     table = catsel.selectivity(acts)
-    assert table.groupby("filter")["n_active"].first().tolist() == [1, 79, 0]  # the minimum image itself is not above it
-    face = table[table.category == "face"].set_index("filter")
+    assert table.groupby("unit")["n_active"].first().tolist() == [1, 79, 0]  # the minimum image itself is not above it
+    face = table[table.category == "face"].set_index("unit")
     assert face.loc[0, "selectivity"] == pytest.approx(1.0) and face.loc[0, "selective"]  # the sparsity reward
-    assert representative_filters(table, "face")["filter"].tolist() == [1]
-    assert representative_filters(table, "face", min_active=0)["filter"].tolist() == [0]
+    assert representative_units(table, "face")["unit"].tolist() == [1]
+    assert representative_units(table, "face", min_active=0)["unit"].tolist() == [0]
     summary = catsel.layer_summary(table).set_index("category")
     assert summary.loc["face", "n_selective"] == 2 and summary.loc["face", "n_selective_near_silent"] == 1
 

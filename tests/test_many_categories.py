@@ -89,9 +89,9 @@ def test_the_explorers_pick_among_a_thousand_categories(thousand):
     layer.find.value = "class0999"
     layer.categories.value = ("class0999",)
     bars = [c for c in layer.figure.axes[1].collections if isinstance(c, PolyCollection)]
-    assert [b.get_label() for b in bars] == ["class0999"] and list(layer.sort_by.options) == ["filter index",
+    assert [b.get_label() for b in bars] == ["class0999"] and list(layer.sort_by.options) == ["unit index",
                                                                                                "class0999"]
-    filters = widgets.explore_filters(acts, table, layer=acts.layers[0])
+    filters = widgets.explore_units(acts, table, layer=acts.layers[0])
     strip = filters.figure.axes[-1]
     assert len(strip.get_yticklabels()) == 12  # the unit's 12 highest categories, not a thousand rows
 

@@ -143,7 +143,7 @@ def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch)
     monkeypatch.setattr(module, "maximise_many", counted)
     table = catsel.selectivity(planted_acts)
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    fig, pictures = plot_representatives(planted_acts, table, "red", amodel, top=3, steps=2, return_pictures=True)
+    fig, pictures = plot_representatives(planted_acts, table, "red", amodel, n_units=3, steps=2, return_pictures=True)
     assert len(calls) == 1 and len(calls[0]) == len(pictures) == 3
 
 
@@ -152,8 +152,8 @@ def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):
     from catsel.visualize import plot_representatives
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    fig = plot_representatives(planted_acts, catsel.selectivity(planted_acts), "red", amodel, top=3, steps=2,
-                               crops=3)
+    fig = plot_representatives(planted_acts, catsel.selectivity(planted_acts), "red", amodel, n_units=3, steps=2,
+                               k=3)
     fig.draw_without_rendering()  # constrained layout places the axes
     axes = sorted(fig.axes, key=lambda ax: (round(-ax.get_position().y0, 2), ax.get_position().x0))
     pictures, strips = axes[:3], axes[3:]
@@ -201,17 +201,17 @@ def test_a_picture_below_the_unit_s_median_image_is_flat_and_made_once_more_with
 
 def test_a_filter_panel_judges_its_picture_against_the_unit_on_real_images(planted_acts):
     import catsel
-    from catsel.visualize import plot_filter, plot_representatives
+    from catsel.visualize import plot_unit, plot_representatives
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
-    _, pictures = plot_filter(planted_acts, "conv1", 0, amodel, steps=4, return_pictures=True)
+    _, pictures = plot_unit(planted_acts, "conv1", 0, amodel, steps=4, return_pictures=True)
     assert pictures[0].typical == pytest.approx(float(np.median(planted_acts["conv1"][:, 0])))
     from dataclasses import replace
 
     table = catsel.selectivity(planted_acts)
     named = replace(planted_acts, meta=replace(planted_acts.meta, model="resnet50_finetuned_on_faces_and_cars",
                                                weights="fine-tuned from ImageNet, epoch 40"))
-    fig = plot_representatives(named, table, "red", amodel, top=2, steps=2)
+    fig = plot_representatives(named, table, "red", amodel, n_units=2, steps=2)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)

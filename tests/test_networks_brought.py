@@ -204,7 +204,7 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
     assert catsel.load_activations(tmp_path / "out").meta.image_size == (12, 20)
     # the filter panel (top images, crops, the picture) and the category panel, from the command
     assert main(["visualize", str(tmp_path / "out"), "--out", str(tmp_path / "filter.png"), "--layer", "c2",
-                 "--filter", "0", "--steps", "3"]) == 0
+                 "--unit", "0", "--steps", "3"]) == 0
     assert main(["visualize", str(tmp_path / "out"), "--out", str(tmp_path / "red.png"), "--category", "red",
                  "--top", "2", "--steps", "3", "--threshold", "0"]) == 0
     assert Image.open(tmp_path / "filter.png").size[0] > 100 and (tmp_path / "red.png").exists()

@@ -52,6 +52,22 @@ def test_load_run_reads_a_finished_run_back(result):
     assert again.best_layers().equals(result.best_layers())
 
 
+def test_load_run_reads_a_table_written_with_the_former_column_name(result, tmp_path):
+    import hashlib
+    import json
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(result.out, old)
+    table = pd.read_csv(old / "selectivity.csv").rename(columns={"unit": "filter"})
+    table.to_csv(old / "selectivity.csv", index=False)
+    record = json.loads((old / "run.json").read_text())
+    record["files"]["selectivity.csv"] = hashlib.sha256((old / "selectivity.csv").read_bytes()).hexdigest()
+    (old / "run.json").write_text(json.dumps(record))
+    again = catsel.load_run(old)
+    assert "filter" not in again.table and (again.table["unit"].to_numpy() == result.table["unit"].to_numpy()).all()
+
+
 def test_load_run_on_a_bare_store_says_what_is_missing(tmp_path, colour_folder):
     amodel = catsel.activation_model(small_cnn(), layers=["c1"])
     catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)

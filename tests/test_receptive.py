@@ -169,7 +169,7 @@ def test_squeeze_excite_is_flagged_and_a_global_layer_is_said_so_before_any_work
     import catsel
     from catsel.cli import main
     from catsel.receptive import global_layers
-    from catsel.visualize import field_note, plot_filter
+    from catsel.visualize import field_note, plot_unit
 
     network = _squeeze_excite()
     fields = receptive_fields(network)
@@ -186,9 +186,9 @@ def test_squeeze_excite_is_flagged_and_a_global_layer_is_said_so_before_any_work
     assert "squeeze-excite" in field_note(acts, "scaled")
     assert "no local receptive field" in field_note(acts, "excite")
     capsys.readouterr()
-    assert main(["visualize", str(out), "--layer", "excite", "--filter", "0", "--steps", "2",
+    assert main(["visualize", str(out), "--layer", "excite", "--unit", "0", "--steps", "2",
                  "--out", str(tmp_path / "excite.png")]) == 0  # top images and the picture, no crops
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("Note: excite has no local receptive field") and (tmp_path / "excite.png").exists()
-    fig, pictures = plot_filter(acts, "scaled", 0, steps=2, return_pictures=True)
+    fig, pictures = plot_unit(acts, "scaled", 0, steps=2, return_pictures=True)
     assert len(pictures) == 1

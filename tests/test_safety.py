@@ -134,7 +134,7 @@ def test_names_are_escaped_in_the_explorers_and_the_explore_notebook(tmp_path):
             write_image(tmp_path / "data" / name / f"{i}.png", rng.integers(0, 255, (12, 12, 3)))
     run = tmp_path / EVIL  # a run folder with such a name too
     result = catsel.run(tmp_path / "data", run, model=small_cnn(size=12), preprocess="tf", progress=False)
-    explorer = widgets.FilterExplorer(result.activations, result.table)
+    explorer = widgets.UnitExplorer(result.activations, result.table)
     caption = explorer._describe(result.activations.layers[0], 0)
     assert "<img" not in caption and "&lt;img src=x onerror=alert(1)&gt;" in caption
     threshold = widgets.ThresholdExplorer(result.table)

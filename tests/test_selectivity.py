@@ -43,23 +43,23 @@ def test_paper_index_of_a_unit_without_preference_is_the_chance_level():
                                              ("unit_contrast", {("conv", 0, "a"), ("fc", 1, "b")})])
 def test_table_marks_selective_units(index, expected):
     table = selectivity(_acts(), index=index, threshold=0.01)
-    assert list(table.columns[:8]) == ["layer", "filter", "category", "selectivity", "chance", "above_chance",
+    assert list(table.columns[:8]) == ["layer", "unit", "category", "selectivity", "chance", "above_chance",
                                        "silent", "constant"]
     assert len(table) == 4 * 2
-    got = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
+    got = {(r.layer, r.unit, r.category) for r in table[table.selective].itertuples()}
     assert got == expected
     assert table["layer"].cat.categories.tolist() == ["conv", "fc"]
-    silent = table[table.silent][["layer", "filter"]].drop_duplicates().values.tolist()
+    silent = table[table.silent][["layer", "unit"]].drop_duplicates().values.tolist()
     assert silent == [["conv", 1]]
-    constant = table[table.constant][["layer", "filter"]].drop_duplicates().values.tolist()
+    constant = table[table.constant][["layer", "unit"]].drop_duplicates().values.tolist()
     assert constant == [["conv", 1], ["fc", 0]]
     assert set(table["model"]) == {"toy"} and set(table["weights"]) == {"hand-set"}
 
 
 def test_threshold_is_applied_above_chance():
     # unit 0 for "a": 2/3 - 0.4 = 0.2667 above chance
-    assert selectivity(_acts(), threshold=0.26).query("layer == 'conv' and filter == 0 and category == 'a'").selective.item()
-    assert not selectivity(_acts(), threshold=0.27).query("layer == 'conv' and filter == 0 and category == 'a'").selective.item()
+    assert selectivity(_acts(), threshold=0.26).query("layer == 'conv' and unit == 0 and category == 'a'").selective.item()
+    assert not selectivity(_acts(), threshold=0.27).query("layer == 'conv' and unit == 0 and category == 'a'").selective.item()
 
 
 def test_layer_summary_counts_units_selective_silent_and_constant():
@@ -108,7 +108,7 @@ def test_literature_indices_match_their_definitions():
 @pytest.mark.parametrize("index", ["fsi", "dprime", "auroc"])
 def test_table_with_literature_indices(index):
     table = selectivity(_acts(), index=index, threshold=0.01)
-    got = {(r.layer, r.filter, r.category) for r in table[table.selective].itertuples()}
+    got = {(r.layer, r.unit, r.category) for r in table[table.selective].itertuples()}
     assert got == {("conv", 0, "a"), ("fc", 1, "b")}
 
 
@@ -139,7 +139,7 @@ def test_repo_index_reproduces_the_public_code(colour_folder, tmp_path):
     full = keras.Model(net.inputs, [net.get_layer(l).output for l in layers]).predict_on_batch(images)
     for layer, maps in zip(layers, full):
         expected = _public_code_index(np.asarray(maps, dtype=np.float64), acts.labels, len(acts.categories))
-        got = table[table["layer"] == layer].pivot(index="category", columns="filter", values="selectivity")
+        got = table[table["layer"] == layer].pivot(index="category", columns="unit", values="selectivity")
         np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-6, err_msg=layer)
     assert (table["chance"] == 0).all()
     # not the per-unit variant: the two indices rank units differently
@@ -164,7 +164,7 @@ def test_layer_summary_counts_many_layers_and_categories():
     rng = np.random.default_rng(0)
     layers, cats = [f"l{i}" for i in range(51)], [f"c{j}" for j in range(4)]
     table = pd.DataFrame({"layer": pd.Categorical(np.repeat(layers, 3 * 4), layers, ordered=True),
-                          "filter": np.tile(np.repeat(np.arange(3), 4), 51),
+                          "unit": np.tile(np.repeat(np.arange(3), 4), 51),
                           "category": pd.Categorical(np.tile(cats, 51 * 3), cats, ordered=True),
                           "selective": rng.random(51 * 3 * 4) < 0.4,
                           "silent": False, "constant": False})

@@ -30,18 +30,18 @@ def test_false_positive_rate_under_shuffled_labels_is_nominal():
 
 
 def test_planted_units_are_significant_and_balanced_ones_are_not(planted_acts):
-    tested = stats.permutation_test(planted_acts, permutations=499, seed=0).set_index(["layer", "filter", "category"])
+    tested = stats.permutation_test(planted_acts, permutations=499, seed=0).set_index(["layer", "unit", "category"])
     for layer in ("conv1", "conv2", "dense"):
         for unit, colour in ((0, "red"), (1, "green"), (2, "blue")):
             assert tested.loc[(layer, unit, colour), "p_value"] == pytest.approx(1 / 500)
     dot = tested.loc["conv1"].loc[3]["p_value"]  # the bright-dot unit: the same dots in every category
     assert (dot > 0.3).all()
     assert (tested.loc["conv1"].loc[4]["p_value"] == 1.0).all()  # silent
-    beat = stats.must_beat(planted_acts).set_index(["layer", "filter", "category"])
+    beat = stats.must_beat(planted_acts).set_index(["layer", "unit", "category"])
     assert beat.loc[("conv1", 0, "red"), "p_beat"] < 0.001
     assert beat.loc[("conv1", 0, "blue"), "p_beat"] > 0.5
     assert (beat.loc["conv1"].loc[3]["p_beat"] > 0.05).all()
-    ttest = stats.must_beat(planted_acts, test="ttest").set_index(["layer", "filter", "category"])
+    ttest = stats.must_beat(planted_acts, test="ttest").set_index(["layer", "unit", "category"])
     assert ttest.loc[("dense", 2, "blue"), "p_beat"] < 0.001
 
 
@@ -65,10 +65,10 @@ def test_rare_planted_units_are_found_at_the_default_permutations():
     assert len(tested) >= 16_000
     q = stats.fdr(tested["p_value"].to_numpy())
     found = tested[q < 0.05]
-    true = found.apply(lambda r: (int(r["filter"]), "abcd".index(r["category"])) in truth, axis=1)
+    true = found.apply(lambda r: (int(r["unit"]), "abcd".index(r["category"])) in truth, axis=1)
     assert true.sum() >= 0.95 * len(truth)  # at least 38 of the 40
     assert (~true).sum() <= 0.05 * max(len(found), 1)  # false-discovery proportion
-    refined = tested.loc[[(int(f), "abcd".index(c)) in truth for f, c in zip(tested["filter"], tested["category"])],
+    refined = tested.loc[[(int(f), "abcd".index(c)) in truth for f, c in zip(tested["unit"], tested["category"])],
                          "permutations"]
     assert (refined > 1000).all()  # the rare units got the resolution they needed; most tests did not
     assert (tested["permutations"] == 1000).mean() > 0.95
@@ -124,6 +124,21 @@ def test_planted_units_replicate_above_their_null(planted_acts):
     assert (split.loc["conv2", "reliability_excess"] > 0.2).all()  # 3 of its 4 units are planted
 
 
+def test_a_run_with_reliability_splits_the_halves_once(planted_acts, monkeypatch):
+    expected = stats.reliability_summary(planted_acts, shuffles=3)
+    halves = stats.split_half(planted_acts)
+    calls = []
+    original = stats._split_half
+    monkeypatch.setattr(stats, "_split_half", lambda *a: calls.append(1) or original(*a))
+    reused = stats.reliability_summary(planted_acts, shuffles=3, split=halves)
+    assert len(calls) == 10 - 1 + 3  # the table's split is the first of the ten, not drawn again
+    pd.testing.assert_frame_equal(reused, expected)
+    calls.clear()  # halves of another seed are no first split of this one
+    pd.testing.assert_frame_equal(stats.reliability_summary(planted_acts, shuffles=3, split=stats.split_half(
+        planted_acts, seed=4)), expected)
+    assert len(calls) == 1 + 10 + 3
+
+
 def test_fdr_matches_a_hand_computed_case():
     p = np.array([0.01, 0.04, 0.03, 0.005])
     # sorted 0.005, 0.01, 0.03, 0.04 → BH: 0.02, 0.02, 0.04, 0.04
@@ -138,7 +153,7 @@ def test_add_significance_adds_p_and_q_values(planted_acts):
     table = stats.add_significance(catsel.selectivity(planted_acts), planted_acts, permutations=99)
     assert {"p_value", "q_value"} <= set(table.columns)
     assert (table["q_value"] >= table["p_value"]).all()
-    planted = table[(table.layer == "conv2") & (table["filter"] == 0) & (table.category == "red")]
+    planted = table[(table.layer == "conv2") & (table["unit"] == 0) & (table.category == "red")]
     assert planted["q_value"].item() < 0.05
 
 
@@ -171,11 +186,11 @@ def test_shuffled_baseline_and_split_half(planted_acts):
     merged = real.merge(base, on=["layer", "category"])
     assert len(merged) == 9 and (merged["null_high"] >= merged["null_proportion"]).all()
     halves = stats.split_half(planted_acts, seed=2)
-    units = halves.drop_duplicates(["layer", "filter"]).set_index(["layer", "filter"])
+    units = halves.drop_duplicates(["layer", "unit"]).set_index(["layer", "unit"])
     for layer in ("conv1", "conv2", "dense"):
         for unit in range(3):
             assert units.loc[(layer, unit), "reliability"] > 0.99
-    chosen = halves.set_index(["layer", "filter", "category"])
+    chosen = halves.set_index(["layer", "unit", "category"])
     for layer in ("conv1", "conv2", "dense"):  # planted units are chosen on one half and confirmed on the other
         for unit, colour in ((0, "red"), (1, "green"), (2, "blue")):
             assert chosen.loc[(layer, unit, colour), ["selective_a", "selective_b"]].all()
@@ -194,7 +209,7 @@ def test_confound_audit_separates_low_level_from_category_effects():
     by_category = (labels == 2) * 3.0 + rng.normal(scale=0.1, size=120) - 0.0 * luminance
     by_category = by_category + rng.normal(size=120) * 0  # category only, independent of the luminance noise
     acts = Activations.from_arrays({"l": np.stack([by_luminance, by_category], axis=1)}, labels, list("xyz"))
-    audit = stats.confound_audit(acts, statistics).set_index("filter")
+    audit = stats.confound_audit(acts, statistics).set_index("unit")
     assert audit.loc[0, "share_explained"] > 0.95
     assert audit.loc[1, "r2_category_beyond"] > 0.1
 
@@ -253,7 +268,7 @@ def test_depth_profile_does_not_follow_units_per_layer():
 
 def test_statistics_run_on_the_public_code_index(planted_acts):
     table = stats.add_significance(catsel.selectivity(planted_acts, index="repo"), planted_acts, permutations=99)
-    planted = table.set_index(["layer", "filter", "category"])
+    planted = table.set_index(["layer", "unit", "category"])
     assert planted.loc[("conv2", 0, "red"), "p_value"] < 0.05
     summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, shuffled=True, bootstrap=5)
     assert summary["null_proportion"].notna().all() and summary.attrs["index"] == "repo"
@@ -300,13 +315,13 @@ def test_categories_alike_in_their_low_level_statistics_raise_no_warning(tmp_pat
 def test_the_pairwise_rule_finds_the_planted_detectors(planted_acts):
     table = stats.pairwise_selectivity(planted_acts, layers=["conv1"])
     chosen = table[table["q_pairwise"] < 0.05]
-    found = {(int(r.filter), str(r.category)) for r in chosen.itertuples()}
+    found = {(int(r.unit), str(r.category)) for r in chosen.itertuples()}
     assert {(0, "red"), (1, "green"), (2, "blue")} <= found  # each colour detector beats every other colour
-    assert not chosen["filter"].isin([4, 5]).any()  # the silent and the constant unit never
+    assert not chosen["unit"].isin([4, 5]).any()  # the silent and the constant unit never
     assert (table["q_pairwise"] >= table["p_pairwise"] - 1e-12).all()  # corrected: never below the raw p
     ranked = stats.pairwise_selectivity(planted_acts, layers=["conv1"], test="ranksum")
     assert {(0, "red"), (1, "green"), (2, "blue")} <= {
-        (int(r.filter), str(r.category)) for r in ranked[ranked["q_pairwise"] < 0.05].itertuples()}
+        (int(r.unit), str(r.category)) for r in ranked[ranked["q_pairwise"] < 0.05].itertuples()}
 
 
 def test_the_pairwise_rule_is_calibrated_under_shuffled_labels():

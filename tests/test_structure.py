@@ -142,7 +142,7 @@ def test_the_old_spelling_of_the_pictures_module_is_the_new_one():
     import catsel.visualise
     import catsel.visualize
 
-    assert catsel.visualise.plot_filter is catsel.visualize.plot_filter
+    assert catsel.visualise.plot_unit is catsel.visualize.plot_unit
     assert set(catsel.visualise.__all__) == set(catsel.visualize.__all__)
 
 
@@ -162,3 +162,28 @@ def test_the_public_names_are_one_list():
              for inner in node.body if isinstance(inner, ast.ImportFrom) for a in inner.names}
     assert set(catsel.__all__) == typed
     assert all(getattr(catsel, name) is not None for name in catsel.__all__)
+
+
+def test_one_vocabulary_unit_for_a_filter_or_dense_unit_and_k_for_the_number_of_top_images():
+    import inspect
+    import warnings
+
+    import pytest
+
+    import catsel
+    from catsel import report, visualize, widgets
+
+    for function in (visualize.top_images, visualize.plot_top_images, visualize.plot_crops, visualize.plot_unit,
+                     visualize.plot_representatives, report.write_report, widgets.UnitExplorer):
+        parameters = inspect.signature(function).parameters
+        assert "k" in parameters and "filter" not in parameters, function
+    for former, current in ((catsel.visualize.plot_filter, visualize.plot_unit),
+                            (catsel.widgets.explore_filters, widgets.explore_units),
+                            (catsel.representative_filters, catsel.representative_units)):
+        assert former.__name__ != current.__name__ and former.__wrapped__ is current
+    assert issubclass(widgets.FilterExplorer, widgets.UnitExplorer)
+    assert "representative_filters" not in catsel.__all__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DeprecationWarning, match="now representative_units"):
+            catsel.representative_filters(None, "face")

@@ -74,7 +74,7 @@ def test_layer_explorer_sorts_and_windows(acts):
     table = catsel.selectivity(acts)
     ex = widgets.explore_layer(table, layer="conv", window=10)
     ex.sort_by.value = "face"
-    face = table.query("layer == 'conv' and category == 'face'").set_index("filter")["selectivity"]
+    face = table.query("layer == 'conv' and category == 'face'").set_index("unit")["selectivity"]
     assert list(ex.order) == list(face.sort_values(ascending=False, kind="stable").index)
     assert list(ex.shown.index) == list(ex.order[:10])
     ex.window.value = (5, 19)
@@ -88,7 +88,7 @@ def test_layer_explorer_sorts_and_windows(acts):
         np.testing.assert_allclose(tops, ex.shown[category].to_numpy())
     ex.layer.value = "fc"
     assert ex.window.max == 23 and len(ex.inspect.options) == 10
-    ex.sort_by.value = "filter index"
+    ex.sort_by.value = "unit index"
     assert list(ex.order) == list(range(24))
 
 
@@ -96,7 +96,7 @@ def test_filter_explorer_shows_the_top_images_of_a_captured_filter(colour_folder
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
     table = catsel.selectivity(acts)
-    ex = widgets.explore_filters(acts, table, layer="c2", unit=3, top=4)
+    ex = widgets.explore_units(acts, table, layer="c2", unit=3, k=4)
     a = acts["c2"][:, 3]
     assert list(ex.top_rows) == list(np.argsort(-a, kind="stable")[:4])
     images = [ax for ax in ex.figure.axes if ax.images]
@@ -104,7 +104,7 @@ def test_filter_explorer_shows_the_top_images_of_a_captured_filter(colour_folder
     assert sum(ax.get_title() == "receptive field" for ax in ex.figure.axes) == 4
     ex.unit.value = 4
     assert list(ex.top_rows) == list(np.argsort(-acts["c2"][:, 4], kind="stable")[:4])
-    assert "c2</b> filter 4" in ex.info.value
+    assert "c2</b> unit 4" in ex.info.value
     ex.layer.value = "fc"
     assert ex.unit.max == 7
 
@@ -115,7 +115,7 @@ def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
     unit = dash.layers.inspect.options[2]
     dash.layers.inspect.value = unit
     assert dash.widget.selected_index == 2
-    assert (dash.filters.layer.value, dash.filters.unit.value) == ("fc", unit)
+    assert (dash.units.layer.value, dash.units.unit.value) == ("fc", unit)
 
 
 def test_threshold_explorer_offers_only_the_indices_a_store_can_give():
@@ -215,15 +215,15 @@ def test_a_filter_redraw_in_place_draws_what_a_new_explorer_draws(colour_folder,
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
     table = catsel.selectivity(acts)
-    ex = widgets.explore_filters(acts, table, layer="c2", unit=3, top=4)
+    ex = widgets.explore_units(acts, table, layer="c2", unit=3, k=4)
     figure = ex.figure
     ex.unit.value = 5
     ex.unit.value = 1
     assert ex.figure is figure
-    assert ex.image.value == widgets.explore_filters(acts, table, layer="c2", unit=1, top=4).image.value
+    assert ex.image.value == widgets.explore_units(acts, table, layer="c2", unit=1, k=4).image.value
     ex.layer.value = "fc"  # no receptive fields: a new figure, no crops
     ex.unit.value = 2
-    assert ex.image.value == widgets.explore_filters(acts, table, layer="fc", unit=2, top=4).image.value
+    assert ex.image.value == widgets.explore_units(acts, table, layer="fc", unit=2, k=4).image.value
 
 
 def _pixels(png) -> np.ndarray:

@@ -66,6 +66,8 @@ def folder_lock(folder: str | os.PathLike):
         finally:
             _HELD[key][1] -= 1
         return
+    # Written by hand rather than with the filelock package: its FileLock opens the lock file with O_TRUNC
+    # before trying the lock, so a second run would erase the holder's name that the message below reads.
     try:
         fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:  # a full disk, a read-only output folder
