@@ -14,9 +14,13 @@ from typing import Callable
 
 import numpy as np
 
+from .options import check_choice
 from .selection import layer_summary, normalise, selectivity, selectivity_matrix
+from .tables import selective_rule
 
-__all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "student_copy",
+__all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "check_null",
+           "check_p_value", "check_untrained", "check_replication", "check_receptive_field", "check_failure_rule",
+           "check_brightest", "check_scrambled", "check_lesion", "most_selective", "halves", "student_copy",
            "COURSE", "STRICT", "NotAnswered", "WrongAnswer", "grade"]
 
 #: The course notebook of the repository (a checkout, or an editable install).
@@ -194,8 +198,8 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
                     "selective means: selectivity minus chance is above the threshold, and the unit is not constant")
 
 
-def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.01) -> bool:
-    """Check the layer with the largest proportion of units selective for ``category``.
+def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.01, by: str = "proportion") -> bool:
+    """Check the layer with the largest proportion of units selective for ``category`` (or the largest excess).
 
     Parameters
     ----------
@@ -203,6 +207,115 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     acts : Activations
     category : str
     threshold : float, default 0.01
+    by : {"proportion", "excess"}, default "proportion"
+        The proportion itself, or its excess over the shuffled-label null
+        (:func:`catsel.stats.with_baselines` with its default shuffles and seed).
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    check_choice("by", by, ("proportion", "excess"), ValueError)
+    if _missing(answer):
+        return False
+    if not isinstance(answer, str):
+        return _verdict(False, "", f"the answer is a layer's name (a str, like 'block1_conv1'), not "
+                                   f"{type(answer).__name__} {answer!r}")
+    summary = layer_summary(selectivity(acts, threshold=threshold))
+    if by == "excess":
+        from .stats import with_baselines
+
+        summary = with_baselines(summary, acts, shuffled=True)
+    rows = summary[summary["category"] == category]
+    top = rows[by].max()
+    tied = [str(l) for l in rows.loc[np.isclose(rows[by], top), "layer"]]  # a tie: each one is right
+    names = " and ".join(tied)
+    what = "the most" if by == "proportion" else "the largest excess of"
+    return _verdict(answer in tied,
+                    f"{answer} holds {what} {category}-selective units ({top:+.1%})".replace("(+", "(")
+                    + (f", tied with {' and '.join(t for t in tied if t != answer)}." if len(tied) > 1 else "."),
+                    f"look at the {by} column of the layer summary for that category"
+                    + (f" (the largest: {top:.1%})" if names else ""))
+
+
+def _number(answer, what: str) -> float | None:
+    """An answer that must be a number (an int or a float, NumPy's too), not a string or a bool."""
+    if isinstance(answer, (bool, np.bool_, str)) or not isinstance(answer, (int, float, np.number)):
+        _verdict(False, "", f"{what} is a number (a float, like 0.25), not {type(answer).__name__} {answer!r}")
+        return None
+    return float(answer)
+
+
+def _selective_share(acts, *, layer: str, category: str, threshold: float) -> float:
+    """The proportion of ``layer``'s units selective for ``category`` (Figure 1's value)."""
+    table = selectivity(acts, threshold=threshold, layers=[layer])
+    return float(table[table["category"] == category]["selective"].mean())
+
+
+def _categories(acts, category: str) -> int:
+    if category not in acts.categories:
+        from .errors import CatselError
+
+        raise CatselError(f"no category {category!r} in this capture: its categories are "
+                          f"{', '.join(acts.categories)}")
+    return list(acts.categories).index(category)
+
+
+def most_selective(acts, *, layer: str, category: str) -> int:
+    """The unit of ``layer`` furthest above chance for ``category`` (eq. 2): the unit an exercise studies.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer, category : str
+
+    Returns
+    -------
+    int
+    """
+    c = _categories(acts, category)
+    values, chance = selectivity_matrix(acts[layer], np.asarray(acts.labels), len(acts.categories))
+    constant = acts[layer].max(axis=0) == acts[layer].min(axis=0)
+    return int(np.argmax(np.where(constant, -np.inf, values[c] - chance[c])))
+
+
+def halves(acts, *, seed: int = 0) -> np.ndarray:
+    """A random half of each category's images (True), the others False: the split of the double-dipping exercise.
+
+    Parameters
+    ----------
+    acts : Activations
+    seed : int, default 0
+
+    Returns
+    -------
+    ndarray of bool, shape (images,)
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(acts.labels)
+    half = np.zeros(len(labels), dtype=bool)
+    for c in range(len(acts.categories)):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        half[members[: len(members) // 2]] = True
+    return half
+
+
+def check_null(answer, acts, *, layer: str, category: str, threshold: float) -> bool:
+    """Check a student's shuffled-label null: the count of selective units on each of several shuffles.
+
+    A right answer is a list of whole numbers whose mean lies where the
+    library's null (200 shuffles) says a mean of that many shuffles lies:
+    within four standard errors (shuffles drawn by the student differ from
+    the library's, so no exact value is asked for).
+
+    Parameters
+    ----------
+    answer : sequence of int
+        The number of ``layer``'s units selective for ``category`` under each shuffle of the labels.
+    acts : Activations
+    layer, category : str
+    threshold : float
 
     Returns
     -------
@@ -211,19 +324,315 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     """
     if _missing(answer):
         return False
+    if isinstance(answer, (str, dict)) or not hasattr(answer, "__len__") or len(answer) < 5:
+        return _verdict(False, "", "the answer is a list of counts, one per shuffle (at least 5 shuffles), not "
+                                   f"{type(answer).__name__} {answer!r}"[:200])
+    counts = [_whole_number(v, "each count") for v in answer]
+    if any(v is None for v in counts):
+        return False
+    c = _categories(acts, category)
+    a, labels, n_cat = acts[layer], np.asarray(acts.labels), len(acts.categories)
+    constant = a.max(axis=0) == a.min(axis=0)
+    rng = np.random.default_rng(12345)
+    null = []
+    for _ in range(200):
+        values, chance = selectivity_matrix(a, rng.permutation(labels), n_cat)
+        null.append(int(selective_rule(values[c] - chance[c], constant, threshold).sum()))
+    null = np.asarray(null, dtype=float)
+    values, chance = selectivity_matrix(a, labels, n_cat)
+    observed = int(selective_rule(values[c] - chance[c], constant, threshold).sum())
+    tolerance = 4 * null.std() / np.sqrt(len(counts)) + 0.5
+    ok = abs(np.mean(counts) - null.mean()) <= tolerance
+    if len(set(counts)) == 1 and null.std() > 0.5:  # shuffles that vary this much do not give one count 20 times
+        return _verdict(False, "", f"every count is {counts[0]}" + (" (the real labels' count)" if counts[0] == observed
+                                                                    else "") +
+                        ": shuffle the labels again before each count (rng.permutation(labels))")
+    return _verdict(ok, f"with no link between images and labels, about {null.mean():.1f} of {a.shape[1]} units "
+                        f"still pass the rule (the real labels: {observed}).",
+                    f"shuffle the labels, recompute eq. 2 and count units above chance + threshold for {category}; "
+                    f"the null's mean is about {null.mean():.0f}")
+
+
+def check_p_value(answer, acts, *, layer: str, unit: int, category: str, permutations: int = 999) -> bool:
+    """Check a student's permutation p-value of one unit's selectivity against catsel's own test.
+
+    Parameters
+    ----------
+    answer : float
+        ``(1 + #{permuted S >= observed S}) / (1 + permutations)``.
+    acts : Activations
+    layer : str
+    unit : int
+    category : str
+    permutations : int, default 999
+
+    Returns
+    -------
+    bool
+        Whether the answer is right (within the Monte Carlo error of two
+        tests of ``permutations`` each); a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    p = _number(answer, "a p-value")
+    if p is None:
+        return False
+    if not 0 < p <= 1:
+        return _verdict(False, "", f"a p-value lies in (0, 1], and {p} does not: count the permuted values at or "
+                                   "above the observed one, add 1, divide by permutations + 1")
+    from .stats import permutation_test
+
+    tested = permutation_test(acts, permutations=permutations, max_permutations=permutations, layers=[layer],
+                              warn=False)
+    expected = float(tested[(tested["unit"] == unit) & (tested["category"] == category)]["p_value"].iloc[0])
+    tolerance = 4 * np.sqrt(2 * max(expected * (1 - expected), 1 / permutations) / permutations) + 2 / (permutations + 1)
+    ok = abs(p - expected) <= tolerance
+    return _verdict(ok, f"p = {p:.3f}; catsel's own test gives {expected:.3f} (two Monte Carlo estimates agree "
+                        "within their error).",
+                    f"catsel's test gives about {expected:.3f}: count permuted S >= observed S, then "
+                    "(1 + count) / (1 + permutations)")
+
+
+def check_untrained(answer, untrained, *, layer: str, category: str, threshold: float) -> bool:
+    """Check the proportion of ``layer``'s units selective for ``category`` in the untrained network.
+
+    Parameters
+    ----------
+    answer : float
+        A proportion (0 to 1).
+    untrained : Activations
+        The capture of the same architecture with random weights (``weights="none"``).
+    layer, category : str
+    threshold : float
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    value = _number(answer, "a proportion")
+    if value is None:
+        return False
+    if untrained.meta.trained:
+        return _verdict(False, "", f"that capture is of a trained network ({untrained.model_label}): capture "
+                                   "the same architecture with weights='none'")
+    expected = _selective_share(untrained, layer=layer, category=category, threshold=threshold)
+    if abs(value - 100 * expected) < 1e-6 and expected:
+        return _verdict(False, "", "give the proportion as a fraction (0.25), not a percentage (25)")
+    ok = abs(value - expected) < 1e-6
+    return _verdict(ok, f"{expected:.1%} of {layer}'s units pass the rule for {category} in a network that never "
+                        "learnt anything.",
+                    "run catsel.selectivity on the untrained capture and average the selective column of the "
+                    f"{layer} × {category} rows")
+
+
+def check_replication(answer, acts, half, *, layer: str, category: str, threshold: float) -> bool:
+    """Check the share of units chosen on one half of the images that are selective on the other half too.
+
+    Parameters
+    ----------
+    answer : float
+        Of the units of ``layer`` selective for ``category`` on the images
+        where ``half`` is True, the share selective for it on the others (0
+        when none is chosen).
+    acts : Activations
+    half : ndarray of bool
+        From :func:`halves`.
+    layer, category : str
+    threshold : float
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    value = _number(answer, "a share")
+    if value is None:
+        return False
+    c = _categories(acts, category)
+    half = np.asarray(half, dtype=bool)
+    a, labels, n_cat = acts[layer], np.asarray(acts.labels), len(acts.categories)
+    chosen = []
+    for mask in (half, ~half):
+        values, chance = selectivity_matrix(a[mask], labels[mask], n_cat)
+        constant = a[mask].max(axis=0) == a[mask].min(axis=0)
+        chosen.append(selective_rule(values[c] - chance[c], constant, threshold))
+    n_a = int(chosen[0].sum())
+    expected = float((chosen[0] & chosen[1]).sum() / n_a) if n_a else 0.0
+    ok = abs(value - expected) < 1e-6
+    return _verdict(ok, f"{n_a} units chosen on half A; {expected:.0%} of them are selective on half B, which "
+                        "never took part in choosing them.",
+                    "choose the selective units with half A's images only (a[half], labels[half]), then test "
+                    "those units on half B (a[~half], labels[~half]) and take the share")
+
+
+def check_receptive_field(answer, acts, *, layer: str) -> bool:
+    """Check the side, in input pixels, of the receptive field of ``layer``'s units.
+
+    Parameters
+    ----------
+    answer : int
+    acts : Activations
+    layer : str
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    number = _whole_number(answer, "a side in pixels")
+    if number is None:
+        return False
+    from .visualize import receptive_field
+
+    field = receptive_field(acts, layer)
+    expected = int(round(field.size))
+    return _verdict(number == expected,
+                    f"a unit of {layer} sees {expected} × {expected} input pixels; neighbouring units are "
+                    f"{field.jump:g} pixels apart.",
+                    "walk the layers from the input: r grows by (kernel - 1) × jump at each layer, and jump is "
+                    "multiplied by each stride (start: r = 1, jump = 1)")
+
+
+def _failure_cases():
+    """(start, final, peak, median, failed) for the failure rule's check."""
+    return [(0.10, 0.50, 2.0, 1.0, False),   # rose, and its peak beats the unit's median on real images
+            (0.10, 0.50, 0.6, 1.0, True),    # rose, but stays below what real images give: flat
+            (0.30, 0.20, 2.0, 1.0, True),    # fell: the ascent failed
+            (0.00, 0.00, 0.0, 0.5, True),    # off on the noise and never woke up
+            (0.20, 0.20, 3.0, 1.0, True),    # did not rise at all
+            (0.00, 0.40, 0.9, 0.9, False)]   # at the median exactly: not below it
+
+
+def check_failure_rule(fn) -> bool:
+    """Check a student's rule for a failed activation-maximisation picture.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(start, final, peak, median) -> bool``: True when the picture
+        failed (the unit's activation did not rise above its start, or its
+        peak stays below its median maximum on real images).
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(fn):
+        return False
+    wrong = []
+    for start, final, peak, median, failed in _failure_cases():
+        try:
+            got = fn(start, final, peak, median)
+        except Exception as exc:
+            return _raised(exc)
+        if not isinstance(got, (bool, np.bool_)):
+            return _verdict(False, "", f"the rule answers True or False, not {type(got).__name__} {got!r}")
+        if bool(got) != failed:
+            wrong.append(f"start {start}, final {final}, peak {peak}, median {median}: {'failed' if failed else 'fine'}")
+    return _verdict(not wrong, "the same rule that marks catsel's pictures FLAT.",
+                    "a picture failed when it did not rise (final <= start) or its peak is below the median; "
+                    f"this case is misjudged: {wrong[0] if wrong else ''}")
+
+
+def check_brightest(answer, acts) -> bool:
+    """Check the category whose images are brightest on average (mean luminance, as the network saw them).
+
+    Parameters
+    ----------
+    answer : str
+    acts : Activations
+
+    Returns
+    -------
+    bool
+        Whether the answer is right (ties accepted); a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
     if not isinstance(answer, str):
-        return _verdict(False, "", f"the answer is a layer's name (a str, like 'block1_conv1'), not "
-                                   f"{type(answer).__name__} {answer!r}")
-    summary = layer_summary(selectivity(acts, threshold=threshold))
-    rows = summary[summary["category"] == category]
-    top = rows["proportion"].max()
-    tied = [str(l) for l in rows.loc[np.isclose(rows["proportion"], top), "layer"]]  # a tie: each one is right
-    names = " and ".join(tied)
-    return _verdict(answer in tied,
-                    f"{answer} holds the most {category}-selective units ({top:.1%})"
-                    + (f", tied with {' and '.join(t for t in tied if t != answer)}." if len(tied) > 1 else "."),
-                    "look at the proportion column of layer_summary for that category"
-                    + (f" (the most: {top:.1%})" if names else ""))
+        return _verdict(False, "", f"the answer is a category's name (a str), not {type(answer).__name__} {answer!r}")
+    from .stats import image_statistics
+
+    means = image_statistics(acts).groupby("category", observed=True)["luminance"].mean()
+    top = means.max()
+    tied = [str(c) for c in means.index[np.isclose(means.to_numpy(), top, rtol=0, atol=5e-3)]]
+    return _verdict(answer in tied, f"{answer}'s images are the brightest (mean luminance {top:.3f}); a unit that "
+                                    "answers to brightness looks selective for it.",
+                    "mean the luminance over each category's images (0.2126 R + 0.7152 G + 0.0722 B, on 0-1 "
+                    "pixels) and take the largest")
+
+
+def check_scrambled(answer, scrambled, acts, *, layer: str, category: str, threshold: float) -> bool:
+    """Check the proportion of ``layer``'s units selective for ``category`` on phase-scrambled images.
+
+    Parameters
+    ----------
+    answer : float
+    scrambled : Activations
+        The capture of the phase-scrambled copy of the images (same network).
+    acts : Activations
+        The capture of the images themselves.
+    layer, category : str
+    threshold : float
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    value = _number(answer, "a proportion")
+    if value is None:
+        return False
+    if scrambled.root == acts.root:
+        return _verdict(False, "", "that capture is of the images themselves: capture the scrambled copy that "
+                                   "catsel.stats.phase_scramble wrote")
+    expected = _selective_share(scrambled, layer=layer, category=category, threshold=threshold)
+    real = _selective_share(acts, layer=layer, category=category, threshold=threshold)
+    ok = abs(value - expected) < 1e-6
+    return _verdict(ok, f"{expected:.1%} of {layer}'s units pass the rule for {category} on scrambled images "
+                        f"(on the images themselves: {real:.1%}).",
+                    "run catsel.selectivity on the scrambled capture and average the selective column of the "
+                    f"{layer} × {category} rows")
+
+
+def check_lesion(answer, table, *, category: str) -> bool:
+    """Check the category-specific deficit of a lesion: the drop on the category beyond the drop of random units.
+
+    Parameters
+    ----------
+    answer : float
+        ``drop_selected - drop_random_mean`` on the lesioned category itself.
+    table : DataFrame
+        From :func:`catsel.lesion` of ``category``.
+    category : str
+
+    Returns
+    -------
+    bool
+        Whether the answer is right; a verdict with a hint is printed.
+    """
+    if _missing(answer):
+        return False
+    value = _number(answer, "a difference of accuracies")
+    if value is None:
+        return False
+    row = table[(table["lesioned_category"] == category) & (table["scored_category"] == category)].iloc[0]
+    expected = float(row["drop_selected"] - row["drop_random_mean"])
+    ok = abs(value - expected) < 1e-6
+    return _verdict(ok, f"silencing the {int(row['n_lesioned'])} {category} units changes {category} accuracy by "
+                        f"{-100 * expected:+.1f} points beyond what as many random units do (p = {row['p_value']:.2f}).",
+                    f"take the row where both lesioned_category and scored_category are {category}: "
+                    "drop_selected - drop_random_mean")
 
 
 def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = None) -> Path:

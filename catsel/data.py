@@ -572,7 +572,8 @@ def notebook_paths(data_dir: str | os.PathLike | None, out_dir: str | os.PathLik
     ``runs/notebooks/``, found from catsel's own location, so that a notebook
     runs the same from ``notebooks/``, from the repository root (``papermill
     notebooks/01_dataset.ipynb out.ipynb``) or from anywhere else. A folder
-    given is used as given.
+    given is used as given. It also starts Keras, without the start-up lines
+    TensorFlow's native code writes (:func:`catsel.startup.import_keras`).
 
     Parameters
     ----------
@@ -589,6 +590,9 @@ def notebook_paths(data_dir: str | os.PathLike | None, out_dir: str | os.PathLik
         When ``data_dir`` is None and catsel was installed without its
         repository (no bundled sample data): set ``data_dir``.
     """
+    from .startup import import_keras
+
+    import_keras()  # the notebook's next cell starts Keras: here, without TensorFlow's start-up lines in red
     repository = Path(__file__).resolve().parents[1]
     if data_dir is None:
         data_dir = repository / "sample_data"
