@@ -34,4 +34,4 @@ docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 clean:
-	rm -rf $(VENV) runs build .pytest_cache docs/notebooks
+	rm -rf $(VENV) runs build .pytest_cache docs/notebooks docs/api/catsel.md

@@ -38,7 +38,7 @@ except PackageNotFoundError:  # a checkout used without installing it
 # stays light (no Keras, no backend), so the command's input checks answer at once
 # and image-decoding worker processes start without TensorFlow.
 _EXPORTS = {
-    "ImageFolder": "data", "Skipped": "data", "load_image": "data",
+    "ImageFolder": "data", "Skipped": "data", "load_image": "data", "notebook_paths": "data",
     "ActivationModel": "models", "activation_model": "models", "layers": "models",
     "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
@@ -78,7 +78,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .data import ImageFolder, Skipped, load_image
+    from .data import ImageFolder, Skipped, load_image, notebook_paths
     from .capturing import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .models import ActivationModel, activation_model, layers
@@ -91,6 +91,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_units,
                             selectivity, selectivity_matrix)
     from .store import Activations, StoreMeta, load_activations
+
+#: The public modules besides the top level: the statistics, the explorers and the figures, the course's checks
+#: and the study's findings. The other modules are internal: their names may change between versions.
+PUBLIC_MODULES = ("stats", "widgets", "visualize", "plots", "comparison", "lesions", "maximise", "course", "paper")
 
 #: The public names: one list, the keys of the map above (the imports for type checkers repeat them, and
 #: tests/test_structure.py holds the three together).

@@ -57,8 +57,33 @@ for source in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
     shutil.copy(ran if ran.exists() else source, pages / source.name)
 
 
-def _public_names() -> dict[str, str]:
-    """Each public name → the module that defines it (``capture`` → ``catsel.capturing``)."""
+def _top_level_page() -> None:
+    """``api/catsel.md``: every name of ``catsel.__all__`` (the one list of exports), documented as ``catsel.NAME``."""
+    lines = ["# `catsel`", "", "catsel's top level: what most scripts and notebooks need. Each name is defined in one of",
+             "the internal modules and documented here under the name to use.", "", "```{eval-rst}"]
+    for name in catsel.__all__:
+        obj = getattr(catsel, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            lines += [f".. autoexception:: catsel.{name}", ""]
+        elif isinstance(obj, type):
+            lines += [f".. autoclass:: catsel.{name}", "   :members:", ""]
+        elif callable(obj):
+            lines += [f".. autofunction:: catsel.{name}", ""]
+        else:
+            lines += [f".. autodata:: catsel.{name}", "   :no-value:", ""]
+    lines += ["```", ""]
+    text = "\n".join(lines)
+    page = DOCS / "api" / "catsel.md"
+    if not page.exists() or page.read_text() != text:
+        page.write_text(text)
+
+
+_top_level_page()
+TOP = set(catsel.__all__)
+
+
+def _defined_in() -> dict[str, str]:
+    """Each name of a module's ``__all__`` → the module that defines it (``capture`` → ``catsel.capturing``)."""
     import importlib
     import pkgutil
 
@@ -72,20 +97,43 @@ def _public_names() -> dict[str, str]:
     return names
 
 
-PUBLIC = _public_names()
+DEFINED = _defined_in()
 
 
-def _resolve_public(app, env, node, contnode):
-    """``catsel.capture`` and a bare ``ImageError`` resolve to where they are defined."""
+def _public_module(module: str) -> bool:
+    return module.split(".")[1] in catsel.PUBLIC_MODULES
+
+
+def _resolve(app, env, node, contnode):
+    """References to catsel's objects by any of their names.
+
+    A name of the top level resolves to ``catsel.NAME`` (also when written with its internal module, or as a
+    member: ``catsel.store.Activations.image_file``); a name of a public module to that module's; a name of an
+    internal module, which the reference does not document, stays plain text.
+    """
     if node.get("refdomain") != "py":
         return None
+    domain = env.get_domain("py")
     target = node["reftarget"]
-    name = target.rsplit(".", 1)[-1]
-    if name not in PUBLIC or target not in (name, f"catsel.{name}"):
-        return None
-    return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
-                                             f"{PUBLIC[name]}.{name}", node, contnode)
+    parts = target.split(".")
+
+    def resolve(full):
+        return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], full, node, contnode)
+
+    for i, part in enumerate(parts):
+        if part in TOP and (i == 0 or parts[0] == "catsel"):
+            found = resolve(".".join(["catsel", *parts[i:]]))
+            if found is not None:
+                return found
+    name = parts[-1]
+    module = node.get("py:module") or ""
+    home = DEFINED.get(name) or (".".join(parts[:-1]) if parts[0] == "catsel" else module)
+    if home.startswith("catsel.") and _public_module(home):
+        return resolve(f"{home}.{name}") if home != ".".join(parts[:-1]) else None
+    if home.startswith("catsel.") or target.startswith("catsel.") or module.startswith("catsel."):
+        return contnode  # an internal name: not documented, so not a link
+    return None
 
 
 def setup(app):
-    app.connect("missing-reference", _resolve_public)
+    app.connect("missing-reference", _resolve)
