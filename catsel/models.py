@@ -158,6 +158,9 @@ class ActivationModel:
     precision : str
     graph : Graph
         The network's layers as one flat graph, through its nested models (:mod:`catsel.graph`).
+    packing : tuple of Piece, optional
+        Where each layer's results lie in the one buffer :attr:`keras_model` returns per batch (see
+        :class:`Piece`); ``None``: one output per kind of result, as float32.
     """
 
     network: keras.Model
@@ -174,6 +177,7 @@ class ActivationModel:
     rebuild: dict | None = None
     precision: str = "float32"
     graph: Graph | None = field(default=None, repr=False)
+    packing: tuple | None = field(default=None, repr=False)
     _runners: dict = field(default_factory=dict, repr=False, init=False)
     _digest: str | None = field(default=None, repr=False, init=False)
     _fields: dict | None = field(default=None, repr=False, init=False)
@@ -288,6 +292,8 @@ class ActivationModel:
         from .store import ARRAYS
 
         out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        if self.packing is not None:
+            return unpack(out[0], self.packing)
         arrays: dict[str, dict[str, np.ndarray]] = {}
         for k, (kind, (dtype, dense_too)) in enumerate(ARRAYS.items()):
             chosen = [l for l in self.layers if dense_too or self.map_shapes[l] is not None]
@@ -969,6 +975,131 @@ def describe_preprocessing(amodel: ActivationModel, requested: str | None = None
     return words
 
 
+@dataclass(frozen=True)
+class Piece:
+    """One layer's results of one kind inside the batch's single buffer of 16-bit words.
+
+    Parameters
+    ----------
+    kind : str
+        ``"maxima"``, ``"positions"``, ``"means"`` or ``"minima"``.
+    layer : str
+    units : int
+    dtype : str
+        How the values travel: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (the layer's own precision,
+        in which its maxima and minima are exact), ``"int32"``, or ``"offset16"`` (a position minus 32,768,
+        for maps of at most 65,536 positions).
+    start : int
+        Its first word in the buffer's rows.
+    """
+
+    kind: str
+    layer: str
+    units: int
+    dtype: str
+    start: int
+
+    @property
+    def words(self) -> int:
+        """16-bit words per image."""
+        return self.units * (2 if self.dtype in ("float32", "int32") else 1)
+
+
+#: Positions of maps up to this size travel as 16-bit words (a position minus 32,768).
+SHORT_POSITIONS = 65536
+
+
+def plan_packing(pieces: list[tuple[str, str, int, str, int | None]]) -> tuple[Piece, ...]:
+    """Where each (kind, layer, units, layer dtype, map size) goes in the buffer: the smallest lossless types.
+
+    Maxima and minima travel in the layer's own precision (exact: they are its values), positions as 16-bit
+    offsets when the map is small enough, means as float32 (computed in float32). The 32-bit pieces come
+    first, so that every float32 and int32 view of the buffer on the host is aligned.
+
+    Parameters
+    ----------
+    pieces : list of tuple
+
+    Returns
+    -------
+    tuple of Piece
+    """
+    planned = []
+    for kind, layer, units, dtype, size in pieces:
+        if kind == "positions":
+            travel = "offset16" if size is not None and size <= SHORT_POSITIONS else "int32"
+        elif kind == "means":
+            travel = "float32"
+        else:
+            travel = dtype if dtype in ("bfloat16", "float16") else "float32"
+        planned.append((kind, layer, units, travel))
+    ordered = sorted(planned, key=lambda p: p[3] not in ("float32", "int32"))  # stable: 32-bit pieces first
+    out, start = [], 0
+    for kind, layer, units, travel in ordered:
+        piece = Piece(kind, layer, units, travel, start)
+        out.append(piece)
+        start += piece.words
+    return tuple(out)
+
+
+def unpack(buffer: np.ndarray, packing: tuple) -> dict[str, dict[str, np.ndarray]]:
+    """The store's arrays from a batch's buffer of 16-bit words: views where the type allows, else one cast.
+
+    Parameters
+    ----------
+    buffer : ndarray of int16, shape (batch, words)
+    packing : tuple of Piece
+
+    Returns
+    -------
+    dict
+        As :meth:`ActivationModel.split_all`.
+    """
+    from .store import ARRAYS
+
+    arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+    for piece in packing:
+        words = buffer[:, piece.start : piece.start + piece.words]
+        if piece.dtype == "float32":
+            values = words.view(np.float32)
+        elif piece.dtype == "int32":
+            values = words.view(np.int32)
+        elif piece.dtype == "bfloat16":  # a bfloat16 is the upper half of the float32 of the same value
+            values = (words.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif piece.dtype == "float16":
+            values = words.view(np.float16).astype(np.float32)
+        else:  # offset16
+            values = words.astype(np.int32) + 32768
+        arrays[piece.kind][piece.layer] = values
+    return arrays
+
+
+class _Pack(keras.layers.Layer):
+    """Every captured layer's results in one buffer of 16-bit words per image, so that a batch leaves the
+    device in one transfer, in the smallest lossless types (see :func:`plan_packing`)."""
+
+    def __init__(self, packing: tuple, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.packing = packing
+
+    def call(self, tensors):
+        words = []
+        for piece, x in zip(self.packing, tensors):
+            if piece.dtype == "offset16":
+                x = ops.cast(ops.cast(x, "int32") - 32768, "int16")
+            else:
+                x = ops.view(ops.cast(x, piece.dtype), "int16")
+            words.append(ops.reshape(x, (-1, piece.words)))
+        if sum(p.words for p in self.packing) % 2:  # rows of an even number of words keep 32-bit views aligned
+            words.append(ops.zeros_like(words[-1][:, :1]))
+        return words[0] if len(words) == 1 else ops.concatenate(words, axis=-1)
+
+
+def _can_pack() -> bool:
+    """Keras 3.8 and later bitcast (``keras.ops.view``); earlier ones send float32 per kind."""
+    return hasattr(ops, "view")
+
+
 class _Reduce(keras.layers.Layer):
     """One captured layer's output reduced per channel, as a single layer of catsel's own.
 
@@ -991,14 +1122,16 @@ class _Reduce(keras.layers.Layer):
 
 
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
-          fallback_reason=None, rebuild=None, graph: Graph | None = None) -> ActivationModel:
+          fallback_reason=None, rebuild=None, graph: Graph | None = None, pack: bool | None = None) -> ActivationModel:
     """The activation model around ``network``: uint8 images in, each layer's maxima and positions out.
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
+    ``pack`` (default: where Keras can): one buffer per batch (:class:`Piece`), else one float32 output per kind.
     """
     graph = graph or graph_of(network, (*hw(image_size), int(network.inputs[0].shape[-1])))
     maxima, positions, means, minima = [], [], [], []
     units, map_shapes = {}, {}
+    pieces, tensors = [], {}
     method = "argmax" if _on_jax_accelerator() else "pooling"
     for k, name in enumerate(layers):
         out = captured_output(graph, name, k)
@@ -1006,6 +1139,9 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         reduced = _Reduce(method, skip, name=f"catsel_reduce_{k}")(out)
         maxima.append(reduced[0])
         units[name] = int(out.shape[-1])
+        dtype = keras.backend.standardize_dtype(out.dtype)
+        pieces.append(("maxima", name, units[name], dtype, None))
+        tensors["maxima", name] = reduced[0]
         if len(reduced) == 1:
             map_shapes[name] = None
         else:
@@ -1013,12 +1149,24 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
             means.append(reduced[2])
             minima.append(reduced[3])
             map_shapes[name] = (int(out.shape[1]) - skip, *(int(d) for d in out.shape[2:-1]))
-    # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means, minima;
-    # float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down again
-    outputs = [keras.layers.Concatenate(axis=-1, dtype="float32", name=f"catsel_{kind}")(group)
-               if len(group) > 1 else group[0]
-               for kind, group in zip(("maxima", "positions", "means", "minima"), (maxima, positions, means, minima))
-               if group]
+            size = int(np.prod(map_shapes[name]))
+            for kind, tensor in zip(("positions", "means", "minima"), reduced[1:]):
+                pieces.append((kind, name, units[name], dtype, size))
+                tensors[kind, name] = tensor
+    packing = None
+    if pack if pack is not None else _can_pack():
+        # one buffer per batch: the device's results leave it in one transfer, each in its smallest lossless
+        # type (docs/performance.md: the per-kind float32 outputs took longer to fetch than the network to run)
+        packing = plan_packing(pieces)
+        outputs = [_Pack(packing, name="catsel_results")([tensors[p.kind, p.layer] for p in packing])]
+    else:
+        # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means,
+        # minima; float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down
+        outputs = [keras.layers.Concatenate(axis=-1, dtype="float32", name=f"catsel_{kind}")(group)
+                   if len(group) > 1 else group[0]
+                   for kind, group in zip(("maxima", "positions", "means", "minima"),
+                                          (maxima, positions, means, minima))
+                   if group]
     inner = graph.model(outputs, name=f"catsel_{network.name}")
     images = keras.Input((*hw(image_size), 3), dtype="uint8", name="catsel_images")
     channels = int(graph.inputs[0].shape[-1])
@@ -1039,4 +1187,5 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         rebuild=rebuild,
         precision=precision,
         graph=graph,
+        packing=packing,
     )

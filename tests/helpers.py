@@ -108,3 +108,42 @@ def small_vit(size: int = 16, patch: int = 4, dim: int = 16, heads: int = 2, blo
         x = keras.layers.Add()([x, y])
     x = keras.layers.LayerNormalization()(x)
     return keras.Model(inp, keras.layers.Dense(classes)(x[:, 0]))  # the head reads the class token
+
+
+def packed_against_unpacked() -> list[str]:
+    """Each case where the one-buffer transfer (:class:`catsel.models.Piece`) gives other bits than one float32
+    output per kind, on this process's Keras backend: float32, the two mixed precisions (with a float32 head),
+    and a map too large for 16-bit positions. Empty when every array of every case is bitwise the same."""
+    import numpy as np
+
+    from catsel import models
+
+    def compare(net, size, layers, label):
+        packed = models.activation_model(net, "none", layers=layers, image_size=size, preprocess="raw")
+        plain = models._wrap(packed.network, list(packed.layers), packed.image_size, packed.preprocess,
+                             packed.source, packed.weights_label, packed.trained, graph=packed.graph, pack=False)
+        assert packed.packing is not None and plain.packing is None and len(packed.keras_model.outputs) == 1
+        x = np.random.default_rng(0).integers(0, 256, (5, size, size, 3), dtype=np.uint8)
+        a, b = packed.split_all(packed.run(packed.put(x))), plain.split_all(plain.run(plain.put(x)))
+        return [f"{label}: {kind} of {layer}" for kind in b for layer in b[kind]
+                if a[kind][layer].dtype != b[kind][layer].dtype
+                or not np.array_equal(a[kind][layer].view(np.uint8), b[kind][layer].view(np.uint8))]
+
+    wrong = []
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        keras.config.set_dtype_policy(policy)
+        try:
+            keras.utils.set_random_seed(1)
+            inp = keras.Input((14, 14, 3))
+            x = keras.layers.Conv2D(5, 3, activation="relu", name="c1")(inp)
+            x = keras.layers.Conv2D(7, 3, strides=2, name="c2")(x)  # linear: negative maxima and minima
+            x = keras.layers.Dense(4, name="fc")(keras.layers.Flatten()(x))
+            out = keras.layers.Dense(3, dtype="float32", name="head")(x)  # a float32 layer in a mixed network
+            wrong += compare(keras.Model(inp, out), 14, ["c1", "c2", "fc", "head"], policy)
+        finally:
+            keras.config.set_dtype_policy("float32")
+    inp = keras.Input((260, 260, 3))  # 67,600 positions: more than 16 bits hold
+    x = keras.layers.Conv2D(2, 3, padding="same", name="wide")(inp)
+    out = keras.layers.Dense(2, name="d")(keras.layers.GlobalMaxPooling2D()(x))
+    wrong += compare(keras.Model(inp, out), 260, ["wide", "d"], "large map")
+    return wrong
