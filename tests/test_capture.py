@@ -257,3 +257,51 @@ def test_an_unguarded_script_still_captures_with_threads(colour_folder, tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "captured 15" in proc.stdout
     assert "decoding goes on in threads" in proc.stderr
+
+
+def test_the_store_is_written_by_a_thread_of_its_own_in_order(colour_folder, tmp_path, monkeypatch):
+    import threading
+
+    from catsel.store import ActivationStore
+
+    written, original = [], ActivationStore.write
+
+    def watched(self, first, arrays, errors):
+        written.append((threading.current_thread().name, first, len(errors)))
+        return original(self, first, arrays, errors)
+
+    monkeypatch.setattr(ActivationStore, "write", watched)
+    folder = ImageFolder(colour_folder, image_size=12)
+    acts = catsel.capture(_amodel(), folder, tmp_path / "a", batch_size=4, progress=False)
+    assert {name.split("_")[0] for name, _, _ in written} == {"catsel-write"}  # never the capturing thread
+    assert [first for _, first, _ in written] == list(range(0, len(folder), 4))  # in order, each batch once
+    monkeypatch.setattr(ActivationStore, "write", original)
+    again = catsel.capture(_amodel(), folder, tmp_path / "b", batch_size=len(folder), progress=False)
+    for layer in acts.layers:  # batches of 4 written behind the network: the same numbers as one batch
+        np.testing.assert_array_equal(acts[layer], again[layer])
+        np.testing.assert_array_equal(acts.positions(layer), again.positions(layer)) if acts.map_shape(layer) else None
+
+
+def test_a_write_that_fails_stops_the_capture_and_nothing_after_it_is_written(colour_folder, tmp_path, monkeypatch):
+    from catsel.store import ActivationStore
+
+    firsts, original = [], ActivationStore.write
+
+    def failing(self, first, arrays, errors):
+        firsts.append(first)
+        if first == 4:
+            raise StoreError("no space left on the disk (simulated)")
+        return original(self, first, arrays, errors)
+
+    monkeypatch.setattr(ActivationStore, "write", failing)
+    with pytest.raises(StoreError, match="simulated"):
+        catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path, batch_size=4, progress=False)
+    assert firsts == [0, 4]  # the batches computed behind the failed one are not written
+    assert json.loads((tmp_path / "activations" / "progress.json").read_text())["rows_done"] == 4
+    monkeypatch.setattr(ActivationStore, "write", original)
+    resumed = catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path, batch_size=4,
+                             progress=False)
+    whole = catsel.capture(_amodel(), ImageFolder(colour_folder, image_size=12), tmp_path / "whole", batch_size=4,
+                           progress=False)
+    for layer in whole.layers:
+        np.testing.assert_array_equal(resumed[layer], whole[layer])

@@ -242,14 +242,65 @@ def capture_local(amodel, images: ImageFolder, path: Path, meta: StoreMeta, rows
     return store.rows_done - reused
 
 
+#: Batches whose results may wait for the writer thread at once (each holds one batch of results in memory).
+WRITES_AHEAD = 2
+
+
+class _Writer:
+    """The store's writes, in order, on a thread of their own: the host never waits for the disk while the
+    device has work (a batch's results are written while the next batches compute).
+
+    Once a write fails (a full disk, an unreadable image in strict mode) the later ones are dropped unwritten,
+    and the error is raised in the capturing thread at its next :meth:`submit` or at :meth:`drain`.
+    """
+
+    def __init__(self, write):
+        self._write = write
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="catsel-write")
+        self._queued: list = []
+        self._failed = False
+
+    def _guarded(self, *args) -> None:
+        if self._failed:  # an earlier write failed: nothing after it is written
+            return
+        try:
+            self._write(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def submit(self, *args) -> None:
+        """Queue a write; first wait for the oldest when :data:`WRITES_AHEAD` are waiting (and raise its error)."""
+        while len(self._queued) >= WRITES_AHEAD:
+            self._queued.pop(0).result()
+        self._queued.append(self._pool.submit(self._guarded, *args))
+
+    def drain(self) -> None:
+        """Wait for every queued write; raise the first error."""
+        try:
+            while self._queued:
+                self._queued.pop(0).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def settle(self) -> None:
+        """Let the queued writes end (after another error, which is the one raised), keeping what they wrote."""
+        for job in self._queued:
+            try:
+                job.result()
+            except BaseException:  # the capture is stopping for another reason, said by its own error
+                pass
+        self._queued.clear()
+        self._pool.shutdown(wait=True)
+
+
 def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationStore, strict: bool, progress: bool):
     """Capture every batch not yet in the store.
 
-    Three batches are in flight: batch *i + 1* is decoded and sent to the
-    device while batch *i* computes, and batch *i - 1*'s results come back to
-    the host and are written meanwhile, so that on JAX and CUDA the device
-    need not wait for the host: fetching and writing a batch of 256 took
-    longer on the GPU machine than VGG16 computing one (docs/performance.md).
+    Batches are in flight at every stage at once: batch *i + 1* is decoded and sent to the device while batch
+    *i* computes, and the results of the batches before it come back to the host and are written by a thread
+    of their own (:class:`_Writer`), so that the device need not wait for the host or the disk: fetching and
+    writing a batch of 256 took longer on the GPU machine than VGG16 computing one (docs/performance.md).
     """
     n = len(decoder.folder)
     starts = list(range(store.rows_done, n, decoder.batch_size))
@@ -260,7 +311,7 @@ def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationS
                dynamic_ncols=True)
 
     def finish(first: int, errors: list, outputs) -> None:
-        arrays = amodel.split_all(outputs)
+        arrays = amodel.split_all(outputs)  # the one transfer of the batch's results
         bad = next((k for k, e in enumerate(errors) if e is not None), None)
         if strict and bad is not None:
             if bad:
@@ -270,30 +321,24 @@ def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationS
         store.write(first, _rows(arrays, len(errors)), errors)
         bar.update(len(errors))
 
+    writer = _Writer(finish)
     try:
         first, batch, errors = decoder.load(starts[0])
         put, run = runner
         on_device = put(batch)
         pending = ahead.submit(decoder.load, starts[1]) if len(starts) > 1 else None
-        previous = None
         for i in range(len(starts)):
-            try:
-                outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
-            except BaseException:
-                if previous is not None:  # computed before the failure: kept
-                    finish(*previous)
-                raise
+            outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
             _fetch_soon(outputs)
+            writer.submit(first, errors, outputs)  # written while the next batches compute
             if pending is not None:  # the next batch goes to the device while this one computes
-                upcoming = pending.result()
-                on_device = put(upcoming[1])
+                first, batch, errors = pending.result()
+                on_device = put(batch)
                 pending = ahead.submit(decoder.load, starts[i + 2]) if i + 2 < len(starts) else None
-            if previous is not None:  # the last batch's results, while this one computes
-                finish(*previous)
-            previous = (first, errors, outputs)
-            if i + 1 < len(starts):
-                first, batch, errors = upcoming
-        finish(*previous)
+        writer.drain()
+    except BaseException:
+        writer.settle()  # what was computed before the failure is kept
+        raise
     finally:
         bar.close()
         ahead.shutdown(wait=True, cancel_futures=True)
