@@ -62,8 +62,10 @@ def main() -> None:
         if backend == "jax":
             import jax
             jax.block_until_ready(out)
-        else:
-            keras.ops.convert_to_numpy(out[-1] if isinstance(out, (list, tuple)) else out)
+        else:  # the last result of the last batch: computed after every other one
+            while isinstance(out, (list, tuple)):
+                out = out[-1]
+            keras.ops.convert_to_numpy(out)
 
     info = backend_info()
     amodel = catsel.activation_model("vgg16", None, image_size=args.image_size, precision=args.precision)
@@ -145,7 +147,7 @@ def main() -> None:
         t_fetch = each(lambda o: arrays.append(amodel.split_all(o)), outs)
         t_load = each(lambda i: decoder.load(i), range(0, n, bs))
         decoder.close()
-        meta = StoreMeta.from_json({"format": "catsel-activations", "version": 2, "key": "profile", "root": str(tmp),
+        meta = StoreMeta.from_json({"format": "catsel-activations", "version": 2, "key": "0" * 64, "root": str(tmp),
                                     "n_rows": n, "categories": list(folder.categories), "fit": folder.fit,
                                     **amodel.describe()})
         rows = [{"row": i, "path": f"{i}.jpg", "category": folder.categories[0], "label": 0} for i in range(n)]
@@ -153,8 +155,12 @@ def main() -> None:
         k = iter(range(0, n, bs))
         t_write = each(lambda a: store.write(next(k), a, [None] * bs), arrays)
         store.close()
+        fetched = [keras.ops.convert_to_numpy(o) for o in (outs[0] if isinstance(outs[0], (list, tuple))
+                                                           else [outs[0]])]
+        print(f"results per batch: {len(fetched)} array(s) leave the device, "
+              f"{sum(a.nbytes for a in fetched) / bs / 1024:.1f} KiB per image")
         for label, t in [("transfer: a uint8 batch to the device", t_put),
-                         ("transfer: outputs to the host, split by layer", t_fetch),
+                         ("transfer: the results to the host, split by layer", t_fetch),
                          ("host: a batch from the decoded cache", t_load),
                          ("host: the store's write", t_write)]:
             print(f"{label:<52} {1000 * t:8.2f} {bs / t:10.0f}")
