@@ -186,9 +186,7 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    number = _whole_number(answer, "a count of units")
+    number = _given(answer, _whole_number, "a count of units")
     if number is None:
         return False
     table = selectivity(acts, threshold=threshold)
@@ -245,6 +243,12 @@ def _number(answer, what: str) -> float | None:
         _verdict(False, "", f"{what} is a number (a float, like 0.25), not {type(answer).__name__} {answer!r}")
         return None
     return float(answer)
+
+
+def _given(answer, convert, what: str):
+    """The answer as ``convert`` (:func:`_number`, :func:`_whole_number`) takes it, or None when it is not
+    answered yet or of the wrong type (both said)."""
+    return None if _missing(answer) else convert(answer, what)
 
 
 def _selective_share(acts, *, layer: str, category: str, threshold: float) -> float:
@@ -372,9 +376,7 @@ def check_p_value(answer, acts, *, layer: str, unit: int, category: str, permuta
         Whether the answer is right (within the Monte Carlo error of two
         tests of ``permutations`` each); a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    p = _number(answer, "a p-value")
+    p = _given(answer, _number, "a p-value")
     if p is None:
         return False
     if not 0 < p <= 1:
@@ -410,9 +412,7 @@ def check_untrained(answer, untrained, *, layer: str, category: str, threshold: 
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    value = _number(answer, "a proportion")
+    value = _given(answer, _number, "a proportion")
     if value is None:
         return False
     if untrained.meta.trained:
@@ -448,9 +448,7 @@ def check_replication(answer, acts, half, *, layer: str, category: str, threshol
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    value = _number(answer, "a share")
+    value = _given(answer, _number, "a share")
     if value is None:
         return False
     c = _categories(acts, category)
@@ -484,9 +482,7 @@ def check_receptive_field(answer, acts, *, layer: str) -> bool:
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    number = _whole_number(answer, "a side in pixels")
+    number = _given(answer, _whole_number, "a side in pixels")
     if number is None:
         return False
     from .visualize import receptive_field
@@ -588,9 +584,7 @@ def check_scrambled(answer, scrambled, acts, *, layer: str, category: str, thres
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    value = _number(answer, "a proportion")
+    value = _given(answer, _number, "a proportion")
     if value is None:
         return False
     if scrambled.root == acts.root:
@@ -621,9 +615,7 @@ def check_lesion(answer, table, *, category: str) -> bool:
     bool
         Whether the answer is right; a verdict with a hint is printed.
     """
-    if _missing(answer):
-        return False
-    value = _number(answer, "a difference of accuracies")
+    value = _given(answer, _number, "a difference of accuracies")
     if value is None:
         return False
     row = table[(table["lesioned_category"] == category) & (table["scored_category"] == category)].iloc[0]

@@ -158,9 +158,9 @@ class ActivationModel:
     precision : str
     graph : Graph
         The network's layers as one flat graph, through its nested models (:mod:`catsel.graph`).
-    packing : tuple of Piece, optional
-        Where each layer's results lie in the one buffer :attr:`keras_model` returns per batch (see
-        :class:`Piece`); ``None``: one output per kind of result, as float32.
+    packing : tuple, optional
+        Where each layer's results lie in the one buffer ``keras_model`` returns per batch (a
+        ``catsel.models.Piece`` each); ``None``: one output per kind of result, as float32.
     """
 
     network: keras.Model
