@@ -259,6 +259,20 @@ class ActivationModel:
             self._runners[key] = compile_forward(self.keras_model, chosen)
         return self._runners[key]
 
+    def fetch_soon(self, out) -> None:
+        """Start copying a batch's results to the host as soon as they are computed (JAX arrays can), so that
+        :meth:`split_all` later finds them there.
+
+        Parameters
+        ----------
+        out : tensor or list of tensor
+            From :meth:`run`.
+        """
+        for result in out if isinstance(out, (list, tuple)) else [out]:
+            copy = getattr(result, "copy_to_host_async", None)
+            if copy is not None:
+                copy()
+
     def split(self, out) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The maxima and positions of the model's outputs, per layer (see :meth:`split_all`).
 

@@ -194,3 +194,35 @@ def test_strict_stops_at_the_first_unreadable_image_and_keeps_what_was_computed(
     acts = catsel.capture(_amodel(saved_network), folder, tmp_path / "out", batch_size=5, progress=False, **on)
     assert acts.captured < 16 and len(acts) == 15  # the rows computed before it were kept; the broken image skipped
     assert list(acts.skipped.values()) == [next(iter(acts.skipped.values()))] and len(acts.skipped) == 1
+
+
+def test_a_worker_fetches_a_batchs_results_while_the_next_one_computes(colour_folder, tmp_path, dask_client,
+                                                                       saved_network, monkeypatch):
+    from catsel.capturing import cluster
+
+    events, build = [], cluster._network
+
+    class Watched:  # the worker's model, its calls written down in order
+        def __init__(self, amodel):
+            self._amodel = amodel
+
+        def __getattr__(self, name):
+            return getattr(self._amodel, name)
+
+        def runner(self, *args):
+            put, run = self._amodel.runner(*args)
+            return put, lambda batch: events.append("run") or run(batch)
+
+        def split_all(self, out):
+            events.append("fetch")
+            return self._amodel.split_all(out)
+
+    monkeypatch.setattr(cluster, "_network", lambda recipe: Watched(build(recipe)))
+    folder = ImageFolder(colour_folder, image_size=12)
+    acts = catsel.capture(_amodel(saved_network), folder, tmp_path / "chunked", batch_size=4, block=12,
+                          client=dask_client, progress=False)
+    single = catsel.capture(_amodel(saved_network), folder, tmp_path / "single", batch_size=4, progress=False)
+    _same(acts, single)
+    # 15 images: a block of 12 in batches of 4, each batch's results fetched after the next one is dispatched,
+    # then a block of 3
+    assert events == ["run", "run", "fetch", "run", "fetch", "fetch", "run", "fetch"]

@@ -221,13 +221,9 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
 
     parts: dict[str, dict[str, list]] = {}
     skipped = {}
-    pending = decode(0)
-    for start in range(0, len(paths), batch_size):
-        chunk, batch, jobs = pending
-        errors = [e for job in jobs for e in job.result()]
-        if start + batch_size < len(paths):  # the next batch decodes while this one computes
-            pending = decode(start + batch_size)
-        arrays = amodel.split_all(run(put(batch)))
+
+    def collect(start: int, chunk: list, errors: list, outputs) -> None:
+        arrays = amodel.split_all(outputs)  # the one transfer of the batch's results
         bad = [k for k, e in enumerate(errors) if e is not None]
         for kind, by_layer in arrays.items():
             for name, values in by_layer.items():
@@ -235,6 +231,20 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
                 rows[bad] = 0  # an image that could not be read leaves a row of zeros, as in the store
                 parts.setdefault(kind, {}).setdefault(name, []).append(rows)
         skipped.update({first + start + k: errors[k] for k in bad})
+
+    pending, previous = decode(0), None
+    for start in range(0, len(paths), batch_size):
+        chunk, batch, jobs = pending
+        errors = [e for job in jobs for e in job.result()]
+        if start + batch_size < len(paths):  # the next batch decodes while this one computes
+            pending = decode(start + batch_size)
+        outputs = run(put(batch))  # dispatched; asynchronous on JAX and CUDA
+        amodel.fetch_soon(outputs)
+        if previous is not None:  # the last batch's results come back while this one computes: fetched at once,
+            collect(*previous)    # the device waited for every transfer (the single-process runner's order)
+        previous = (start, chunk, errors, outputs)
+    if previous is not None:
+        collect(*previous)
     crcs = {}
     # every chunk is written, zeros too (zarr leaves out a chunk equal to its fill value): a missing chunk is damage
     with zarr.config.set({"array.write_empty_chunks": True}):

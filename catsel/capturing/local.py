@@ -329,7 +329,7 @@ def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationS
         pending = ahead.submit(decoder.load, starts[1]) if len(starts) > 1 else None
         for i in range(len(starts)):
             outputs = run(on_device)  # dispatched; asynchronous on JAX and CUDA
-            _fetch_soon(outputs)
+            amodel.fetch_soon(outputs)
             writer.submit(first, errors, outputs)  # written while the next batches compute
             if pending is not None:  # the next batch goes to the device while this one computes
                 first, batch, errors = pending.result()
@@ -342,14 +342,6 @@ def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationS
     finally:
         bar.close()
         ahead.shutdown(wait=True, cancel_futures=True)
-
-
-def _fetch_soon(outputs) -> None:
-    """Start copying a batch's results to the host as soon as they are computed (JAX arrays can)."""
-    for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-        copy = getattr(out, "copy_to_host_async", None)
-        if copy is not None:
-            copy()
 
 
 def _rows(arrays: dict, k: int) -> dict:
