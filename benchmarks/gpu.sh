@@ -28,6 +28,15 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ]; then  # every GPU of the machine, one b
   python3 benchmarks/capture_speed.py --images 4800 --batch-sizes 1024 --precisions bfloat16 --devices all \
     --skip-full-maps 2>&1 | tee "$OUT/capture_all_gpus.txt"
 fi
+# where the capture's time goes, stage by stage (arrays and bytes per image leaving the device included); to
+# compare with the code before the one-buffer transfer and the writer thread, run the same line in a
+# `git worktree` of 2928d09 with PYTHONPATH pointing at it
+python3 benchmarks/capture_profile.py --images 2560 --batch-size 256 --precision bfloat16 2>&1 \
+  | tee "$OUT/profile.txt"
+if python3 -c "import distributed" 2>/dev/null; then  # the single-GPU gap of the distributed runner
+  python3 benchmarks/distributed_gpu.py --images 8192 --image-size 64 --batch-size 128 2>&1 \
+    | tee "$OUT/distributed.txt"
+fi
 python3 benchmarks/decode_speed.py --images 2048 2>&1 | tee "$OUT/decode.txt"
 python3 benchmarks/precision_effect.py --image-size 224 2>&1 | tee "$OUT/precision.txt"
 python3 benchmarks/memory_10k.py --images 10000 --image-size 224 --batch-size 256 2>&1 | tee "$OUT/memory.txt"
