@@ -841,7 +841,7 @@ def explore_units(acts: Activations, table: pd.DataFrame | None = None, **kwargs
 
 
 class Dashboard(_Explorer):
-    """The three explorers in tabs; choosing a filter in the layer view opens it in the filter view.
+    """The three explorers in tabs; choosing a unit in the layer view opens it in the unit view.
 
     Parameters
     ----------
@@ -849,6 +849,12 @@ class Dashboard(_Explorer):
     table : DataFrame, optional
         From :func:`catsel.selectivity` (computed with ``threshold`` when omitted).
     threshold : float, default 0.01
+
+    Attributes
+    ----------
+    thresholds : ThresholdExplorer
+    layers : LayerExplorer
+    units : UnitExplorer
     """
 
     def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = 0.01):
@@ -858,9 +864,18 @@ class Dashboard(_Explorer):
         self.layers = LayerExplorer(table)
         self.units = UnitExplorer(acts, table, layer=self.layers.layer.value)
         self.widget = W.Tab(children=[self.thresholds.widget, self.layers.widget, self.units.widget])
-        for i, title in enumerate(["Thresholds", "Layer", "Filter"]):
+        for i, title in enumerate(["Thresholds", "Layer", "Unit"]):
             self.widget.set_title(i, title)
         self.layers.inspect.observe(lambda change: self._open(change["new"]), names="value")
+
+    @property
+    def filters(self) -> UnitExplorer:
+        """Former name of ``units``, kept for one release."""
+        import warnings
+
+        warnings.warn("Dashboard.filters is now Dashboard.units; the old name goes next release", DeprecationWarning,
+                      stacklevel=2)
+        return self.units
 
     def _open(self, unit) -> None:
         if unit is None:

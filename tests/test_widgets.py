@@ -116,6 +116,8 @@ def test_dashboard_opens_the_filter_chosen_in_the_layer_view(acts):
     dash.layers.inspect.value = unit
     assert dash.widget.selected_index == 2
     assert (dash.units.layer.value, dash.units.unit.value) == ("fc", unit)
+    with pytest.warns(DeprecationWarning, match="now Dashboard.units"):
+        assert dash.filters is dash.units
 
 
 def test_threshold_explorer_offers_only_the_indices_a_store_can_give():
