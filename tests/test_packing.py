@@ -22,6 +22,7 @@ def test_the_one_buffer_holds_the_same_bits_as_one_float32_output_per_kind():
     assert packed_against_unpacked() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
 def test_the_one_buffer_holds_the_same_bits_on_the_other_backends(backend, module):
     if importlib.util.find_spec(module) is None:
