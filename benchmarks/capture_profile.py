@@ -4,8 +4,9 @@ Times each stage of catsel's capture apart, per batch, on the current backend:
 
 * compute, with the batch already on the device: the plain network, then the
   network with each conv map reduced to its maximum only, + the maximum's
-  position (catsel's two max-poolings, or an argmax over the flat map), + the
-  spatial mean and minimum (catsel's whole model);
+  position (two max-poolings, or one argmax over the flat map with the
+  maximum read at it), + the spatial mean and minimum (what a capture with
+  ``summaries=True`` computes);
 * transfer: a uint8 batch to the device, and the reduced outputs back to the
   host (split per layer);
 * host: a batch read from the decoded cache, and the store's write;
@@ -85,15 +86,10 @@ def main() -> None:
                 inner_outputs.append(keras.ops.cast(out, "float32"))
             elif kind == "maximum":
                 inner_outputs.append(keras.ops.cast(keras.ops.max(out, axis=(1, 2)), "float32"))
-            elif kind == "argmax":  # the position from an argmax over the flattened map instead
-                flat = keras.ops.reshape(out, (-1, out.shape[1] * out.shape[2], out.shape[3]))
-                inner_outputs += [keras.ops.cast(keras.ops.max(flat, axis=1), "float32"),
-                                  keras.ops.cast(keras.ops.argmax(flat, axis=1), "int32")]
-            else:
-                m, p = reduce_maps(out)
-                inner_outputs += [m, p]
-                if kind == "catsel":
-                    inner_outputs += list(spatial_summaries(out))
+            elif kind in ("position", "argmax"):  # two max-poolings, or one argmax with the maximum read at it
+                inner_outputs += list(reduce_maps(out, method="pooling" if kind == "position" else "argmax"))
+            else:  # catsel's own choice of method, and the spatial mean and minimum
+                inner_outputs += [*reduce_maps(out), *spatial_summaries(out)]
         inner = keras.Model(net.inputs, inner_outputs)
         return keras.Model(images, inner(x))
 
@@ -112,8 +108,8 @@ def main() -> None:
         for kind, label in [("plain", "plain network (compiled forward)"),
                             ("maximum", "each map's maximum only"),
                             ("position", "+ the maximum's position (two max-poolings)"),
-                            ("argmax", "+ the position by argmax over the flat map"),
-                            ("catsel", "+ spatial mean and minimum (catsel's model)")]:
+                            ("argmax", "+ the position by one argmax, maximum read at it"),
+                            ("summaries", "+ spatial mean and minimum (summaries=True)")]:
             put, run = compile_forward(variant(kind))
             on_device = [put(b) for b in uint8]
             sync(run(on_device[0]))  # compile
@@ -149,7 +145,7 @@ def main() -> None:
         decoder.close()
         meta = StoreMeta.from_json({"format": "catsel-activations", "version": 2, "key": "0" * 64, "root": str(tmp),
                                     "n_rows": n, "categories": list(folder.categories), "fit": folder.fit,
-                                    **amodel.describe()})
+                                    "arrays": list(amodel.arrays), **amodel.describe()})
         rows = [{"row": i, "path": f"{i}.jpg", "category": folder.categories[0], "label": 0} for i in range(n)]
         store = ActivationStore.open(tmp / "store", meta, rows)
         k = iter(range(0, n, bs))
@@ -157,8 +153,11 @@ def main() -> None:
         store.close()
         fetched = [keras.ops.convert_to_numpy(o) for o in (outs[0] if isinstance(outs[0], (list, tuple))
                                                            else [outs[0]])]
+        every = amodel.for_arrays(("maxima", "positions", "means", "minima"))
+        more = keras.ops.convert_to_numpy(every.run(every.put(uint8[0]))[0])
         print(f"results per batch: {len(fetched)} array(s) leave the device, "
-              f"{sum(a.nbytes for a in fetched) / bs / 1024:.1f} KiB per image")
+              f"{sum(a.nbytes for a in fetched) / bs / 1024:.1f} KiB per image "
+              f"({more.nbytes / bs / 1024:.1f} KiB with the spatial means and minima)")
         for label, t in [("transfer: a uint8 batch to the device", t_put),
                          ("transfer: the results to the host, split by layer", t_fetch),
                          ("host: a batch from the decoded cache", t_load),

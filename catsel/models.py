@@ -161,6 +161,9 @@ class ActivationModel:
     packing : tuple, optional
         Where each layer's results lie in the one buffer ``keras_model`` returns per batch (a
         ``catsel.models.Piece`` each); ``None``: one output per kind of result, as float32.
+    arrays : tuple of str
+        The kinds of result ``keras_model`` computes, of ``maxima``, ``positions``, ``means`` and
+        ``minima`` (default: the first two; see :meth:`for_arrays`).
     """
 
     network: keras.Model
@@ -178,7 +181,9 @@ class ActivationModel:
     precision: str = "float32"
     graph: Graph | None = field(default=None, repr=False)
     packing: tuple | None = field(default=None, repr=False)
+    arrays: tuple[str, ...] = ("maxima", "positions")
     _runners: dict = field(default_factory=dict, repr=False, init=False)
+    _variants: dict = field(default_factory=dict, repr=False, init=False)
     _digest: str | None = field(default=None, repr=False, init=False)
     _fields: dict | None = field(default=None, repr=False, init=False)
 
@@ -259,6 +264,38 @@ class ActivationModel:
             self._runners[key] = compile_forward(self.keras_model, chosen)
         return self._runners[key]
 
+    def for_arrays(self, arrays: Sequence[str]) -> "ActivationModel":
+        """The same network and layers computing only the kinds of result ``arrays`` names.
+
+        What a capture asks of the device: the spatial means and minima cost a pass over every map and
+        a third of the bytes a batch sends back, and only some indices need them (see
+        :func:`catsel.capture`'s ``summaries``). Made once per set of kinds; the network is shared.
+
+        Parameters
+        ----------
+        arrays : sequence of str
+            Of ``"maxima"``, ``"positions"``, ``"means"``, ``"minima"``.
+
+        Returns
+        -------
+        ActivationModel
+        """
+        from .store import ARRAYS
+
+        unknown = [k for k in arrays if k not in ARRAYS]
+        if unknown:
+            raise ValueError(f"no kind of result {unknown[0]!r}; the kinds are {', '.join(ARRAYS)}")
+        wanted = tuple(k for k in ARRAYS if k in arrays)
+        if wanted == self.arrays:
+            return self
+        if wanted not in self._variants:
+            self._variants[wanted] = _wrap(
+                self.network, list(self.layers), self.image_size, self.preprocess, self.source, self.weights_label,
+                self.trained, precision=self.precision, fallback_reason=self.fallback_reason, rebuild=self.rebuild,
+                graph=self.graph, pack=self.packing is not None, arrays=wanted)
+            self._variants[wanted]._digest = self.digest()  # the same network: its digest is computed once
+        return self._variants[wanted]
+
     def fetch_soon(self, out) -> None:
         """Start copying a batch's results to the host as soon as they are computed (JAX arrays can), so that
         :meth:`split_all` later finds them there.
@@ -300,21 +337,23 @@ class ActivationModel:
         Returns
         -------
         dict
-            ``maxima`` (every layer), ``positions``, ``means`` and ``minima``
-            (conv layers), each a dict of layer → ndarray of shape (batch, units).
+            Each kind of :attr:`arrays` (``maxima`` for every layer; ``positions``,
+            ``means`` and ``minima`` for conv layers), a dict of layer → ndarray of
+            shape (batch, units); the other kinds, empty dicts.
         """
         from .store import ARRAYS
 
         out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
         if self.packing is not None:
             return unpack(out[0], self.packing)
-        arrays: dict[str, dict[str, np.ndarray]] = {}
-        for k, (kind, (dtype, dense_too)) in enumerate(ARRAYS.items()):
+        arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+        outputs = iter(out)
+        for kind in self.arrays:
+            dtype, dense_too = ARRAYS[kind]
             chosen = [l for l in self.layers if dense_too or self.map_shapes[l] is not None]
-            arrays[kind] = {}
             if not chosen:
                 continue
-            flat = np.asarray(out[k], dtype=dtype)
+            flat = np.asarray(next(outputs), dtype=dtype)
             start = 0
             for layer in chosen:
                 arrays[kind][layer] = flat[:, start : start + self.units[layer]]
@@ -629,7 +668,11 @@ def reduce_maps(tensor, *, method: str | None = None):
         return ops.cast(maxima, "float32"), ops.cast(position, "int32")
     spatial = int(np.prod(shape[1:-1]))
     flat = ops.reshape(tensor, (-1, spatial, shape[-1]))
-    return ops.cast(ops.max(flat, axis=1), "float32"), ops.cast(ops.argmax(flat, axis=1), "int32")
+    # one pass over the map: the maximum is read at its position (C values per image) rather than found by a
+    # second reduction over the whole map; the same value, bit for bit
+    position = ops.argmax(flat, axis=1)
+    maxima = ops.take_along_axis(flat, ops.expand_dims(position, 1), axis=1)[:, 0]
+    return ops.cast(maxima, "float32"), ops.cast(position, "int32")
 
 
 def _on_jax_accelerator() -> bool:
@@ -1118,55 +1161,65 @@ class _Reduce(keras.layers.Layer):
     """One captured layer's output reduced per channel, as a single layer of catsel's own.
 
     Maximum and position (:func:`reduce_maps`), and for maps the spatial mean
-    and minimum (:func:`spatial_summaries`). A layer, not loose operations:
-    Keras names loose operations (``add``, ``max_pooling2d``) by a counter that
-    starts again in each session, and they clashed with the layers of a saved
-    model that carry the same default names.
+    and minimum (:func:`spatial_summaries`), those of ``kinds`` only, in that
+    order. A layer, not loose operations: Keras names loose operations
+    (``add``, ``max_pooling2d``) by a counter that starts again in each
+    session, and they clashed with the layers of a saved model that carry
+    the same default names.
     """
 
-    def __init__(self, method: str, skip: int = 0, **kwargs):
+    def __init__(self, method: str, skip: int = 0, kinds: tuple = ("maxima", "positions"), **kwargs):
         super().__init__(autocast=False, **kwargs)  # reduced in the network's own precision
         self.method, self.skip = method, skip  # skip: leading class tokens, kept apart from the patch tokens
+        self.kinds = tuple(kinds)
 
     def call(self, x):
         if self.skip:
             x = x[:, self.skip:]
-        m, p = reduce_maps(x, method=self.method)
-        return [m] if p is None else [m, p, *spatial_summaries(x)]
+        found = {}
+        if "maxima" in self.kinds or "positions" in self.kinds:
+            found["maxima"], found["positions"] = reduce_maps(x, method=self.method)
+        if len(x.shape) > 2 and ("means" in self.kinds or "minima" in self.kinds):
+            found["means"], found["minima"] = spatial_summaries(x)
+        return [found[k] for k in self.kinds if found.get(k) is not None]
 
 
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
-          fallback_reason=None, rebuild=None, graph: Graph | None = None, pack: bool | None = None) -> ActivationModel:
-    """The activation model around ``network``: uint8 images in, each layer's maxima and positions out.
+          fallback_reason=None, rebuild=None, graph: Graph | None = None, pack: bool | None = None,
+          arrays: tuple = ("maxima", "positions")) -> ActivationModel:
+    """The activation model around ``network``: uint8 images in, each layer's results of the kinds ``arrays``
+    names out (a dense layer has maxima only).
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
     ``pack`` (default: where Keras can): one buffer per batch (:class:`Piece`), else one float32 output per kind.
     """
+    from .store import ARRAYS
+
+    arrays = tuple(k for k in ARRAYS if k in arrays)
     graph = graph or graph_of(network, (*hw(image_size), int(network.inputs[0].shape[-1])))
-    maxima, positions, means, minima = [], [], [], []
+    groups: dict[str, list] = {kind: [] for kind in arrays}
     units, map_shapes = {}, {}
     pieces, tensors = [], {}
     method = "argmax" if _on_jax_accelerator() else "pooling"
     for k, name in enumerate(layers):
         out = captured_output(graph, name, k)
         skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens
-        reduced = _Reduce(method, skip, name=f"catsel_reduce_{k}")(out)
-        maxima.append(reduced[0])
         units[name] = int(out.shape[-1])
+        dense = len(out.shape) == 2
+        map_shapes[name] = None if dense else (int(out.shape[1]) - skip, *(int(d) for d in out.shape[2:-1]))
+        kinds = tuple(kind for kind in arrays if kind == "maxima" or not dense)
+        if not kinds:  # a dense layer has only its values, and these are not asked for
+            continue
+        reduced = _Reduce(method, skip, kinds, name=f"catsel_reduce_{k}")(out)
         dtype = keras.backend.standardize_dtype(out.dtype)
-        pieces.append(("maxima", name, units[name], dtype, None))
-        tensors["maxima", name] = reduced[0]
-        if len(reduced) == 1:
-            map_shapes[name] = None
-        else:
-            positions.append(reduced[1])
-            means.append(reduced[2])
-            minima.append(reduced[3])
-            map_shapes[name] = (int(out.shape[1]) - skip, *(int(d) for d in out.shape[2:-1]))
-            size = int(np.prod(map_shapes[name]))
-            for kind, tensor in zip(("positions", "means", "minima"), reduced[1:]):
-                pieces.append((kind, name, units[name], dtype, size))
-                tensors[kind, name] = tensor
+        size = None if dense else int(np.prod(map_shapes[name]))
+        for kind, tensor in zip(kinds, reduced):
+            groups[kind].append(tensor)
+            pieces.append((kind, name, units[name], dtype, None if kind == "maxima" else size))
+            tensors[kind, name] = tensor
+    if not pieces:
+        raise ModelError(f"none of the layers {', '.join(layers)} has {' or '.join(arrays)} (dense layers keep "
+                         "their values only)")
     packing = None
     if pack if pack is not None else _can_pack():
         # one buffer per batch: the device's results leave it in one transfer, each in its smallest lossless
@@ -1178,9 +1231,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         # minima; float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down
         outputs = [keras.layers.Concatenate(axis=-1, dtype="float32", name=f"catsel_{kind}")(group)
                    if len(group) > 1 else group[0]
-                   for kind, group in zip(("maxima", "positions", "means", "minima"),
-                                          (maxima, positions, means, minima))
-                   if group]
+                   for kind, group in groups.items() if group]
     inner = graph.model(outputs, name=f"catsel_{network.name}")
     images = keras.Input((*hw(image_size), 3), dtype="uint8", name="catsel_images")
     channels = int(graph.inputs[0].shape[-1])
@@ -1202,4 +1253,5 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         precision=precision,
         graph=graph,
         packing=packing,
+        arrays=arrays,
     )

@@ -442,15 +442,17 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     from .errors import DatasetError
     from .graph import defaults_note
     from .models import activation_model, describe_preprocessing, untrained_control
-    from .selection import layer_summary, selectivity
+    from .selection import INDICES, layer_summary, selectivity
     from .stats import with_baselines
 
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
                               preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
     folder = folder.at_size(amodel.image_size)  # the network's size, known once it is built
     out.mkdir(parents=True, exist_ok=True)
+    # the spatial means and minima only for an index that reads them: they cost a pass over every map
     capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
-                           cache=settings.cache, devices=settings.devices)
+                           cache=settings.cache, devices=settings.devices,
+                           summaries=INDICES[settings.index].summaries)
     client = None
     if settings.scheduler is not None:  # the capture runs on a Dask cluster's workers
         from .capturing.cluster import connect

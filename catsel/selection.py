@@ -77,6 +77,9 @@ class Index:
         ``from_sums`` needs sums of squares too.
     normalised : bool, default False
         ``prepare`` is eq. 1 (:func:`normalise`).
+    summaries : bool, default False
+        ``inputs`` reads the maps' spatial means and minima: a capture for this
+        index keeps them (:func:`catsel.capture`'s ``summaries``).
 
     ``prepare`` takes the activations ``a`` (float64, shape ``(n_images,
     n_units)``). ``compute`` takes its result and a membership matrix
@@ -102,6 +105,7 @@ class Index:
     from_sums: Callable[["Sums", float], tuple[np.ndarray, np.ndarray]] | None = None
     squares: bool = False
     normalised: bool = False
+    summaries: bool = False
 
     @property
     def blockwise(self) -> bool:
@@ -118,7 +122,7 @@ def _as_is(a: np.ndarray, eps: float) -> np.ndarray:
 
 
 def register_index(name: str, description: str, prepare: Callable[[np.ndarray, float], np.ndarray] | None = None,
-                   inputs: Callable[[Activations, list[str]], np.ndarray] | None = None):
+                   inputs: Callable[[Activations, list[str]], np.ndarray] | None = None, summaries: bool = False):
     """Register a selectivity index: adding an index touches this one place.
 
     Use as a decorator on a function ``compute(x, members, eps) -> (values,
@@ -136,6 +140,8 @@ def register_index(name: str, description: str, prepare: Callable[[np.ndarray, f
         ``prepare(a, eps) -> x``, computed once per table (default: the activations as they are).
     inputs : callable, optional
         ``inputs(acts, layers) -> a`` when the index is not computed from the map maxima.
+    summaries : bool, default False
+        ``inputs`` reads the spatial means and minima (``acts.means``, ``acts.minima``).
 
     Returns
     -------
@@ -143,7 +149,7 @@ def register_index(name: str, description: str, prepare: Callable[[np.ndarray, f
         The decorator; it returns the function unchanged.
     """
     def decorate(compute):
-        INDICES[name] = Index(name, description, compute, prepare or _as_is, inputs)
+        INDICES[name] = Index(name, description, compute, prepare or _as_is, inputs, summaries=summaries)
         return compute
     return decorate
 
@@ -438,7 +444,7 @@ def _in_and_out(values: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np
 @register_index("repo", "the paper's public code (norm_values, category_selectivity_index): the activation "
                         "normalised once per layer by its minimum and maximum over all images, positions and "
                         "filters; mean over the category's images minus over the others, averaged over positions "
-                        "(chance = 0)", inputs=_per_layer_normalised_means)
+                        "(chance = 0)", inputs=_per_layer_normalised_means, summaries=True)
 def _repo(normalised_means, members, eps):
     inside, outside, n_in, n_out = _in_and_out(normalised_means, members)
     return inside / n_in - outside / n_out, np.zeros(len(members))

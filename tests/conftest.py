@@ -60,13 +60,14 @@ def planted_folder(tmp_path) -> Path:
 
 @pytest.fixture
 def planted_acts(planted_folder, tmp_path):
-    """The planted model's capture of planted_folder (conv1, conv2, dense)."""
+    """The planted model's capture of planted_folder (conv1, conv2, dense), with the spatial means and minima
+    (every index can be computed on it)."""
     import catsel
     from planted import SIZE, planted_model
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     return catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "planted-run",
-                          progress=False)
+                          progress=False, summaries=True)
 
 
 @pytest.fixture(scope="module")

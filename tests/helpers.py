@@ -118,16 +118,29 @@ def packed_against_unpacked() -> list[str]:
 
     from catsel import models
 
+    def differ(a, b, label):
+        return [f"{label}: {kind} of {layer}" for kind in b for layer in b[kind]
+                if layer not in a[kind] or a[kind][layer].dtype != b[kind][layer].dtype
+                or not np.array_equal(a[kind][layer].view(np.uint8), b[kind][layer].view(np.uint8))]
+
     def compare(net, size, layers, label):
-        packed = models.activation_model(net, "none", layers=layers, image_size=size, preprocess="raw")
+        every = ("maxima", "positions", "means", "minima")
+        base = models.activation_model(net, "none", layers=layers, image_size=size, preprocess="raw")
+        packed = base.for_arrays(every)
         plain = models._wrap(packed.network, list(packed.layers), packed.image_size, packed.preprocess,
-                             packed.source, packed.weights_label, packed.trained, graph=packed.graph, pack=False)
+                             packed.source, packed.weights_label, packed.trained, graph=packed.graph, pack=False,
+                             arrays=every)
         assert packed.packing is not None and plain.packing is None and len(packed.keras_model.outputs) == 1
         x = np.random.default_rng(0).integers(0, 256, (5, size, size, 3), dtype=np.uint8)
         a, b = packed.split_all(packed.run(packed.put(x))), plain.split_all(plain.run(plain.put(x)))
-        return [f"{label}: {kind} of {layer}" for kind in b for layer in b[kind]
-                if a[kind][layer].dtype != b[kind][layer].dtype
-                or not np.array_equal(a[kind][layer].view(np.uint8), b[kind][layer].view(np.uint8))]
+        # the models that compute only some kinds (the default, and the extra pass's) give the same bits
+        main = base.split_all(base.run(base.put(x)))
+        extra = base.for_arrays(("means", "minima"))
+        summaries = extra.split_all(extra.run(extra.put(x)))
+        return (differ(a, b, label) + differ(b, main, f"{label}, maxima and positions only")
+                + differ(b, summaries, f"{label}, means and minima only")
+                + [f"{label}: the extra pass computes {kind}" for kind in ("maxima", "positions") if summaries[kind]]
+                + [f"{label}: the main pass computes {kind}" for kind in ("means", "minima") if main[kind]])
 
     wrong = []
     for policy in ("float32", "mixed_bfloat16", "mixed_float16"):

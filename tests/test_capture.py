@@ -91,7 +91,7 @@ def test_interrupted_capture_resumes_to_an_identical_store(colour_folder, tmp_pa
     progress = json.loads((tmp_path / "resumed" / "activations" / "progress.json").read_text())
     assert {k: progress[k] for k in ("rows_done", "complete", "skipped")} == {"rows_done": 8, "complete": False,
                                                                               "skipped": {}}
-    assert set(progress["crc32"]) == {f"{kind}/{layer}.npy" for kind in ("maxima", "positions", "means", "minima")
+    assert set(progress["crc32"]) == {f"{kind}/{layer}.npy" for kind in ("maxima", "positions")
                                       for layer in ("c1", "c2", "c3")} | {"maxima/fc.npy"}
     with pytest.raises(StoreError, match="incomplete .8 of 15"):
         catsel.load_activations(tmp_path / "resumed")

@@ -3,6 +3,7 @@ bit for bit, even when one of them is killed mid-capture."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import catsel
-from catsel.store import ARRAYS
+from catsel.store import MAIN_ARRAYS
 from helpers import small_cnn
 
 distributed = pytest.importorskip("distributed")
@@ -38,31 +39,37 @@ def dataset(tmp_path_factory):
     small_cnn(size=16).save(root / "net.keras")
     amodel = catsel.activation_model(str(root / "net.keras"), image_size=16)
     single = catsel.capture(amodel, catsel.ImageFolder(root / "data", image_size=16), root / "single", batch_size=4,
-                            progress=False)
+                            progress=False, summaries=True)
     return root, amodel, single
 
 
 def _same(a, b):
+    """``a`` holds what single-process ``b`` holds, bit for bit: maxima and positions, and means and minima when
+    ``a`` was captured with them."""
     assert a.layers == b.layers and list(a.paths) == list(b.paths) and a.skipped == b.skipped
     np.testing.assert_array_equal(a.labels, b.labels)
     for layer in a.layers:
         np.testing.assert_array_equal(a[layer], b[layer])  # bit for bit
         if a.map_shape(layer) is not None:
             np.testing.assert_array_equal(a.positions(layer), b.positions(layer))
-            np.testing.assert_array_equal(a.means(layer), b.means(layer))
-            np.testing.assert_array_equal(a.minima(layer), b.minima(layer))
+            if "means" in a.arrays:
+                np.testing.assert_array_equal(a.means(layer), b.means(layer))
+                np.testing.assert_array_equal(a.minima(layer), b.minima(layer))
 
 
 def test_a_distributed_capture_equals_the_single_process_one(cluster, dataset):
     root, amodel, single = dataset
     folder = catsel.ImageFolder(root / "data", image_size=16)
-    acts = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
+    acts = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False,
+                          summaries=True)
+    assert acts.arrays == ("maxima", "positions", "means", "minima")
     _same(acts, single)
     assert acts.meta.layout == "zarr" and (root / "two" / "activations" / "arrays.zarr").is_dir()
     assert len(list((root / "two" / "activations" / "blocks").glob("*.json"))) == -(-len(folder) // 8)
     workers = cluster.run(lambda: sorted(__import__("catsel.capturing.cluster").capturing.cluster._NETWORKS))
     assert sum(len(v) for v in workers.values()) <= 2  # each worker built the network once, not once per block
-    again = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False)
+    again = catsel.capture(amodel, folder, root / "two", batch_size=4, client=cluster, block=8, progress=False,
+                           summaries=True)
     assert again.captured == 0  # every block is recorded: nothing is computed again
     table = catsel.selectivity(acts, blockwise=True)  # read block by block from the chunks
     np.testing.assert_allclose(table["selectivity"], catsel.selectivity(single)["selectivity"], rtol=1e-9)
@@ -137,6 +144,22 @@ def test_one_worker_per_gpu_needs_dask_cuda_or_says_what_to_do(monkeypatch):
         connect("cuda")
 
 
+def test_a_distributed_capture_adds_the_summaries_in_an_extra_pass_of_its_own(cluster, dataset):
+    root, amodel, single = dataset
+    folder = catsel.ImageFolder(root / "data", image_size=16)
+    first = catsel.capture(amodel, folder, root / "extra", batch_size=4, client=cluster, block=8, progress=False)
+    assert first.arrays == MAIN_ARRAYS
+    acts = catsel.capture(amodel, folder, root / "extra", batch_size=4, client=cluster, block=8, progress=False,
+                          summaries=True)
+    part = root / "extra" / "activations" / "summaries"
+    assert acts.captured == len(folder) and acts.arrays == ("maxima", "positions", "means", "minima")
+    assert json.loads((part / "meta.json").read_text())["layout"] == "zarr" and (part / "arrays.zarr").is_dir()
+    _same(acts, single)
+    local = catsel.capture(amodel, folder, root / "extra", batch_size=4, progress=False, summaries=True)
+    assert local.captured == 0  # the finished chunked store and its part, reused by a single process
+    _same(local, single)
+
+
 def test_a_resumed_capture_keeps_the_block_size_it_started_with(cluster, dataset):
     """Records name the blocks' first rows: resumed with another --block, the blocks of the first run that were
     never finished must still be computed (a record at row 0 is not a record of rows 0-15)."""
@@ -148,7 +171,7 @@ def test_a_resumed_capture_keeps_the_block_size_it_started_with(cluster, dataset
     catsel.capture(amodel, folder, root / "resized", batch_size=4, client=cluster, block=8, progress=False)
     (store / "blocks" / f"{8:012d}.json").unlink()  # the block of rows 8-15 never finished
     group = zarr.open_group(str(store / "arrays.zarr"), mode="r+")
-    for kind in ARRAYS:
+    for kind in MAIN_ARRAYS:  # what a capture keeps unless asked for more
         for name in group[kind].array_keys():
             group[kind][name][8:16] = 0
     acts = catsel.capture(amodel, folder, root / "resized", batch_size=4, client=cluster, block=16, progress=False)

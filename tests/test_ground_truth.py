@@ -17,7 +17,7 @@ def test_pipeline_finds_exactly_the_planted_filters(planted_folder, tmp_path, in
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     assert amodel.preprocess == "raw" and amodel.image_size == SIZE
     acts = catsel.capture(amodel, catsel.ImageFolder(planted_folder, image_size=SIZE), tmp_path / "out",
-                          batch_size=5, progress=False)
+                          batch_size=5, progress=False, summaries=index == "repo")  # repo reads the spatial means
     table = catsel.selectivity(acts, index=index)
     found = {(r.layer, r.unit, r.category) for r in table[table.selective].itertuples()}
     assert found == EXPECTED

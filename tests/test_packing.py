@@ -58,12 +58,14 @@ def test_a_vgg_like_network_sends_fewer_bytes_in_bfloat16():
         keras.config.set_dtype_policy(policy)
         try:
             amodel = models.activation_model(small_cnn(size=32), "none", image_size=32, preprocess="raw")
+            every = amodel.for_arrays(("maxima", "positions", "means", "minima"))
         finally:
             keras.config.set_dtype_policy("float32")
-        return 2 * sum(p.words for p in amodel.packing), amodel
+        return 2 * sum(p.words for p in amodel.packing), 2 * sum(p.words for p in every.packing), amodel
 
-    full, amodel = bytes_per_image("float32")
-    half, _ = bytes_per_image("mixed_bfloat16")
+    full, summarised, amodel = bytes_per_image("float32")
+    half, half_summarised, _ = bytes_per_image("mixed_bfloat16")
     conv = sum(amodel.units[l] for l in amodel.conv_layers)
-    assert full == 4 * (sum(amodel.units.values()) + 3 * conv) - 2 * conv  # positions in 16 bits already
-    assert half < 0.75 * full
+    assert full == 4 * sum(amodel.units.values()) + 2 * conv  # positions in 16 bits already
+    assert summarised == full + 8 * conv  # the means and minima, only when asked for
+    assert half < 0.75 * full and half_summarised < 0.75 * summarised

@@ -133,7 +133,8 @@ def test_repo_index_reproduces_the_public_code(colour_folder, tmp_path):
     net = small_cnn(size=12, seed=5)
     layers = ["c1", "c2", "c3", "fc"]
     amodel = catsel.activation_model(net, layers=layers)
-    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False)
+    acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), tmp_path, progress=False,
+                          summaries=True)  # the spatial means and minima the public code's index reads
     table = catsel.selectivity(acts, index="repo")
     images = np.stack([acts.image(i) for i in range(len(acts))]).astype("float32")  # raw input, as captured
     full = keras.Model(net.inputs, [net.get_layer(l).output for l in layers]).predict_on_batch(images)
@@ -152,7 +153,7 @@ def test_repo_index_on_a_store_without_spatial_means_says_what_to_do():
 
     acts = catsel.Activations.from_arrays({"conv": UNITS[:, :2]}, LABELS, ["a", "b"],
                                           meta={"layers": [{"name": "conv", "units": 2, "map_shape": [3, 3]}]})
-    with pytest.raises(catsel.StoreError, match="no spatial minima for conv.*capture again"):
+    with pytest.raises(catsel.StoreError, match="no spatial minima for conv .given without them.; pass minima="):
         catsel.selectivity(acts, index="repo")
 
 

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Sequence
 from ..data import ImageFolder
 from ..errors import DatasetError, ImageError, ModelError, StoreError
 from ..options import size_text
-from ..store import (FORMAT, NPY, VERSION, ZARR, Activations, StoreMeta, folder_lock, index_rows, load_activations,
-                     read_record, say, set_aside)
+from ..paths import inside
+from ..store import (FORMAT, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR, Activations, StoreMeta, folder_lock,
+                     index_rows, load_activations, read_record, say, set_aside)
 from .key import decoded_cache_key, files_signature, store_key
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def capture(
     verify: bool = False,
     client=None,
     block: int | None = None,
+    summaries: bool = False,
 ) -> Activations:
     """Run every image through ``amodel`` and keep each unit's maximum.
 
@@ -105,6 +107,13 @@ def capture(
     block
         With ``client``: images per block (default
         ``catsel.capturing.cluster.BLOCK``).
+    summaries
+        Also keep each conv filter's spatial mean and minimum per image
+        (``acts.means(layer)``, ``acts.minima(layer)``), which the ``repo``
+        index needs. Off by default: they cost a pass over every map and a
+        third of what each batch sends back from the device. A store captured
+        without them gets them from an extra pass that computes only them,
+        into the store's ``summaries/`` part (resumable as any capture).
 
     Returns
     -------
@@ -122,7 +131,7 @@ def capture(
     if strict and images.skipped:
         first = images.skipped[0]
         raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
-    runner = None
+    chosen = None
     if client is None:
         from ..backends import resolve_devices
 
@@ -131,11 +140,11 @@ def capture(
             k = len(chosen)
             raise ModelError(f"batch size {batch_size} does not split evenly over {k} devices; "
                              f"use a multiple of {k}, such as {-(-batch_size // k) * k}")
-        runner = amodel.runner(chosen)
     else:
         from .cluster import BLOCK
 
         block = -(-(block or BLOCK) // batch_size) * batch_size  # blocks start on batch boundaries
+    wanted = MAIN_ARRAYS + (SUMMARIES if summaries else ())
     out = Path(out)
     files = files_signature(images, verify)  # once: the store's key and the decoded cache's name the same files
     meta = StoreMeta.from_json({
@@ -148,34 +157,54 @@ def capture(
         "fit": images.fit,
         "layout": NPY if client is None else ZARR,
         "block": None if client is None else block,
+        "arrays": list(wanted),
         **amodel.describe(),
     })
     rows = index_rows(images.relative_paths(), images.labels, images.categories, files, images.paths)
     path = out / "activations"
-    with folder_lock(out):  # one capture at a time into a folder: taken here, once
-        meta, finished = _earlier_store(path, meta)
-        if finished is not None:
-            captured = 0
-        elif client is None:
+
+    def run(store: Path, meta: StoreMeta) -> int:
+        """One pass of the network over the images into ``store``, computing the kinds ``meta.arrays`` names."""
+        computing = amodel.for_arrays(meta.arrays)
+        if client is None:
             from .local import capture_local
 
-            captured = capture_local(amodel, images, path, meta, rows, runner=runner, batch_size=batch_size,
-                                     strict=strict, progress=progress, workers=workers, cache=cache,
-                                     cache_key=decoded_cache_key(images, verify, signature=files))
-        else:
-            from .cluster import capture_cluster
+            return capture_local(computing, images, store, meta, rows, runner=computing.runner(chosen),
+                                 batch_size=batch_size, strict=strict, progress=progress, workers=workers,
+                                 cache=cache, cache_key=decoded_cache_key(images, verify, signature=files))
+        from .cluster import capture_cluster
 
-            captured = capture_cluster(amodel, images, path, meta, rows, client=client, batch_size=batch_size,
-                                       strict=strict, progress=progress)
+        return capture_cluster(computing, images, store, meta, rows, client=client,
+                               batch_size=batch_size, strict=strict, progress=progress)
+
+    with folder_lock(out):  # one capture at a time into a folder: taken here, once
+        meta, finished = _earlier_store(path, meta)
+        captured = 0 if finished is not None else run(path, meta)
+        missing = tuple(k for k in wanted if k not in (finished.meta if finished is not None else meta).arrays)
+        if missing and any(layer.map_shape is not None for layer in meta.layers):
+            # a store captured without them: an extra pass computes only them, into a part of its own, which is
+            # resumed, or reused after its checksums are checked, as a store is
+            where = inside(path, PART, source=path / "meta.json", what="part")  # never through a link outside
+            part, done = _earlier_store(where, replace(meta, arrays=missing),
+                                        whole=lambda: _with_part(path, missing))
+            if done is None:
+                if not _finished(where):
+                    say(f"the capture in {path} has no spatial {' or '.join(missing)}: an extra pass computes them")
+                captured += run(where, part)
+            finished = None
         acts = finished if finished is not None else load_activations(path)
     acts.captured = captured  # rows this call computed (a resumed or reused store counts less)
     check_categories(acts, images)
     return acts
 
 
-def _earlier_store(path: Path, meta: StoreMeta) -> tuple[StoreMeta, Activations | None]:
+def _earlier_store(path: Path, meta: StoreMeta, whole=None) -> tuple[StoreMeta, Activations | None]:
     """What an earlier store at ``path`` is worth to this capture: the meta to capture with, and the store
-    itself when it is a finished capture of the same images and network in the other layout."""
+    itself when it is a finished capture of the same images and network in the other layout (read and checked
+    by ``whole()``, default ``load_activations(path, verify=True)``; ``None`` when it is not whole).
+
+    A store of this capture in this layout is resumed with the kinds of array it was started with (the capture
+    adds the others afterwards, in an extra pass)."""
     if not (path / "meta.json").exists():
         return meta, None
     try:
@@ -189,9 +218,9 @@ def _earlier_store(path: Path, meta: StoreMeta) -> tuple[StoreMeta, Activations 
         set_aside(path, old)
         return meta, None
     if old.layout == meta.layout:  # this capture's own store: the runner resumes or reuses it
-        return (replace(meta, block=old.block) if meta.layout == ZARR else meta), None
+        return replace(meta, arrays=old.arrays, block=old.block if meta.layout == ZARR else None), None
     try:  # the same capture in the other layout: reused when finished and whole
-        acts = load_activations(path, verify=True)
+        acts = whole() if whole is not None else load_activations(path, verify=True)
     except StoreError:
         acts = None
     if acts is not None:
@@ -199,6 +228,20 @@ def _earlier_store(path: Path, meta: StoreMeta) -> tuple[StoreMeta, Activations 
         return meta, acts
     set_aside(path, old)
     return meta, None
+
+
+def _with_part(path: Path, kinds: tuple) -> Activations | None:
+    """The store at ``path`` read with its part, every array checked against its checksums, when the part holds
+    ``kinds`` (a damaged part is named in a warning and left out)."""
+    acts = load_activations(path, verify=True)
+    return acts if all(k in acts.arrays for k in kinds) else None
+
+
+def _finished(path: Path) -> bool:
+    try:
+        return read_record(path / "progress.json").get("complete") is True
+    except (OSError, ValueError, AttributeError, StoreError):
+        return False
 
 
 def check_categories(acts: Activations, images: ImageFolder) -> None:

@@ -144,12 +144,12 @@ def _recipe(amodel) -> dict:
                          "and give its path, or capture without a scheduler")
     return {"model": amodel.rebuild["model"], "weights": amodel.rebuild["weights"], "seed": amodel.rebuild["seed"],
             "layers": list(amodel.layers), "image_size": amodel.image_size, "preprocess": amodel.preprocess,
-            "precision": amodel.precision, "digest": amodel.digest()}
+            "precision": amodel.precision, "digest": amodel.digest(), "arrays": list(amodel.arrays)}
 
 
 def _network(recipe: dict):
     """This worker's activation model for ``recipe``, built on its first block."""
-    key = json.dumps(recipe, sort_keys=True)
+    key = json.dumps({k: v for k, v in recipe.items() if k != "arrays"}, sort_keys=True)  # one network, any kinds
     if key not in _NETWORKS:
         from ..models import activation_model
 
@@ -160,7 +160,7 @@ def _network(recipe: dict):
             raise ModelError(f"the network built on this worker from {recipe['model']} has other weights than the "
                              "one the capture started with; every worker must see the same model and weights files")
         _NETWORKS[key] = amodel
-    return _NETWORKS[key]
+    return _NETWORKS[key].for_arrays(recipe["arrays"])
 
 
 # Threads that decode a worker's images (Pillow releases the GIL): made on its first block, kept.
@@ -321,12 +321,10 @@ def capture_cluster(amodel, images, path: Path, meta, rows: list[dict], *, clien
                 shutil.rmtree(path)
             path.mkdir(parents=True)
             group = zarr.open_group(str(path / "arrays.zarr"), mode="w")
-            for layer in meta.layers:
-                for kind, (dtype, dense_too) in ARRAYS.items():
-                    if dense_too or layer.map_shape is not None:
-                        # uncompressed chunks: zstd tripled a block's write time, for little gain on activations
-                        group.create_array(f"{kind}/{layer.name}", shape=(n, layer.units), dtype=dtype,
-                                           chunks=(block, layer.units), fill_value=0, compressors=None)
+            for kind, layer, shape, dtype in meta.array_shapes():
+                # uncompressed chunks: zstd tripled a block's write time, for little gain on activations
+                group.create_array(f"{kind}/{layer}", shape=shape, dtype=dtype, chunks=(block, shape[1]),
+                                   fill_value=0, compressors=None)
             (path / "blocks").mkdir(exist_ok=True)
             write_index(path, rows)
             write_json(path / "progress.json", {"rows_done": 0, "complete": False, "skipped": {}})

@@ -14,12 +14,16 @@ A store is a folder (``OUT/activations/`` for ``catsel run``)::
                              maximum was, as a flat index row * width + col into
                              the layer's map (map shape in meta.json)
         means/<layer>.npy    float32 (rows, units), conv layers only: the map's
-                             spatial mean (format version 2)
+                             spatial mean, for a capture asked for them (summaries)
         minima/<layer>.npy   float32 (rows, units), conv layers only: the map's
-                             spatial minimum (format version 2)
+                             spatial minimum, likewise
+        summaries/           the means and minima added later by an extra pass:
+                             a store of its own (same key, its own meta.json,
+                             progress.json and checksums, either layout)
 
-Every array is a plain NumPy ``.npy`` file (``numpy.load(path, mmap_mode="r")``);
-nothing is pickled. Rows follow ``index.csv``: one per candidate image, in
+``meta.json``'s ``arrays`` lists the kinds a store (or its part) holds; a
+store written before it was recorded holds all four. Every array is a plain
+NumPy ``.npy`` file (``numpy.load(path, mmap_mode="r")``); nothing is pickled. Rows follow ``index.csv``: one per candidate image, in
 the dataset's order. Rows of images that could not be read are zeros and
 listed under ``skipped`` in ``progress.json``.
 
@@ -48,12 +52,13 @@ from .chunked import block_damage, block_record, check_blocks, chunked_arrays, o
 from .files import FULL, atomic_write, no_space, read_record, say, take_blocks, write_error, write_json
 from .history import KEEP_STORES, set_aside
 from .lock import LOCK_NAME, folder_lock
-from .meta import (ARRAYS, FORMAT, INDEX_COLUMNS, LAYOUTS, NPY, VERSION, ZARR, LayerSpec, StoreMeta, index_rows,
-                   recorded_rows, write_index)
+from .meta import (ARRAYS, FORMAT, INDEX_COLUMNS, LAYOUTS, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR,
+                   LayerSpec, StoreMeta, index_rows, recorded_rows, write_index)
 from .npy import SAVE_EVERY, ActivationStore, array_damage, array_file, rows_crc
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "index_rows",
-           "FORMAT", "VERSION", "ARRAYS", "NPY", "ZARR", "LAYOUTS", "SAVE_EVERY", "LOCK_NAME", "KEEP_STORES",
+           "FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "SAVE_EVERY",
+           "LOCK_NAME", "KEEP_STORES",
            "MMAP_ABOVE", "INDEX_COLUMNS", "atomic_write", "set_aside", "block_record", "block_damage", "check_blocks",
            "chunked_arrays", "open_chunked", "write_error", "write_json", "write_index", "read_record", "no_space",
            "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows"]

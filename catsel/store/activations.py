@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -14,7 +15,7 @@ from ..errors import StoreError
 from ..paths import file_digest, inside, is_digest, plain_name, shown
 from .chunked import check_blocks, open_chunked
 from .files import read_record
-from .meta import ARRAYS, ZARR, LayerSpec, StoreMeta, recorded_rows
+from .meta import ARRAYS, PART, SUMMARIES, ZARR, LayerSpec, StoreMeta, recorded_rows
 from .npy import array_damage, array_file, rows_crc
 
 __all__ = ["Activations", "MMAP_ABOVE", "load_activations"]
@@ -82,6 +83,7 @@ class Activations:
     #: whether ``root`` is a folder the caller gave (not one read from meta.json)
     _root_given: bool = field(default=False, repr=False)
     _taken: dict = field(default_factory=dict, repr=False)  # those rows, read once per array
+    _held: tuple | None = field(default=None, repr=False)  # the kinds of array a store holds (see arrays)
 
     def _kept(self, arrays: dict, layer: str) -> np.ndarray:
         """An array of ``arrays`` for ``layer``, without the rows of images that were not read.
@@ -250,8 +252,12 @@ class Activations:
             return self._kept(arrays, layer)
         if self.map_shape(layer) is None:
             return self[layer]  # a dense unit has no map: its value is its mean and its minimum
-        raise StoreError(f"{self.path or 'these activations'} have no spatial {kind} for {layer} (captured before "
-                         "catsel kept them, or given without them); capture again to use this index")
+        if self.path is None:
+            raise StoreError(f"these activations have no spatial {kind} for {layer} (given without them); pass "
+                             f"{kind}= to Activations.from_arrays")
+        raise StoreError(f"{self.path} has no spatial {kind} for {layer} (captured without them); capture again with "
+                         "summaries=True (catsel.capture), or run `catsel run` with an index that needs them (--index "
+                         "repo), on the same output folder: an extra pass adds them to the store")
 
     def map_shape(self, layer: str) -> tuple[int, ...] | None:
         """Spatial shape of a layer's map.
@@ -350,6 +356,18 @@ class Activations:
             rows = {int(r["row"]): r["path"] for r in csv.DictReader(f)}
         return [{"path": shown(str(Path(self.root) / rows[i])), "reason": shown(reason)}
                 for i, reason in sorted(self.skipped.items())]
+
+    @property
+    def arrays(self) -> tuple[str, ...]:
+        """The kinds of array these activations hold (of ``maxima``, ``positions``, ``means``, ``minima``).
+
+        A store captured without the spatial means and minima holds them once a capture that asks for them
+        (``summaries=True``) has finished its extra pass.
+        """
+        if self._held is not None:
+            return self._held
+        held = {"maxima": self._maxima, "positions": self._positions, "means": self._means, "minima": self._minima}
+        return tuple(kind for kind, by_layer in held.items() if kind == "maxima" or by_layer)
 
     @property
     def units(self) -> dict[str, int]:
@@ -464,33 +482,15 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
     found = {"_identity": identity, "_root_given": data_dir is not None}
     if mmap is None:
         mmap = n * sum(layer.units for layer in meta.layers) * 4 > MMAP_ABOVE
-    mode = "r" if mmap else None
-    arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
-    if meta.layout == ZARR:  # a chunked store, written in blocks (catsel.capturing.cluster)
-        for layer in meta.layers:
-            for kind, (dtype, dense_too) in ARRAYS.items():
-                if dense_too or layer.map_shape is not None:
-                    arrays[kind][layer.name] = open_chunked(path, f"{kind}/{layer.name}", (n, layer.units))
-        check_blocks(path, meta, arrays, verify)
-        return Activations(path=path, layers=tuple(l.name for l in meta.layers), labels=labels,
-                           categories=meta.categories, paths=paths, root=root, meta=meta, skipped=skipped,
-                           _maxima=arrays["maxima"], _positions=arrays["positions"], _means=arrays["means"],
-                           _minima=arrays["minima"], _rows=None if keep.all() else np.flatnonzero(keep), **found)
-    for layer in meta.layers:
-        for kind, (dtype, dense_too) in ARRAYS.items():
-            file = array_file(path, kind, layer.name)
-            if not (dense_too or layer.map_shape is not None) or (kind in ("means", "minima") and not file.exists()):
-                continue  # a version-1 store has no spatial means and minima
-            damage, _ = array_damage(file, (n, layer.units), dtype)
-            recorded = (progress.get("crc32") or {}).get(f"{kind}/{layer.name}.npy") if verify else None
-            if damage is None and recorded is not None and \
-                    rows_crc(file, n, layer.units * np.dtype(dtype).itemsize) != recorded:
-                damage = "does not hold the rows that were written (its checksum differs)"
-            if damage is not None:
-                raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
-            arr = np.load(file, mmap_mode=mode)
-            # no second copy when every image was read; memory-mapped, the skipped rows are left out as read
-            arrays[kind][layer.name] = arr if keep.all() or mmap else arr[keep]
+    whole = mmap or meta.layout == ZARR  # every row kept in the arrays, the skipped ones left out as they are read
+    arrays = _read_arrays(path, meta, progress, keep, mmap, verify, whole)
+    held = set(meta.arrays)
+    if not set(SUMMARIES) <= held:
+        for kind, by_layer in _read_part(path, meta, skipped, keep, mmap, verify, whole).items():
+            arrays[kind].update(by_layer)
+            held.add(kind)
+    found["_held"] = tuple(k for k in ARRAYS if k in held)
+    found["_rows"] = None if keep.all() or not whole else np.flatnonzero(keep)
     return Activations(
         path=path,
         layers=tuple(l.name for l in meta.layers),
@@ -504,6 +504,62 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         _positions=arrays["positions"],
         _means=arrays["means"],
         _minima=arrays["minima"],
-        _rows=None if keep.all() or not mmap else np.flatnonzero(keep),
         **found,
     )
+
+
+def _read_arrays(path: Path, meta: StoreMeta, progress: dict, keep: np.ndarray, mmap: bool, verify: bool,
+                 whole: bool) -> dict[str, dict[str, np.ndarray]]:
+    """The arrays of a store (or of its part) as ``meta.arrays`` lists them, each checked before it is trusted:
+    all their rows (``whole``), or only those of the images that were read (``keep``)."""
+    arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+    if meta.layout == ZARR:  # a chunked store, written in blocks (catsel.capturing.cluster)
+        for kind, layer, shape, _ in meta.array_shapes():
+            arrays[kind][layer] = open_chunked(path, f"{kind}/{layer}", shape)
+        check_blocks(path, meta, arrays, verify)
+        if not whole and not keep.all():  # the part of a store read into memory
+            arrays = {kind: {layer: np.asarray(a)[keep] for layer, a in by_layer.items()}
+                      for kind, by_layer in arrays.items()}
+        return arrays
+    for kind, layer, shape, dtype in meta.array_shapes():
+        file = array_file(path, kind, layer)
+        if kind in SUMMARIES and meta.version == 1 and not file.exists():
+            continue  # a version-1 store has no spatial means and minima
+        damage, _ = array_damage(file, shape, dtype)
+        recorded = (progress.get("crc32") or {}).get(f"{kind}/{layer}.npy") if verify else None
+        if damage is None and recorded is not None and \
+                rows_crc(file, shape[0], shape[1] * np.dtype(dtype).itemsize) != recorded:
+            damage = "does not hold the rows that were written (its checksum differs)"
+        if damage is not None:
+            raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
+        arr = np.load(file, mmap_mode="r" if mmap else None)
+        # no second copy when every image was read; memory-mapped, the skipped rows are left out as read
+        arrays[kind][layer] = arr if keep.all() or whole else arr[keep]
+    return arrays
+
+
+def _read_part(path: Path, meta: StoreMeta, skipped: dict, keep: np.ndarray, mmap: bool, verify: bool,
+               whole: bool) -> dict[str, dict[str, np.ndarray]]:
+    """The arrays of the store's ``summaries/`` part (see :data:`PART`), when it is finished and of this capture.
+
+    A part that is unfinished is left out: the arrays it will hold are then missing, and the error that asks for
+    them says how to finish it. A part that is damaged or of another capture is left out with a warning.
+    """
+    part = inside(path, PART, source=path / "meta.json", what="part")
+    if part.is_symlink() or not (part / "meta.json").is_file():
+        return {}
+    try:
+        own = StoreMeta.from_json(read_record(part / "meta.json"), part / "meta.json")
+        progress = read_record(part / "progress.json")
+        if not progress.get("complete") or recorded_rows(progress, own.n_rows, part / "progress.json") < own.n_rows:
+            return {}
+        if (own.key, own.n_rows, own.layers) != (meta.key, meta.n_rows, meta.layers):
+            raise StoreError(f"{part / 'meta.json'} describes another capture than {path / 'meta.json'}")
+        if {int(k): str(v) for k, v in progress.get("skipped", {}).items()} != skipped:
+            raise StoreError(f"{part / 'progress.json'}: its unreadable images differ from the store's")
+        arrays = _read_arrays(part, own, progress, keep, mmap, verify, whole)
+        return {kind: arrays[kind] for kind in own.arrays if kind in SUMMARIES and kind not in meta.arrays}
+    except (OSError, ValueError, TypeError, AttributeError, StoreError) as exc:
+        warnings.warn(f"{str(exc).split('; ')[0]}: its arrays are not used (the capture that asks for them "
+                      "captures them again)", UserWarning, stacklevel=3)
+        return {}

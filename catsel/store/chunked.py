@@ -66,9 +66,7 @@ def chunked_arrays(meta: "StoreMeta") -> dict:
     -------
     dict
     """
-    n = meta.n_rows
-    return {f"{kind}/{layer.name}": (n, layer.units) for layer in meta.layers
-            for kind, (_, dense_too) in ARRAYS.items() if dense_too or layer.map_shape is not None}
+    return {f"{kind}/{layer}": shape for kind, layer, shape, _ in meta.array_shapes()}
 
 
 def _record_digest(record: dict) -> str:

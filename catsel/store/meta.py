@@ -13,8 +13,8 @@ import numpy as np
 from ..errors import StoreError
 from ..paths import is_digest, plain_name
 
-__all__ = ["FORMAT", "VERSION", "ARRAYS", "NPY", "ZARR", "LAYOUTS", "LayerSpec", "StoreMeta", "is_int", "meta_problem",
-           "INDEX_COLUMNS", "index_rows", "write_index", "recorded_rows"]
+__all__ = ["FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "LayerSpec",
+           "StoreMeta", "is_int", "meta_problem", "INDEX_COLUMNS", "index_rows", "write_index", "recorded_rows"]
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
@@ -24,6 +24,17 @@ VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
 #: map's spatial mean and minimum (what the public code's index needs).
 ARRAYS = {"maxima": (np.float32, True), "positions": (np.int32, False), "means": (np.float32, False),
           "minima": (np.float32, False)}
+
+#: What every capture keeps. The spatial means and minima (:data:`SUMMARIES`) cost a pass over each map and a
+#: third of the bytes moved off the device: they are captured only when asked for (an index that needs them),
+#: in the same pass for a new store, or in an extra pass of their own, into the store's ``summaries/`` part,
+#: for a store captured without them. ``meta.json``'s ``arrays`` says which a store (or part) holds.
+MAIN_ARRAYS = ("maxima", "positions")
+SUMMARIES = ("means", "minima")
+
+#: The folder, inside a store, of the extra pass that adds arrays to a finished store: a store of its own (the same
+#: key, its own ``meta.json``, progress and checksums, either layout), read with the store it completes.
+PART = "summaries"
 
 #: The two layouts of a store's arrays (:attr:`StoreMeta.layout`): ``.npy`` files of rows written in place
 #: (:mod:`catsel.store.npy`, one process), and Zarr arrays chunked in blocks of images
@@ -120,6 +131,10 @@ class StoreMeta:
         How the arrays are kept: ``NPY`` or ``ZARR``.
     block : int or None
         Images per chunk, for the ``"zarr"`` layout.
+    arrays : tuple of str
+        The kinds of :data:`ARRAYS` the store (or its ``summaries/`` part) holds, in that order. A
+        ``meta.json`` written before catsel recorded it holds all four (version 2) or the maxima and
+        positions (version 1).
     extra : dict
         Keys of ``meta.json`` this version of catsel does not know, kept as they are.
     """
@@ -142,6 +157,7 @@ class StoreMeta:
     version: int = VERSION
     layout: str = NPY
     block: int | None = None
+    arrays: tuple[str, ...] = tuple(ARRAYS)
     extra: dict = field(default_factory=dict)  # keys of meta.json this version does not know, kept as they are
 
     @classmethod
@@ -168,6 +184,10 @@ class StoreMeta:
         known = {f.name for f in fields(cls)} - {"extra", "layers", "categories"}
         if isinstance(data.get("image_size"), list):  # a non-square size, (height, width)
             data = {**data, "image_size": tuple(data["image_size"])}
+        if isinstance(data.get("arrays"), list):
+            data = {**data, "arrays": tuple(data["arrays"])}
+        elif "arrays" not in data:  # written before the field: version 2 kept all four arrays, version 1 two
+            data = {**data, "arrays": MAIN_ARRAYS if data.get("version") == 1 else tuple(ARRAYS)}
         try:
             meta = cls(**{k: v for k, v in data.items() if k in known},
                        layers=tuple(LayerSpec.from_json(l) for l in data.get("layers", [])),
@@ -196,6 +216,7 @@ class StoreMeta:
         dict
         """
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "layers")}
+        data["arrays"] = list(self.arrays)
         if isinstance(self.image_size, tuple):
             data["image_size"] = list(self.image_size)
         data["categories"] = list(self.categories)
@@ -228,6 +249,25 @@ class StoreMeta:
         """``"model, weights"``, for figure titles."""
         return f"{self.model}, {self.weights}"
 
+    def kinds(self, layer: LayerSpec) -> tuple[str, ...]:
+        """The kinds of array the store holds for ``layer``: a dense layer has no positions, means or minima.
+
+        Parameters
+        ----------
+        layer : LayerSpec
+
+        Returns
+        -------
+        tuple of str
+        """
+        return tuple(k for k in self.arrays if ARRAYS[k][1] or layer.map_shape is not None)
+
+    def array_shapes(self):
+        """Each array the store holds: ``(kind, layer, (rows, units), dtype)``, layer by layer."""
+        for layer in self.layers:
+            for kind in self.kinds(layer):
+                yield kind, layer.name, (self.n_rows, layer.units), ARRAYS[kind][0]
+
 
 def is_int(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
@@ -250,6 +290,10 @@ def meta_problem(meta: StoreMeta) -> str | None:
         shape = layer.map_shape or ()
         if not is_int(layer.units, 1, 10**7) or not all(is_int(d, 1, 10**6) for d in shape):
             return f"layer {layer.name!r} has {layer.units!r} units and map {layer.map_shape!r}"
+    arrays = meta.arrays
+    if not (isinstance(arrays, tuple) and arrays and all(isinstance(k, str) and k in ARRAYS for k in arrays)
+            and list(arrays) == [k for k in ARRAYS if k in arrays]):
+        return f"arrays {arrays!r} are not kinds of {', '.join(ARRAYS)}, each once, in that order"
     if meta.layout not in LAYOUTS:
         return f"layout is {meta.layout!r}, not one of {', '.join(LAYOUTS)}"
     if meta.layout == ZARR and not is_int(meta.block, 1, 2**31):

@@ -110,16 +110,12 @@ class ActivationStore:
         self._crc = {self._name(f): 0 for f, _, _ in self._files()}  # of each file's rows so far
         self._arrays: dict[str, dict[str, RowFile]] = {kind: {} for kind in ARRAYS}
         mode = "r+" if rows_done > 0 or self._arrays_exist() else "w+"
-        n = meta.n_rows
         if mode == "r+":
             mode = self._check_arrays(rows_done)
         need = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, shape, dtype in self._files())
         try:
-            for layer in meta.layers:
-                for kind, (dtype, dense_too) in ARRAYS.items():
-                    if dense_too or layer.map_shape is not None:
-                        self._arrays[kind][layer.name] = self._open(array_file(path, kind, layer.name), mode,
-                                                                    (n, layer.units), dtype)
+            for kind, layer, shape, dtype in meta.array_shapes():
+                self._arrays[kind][layer] = self._open(array_file(path, kind, layer), mode, shape, dtype)
         except OSError as exc:
             if exc.errno in FULL:
                 raise no_space(path, "the store", need) from None
@@ -130,10 +126,8 @@ class ActivationStore:
 
     def _files(self):
         """Each array file of the store: path, shape and dtype."""
-        for layer in self.meta.layers:
-            for kind, (dtype, dense_too) in ARRAYS.items():
-                if dense_too or layer.map_shape is not None:
-                    yield array_file(self.path, kind, layer.name), (self.meta.n_rows, layer.units), dtype
+        for kind, layer, shape, dtype in self.meta.array_shapes():
+            yield array_file(self.path, kind, layer), shape, dtype
 
     def _check_arrays(self, rows_done: int) -> str:
         """Check every array file before a capture resumes into it; never extend or trust a damaged one.
@@ -178,7 +172,7 @@ class ActivationStore:
         return "r+"
 
     def _arrays_exist(self) -> bool:
-        return all(array_file(self.path, "maxima", l.name).exists() for l in self.meta.layers)
+        return all(path.exists() for path, _, _ in self._files())
 
     @staticmethod
     def _open(path: Path, mode: str, shape, dtype) -> "RowFile":
@@ -275,7 +269,7 @@ class ActivationStore:
         first : int
             Must be the next row not yet written.
         arrays : mapping of str to mapping of str to ndarray, shape (n, units)
-            ``maxima``, ``positions``, ``means``, ``minima`` (see :data:`ARRAYS`), each by layer.
+            Each kind the store holds (``meta.arrays``, of :data:`ARRAYS`), by layer; more are ignored.
         errors : list of str or None
             Per row, why its image could not be read (its row is then zeros).
         """
