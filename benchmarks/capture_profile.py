@@ -108,7 +108,7 @@ def main() -> None:
         for kind, label in [("plain", "plain network (compiled forward)"),
                             ("maximum", "each map's maximum only"),
                             ("position", "+ the maximum's position (two max-poolings)"),
-                            ("argmax", "+ the position by one argmax, maximum read at it"),
+                            ("argmax", "+ the position by argmax, the maximum read at it"),
                             ("summaries", "+ spatial mean and minimum (summaries=True)")]:
             put, run = compile_forward(variant(kind))
             on_device = [put(b) for b in uint8]
@@ -123,10 +123,10 @@ def main() -> None:
                 sync(outs)
                 times[label].append(time.perf_counter() - t)
         plain = np.median(times[next(iter(times))])
-        print(f"{'stage (per batch of ' + str(bs) + ')':<52} {'ms':>8} {'images/s':>10} {'vs plain':>9}")
+        print(f"{'stage (per batch of ' + str(bs) + ')':<60} {'ms':>8} {'images/s':>10} {'vs plain':>9}")
         for label, ts in times.items():
             t = float(np.median(ts))
-            print(f"compute: {label:<43} {1000 * t / len(uint8):8.2f} {n / t:10.0f} {plain / t:8.2f}x")
+            print(f"compute: {label:<51} {1000 * t / len(uint8):8.2f} {n / t:10.0f} {plain / t:8.2f}x")
 
         put, run = amodel.runner()
 
@@ -154,15 +154,16 @@ def main() -> None:
         fetched = [keras.ops.convert_to_numpy(o) for o in (outs[0] if isinstance(outs[0], (list, tuple))
                                                            else [outs[0]])]
         every = amodel.for_arrays(("maxima", "positions", "means", "minima"))
-        more = keras.ops.convert_to_numpy(every.run(every.put(uint8[0]))[0])
+        more = every.run(every.put(uint8[0]))
+        more = sum(keras.ops.convert_to_numpy(o).nbytes for o in (more if isinstance(more, (list, tuple)) else [more]))
         print(f"results per batch: {len(fetched)} array(s) leave the device, "
               f"{sum(a.nbytes for a in fetched) / bs / 1024:.1f} KiB per image "
-              f"({more.nbytes / bs / 1024:.1f} KiB with the spatial means and minima)")
+              f"({more / bs / 1024:.1f} KiB with the spatial means and minima)")
         for label, t in [("transfer: a uint8 batch to the device", t_put),
                          ("transfer: the results to the host, split by layer", t_fetch),
                          ("host: a batch from the decoded cache", t_load),
                          ("host: the store's write", t_write)]:
-            print(f"{label:<52} {1000 * t:8.2f} {bs / t:10.0f}")
+            print(f"{label:<60} {1000 * t:8.2f} {bs / t:10.0f}")
 
         def capture(name, cache_dir):
             t = time.perf_counter()

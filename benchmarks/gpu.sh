@@ -38,5 +38,10 @@ if python3 -c "import distributed" 2>/dev/null; then  # the single-GPU gap of th
     | tee "$OUT/distributed.txt"
 fi
 python3 benchmarks/decode_speed.py --images 2048 2>&1 | tee "$OUT/decode.txt"
+# GPU JPEG decoding (nvJPEG through torchvision, where installed) against catsel's decoding processes
+if python3 -c "import torchvision" 2>/dev/null; then
+  python3 benchmarks/gpu_decode.py --images 2048 --batch-size 256 2>&1 | tee "$OUT/gpu_decode.txt" \
+    || echo "GPU DECODING COULD NOT BE MEASURED" | tee -a "$OUT/gpu_decode.txt"
+fi
 python3 benchmarks/precision_effect.py --image-size 224 2>&1 | tee "$OUT/precision.txt"
 python3 benchmarks/memory_10k.py --images 10000 --image-size 224 --batch-size 256 2>&1 | tee "$OUT/memory.txt"

@@ -337,7 +337,7 @@ class ActivationModel:
         Returns
         -------
         dict
-            Each kind of :attr:`arrays` (``maxima`` for every layer; ``positions``,
+            Each kind of ``self.arrays`` (``maxima`` for every layer; ``positions``,
             ``means`` and ``minima`` for conv layers), a dict of layer → ndarray of
             shape (batch, units); the other kinds, empty dicts.
         """

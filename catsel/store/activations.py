@@ -59,6 +59,8 @@ class Activations:
         whole files (memory-mapped, or chunked) that also hold skipped ones.
     _taken : dict
         Those rows, read once per array.
+    _held : tuple of str, optional
+        The kinds of array a store holds with its part (see :attr:`arrays`).
 
     ``acts[layer]`` is a float32 array ``(n_images, n_units)``;
     ``acts.positions(layer)`` where each conv filter's maximum was.
