@@ -326,7 +326,7 @@ class ThresholdExplorer(_Explorer):
             for name in INDICES:
                 try:
                     tables[name] = selectivity(source, index=name, threshold=threshold)
-                except StoreError:  # an index this store lacks the inputs for (repo on a version-1 store)
+                except StoreError:  # an index this store lacks the inputs for (repo without the spatial means)
                     continue
         else:
             tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}

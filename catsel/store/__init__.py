@@ -23,8 +23,9 @@ A store is a folder (``OUT/activations/`` for ``catsel run``)::
 
 ``meta.json``'s ``arrays`` lists the kinds a store (or its part) holds; a
 store written before it was recorded holds all four. Every array is a plain
-NumPy ``.npy`` file (``numpy.load(path, mmap_mode="r")``); nothing is pickled. Rows follow ``index.csv``: one per candidate image, in
-the dataset's order. Rows of images that could not be read are zeros and
+NumPy ``.npy`` file (``numpy.load(path, mmap_mode="r")``); nothing is
+pickled. Rows follow ``index.csv``: one per candidate image, in the
+dataset's order. Rows of images that could not be read are zeros and
 listed under ``skipped`` in ``progress.json``.
 
 Each batch's rows are written into the ``.npy`` files at their place. Every

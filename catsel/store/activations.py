@@ -525,8 +525,6 @@ def _read_arrays(path: Path, meta: StoreMeta, progress: dict, keep: np.ndarray, 
         return arrays
     for kind, layer, shape, dtype in meta.array_shapes():
         file = array_file(path, kind, layer)
-        if kind in SUMMARIES and meta.version == 1 and not file.exists():
-            continue  # a version-1 store has no spatial means and minima
         damage, _ = array_damage(file, shape, dtype)
         recorded = (progress.get("crc32") or {}).get(f"{kind}/{layer}.npy") if verify else None
         if damage is None and recorded is not None and \
