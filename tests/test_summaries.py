@@ -187,3 +187,13 @@ def test_a_network_of_dense_layers_needs_no_extra_pass(colour_folder, tmp_path):
     acts = catsel.capture(amodel, folder, tmp_path, batch_size=4, progress=False, summaries=True)
     assert acts.captured == 0 and not (tmp_path / "activations" / PART).exists()
     np.testing.assert_array_equal(acts.means("d1"), acts["d1"])
+
+
+def test_the_model_for_some_kinds_is_made_once_and_names_the_kinds_it_knows():
+    amodel = _amodel()
+    assert amodel.arrays == ("maxima", "positions") and amodel.for_arrays(["positions", "maxima"]) is amodel
+    extra = amodel.for_arrays(SUMMARIES)
+    assert extra is amodel.for_arrays(("minima", "means")) and extra.network is amodel.network
+    assert extra.digest() == amodel.digest()  # the same network: the same store key
+    with pytest.raises(ValueError, match="no kind of result 'medians'; the kinds are maxima, positions"):
+        amodel.for_arrays(["maxima", "medians"])
