@@ -54,7 +54,7 @@ def main() -> None:
     from capture_speed import recycled_folder
     from catsel.backends import backend_info, compile_forward
     from catsel.capturing.local import Decoder as _Decoder
-    from catsel.models import Preprocess, reduce_maps, spatial_summaries
+    from catsel.models import Preprocess, fused_reductions, reduce_maps, spatial_summaries
     from catsel.store import ActivationStore, StoreMeta
 
     backend = keras.backend.backend()
@@ -88,6 +88,9 @@ def main() -> None:
                 inner_outputs.append(keras.ops.cast(keras.ops.max(out, axis=(1, 2)), "float32"))
             elif kind in ("position", "argmax"):  # two max-poolings, or one argmax with the maximum read at it
                 inner_outputs += list(reduce_maps(out, method="pooling" if kind == "position" else "argmax"))
+            elif kind == "fused":  # every kind in one variadic reduction over the map (JAX)
+                every = ("maxima", "positions", "means", "minima")
+                inner_outputs += keras.layers.Lambda(lambda t: list(fused_reductions(t, every).values()))(out)
             else:  # catsel's own choice of method, and the spatial mean and minimum
                 inner_outputs += [*reduce_maps(out), *spatial_summaries(out)]
         inner = keras.Model(net.inputs, inner_outputs)
@@ -109,7 +112,9 @@ def main() -> None:
                             ("maximum", "each map's maximum only"),
                             ("position", "+ the maximum's position (two max-poolings)"),
                             ("argmax", "+ the position by argmax, the maximum read at it"),
-                            ("summaries", "+ spatial mean and minimum (summaries=True)")]:
+                            ("summaries", "+ spatial mean and minimum (summaries=True)"),
+                            *([("fused", "the same four in one pass (REDUCTION = 'fused')")]
+                              if backend == "jax" else [])]:
             put, run = compile_forward(variant(kind))
             on_device = [put(b) for b in uint8]
             sync(run(on_device[0]))  # compile

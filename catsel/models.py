@@ -164,6 +164,8 @@ class ActivationModel:
     arrays : tuple of str
         The kinds of result ``keras_model`` computes, of ``maxima``, ``positions``, ``means`` and
         ``minima`` (default: the first two; see :meth:`for_arrays`).
+    reduction : str
+        How its maps are reduced: ``"pooling"``, ``"argmax"`` or ``"fused"`` (see ``catsel.models.REDUCTION``).
     """
 
     network: keras.Model
@@ -182,6 +184,7 @@ class ActivationModel:
     graph: Graph | None = field(default=None, repr=False)
     packing: tuple | None = field(default=None, repr=False)
     arrays: tuple[str, ...] = ("maxima", "positions")
+    reduction: str = "pooling"
     _runners: dict = field(default_factory=dict, repr=False, init=False)
     _variants: dict = field(default_factory=dict, repr=False, init=False)
     _digest: str | None = field(default=None, repr=False, init=False)
@@ -264,7 +267,7 @@ class ActivationModel:
             self._runners[key] = compile_forward(self.keras_model, chosen)
         return self._runners[key]
 
-    def for_arrays(self, arrays: Sequence[str]) -> "ActivationModel":
+    def for_arrays(self, arrays: Sequence[str], *, reduction: str | None = None) -> "ActivationModel":
         """The same network and layers computing only the kinds of result ``arrays`` names.
 
         What a capture asks of the device: the spatial means and minima cost a pass over every map and
@@ -275,6 +278,8 @@ class ActivationModel:
         ----------
         arrays : sequence of str
             Of ``"maxima"``, ``"positions"``, ``"means"``, ``"minima"``.
+        reduction : str, optional
+            How the maps are reduced (see ``catsel.models.REDUCTION``); default: as this model's.
 
         Returns
         -------
@@ -285,14 +290,14 @@ class ActivationModel:
         unknown = [k for k in arrays if k not in ARRAYS]
         if unknown:
             raise ValueError(f"no kind of result {unknown[0]!r}; the kinds are {', '.join(ARRAYS)}")
-        wanted = tuple(k for k in ARRAYS if k in arrays)
-        if wanted == self.arrays:
+        wanted = (tuple(k for k in ARRAYS if k in arrays), reduction or self.reduction)
+        if wanted == (self.arrays, self.reduction):
             return self
         if wanted not in self._variants:
             self._variants[wanted] = _wrap(
                 self.network, list(self.layers), self.image_size, self.preprocess, self.source, self.weights_label,
                 self.trained, precision=self.precision, fallback_reason=self.fallback_reason, rebuild=self.rebuild,
-                graph=self.graph, pack=self.packing is not None, arrays=wanted)
+                graph=self.graph, pack=self.packing is not None, arrays=wanted[0], reduction=wanted[1])
             self._variants[wanted]._digest = self.digest()  # the same network: its digest is computed once
         return self._variants[wanted]
 
@@ -454,6 +459,8 @@ class ActivationModel:
             "network_digest": self.digest(),
             # only for a grayscale network: an RGB network's key stays as it was
             **({"colour": GRAYSCALE} if self.channels == 1 else {}),
+            # only the one-pass reduction: its means may differ from the others' in the last bits
+            **({"reduction": "fused"} if self.reduction == "fused" else {}),
         }
 
     @property
@@ -482,7 +489,8 @@ def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel
     keras.utils.set_random_seed(seed)
     network = keras.models.clone_model(amodel.network)
     return _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
-                 f"untrained (re-initialised, seed {seed})", False, precision=amodel.precision)
+                 f"untrained (re-initialised, seed {seed})", False, precision=amodel.precision,
+                 reduction=amodel.reduction)
 
 
 def from_store(acts) -> "ActivationModel":
@@ -673,6 +681,55 @@ def reduce_maps(tensor, *, method: str | None = None):
     position = ops.argmax(flat, axis=1)
     maxima = ops.take_along_axis(flat, ops.expand_dims(position, 1), axis=1)[:, 0]
     return ops.cast(maxima, "float32"), ops.cast(position, "int32")
+
+
+#: How a map is reduced to its maximum and position (and, when asked, mean and minimum): ``None`` (default)
+#: chooses ``"argmax"`` on JAX with a GPU and ``"pooling"`` elsewhere; ``"fused"`` (JAX only) computes every
+#: kind asked for in one variadic reduction, one pass over the map (:func:`fused_reductions`). Read when an
+#: activation model is built. ``benchmarks/capture_profile.py`` times each against the network alone.
+REDUCTION: str | None = None
+REDUCTIONS = ("pooling", "argmax", "fused")
+
+
+def fused_reductions(tensor, kinds) -> dict:
+    """Every kind of ``kinds`` of a map (B, ..., C), per channel, from one variadic reduction over its positions.
+
+    JAX only (``jax.lax.reduce`` with several operands, which XLA computes in one pass over the map): the
+    maximum and the first position that holds it in row-major order, the minimum, and the sum in float32 for
+    the mean. The maximum, position and minimum are those of the separate reductions, bit for bit; the mean
+    is the same sum in another order (within float32 rounding). A map holding NaN: its position is that of
+    the first maximum among the other values.
+
+    Parameters
+    ----------
+    tensor : tensor, shape (batch, ..., channels)
+    kinds : sequence of str
+        Of ``"maxima"``, ``"positions"``, ``"means"``, ``"minima"``.
+
+    Returns
+    -------
+    dict of str to tensor, shape (batch, channels)
+        ``maxima``, ``means`` and ``minima`` in float32, ``positions`` in int32, those asked for.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.reshape(tensor, (-1, math.prod(tensor.shape[1:-1]), tensor.shape[-1]))
+    where = jax.lax.broadcasted_iota(jnp.int32, x.shape, 1)
+    # XLA's variadic reduction takes one floating precision: float32, which holds a bfloat16 or float16 value
+    # exactly (the maximum and minimum are those of the map as it was)
+    x = x.astype(jnp.float32)
+    low, high = jnp.float32(-jnp.inf), jnp.float32(jnp.inf)
+
+    def pick(a, b):
+        (m1, i1, n1, s1), (m2, i2, n2, s2) = a, b
+        second = (m2 > m1) | ((m2 == m1) & (i2 < i1))  # the larger value; on a tie, the first position
+        return (jnp.where(second, m2, m1), jnp.where(second, i2, i1), jnp.minimum(n1, n2), s1 + s2)
+
+    m, i, n, total = jax.lax.reduce((x, where, x, x), (low, jnp.int32(2**31 - 1), high, jnp.float32(0)), pick,
+                                    (1,))
+    found = {"maxima": m, "positions": i, "minima": n, "means": total / jnp.float32(x.shape[1])}
+    return {k: found[k] for k in kinds}
 
 
 def _on_jax_accelerator() -> bool:
@@ -1177,6 +1234,8 @@ class _Reduce(keras.layers.Layer):
         if self.skip:
             x = x[:, self.skip:]
         found = {}
+        if self.method == "fused" and len(x.shape) > 2:  # one pass over the map for every kind (JAX)
+            return list(fused_reductions(x, self.kinds).values())
         if "maxima" in self.kinds or "positions" in self.kinds:
             found["maxima"], found["positions"] = reduce_maps(x, method=self.method)
         if len(x.shape) > 2 and ("means" in self.kinds or "minima" in self.kinds):
@@ -1186,12 +1245,13 @@ class _Reduce(keras.layers.Layer):
 
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
           fallback_reason=None, rebuild=None, graph: Graph | None = None, pack: bool | None = None,
-          arrays: tuple = ("maxima", "positions")) -> ActivationModel:
+          arrays: tuple = ("maxima", "positions"), reduction: str | None = None) -> ActivationModel:
     """The activation model around ``network``: uint8 images in, each layer's results of the kinds ``arrays``
     names out (a dense layer has maxima only).
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
     ``pack`` (default: where Keras can): one buffer per batch (:class:`Piece`), else one float32 output per kind.
+    ``reduction`` (default: :data:`REDUCTION`, else chosen for the backend and device): how maps are reduced.
     """
     from .store import ARRAYS
 
@@ -1200,7 +1260,11 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
     groups: dict[str, list] = {kind: [] for kind in arrays}
     units, map_shapes = {}, {}
     pieces, tensors = [], {}
-    method = "argmax" if _on_jax_accelerator() else "pooling"
+    method = reduction or REDUCTION or ("argmax" if _on_jax_accelerator() else "pooling")
+    check_choice("catsel.models.REDUCTION", method, REDUCTIONS, ModelError)
+    if method == "fused" and keras.backend.backend() != "jax":
+        raise ModelError(f"catsel.models.REDUCTION 'fused' needs the JAX backend (this one is "
+                         f"{keras.backend.backend()}); leave it None")
     for k, name in enumerate(layers):
         out = captured_output(graph, name, k)
         skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens
@@ -1254,4 +1318,5 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         graph=graph,
         packing=packing,
         arrays=arrays,
+        reduction=method,
     )

@@ -160,3 +160,49 @@ def packed_against_unpacked() -> list[str]:
     out = keras.layers.Dense(2, name="d")(keras.layers.GlobalMaxPooling2D()(x))
     wrong += compare(keras.Model(inp, out), 260, ["wide", "d"], "large map")
     return wrong
+
+
+def fused_against_separate() -> dict:
+    """On JAX: the one-pass reduction (``catsel.models.REDUCTION = "fused"``) against the separate ones, in
+    float32 and bfloat16, on maps with ties, constant maps and negative values. Returns the arrays that differ
+    in their bits (maxima, positions, minima: none should), the largest relative difference of a mean, and what
+    each model adds to the store's key."""
+    import numpy as np
+
+    from catsel import models
+
+    keyed = []
+
+    def arrays(net, reduction):
+        models.REDUCTION = reduction
+        try:
+            amodel = models.activation_model(net, "none", layers=["c1", "c2", "fc"], image_size=10,
+                                             preprocess="raw").for_arrays(("maxima", "positions", "means", "minima"))
+        finally:
+            models.REDUCTION = None
+        keyed.append(amodel.describe().get("reduction"))
+        x = np.random.default_rng(0).integers(0, 4, (6, 10, 10, 3), dtype=np.uint8)  # few values: many ties
+        x[0] = 0  # a constant image: constant maps
+        return amodel.split_all(amodel.run(amodel.put(x)))
+
+    differ, worst = [], 0.0
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.config.set_dtype_policy(policy)
+        try:
+            keras.utils.set_random_seed(2)
+            inp = keras.Input((10, 10, 3))
+            x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)  # zeros: ties
+            x = keras.layers.Conv2D(5, 3, name="c2")(x)  # linear: negative values
+            out = keras.layers.Dense(3, name="fc")(keras.layers.Flatten()(x))
+            net = keras.Model(inp, out)
+        finally:
+            keras.config.set_dtype_policy("float32")
+        fused, separate = arrays(net, "fused"), arrays(net, "argmax")  # both: the first maximum, row-major
+        for kind in ("maxima", "positions", "minima"):
+            for layer, values in separate[kind].items():
+                if not np.array_equal(values.view(np.uint8), fused[kind][layer].view(np.uint8)):
+                    differ.append(f"{policy}: {kind} of {layer}")
+        for layer, values in separate["means"].items():
+            scale = np.maximum(np.abs(values), 1e-30)
+            worst = max(worst, float(np.max(np.abs(fused["means"][layer] - values) / scale)))
+    return {"differ": differ, "mean_error": worst, "keyed": keyed}

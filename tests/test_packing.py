@@ -69,3 +69,31 @@ def test_a_vgg_like_network_sends_fewer_bytes_in_bfloat16():
     assert full == 4 * sum(amodel.units.values()) + 2 * conv  # positions in 16 bits already
     assert summarised == full + 8 * conv  # the means and minima, only when asked for
     assert half < 0.75 * full and half_summarised < 0.75 * summarised
+
+
+@pytest.mark.slow
+def test_the_one_pass_reduction_gives_the_separate_ones_bits_on_jax():
+    """catsel.models.REDUCTION = "fused": one variadic reduction over each map (JAX), for the GPU measurement
+    to choose; its maxima, positions and minima are the separate reductions' bit for bit, its means differ in
+    rounding only, and a store captured with it has a key of its own."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: the JAX backend is not tested here")
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); from helpers import fused_against_separate; "
+              "print(json.dumps(fused_against_separate()))")
+    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["differ"] == [] and found["mean_error"] < 1e-6
+    assert found["keyed"] == ["fused", None, "fused", None]  # float32 and bfloat16: fused, then argmax
+
+
+def test_the_one_pass_reduction_is_refused_off_jax_and_a_misspelled_one_named(monkeypatch):
+    if keras.backend.backend() == "jax":
+        pytest.skip("on JAX the one-pass reduction is built (the test above)")
+    monkeypatch.setattr(models, "REDUCTION", "fused")
+    with pytest.raises(models.ModelError, match=f"'fused' needs the JAX backend .this one is {keras.backend.backend()}"):
+        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw")
+    monkeypatch.setattr(models, "REDUCTION", "fuse")
+    with pytest.raises(models.ModelError, match="REDUCTION.*fused"):
+        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw")

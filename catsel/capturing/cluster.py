@@ -144,12 +144,15 @@ def _recipe(amodel) -> dict:
                          "and give its path, or capture without a scheduler")
     return {"model": amodel.rebuild["model"], "weights": amodel.rebuild["weights"], "seed": amodel.rebuild["seed"],
             "layers": list(amodel.layers), "image_size": amodel.image_size, "preprocess": amodel.preprocess,
-            "precision": amodel.precision, "digest": amodel.digest(), "arrays": list(amodel.arrays)}
+            "precision": amodel.precision, "digest": amodel.digest(), "arrays": list(amodel.arrays),
+            # the one-pass reduction travels (its means are keyed); the others are each worker's own choice for
+            # its device, as a single process's would be (their numbers are the same)
+            "reduction": "fused" if amodel.reduction == "fused" else None}
 
 
 def _network(recipe: dict):
     """This worker's activation model for ``recipe``, built on its first block."""
-    key = json.dumps({k: v for k, v in recipe.items() if k != "arrays"}, sort_keys=True)  # one network, any kinds
+    key = json.dumps({k: v for k, v in recipe.items() if k not in ("arrays", "reduction")}, sort_keys=True)
     if key not in _NETWORKS:
         from ..models import activation_model
 
@@ -160,7 +163,8 @@ def _network(recipe: dict):
             raise ModelError(f"the network built on this worker from {recipe['model']} has other weights than the "
                              "one the capture started with; every worker must see the same model and weights files")
         _NETWORKS[key] = amodel
-    return _NETWORKS[key].for_arrays(recipe["arrays"])
+    # one network per worker, whatever is computed from it
+    return _NETWORKS[key].for_arrays(recipe["arrays"], reduction=recipe["reduction"])
 
 
 # Threads that decode a worker's images (Pillow releases the GIL): made on its first block, kept.
