@@ -271,7 +271,7 @@ class ActivationModel:
         """The same network and layers computing only the kinds of result ``arrays`` names.
 
         What a capture asks of the device: the spatial means and minima cost a pass over every map and
-        a third of the bytes a batch sends back, and only some indices need them (see
+        a third or more of the bytes a batch sends back, and only some indices need them (see
         :func:`catsel.capture`'s ``summaries``). Made once per set of kinds; the network is shared.
 
         Parameters

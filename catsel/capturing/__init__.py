@@ -111,9 +111,9 @@ def capture(
         Also keep each conv filter's spatial mean and minimum per image
         (``acts.means(layer)``, ``acts.minima(layer)``), which the ``repo``
         index needs. Off by default: they cost a pass over every map and a
-        third of what each batch sends back from the device. A store captured
-        without them gets them from an extra pass that computes only them,
-        into the store's ``summaries/`` part (resumable as any capture).
+        third or more of what each batch sends back from the device. A store
+        captured without them gets them from an extra pass that computes only
+        them, into the store's ``summaries/`` part (resumable as any capture).
 
     Returns
     -------
