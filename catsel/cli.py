@@ -455,6 +455,16 @@ def cmd_visualize(args) -> int:
     from .store import load_activations
     from .visualize import field_note, plot_unit, plot_representatives
 
+    from .paths import not_a_link
+    from .store import atomic_write
+
+    out = not_a_link(args.out, what="the figure")  # before the minutes of activation maximisation
+    kind = out.suffix.lower().lstrip(".")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if kind not in FigureCanvasBase.get_supported_filetypes():
+        raise CatselError(f"--out {out}: matplotlib cannot write a {out.suffix or 'file without an extension'}; "
+                          "name a .png, .pdf or .svg file")
     run_dir = Path(args.run_dir)
     acts = load_activations(run_dir, data_dir=args.data)
     amodel = from_store(acts)
@@ -479,9 +489,9 @@ def cmd_visualize(args) -> int:
             print(f"Note: {field_note(acts, args.layer)}", flush=True)
         fig, pictures = plot_unit(acts, args.layer, args.unit, amodel, steps=args.steps, seed=args.seed,
                                     progress=True, return_pictures=True)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    with atomic_write(out) as tmp:
+        fig.savefig(tmp, dpi=110, format=kind)
     print(f"Wrote {out}")
     for result in pictures:
         if result.flat:
@@ -567,12 +577,16 @@ def _unknown(parser, command: str, extra: list) -> None:
 
 def cmd_lesion(args) -> int:
     from .lesions import lesion, write_lesion
-    from .paths import plain_name
+    from .paths import inside, not_a_link, plain_name
 
+    name = args.category if plain_name(args.category) and "/" not in args.category else "category"
+    # where it writes, checked before the minutes of the lesion: a folder of the run is joined by the run
+    # folder's rule (a link out of it is refused); a folder the user names must not be a link
+    out = (not_a_link(args.out, what="the lesion's folder") if args.out
+           else inside(args.run_dir, f"lesion-{name}", what="lesion's folder"))
     table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
                    repeats=args.repeats, mode=args.mode)
-    name = args.category if plain_name(args.category) and "/" not in args.category else "category"
-    csv, png = write_lesion(table, args.out or Path(args.run_dir) / f"lesion-{name}")
+    csv, png = write_lesion(table, out)
     own = table.set_index("scored_category").loc[args.category]
     print(f"Lesion of {own['n_lesioned']:.0f} {args.category}-selective units of {own['layer']} ({args.mode}), read "
           f"out at {own['readout_layer']}: {args.category} accuracy {own['accuracy_intact']:.0%} drops by "

@@ -295,9 +295,10 @@ def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Pat
     """
     from matplotlib.figure import Figure
 
+    from .paths import not_a_link
     from .store import atomic_write
 
-    out = Path(out)
+    out = not_a_link(out, what="the lesion's folder")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "lesion.csv") as tmp:
         table.to_csv(tmp, index=False)

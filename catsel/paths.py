@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import StoreError
 
-__all__ = ["inside", "plain_name", "is_digest", "file_digest", "shown"]
+__all__ = ["inside", "not_a_link", "plain_name", "is_digest", "file_digest", "shown"]
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -97,6 +97,35 @@ def inside(folder: str | os.PathLike, name: str, *, source: str | os.PathLike | 
     if os.path.commonpath([base, real]) != base:
         raise StoreError(f"the {what} {name!r}{where} leads outside {folder} (through a link to {real}); "
                          "remove the link or capture again into a new folder")
+    return path
+
+
+def not_a_link(path: str | os.PathLike, *, what: str = "") -> Path:
+    """``path``, when it is not a symbolic link; a :class:`StoreError` otherwise.
+
+    catsel never writes, moves or removes through a link: a file or folder it
+    would write (an output the user named, a lock, a table) that exists as a
+    link is reported in one line, and the place it points to stays as it is.
+    What lies below a folder is checked by :func:`inside`.
+
+    Parameters
+    ----------
+    path : str or path
+    what : str, optional
+        What the path is for (``"the lesion's folder"``), named in the error.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    StoreError
+    """
+    path = Path(path)
+    if os.path.islink(path):
+        raise StoreError(f"{path} is a symbolic link (to {os.readlink(path)}); catsel does not write "
+                         f"{what or 'a file'} through a link: remove it, or name another path")
     return path
 
 

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import StoreError
+from ..paths import not_a_link
 
 __all__ = ["FULL", "take_blocks", "byte_size", "no_space", "write_error", "atomic_write", "write_json", "read_json", "read_record", "say"]
 
@@ -78,7 +79,7 @@ def atomic_write(path: str | os.PathLike):
     StoreError
         When the disk is full.
     """
-    path = Path(path)
+    path = not_a_link(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp

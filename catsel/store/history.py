@@ -27,7 +27,9 @@ def set_aside(path: Path, old: "StoreMeta | None") -> None:
     old : StoreMeta or None
         Its metadata, when it could be read.
     """
-    history = path.with_name(path.name + ".history")
+    # the kept stores' folder is checked like every name below the run folder: a link that leads out of it is
+    # refused before anything is moved, so no store is moved, and no folder removed, elsewhere
+    history = inside(path.parent, path.name + ".history", what="folder of kept captures")
     if old is not None and not is_digest(old.key):  # a meta.json read without its checks: never a path from it
         old = None
     # a chunked store of a configuration is kept apart from its .npy store: each layout takes back its own

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from pathlib import Path
 
 from ..errors import StoreError
+from ..paths import not_a_link
 from .files import write_error
 
 __all__ = ["LOCK_NAME", "folder_lock"]
@@ -68,9 +70,12 @@ def folder_lock(folder: str | os.PathLike):
         return
     # Written by hand rather than with the filelock package: its FileLock opens the lock file with O_TRUNC
     # before trying the lock, so a second run would erase the holder's name that the message below reads.
-    try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:  # a full disk, a read-only output folder
+    lock = not_a_link(folder / LOCK_NAME, what="the output folder's lock")
+    try:  # O_NOFOLLOW: a link planted between the check and the open is not followed either
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:  # a link that came after the check; a full disk, a read-only output folder
+        if exc.errno == errno.ELOOP:
+            not_a_link(lock, what="the output folder's lock")
         raise write_error(folder, exc, "the output folder's lock") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
