@@ -146,3 +146,12 @@ def test_every_writer_refuses_a_link_at_its_file(tmp_path):
             tmp.write_text("x")
     assert (place / "notes.txt").read_text() == "my notes" and link.is_symlink()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_figure_path_matplotlib_cannot_write_is_one_line_before_any_work(tmp_path, capsys):
+    # before any work: the run folder does not even exist, and the answer is about --out
+    code = main(["visualize", str(tmp_path / "no-run"), "--layer", "det", "--unit", "0",
+                 "--out", str(tmp_path / "x.txt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "x.txt" in err and "Traceback" not in err
+    assert not (tmp_path / "x.txt").exists()
