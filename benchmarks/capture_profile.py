@@ -52,9 +52,9 @@ def main() -> None:
 
     import catsel
     from capture_speed import recycled_folder
-    from catsel.backends import backend_info, compile_forward
+    from catsel.network.backends import backend_info, compile_forward
     from catsel.capturing.local import Decoder as _Decoder
-    from catsel.models import Preprocess, fused_reductions, reduce_maps, spatial_summaries
+    from catsel.network.models import Preprocess, fused_reductions, reduce_maps, spatial_summaries
     from catsel.store import ActivationStore, StoreMeta
 
     backend = keras.backend.backend()
@@ -113,7 +113,7 @@ def main() -> None:
                             ("position", "+ the maximum's position (two max-poolings)"),
                             ("argmax", "+ the position by argmax, the maximum read at it"),
                             ("summaries", "+ spatial mean and minimum (summaries=True)"),
-                            *([("fused", "the same four in one pass (REDUCTION = 'fused')")]
+                            *([("fused", "the same four in one pass (reduction='fused')")]
                               if backend == "jax" else [])]:
             put, run = compile_forward(variant(kind))
             on_device = [put(b) for b in uint8]

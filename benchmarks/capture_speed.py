@@ -43,8 +43,8 @@ import keras
 import numpy as np
 
 import catsel
-from catsel.backends import backend_info, compile_forward, resolve_devices
-from catsel.models import Preprocess
+from catsel.network.backends import backend_info, compile_forward, resolve_devices
+from catsel.network.models import Preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     import catsel.capturing.local as module
     from catsel.capturing.local import PROCESS_THRESHOLD, Decoder as _Decoder
-    from catsel.data import ImageFolder
+    from catsel.images.folder import ImageFolder
 
     print(f"{args.images} JPEGs decoded to {args.size}x{args.size}, {args.workers} workers, "
           f"{os.cpu_count()} CPU cores\n")

@@ -47,7 +47,7 @@ def main() -> None:
     from torchvision.io import ImageReadMode, decode_jpeg
 
     from catsel.capturing.local import Decoder
-    from catsel.data import ImageFolder, load_image
+    from catsel.images.folder import ImageFolder, load_image
     from decode_speed import _make as make_jpegs
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -20,8 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 import catsel
-from catsel.backends import on_accelerator
-from catsel.maximise import maximise, maximise_many
+from catsel.network.backends import on_accelerator
+from catsel.figures.maximise import maximise, maximise_many
 
 
 def main() -> None:

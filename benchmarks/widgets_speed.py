@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import catsel
-from catsel import widgets
+from catsel.apps import widgets
 
 VGG16_UNITS = {**{f"block1_conv{i}": 64 for i in (1, 2)}, **{f"block2_conv{i}": 128 for i in (1, 2)},
                **{f"block3_conv{i}": 256 for i in (1, 2, 3)}, **{f"block4_conv{i}": 512 for i in (1, 2, 3)},

@@ -1,15 +1,23 @@
-"""catsel: which filters of a pretrained CNN are selective for the categories you care about?
+"""catsel: which units of a pretrained network are selective for the categories you care about?
 
-The pipeline flows one way::
+Data flows one way, and the package's folders are its stages, each using only those before it::
 
-    ImageFolder  →  activation_model  →  capture (store on disk)  →  selectivity table  →  figures
-                                         load_activations(path)      layer_summary
+    images/     image folders, decoding                       → batches of pixels
+    network/    networks, layers, the forward pass            → one number per unit and image
+    store/      the activations on disk                       → Activations
+    capturing/  images through a network into a store         (one protocol, two runners)
+    selecting/  eq. 1-2, the selective rule                   → the selectivity table, the layer summary
+    stats/      nulls, permutations, reliability, controls    → evidence beside every count
+    figures/    Figure 1, units' top images, maximisation     → Axes, Figures, Displays
+    study/      the pipeline, its record, report, comparison, lesions, the paper's findings
+    apps/       the command line, the explorers, the course
 
-and :func:`catsel.run` does all of it, as ``catsel run`` does:
+Beside them: ``errors``, ``options`` (validation in one place), ``paths`` (the one checked join),
+``startup`` and ``former`` (0.1.0's names). :func:`catsel.run` does all of it, as ``catsel run`` does:
 
 >>> import catsel
 >>> result = catsel.run("sample_data", "runs/sample", image_size=64)
->>> result.summary                               # proportion of selective filters per layer
+>>> result.summary                               # proportion of selective units per layer
 >>> result.figure()                              # the paper's Figure 1
 
 or step by step:
@@ -17,8 +25,8 @@ or step by step:
 >>> folder = catsel.ImageFolder("sample_data", image_size=224)
 >>> amodel = catsel.activation_model("vgg16", weights="imagenet")
 >>> acts = catsel.capture(amodel, folder, out="runs/sample")
->>> table = catsel.selectivity(acts)            # eq. 1-2, one row per layer × filter × category
->>> summary = catsel.layer_summary(table)       # proportion of selective filters per layer
+>>> table = catsel.selectivity(acts)            # eq. 1-2, one row per layer × unit × category
+>>> summary = catsel.layer_summary(table)       # proportion of selective units per layer
 >>> catsel.layer_proportions(summary)           # the paper's Figure 1
 """
 
@@ -26,6 +34,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from . import former
 
 try:  # the version is the installed package's (pyproject.toml), written in one place
     from importlib.metadata import PackageNotFoundError, version as _installed_version
@@ -38,35 +48,40 @@ except PackageNotFoundError:  # a checkout used without installing it
 # stays light (no Keras, no backend), so the command's input checks answer at once
 # and image-decoding worker processes start without TensorFlow.
 _EXPORTS = {
-    "ImageFolder": "data", "Skipped": "data", "load_image": "data", "notebook_paths": "data",
-    "ActivationModel": "models", "activation_model": "models", "layers": "models",
+    "ImageFolder": "images.folder", "Skipped": "images.folder", "load_image": "images.folder",
+    "notebook_paths": "images.folder",
+    "ActivationModel": "network.models", "activation_model": "network.models", "layers": "network.models",
     "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
-    "selectivity": "selection", "selectivity_matrix": "selection", "normalise": "selection",
-    "layer_summary": "selection", "representative_units": "selection", "best_layers": "selection",
-    "INDICES": "selection", "register_index": "selection",
-    "run": "pipeline", "Settings": "pipeline", "RunResult": "pipeline", "load_run": "pipeline", "RunRecord": "record",
-    "write_report": "report",
-    "compare": "comparison",
-    "lesion": "lesions",
-    "layer_proportions": "plots", "compare_layer_proportions": "plots",
+    "selectivity": "selecting.selection", "selectivity_matrix": "selecting.selection",
+    "normalise": "selecting.selection", "layer_summary": "selecting.selection",
+    "representative_units": "selecting.selection", "best_layers": "selecting.selection",
+    "INDICES": "selecting.selection", "register_index": "selecting.selection",
+    "run": "study.pipeline", "Settings": "study.pipeline", "RunResult": "study.pipeline", "load_run": "study.pipeline",
+    "RunRecord": "study.record",
+    "write_report": "study.report",
+    "compare": "study.comparison",
+    "lesion": "study.lesions",
+    "layer_proportions": "figures.plots", "compare_layer_proportions": "figures.plots",
     "CatselError": "errors", "DatasetError": "errors", "ImageError": "errors", "ModelError": "errors",
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
-_SUBMODULES = {"applications", "backends", "capturing", "cli", "comparison", "course", "data", "engine", "errors", "graph", "startup",
-               "lesions", "maximise", "models", "paths", "paper", "pipeline", "plots", "receptive", "record", "report", "selection", "stats", "store", "tables",
-               "visualise", "visualize", "widgets"}
+#: The stages, in the order data flows through them, and the modules every stage may use.
+STAGES = ("images", "network", "store", "capturing", "selecting", "stats", "figures", "study", "apps")
+_SUBMODULES = set(STAGES) | {"errors", "former", "options", "paths", "startup"}
 
-
-#: Former names kept for one release (not in ``__all__``): each call says the name to use.
-_RENAMED = {"representative_filters": "selection"}
+former.install()  # catsel 0.1.0's modules, found where they are now (catsel.former)
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS or name in _RENAMED:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS.get(name) or _RENAMED[name]}"), name)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"{__name__}.{name}")
+    elif name in former.NAMES:
+        return former.former_name(name)  # warns at each use: not kept
+    elif name in former.MODULES:
+        return former.module(name)
     else:
         raise AttributeError(f"module 'catsel' has no attribute {name!r}")
     globals()[name] = value
@@ -78,23 +93,25 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .data import ImageFolder, Skipped, load_image, notebook_paths
+    from .images.folder import ImageFolder, Skipped, load_image, notebook_paths
     from .capturing import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
-    from .models import ActivationModel, activation_model, layers
-    from .pipeline import RunResult, Settings, load_run, run
-    from .record import RunRecord
-    from .report import write_report
-    from .comparison import compare
-    from .lesions import lesion
-    from .plots import compare_layer_proportions, layer_proportions
-    from .selection import (INDICES, best_layers, layer_summary, normalise, register_index, representative_units,
-                            selectivity, selectivity_matrix)
+    from .network.models import ActivationModel, activation_model, layers
+    from .study.pipeline import RunResult, Settings, load_run, run
+    from .study.record import RunRecord
+    from .study.report import write_report
+    from .study.comparison import compare
+    from .study.lesions import lesion
+    from .figures.plots import compare_layer_proportions, layer_proportions
+    from .selecting.selection import (INDICES, best_layers, layer_summary, normalise, register_index,
+                                      representative_units, selectivity, selectivity_matrix)
     from .store import Activations, StoreMeta, load_activations
 
-#: The public modules besides the top level: the statistics, the explorers and the figures, the course's checks
-#: and the study's findings. The other modules are internal: their names may change between versions.
-PUBLIC_MODULES = ("stats", "widgets", "visualize", "plots", "comparison", "lesions", "maximise", "course", "paper")
+#: The public modules besides the top level: the statistics, the figures, the study's comparisons, lesions and
+#: findings, the explorers and the course's checks. The other modules are internal: their names may change
+#: between versions.
+PUBLIC_MODULES = ("stats", "figures.plots", "figures.visualize", "figures.maximise", "study.comparison",
+                  "study.lesions", "study.paper", "apps.widgets", "apps.course")
 
 #: The public names: one list, the keys of the map above (the imports for type checkers repeat them, and
 #: tests/test_structure.py holds the three together).

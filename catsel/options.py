@@ -30,7 +30,7 @@ FITS = ("squash", "crop")
 #: False-discovery-rate corrections of the p-values.
 FDR_METHODS = ("bh", "by")
 
-#: How the selectivity table is written: Parquet when it is large (:data:`catsel.pipeline.PARQUET_ABOVE` rows),
+#: How the selectivity table is written: Parquet when it is large (:data:`catsel.study.pipeline.PARQUET_ABOVE` rows),
 #: else CSV; or always one of them.
 TABLE_FORMATS = ("auto", "csv", "parquet")
 
@@ -199,64 +199,3 @@ def as_options():
         yield
     finally:
         _AS_OPTIONS.reset(token)
-
-
-def renamed(new, old: str):
-    """``new`` under its former name ``old``, kept for one release: a call says which name to use instead.
-
-    Parameters
-    ----------
-    new : function or class
-        The object under its current name.
-    old : str
-        The former name.
-
-    Returns
-    -------
-    function or class
-        A function that warns (:class:`DeprecationWarning`) and calls ``new``;
-        for a class, a subclass that warns when made.
-    """
-    import functools
-    import warnings
-
-    message = f"{old} is now {new.__name__} (one word, 'unit', for a filter or a dense unit); the old name goes next release"
-    if isinstance(new, type):
-        def __init__(self, *args, **kwargs):
-            warnings.warn(message, DeprecationWarning, stacklevel=2)
-            new.__init__(self, *args, **kwargs)
-
-        return type(old, (new,), {"__init__": __init__, "__doc__": f"Renamed :class:`{new.__name__}`."})
-
-    @functools.wraps(new)
-    def former(*args, **kwargs):
-        warnings.warn(message, DeprecationWarning, stacklevel=2)
-        return new(*args, **kwargs)
-
-    former.__name__ = former.__qualname__ = old
-    former.__doc__ = f"Renamed :func:`{new.__name__}`."
-    return former
-
-
-def former_keyword(value, former, *, new: str, old: str):
-    """``value`` of keyword ``new``, or the value given under its former name ``old`` (which warns).
-
-    Parameters
-    ----------
-    value
-        The value given under the current keyword (or its default).
-    former
-        The value given under the former keyword, None when not given.
-    new, old : str
-        The current and the former keyword.
-
-    Returns
-    -------
-    The value to use.
-    """
-    if former is None:
-        return value
-    import warnings
-
-    warnings.warn(f"{old}= is now {new}=; the old keyword goes next release", DeprecationWarning, stacklevel=3)
-    return former

@@ -1,11 +1,18 @@
-"""Starting Keras without TensorFlow's start-up lines, for the command and the notebooks alike."""
+"""How catsel starts: Keras without TensorFlow's start-up lines, and modules loaded on first use.
+
+``import catsel`` starts nothing heavy (no Keras, no backend), so the
+command's input checks answer at once and image-decoding worker processes
+start without TensorFlow; a stage's modules are loaded when first named.
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
+from typing import Callable, Iterable
 
-__all__ = ["import_keras", "START_UP_NOISE"]
+__all__ = ["import_keras", "START_UP_NOISE", "modules_on_first_use"]
 
 #: What TensorFlow's native code prints when it is imported, twice: it goes straight to the process's standard
 #: error (file descriptor 2) before its own log level applies, so only redirecting that descriptor holds it back.
@@ -29,7 +36,6 @@ def import_keras(*, verbose: bool = False) -> None:
     if verbose or "keras" in sys.modules:
         import keras  # noqa: F401
         return
-    import importlib
     import os
     import tempfile
 
@@ -47,3 +53,30 @@ def import_keras(*, verbose: bool = False) -> None:
             for line in held.read().decode(errors="replace").splitlines():
                 if not START_UP_NOISE.match(line):
                     print(line, file=sys.stderr)
+
+
+def modules_on_first_use(package: str, names: Iterable[str]) -> Callable[[str], object]:
+    """A package's ``__getattr__`` that imports its modules when they are first named (PEP 562).
+
+    ``catsel.figures.plots`` then works after a plain ``import catsel``, and
+    importing a stage's package imports none of its modules.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    names : iterable of str
+        Its modules.
+
+    Returns
+    -------
+    callable
+    """
+    known = frozenset(names)
+
+    def __getattr__(name: str):
+        if name in known:
+            return importlib.import_module(f"{package}.{name}")
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -89,6 +89,8 @@ def _defined_in() -> dict[str, str]:
 
     names = {}
     for info in pkgutil.walk_packages(catsel.__path__, "catsel."):
+        if info.name.endswith(".__main__"):  # the command itself: importing it would run it
+            continue
         module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
@@ -101,7 +103,7 @@ DEFINED = _defined_in()
 
 
 def _public_module(module: str) -> bool:
-    return module.split(".")[1] in catsel.PUBLIC_MODULES
+    return any(module == f"catsel.{m}" or module.startswith(f"catsel.{m}.") for m in catsel.PUBLIC_MODULES)
 
 
 def _resolve(app, env, node, contnode):

@@ -111,12 +111,12 @@ def small_vit(size: int = 16, patch: int = 4, dim: int = 16, heads: int = 2, blo
 
 
 def packed_against_unpacked() -> list[str]:
-    """Each case where the one-buffer transfer (:class:`catsel.models.Piece`) gives other bits than one float32
+    """Each case where the one-buffer transfer (:class:`catsel.network.models.Piece`) gives other bits than one float32
     output per kind, on this process's Keras backend: float32, the two mixed precisions (with a float32 head),
     and a map too large for 16-bit positions. Empty when every array of every case is bitwise the same."""
     import numpy as np
 
-    from catsel import models
+    from catsel.network import models
 
     def differ(a, b, label):
         return [f"{label}: {kind} of {layer}" for kind in b for layer in b[kind]
@@ -163,23 +163,19 @@ def packed_against_unpacked() -> list[str]:
 
 
 def fused_against_separate() -> dict:
-    """On JAX: the one-pass reduction (``catsel.models.REDUCTION = "fused"``) against the separate ones, in
+    """On JAX: the one-pass reduction (``activation_model(..., reduction="fused")``) against the separate ones, in
     float32 and bfloat16, on maps with ties, constant maps and negative values. Returns the arrays that differ
     in their bits (maxima, positions, minima: none should), the largest relative difference of a mean, and what
     each model adds to the store's key."""
     import numpy as np
 
-    from catsel import models
+    from catsel.network import models
 
     keyed = []
 
     def arrays(net, reduction):
-        models.REDUCTION = reduction
-        try:
-            amodel = models.activation_model(net, "none", layers=["c1", "c2", "fc"], image_size=10,
-                                             preprocess="raw").for_arrays(("maxima", "positions", "means", "minima"))
-        finally:
-            models.REDUCTION = None
+        amodel = models.activation_model(net, "none", layers=["c1", "c2", "fc"], image_size=10, preprocess="raw",
+                                         reduction=reduction).for_arrays(("maxima", "positions", "means", "minima"))
         keyed.append(amodel.describe().get("reduction"))
         x = np.random.default_rng(0).integers(0, 4, (6, 10, 10, 3), dtype=np.uint8)  # few values: many ties
         x[0] = 0  # a constant image: constant maps

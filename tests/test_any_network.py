@@ -87,7 +87,7 @@ def _tiny(rescaling: bool):
 @pytest.mark.parametrize("rescaling, expected", [(True, "into the model's own Rescaling layer"),
                                                  (False, "give its preprocessing")])
 def test_the_run_states_what_a_saved_model_receives(rescaling, expected, colour_folder, tmp_path, capsys):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     path = tmp_path / "net.keras"
     _tiny(rescaling).save(path)

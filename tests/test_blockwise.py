@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import selection, stats
+from catsel import stats
+from catsel.selecting import selection
 from catsel.store import Activations
 from helpers import small_cnn
 

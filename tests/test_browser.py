@@ -169,14 +169,14 @@ def test_threshold_explorer_in_jupyter(browser, tmp_path, app, path, idle):
 
 
 def test_catsel_explore_dashboard_in_voila(browser, tmp_path):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     run = tmp_path / "run"
     assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1,block3_conv3,block5_conv3", "--no-progress"]) == 0
     port, token = _free_port(), secrets.token_hex(16)
-    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+    server = Server([sys.executable, "-m", "catsel", "explore", str(run), "--port", str(port), "--token", token,
                      "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila")
     page = _page(browser)
     try:
@@ -196,14 +196,14 @@ def test_catsel_explore_leaves_no_process_behind_after_sigterm(tmp_path):
     import signal
 
     import psutil
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     run = tmp_path / "run"
     assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1", "--limit", "4", "--no-progress"]) == 0
     port, token = _free_port(), secrets.token_hex(16)
     # answering the page starts Voila's kernel: the processes a teacher's laptop was left with
-    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+    server = Server([sys.executable, "-m", "catsel", "explore", str(run), "--port", str(port), "--token", token,
                      "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila-sigterm")
     family = [server.proc.pid, *(c.pid for c in psutil.Process(server.proc.pid).children(recursive=True))]
     assert len(family) >= 3  # catsel explore, Voila and at least one kernel
@@ -215,7 +215,7 @@ def test_catsel_explore_leaves_no_process_behind_after_sigterm(tmp_path):
 
 
 def test_the_html_report_renders_with_every_picture_and_no_console_error(browser, tmp_path, capsys):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     run = tmp_path / "run"
     assert main(["run", str(REPO / "sample_data"), "--out", str(run), "--image-size", "32", "--weights", "none",
@@ -246,7 +246,7 @@ def test_names_are_shown_not_run_in_the_explorers(browser, tmp_path):
     """A category and a run folder named as HTML that would run a script: Voilà shows the names, runs nothing."""
     import shutil
 
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     evil = "<img src=x onerror=window.__catsel_ran=1>"
     data = tmp_path / "data"
@@ -258,7 +258,7 @@ def test_names_are_shown_not_run_in_the_explorers(browser, tmp_path):
     assert main(["run", str(data), "--out", str(run), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1,block2_conv1", "--no-progress"]) == 0
     port, token = _free_port(), secrets.token_hex(16)
-    server = Server([sys.executable, "-m", "catsel.cli", "explore", str(run), "--port", str(port), "--token", token,
+    server = Server([sys.executable, "-m", "catsel", "explore", str(run), "--port", str(port), "--token", token,
                      "--no-browser"], f"http://127.0.0.1:{port}/?token={token}", tmp_path, "voila-names")
     page = _page(browser)
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import catsel
-from catsel.data import ImageFolder
+from catsel.images.folder import ImageFolder
 from catsel.errors import StoreError
 
 pytest.importorskip("distributed")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import catsel
-from catsel.cli import main
+from catsel.apps.cli import main
 from conftest import SAMPLE_DATA
 
 
@@ -121,7 +121,7 @@ def test_skipped_files_are_reported_and_strict_stops(tmp_path, capsys, colour_fo
 
 
 def test_a_missing_folder_is_one_line_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(tmp_path / "nowhere"), "--out",
+    proc = subprocess.run([sys.executable, "-m", "catsel", "run", str(tmp_path / "nowhere"), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -248,7 +248,7 @@ def test_tensorflow_start_up_lines_are_held_back_unless_verbose(tmp_path, colour
     import os
 
     def run(*extra):
-        return subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(colour_folder), "--out",
+        return subprocess.run([sys.executable, "-m", "catsel", "run", str(colour_folder), "--out",
                                str(tmp_path / "o"), "--image-size", "32", "--weights", "none", "--layers",
                                "block1_conv1", "--no-progress", *extra], capture_output=True, text=True, timeout=300,
                               env={**os.environ, "KERAS_BACKEND": "tensorflow"})
@@ -273,7 +273,7 @@ def test_too_little_memory_at_start_up_is_one_line_not_a_hang(tmp_path, limit_gb
     def limited():
         resource.setrlimit(resource.RLIMIT_AS, (int(limit_gb * 2**30), resource.RLIM_INFINITY))
 
-    code = "import sys; from catsel.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from catsel.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run([sys.executable, "-c", code, "layers", "vgg16"], preexec_fn=limited, capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2
@@ -306,7 +306,7 @@ def test_skipped_files_are_listed_one_way_and_unreadable_ones_are_not_counted_as
 
 
 def test_a_crowded_layer_axis_says_which_layers_it_names_in_english():
-    from catsel.plots import _every
+    from catsel.figures.plots import _every
 
     assert [_every(k) for k in (2, 3, 4, 11, 12, 13, 21, 22)] == [
         "every 2nd", "every 3rd", "every 4th", "every 11th", "every 12th", "every 13th", "every 21st", "every 22nd"]
@@ -321,7 +321,7 @@ def test_a_misspelled_option_gets_its_command_s_usage_and_the_option_it_means(ca
 
 
 def test_an_index_name_is_taken_in_any_case(tmp_path):
-    from catsel.cli import build_parser
+    from catsel.apps.cli import build_parser
 
     assert build_parser().parse_args(["run", "data", "--out", "o", "--index", "FSI"]).index == "fsi"
 
@@ -330,7 +330,7 @@ def _course_exercises() -> int:
     """The course's exercises: its cells that call a check."""
     import nbformat
 
-    from catsel.course import COURSE
+    from catsel.apps.course import COURSE
 
     return sum("course.check_" in c.source for c in nbformat.read(COURSE, as_version=4).cells if c.cell_type == "code")
 
@@ -338,7 +338,7 @@ def _course_exercises() -> int:
 def test_the_students_copy_leaves_out_every_solution_and_nothing_else(tmp_path, capsys):
     import nbformat
 
-    from catsel.course import COURSE
+    from catsel.apps.course import COURSE
 
     teacher = nbformat.read(COURSE, as_version=4)
     assert main(["course", "--student", str(tmp_path / "student.ipynb")]) == 0
@@ -355,7 +355,7 @@ def test_the_students_copy_leaves_out_every_solution_and_nothing_else(tmp_path, 
 
 @pytest.mark.slow
 def test_the_course_is_graded_per_exercise_and_an_unanswered_copy_fails_when_asked(tmp_path, capsys):
-    from catsel.course import COURSE
+    from catsel.apps.course import COURSE
 
     small = ["-p", "image_size", "32", "-p", "limit", "8", "-p", "out_dir", str(tmp_path / "runs")]
     assert main(["course", "--grade", str(COURSE), "--fail", *small]) == 0  # the teacher's copy: every answer

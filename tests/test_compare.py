@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel.cli import main
+from catsel.apps.cli import main
 from helpers import small_cnn
 
 
@@ -103,7 +103,7 @@ def test_the_comparison_display_keeps_its_artists_and_passes_styling_on(two_runs
     from matplotlib.figure import Figure
 
     root, _ = two_runs
-    display = catsel.comparison.ComparisonDisplay.from_runs([root / "a", root / "b"], labels=["small", "deeper"],
+    display = catsel.study.comparison.ComparisonDisplay.from_runs([root / "a", root / "b"], labels=["small", "deeper"],
                                                             categories=["red"])
     fig = Figure()
     assert display.plot(fig=fig, lw=3.5) is display and display.figure_ is fig
@@ -114,5 +114,5 @@ def test_the_comparison_display_keeps_its_artists_and_passes_styling_on(two_runs
         assert star.get_xdata()[0] == pytest.approx(best.loc[key, "depth"])
         assert star.get_color() == display.lines_[key].get_color()
     assert not [name for name in vars(fig) if "catsel" in name]  # nothing kept on matplotlib's objects
-    again = catsel.comparison.plot_comparison(display.comparison, categories=["red"], lw=3.5)
+    again = catsel.study.comparison.plot_comparison(display.comparison, categories=["red"], lw=3.5)
     assert [l.get_linewidth() for l in again.axes[0].get_lines()[:1]] == [3.5]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import course
+from catsel.apps import course
 
 
 def _acts(seed: int = 0, trained: bool = True):

@@ -170,7 +170,7 @@ def test_the_command_line_prints_a_warning_as_one_line(tmp_path, colour_folder):
     import sys
 
     _malformed_mpo(colour_folder / "red" / "odd.jpg")
-    proc = subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(colour_folder), "--out", str(tmp_path / "o"),
+    proc = subprocess.run([sys.executable, "-m", "catsel", "run", str(colour_folder), "--out", str(tmp_path / "o"),
                            "--image-size", "32", "--weights", "none", "--layers", "block1_conv1", "--no-progress"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -248,7 +248,7 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
 def test_nothing_is_left_out_of_the_scan_without_a_word(colour_folder, monkeypatch):
     import os
 
-    from catsel.data import ImageFolder
+    from catsel.images.folder import ImageFolder
 
     (colour_folder / "stray.png").write_bytes((colour_folder / "red" / "00.png").read_bytes())
     (colour_folder / "notes.txt").write_text("a file in the data folder itself")

@@ -107,7 +107,7 @@ def test_a_worker_killed_mid_capture_costs_only_its_block(cluster, dataset, monk
 
 
 def test_catsel_run_with_a_local_scheduler(dataset, capsys):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     root, _, single = dataset
     assert main(["run", str(root / "data"), "--out", str(root / "cli"), "--model", str(root / "net.keras"),

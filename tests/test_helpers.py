@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import course, visualize
-from catsel.selection import best_layers, representative_units
+from catsel.apps import course
+from catsel.figures import visualize
+from catsel.selecting.selection import best_layers, representative_units
 from planted import SIZE
 from helpers import hand_set_acts as _acts
 
@@ -227,11 +228,11 @@ def test_figure_1_s_null_bands_keep_their_category_s_colour():
                             "proportion": 0.5, "null_proportion": 0.2, "null_high": 0.6})  # bands that overlap
     summary["excess"] = summary["proportion"] - summary["null_proportion"]
     fig = Figure(figsize=(11, 5.5))
-    display = catsel.plots.LayerProportionsDisplay.from_summary(summary).plot(ax=fig.subplots())
+    display = catsel.figures.plots.LayerProportionsDisplay.from_summary(summary).plot(ax=fig.subplots())
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     pixels = np.asarray(canvas.buffer_rgba())[..., :3] / 255.0
-    colours = catsel.plots.palette(cats)
+    colours = catsel.figures.plots.palette(cats)
     assert display.kind_ == "panels" and len(display.axes_) == len(cats)
     for panel, c in zip(display.axes_, cats):
         x, y = panel.transData.transform((1.0, 0.3))  # inside the band, below the category's own line

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel.lesions import LESION_COLUMNS, write_lesion
+from catsel.study.lesions import LESION_COLUMNS, write_lesion
 from catsel import lesion
 from conftest import write_image
 
@@ -113,7 +113,7 @@ def test_a_lesion_is_refused_with_one_line_for_a_bad_request(tmp_path):
 
 
 def test_catsel_lesion_rebuilds_the_network_from_the_run_and_writes_its_table_and_figure(tmp_path, capsys):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     _network().save(tmp_path / "net.keras")
     data = _folder(tmp_path / "data")
@@ -130,7 +130,7 @@ def test_catsel_lesion_rebuilds_the_network_from_the_run_and_writes_its_table_an
 
 
 def test_random_draws_batched_or_one_by_one_give_the_same_table(tmp_path, monkeypatch):
-    import catsel.lesions as module
+    import catsel.study.lesions as module
 
     result, net = _run(tmp_path, _network())
     together = lesion(result, "red", layer="det", units="top:1", repeats=6, model=net)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import catsel
-from catsel.cli import main
-from catsel.data import ImageFolder
+from catsel.apps.cli import main
+from catsel.images.folder import ImageFolder
 from catsel.errors import StoreError
 from helpers import small_cnn
 from test_lesion import SIZE, _folder, _network

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import pipeline
+from catsel.study import pipeline
 from helpers import small_cnn
 
 N_CATEGORIES = 1000
@@ -58,7 +58,7 @@ def test_a_thousand_categories_run_end_to_end(thousand, monkeypatch):
 
 
 def test_tables_format_on_request(colour_folder, tmp_path):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     assert main(["run", str(colour_folder), "--out", str(tmp_path / "p"), "--image-size", "32", "--weights", "none",
                  "--layers", "block1_conv1", "--tables", "parquet", "--no-progress"]) == 0
@@ -70,7 +70,7 @@ def test_tables_format_on_request(colour_folder, tmp_path):
 def test_the_explorers_pick_among_a_thousand_categories(thousand):
     from matplotlib.collections import PolyCollection
 
-    from catsel import widgets
+    from catsel.apps import widgets
 
     acts = catsel.capture(catsel.activation_model(str(thousand / "net.keras"), image_size=12),
                           catsel.ImageFolder(thousand / "data", image_size=12), thousand / "explore", progress=False)

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from catsel.backends import value_and_grad
-from catsel.maximise import maximise, maximise_many
+from catsel.network.backends import value_and_grad
+from catsel.figures.maximise import maximise, maximise_many
 from planted import planted_model
 from helpers import small_cnn
 
@@ -74,8 +74,8 @@ SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
-from catsel.backends import value_and_grad
-from catsel.maximise import maximise, maximise_many
+from catsel.network.backends import value_and_grad
+from catsel.figures.maximise import maximise, maximise_many
 from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))
 value, (grad,) = value_and_grad(lambda p: keras.ops.sum(p[0] ** 2))([x])
@@ -130,8 +130,8 @@ def test_a_batch_of_units_gives_each_the_picture_it_gets_alone():
 
 def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch):
     import catsel
-    from catsel import maximise as module
-    from catsel.visualize import plot_representatives
+    from catsel.figures import maximise as module
+    from catsel.figures.visualize import plot_representatives
 
     calls = []
     batch = module.maximise_many
@@ -149,7 +149,7 @@ def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch)
 
 def test_each_filter_of_a_panel_has_its_top_images_under_it(planted_acts):
     import catsel
-    from catsel.visualize import plot_representatives
+    from catsel.figures.visualize import plot_representatives
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     fig = plot_representatives(planted_acts, catsel.selectivity(planted_acts), "red", amodel, n_units=3, steps=2,
@@ -180,7 +180,7 @@ def test_pictures_for_the_units_of_a_vision_transformer():
 
 
 def test_a_picture_below_the_unit_s_median_image_is_flat_and_made_once_more_without_transformations(monkeypatch):
-    import catsel.maximise as module
+    import catsel.figures.maximise as module
 
     calls = []
     real = module._maximise_batch
@@ -201,7 +201,7 @@ def test_a_picture_below_the_unit_s_median_image_is_flat_and_made_once_more_with
 
 def test_a_filter_panel_judges_its_picture_against_the_unit_on_real_images(planted_acts):
     import catsel
-    from catsel.visualize import plot_unit, plot_representatives
+    from catsel.figures.visualize import plot_unit, plot_representatives
 
     amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
     _, pictures = plot_unit(planted_acts, "conv1", 0, amodel, steps=4, return_pictures=True)

@@ -10,7 +10,7 @@ import pytest
 
 import catsel
 from catsel import ModelError, WeightsUnavailableError
-from catsel.models import Preprocess
+from catsel.network.models import Preprocess
 from helpers import small_cnn
 
 
@@ -151,7 +151,7 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
 
 def _positions_of(maps: np.ndarray, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     inp = keras.Input(maps.shape[1:])
-    m, p = catsel.models.reduce_maps(inp, method=method)
+    m, p = catsel.network.models.reduce_maps(inp, method=method)
     out = keras.Model(inp, [m, p]).predict_on_batch(maps.astype("float32"))
     return np.asarray(out[0]), np.asarray(out[1])
 
@@ -203,7 +203,7 @@ def test_a_store_rebuilds_its_network_at_its_precision(colour_folder, tmp_path):
     amodel = catsel.activation_model("vgg16", weights=None, image_size=32, layers=["block1_conv1"],
                                      precision="float16")
     acts = catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=32), tmp_path, progress=False)
-    rebuilt = catsel.models.from_store(acts)
+    rebuilt = catsel.network.models.from_store(acts)
     assert rebuilt.precision == "float16" and rebuilt.digest() == amodel.digest()
 
 

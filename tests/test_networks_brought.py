@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageOps
 
 import catsel
-from catsel.cli import main
+from catsel.apps.cli import main
 from catsel.errors import ModelError
-from catsel.receptive import ReceptiveField
+from catsel.network.receptive import ReceptiveField
 
 SIZE = 32
 
@@ -84,7 +84,7 @@ def test_a_two_level_nested_model_names_its_inner_layers_and_captures_them_in_on
     deep = innermost.get_layer("deep")(inner)
     for name, want in (("conv", outer_conv), ("mid", mid), ("middle/innermost/conv", inner), ("deep", deep)):
         np.testing.assert_allclose(got[name], np.asarray(want).max(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-    assert set(catsel.receptive.receptive_fields(net)) >= {"conv", "deep", "mid", "middle/innermost/conv"}
+    assert set(catsel.network.receptive.receptive_fields(net)) >= {"conv", "deep", "mid", "middle/innermost/conv"}
 
 
 def test_catsel_layers_lists_every_layer_with_its_default_and_where_units_are_taken(tmp_path, capsys):
@@ -147,7 +147,7 @@ def _brute_force(network, shape, names):
     pixels = h * w
     deltas = np.zeros((pixels, h, w, 1), np.float32)
     deltas[np.arange(pixels), np.arange(pixels) // w, np.arange(pixels) % w, 0] = 1.0
-    graph = catsel.graph.graph_of(network, (h, w, 1))
+    graph = catsel.network.graph.graph_of(network, (h, w, 1))
     outs = keras.Model(graph.inputs, [graph.node(n).output for n in names]).predict_on_batch(deltas)
     outs = outs if isinstance(outs, list) else [outs]
     return {n: np.abs(np.asarray(o)).sum(axis=-1) > 0 for n, o in zip(names, outs)}
@@ -197,9 +197,9 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
     result = catsel.run(colour_folder, tmp_path / "out", model=str(tmp_path / "wide.keras"), progress=False)
     acts = result.activations
     assert acts.meta.image_size == (12, 20) and acts.image(0).shape == (12, 20, 3)
-    crop, box = catsel.visualize.receptive_crop(acts, "c2", 0, 0)
+    crop, box = catsel.figures.visualize.receptive_crop(acts, "c2", 0, 0)
     assert crop.shape[:2] == (box[2] - box[0], box[3] - box[1]) and box[3] <= 20 and box[2] <= 12
-    picture = catsel.maximise.maximise(catsel.models.from_store(acts), "c2", 1, steps=3)
+    picture = catsel.figures.maximise.maximise(catsel.network.models.from_store(acts), "c2", 1, steps=3)
     assert picture.image.shape == (12, 20, 3)
     assert catsel.load_activations(tmp_path / "out").meta.image_size == (12, 20)
     # the filter panel (top images, crops, the picture) and the category panel, from the command
@@ -212,7 +212,7 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
 
 def test_a_grayscale_networks_picture_is_optimised_through_its_luma():
     net = _grey_net()
-    result = catsel.maximise.maximise(catsel.activation_model(net, layers=["g1"]), "g1", 0, steps=12)
+    result = catsel.figures.maximise.maximise(catsel.activation_model(net, layers=["g1"]), "g1", 0, steps=12)
     assert result.image.shape == (20, 20, 3) and result.final > result.start  # the gradient passed the luma
 
 
@@ -337,7 +337,7 @@ def test_the_command_prints_no_traceback_for_awkward_models(tmp_path, colour_fol
 
     _awkward(tmp_path)
     for name in ("rgba.keras", "saved_model", "free.keras"):
-        proc = subprocess.run([sys.executable, "-m", "catsel.cli", "run", str(colour_folder), "--out",
+        proc = subprocess.run([sys.executable, "-m", "catsel", "run", str(colour_folder), "--out",
                                str(tmp_path / "out"), "--model", str(tmp_path / name)], capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         assert proc.stderr.strip().splitlines()[-1].startswith("catsel: error:")

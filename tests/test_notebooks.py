@@ -92,7 +92,7 @@ def test_a_notebook_starts_keras_without_tensorflows_start_up_lines(tmp_path, mo
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as a user's kernel runs: the tests set it,
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)  # and ipykernel forwards descriptor 2 only outside pytest
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import catsel\ndata_dir, out_dir = catsel.data.notebook_paths(None, None)"),
+        nbformat.v4.new_code_cell("import catsel\ndata_dir, out_dir = catsel.images.folder.notebook_paths(None, None)"),
         nbformat.v4.new_code_cell("import keras\nprint(keras.backend.backend())")])
     nbformat.write(nb, tmp_path / "first.ipynb")
     done = _execute(tmp_path / "first.ipynb", tmp_path / "done.ipynb")

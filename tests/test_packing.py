@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from catsel import models
+from catsel.network import models
 from helpers import packed_against_unpacked, small_cnn
 
 
@@ -73,7 +73,7 @@ def test_a_vgg_like_network_sends_fewer_bytes_in_bfloat16():
 
 @pytest.mark.slow
 def test_the_one_pass_reduction_gives_the_separate_ones_bits_on_jax():
-    """catsel.models.REDUCTION = "fused": one variadic reduction over each map (JAX), for the GPU measurement
+    """activation_model(..., reduction="fused"): one variadic reduction over each map (JAX), for the GPU measurement
     to choose; its maxima, positions and minima are the separate reductions' bit for bit, its means differ in
     rounding only, and a store captured with it has a key of its own."""
     if importlib.util.find_spec("jax") is None:
@@ -88,12 +88,20 @@ def test_the_one_pass_reduction_gives_the_separate_ones_bits_on_jax():
     assert found["keyed"] == ["fused", None, "fused", None]  # float32 and bfloat16: fused, then argmax
 
 
-def test_the_one_pass_reduction_is_refused_off_jax_and_a_misspelled_one_named(monkeypatch):
+def test_the_one_pass_reduction_is_refused_off_jax_and_a_misspelled_one_named():
     if keras.backend.backend() == "jax":
         pytest.skip("on JAX the one-pass reduction is built (the test above)")
-    monkeypatch.setattr(models, "REDUCTION", "fused")
     with pytest.raises(models.ModelError, match=f"'fused' needs the JAX backend .this one is {keras.backend.backend()}"):
-        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw")
-    monkeypatch.setattr(models, "REDUCTION", "fuse")
-    with pytest.raises(models.ModelError, match="REDUCTION.*fused"):
-        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw")
+        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw", reduction="fused")
+    with pytest.raises(models.ModelError, match="reduction.*fused"):
+        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw", reduction="fuse")
+
+
+def test_the_reduction_is_an_argument_not_module_state():
+    """No module of catsel keeps a setting in a global that a caller assigns (the reduction was one)."""
+    import catsel.network.models
+
+    assert not hasattr(catsel.network.models, "REDUCTION")
+    amodel = models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw",
+                                     reduction="argmax")
+    assert amodel.reduction == "argmax" and amodel.for_arrays(("maxima",)).reduction == "argmax"

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import catsel
-from catsel import stats, tables
-from catsel.cli import main
+from catsel import stats
+from catsel.selecting import tables
+from catsel.apps.cli import main
 from conftest import SAMPLE_DATA
 from helpers import hand_set_acts, small_cnn
 
@@ -26,7 +27,7 @@ def result(tmp_path_factory):
 
 def test_run_returns_every_product_and_writes_what_the_command_writes(result, tmp_path):
     assert isinstance(result, catsel.RunResult) and result.model.trained is False
-    for name in catsel.pipeline.OUTPUTS:
+    for name in catsel.study.pipeline.OUTPUTS:
         assert (result.out / name).exists(), name
     written = pd.read_csv(result.out / "selectivity.csv")
     assert len(written) == len(result.table) and written["selective"].sum() == result.table["selective"].sum()
@@ -92,7 +93,7 @@ def test_the_selective_rule_is_one_function_everyone_calls(planted_acts):
     expected = tables.selective_rule(table["above_chance"], table["constant"], 0.05)
     assert (table["selective"].to_numpy() == expected).all()
     # the threshold explorer's fast counts agree with layer_summary at any threshold
-    from catsel import widgets
+    from catsel.apps import widgets
 
     explorer = widgets.explore_thresholds(table)
     for threshold in (0.0, 0.02, 0.2):
@@ -121,7 +122,7 @@ def test_a_registered_index_is_available_everywhere(planted_acts):
         table = catsel.selectivity(planted_acts, index="peak")
         assert (table["index"] == "peak").all() and table["selectivity"].between(0, 1).all()
         assert catsel.Settings(index="peak").index == "peak"
-        from catsel import widgets
+        from catsel.apps import widgets
 
         assert "peak" in widgets.explore_thresholds(planted_acts).index.options
     finally:
@@ -153,18 +154,18 @@ def test_paper_findings_against_the_null_and_the_untrained_network():
     like_paper = _study_summary({"face": [0, 0, 0.3, 0.4], "i-see-face": [0.3, 0.2, 0, 0],
                                  "car": [0.4, 0.3, 0, 0], "dog": [0, 0.1, 0.4, 0.5]})
     flat = _study_summary({c: [0.0, 0.0, 0.0, 0.0] for c in ("face", "i-see-face", "car", "dog")})
-    table = catsel.paper.findings(like_paper, untrained=flat).set_index("finding")
+    table = catsel.study.paper.findings(like_paper, untrained=flat).set_index("finding")
     assert table["holds"].all() and (table["verdict"] == "exceeds the untrained network").all()
     # the same pattern in the untrained network: it holds, but is no evidence of training
-    same = catsel.paper.findings(like_paper, untrained=like_paper)
+    same = catsel.study.paper.findings(like_paper, untrained=like_paper)
     assert (same["verdict"] == "does not exceed the untrained network").all()
     # below the null nothing holds
-    assert not catsel.paper.findings(flat)["holds"].any()
-    text = catsel.paper.findings_text(table.reset_index(), trained=False)
+    assert not catsel.study.paper.findings(flat)["holds"].any()
+    text = catsel.study.paper.findings_text(table.reset_index(), trained=False)
     assert text[0].startswith("Dog-selective units outnumber face-selective ones: paper yes; here yes")
     assert "appears without any training" in text[-1]
     other = catsel.layer_summary(catsel.selectivity(hand_set_acts()))
-    assert catsel.paper.findings_text(catsel.paper.findings(other)) == [
+    assert catsel.study.paper.findings_text(catsel.study.paper.findings(other)) == [
         "The paper's categories and layers are not all in this dataset."]
 
 
@@ -179,8 +180,8 @@ def test_store_meta_is_typed_and_round_trips(planted_acts):
 
 
 def test_light_modules_do_not_import_keras():
-    modules = ["catsel.widgets", "catsel.store", "catsel.tables", "catsel.selection", "catsel.pipeline",
-               "catsel.receptive", "catsel.stats", "catsel.plots", "catsel.options", "catsel.paper"]
+    modules = ["catsel.apps.widgets", "catsel.store", "catsel.selecting.tables", "catsel.selecting.selection", "catsel.study.pipeline",
+               "catsel.network.receptive", "catsel.stats", "catsel.figures.plots", "catsel.options", "catsel.study.paper"]
     code = f"import sys, {', '.join(modules)}; print('keras' in sys.modules, 'tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -188,11 +189,11 @@ def test_light_modules_do_not_import_keras():
 
 
 def test_package_names_are_functions_and_modules_stay_modules():
-    import catsel.engine
-    import catsel.selection
+    import catsel.capturing
+    import catsel.selecting.selection
 
     assert callable(catsel.capture) and callable(catsel.selectivity)
-    assert catsel.engine.capture is catsel.capture and catsel.selection.selectivity is catsel.selectivity
+    assert catsel.capturing.capture is catsel.capture and catsel.selecting.selection.selectivity is catsel.selectivity
 
 
 def test_version_and_short_reprs(capsys, planted_acts):
@@ -205,18 +206,18 @@ def test_version_and_short_reprs(capsys, planted_acts):
 
 def test_notebook_paths_find_the_sample_data_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data, out = catsel.data.notebook_paths(None, None)
+    data, out = catsel.images.folder.notebook_paths(None, None)
     assert data == SAMPLE_DATA and out == SAMPLE_DATA.parent / "runs" / "notebooks"
-    assert catsel.data.notebook_paths("mine", "there") == (catsel.data.Path("mine"), catsel.data.Path("there"))
+    assert catsel.images.folder.notebook_paths("mine", "there") == (catsel.images.folder.Path("mine"), catsel.images.folder.Path("there"))
 
 
 def test_the_record_keeps_every_setting_a_figure_or_the_report_names(colour_folder, tmp_path):
-    from catsel.report import write_report
+    from catsel.study.report import write_report
 
     settings = catsel.Settings(model=small_cnn(size=12), preprocess="tf", threshold=0.05, shuffles=7, seed=3,
                                bootstrap=5, progress=False)
     result = catsel.run(colour_folder, tmp_path / "out", settings)
-    assert isinstance(result.record, catsel.pipeline.RunRecord) and result.record.shuffles == 7
+    assert isinstance(result.record, catsel.study.pipeline.RunRecord) and result.record.shuffles == 7
     back = catsel.load_run(tmp_path / "out")
     assert back.record == result.record  # written and read as one typed record
     for name in ("threshold", "shuffles", "seed", "bootstrap", "fit", "batch_size", "index", "select_by"):
@@ -226,7 +227,7 @@ def test_the_record_keeps_every_setting_a_figure_or_the_report_names(colour_fold
 
 
 def test_several_untrained_networks_give_a_band_that_holds_each_of_them(colour_folder, tmp_path):
-    from catsel.models import untrained_control
+    from catsel.network.models import untrained_control
 
     result = catsel.run(colour_folder, tmp_path / "out", model=small_cnn(size=12), preprocess="tf", null=True,
                         untrained_seeds=3, seed=4, progress=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import catsel
-from catsel.data import ImageFolder
+from catsel.images.folder import ImageFolder
 from catsel.errors import DatasetError, StoreError
 from helpers import small_cnn
 
@@ -178,7 +178,7 @@ def test_a_stored_path_outside_the_data_folder_is_refused(colour_folder, tmp_pat
 # --- explore ---------------------------------------------------------------------------------------------------
 
 def test_explore_on_an_open_address_needs_a_token(tmp_path, monkeypatch, capsys):
-    from catsel import cli
+    from catsel.apps import cli
 
     seen = {}
     monkeypatch.setattr(cli, "_serve", lambda command: seen.setdefault("command", command) and 0)
@@ -252,11 +252,11 @@ def test_a_killed_capture_leaves_no_worker_and_no_shared_memory(colour_folder, t
 
 CLI_SCRIPT = """
 import sys, time
-import catsel.capturing.local, catsel.models
-from catsel.cli import main
+import catsel.capturing.local, catsel.network.models
+from catsel.apps.cli import main
 
 catsel.capturing.local.PROCESS_THRESHOLD = 1
-runner = catsel.models.ActivationModel.runner
+runner = catsel.network.models.ActivationModel.runner
 
 def slow_runner(self, devices=None):
     put, run = runner(self, devices)
@@ -266,7 +266,7 @@ def slow_runner(self, devices=None):
         return run(batch)
     return put, slow
 
-catsel.models.ActivationModel.runner = slow_runner
+catsel.network.models.ActivationModel.runner = slow_runner
 if __name__ == "__main__":
     sys.exit(main(["run", {data!r}, "--out", {out!r}, "--image-size", "32", "--weights", "none",
                    "--layers", "block1_conv1", "--batch-size", "4", "--workers", "2"]))
@@ -300,8 +300,8 @@ def test_earlier_configurations_are_kept_and_taken_back(colour_folder, tmp_path,
     wrong_model = catsel.activation_model(small_cnn(size=12), preprocess="raw")
     wrong = catsel.capture(wrong_model, folder, tmp_path, progress=False)
     assert "kept in" in capsys.readouterr().err
-    original = catsel.models.ActivationModel.runner
-    monkeypatch.setattr(catsel.models.ActivationModel, "runner",
+    original = catsel.network.models.ActivationModel.runner
+    monkeypatch.setattr(catsel.network.models.ActivationModel, "runner",
                         lambda self, devices=None: (original(self, devices)[0], lambda batch: pytest.fail("recomputed")))
     again = catsel.capture(_amodel(), folder, tmp_path, progress=False)  # the right one, taken back
     assert "reusing the capture of this configuration" in capsys.readouterr().err
@@ -387,7 +387,7 @@ def test_verify_notices_an_edit_that_keeps_size_and_time(colour_folder, tmp_path
     plain = catsel.capture(_amodel(), folder, tmp_path / "plain", progress=False)
     target = colour_folder / "red" / "00.png"
     stat = target.stat()
-    pixels = np.asarray(catsel.data.Image.open(target)).copy()
+    pixels = np.asarray(catsel.images.folder.Image.open(target)).copy()
     pixels[0, 0] = 255 - pixels[0, 0]  # one pixel changed, then the file made the same length and time
     from conftest import write_image
 
@@ -403,7 +403,7 @@ def test_verify_notices_an_edit_that_keeps_size_and_time(colour_folder, tmp_path
 
 @pytest.mark.parametrize("value", ["abc", "2.5", "-3"])
 def test_a_bad_number_is_named_plainly(value, capsys):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     with pytest.raises(SystemExit):
         main(["run", "data", "--out", "out", "--image-size", value])
@@ -441,7 +441,7 @@ def test_verify_with_a_decoded_cache_never_serves_stale_pixels(colour_folder, tm
     catsel.capture(_amodel(), folder, tmp_path / "first", progress=False, verify=True, cache=cache)
     target = colour_folder / "red" / "00.png"
     stat = target.stat()
-    pixels = np.asarray(catsel.data.Image.open(target)).copy()
+    pixels = np.asarray(catsel.images.folder.Image.open(target)).copy()
     pixels[:6, :6] = 255 - pixels[:6, :6]  # an edit that keeps the file's length and time
     write_image(target, pixels)
     data = target.read_bytes()[: stat.st_size]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import catsel
-from catsel.data import ImageFolder
+from catsel.images.folder import ImageFolder
 from catsel.errors import StoreError
 from helpers import small_cnn
 
@@ -107,7 +107,7 @@ def test_the_scrambled_control_reads_and_writes_only_inside_its_folders(colour_f
     from catsel.stats import phase_scramble
 
     outside = tmp_path / "outside.png"
-    catsel.data.Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(outside)
+    catsel.images.folder.Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(outside)
     before = outside.read_bytes()
     for row in ("../outside.png", str(outside)):
         acts = catsel.Activations.from_arrays({"c": np.zeros((1, 2))}, [0], ["red"], paths=[row],
@@ -124,8 +124,8 @@ def test_names_are_escaped_in_the_explorers_and_the_explore_notebook(tmp_path):
     import numpy as np
 
     pytest.importorskip("ipywidgets")
-    from catsel import widgets
-    from catsel.cli import explore_notebook
+    from catsel.apps import widgets
+    from catsel.apps.cli import explore_notebook
     from conftest import write_image
 
     rng = np.random.default_rng(0)
@@ -228,7 +228,7 @@ def test_a_folder_between_two_runs_is_refused_not_mixed(colour_folder, tmp_path)
     (out / "run.json").write_bytes(old_record)
     with pytest.raises(StoreError, match="two runs.*selectivity.csv"):
         catsel.load_run(out)
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     assert main(["report", str(out)]) != 0
     assert not (out / "report.html").exists()
@@ -286,7 +286,7 @@ def _redirect(colour_folder, tmp_path, out):
     elsewhere = tmp_path / "private"
     shutil.copytree(colour_folder, elsewhere)  # same names, same sizes, other files (a copy has new times)
     for png in elsewhere.rglob("*.png"):
-        catsel.data.Image.new("RGB", (12, 12), (255, 255, 0)).save(png)
+        catsel.images.folder.Image.new("RGB", (12, 12), (255, 255, 0)).save(png)
     meta_path = out / "activations" / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["root"] = str(elsewhere)
@@ -307,11 +307,11 @@ def test_a_redirected_root_is_never_read(colour_folder, tmp_path, verify):
     assert not (tmp_path / "control").exists()
     # the caller may say where the images are: then they are read from there
     again = catsel.load_activations(out, data_dir=colour_folder)
-    assert (again.image(0) == catsel.data.load_image(colour_folder / again.paths[0], 12)).all()
+    assert (again.image(0) == catsel.images.folder.load_image(colour_folder / again.paths[0], 12)).all()
 
 
 def test_the_report_of_a_redirected_store_draws_nothing_from_elsewhere(colour_folder, tmp_path):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     out = tmp_path / "out"
     _run(colour_folder, out, threshold=0.0)
@@ -339,7 +339,7 @@ def test_names_that_are_not_utf8_are_kept_as_bytes_and_shown_escaped(tmp_path, c
 
     import numpy as np
 
-    from catsel.cli import main
+    from catsel.apps.cli import main
     from conftest import write_image
 
     data = tmp_path / "data"
@@ -359,7 +359,7 @@ def test_names_that_are_not_utf8_are_kept_as_bytes_and_shown_escaped(tmp_path, c
     assert "d\\xf6g" in (out / "selectivity.csv").read_text(encoding="utf-8")  # text files stay UTF-8
     assert "d\\xf6g" in (out / "report.html").read_text(encoding="utf-8")
     row = result.activations.paths.index(os.fsdecode(b"d\xf6g/caf\xe9.png"))  # the bytes themselves, kept
-    expected = catsel.data.load_image(Path(os.fsdecode(os.path.join(os.fsencode(data), b"d\xf6g", b"caf\xe9.png"))),
+    expected = catsel.images.folder.load_image(Path(os.fsdecode(os.path.join(os.fsencode(data), b"d\xf6g", b"caf\xe9.png"))),
                                       12)
     assert (result.activations.image(row) == expected).all()
 
@@ -422,7 +422,7 @@ def test_a_crafted_run_folder_touches_nothing_outside_its_folders(colour_folder,
 
     import numpy as np
 
-    from catsel.cli import main
+    from catsel.apps.cli import main
     from catsel.stats import phase_scramble
 
     if _audit not in getattr(sys, "_catsel_hooks", []):
@@ -433,7 +433,7 @@ def test_a_crafted_run_folder_touches_nothing_outside_its_folders(colour_folder,
     victim = tmp_path / "victim"
     for rel in [p.relative_to(colour_folder) for p in colour_folder.rglob("*.png")] + [Path("photo.png")]:
         (victim / rel).parent.mkdir(parents=True, exist_ok=True)
-        catsel.data.Image.fromarray(np.full((12, 12, 3), 7, np.uint8)).save(victim / rel)
+        catsel.images.folder.Image.fromarray(np.full((12, 12, 3), 7, np.uint8)).save(victim / rel)
     (victim / "thesis.npy").write_bytes(b"years of work")
     before = {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()}
     _crafted(kind, out, victim, colour_folder)

@@ -9,7 +9,7 @@ from scipy.stats import binom
 
 import catsel
 from catsel import Activations, stats
-from catsel.selection import selective_units
+from catsel.selecting.selection import selective_units
 from planted import SIZE
 
 
@@ -342,7 +342,7 @@ def test_the_pairwise_rule_is_calibrated_under_shuffled_labels():
 def test_catsel_run_selects_by_the_pairwise_rule(planted_folder, tmp_path):
     from planted import SIZE, planted_model
 
-    from catsel.tables import selective_rule
+    from catsel.selecting.tables import selective_rule
 
     result = catsel.run(planted_folder, tmp_path / "out", model=planted_model(), image_size=SIZE,
                         layers=["conv1"], select_by="pairwise", pairwise_test="ranksum", fdr="by", progress=False)

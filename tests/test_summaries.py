@@ -161,7 +161,7 @@ def test_a_store_written_before_the_arrays_were_recorded_holds_all_four(colour_f
 
 
 def test_the_run_captures_the_summaries_only_for_an_index_that_reads_them(colour_folder, tmp_path):
-    from catsel.cli import main
+    from catsel.apps.cli import main
 
     common = ["run", str(colour_folder), "--model", str(tmp_path / "net.keras"), "--image-size", "12",
               "--no-progress", "--preprocess", "tf"]

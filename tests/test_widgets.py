@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 import catsel
-from catsel import widgets
+from catsel.apps import widgets
 from helpers import small_cnn
 
 
@@ -172,7 +172,7 @@ def test_a_threshold_redraw_in_place_draws_what_a_new_explorer_draws(data, reque
 def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
     from matplotlib.figure import Figure
 
-    from catsel.plots import LayerProportionsDisplay
+    from catsel.figures.plots import LayerProportionsDisplay
 
     def summary(threshold):
         s = catsel.layer_summary(catsel.selectivity(acts, threshold=threshold))
@@ -188,7 +188,7 @@ def test_figure_1_redrawn_in_place_with_its_null_equals_one_drawn_anew(acts):
 
     for chosen in (["car", "dog"], None):  # lines on one axes; and one panel per category, as the null has
         fresh = Figure()
-        catsel.plots.layer_proportions(summary(0.1), categories=chosen, ax=fresh.subplots())
+        catsel.figures.plots.layer_proportions(summary(0.1), categories=chosen, ax=fresh.subplots())
         moved = Figure()
         display = LayerProportionsDisplay.from_summary(summary(0.0), categories=chosen).plot(ax=moved.subplots())
         assert display.update(summary(0.1), chosen)

@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..data import ImageFolder
+from ..images.folder import ImageFolder
 from ..errors import DatasetError, ImageError, ModelError, StoreError
 from ..options import size_text
 from ..paths import inside
@@ -34,7 +34,7 @@ from ..store import (FORMAT, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR, A
 from .key import decoded_cache_key, files_signature, store_key
 
 if TYPE_CHECKING:
-    from ..models import ActivationModel
+    from ..network.models import ActivationModel
 
 __all__ = ["capture", "check_categories"]
 
@@ -93,7 +93,7 @@ def capture(
         ``None`` (default): the backend's default device. ``"all"``, a number
         ``n`` or a list of names (``["gpu:0", "gpu:1"]``): split each batch
         over those devices (Keras' data parallelism; JAX backend only, see
-        :func:`catsel.backends.resolve_devices`). ``batch_size`` must be a
+        :func:`catsel.network.backends.resolve_devices`). ``batch_size`` must be a
         multiple of their number. The numbers do not depend on it.
     verify
         Recognise the images of an earlier capture by their contents (a
@@ -133,7 +133,7 @@ def capture(
         raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
     chosen = None
     if client is None:
-        from ..backends import resolve_devices
+        from ..network.backends import resolve_devices
 
         chosen = resolve_devices(devices)
         if chosen and batch_size % len(chosen):

@@ -154,7 +154,7 @@ def _network(recipe: dict):
     """This worker's activation model for ``recipe``, built on its first block."""
     key = json.dumps({k: v for k, v in recipe.items() if k not in ("arrays", "reduction")}, sort_keys=True)
     if key not in _NETWORKS:
-        from ..models import activation_model
+        from ..network.models import activation_model
 
         amodel = activation_model(recipe["model"], recipe["weights"], recipe["layers"],
                                   image_size=recipe["image_size"], preprocess=recipe["preprocess"],
@@ -205,7 +205,7 @@ def capture_block(recipe: dict, store: str, root: str, paths: list, first: int, 
     """
     import zarr
 
-    from ..data import decode_rows
+    from ..images.folder import decode_rows
     from ..options import hw
     from ..store import ARRAYS, block_record, write_json
 

@@ -12,11 +12,11 @@ import json
 
 from typing import TYPE_CHECKING
 
-from ..data import DECODING, ImageFolder
+from ..images.folder import DECODING, ImageFolder
 from ..store import VERSION
 
 if TYPE_CHECKING:
-    from ..models import ActivationModel
+    from ..network.models import ActivationModel
 
 __all__ = ["files_signature", "store_key", "decoded_cache_key"]
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data import ImageFolder, decode_into, decode_rows, watch_parent
+from ..images.folder import ImageFolder, decode_into, decode_rows, watch_parent
 from ..errors import ImageError
 from ..options import hw
 from ..store import ActivationStore, StoreMeta
@@ -32,7 +32,7 @@ from ..store.cache import DecodedCache
 from .key import decoded_cache_key
 
 if TYPE_CHECKING:
-    from ..models import ActivationModel
+    from ..network.models import ActivationModel
 
 __all__ = ["PROCESS_THRESHOLD", "Decoder", "capture_local"]
 
@@ -49,7 +49,7 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
-        # spawn: the workers import catsel.data only, never the parent's TensorFlow threads
+        # spawn: the workers import catsel.images.folder only, never the parent's TensorFlow threads
         pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                                      initializer=watch_parent, initargs=(os.getpid(),))
     return pool
@@ -212,7 +212,7 @@ def capture_local(amodel, images: ImageFolder, path: Path, meta: StoreMeta, rows
     rows : list of dict
         Its ``index.csv``.
     runner : (put, run)
-        From :meth:`catsel.models.ActivationModel.runner`.
+        From :meth:`catsel.network.models.ActivationModel.runner`.
     batch_size : int
     strict : bool
         Stop at the first image that cannot be read, after saving the rows before it.

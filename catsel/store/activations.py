@@ -288,7 +288,7 @@ class Activations:
         ndarray of uint8, shape (height, width, 3)
             Decoded from the data folder at the capture's size and fit.
         """
-        from ..data import load_image
+        from ..images.folder import load_image
 
         return load_image(self.image_file(row), self.meta.image_size, self.meta.fit)
 

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import StoreError
+from ..network.kinds import ARRAYS, MAIN_ARRAYS, SUMMARIES  # the network's kinds of result, kept as computed
 from ..paths import is_digest, plain_name
 
 __all__ = ["FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "LayerSpec",
@@ -18,19 +19,6 @@ __all__ = ["FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "N
 
 FORMAT = "catsel-activations"
 VERSION = 2  # 2: conv layers also keep each filter's spatial mean and minimum
-
-#: Per-image arrays a store keeps: name → (dtype, kept for dense layers too). ``maxima`` is each unit's
-#: maximum over its map (a dense unit's value); ``positions`` where it was; ``means`` and ``minima`` the
-#: map's spatial mean and minimum (what the public code's index needs).
-ARRAYS = {"maxima": (np.float32, True), "positions": (np.int32, False), "means": (np.float32, False),
-          "minima": (np.float32, False)}
-
-#: What every capture keeps. The spatial means and minima (:data:`SUMMARIES`) cost a pass over each map and a
-#: third of the bytes moved off the device: they are captured only when asked for (an index that needs them),
-#: in the same pass for a new store, or in an extra pass of their own, into the store's ``summaries/`` part,
-#: for a store captured without them. ``meta.json``'s ``arrays`` says which a store (or part) holds.
-MAIN_ARRAYS = ("maxima", "positions")
-SUMMARIES = ("means", "minima")
 
 #: The folder, inside a store, of the extra pass that adds arrays to a finished store: a store of its own (the same
 #: key, its own ``meta.json``, progress and checksums, either layout), read with the store it completes.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import keras
 
-from .errors import ModelError, WeightsUnavailableError
-from .options import hw
+from ..errors import ModelError, WeightsUnavailableError
+from ..options import hw
 
 __all__ = ["APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
            "native_size", "check_top_layers", "announce_untrained"]

@@ -52,9 +52,9 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import CatselError, DatasetError, ImageError, warnings_as_one_line
-from .options import hw, image_shape
-from .paths import shown
+from ..errors import CatselError, DatasetError, ImageError, warnings_as_one_line
+from ..options import hw, image_shape
+from ..paths import shown
 
 __all__ = ["ImageFolder", "Skipped", "load_image", "decode_many", "notebook_paths", "IMAGE_EXTENSIONS"]
 
@@ -590,10 +590,10 @@ def notebook_paths(data_dir: str | os.PathLike | None, out_dir: str | os.PathLik
         When ``data_dir`` is None and catsel was installed without its
         repository (no bundled sample data): set ``data_dir``.
     """
-    from .startup import import_keras
+    from ..startup import import_keras
 
     import_keras()  # the notebook's next cell starts Keras: here, without TensorFlow's start-up lines in red
-    repository = Path(__file__).resolve().parents[1]
+    repository = Path(__file__).resolve().parents[2]
     if data_dir is None:
         data_dir = repository / "sample_data"
         if not data_dir.is_dir():

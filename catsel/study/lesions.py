@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CatselError
+from ..errors import CatselError
 
 __all__ = ["lesion", "plot_lesion", "write_lesion", "LESION_COLUMNS", "BATCH_BYTES"]
 
@@ -52,8 +52,8 @@ def _reduce(maps: np.ndarray) -> np.ndarray:
 def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
             index: str) -> tuple[np.ndarray, np.ndarray]:
     """(chosen units, each unit's margin above chance for the category), on the training images only."""
-    from .selection import selectivity_matrix
-    from .tables import selective_rule
+    from ..selecting.selection import selectivity_matrix
+    from ..selecting.tables import selective_rule
 
     values, chance = selectivity_matrix(a_train, labels, n_cat, index=index)
     margin = values[category] - chance[category]
@@ -112,12 +112,12 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .models import Preprocess, activation_model, from_store
+    from ..network.models import Preprocess, activation_model, from_store
     from .pipeline import RunResult, load_run
-    from .selection import best_layers
+    from ..selecting.selection import best_layers
 
-    from .selection import layer_summary, selectivity
-    from .store import Activations
+    from ..selecting.selection import layer_summary, selectivity
+    from ..store import Activations
 
     if isinstance(run, Activations):  # a capture: the paper's rule, unless told otherwise
         acts = run
@@ -254,7 +254,7 @@ def plot_lesion(table: pd.DataFrame, *, ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import PercentFormatter
 
-    from .plots import fit_fonts, palette
+    from ..figures.plots import fit_fonts, palette
 
     ax = ax if ax is not None else plt.gca()
     scored = list(table["scored_category"])
@@ -295,8 +295,8 @@ def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Pat
     """
     from matplotlib.figure import Figure
 
-    from .paths import not_a_link
-    from .store import atomic_write
+    from ..paths import not_a_link
+    from ..store import atomic_write
 
     out = not_a_link(out, what="the lesion's folder")
     out.mkdir(parents=True, exist_ok=True)

@@ -34,14 +34,14 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from .plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_fonts, palette
-from .selection import layer_category_codes
-from .visualize import activity, has_receptive_field, receptive_crop, top_images
-from .selection import INDICES, selectivity
-from .tables import selective_rule, summary_frame
-from .errors import StoreError
-from .options import former_keyword, renamed
-from .store import Activations
+from ..figures.plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_fonts, palette
+from ..selecting.selection import layer_category_codes
+from ..figures.visualize import activity, has_receptive_field, receptive_crop, top_images
+from ..selecting.selection import INDICES, selectivity
+from ..selecting.tables import selective_rule, summary_frame
+from ..errors import StoreError
+from ..former import former_keyword
+from ..store import Activations
 
 __all__ = ["explore_thresholds", "explore_layer", "explore_units", "explore",
            "ThresholdExplorer", "LayerExplorer", "UnitExplorer", "Dashboard"]
@@ -241,7 +241,7 @@ class _ThresholdCounts:
 
     The rows are sorted once by their margin above chance, the units that
     never vary first: the selective rows at any threshold are then the last
-    ones, and a new threshold costs one pass of :func:`catsel.tables.selective_rule`
+    ones, and a new threshold costs one pass of :func:`catsel.selecting.tables.selective_rule`
     and a ``bincount`` of the selective rows' cells only (half the time of
     weighting every row when few are selective: 12.4 million rows with 1,000
     categories).
@@ -318,7 +318,7 @@ class ThresholdExplorer(_Explorer):
         self.alpha = alpha
         self.significant = None
         if significance is not None and "q_value" in significance:
-            from .stats import significant_counts
+            from ..stats import significant_counts
 
             self.significant = significant_counts(significance, alpha)
         if isinstance(source, Activations):
@@ -430,7 +430,7 @@ class ThresholdExplorer(_Explorer):
         if self._acts is None or n_categories > MAX_LINES:
             return None
         if index not in self._nulls:
-            from .stats import ShuffledMargins
+            from ..stats import ShuffledMargins
 
             self._nulls[index] = ShuffledMargins(self._acts, index=index)
         return self._nulls[index]
@@ -629,7 +629,7 @@ class UnitExplorer(_Explorer):
     k : int, default 8
         Top images shown.
     top : int, optional
-        Former name of ``k``, kept for one release.
+        Former name of ``k`` (catsel 0.1.0, see :mod:`catsel.former`).
 
     Attributes
     ----------
@@ -674,7 +674,7 @@ class UnitExplorer(_Explorer):
         self._show(self._draw(layer, unit))
 
     def _describe(self, layer: str, unit: int) -> str:
-        from .selection import MIN_ACTIVE
+        from ..selecting.selection import MIN_ACTIVE
 
         active, total = activity(self.acts, layer, unit)
         note = (" — <b>silent</b>: no image drives it" if active == 0 else
@@ -870,7 +870,7 @@ class Dashboard(_Explorer):
 
     @property
     def filters(self) -> UnitExplorer:
-        """Former name of ``units``, kept for one release."""
+        """Former name of ``units`` (catsel 0.1.0, see :mod:`catsel.former`)."""
         import warnings
 
         warnings.warn("Dashboard.filters is now Dashboard.units; the old name goes next release", DeprecationWarning,
@@ -918,5 +918,3 @@ def explore(acts: Activations, table: pd.DataFrame | None = None, **kwargs) -> D
     return Dashboard(acts, table, **kwargs)
 
 
-explore_filters = renamed(explore_units, "explore_filters")
-FilterExplorer = renamed(UnitExplorer, "FilterExplorer")

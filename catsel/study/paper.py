@@ -37,7 +37,7 @@ def _weights(summary: pd.DataFrame) -> pd.DataFrame:
 
 def _measure(summary: pd.DataFrame) -> dict[str, float]:
     """Each finding's number on one summary (NaN where its categories or layers are missing)."""
-    from .stats import complexity_profile
+    from ..stats import complexity_profile
 
     weights = _weights(summary)
     units = summary.pivot(index="layer", columns="category", values="n_units").astype(float)

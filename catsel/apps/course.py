@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from .options import check_choice
-from .selection import layer_summary, normalise, selectivity, selectivity_matrix
-from .tables import selective_rule
+from ..options import check_choice
+from ..selecting.selection import layer_summary, normalise, selectivity, selectivity_matrix
+from ..selecting.tables import selective_rule
 
 __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "check_null",
            "check_p_value", "check_untrained", "check_replication", "check_receptive_field", "check_failure_rule",
@@ -24,7 +24,7 @@ __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count"
            "COURSE", "STRICT", "NotAnswered", "WrongAnswer", "grade"]
 
 #: The course notebook of the repository (a checkout, or an editable install).
-COURSE = Path(__file__).resolve().parents[1] / "notebooks" / "06_course.ipynb"
+COURSE = Path(__file__).resolve().parents[2] / "notebooks" / "06_course.ipynb"
 
 
 #: Set by ``catsel course --grade`` (or ``CATSEL_COURSE_STRICT=1``): a check that fails raises, so that an
@@ -222,7 +222,7 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
                                    f"{type(answer).__name__} {answer!r}")
     summary = layer_summary(selectivity(acts, threshold=threshold))
     if by == "excess":
-        from .stats import with_baselines
+        from ..stats import with_baselines
 
         summary = with_baselines(summary, acts, shuffled=True)
     rows = summary[summary["category"] == category]
@@ -259,7 +259,7 @@ def _selective_share(acts, *, layer: str, category: str, threshold: float) -> fl
 
 def _categories(acts, category: str) -> int:
     if category not in acts.categories:
-        from .errors import CatselError
+        from ..errors import CatselError
 
         raise CatselError(f"no category {category!r} in this capture: its categories are "
                           f"{', '.join(acts.categories)}")
@@ -382,7 +382,7 @@ def check_p_value(answer, acts, *, layer: str, unit: int, category: str, permuta
     if not 0 < p <= 1:
         return _verdict(False, "", f"a p-value lies in (0, 1], and {p} does not: count the permuted values at or "
                                    "above the observed one, add 1, divide by permutations + 1")
-    from .stats import permutation_test
+    from ..stats import permutation_test
 
     tested = permutation_test(acts, permutations=permutations, max_permutations=permutations, layers=[layer],
                               warn=False)
@@ -485,7 +485,7 @@ def check_receptive_field(answer, acts, *, layer: str) -> bool:
     number = _given(answer, _whole_number, "a side in pixels")
     if number is None:
         return False
-    from .visualize import receptive_field
+    from ..figures.visualize import receptive_field
 
     field = receptive_field(acts, layer)
     expected = int(round(field.size))
@@ -555,7 +555,7 @@ def check_brightest(answer, acts) -> bool:
         return False
     if not isinstance(answer, str):
         return _verdict(False, "", f"the answer is a category's name (a str), not {type(answer).__name__} {answer!r}")
-    from .stats import image_statistics
+    from ..stats import image_statistics
 
     means = image_statistics(acts).groupby("category", observed=True)["luminance"].mean()
     top = means.max()
@@ -649,8 +649,8 @@ def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = N
     CatselError
         When the teacher's notebook is not there, or has no solution cell (a copy would hide nothing).
     """
-    from .errors import CatselError
-    from .store import atomic_write
+    from ..errors import CatselError
+    from ..store import atomic_write
 
     try:
         import nbformat
@@ -693,7 +693,7 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
         ``{"exercise", "verdict"}`` per exercise, in order; ``verdict`` is
         ``"correct"``, ``"wrong"``, ``"not answered"`` or ``"error"``.
     """
-    from .errors import CatselError
+    from ..errors import CatselError
 
     try:
         import nbformat

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import StoreError
-from .store import atomic_write
-from .options import former_keyword, size_text
+from ..errors import StoreError
+from ..store import atomic_write
+from ..options import size_text
 
 __all__ = ["write_report", "REPORT"]
 
@@ -48,8 +48,8 @@ def _img(fig, alt: str) -> str:
 
 
 def _representatives(result, *, per_category: int, k: int) -> list[str]:
-    from .selection import MIN_ACTIVE, representative_units
-    from .visualize import plot_crops, plot_top_images
+    from ..selecting.selection import MIN_ACTIVE, representative_units
+    from ..figures.visualize import plot_crops, plot_top_images
 
     acts, table = result.activations, result.table
     parts = [f'<p class="note">Per category, the most selective filter of each layer; the {per_category} furthest '
@@ -77,7 +77,7 @@ def _representatives(result, *, per_category: int, k: int) -> list[str]:
 
 
 def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, k: int = 6,
-                 data_dir: str | os.PathLike | None = None, top: int | None = None) -> Path:
+                 data_dir: str | os.PathLike | None = None) -> Path:
     """Write a run's results as one self-contained HTML file.
 
     Parameters
@@ -94,8 +94,6 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     data_dir : str or path, optional
         Where the images are now, when not where they were captured (see
         :func:`catsel.load_activations`).
-    top : int, optional
-        Former name of ``k``, kept for one release.
 
     Returns
     -------
@@ -105,9 +103,8 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     from matplotlib.figure import Figure
 
     from .pipeline import RunResult, load_run
-    from .stats import negative_excess_sentence, null_sentence
+    from ..stats import negative_excess_sentence, null_sentence
 
-    k = former_keyword(k, top, new="k", old="top")
     result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary
     out = Path(out) if out is not None else Path(result.out) / REPORT

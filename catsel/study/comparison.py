@@ -97,9 +97,9 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
     CatselError
         When fewer than two runs are given, or a folder is not a finished run.
     """
-    from .errors import CatselError
+    from ..errors import CatselError
     from .pipeline import RunResult, load_run
-    from .selection import best_layers
+    from ..selecting.selection import best_layers
 
     results = [r if isinstance(r, RunResult) else load_run(r) for r in runs]
     if len(results) < 2:
@@ -141,7 +141,7 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
         top.insert(0, "network", name)
         top.insert(3, "depth", top["layer"].map(depth).astype(float))
         if probe:
-            from .stats import linear_probe
+            from ..stats import linear_probe
 
             scores = linear_probe(result.activations, layers=sorted(set(top["layer"]), key=layers.index))
             scores = scores.set_index([scores["layer"].astype(str), scores["category"].astype(str)])["probe_auroc"]
@@ -152,7 +152,7 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
 
 
 class ComparisonDisplay:
-    """The comparison's figure as an object, in scikit-learn's manner (as :class:`catsel.plots.LayerProportionsDisplay`).
+    """The comparison's figure as an object, in scikit-learn's manner (as :class:`catsel.figures.plots.LayerProportionsDisplay`).
 
     One panel per category: each network's proportion of selective units
     against relative depth. A network's shuffled-label null, where its run has
@@ -247,7 +247,7 @@ class ComparisonDisplay:
         from matplotlib.lines import Line2D
         from matplotlib.ticker import PercentFormatter
 
-        from .plots import fit_fonts
+        from ..figures.plots import fit_fonts
 
         comparison, data, cats = self.comparison, self.comparison.data, self.categories
         style = {"marker": "o", "ms": 3, "lw": 1.6, **kwargs}
@@ -328,7 +328,7 @@ def write_comparison(comparison: Comparison, out: str | os.PathLike) -> tuple[Pa
     (Path, Path)
         The figure and the table.
     """
-    from .store import atomic_write
+    from ..store import atomic_write
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

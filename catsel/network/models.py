@@ -32,10 +32,10 @@ from keras import ops
 from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
                            is_saved_model, load_saved)
 from .backends import compile_forward, resolve_devices
-from .errors import ModelError, WeightsUnavailableError
+from ..errors import ModelError, WeightsUnavailableError
 from .graph import CONV_TYPES, Graph, default_layers, graph_of, passes_on
-from .errors import CatselError
-from .options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
+from ..errors import CatselError
+from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,15 +157,15 @@ class ActivationModel:
         How to build the same network again (``None`` for a model held in memory).
     precision : str
     graph : Graph
-        The network's layers as one flat graph, through its nested models (:mod:`catsel.graph`).
+        The network's layers as one flat graph, through its nested models (:mod:`catsel.network.graph`).
     packing : tuple, optional
         Where each layer's results lie in the one buffer ``keras_model`` returns per batch (a
-        ``catsel.models.Piece`` each); ``None``: one output per kind of result, as float32.
+        ``catsel.network.models.Piece`` each); ``None``: one output per kind of result, as float32.
     arrays : tuple of str
         The kinds of result ``keras_model`` computes, of ``maxima``, ``positions``, ``means`` and
         ``minima`` (default: the first two; see :meth:`for_arrays`).
     reduction : str
-        How its maps are reduced: ``"pooling"``, ``"argmax"`` or ``"fused"`` (see ``catsel.models.REDUCTION``).
+        How its maps are reduced: ``"pooling"``, ``"argmax"`` or ``"fused"`` (:data:`REDUCTIONS`).
     """
 
     network: keras.Model
@@ -248,7 +248,7 @@ class ActivationModel:
         """How to feed the device(s) and the compiled forward pass, made once per device set.
 
         jit on JAX, tf.function on TensorFlow, no_grad on PyTorch. With
-        ``devices`` (see :func:`catsel.backends.resolve_devices`) the batch is split
+        ``devices`` (see :func:`catsel.network.backends.resolve_devices`) the batch is split
         across several devices by Keras' distribution API (data parallel, JAX only);
         the batch size must then be a multiple of the number of devices.
 
@@ -259,7 +259,7 @@ class ActivationModel:
         Returns
         -------
         put, run : callable
-            See :func:`catsel.backends.compile_forward`.
+            See :func:`catsel.network.backends.compile_forward`.
         """
         chosen = resolve_devices(devices)
         key = tuple(chosen) if chosen else None
@@ -279,13 +279,13 @@ class ActivationModel:
         arrays : sequence of str
             Of ``"maxima"``, ``"positions"``, ``"means"``, ``"minima"``.
         reduction : str, optional
-            How the maps are reduced (see ``catsel.models.REDUCTION``); default: as this model's.
+            How the maps are reduced (one of :data:`REDUCTIONS`); default: as this model's.
 
         Returns
         -------
         ActivationModel
         """
-        from .store import ARRAYS
+        from .kinds import ARRAYS
 
         unknown = [k for k in arrays if k not in ARRAYS]
         if unknown:
@@ -346,7 +346,7 @@ class ActivationModel:
             ``means`` and ``minima`` for conv layers), a dict of layer → ndarray of
             shape (batch, units); the other kinds, empty dicts.
         """
-        from .store import ARRAYS
+        from .kinds import ARRAYS
 
         out = [keras.ops.convert_to_numpy(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
         if self.packing is not None:
@@ -581,7 +581,7 @@ def captured_output(graph: Graph, name: str, index: int = 0):
     Parameters
     ----------
     graph : Graph
-        The network's flat graph (:func:`catsel.graph.graph_of`).
+        The network's flat graph (:func:`catsel.network.graph.graph_of`).
     name : str
         A layer's name, or ``"LAYER[class]"``.
     index : int, default 0
@@ -614,7 +614,7 @@ def post_activation(network: keras.Model, name: str) -> str:
     Follows ``name`` through the normalisation and activation layers that
     alone consume it (conv → batch norm → ReLU gives the ReLU), and for a
     branch of a residual or multi-branch block, to the block's output (see
-    :func:`catsel.graph.passes_on`). VGG's convs, with their ReLU inside, are
+    :func:`catsel.network.graph.passes_on`). VGG's convs, with their ReLU inside, are
     their own post-activation layers.
 
     Parameters
@@ -683,11 +683,10 @@ def reduce_maps(tensor, *, method: str | None = None):
     return ops.cast(maxima, "float32"), ops.cast(position, "int32")
 
 
-#: How a map is reduced to its maximum and position (and, when asked, mean and minimum): ``None`` (default)
-#: chooses ``"argmax"`` on JAX with a GPU and ``"pooling"`` elsewhere; ``"fused"`` (JAX only) computes every
-#: kind asked for in one variadic reduction, one pass over the map (:func:`fused_reductions`). Read when an
-#: activation model is built. ``benchmarks/capture_profile.py`` times each against the network alone.
-REDUCTION: str | None = None
+#: How a map can be reduced to its maximum and position (and, when asked, mean and minimum): two max-poolings
+#: (``"pooling"``), the position by argmax and the maximum read at it (``"argmax"``), or every kind asked for
+#: in one variadic reduction, one pass over the map (``"fused"``, JAX only, :func:`fused_reductions`). An
+#: activation model's ``reduction=`` chooses; ``benchmarks/capture_profile.py`` times each against the network.
 REDUCTIONS = ("pooling", "argmax", "fused")
 
 
@@ -771,6 +770,7 @@ def activation_model(
     preprocess: str | None = None,
     seed: int = 0,
     precision: str = "float32",
+    reduction: str | None = None,
 ) -> ActivationModel:
     """Build the model that turns images into one value per filter or unit.
 
@@ -808,6 +808,11 @@ def activation_model(
         is built under Keras' mixed-precision policy (weights in float32,
         computation in the lower precision); maxima are stored as float32.
         Its effect on selectivity is measured in ``docs/performance.md``.
+    reduction
+        How each map is reduced to its maximum and position (:data:`REDUCTIONS`):
+        default ``"argmax"`` on JAX with a GPU, ``"pooling"`` elsewhere;
+        ``"fused"`` (JAX only) computes every kind in one pass, and gives the
+        store a key of its own (its means differ in rounding).
 
     Returns
     -------
@@ -816,6 +821,8 @@ def activation_model(
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
     check_choice("precision", precision, PRECISIONS, ModelError)
+    if reduction is not None:  # before the network is built
+        check_choice("reduction", reduction, REDUCTIONS, ModelError)
     if preprocess is not None:
         check_choice("preprocessing", preprocess, PREPROCESS_MODES, ModelError)
     try:
@@ -869,7 +876,8 @@ def activation_model(
         position = {n: i for i, n in enumerate(graph.nodes)}  # network order; a class token after its layer
         ordered = sorted(set(resolved), key=lambda l: (position[base_layer(l)], l != base_layer(l)))
         return _wrap(network, ordered, image_size, preprocess or built.preprocess, built.source, built.weights_label,
-                     built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild, graph=graph)
+                     built.trained, precision=precision, fallback_reason=fallback, rebuild=built.rebuild, graph=graph,
+                     reduction=reduction)
 
 
 def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str | None = None,
@@ -898,7 +906,7 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
         ``path`` (through nested models), ``kind``, ``output shape``,
         ``units``, ``default`` (captured by default), ``unit taken from``
         (for a conv or dense layer: the layer whose output its units are
-        captured from by default, see :func:`catsel.graph.passes_on`),
+        captured from by default, see :func:`catsel.network.graph.passes_on`),
         ``receptive field`` (pixels, "whole image" or empty) and ``step``.
     """
     import pandas as pd
@@ -1169,7 +1177,7 @@ def unpack(buffer: np.ndarray, packing: tuple) -> dict[str, dict[str, np.ndarray
     dict
         As :meth:`ActivationModel.split_all`.
     """
-    from .store import ARRAYS
+    from .kinds import ARRAYS
 
     arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
     for piece in packing:
@@ -1251,20 +1259,20 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
 
     catsel's own layers are named ``catsel_...``: no network's layer can take those names by default.
     ``pack`` (default: where Keras can): one buffer per batch (:class:`Piece`), else one float32 output per kind.
-    ``reduction`` (default: :data:`REDUCTION`, else chosen for the backend and device): how maps are reduced.
+    ``reduction`` (one of :data:`REDUCTIONS`; default: chosen for the backend and device): how maps are reduced.
     """
-    from .store import ARRAYS
+    from .kinds import ARRAYS
 
     arrays = tuple(k for k in ARRAYS if k in arrays)
     graph = graph or graph_of(network, (*hw(image_size), int(network.inputs[0].shape[-1])))
     groups: dict[str, list] = {kind: [] for kind in arrays}
     units, map_shapes = {}, {}
     pieces, tensors = [], {}
-    method = reduction or REDUCTION or ("argmax" if _on_jax_accelerator() else "pooling")
-    check_choice("catsel.models.REDUCTION", method, REDUCTIONS, ModelError)
+    method = reduction or ("argmax" if _on_jax_accelerator() else "pooling")
+    check_choice("reduction", method, REDUCTIONS, ModelError)
     if method == "fused" and keras.backend.backend() != "jax":
-        raise ModelError(f"catsel.models.REDUCTION 'fused' needs the JAX backend (this one is "
-                         f"{keras.backend.backend()}); leave it None")
+        raise ModelError(f"reduction 'fused' needs the JAX backend (this one is {keras.backend.backend()}); "
+                         "leave it None")
     for k, name in enumerate(layers):
         out = captured_output(graph, name, k)
         skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens

@@ -14,7 +14,7 @@ dense unit), with the regularisation that makes such pictures readable
 
 The image passes through a sigmoid (values in [0, 1]), is scaled to
 [0, 255] and given the network's own preprocessing. Keras has no
-backend-neutral gradient, so :func:`catsel.backends.value_and_grad` holds one
+backend-neutral gradient, so :func:`catsel.network.backends.value_and_grad` holds one
 small step per backend (TensorFlow's GradientTape, ``jax.value_and_grad``,
 ``torch.autograd.grad``); the step itself is Keras' Adam, and everything else
 is ``keras.ops``. Seeded: the same seed gives the same picture on the same backend.
@@ -32,10 +32,10 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
-from .backends import on_accelerator, value_and_grad
-from .graph import Graph, graph_of
-from .options import hw, image_shape
-from .models import ActivationModel, Preprocess, base_layer, class_tokens
+from ..network.backends import on_accelerator, value_and_grad
+from ..network.graph import Graph, graph_of
+from ..options import hw, image_shape
+from ..network.models import ActivationModel, Preprocess, base_layer, class_tokens
 
 __all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
 
@@ -230,7 +230,7 @@ def maximise(
         step, and the unit's activation on the starting and final pictures.
         When the unit was not driven above its starting value (a unit that
         nothing drives, or too few steps), ``flat`` is True: the figures of
-        :mod:`catsel.visualize` and ``catsel visualize`` say so.
+        :mod:`catsel.figures.visualize` and ``catsel visualize`` say so.
 
     See Also
     --------

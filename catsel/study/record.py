@@ -4,7 +4,7 @@
 store's ``meta.json``: every parameter that a figure, the printout or the
 report names is a field (the number of label shuffles of the null
 included), each field's type is checked when the file is read, so a wrong
-one is one line naming it, and :meth:`catsel.pipeline.Settings.from_record` gives back
+one is one line naming it, and :meth:`catsel.study.pipeline.Settings.from_record` gives back
 the run's settings field by field.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import StoreError
-from .paths import is_digest
+from ..errors import StoreError
+from ..paths import is_digest
 
 __all__ = ["RunRecord"]
 

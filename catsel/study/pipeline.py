@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
-from .errors import CatselError, StoreError
-from .paths import file_digest, shown
+from ..errors import CatselError, StoreError
+from ..paths import file_digest, shown
 from .record import RunRecord
-from .options import (image_shape, named, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
+from ..options import (image_shape, named, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
                       check_fraction, check_positive)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .models import ActivationModel
-    from .store import Activations
+    from ..network.models import ActivationModel
+    from ..store import Activations
 
 __all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
            "TABLE_FILES", "file_digest"]
@@ -91,7 +91,7 @@ class Settings:
     fdr : {"bh", "by"}
     alpha : float, default 0.05
     select_by : {"threshold", "q", "both", "pairwise"}
-        What makes a unit selective (see :func:`catsel.tables.selective_rule`):
+        What makes a unit selective (see :func:`catsel.selecting.tables.selective_rule`):
         ``"pairwise"`` tests each category against every other, all tests
         FDR-corrected together (:func:`catsel.stats.pairwise_selectivity`).
     pairwise_test : {"welch", "ranksum"}, default "welch"
@@ -196,7 +196,7 @@ class Settings:
                    localizer=record.localizer, **{k: v for k, v in optional.items() if v is not None})
 
     def __post_init__(self):
-        from .selection import INDICES
+        from ..selecting.selection import INDICES
 
         check_choice(named("fit"), self.fit, FITS)
         if self.preprocess is not None:
@@ -207,7 +207,7 @@ class Settings:
         check_choice(named("select_by"), self.select_by, SELECT_BY)
         check_choice(named("tables"), self.tables, TABLE_FORMATS)
         if self.scheduler is not None:
-            from .capturing.cluster import local_workers
+            from ..capturing.cluster import local_workers
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
         object.__setattr__(self, "image_size", image_shape(self.image_size, named("image_size")))  # 48x96 → (48, 96)
@@ -281,7 +281,7 @@ class RunResult:
         -------
         matplotlib Axes
         """
-        from .plots import layer_proportions
+        from ..figures.plots import layer_proportions
 
         return layer_proportions(self.summary, ax=ax)
 
@@ -293,7 +293,7 @@ class RunResult:
         DataFrame
             See :func:`catsel.best_layers`.
         """
-        from .selection import best_layers
+        from ..selecting.selection import best_layers
 
         return best_layers(self.summary)
 
@@ -308,7 +308,7 @@ class RunResult:
         """
         from matplotlib.figure import Figure
 
-        from .store import atomic_write
+        from ..store import atomic_write
 
         (self.out / "run.json").unlink(missing_ok=True)  # until the new record is written, no run is finished here
         digests = {}
@@ -357,14 +357,14 @@ def table_format(asked: str, rows: int) -> str:
 def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings,
                   halves: pd.DataFrame | None) -> pd.DataFrame:
     """Split-half columns (from ``halves``), p/q-values and the select-by rule, as the settings ask."""
-    from .stats import add_significance
-    from .tables import selective_rule
+    from ..stats import add_significance
+    from ..selecting.tables import selective_rule
 
     if halves is not None:
         table["reliability"] = halves["reliability"].to_numpy()
         table["replicated"] = (halves["selective_a"] & halves["selective_b"]).to_numpy()
     if settings.select_by == "pairwise":  # every pairwise test, FDR-corrected together, decides
-        from .stats import pairwise_selectivity
+        from ..stats import pairwise_selectivity
 
         pairs = pairwise_selectivity(acts, test=settings.pairwise_test, method=settings.fdr)
         table["p_pairwise"] = pairs["p_pairwise"].to_numpy()
@@ -415,9 +415,9 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     CatselError
         For any problem with the options, the images, the model or the output folder.
     """
-    from .data import ImageFolder
-    from .errors import DatasetError
-    from .store import folder_lock
+    from ..images.folder import ImageFolder
+    from ..errors import DatasetError
+    from ..store import folder_lock
 
     settings = replace(settings or Settings(), **options)
     t0 = time.perf_counter()
@@ -436,14 +436,14 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
 def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
-    from .backends import backend_info
-    from .capturing import capture
-    from .data import ImageFolder
-    from .errors import DatasetError
-    from .graph import defaults_note
-    from .models import activation_model, describe_preprocessing, untrained_control
-    from .selection import INDICES, layer_summary, selectivity
-    from .stats import with_baselines
+    from ..network.backends import backend_info
+    from ..capturing import capture
+    from ..images.folder import ImageFolder
+    from ..errors import DatasetError
+    from ..network.graph import defaults_note
+    from ..network.models import activation_model, describe_preprocessing, untrained_control
+    from ..selecting.selection import INDICES, layer_summary, selectivity
+    from ..stats import with_baselines
 
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
                               preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
@@ -455,7 +455,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                            summaries=INDICES[settings.index].summaries)
     client = None
     if settings.scheduler is not None:  # the capture runs on a Dask cluster's workers
-        from .capturing.cluster import connect
+        from ..capturing.cluster import connect
 
         client = connect(settings.scheduler)
         capture_options.update(client=client, block=settings.block)
@@ -482,13 +482,13 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
             untrained = controls[0]
     finally:
         if client is not None:
-            from .capturing.cluster import close
+            from ..capturing.cluster import close
 
             close(client)
 
     halves = None
     if settings.reliability:  # one split: the table's columns, and the first of the summary's splits
-        from .stats import split_half
+        from ..stats import split_half
 
         halves = split_half(acts, index=settings.index, threshold=settings.threshold)
     table = _significance(selectivity(acts, index=settings.index, threshold=settings.threshold,
@@ -505,11 +505,11 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                              controls={"untrained": controls} if controls else None, among=among)
 
     if settings.permutations:  # the significant count stands beside every proportion too
-        from .stats import significant_counts
+        from ..stats import significant_counts
 
         counts = significant_counts(table, settings.alpha)
         summary = summary.merge(counts, on=["layer", "category"], how="left", sort=False)
-    from .stats import confound_check
+    from ..stats import confound_check
 
     confounds = confound_check(acts)
     if confounds:  # one warning, the largest difference named
@@ -626,7 +626,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
         With ``model=None``; ``table`` and ``summary`` as written, with
         ``layer`` and ``category`` in network and label order.
     """
-    from .store import load_activations
+    from ..store import load_activations
 
     out = Path(out)
     acts = load_activations(out, data_dir=data_dir)
@@ -678,6 +678,6 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__

@@ -35,8 +35,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .options import renamed
-from .store import Activations
+from ..store import Activations
 from .tables import long_table, onehot, selective_rule, summary_frame
 
 __all__ = ["selectivity", "layer_summary", "layer_category_codes", "representative_units", "best_layers", "normalise", "selectivity_matrix",
@@ -84,7 +83,7 @@ class Index:
     ``prepare`` takes the activations ``a`` (float64, shape ``(n_images,
     n_units)``). ``compute`` takes its result and a membership matrix
     ``members`` of shape ``(n_rows, n_images)`` whose every row is one
-    category's 0/1 membership (from :func:`catsel.tables.onehot`, or a stack of
+    category's 0/1 membership (from :func:`catsel.selecting.tables.onehot`, or a stack of
     them under shuffled labels), and returns ``(values, chance)``: the index
     of every unit for every row, shape ``(n_rows, n_units)``, and each row's
     chance level, shape ``(n_rows,)``. Rows must be computed independently of
@@ -494,7 +493,7 @@ def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, ind
     Returns
     -------
     ndarray of bool, shape (n_categories, n_units)
-        See :func:`catsel.tables.selective_rule`.
+        See :func:`catsel.selecting.tables.selective_rule`.
     """
     values, chance = selectivity_matrix(a, labels, n_categories, index=index, eps=eps)
     return selective_rule(values - chance[:, None], is_constant(np.asarray(a))[None, :], threshold)
@@ -759,7 +758,7 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         One row per layer × category present in ``table``, with the columns of
-        :data:`catsel.tables.SUMMARY_COLUMNS` (then ``index``, ``model``,
+        :data:`catsel.selecting.tables.SUMMARY_COLUMNS` (then ``index``, ``model``,
         ``weights``); ``table``'s attrs (threshold, index, model label) kept.
     """
     layers = list(table["layer"].cat.categories)
@@ -846,7 +845,7 @@ def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFram
         One row per category: ``category``, ``layer``, ``proportion``,
         ``n_selective``, ``n_units`` (and ``excess`` where the summary has it).
     """
-    from .options import check_choice
+    from ..options import check_choice
 
     check_choice("by", by, ("proportion", "excess"))
     if by not in summary:
@@ -864,4 +863,3 @@ def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-representative_filters = renamed(representative_units, "representative_filters")

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # Keras is imported where a network is walked, so `catsel.widgets` stays light
+if TYPE_CHECKING:  # Keras is imported where a network is walked, so `catsel.apps.widgets` stays light
     import keras
 
 __all__ = ["ReceptiveField", "receptive_fields", "graph_fields", "global_layers", "receptive_box", "GLOBAL"]
@@ -139,7 +139,7 @@ class ReceptiveField:
         top, left = math.ceil(cy - (sy - 1) / 2 - 1e-9), math.ceil(cx - (sx - 1) / 2 - 1e-9)
         bottom, right = math.floor(cy + (sy - 1) / 2 + 1e-9) + 1, math.floor(cx + (sx - 1) / 2 + 1e-9) + 1
         if image_size is not None:
-            from .options import hw
+            from ..options import hw
 
             height, width = hw(image_size)
             top, left = max(top, 0), max(left, 0)
@@ -213,11 +213,11 @@ def _union(fields: list):
 
 
 def walk_tensors(graph, start) -> dict:
-    """The field of every tensor of a flat :class:`catsel.graph.Graph` whose input has field ``start``.
+    """The field of every tensor of a flat :class:`catsel.network.graph.Graph` whose input has field ``start``.
 
     Parameters
     ----------
-    graph : catsel.graph.Graph
+    graph : catsel.network.graph.Graph
     start : ReceptiveField
 
     Returns
@@ -286,7 +286,7 @@ def graph_fields(graph) -> dict:
 
     Parameters
     ----------
-    graph : catsel.graph.Graph
+    graph : catsel.network.graph.Graph
 
     Returns
     -------

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .options import SELECT_BY, check_choice
+from ..options import SELECT_BY, check_choice
 
 __all__ = ["SUMMARY_COLUMNS", "onehot", "long_table", "layer_frame", "summary_frame",
            "selective_rule", "top_k"]

@@ -35,8 +35,8 @@ def _positive(text: str) -> int:
 
 
 def _size(text: str):
-    from .errors import CatselError
-    from .options import image_shape
+    from ..errors import CatselError
+    from ..options import image_shape
 
     try:
         return image_shape(text)
@@ -82,16 +82,16 @@ def _verbose(command) -> None:
 
 
 def _import_keras(verbose: bool) -> None:
-    from .startup import import_keras
+    from ..startup import import_keras
 
     import_keras(verbose=verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
-    from .pipeline import Settings as defaults  # the defaults are the library's: written once
-    from .selection import INDICES
+    from .. import __version__
+    from ..options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
+    from ..study.pipeline import Settings as defaults  # the defaults are the library's: written once
+    from ..selecting.selection import INDICES
 
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     parser.add_argument("--version", action="version", version=f"catsel {__version__}")
@@ -277,9 +277,9 @@ _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size"
 
 def settings_from_args(args):
     """The :class:`catsel.Settings` of parsed ``catsel run`` arguments (checked before anything runs)."""
-    from .pipeline import Settings
+    from ..study.pipeline import Settings
 
-    from .options import as_options
+    from ..options import as_options
 
     layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
     with as_options():  # errors name the options typed, not Python's keywords
@@ -288,20 +288,20 @@ def settings_from_args(args):
 
 
 def cmd_run(args) -> int:
-    from .pipeline import run
+    from ..study.pipeline import run
 
     settings = settings_from_args(args)
     result = run(args.data_dir, args.out, settings)
     _report(result.record, result.summary, result.skipped, result.out)
     if args.report:
-        from .report import write_report
+        from ..study.report import write_report
 
         print(f"Wrote {write_report(result)}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from ..study.report import write_report
 
     print(f"Wrote {write_report(args.run_dir, args.out, data_dir=args.data)}")
     return 0
@@ -321,9 +321,9 @@ def explore_notebook(run_dir: Path) -> Path:
     """Write ``RUN_DIR/explore.ipynb``: the dashboard that ``catsel explore`` serves."""
     import nbformat
 
-    from .pipeline import run_settings
-    from .record import RunRecord
-    from .store import load_activations
+    from ..study.pipeline import run_settings
+    from ..study.record import RunRecord
+    from ..store import load_activations
 
     load_activations(run_dir)  # a clear error now rather than in the browser
     settings = run_settings(run_dir) or RunRecord()
@@ -333,7 +333,7 @@ def explore_notebook(run_dir: Path) -> Path:
         nbformat.v4.new_markdown_cell(f"# catsel: {_markdown_text(run_dir.resolve().name)}\n\nWhich filters prefer which category, "
                                       "layer by layer. Move the threshold; open a layer; pick a filter."),
         nbformat.v4.new_code_cell(
-            "import catsel\nfrom catsel import widgets\n\n"
+            "import catsel\nfrom catsel.apps import widgets\n\n"
             f"acts = catsel.load_activations({str(run_dir.resolve())!r})\n"
             f"table = catsel.selectivity(acts, index={settings.get('index', 'paper')!r}, "
             f"threshold={settings.get('threshold', 0.01)!r})\n"
@@ -348,7 +348,7 @@ def explore_notebook(run_dir: Path) -> Path:
 def cmd_explore(args) -> int:
     import importlib.util
 
-    from .errors import CatselError
+    from ..errors import CatselError
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -428,7 +428,7 @@ def _serve(command: list[str]) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .comparison import compare, write_comparison
+    from ..study.comparison import compare, write_comparison
 
     labels = [l.strip() for l in args.labels.split(",")] if args.labels else None
     comparison = compare(args.run_dirs, labels=labels, probe=not args.no_probe)
@@ -444,19 +444,19 @@ def cmd_compare(args) -> int:
 
 
 def cmd_visualize(args) -> int:
-    from .errors import CatselError
+    from ..errors import CatselError
 
     if args.category is None and (args.layer is None or args.unit is None):
         raise CatselError("give --layer and --unit for one unit, or --category for its representative units")
-    from . import selectivity
-    from .models import from_store
-    from .pipeline import run_settings
-    from .record import RunRecord
-    from .store import load_activations
-    from .visualize import field_note, plot_unit, plot_representatives
+    from ..selecting.selection import selectivity
+    from ..network.models import from_store
+    from ..study.pipeline import run_settings
+    from ..study.record import RunRecord
+    from ..store import load_activations
+    from ..figures.visualize import field_note, plot_unit, plot_representatives
 
-    from .paths import not_a_link
-    from .store import atomic_write
+    from ..paths import not_a_link
+    from ..store import atomic_write
 
     out = not_a_link(args.out, what="the figure")  # before the minutes of activation maximisation
     kind = out.suffix.lower().lstrip(".")
@@ -507,7 +507,7 @@ def cmd_visualize(args) -> int:
 
 def _report(run, summary, skipped: list, out: Path) -> None:
     label = f"{run['model']}, {run['weights']}"
-    from .options import size_text
+    from ..options import size_text
 
     print(f"\n{label}, {size_text(run['image_size'])}, {sum(run['images_per_category'].values())} images "
           f"({', '.join(f'{c}: {n}' for c, n in run['images_per_category'].items())})")
@@ -515,7 +515,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         print(f"Preprocessing: {run['preprocessing']}")
     if run.get("layers_note"):
         print(f"Layers: {run['layers_note']}")
-    from .stats import negative_excess_sentence, null_sentence
+    from ..stats import negative_excess_sentence, null_sentence
 
     def cell(row) -> str:  # each proportion beside its null and excess, and the significant share
         text = f"{row['proportion'] * 100:.1f}%"
@@ -576,8 +576,8 @@ def _unknown(parser, command: str, extra: list) -> None:
 
 
 def cmd_lesion(args) -> int:
-    from .lesions import lesion, write_lesion
-    from .paths import inside, not_a_link, plain_name
+    from ..study.lesions import lesion, write_lesion
+    from ..paths import inside, not_a_link, plain_name
 
     name = args.category if plain_name(args.category) and "/" not in args.category else "category"
     # where it writes, checked before the minutes of the lesion: a folder of the run is joined by the run
@@ -624,7 +624,7 @@ def cmd_course(args) -> int:
 def cmd_layers(args) -> int:
     import pandas as pd
 
-    from .models import layers
+    from ..network.models import layers
 
     table = layers(args.model, weights=args.weights, image_size=args.image_size)
     if args.defaults:
@@ -660,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the subcommand, with the option it most likely means
         _unknown(parser, args.command, extra)
-    from .errors import CatselError, warnings_as_one_line
+    from ..errors import CatselError, warnings_as_one_line
 
     warnings_as_one_line()
     problem = _memory_problem()

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .selection import EPS, index_inputs, normalise, selective_units, selectivity_matrix, stack_units
-from .tables import layer_frame, long_table, onehot, selective_rule
-from .store import Activations
+from ..selecting.selection import EPS, index_inputs, normalise, selective_units, selectivity_matrix, stack_units
+from ..selecting.tables import layer_frame, long_table, onehot, selective_rule
+from ..store import Activations
 
 __all__ = ["permutation_test", "fdr", "must_beat", "pairwise_selectivity", "PAIRWISE_TESTS", "bootstrap_proportions", "shuffled_baseline", "split_half",
            "image_statistics", "confound_audit", "phase_scramble", "linear_probe", "complexity_profile",
@@ -93,7 +93,7 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
         Warn where the permutation floor still binds.
     blockwise : bool, optional
         Read the store block by block of images, one pass per ``block``
-        permutations (see :func:`catsel.selection.blockwise_sums`), in float64;
+        permutations (see :func:`catsel.selecting.selection.blockwise_sums`), in float64;
         default: when the store is large. The same permutations either way.
 
     Returns
@@ -102,7 +102,7 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
         ``layer``, ``filter``, ``category``, ``p_value``, ``permutations``
         (how many the test received); the rows of :func:`catsel.selectivity`.
     """
-    from .selection import INDICES, blockwise_sums, use_blockwise
+    from ..selecting.selection import INDICES, blockwise_sums, use_blockwise
 
     layers = list(layers) if layers is not None else list(acts.layers)
     spec = INDICES[index]
@@ -296,7 +296,7 @@ def pairwise_selectivity(acts: Activations, *, test: str = "welch", method: str 
     raw maxima) is corrected together for the false-discovery rate (BH or
     BY); a unit is selective for c when each of its tests against the other
     categories has ``q < alpha``, that is when ``q_pairwise`` (the largest of
-    them) is below alpha (:func:`catsel.tables.selective_rule` with
+    them) is below alpha (:func:`catsel.selecting.tables.selective_rule` with
     ``select_by="pairwise"``). Prince, Alvarez & Konkle (2024) choose their
     units this way (a t-test against every other category, FDR-corrected).
 
@@ -336,7 +336,7 @@ def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
 
 def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng, among=None) -> np.ndarray:
     """(shuffles, layers, categories) proportions under shuffled labels; the index's preparation done once."""
-    from .selection import INDICES
+    from ..selecting.selection import INDICES
 
     spec = INDICES[index]
     x = spec.prepare(a, EPS)
@@ -366,7 +366,7 @@ class ShuffledMargins:
     """
 
     def __init__(self, acts: Activations, *, index: str = "paper", shuffles: int = 20, layers=None, seed: int = 0):
-        from .selection import INDICES
+        from ..selecting.selection import INDICES
 
         self.layers, a, self.sizes = index_inputs(acts, list(layers) if layers is not None else list(acts.layers),
                                                   index)
@@ -476,7 +476,7 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
     seed : int, default 0
     blockwise : bool, optional
         Read the store block by block of images, all shuffles in the same
-        two passes (see :func:`catsel.selection.blockwise_sums`); default:
+        two passes (see :func:`catsel.selecting.selection.blockwise_sums`); default:
         when the store is large. The same shuffles either way.
     among : ndarray of bool, shape (categories, units), optional
         Count only these unit × category pairs (the units a localizer chose:
@@ -488,7 +488,7 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
         ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
         and ``null_high`` (its 95th percentile).
     """
-    from .selection import INDICES, blockwise_sums, use_blockwise
+    from ..selecting.selection import INDICES, blockwise_sums, use_blockwise
 
     layers = list(layers) if layers is not None else list(acts.layers)
     labels, n_cat = np.asarray(acts.labels), len(acts.categories)
@@ -555,7 +555,7 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
     DataFrame
         ``summary``'s rows and columns, the baselines' columns added; its attrs kept.
     """
-    from .selection import layer_summary, selectivity
+    from ..selecting.selection import layer_summary, selectivity
 
     index = summary.attrs.get("index", "paper")
     threshold = summary.attrs.get("threshold", 0.01)
@@ -604,7 +604,7 @@ def _half(data, labels, mask, n_cat, index) -> tuple[np.ndarray, np.ndarray, np.
         an = normalise(part)
         profile = np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)])
         return values, chance, part.max(axis=0) == part.min(axis=0), profile
-    from .selection import INDICES, blockwise_sums
+    from ..selecting.selection import INDICES, blockwise_sums
 
     acts, layers = data
     sums, per_unit = blockwise_sums(acts, layers, index, labels, n_cat, images=mask)
@@ -635,7 +635,7 @@ def _split_half(data, labels, n_cat, index, threshold, rng) -> tuple[dict, np.nd
 def _split_data(acts: Activations, layers, index: str, blockwise: bool | None):
     """(layers, data, sizes) for the split-half statistics: the units in memory, or ``(acts, layers)`` to read
     block by block (a large store, or as asked)."""
-    from .selection import use_blockwise
+    from ..selecting.selection import use_blockwise
 
     chosen = list(layers) if layers is not None else list(acts.layers)
     if use_blockwise(acts, chosen, index, blockwise):
@@ -663,7 +663,7 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     seed : int, default 0
     blockwise : bool, optional
         Read the store block by block of images (two passes per half; see
-        :func:`catsel.selection.blockwise_sums`); default: when it is large.
+        :func:`catsel.selecting.selection.blockwise_sums`); default: when it is large.
 
     Returns
     -------
@@ -973,9 +973,9 @@ def phase_scramble(acts_or_folder, out_dir: str | os.PathLike, *, seed: int = 0,
     """
     from PIL import Image
 
-    from .data import ImageFolder, load_image
-    from .options import hw
-    from .paths import inside
+    from ..images.folder import ImageFolder, load_image
+    from ..options import hw
+    from ..paths import inside
 
     if isinstance(acts_or_folder, Activations):  # each file checked to be the one captured
         paths = acts_or_folder.paths

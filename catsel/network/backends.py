@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 __all__ = ["backend_info", "accelerators", "on_accelerator", "resolve_devices", "compile_forward", "float32_arithmetic",
            "value_and_grad", "FLOAT32_MATMUL"]

@@ -4,7 +4,7 @@
   maximum is highest (optionally within one category);
 * :func:`receptive_crop` — the region of an image that the filter's maximum
   saw: the unit's receptive field (stored with the capture, computed from the
-  model's layers, see :mod:`catsel.receptive`) around where the maximum was;
+  model's layers, see :mod:`catsel.network.receptive`) around where the maximum was;
 * :func:`plot_top_images`, :func:`plot_crops` — montages as matplotlib figures;
 * :func:`thumbnail_grid` — a few images per category of a dataset.
 
@@ -21,12 +21,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .data import ImageFolder, load_image
+from ..images.folder import ImageFolder, load_image
 from .plots import fit_fonts, palette
-from .receptive import ReceptiveField
-from .options import former_keyword, renamed
-from .store import Activations
-from .tables import top_k
+from ..network.receptive import ReceptiveField
+from ..former import former_keyword
+from ..store import Activations
+from ..selecting.tables import top_k
 
 __all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
            "plot_unit", "plot_representatives"]
@@ -232,7 +232,7 @@ def activity(acts: Activations, layer: str, unit: int) -> tuple[int, int]:
 
 
 def _activity_note(acts: Activations, layer: str, unit: int) -> str:
-    from .selection import MIN_ACTIVE
+    from ..selecting.selection import MIN_ACTIVE
 
     active, total = activity(acts, layer, unit)
     if active < MIN_ACTIVE * total:
@@ -369,7 +369,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     """One panel with the three views of a filter.
 
     Its top images, their receptive-field crops, and an activation-maximisation
-    picture (see :func:`catsel.maximise.maximise`).
+    picture (see :func:`catsel.figures.maximise.maximise`).
 
     Parameters
     ----------
@@ -395,7 +395,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
     """
     from .maximise import maximise
-    from .models import from_store
+    from ..network.models import from_store
 
     amodel = amodel or from_store(acts)
     result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress,
@@ -450,7 +450,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     return_pictures : bool, default False
         Also return the activation-maximisation results, in the panel's order.
     top, crops : int, optional
-        Former names of ``n_units`` and ``k``, kept for one release.
+        Former names of ``n_units`` and ``k`` (catsel 0.1.0, see :mod:`catsel.former`).
 
     Returns
     -------
@@ -462,8 +462,8 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
         When no unit is selective for ``category``.
     """
     from . import maximise
-    from .models import from_store
-    from .selection import representative_units
+    from ..network.models import from_store
+    from ..selecting.selection import representative_units
 
     n_units = former_keyword(n_units, top, new="n_units", old="top")
     k = former_keyword(k, crops, new="k", old="crops")
@@ -492,7 +492,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
         ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (its unit sees all)'}"
                      if views else f"no {category} image drives it", fontsize=7)
         ax.set_axis_off()
-    from .selection import MIN_ACTIVE
+    from ..selecting.selection import MIN_ACTIVE
 
     # wrapped to the figure's width: a panel of two filters is narrower than the title's one line
     width = max(20, int(fig.get_figwidth() * 11))
@@ -503,4 +503,3 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     return (fig, pictures) if return_pictures else fig
 
 
-plot_filter = renamed(plot_unit, "plot_filter")
