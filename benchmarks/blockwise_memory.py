@@ -67,7 +67,7 @@ def main() -> None:
     folder = Path(args.dir or tempfile.mkdtemp(prefix="catsel-blockwise-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"{args.units} units, {args.categories} categories, {os.cpu_count()} CPU cores; block: "
-          f"catsel.selecting.selection.BLOCK_BYTES of float64")
+          f"catsel.selecting.blocks.BLOCK_BYTES of float64")
     print(f"\n{'images':>9} {'store MB':>9} {'how':>7} {'selectivity s':>14} {'null s':>7} {'peak RSS MB':>12}")
     for n in (int(x) for x in args.images.split(",")):
         path = folder / f"maxima-{n}.npy"

@@ -54,7 +54,8 @@ def main() -> None:
     from capture_speed import recycled_folder
     from catsel.network.backends import backend_info, compile_forward
     from catsel.capturing.local import Decoder as _Decoder
-    from catsel.network.models import Preprocess, fused_reductions, reduce_maps, spatial_summaries
+    from catsel.network.preprocess import Preprocess
+    from catsel.network.reduce import fused_reductions, reduce_maps, spatial_summaries
     from catsel.store import ActivationStore, StoreMeta
 
     backend = keras.backend.backend()

@@ -44,7 +44,7 @@ import numpy as np
 
 import catsel
 from catsel.network.backends import backend_info, compile_forward, resolve_devices
-from catsel.network.models import Preprocess
+from catsel.network.preprocess import Preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 

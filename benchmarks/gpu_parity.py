@@ -43,7 +43,7 @@ import pandas as pd
 import catsel
 from catsel.network import backends
 from catsel.network.backends import backend_info
-from catsel.selecting.selection import MIN_ACTIVE
+from catsel.selecting.indices import MIN_ACTIVE
 
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4

@@ -53,10 +53,10 @@ _EXPORTS = {
     "ActivationModel": "network.models", "activation_model": "network.models", "layers": "network.models",
     "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
-    "selectivity": "selecting.selection", "selectivity_matrix": "selecting.selection",
-    "normalise": "selecting.selection", "layer_summary": "selecting.selection",
+    "selectivity": "selecting.selection", "selectivity_matrix": "selecting.indices",
+    "normalise": "selecting.indices", "layer_summary": "selecting.selection",
     "representative_units": "selecting.selection", "best_layers": "selecting.selection",
-    "INDICES": "selecting.selection", "register_index": "selecting.selection",
+    "INDICES": "selecting.indices", "register_index": "selecting.indices",
     "run": "study.pipeline", "Settings": "study.pipeline", "RunResult": "study.pipeline", "load_run": "study.pipeline",
     "RunRecord": "study.record",
     "write_report": "study.report",
@@ -103,8 +103,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .study.comparison import compare
     from .study.lesions import lesion
     from .figures.plots import compare_layer_proportions, layer_proportions
-    from .selecting.selection import (INDICES, best_layers, layer_summary, normalise, register_index,
-                                      representative_units, selectivity, selectivity_matrix)
+    from .selecting.indices import INDICES, normalise, register_index, selectivity_matrix
+    from .selecting.selection import best_layers, layer_summary, representative_units, selectivity
     from .store import Activations, StoreMeta, load_activations
 
 #: The public modules besides the top level: the statistics, the figures, the study's comparisons, lesions and

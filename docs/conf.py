@@ -96,6 +96,10 @@ def _defined_in() -> dict[str, str]:
             obj = getattr(module, name)
             if getattr(obj, "__module__", module.__name__) == module.__name__:
                 names.setdefault(name, module.__name__)
+    for name, home in names.items():  # a package that gives its modules' names together is where they are documented
+        package = importlib.import_module(home.rpartition(".")[0])
+        if name in getattr(package, "__all__", []) and package.__name__ != "catsel":
+            names[name] = package.__name__
     return names
 
 

@@ -111,7 +111,7 @@ def small_vit(size: int = 16, patch: int = 4, dim: int = 16, heads: int = 2, blo
 
 
 def packed_against_unpacked() -> list[str]:
-    """Each case where the one-buffer transfer (:class:`catsel.network.models.Piece`) gives other bits than one float32
+    """Each case where the one-buffer transfer (:class:`catsel.network.packing.Piece`) gives other bits than one float32
     output per kind, on this process's Keras backend: float32, the two mixed precisions (with a float32 head),
     and a map too large for 16-bit positions. Empty when every array of every case is bitwise the same."""
     import numpy as np

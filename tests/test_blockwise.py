@@ -9,7 +9,7 @@ import pytest
 
 import catsel
 from catsel import stats
-from catsel.selecting import selection
+from catsel.selecting import blocks as engine
 from catsel.store import Activations
 from helpers import small_cnn
 
@@ -48,7 +48,7 @@ def test_blockwise_selectivity_equals_the_whole_computation(stored, index, monke
         return rows(self, layer, start, stop)
 
     monkeypatch.setattr(Activations, "rows", counted)
-    monkeypatch.setattr(selection, "BLOCK_BYTES", 7 * 8 * sum(stored.units.values()))  # 7 images a block
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 7 * 8 * sum(stored.units.values()))  # 7 images a block
     _never_whole(monkeypatch)
     blocks = catsel.selectivity(stored, index=index, blockwise=True)
     assert max(read) == 7 and len(read) > 2 * len(stored.layers)  # blocks, two passes
@@ -62,8 +62,8 @@ def test_blockwise_selectivity_equals_the_whole_computation(stored, index, monke
 def test_blockwise_shuffled_null_and_summary_equal_the_whole_computation(stored, monkeypatch):
     whole = stats.shuffled_baseline(stored, shuffles=6, seed=3, blockwise=False)
     summary = catsel.layer_summary(catsel.selectivity(stored, blockwise=False))
-    monkeypatch.setattr(selection, "BLOCK_BYTES", 5 * 8 * sum(stored.units.values()))
-    monkeypatch.setattr(selection, "BLOCKWISE_ABOVE", 0)  # the automatic switch: every store is "large"
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 5 * 8 * sum(stored.units.values()))
+    monkeypatch.setattr(engine, "BLOCKWISE_ABOVE", 0)  # the automatic switch: every store is "large"
     _never_whole(monkeypatch)
     blocks = stats.shuffled_baseline(stored, shuffles=6, seed=3)
     pd.testing.assert_frame_equal(blocks, whole)
@@ -91,7 +91,7 @@ def test_blockwise_permutation_test_and_split_halves_equal_the_whole_computation
     whole_half = stats.split_half(stored, seed=2, blockwise=False)
     whole_dprime = stats.split_half(stored, index="dprime", seed=2, blockwise=False)
     whole_reliability = stats.reliability_summary(stored, shuffles=3, splits=2, seed=1, blockwise=False)
-    monkeypatch.setattr(selection, "BLOCK_BYTES", 6 * 8 * sum(stored.units.values()))
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 6 * 8 * sum(stored.units.values()))
     _never_whole(monkeypatch)
     blocks_p = stats.permutation_test(stored, permutations=40, max_permutations=400, seed=5, block=16,
                                       blockwise=True, warn=False)

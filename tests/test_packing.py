@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from catsel.network import models
+from catsel.network import models, packing
 from helpers import packed_against_unpacked, small_cnn
 
 
@@ -36,7 +36,7 @@ def test_the_one_buffer_holds_the_same_bits_on_the_other_backends(backend, modul
 
 
 def test_the_plan_uses_the_smallest_lossless_types_and_keeps_32_bit_views_aligned():
-    plan = models.plan_packing([("maxima", "a", 3, "bfloat16", None), ("positions", "a", 3, "bfloat16", 900),
+    plan = packing.plan_packing([("maxima", "a", 3, "bfloat16", None), ("positions", "a", 3, "bfloat16", 900),
                                 ("means", "a", 3, "bfloat16", 900), ("minima", "a", 3, "bfloat16", 900),
                                 ("maxima", "b", 2, "float32", None), ("positions", "b", 2, "float32", 70_000)])
     travel = {(p.kind, p.layer): p.dtype for p in plan}
@@ -47,7 +47,7 @@ def test_the_plan_uses_the_smallest_lossless_types_and_keeps_32_bit_views_aligne
     assert sum(p.words for p in plan) == 6 + 4 + 4 + 3 * 3
     buffer = np.zeros((4, 24), dtype=np.int16)  # 23 words, padded to an even row
     buffer[:, 6:10] = np.array([[1.5, -2.0]], np.float32).view(np.int16)
-    arrays = models.unpack(buffer, plan)
+    arrays = packing.unpack(buffer, plan)
     assert arrays["maxima"]["b"].dtype == np.float32 and arrays["maxima"]["b"][0].tolist() == [1.5, -2.0]
     assert np.shares_memory(arrays["maxima"]["b"], buffer)  # a view, not a copy
     assert arrays["positions"]["a"].dtype == np.int32 and (arrays["positions"]["a"] == 32768).all()

@@ -9,7 +9,7 @@ from scipy.stats import binom
 
 import catsel
 from catsel import Activations, stats
-from catsel.selecting.selection import selective_units
+from catsel.selecting.indices import selective_units
 from planted import SIZE
 
 
@@ -128,8 +128,8 @@ def test_a_run_with_reliability_splits_the_halves_once(planted_acts, monkeypatch
     expected = stats.reliability_summary(planted_acts, shuffles=3)
     halves = stats.split_half(planted_acts)
     calls = []
-    original = stats._split_half
-    monkeypatch.setattr(stats, "_split_half", lambda *a: calls.append(1) or original(*a))
+    original = stats.reliability._split_half
+    monkeypatch.setattr(stats.reliability, "_split_half", lambda *a: calls.append(1) or original(*a))
     reused = stats.reliability_summary(planted_acts, shuffles=3, split=halves)
     assert len(calls) == 10 - 1 + 3  # the table's split is the first of the ten, not drawn again
     pd.testing.assert_frame_equal(reused, expected)
@@ -332,7 +332,7 @@ def test_the_pairwise_rule_is_calibrated_under_shuffled_labels():
     for seed in range(40):
         shuffled = np.random.default_rng(seed).permutation(labels)
         acts = Activations.from_arrays({"l": a}, shuffled, ["x", "y", "z"])
-        p = stats._pairwise_p(a, shuffled, 3, "welch")
+        p = stats.pairwise._pairwise_p(a, shuffled, 3, "welch")
         raw.append(np.nanmean(p < 0.05))  # each one-sided test at 0.05
         any_found.append((stats.pairwise_selectivity(acts)["q_pairwise"] < 0.05).any())
     assert 0.03 <= np.mean(raw) <= 0.07  # the engine's false-positive rate is nominal

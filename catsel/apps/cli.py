@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
     from ..study.pipeline import Settings as defaults  # the defaults are the library's: written once
-    from ..selecting.selection import INDICES
+    from ..selecting.indices import INDICES
 
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     parser.add_argument("--version", action="version", version=f"catsel {__version__}")
@@ -515,7 +515,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         print(f"Preprocessing: {run['preprocessing']}")
     if run.get("layers_note"):
         print(f"Layers: {run['layers_note']}")
-    from ..stats import negative_excess_sentence, null_sentence
+    from ..study.verdict import negative_excess_sentence, null_sentence
 
     def cell(row) -> str:  # each proportion beside its null and excess, and the significant share
         text = f"{row['proportion'] * 100:.1f}%"

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ..options import check_choice
-from ..selecting.selection import layer_summary, normalise, selectivity, selectivity_matrix
+from ..selecting.indices import normalise, selectivity_matrix
+from ..selecting.selection import layer_summary, selectivity
 from ..selecting.tables import selective_rule
 
 __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "check_null",

@@ -37,7 +37,8 @@ from matplotlib.figure import Figure
 from ..figures.plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_fonts, palette
 from ..selecting.selection import layer_category_codes
 from ..figures.visualize import activity, has_receptive_field, receptive_crop, top_images
-from ..selecting.selection import INDICES, selectivity
+from ..selecting.indices import INDICES
+from ..selecting.selection import selectivity
 from ..selecting.tables import selective_rule, summary_frame
 from ..errors import StoreError
 from ..former import former_keyword
@@ -674,7 +675,7 @@ class UnitExplorer(_Explorer):
         self._show(self._draw(layer, unit))
 
     def _describe(self, layer: str, unit: int) -> str:
-        from ..selecting.selection import MIN_ACTIVE
+        from ..selecting.indices import MIN_ACTIVE
 
         active, total = activity(self.acts, layer, unit)
         note = (" — <b>silent</b>: no image drives it" if active == 0 else

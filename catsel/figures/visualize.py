@@ -232,7 +232,7 @@ def activity(acts: Activations, layer: str, unit: int) -> tuple[int, int]:
 
 
 def _activity_note(acts: Activations, layer: str, unit: int) -> str:
-    from ..selecting.selection import MIN_ACTIVE
+    from ..selecting.indices import MIN_ACTIVE
 
     active, total = activity(acts, layer, unit)
     if active < MIN_ACTIVE * total:
@@ -492,7 +492,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
         ax.set_title(f"top {category} images: {'receptive-field crops' if conv else 'whole (its unit sees all)'}"
                      if views else f"no {category} image drives it", fontsize=7)
         ax.set_axis_off()
-    from ..selecting.selection import MIN_ACTIVE
+    from ..selecting.indices import MIN_ACTIVE
 
     # wrapped to the figure's width: a panel of two filters is narrower than the title's one line
     width = max(20, int(fig.get_figwidth() * 11))

@@ -2,12 +2,14 @@
 
 Takes a network (a ``keras.applications`` name, a saved model, a ``keras.Model``) and gives an
 :class:`~catsel.network.models.ActivationModel`: the capturable layers with their kind, shape and default,
-the preprocessing on the device, the reduction of each map to its maximum and position, the results of a batch
-packed into one buffer, the device runtime (:mod:`~catsel.network.backends`), the layer graph through nested
-models (:mod:`~catsel.network.graph`), receptive fields (:mod:`~catsel.network.receptive`) and the network's
-identity for the store's key.
+its identity for the store's key, and the forward pass to packed results. Its parts, one job a module:
+networks by name and their weights (``applications``), the layer graph through nested models and the default
+layers (``graph``), which tensor a layer's units come from (``units``), preprocessing on the device
+(``preprocess``), the reduction of each map (``reduce``), the one-buffer transfer (``packing``), the device
+runtime (``backends``), receptive fields (``receptive``) and the kinds of result (``kinds``).
 """
 
 from ..startup import modules_on_first_use
 
-__getattr__ = modules_on_first_use(__name__, ['applications', 'backends', 'graph', 'kinds', 'models', 'receptive'])
+__getattr__ = modules_on_first_use(__name__, ['applications', 'backends', 'graph', 'kinds', 'models', 'packing', 'preprocess', 'receptive',
+                                                   'reduce', 'units'])

@@ -1,4 +1,4 @@
-"""The activation model: a network whose outputs are one number per filter.
+"""The activation model: a network whose outputs are one number per unit, and how it is built and rebuilt.
 
 For every requested layer the model returns, per image,
 
@@ -18,7 +18,6 @@ so it runs on TensorFlow, JAX and PyTorch.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,98 +26,22 @@ from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np
-from keras import ops
 
+from ..errors import CatselError, ModelError, WeightsUnavailableError
+from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
 from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
                            is_saved_model, load_saved)
 from .backends import compile_forward, resolve_devices
-from ..errors import ModelError, WeightsUnavailableError
 from .graph import CONV_TYPES, Graph, default_layers, graph_of, passes_on
-from ..errors import CatselError
-from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
+from .packing import Pack, can_pack, plan_packing, unpack
+from .preprocess import GRAYSCALE, PREPROCESS_WORDS, Preprocess, fitted_input, own_preprocessing
+from .reduce import REDUCTIONS, Reduce, on_jax_accelerator
+from .units import base_layer, captured_output, class_tokens
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ActivationModel", "Preprocess", "activation_model", "layers", "default_layers", "from_store", "untrained_control",
-           "reduce_maps", "spatial_summaries", "describe_preprocessing", "post_activation"]
-
-
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
-
-@keras.saving.register_keras_serializable(package="catsel")
-class Preprocess(keras.layers.Layer):
-    """uint8 RGB in [0, 255] → the input the network was trained on.
-
-    ``caffe``: RGB→BGR and ImageNet mean subtracted (VGG, ResNet v1);
-    ``tf``: scaled to [-1, 1]; ``torch``: scaled to [0, 1] then normalised by
-    the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
-    are (models that rescale inside, such as EfficientNet).
-
-    A network with a one-channel input gets grayscale images: each RGB pixel
-    becomes its ITU-R 601-2 luma, ``L = (19595 R + 38470 G + 7471 B + 2**15)
-    >> 16``, in integers, exactly as Pillow's ``convert("L")`` and
-    ``ImageOps.grayscale`` compute it (a gray image's pixels are kept as
-    they are), before the scaling of ``raw`` or ``tf``.
-
-    Parameters
-    ----------
-    mode : {"caffe", "tf", "torch", "raw"}
-    channels : {3, 1}, default 3
-        The network's input channels.
-    **kwargs
-        Keras layer arguments (``name``, ...).
-    """
-
-    def __init__(self, mode: str = "caffe", channels: int = 3, **kwargs):
-        super().__init__(**kwargs)
-        self.mode = check_choice("preprocessing", mode, PREPROCESS_MODES, ModelError)
-        self.channels = int(channels)
-        if self.channels not in (1, 3):
-            raise ModelError(f"catsel feeds RGB (3 channels) or grayscale (1 channel) images, not {channels} channels")
-        if self.channels == 1 and self.mode in ("caffe", "torch"):
-            raise ModelError(f"the {self.mode!r} preprocessing is defined for RGB images; a grayscale network takes "
-                             "'raw' (0-255) or 'tf' (-1..1): pass one of these")
-
-    def call(self, images):
-        """Preprocess a batch.
-
-        Parameters
-        ----------
-        images : tensor, shape (batch, height, width, 3)
-            RGB values in [0, 255]: uint8 (captures), or float (pictures being optimised).
-
-        Returns
-        -------
-        tensor of float32, shape (batch, height, width, channels)
-        """
-        if self.channels == 1 and "int" in str(images.dtype):  # Pillow's integer luma, to the bit
-            rgb = ops.cast(images, "int32")
-            luma = rgb[..., 0:1] * 19595 + rgb[..., 1:2] * 38470 + rgb[..., 2:3] * 7471 + 32768
-            x = ops.cast(ops.right_shift(luma, 16), "float32")
-        elif self.channels == 1:  # float pictures (activation maximisation): the same weights, differentiable
-            rgb = ops.cast(images, "float32")
-            x = (rgb[..., 0:1] * 19595 + rgb[..., 1:2] * 38470 + rgb[..., 2:3] * 7471) / 65536.0
-        else:
-            x = ops.cast(images, "float32")
-        if self.mode == "caffe":
-            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
-        elif self.mode == "tf":
-            x = x / 127.5 - 1.0
-        elif self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN, dtype="float32")
-            std = ops.convert_to_tensor(_TORCH_STD, dtype="float32")
-            x = (x / 255.0 - mean) / std
-        return x
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "channels": self.channels}
-
-
-#: How catsel turns its RGB images into a grayscale network's input, in the store key and run.json.
-GRAYSCALE = "grayscale: ITU-R 601-2 luma, L = (19595 R + 38470 G + 7471 B + 32768) >> 16, as Pillow's convert('L')"
+__all__ = ["ActivationModel", "untrained_control", "from_store", "activation_model", "layers", "describe_preprocessing"]
 
 
 @dataclass
@@ -160,7 +83,7 @@ class ActivationModel:
         The network's layers as one flat graph, through its nested models (:mod:`catsel.network.graph`).
     packing : tuple, optional
         Where each layer's results lie in the one buffer ``keras_model`` returns per batch (a
-        ``catsel.network.models.Piece`` each); ``None``: one output per kind of result, as float32.
+        ``catsel.network.packing.Piece`` each); ``None``: one output per kind of result, as float32.
     arrays : tuple of str
         The kinds of result ``keras_model`` computes, of ``maxima``, ``positions``, ``means`` and
         ``minima`` (default: the first two; see :meth:`for_arrays`).
@@ -527,240 +450,6 @@ def from_store(acts) -> "ActivationModel":
     return amodel
 
 
-#: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
-#: its own units; ``"LAYER"`` alone is the maximum over the patch tokens.
-CLASS_TOKEN = "[class]"
-
-
-def class_tokens(shape) -> int:
-    """How many class tokens lead a token output of shape (batch, tokens, channels).
-
-    One when the tokens less one make a square grid of patches and the tokens
-    do not (ViT's ``1 + 14 * 14``); none otherwise, and for any other shape.
-
-    Parameters
-    ----------
-    shape : tuple
-
-    Returns
-    -------
-    int
-    """
-    if len(shape) != 3 or shape[1] is None:
-        return 0
-    tokens = int(shape[1])
-    if math.isqrt(tokens) ** 2 == tokens:
-        return 0
-    return 1 if tokens > 1 and math.isqrt(tokens - 1) ** 2 == tokens - 1 else 0
-
-
-def base_layer(name: str) -> str:
-    """The network's layer behind a captured name (``"block[class]"`` → ``"block"``).
-
-    Parameters
-    ----------
-    name : str
-
-    Returns
-    -------
-    str
-    """
-    return name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
-
-
-class _TakeClassToken(keras.layers.Layer):
-    """The class token of a token output, (B, T, C) → (B, C): a layer of catsel's own (see :class:`_Reduce`)."""
-
-    def call(self, x):
-        return x[:, 0]
-
-
-def captured_output(graph: Graph, name: str, index: int = 0):
-    """The symbolic tensor a captured name stands for: a layer's output, or its class token.
-
-    Parameters
-    ----------
-    graph : Graph
-        The network's flat graph (:func:`catsel.network.graph.graph_of`).
-    name : str
-        A layer's name, or ``"LAYER[class]"``.
-    index : int, default 0
-        Numbers catsel's own layer, whose name must be unique in the model.
-
-    Returns
-    -------
-    KerasTensor
-
-    Raises
-    ------
-    ModelError
-        When ``"LAYER[class]"`` names a layer without a class token, or the layer has several outputs.
-    """
-    base = base_layer(name)
-    out = graph.node(base).output
-    if isinstance(out, (list, tuple)):
-        raise ModelError(f"layer {base} has several outputs; choose a layer with one")
-    if base == name:
-        return out
-    if not class_tokens(out.shape):
-        raise ModelError(f"{base} has no class token (its output is {tuple(out.shape[1:])}, not 1 + a square grid "
-                         f"of patch tokens); capture {base} itself")
-    return _TakeClassToken(name=f"catsel_class_token_{index}")(out)
-
-
-def post_activation(network: keras.Model, name: str) -> str:
-    """The layer whose output is what ``name``'s units pass on to the rest of the network.
-
-    Follows ``name`` through the normalisation and activation layers that
-    alone consume it (conv → batch norm → ReLU gives the ReLU), and for a
-    branch of a residual or multi-branch block, to the block's output (see
-    :func:`catsel.network.graph.passes_on`). VGG's convs, with their ReLU inside, are
-    their own post-activation layers.
-
-    Parameters
-    ----------
-    network : keras.Model
-    name : str
-
-    Returns
-    -------
-    str
-    """
-    return passes_on(graph_of(network), name)
-
-
-def reduce_maps(tensor, *, method: str | None = None):
-    """(B, ..., C) → per-channel maximum (B, C) and where it was (B, C), or (tensor, None) for dense.
-
-    For 2-D maps the position comes from two max-poolings, to row maxima (B, H, C)
-    and column maxima (B, W, C), and an argmax over each of these small tensors:
-    ``row * W + col``. Pooling runs at the speed of the framework's own kernels
-    (on TensorFlow's CPU path an ``argmax`` over the full map costs a quarter of
-    VGG16's forward pass; the two poolings cost about 4%). The position is the
-    map's first maximum in row-major order whenever the maximum lies in a single
-    row or a single column (always so for real-valued maps without exact ties,
-    and for all-zero maps); with ties across several rows and columns it is the
-    first row and the first column holding the maximum.
-
-    On JAX with a GPU, the position is an ``argmax`` over the flattened map
-    (the first maximum in row-major order): on an H100, the maximum and this
-    position added 3.4 ms to the 15.2 ms of VGG16's forward pass for a batch of
-    256 images in bfloat16, the maximum and the two poolings 11.1 ms
-    (``benchmarks/capture_profile.py``); on CPUs the poolings are the faster.
-
-    Parameters
-    ----------
-    tensor : KerasTensor, shape (batch, ..., channels)
-        A layer's output inside a functional model.
-    method : {"pooling", "argmax"}, optional
-        How a 2-D map's position is found; by default ``"argmax"`` on JAX with
-        a GPU, else ``"pooling"``.
-
-    Returns
-    -------
-    maxima : KerasTensor of float32, shape (batch, channels)
-    positions : KerasTensor of int32, shape (batch, channels), or None
-        Flat index of each maximum into the map; ``None`` for a dense output.
-    """
-    shape = tensor.shape
-    if len(shape) == 2:
-        return ops.cast(tensor, "float32"), None
-    if method is None:
-        method = "argmax" if _on_jax_accelerator() else "pooling"
-    if len(shape) == 4 and method == "pooling":
-        h, w = int(shape[1]), int(shape[2])
-        rows = ops.max_pool(tensor, (1, w), strides=(1, w), data_format="channels_last")[:, :, 0]
-        cols = ops.max_pool(tensor, (h, 1), strides=(h, 1), data_format="channels_last")[:, 0]
-        maxima = ops.max(rows, axis=1)
-        position = ops.argmax(rows, axis=1) * w + ops.argmax(cols, axis=1)
-        return ops.cast(maxima, "float32"), ops.cast(position, "int32")
-    spatial = int(np.prod(shape[1:-1]))
-    flat = ops.reshape(tensor, (-1, spatial, shape[-1]))
-    # one pass over the map: the maximum is read at its position (C values per image) rather than found by a
-    # second reduction over the whole map; the same value, bit for bit
-    position = ops.argmax(flat, axis=1)
-    maxima = ops.take_along_axis(flat, ops.expand_dims(position, 1), axis=1)[:, 0]
-    return ops.cast(maxima, "float32"), ops.cast(position, "int32")
-
-
-#: How a map can be reduced to its maximum and position (and, when asked, mean and minimum): two max-poolings
-#: (``"pooling"``), the position by argmax and the maximum read at it (``"argmax"``), or every kind asked for
-#: in one variadic reduction, one pass over the map (``"fused"``, JAX only, :func:`fused_reductions`). An
-#: activation model's ``reduction=`` chooses; ``benchmarks/capture_profile.py`` times each against the network.
-REDUCTIONS = ("pooling", "argmax", "fused")
-
-
-def fused_reductions(tensor, kinds) -> dict:
-    """Every kind of ``kinds`` of a map (B, ..., C), per channel, from one variadic reduction over its positions.
-
-    JAX only (``jax.lax.reduce`` with several operands, which XLA computes in one pass over the map): the
-    maximum and the first position that holds it in row-major order, the minimum, and the sum in float32 for
-    the mean. The maximum, position and minimum are those of the separate reductions, bit for bit; the mean
-    is the same sum in another order (within float32 rounding). A map holding NaN: its position is that of
-    the first maximum among the other values.
-
-    Parameters
-    ----------
-    tensor : tensor, shape (batch, ..., channels)
-    kinds : sequence of str
-        Of ``"maxima"``, ``"positions"``, ``"means"``, ``"minima"``.
-
-    Returns
-    -------
-    dict of str to tensor, shape (batch, channels)
-        ``maxima``, ``means`` and ``minima`` in float32, ``positions`` in int32, those asked for.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    x = jnp.reshape(tensor, (-1, math.prod(tensor.shape[1:-1]), tensor.shape[-1]))
-    where = jax.lax.broadcasted_iota(jnp.int32, x.shape, 1)
-    # XLA's variadic reduction takes one floating precision: float32, which holds a bfloat16 or float16 value
-    # exactly (the maximum and minimum are those of the map as it was)
-    x = x.astype(jnp.float32)
-    low, high = jnp.float32(-jnp.inf), jnp.float32(jnp.inf)
-
-    def pick(a, b):
-        (m1, i1, n1, s1), (m2, i2, n2, s2) = a, b
-        second = (m2 > m1) | ((m2 == m1) & (i2 < i1))  # the larger value; on a tie, the first position
-        return (jnp.where(second, m2, m1), jnp.where(second, i2, i1), jnp.minimum(n1, n2), s1 + s2)
-
-    m, i, n, total = jax.lax.reduce((x, where, x, x), (low, jnp.int32(2**31 - 1), high, jnp.float32(0)), pick,
-                                    (1,))
-    found = {"maxima": m, "positions": i, "minima": n, "means": total / jnp.float32(x.shape[1])}
-    return {k: found[k] for k in kinds}
-
-
-def _on_jax_accelerator() -> bool:
-    from .backends import on_accelerator
-
-    return keras.backend.backend() == "jax" and on_accelerator()
-
-
-def spatial_summaries(tensor):
-    """(B, ..., C) → each channel's spatial mean and minimum (B, C), or None for a dense output.
-
-    What the index of the paper's public code needs besides the maximum: it
-    normalises a layer by its minimum and maximum over all images, positions
-    and filters, and averages over positions. Two reductions in the graph,
-    computed in float32 (a bfloat16 mean over a large map loses digits).
-
-    Parameters
-    ----------
-    tensor : KerasTensor, shape (batch, ..., channels)
-
-    Returns
-    -------
-    tuple of KerasTensor of float32, shape (batch, channels), or None
-        ``(means, minima)``; ``None`` for a dense output (rank 2).
-    """
-    if len(tensor.shape) == 2:
-        return None
-    x = tensor if tensor.dtype == "float32" else ops.cast(tensor, "float32")
-    axes = tuple(range(1, len(tensor.shape) - 1))
-    return ops.mean(x, axis=axes), ops.min(x, axis=axes)
-
-
 def activation_model(
     model: str | os.PathLike | keras.Model = "vgg16",
     weights: str | os.PathLike | None = "auto",
@@ -936,63 +625,6 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
     return pd.DataFrame(rows)
 
 
-def fitted_input(network: keras.Model, source: str, image_size=None) -> tuple:
-    """The image size a network is fed at, and its channels (3: RGB, 1: grayscale).
-
-    A fixed input takes its own height and width (``image_size``, when given,
-    must match them); a free dimension (a fully convolutional network) takes
-    ``image_size``. What catsel cannot feed is refused here, before any work,
-    in one line that says what the model wants.
-
-    Parameters
-    ----------
-    network : keras.Model
-    source : str
-        The model's name, for the messages.
-    image_size : int, (int, int), str or None
-
-    Returns
-    -------
-    image_size : int or (int, int)
-        ``N`` for a square, else ``(height, width)``.
-    channels : int
-
-    Raises
-    ------
-    ModelError
-    """
-    inputs = network.inputs
-    if len(inputs) != 1:
-        raise ModelError(f"{source} takes {len(inputs)} inputs ({', '.join(str(tuple(t.shape[1:])) for t in inputs)});"
-                         " catsel feeds one image input: capture a model with that input alone")
-    shape = tuple(inputs[0].shape[1:])
-    if len(shape) != 3:
-        raise ModelError(f"{source} takes inputs of shape {shape}, not images (height, width, channels): catsel "
-                         "feeds 2-D images to image networks; sequences and volumes are not supported")
-    channels = shape[2]
-    if channels not in (1, 3):
-        raise ModelError(f"{source} takes images with {channels} channels; catsel feeds RGB (3) or grayscale (1) "
-                         "images: save the model with a 3- or 1-channel input")
-    try:
-        asked = image_shape(image_size)
-    except CatselError as exc:
-        raise ModelError(str(exc)) from None
-    declared = shape[:2]
-    if asked is None:
-        if None in declared:
-            raise ModelError(f"{source} takes images of any {'size' if declared == (None, None) else 'height' if declared[0] is None else 'width'}"
-                             f" (input {shape}); give the size to feed: --image-size 224 or 192x256 "
-                             "(image_size=224 or (192, 256) from Python)")
-        return image_shape(tuple(int(d) for d in declared)), channels
-    want = hw(asked)
-    for k, (d, a) in enumerate(zip(declared, want)):
-        if d is not None and int(d) != a:
-            wanted = "x".join("any" if v is None else str(v) for v in declared)
-            raise ModelError(f"{source} takes {wanted} images (height x width), not {want[0]}x{want[1]}; use its own "
-                             "size, or save the model with a flexible input shape")
-    return asked, channels
-
-
 @contextmanager
 def _dtype_policy(precision: str):
     """Build under Keras' ``mixed_<precision>`` policy (weights float32, computation lower), then restore it."""
@@ -1041,216 +673,6 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
                     {"model": str(model), "weights": recipe_weights, "seed": seed})
 
 
-_PREPROCESS_WORDS = {
-    "caffe": "caffe (RGB to BGR, the ImageNet mean subtracted)",
-    "tf": "tf (pixels scaled to -1..1)",
-    "torch": "torch (pixels scaled to 0..1, then the ImageNet mean and standard deviation)",
-    "raw": "raw (pixel values 0-255 as they are)",
-}
-
-
-def own_preprocessing(network: keras.Model):
-    """The model's own preprocessing layer at its input (a ``Rescaling`` or ``Normalization``), if it has one.
-
-    Parameters
-    ----------
-    network : keras.Model
-
-    Returns
-    -------
-    keras.layers.Layer or None
-        Among the first few layers, before any conv or dense layer.
-    """
-    for layer in network.layers[:6]:
-        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
-            return layer
-        if getattr(layer, "kernel", None) is not None or isinstance(layer, keras.Model):
-            return None
-    return None
-
-
-def describe_preprocessing(amodel: ActivationModel, requested: str | None = None) -> str:
-    """What the network receives, in one sentence for the run's summary and record.
-
-    Parameters
-    ----------
-    amodel : ActivationModel
-    requested : str, optional
-        The preprocessing that was asked for (``None``: the default).
-
-    Returns
-    -------
-    str
-    """
-    words = _PREPROCESS_WORDS.get(amodel.preprocess, amodel.preprocess)
-    if requested is not None:
-        return f"{words}, as asked"
-    if amodel.rebuild is not None and not is_saved_model(amodel.rebuild.get("model", "")) \
-            and amodel.preprocess != "raw":
-        return f"{words}, what Keras uses for {amodel.source}"
-    own = own_preprocessing(amodel.network)
-    if own is not None:
-        return f"{words}, into the model's own {type(own).__name__} layer {own.name!r}"
-    if amodel.preprocess == "raw":
-        return (f"{words}, as nothing in the model says otherwise: if it was trained on scaled inputs, "
-                "give its preprocessing (--preprocess tf, torch or caffe)")
-    return words
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One layer's results of one kind inside the batch's single buffer of 16-bit words.
-
-    Parameters
-    ----------
-    kind : str
-        ``"maxima"``, ``"positions"``, ``"means"`` or ``"minima"``.
-    layer : str
-    units : int
-    dtype : str
-        How the values travel: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (the layer's own precision,
-        in which its maxima and minima are exact), ``"int32"``, or ``"offset16"`` (a position minus 32,768,
-        for maps of at most 65,536 positions).
-    start : int
-        Its first word in the buffer's rows.
-    """
-
-    kind: str
-    layer: str
-    units: int
-    dtype: str
-    start: int
-
-    @property
-    def words(self) -> int:
-        """16-bit words per image."""
-        return self.units * (2 if self.dtype in ("float32", "int32") else 1)
-
-
-#: Positions of maps up to this size travel as 16-bit words (a position minus 32,768).
-SHORT_POSITIONS = 65536
-
-
-def plan_packing(pieces: list[tuple[str, str, int, str, int | None]]) -> tuple[Piece, ...]:
-    """Where each (kind, layer, units, layer dtype, map size) goes in the buffer: the smallest lossless types.
-
-    Maxima and minima travel in the layer's own precision (exact: they are its values), positions as 16-bit
-    offsets when the map is small enough, means as float32 (computed in float32). The 32-bit pieces come
-    first, so that every float32 and int32 view of the buffer on the host is aligned.
-
-    Parameters
-    ----------
-    pieces : list of tuple
-
-    Returns
-    -------
-    tuple of Piece
-    """
-    planned = []
-    for kind, layer, units, dtype, size in pieces:
-        if kind == "positions":
-            travel = "offset16" if size is not None and size <= SHORT_POSITIONS else "int32"
-        elif kind == "means":
-            travel = "float32"
-        else:
-            travel = dtype if dtype in ("bfloat16", "float16") else "float32"
-        planned.append((kind, layer, units, travel))
-    ordered = sorted(planned, key=lambda p: p[3] not in ("float32", "int32"))  # stable: 32-bit pieces first
-    out, start = [], 0
-    for kind, layer, units, travel in ordered:
-        piece = Piece(kind, layer, units, travel, start)
-        out.append(piece)
-        start += piece.words
-    return tuple(out)
-
-
-def unpack(buffer: np.ndarray, packing: tuple) -> dict[str, dict[str, np.ndarray]]:
-    """The store's arrays from a batch's buffer of 16-bit words: views where the type allows, else one cast.
-
-    Parameters
-    ----------
-    buffer : ndarray of int16, shape (batch, words)
-    packing : tuple of Piece
-
-    Returns
-    -------
-    dict
-        As :meth:`ActivationModel.split_all`.
-    """
-    from .kinds import ARRAYS
-
-    arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
-    for piece in packing:
-        words = buffer[:, piece.start : piece.start + piece.words]
-        if piece.dtype == "float32":
-            values = words.view(np.float32)
-        elif piece.dtype == "int32":
-            values = words.view(np.int32)
-        elif piece.dtype == "bfloat16":  # a bfloat16 is the upper half of the float32 of the same value
-            values = (words.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        elif piece.dtype == "float16":
-            values = words.view(np.float16).astype(np.float32)
-        else:  # offset16
-            values = words.astype(np.int32) + 32768
-        arrays[piece.kind][piece.layer] = values
-    return arrays
-
-
-class _Pack(keras.layers.Layer):
-    """Every captured layer's results in one buffer of 16-bit words per image, so that a batch leaves the
-    device in one transfer, in the smallest lossless types (see :func:`plan_packing`)."""
-
-    def __init__(self, packing: tuple, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.packing = packing
-
-    def call(self, tensors):
-        words = []
-        for piece, x in zip(self.packing, tensors):
-            if piece.dtype == "offset16":
-                x = ops.cast(ops.cast(x, "int32") - 32768, "int16")
-            else:
-                x = ops.view(ops.cast(x, piece.dtype), "int16")
-            words.append(ops.reshape(x, (-1, piece.words)))
-        if sum(p.words for p in self.packing) % 2:  # rows of an even number of words keep 32-bit views aligned
-            words.append(ops.zeros_like(words[-1][:, :1]))
-        return words[0] if len(words) == 1 else ops.concatenate(words, axis=-1)
-
-
-def _can_pack() -> bool:
-    """Keras 3.8 and later bitcast (``keras.ops.view``); earlier ones send float32 per kind."""
-    return hasattr(ops, "view")
-
-
-class _Reduce(keras.layers.Layer):
-    """One captured layer's output reduced per channel, as a single layer of catsel's own.
-
-    Maximum and position (:func:`reduce_maps`), and for maps the spatial mean
-    and minimum (:func:`spatial_summaries`), those of ``kinds`` only, in that
-    order. A layer, not loose operations: Keras names loose operations
-    (``add``, ``max_pooling2d``) by a counter that starts again in each
-    session, and they clashed with the layers of a saved model that carry
-    the same default names.
-    """
-
-    def __init__(self, method: str, skip: int = 0, kinds: tuple = ("maxima", "positions"), **kwargs):
-        super().__init__(autocast=False, **kwargs)  # reduced in the network's own precision
-        self.method, self.skip = method, skip  # skip: leading class tokens, kept apart from the patch tokens
-        self.kinds = tuple(kinds)
-
-    def call(self, x):
-        if self.skip:
-            x = x[:, self.skip:]
-        found = {}
-        if self.method == "fused" and len(x.shape) > 2:  # one pass over the map for every kind (JAX)
-            return list(fused_reductions(x, self.kinds).values())
-        if "maxima" in self.kinds or "positions" in self.kinds:
-            found["maxima"], found["positions"] = reduce_maps(x, method=self.method)
-        if len(x.shape) > 2 and ("means" in self.kinds or "minima" in self.kinds):
-            found["means"], found["minima"] = spatial_summaries(x)
-        return [found[k] for k in self.kinds if found.get(k) is not None]
-
-
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
           fallback_reason=None, rebuild=None, graph: Graph | None = None, pack: bool | None = None,
           arrays: tuple = ("maxima", "positions"), reduction: str | None = None) -> ActivationModel:
@@ -1268,7 +690,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
     groups: dict[str, list] = {kind: [] for kind in arrays}
     units, map_shapes = {}, {}
     pieces, tensors = [], {}
-    method = reduction or ("argmax" if _on_jax_accelerator() else "pooling")
+    method = reduction or ("argmax" if on_jax_accelerator() else "pooling")
     check_choice("reduction", method, REDUCTIONS, ModelError)
     if method == "fused" and keras.backend.backend() != "jax":
         raise ModelError(f"reduction 'fused' needs the JAX backend (this one is {keras.backend.backend()}); "
@@ -1282,7 +704,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         kinds = tuple(kind for kind in arrays if kind == "maxima" or not dense)
         if not kinds:  # a dense layer has only its values, and these are not asked for
             continue
-        reduced = _Reduce(method, skip, kinds, name=f"catsel_reduce_{k}")(out)
+        reduced = Reduce(method, skip, kinds, name=f"catsel_reduce_{k}")(out)
         dtype = keras.backend.standardize_dtype(out.dtype)
         size = None if dense else int(np.prod(map_shapes[name]))
         for kind, tensor in zip(kinds, reduced):
@@ -1293,11 +715,11 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         raise ModelError(f"none of the layers {', '.join(layers)} has {' or '.join(arrays)} (dense layers keep "
                          "their values only)")
     packing = None
-    if pack if pack is not None else _can_pack():
+    if pack if pack is not None else can_pack():
         # one buffer per batch: the device's results leave it in one transfer, each in its smallest lossless
         # type (docs/performance.md: the per-kind float32 outputs took longer to fetch than the network to run)
         packing = plan_packing(pieces)
-        outputs = [_Pack(packing, name="catsel_results")([tensors[p.kind, p.layer] for p in packing])]
+        outputs = [Pack(packing, name="catsel_results")([tensors[p.kind, p.layer] for p in packing])]
     else:
         # one output per kind, every layer's units side by side: maxima, then (conv layers) positions, means,
         # minima; float32 for the concatenation, so that a mixed-precision policy does not cast the maxima down
@@ -1328,3 +750,31 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
         arrays=arrays,
         reduction=method,
     )
+
+
+def describe_preprocessing(amodel: ActivationModel, requested: str | None = None) -> str:
+    """What the network receives, in one sentence for the run's summary and record.
+
+    Parameters
+    ----------
+    amodel : ActivationModel
+    requested : str, optional
+        The preprocessing that was asked for (``None``: the default).
+
+    Returns
+    -------
+    str
+    """
+    words = PREPROCESS_WORDS.get(amodel.preprocess, amodel.preprocess)
+    if requested is not None:
+        return f"{words}, as asked"
+    if amodel.rebuild is not None and not is_saved_model(amodel.rebuild.get("model", "")) \
+            and amodel.preprocess != "raw":
+        return f"{words}, what Keras uses for {amodel.source}"
+    own = own_preprocessing(amodel.network)
+    if own is not None:
+        return f"{words}, into the model's own {type(own).__name__} layer {own.name!r}"
+    if amodel.preprocess == "raw":
+        return (f"{words}, as nothing in the model says otherwise: if it was trained on scaled inputs, "
+                "give its preprocessing (--preprocess tf, torch or caffe)")
+    return words

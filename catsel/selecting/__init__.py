@@ -8,4 +8,4 @@ out-of-core block engine for stores larger than memory live here.
 
 from ..startup import modules_on_first_use
 
-__getattr__ = modules_on_first_use(__name__, ['selection', 'tables'])
+__getattr__ = modules_on_first_use(__name__, ['blocks', 'indices', 'selection', 'tables'])

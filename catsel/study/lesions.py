@@ -52,7 +52,7 @@ def _reduce(maps: np.ndarray) -> np.ndarray:
 def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
             index: str) -> tuple[np.ndarray, np.ndarray]:
     """(chosen units, each unit's margin above chance for the category), on the training images only."""
-    from ..selecting.selection import selectivity_matrix
+    from ..selecting.indices import selectivity_matrix
     from ..selecting.tables import selective_rule
 
     values, chance = selectivity_matrix(a_train, labels, n_cat, index=index)
@@ -112,7 +112,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..network.models import Preprocess, activation_model, from_store
+    from ..network.models import activation_model, from_store
+    from ..network.preprocess import Preprocess
     from .pipeline import RunResult, load_run
     from ..selecting.selection import best_layers
 

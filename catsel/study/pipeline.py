@@ -196,7 +196,7 @@ class Settings:
                    localizer=record.localizer, **{k: v for k, v in optional.items() if v is not None})
 
     def __post_init__(self):
-        from ..selecting.selection import INDICES
+        from ..selecting.indices import INDICES
 
         check_choice(named("fit"), self.fit, FITS)
         if self.preprocess is not None:
@@ -442,7 +442,8 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     from ..errors import DatasetError
     from ..network.graph import defaults_note
     from ..network.models import activation_model, describe_preprocessing, untrained_control
-    from ..selecting.selection import INDICES, layer_summary, selectivity
+    from ..selecting.indices import INDICES
+    from ..selecting.selection import layer_summary, selectivity
     from ..stats import with_baselines
 
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,

@@ -48,7 +48,8 @@ def _img(fig, alt: str) -> str:
 
 
 def _representatives(result, *, per_category: int, k: int) -> list[str]:
-    from ..selecting.selection import MIN_ACTIVE, representative_units
+    from ..selecting.indices import MIN_ACTIVE
+    from ..selecting.selection import representative_units
     from ..figures.visualize import plot_crops, plot_top_images
 
     acts, table = result.activations, result.table
@@ -103,7 +104,7 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     from matplotlib.figure import Figure
 
     from .pipeline import RunResult, load_run
-    from ..stats import negative_excess_sentence, null_sentence
+    from .verdict import negative_excess_sentence, null_sentence
 
     result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary

@@ -1,0 +1,118 @@
+"""Which tensor a layer's units come from: a layer's output after its activation, a block's output, tokens.
+
+A conv or dense layer's units are taken after their activation (:func:`post_activation`); a token layer's
+maximum is over its patch tokens, its class token a layer of its own (``name[class]``, :data:`CLASS_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from ..errors import ModelError
+from .graph import Graph, graph_of, passes_on
+
+__all__ = ["CLASS_TOKEN", "class_tokens", "base_layer", "captured_output", "post_activation"]
+
+
+#: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
+#: its own units; ``"LAYER"`` alone is the maximum over the patch tokens.
+CLASS_TOKEN = "[class]"
+
+
+def class_tokens(shape) -> int:
+    """How many class tokens lead a token output of shape (batch, tokens, channels).
+
+    One when the tokens less one make a square grid of patches and the tokens
+    do not (ViT's ``1 + 14 * 14``); none otherwise, and for any other shape.
+
+    Parameters
+    ----------
+    shape : tuple
+
+    Returns
+    -------
+    int
+    """
+    if len(shape) != 3 or shape[1] is None:
+        return 0
+    tokens = int(shape[1])
+    if math.isqrt(tokens) ** 2 == tokens:
+        return 0
+    return 1 if tokens > 1 and math.isqrt(tokens - 1) ** 2 == tokens - 1 else 0
+
+
+def base_layer(name: str) -> str:
+    """The network's layer behind a captured name (``"block[class]"`` → ``"block"``).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    return name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
+
+
+class _TakeClassToken(keras.layers.Layer):
+    """The class token of a token output, (B, T, C) → (B, C): a layer of catsel's own (see :class:`Reduce`)."""
+
+    def call(self, x):
+        return x[:, 0]
+
+
+def captured_output(graph: Graph, name: str, index: int = 0):
+    """The symbolic tensor a captured name stands for: a layer's output, or its class token.
+
+    Parameters
+    ----------
+    graph : Graph
+        The network's flat graph (:func:`catsel.network.graph.graph_of`).
+    name : str
+        A layer's name, or ``"LAYER[class]"``.
+    index : int, default 0
+        Numbers catsel's own layer, whose name must be unique in the model.
+
+    Returns
+    -------
+    KerasTensor
+
+    Raises
+    ------
+    ModelError
+        When ``"LAYER[class]"`` names a layer without a class token, or the layer has several outputs.
+    """
+    base = base_layer(name)
+    out = graph.node(base).output
+    if isinstance(out, (list, tuple)):
+        raise ModelError(f"layer {base} has several outputs; choose a layer with one")
+    if base == name:
+        return out
+    if not class_tokens(out.shape):
+        raise ModelError(f"{base} has no class token (its output is {tuple(out.shape[1:])}, not 1 + a square grid "
+                         f"of patch tokens); capture {base} itself")
+    return _TakeClassToken(name=f"catsel_class_token_{index}")(out)
+
+
+def post_activation(network: keras.Model, name: str) -> str:
+    """The layer whose output is what ``name``'s units pass on to the rest of the network.
+
+    Follows ``name`` through the normalisation and activation layers that
+    alone consume it (conv → batch norm → ReLU gives the ReLU), and for a
+    branch of a residual or multi-branch block, to the block's output (see
+    :func:`catsel.network.graph.passes_on`). VGG's convs, with their ReLU inside, are
+    their own post-activation layers.
+
+    Parameters
+    ----------
+    network : keras.Model
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    return passes_on(graph_of(network), name)

@@ -1,0 +1,277 @@
+"""What chance gives: the shuffled-label null of each layer's count, and bootstrap intervals of the proportions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..selecting.indices import EPS, index_inputs, selective_units
+from ..selecting.tables import layer_frame, onehot, selective_rule
+from ..store import Activations
+from .reliability import reliability_summary
+
+__all__ = ["ShuffledMargins", "bootstrap_proportions", "shuffled_baseline", "with_baselines"]
+
+
+def _per_layer(selective: np.ndarray, sizes) -> np.ndarray:
+    """(categories, units) selective → (layers, categories) proportion of selective units."""
+    edges = np.cumsum([0, *sizes])
+    return np.stack([selective[:, lo:hi].mean(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
+
+
+def _proportions(a, labels, n_cat, sizes, index, threshold) -> np.ndarray:
+    """(layers, categories) proportion of selective units."""
+    return _per_layer(selective_units(a, labels, n_cat, index=index, threshold=threshold), sizes)
+
+
+def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng, among=None) -> np.ndarray:
+    """(shuffles, layers, categories) proportions under shuffled labels; the index's preparation done once."""
+    from ..selecting.indices import INDICES
+
+    spec = INDICES[index]
+    x = spec.prepare(a, EPS)
+    constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+    draws = []
+    for _ in range(shuffles):
+        values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
+        selective = selective_rule(values - chance[:, None], constant, threshold)
+        draws.append(_per_layer(selective if among is None else selective & among, sizes))
+    return np.stack(draws)
+
+
+class ShuffledMargins:
+    """The shuffled-label null of the threshold rule at any threshold: computed once, counted per threshold.
+
+    The index under ``shuffles`` label shuffles, kept as each unit's margin
+    above chance; a threshold then costs one comparison (what the threshold
+    explorer redraws with its null band).
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    shuffles : int, default 20
+    layers : list of str, optional
+    seed : int, default 0
+    """
+
+    def __init__(self, acts: Activations, *, index: str = "paper", shuffles: int = 20, layers=None, seed: int = 0):
+        from ..selecting.indices import INDICES
+
+        self.layers, a, self.sizes = index_inputs(acts, list(layers) if layers is not None else list(acts.layers),
+                                                  index)
+        self.categories = list(acts.categories)
+        labels, n_cat = np.asarray(acts.labels), len(acts.categories)
+        spec = INDICES[index]
+        x = spec.prepare(a, EPS)
+        self.constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+        rng = np.random.default_rng(seed)
+        margins = []
+        for _ in range(shuffles):
+            values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
+            margins.append((values - chance[:, None]).astype(np.float32))
+        self.margins = np.stack(margins)  # (shuffles, categories, units)
+
+    def summary(self, threshold: float) -> pd.DataFrame:
+        """The null at ``threshold``: ``layer``, ``category``, ``null_proportion`` (mean), ``null_high`` (95th pct).
+
+        Parameters
+        ----------
+        threshold : float
+
+        Returns
+        -------
+        DataFrame
+        """
+        draws = np.stack([_per_layer(selective_rule(m, self.constant, threshold), self.sizes) for m in self.margins])
+        return layer_frame(self.layers, self.categories, null_proportion=draws.mean(axis=0),
+                           null_high=np.quantile(draws, 0.95, axis=0))
+
+
+def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,
+                          level: float = 0.95, method: str = "normal", layers=None, seed: int = 0) -> pd.DataFrame:
+    """Bootstrap confidence intervals for the proportion of selective units per layer.
+
+    Images are resampled with replacement within each category (category sizes,
+    hence chance levels, stay fixed), and the whole computation (eq. 1, eq. 2,
+    threshold) is redone on each resample. The default interval is the normal
+    one, proportion ± z × the bootstrap standard error: resamples repeat images,
+    which shifts the min-max normalisation and so the centre of the bootstrap
+    distribution (in simulation the percentile interval covered the expected
+    proportion 27% of the time at a nominal 95%), while its spread matches the
+    spread over real samples. ``method="percentile"`` and ``"basic"`` are there
+    for comparison.
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    n_boot : int, default 200
+        Resamples.
+    level : float, default 0.95
+    method : {"normal", "percentile", "basic"}
+    layers : list of str, optional
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``proportion`` (on all images), ``low``, ``high``.
+    """
+    layers, a, sizes = index_inputs(acts, layers, index)
+    labels = np.asarray(acts.labels)
+    n_cat = len(acts.categories)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(labels == c) for c in range(n_cat)]
+    draws = np.empty((n_boot, len(layers), n_cat))
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        draws[b] = _proportions(a[idx], labels[idx], n_cat, sizes, index, threshold)
+    tail = (1 - level) / 2
+    q_low, q_high = np.quantile(draws, [tail, 1 - tail], axis=0)
+    point = _proportions(a, labels, n_cat, sizes, index, threshold)
+    if method == "normal":
+        from scipy.stats import norm
+
+        half = norm.ppf(1 - tail) * draws.std(axis=0, ddof=1)
+        low, high = np.clip(point - half, 0, 1), np.clip(point + half, 0, 1)
+    elif method == "basic":
+        low, high = np.clip(2 * point - q_high, 0, 1), np.clip(2 * point - q_low, 0, 1)
+    elif method == "percentile":
+        low, high = q_low, q_high
+    else:
+        raise ValueError(f"method must be 'normal', 'basic' or 'percentile', not {method!r}")
+    return layer_frame(layers, acts.categories, proportion=point, low=low, high=high)
+
+
+def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
+                      layers=None, seed: int = 0, blockwise: bool | None = None,
+                      among: np.ndarray | None = None) -> pd.DataFrame:
+    """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
+
+    The labels are shuffled (category sizes, hence chance levels, kept) and the
+    same index and threshold are applied to the same activations: no new
+    capture. With few images per category the paper's 0.01 margin is far
+    inside the chance spread of ``S_c - chance``, so this null is far from 0.
+
+    Parameters
+    ----------
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    shuffles : int, default 20
+        Label shuffles.
+    layers : list of str, optional
+    seed : int, default 0
+    blockwise : bool, optional
+        Read the store block by block of images, all shuffles in the same
+        two passes (see :func:`catsel.selecting.selection.blockwise_sums`); default:
+        when the store is large. The same shuffles either way.
+    among : ndarray of bool, shape (categories, units), optional
+        Count only these unit × category pairs (the units a localizer chose:
+        the null of the count on the test images).
+
+    Returns
+    -------
+    DataFrame
+        ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
+        and ``null_high`` (its 95th percentile).
+    """
+    from ..selecting.blocks import blockwise_sums, use_blockwise
+    from ..selecting.indices import INDICES
+
+    layers = list(layers) if layers is not None else list(acts.layers)
+    labels, n_cat = np.asarray(acts.labels), len(acts.categories)
+    if use_blockwise(acts, layers, index, blockwise):
+        rng = np.random.default_rng(seed)
+        small = np.int16 if n_cat < 2**15 else np.int32  # the shuffles are held whole: 2 bytes an image each
+        labelings = np.stack([rng.permutation(labels).astype(small) for _ in range(shuffles)])
+        sums, units = blockwise_sums(acts, layers, index, labelings, n_cat)
+        values, chance = INDICES[index].from_sums(sums, EPS)
+        constant = (units["low"] == units["high"])[None, :]
+        sizes = [acts.units[l] for l in layers]
+        keep = True if among is None else among
+        draws = np.stack([_per_layer(selective_rule(v - c[:, None], constant, threshold) & keep, sizes)
+                          for v, c in zip(values.reshape(shuffles, n_cat, -1), chance.reshape(shuffles, n_cat))])
+        return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
+                           null_high=np.quantile(draws, 0.95, axis=0))
+    layers, a, sizes = index_inputs(acts, layers, index)
+    draws = _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, np.random.default_rng(seed),
+                                  among)
+    return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
+                       null_high=np.quantile(draws, 0.95, axis=0))
+
+
+def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
+                   shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
+                   among: np.ndarray | None = None,
+                   reliability: bool = False, seed: int = 0) -> pd.DataFrame:
+    """The layer summary with its baselines beside it, as columns (the one place they are merged).
+
+    The index and threshold are the summary's own (``summary.attrs``), so
+    every baseline applies the same rule as the result it stands beside.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`catsel.layer_summary`.
+    acts : Activations
+        The activations the summary was computed from.
+    bootstrap : int, optional
+        Resamples for confidence intervals: adds ``low`` and ``high`` (see
+        :func:`bootstrap_proportions`).
+    shuffled : bool, default False
+        Add the shuffled-label null: ``null_proportion`` and ``null_high``
+        (see :func:`shuffled_baseline`), over ``shuffles`` shuffles, and
+        ``excess`` = ``proportion`` − ``null_proportion``.
+    shuffles : int, default 20
+    controls : dict of str to Activations (or a list of them), optional
+        Other captures of the same layers and categories (the untrained
+        network, phase-scrambled images, ...): each adds
+        ``proportion_<name>``, its proportion of selective units; for a list
+        (the untrained network over several seeds), the mean, with
+        ``<name>_low`` and ``<name>_high`` its range.
+    among : ndarray of bool, shape (categories, units), optional
+        The unit × category pairs a localizer chose: the null counts only them
+        (see :func:`shuffled_baseline`).
+    reliability : bool or DataFrame, default False
+        Add split-half replication and reliability beside their shuffled-label
+        null (see :func:`reliability_summary`); a :func:`split_half` table
+        (of the same seed) is reused as the first split.
+    seed : int, default 0
+
+    Returns
+    -------
+    DataFrame
+        ``summary``'s rows and columns, the baselines' columns added; its attrs kept.
+    """
+    from ..selecting.selection import layer_summary, selectivity
+
+    index = summary.attrs.get("index", "paper")
+    threshold = summary.attrs.get("threshold", 0.01)
+    layers = list(summary["layer"].cat.categories)
+    keys = ["layer", "category"]
+    out = summary
+    if bootstrap:
+        ci = bootstrap_proportions(acts, index=index, threshold=threshold, n_boot=bootstrap, layers=layers, seed=seed)
+        out = out.merge(ci[keys + ["low", "high"]], on=keys, how="left")
+    if shuffled:
+        out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                          seed=seed, among=among), on=keys, how="left")
+        out["excess"] = out["proportion"] - out["null_proportion"]
+    if reliability is not False and reliability is not None:
+        split = reliability_summary(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                    seed=seed, split=reliability if isinstance(reliability, pd.DataFrame) else None)
+        out = out.merge(split, on=keys, how="left")
+    for name, other in (controls or {}).items():
+        runs = other if isinstance(other, (list, tuple)) else [other]
+        found = [layer_summary(selectivity(run, index=index, threshold=threshold, layers=layers))[keys + ["proportion"]]
+                 for run in runs]
+        stacked = np.stack([f["proportion"].to_numpy() for f in found])
+        control = found[0][keys].assign(**{f"proportion_{name}": stacked.mean(axis=0)})
+        if len(runs) > 1:  # several networks of the control (untrained ones of several seeds): their range
+            control[f"{name}_low"], control[f"{name}_high"] = stacked.min(axis=0), stacked.max(axis=0)
+        out = out.merge(control, on=keys, how="left")
+    out.attrs.update(summary.attrs)
+    return out
