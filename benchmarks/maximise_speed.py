@@ -21,7 +21,7 @@ import keras
 
 import catsel
 from catsel.network.backends import on_accelerator
-from catsel.figures.maximise import maximise, maximise_many
+from catsel.network.maximise import maximise, maximise_many
 
 
 def main() -> None:

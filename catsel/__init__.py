@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
 #: The public modules besides the top level: the statistics, the figures, the study's comparisons, lesions and
 #: findings, the explorers and the course's checks. The other modules are internal: their names may change
 #: between versions.
-PUBLIC_MODULES = ("stats", "figures.plots", "figures.visualize", "figures.maximise", "study.comparison",
+PUBLIC_MODULES = ("stats", "figures.plots", "figures.visualize", "network.maximise", "study.comparison",
                   "study.lesions", "study.paper", "apps.widgets", "apps.course")
 
 #: The public names: one list, the keys of the map above (the imports for type checkers repeat them, and

@@ -31,7 +31,7 @@ MODULES = {
     "cli": "apps.cli",
     "course": "apps.course",
     "data": "images.folder",
-    "maximise": "figures.maximise",
+    "maximise": "network.maximise",
     "models": "network.models",
     "plots": "figures.plots",
     "receptive": "network.receptive",

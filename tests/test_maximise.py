@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from catsel.network.backends import value_and_grad
-from catsel.figures.maximise import maximise, maximise_many
+from catsel.network.maximise import maximise, maximise_many
 from planted import planted_model
 from helpers import small_cnn
 
@@ -75,7 +75,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
 from catsel.network.backends import value_and_grad
-from catsel.figures.maximise import maximise, maximise_many
+from catsel.network.maximise import maximise, maximise_many
 from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))
 value, (grad,) = value_and_grad(lambda p: keras.ops.sum(p[0] ** 2))([x])
@@ -130,7 +130,7 @@ def test_a_batch_of_units_gives_each_the_picture_it_gets_alone():
 
 def test_a_panel_of_filters_is_optimised_in_one_batch(planted_acts, monkeypatch):
     import catsel
-    from catsel.figures import maximise as module
+    from catsel.network import maximise as module
     from catsel.figures.visualize import plot_representatives
 
     calls = []
@@ -180,7 +180,7 @@ def test_pictures_for_the_units_of_a_vision_transformer():
 
 
 def test_a_picture_below_the_unit_s_median_image_is_flat_and_made_once_more_without_transformations(monkeypatch):
-    import catsel.figures.maximise as module
+    import catsel.network.maximise as module
 
     calls = []
     real = module._maximise_batch

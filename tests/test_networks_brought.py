@@ -199,7 +199,7 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
     assert acts.meta.image_size == (12, 20) and acts.image(0).shape == (12, 20, 3)
     crop, box = catsel.figures.visualize.receptive_crop(acts, "c2", 0, 0)
     assert crop.shape[:2] == (box[2] - box[0], box[3] - box[1]) and box[3] <= 20 and box[2] <= 12
-    picture = catsel.figures.maximise.maximise(catsel.network.models.from_store(acts), "c2", 1, steps=3)
+    picture = catsel.network.maximise.maximise(catsel.network.models.from_store(acts), "c2", 1, steps=3)
     assert picture.image.shape == (12, 20, 3)
     assert catsel.load_activations(tmp_path / "out").meta.image_size == (12, 20)
     # the filter panel (top images, crops, the picture) and the category panel, from the command
@@ -212,7 +212,7 @@ def test_a_non_square_model_runs_end_to_end_with_crops_and_pictures(tmp_path, co
 
 def test_a_grayscale_networks_picture_is_optimised_through_its_luma():
     net = _grey_net()
-    result = catsel.figures.maximise.maximise(catsel.activation_model(net, layers=["g1"]), "g1", 0, steps=12)
+    result = catsel.network.maximise.maximise(catsel.activation_model(net, layers=["g1"]), "g1", 0, steps=12)
     assert result.image.shape == (20, 20, 3) and result.final > result.start  # the gradient passed the luma
 
 

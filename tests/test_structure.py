@@ -143,6 +143,53 @@ def test_each_stage_imports_only_the_stages_below_it():
     assert {f"catsel.{m}" for m in loose} == BASE, "a module lies beside the stages that belongs in one"
 
 
+#: The deep-learning frameworks: only the network stage (and ``catsel.startup``, which starts Keras quietly)
+#: imports them, so that a second framework is a second implementation of ``catsel.network.interface``.
+FRAMEWORKS = {"keras", "tensorflow", "jax", "torch", "torchvision", "timm", "keras_hub"}
+
+#: What the stages above the network may use of it: the protocol, the factories that build a network, the
+#: device runtime's choices, receptive fields as data, the kinds of result and activation maximisation.
+NETWORK_FACE = {"catsel.network", "catsel.network.interface", "catsel.network.models", "catsel.network.backends",
+                "catsel.network.receptive", "catsel.network.kinds", "catsel.network.maximise"}
+
+
+def _framework_imports() -> dict[str, set[str]]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+        found[_module_name(path)] = names & FRAMEWORKS
+    return found
+
+
+def test_nothing_above_the_network_imports_a_framework_or_the_network_s_insides():
+    frameworks = {m: sorted(names) for m, names in _framework_imports().items()
+                  if names and _stage(m) != "network" and m != "catsel.startup"}
+    assert frameworks == {}, "a framework imported outside catsel.network"
+    insides = sorted((module, target) for module, edges in _imports().items() for target, _ in edges
+                     if target.startswith("catsel.network.") and _stage(module) not in (None, "network")
+                     and target not in NETWORK_FACE)
+    assert insides == [], "a stage above uses the network's insides, not its interface"
+
+
+def test_the_keras_activation_model_is_a_network():
+    import keras
+
+    import catsel
+    from catsel.network.interface import Network
+    from helpers import small_cnn
+
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="raw")
+    assert isinstance(amodel, Network)
+    assert not isinstance(keras.Sequential(), Network)
+    missing = [name for name in Network.__annotations__ if not hasattr(amodel, name)]
+    assert missing == []
+
+
 #: Modules allowed past SIZE lines, each with the reason. A module above the size with no line here fails.
 SIZE = 700
 LARGE = {

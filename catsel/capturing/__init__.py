@@ -34,13 +34,13 @@ from ..store import (FORMAT, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR, A
 from .key import decoded_cache_key, files_signature, store_key
 
 if TYPE_CHECKING:
-    from ..network.models import ActivationModel
+    from ..network.interface import Network
 
 __all__ = ["capture", "check_categories"]
 
 
 def capture(
-    amodel: "ActivationModel",
+    amodel: "Network",
     images: ImageFolder | str | os.PathLike,
     out: str | os.PathLike,
     *,

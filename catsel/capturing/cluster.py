@@ -273,7 +273,7 @@ def capture_cluster(amodel, images, path: Path, meta, rows: list[dict], *, clien
 
     Parameters
     ----------
-    amodel : ActivationModel
+    amodel : Network
         Saved to a file (the workers build it again from its recipe).
     images : ImageFolder
     path : Path

@@ -16,7 +16,7 @@ from ..images.folder import DECODING, ImageFolder
 from ..store import VERSION
 
 if TYPE_CHECKING:
-    from ..network.models import ActivationModel
+    from ..network.interface import Network
 
 __all__ = ["files_signature", "store_key", "decoded_cache_key"]
 
@@ -47,7 +47,7 @@ def files_signature(folder: ImageFolder, verify: bool = False) -> list:
     return sig
 
 
-def store_key(amodel: "ActivationModel", folder: ImageFolder, verify: bool = False,
+def store_key(amodel: "Network", folder: ImageFolder, verify: bool = False,
               signature: list | None = None) -> str:
     """Identity of a capture.
 
@@ -58,7 +58,7 @@ def store_key(amodel: "ActivationModel", folder: ImageFolder, verify: bool = Fal
 
     Parameters
     ----------
-    amodel : ActivationModel
+    amodel : Network
     folder : ImageFolder
     verify : bool, default False
         Key the images by a SHA-256 digest of their contents instead of their

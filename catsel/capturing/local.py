@@ -32,7 +32,7 @@ from ..store.cache import DecodedCache
 from .key import decoded_cache_key
 
 if TYPE_CHECKING:
-    from ..network.models import ActivationModel
+    from ..network.interface import Network
 
 __all__ = ["PROCESS_THRESHOLD", "Decoder", "capture_local"]
 
@@ -203,7 +203,7 @@ def capture_local(amodel, images: ImageFolder, path: Path, meta: StoreMeta, rows
 
     Parameters
     ----------
-    amodel : ActivationModel
+    amodel : Network
     images : ImageFolder
     path : Path
         The store folder.
@@ -212,7 +212,7 @@ def capture_local(amodel, images: ImageFolder, path: Path, meta: StoreMeta, rows
     rows : list of dict
         Its ``index.csv``.
     runner : (put, run)
-        From :meth:`catsel.network.models.ActivationModel.runner`.
+        From :meth:`catsel.network.interface.Network.runner`.
     batch_size : int
     strict : bool
         Stop at the first image that cannot be read, after saving the rows before it.
@@ -294,7 +294,7 @@ class _Writer:
         self._pool.shutdown(wait=True)
 
 
-def _run(amodel: "ActivationModel", runner, decoder: Decoder, store: ActivationStore, strict: bool, progress: bool):
+def _run(amodel: "Network", runner, decoder: Decoder, store: ActivationStore, strict: bool, progress: bool):
     """Capture every batch not yet in the store.
 
     Batches are in flight at every stage at once: batch *i + 1* is decoded and sent to the device while batch

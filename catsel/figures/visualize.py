@@ -369,7 +369,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     """One panel with the three views of a filter.
 
     Its top images, their receptive-field crops, and an activation-maximisation
-    picture (see :func:`catsel.figures.maximise.maximise`).
+    picture (see :func:`catsel.network.maximise.maximise`).
 
     Parameters
     ----------
@@ -377,7 +377,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     layer : str
     unit : int
         The filter (conv) or unit (dense) of ``layer``.
-    amodel : ActivationModel, optional
+    amodel : Network, optional
         The captured network; rebuilt from the store when omitted.
     k : int, default 6
         Top images.
@@ -394,7 +394,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     -------
     matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
     """
-    from .maximise import maximise
+    from ..network.maximise import maximise
     from ..network.models import from_store
 
     amodel = amodel or from_store(acts)
@@ -435,7 +435,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     table : DataFrame
         From :func:`catsel.selectivity`.
     category : str
-    amodel : ActivationModel, optional
+    amodel : Network, optional
         The captured network; rebuilt from the store when omitted.
     n_units : int, default 4
         Units shown.
@@ -461,7 +461,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     ValueError
         When no unit is selective for ``category``.
     """
-    from . import maximise
+    from ..network import maximise
     from ..network.models import from_store
     from ..selecting.selection import representative_units
 

@@ -1,15 +1,18 @@
 """Networks: building and loading them, their layers, and the forward pass that gives one number per unit.
 
-Takes a network (a ``keras.applications`` name, a saved model, a ``keras.Model``) and gives an
-:class:`~catsel.network.models.ActivationModel`: the capturable layers with their kind, shape and default,
-its identity for the store's key, and the forward pass to packed results. Its parts, one job a module:
+Takes a network (a ``keras.applications`` name, a saved model, a ``keras.Model``) and gives a
+:class:`~catsel.network.interface.Network`, the one protocol the stages above use (its Keras implementation
+is :class:`~catsel.network.models.ActivationModel`): the capturable layers with their kind, shape and default,
+its identity for the store's key, the forward pass to packed results, the cut for lesions, and the gradient
+of a unit for activation maximisation (``maximise``). Its parts, one job a module:
 networks by name and their weights (``applications``), the layer graph through nested models and the default
 layers (``graph``), which tensor a layer's units come from (``units``), preprocessing on the device
 (``preprocess``), the reduction of each map (``reduce``), the one-buffer transfer (``packing``), the device
-runtime (``backends``), receptive fields (``receptive``) and the kinds of result (``kinds``).
+runtime (``backends``), receptive fields (``receptive``), the kinds of result (``kinds``) and the cut at a
+layer for lesions (``silence``).
 """
 
 from ..startup import modules_on_first_use
 
-__getattr__ = modules_on_first_use(__name__, ['applications', 'backends', 'graph', 'kinds', 'models', 'packing', 'preprocess', 'receptive',
-                                                   'reduce', 'units'])
+__getattr__ = modules_on_first_use(__name__, ['applications', 'backends', 'graph', 'interface', 'kinds', 'maximise', 'models', 'packing',
+                                                   'preprocess', 'receptive', 'reduce', 'silence', 'units'])

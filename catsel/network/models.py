@@ -32,7 +32,7 @@ from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shap
 from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
                            is_saved_model, load_saved)
 from .backends import compile_forward, resolve_devices
-from .graph import CONV_TYPES, Graph, default_layers, graph_of, passes_on
+from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, passes_on
 from .packing import Pack, can_pack, plan_packing, unpack
 from .preprocess import GRAYSCALE, PREPROCESS_WORDS, Preprocess, fitted_input, own_preprocessing
 from .reduce import REDUCTIONS, Reduce, on_jax_accelerator
@@ -385,6 +385,22 @@ class ActivationModel:
             # only the one-pass reduction: its means may differ from the others' in the last bits
             **({"reduction": "fused"} if self.reduction == "fused" else {}),
         }
+
+    def cut_at(self, layer: str, readout: str, *, batch_size: int = 32):
+        """The network in two parts, for a lesion of ``layer``'s units read out at ``readout``.
+
+        See :func:`catsel.network.silence.cut_at`.
+        """
+        from .silence import cut_at
+
+        return cut_at(self, layer, readout, batch_size=batch_size)
+
+    def layers_note(self) -> str:
+        """One sentence on what the captured layers hold and which conv and dense layers they leave out.
+
+        See :func:`catsel.network.graph.defaults_note`.
+        """
+        return defaults_note(self.graph, self.layers)
 
     @property
     def channels(self) -> int:

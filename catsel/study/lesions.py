@@ -44,11 +44,6 @@ LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_laye
                   "p_value"]
 
 
-def _reduce(maps: np.ndarray) -> np.ndarray:
-    """A layer's output as the store keeps it: each unit's maximum over its map (a dense unit as it is)."""
-    return maps if maps.ndim == 2 else maps.reshape(len(maps), -1, maps.shape[-1]).max(axis=1)
-
-
 def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
             index: str) -> tuple[np.ndarray, np.ndarray]:
     """(chosen units, each unit's margin above chance for the category), on the training images only."""
@@ -94,7 +89,7 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     ridge : float, default 1.0
         The read-out's penalty, times the number of units (as :func:`catsel.stats.linear_probe`).
     seed : int, default 0
-    model : ActivationModel or keras.Model, optional
+    model : Network or keras.Model, optional
         The captured network (default: rebuilt from the store).
     batch_size : int, default 32
     threshold, index : optional
@@ -106,14 +101,13 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         The columns of :data:`LESION_COLUMNS`, one row per scored category;
         its attrs hold the chosen units per fold (``chosen``).
     """
-    import keras
     from sklearn.linear_model import RidgeClassifier
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from ..network.interface import Network
     from ..network.models import activation_model, from_store
-    from ..network.preprocess import Preprocess
     from .pipeline import RunResult, load_run
     from ..selecting.selection import best_layers
 
@@ -147,30 +141,12 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         raise CatselError(f"the read-out layer {readout} must come after the lesioned layer {layer}")
     if model is None:
         amodel = from_store(acts)
-    elif isinstance(model, keras.Model):
+    elif not isinstance(model, Network):  # a framework's model in memory
         amodel = activation_model(model, layers=list(acts.layers), image_size=acts.meta.image_size,
                                   preprocess=acts.meta.preprocess)
     else:
         amodel = model
-    graph = amodel.graph
-    source, target = graph.node(layer).output, graph.node(readout).output
-    to_layer = graph.model([source])
-    try:  # the lesioned passes start at the lesioned layer
-        onward = keras.Model(source, target)
-    except ValueError:
-        raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
-                          "whose output is the only way to the read-out, or read out nearer to it") from None
-    prepare = Preprocess(amodel.preprocess, int(graph.inputs[0].shape[-1]))
-
-    def maps_of(images: np.ndarray) -> np.ndarray:
-        out = [np.asarray(keras.ops.convert_to_numpy(to_layer(prepare(keras.ops.convert_to_tensor(
-            images[i:i + batch_size].astype("float32"))), training=False))) for i in range(0, len(images), batch_size)]
-        return np.concatenate(out)
-
-    def readout_of(maps: np.ndarray) -> np.ndarray:
-        out = [_reduce(np.asarray(keras.ops.convert_to_numpy(onward(keras.ops.convert_to_tensor(
-            maps[i:i + batch_size]), training=False)))) for i in range(0, len(maps), batch_size)]
-        return np.concatenate(out)
+    maps_of, readout_of = amodel.cut_at(layer, readout, batch_size=batch_size)
 
     images = np.stack([acts.image(i) for i in range(len(acts))])  # decoded once, reused by every pass
     maps = maps_of(images)

@@ -36,7 +36,7 @@ from ..options import (image_shape, named, FDR_METHODS, FITS, PRECISIONS, PREPRO
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from ..network.models import ActivationModel
+    from ..network.interface import Network
     from ..store import Activations
 
 __all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
@@ -248,7 +248,7 @@ class RunResult:
         The run record, as written to ``run.json``.
     skipped : list of dict
         ``{"path", "reason"}`` for every file that could not be used.
-    model : ActivationModel or None
+    model : Network or None
         The network (``None`` for a run read back with :func:`load_run`).
     untrained : Activations or None
         The untrained control's capture, with ``null`` on a trained network.
@@ -261,7 +261,7 @@ class RunResult:
     summary: pd.DataFrame
     record: "RunRecord"
     skipped: list[dict] = field(default_factory=list)
-    model: "ActivationModel | None" = None
+    model: "Network | None" = None
     untrained: "Activations | None" = None
 
     def __repr__(self) -> str:
@@ -440,7 +440,6 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     from ..capturing import capture
     from ..images.folder import ImageFolder
     from ..errors import DatasetError
-    from ..network.graph import defaults_note
     from ..network.models import activation_model, describe_preprocessing, untrained_control
     from ..selecting.indices import INDICES
     from ..selecting.selection import layer_summary, selectivity
@@ -520,8 +519,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                       "scrambled copy of the images)", UserWarning, stacklevel=3)
     skipped = [_as_listed(s["path"], s["reason"], folder.root)
                for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
-    import keras
-
+    runtime = backend_info()
     record = RunRecord.from_json({
         "catsel_version": _version(),
         "data_dir": shown(str(folder.root.resolve())),
@@ -531,16 +529,16 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "weights_requested": None if settings.weights is None else str(settings.weights),
         "weights_fallback_reason": amodel.fallback_reason,
         "layers": list(amodel.layers),
-        "layers_note": defaults_note(amodel.graph, amodel.layers),
+        "layers_note": amodel.layers_note(),
         "relative_depth": amodel.relative_depth(),  # 0 input, 1 output: what `catsel compare` plots against
         "image_size": list(amodel.image_size) if isinstance(amodel.image_size, tuple) else amodel.image_size,
         "colour": "grayscale" if amodel.channels == 1 else "RGB",
         "fit": settings.fit,
         "preprocess": amodel.preprocess,
         "preprocessing": describe_preprocessing(amodel, settings.preprocess),
-        "keras_version": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "device": backend_info()["device"],
+        "keras_version": runtime["keras"],
+        "keras_backend": runtime["backend"],
+        "device": runtime["device"],
         "batch_size": settings.batch_size,
         "precision": amodel.precision,
         "index": settings.index,

@@ -32,12 +32,12 @@ import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
 
-from ..network.backends import on_accelerator, value_and_grad
-from ..network.graph import Graph, graph_of
+from .backends import on_accelerator, value_and_grad
+from .graph import Graph, graph_of
 from ..options import hw, image_shape
-from ..network.models import ActivationModel
-from ..network.preprocess import Preprocess
-from ..network.units import base_layer, class_tokens
+from .models import ActivationModel
+from .preprocess import Preprocess
+from .units import base_layer, class_tokens
 
 __all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
 

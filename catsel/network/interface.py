@@ -1,0 +1,84 @@
+"""What the stages above ask of a network: one small protocol, whatever framework made the network.
+
+The capture, the store's key, the record, lesions, receptive fields, ``visualize`` and activation
+maximisation use a network only through :class:`Network`. :class:`~catsel.network.models.ActivationModel`
+is its Keras implementation (TensorFlow, JAX or PyTorch underneath); a network of another framework is
+another implementation of the same protocol, and nothing above ``catsel.network`` changes. The stages above
+import no deep-learning framework themselves (``tests/test_structure.py`` holds them to it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["Network"]
+
+
+@runtime_checkable
+class Network(Protocol):
+    """A network as catsel uses it: its units, its identity, its forward pass to packed results, and its cuts.
+
+    Identity (what the store's key and ``run.json`` record)
+        ``source``, ``weights_label``, ``trained``, ``fallback_reason``, ``image_size``, ``preprocess``,
+        ``precision``, ``reduction``, ``rebuild`` (how a worker or a later command builds it again),
+        ``channels``, :meth:`digest` and :meth:`describe`.
+    Units
+        ``layers`` (the captured layers, in network order), ``units`` (per layer), ``map_shapes`` (a conv
+        layer's map, ``None`` for a dense or token layer), :meth:`layer_table` (kind, shape, units,
+        receptive field), :meth:`relative_depth` and :meth:`layers_note`.
+    Forward pass
+        :meth:`runner` (compiled once per device set), :meth:`put` and :meth:`run` (one batch of uint8
+        images to one packed buffer on the device), :meth:`fetch_soon`, :meth:`split` / :meth:`split_all`
+        (the buffer to per-layer arrays on the host), :meth:`for_arrays` (the same network computing only
+        some kinds of result) and ``arrays``.
+    Cuts
+        :meth:`cut_at` (the images to a layer's maps, and maps on to a later layer: lesions). The gradient
+        of a unit with respect to the image is :func:`catsel.network.maximise.maximise`'s.
+    """
+
+    source: str
+    weights_label: str
+    trained: bool
+    fallback_reason: str | None
+    image_size: int | tuple[int, int]
+    preprocess: str
+    precision: str
+    reduction: str
+    rebuild: dict | None
+    layers: tuple[str, ...]
+    units: dict[str, int]
+    map_shapes: dict[str, tuple[int, ...] | None]
+    arrays: tuple[str, ...]
+
+    @property
+    def channels(self) -> int: ...
+
+    def digest(self) -> str: ...
+
+    def describe(self) -> dict: ...
+
+    def layer_table(self) -> pd.DataFrame: ...
+
+    def relative_depth(self) -> dict[str, float]: ...
+
+    def layers_note(self) -> str: ...
+
+    def runner(self, devices: Any = None) -> tuple[Callable, Callable]: ...
+
+    def put(self, images: np.ndarray) -> Any: ...
+
+    def run(self, batch: Any) -> Any: ...
+
+    def fetch_soon(self, out: Any) -> None: ...
+
+    def split(self, out: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+
+    def split_all(self, out: Any) -> dict[str, dict[str, np.ndarray]]: ...
+
+    def for_arrays(self, arrays: Sequence[str], *, reduction: str | None = None) -> Network: ...
+
+    def cut_at(self, layer: str, readout: str, *, batch_size: int = 32) -> tuple[Callable, Callable]: ...

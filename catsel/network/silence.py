@@ -1,0 +1,77 @@
+"""Silencing units: a network cut at a layer, so that a lesion can set that layer's units before the rest runs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import numpy as np
+
+from ..errors import CatselError
+from .interface import Network
+from .preprocess import Preprocess
+
+__all__ = ["as_stored", "cut_at"]
+
+
+def as_stored(maps: np.ndarray) -> np.ndarray:
+    """A layer's output as the store keeps it: each unit's maximum over its map (a dense unit as it is).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (images, ..., units)
+
+    Returns
+    -------
+    ndarray, shape (images, units)
+    """
+    return maps if maps.ndim == 2 else maps.reshape(len(maps), -1, maps.shape[-1]).max(axis=1)
+
+
+def cut_at(amodel: Network, layer: str, readout: str, *,
+           batch_size: int = 32) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The network in two parts: the images to ``layer``'s maps, and those maps (edited or not) on to ``readout``.
+
+    Parameters
+    ----------
+    amodel : Network
+        Its Keras implementation (it needs the layer graph).
+    layer : str
+        The layer whose units are silenced; every path to ``readout`` must go through it.
+    readout : str
+        A later layer, whose units are read out.
+    batch_size : int, default 32
+
+    Returns
+    -------
+    maps_of : callable
+        uint8 images (N, H, W, C) → ``layer``'s output (N, ..., units), float32.
+    readout_of : callable
+        ``layer``'s output → ``readout``'s units as the store keeps them (:func:`as_stored`).
+
+    Raises
+    ------
+    CatselError
+        When ``readout`` is also reached from before ``layer`` (a skip connection).
+    """
+    graph = amodel.graph
+    source, target = graph.node(layer).output, graph.node(readout).output
+    to_layer = graph.model([source])
+    try:  # the lesioned passes start at the lesioned layer
+        onward = keras.Model(source, target)
+    except ValueError:
+        raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
+                          "whose output is the only way to the read-out, or read out nearer to it") from None
+    prepare = Preprocess(amodel.preprocess, int(graph.inputs[0].shape[-1]))
+
+    def maps_of(images: np.ndarray) -> np.ndarray:
+        out = [np.asarray(keras.ops.convert_to_numpy(to_layer(prepare(keras.ops.convert_to_tensor(
+            images[i:i + batch_size].astype("float32"))), training=False))) for i in range(0, len(images), batch_size)]
+        return np.concatenate(out)
+
+    def readout_of(maps: np.ndarray) -> np.ndarray:
+        out = [as_stored(np.asarray(keras.ops.convert_to_numpy(onward(keras.ops.convert_to_tensor(
+            maps[i:i + batch_size]), training=False)))) for i in range(0, len(maps), batch_size)]
+        return np.concatenate(out)
+
+    return maps_of, readout_of
