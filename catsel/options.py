@@ -15,8 +15,15 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
+__all__ = ["THRESHOLD", "INDEX", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
            "check_fraction", "image_shape", "hw", "size_text"]
+
+#: The paper's rule: a unit is selective for a category when its index exceeds the category's chance level by
+#: more than this. Every signature and record that takes a threshold defaults to it.
+THRESHOLD = 0.01
+
+#: The paper's index (eq. 2). Every signature and record that takes an index defaults to it.
+INDEX = "paper"
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")

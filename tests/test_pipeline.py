@@ -131,7 +131,7 @@ def test_a_registered_index_is_available_everywhere(planted_acts):
 
 def test_baselines_are_merged_by_one_function(planted_acts):
     summary = catsel.layer_summary(catsel.selectivity(planted_acts, threshold=0.02))
-    both = stats.with_baselines(summary, planted_acts, bootstrap=10, shuffled=True,
+    both = stats.with_baselines(summary, planted_acts, threshold=0.02, bootstrap=10, shuffled=True,
                                 controls={"again": planted_acts})
     assert {"low", "high", "null_proportion", "null_high", "excess", "proportion_again"} <= set(both.columns)
     np.testing.assert_allclose(both["proportion_again"], summary["proportion"])  # same data, same rule

@@ -270,8 +270,22 @@ def test_statistics_run_on_the_public_code_index(planted_acts):
     table = stats.add_significance(catsel.selectivity(planted_acts, index="repo"), planted_acts, permutations=99)
     planted = table.set_index(["layer", "unit", "category"])
     assert planted.loc[("conv2", 0, "red"), "p_value"] < 0.05
-    summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, shuffled=True, bootstrap=5)
+    summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, index="repo", shuffled=True,
+                                   bootstrap=5)
     assert summary["null_proportion"].notna().all() and summary.attrs["index"] == "repo"
+
+
+@pytest.mark.parametrize("rule", [{"threshold": 0.2}, {"index": "fsi"}])
+def test_the_baselines_take_their_rule_as_an_argument_and_refuse_another_counts(planted_acts, rule):
+    """The rule is an explicit argument, never read from the table's attrs; a summary counted by another rule
+    gets no baseline of this one beside it."""
+    counted = catsel.layer_summary(catsel.selectivity(planted_acts, **rule))
+    with pytest.raises(ValueError, match=f"counted with {next(iter(rule))}="):
+        stats.with_baselines(counted, planted_acts, shuffled=True, shuffles=3)
+    same = stats.with_baselines(counted, planted_acts, shuffled=True, shuffles=3, **rule)
+    by_hand = stats.shuffled_baseline(planted_acts, shuffles=3, **rule).set_index(["layer", "category"])
+    np.testing.assert_allclose(same.set_index(["layer", "category"])["null_proportion"],
+                               by_hand.loc[same.set_index(["layer", "category"]).index, "null_proportion"])
 
 
 def test_a_category_that_differs_in_a_low_level_statistic_is_named_by_default(tmp_path):

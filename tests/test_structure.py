@@ -360,3 +360,40 @@ def test_the_reference_documents_the_public_names_and_marks_the_rest_internal():
     pages = {p.stem for p in api.glob("*.md")} - {"index", "internal", "catsel"}
     assert pages == {m.rpartition(".")[2] for m in catsel.PUBLIC_MODULES}
     assert "catsel.__all__" in (PACKAGE.parent / "docs" / "conf.py").read_text()  # the top page: the one list
+
+
+def test_one_figure_convention_for_every_public_figure():
+    """Axes-level: ``ax=`` keyword, returns Axes; figure-level: ``fig=`` keyword, returns a Figure; a figure with
+    state is a Display object with ``from_...`` and ``plot``."""
+    import importlib
+    import inspect
+
+    modules = ["catsel.figures.plots", "catsel.figures.visualize", "catsel.study.comparison",
+               "catsel.study.lesions"]
+    drawers, displays = [], []
+    for name in modules:
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            if inspect.isclass(obj) and attr.endswith("Display"):
+                displays.append(obj)
+            elif inspect.isfunction(obj) and {"ax", "fig"} & set(inspect.signature(obj).parameters) and \
+                    next(iter(inspect.signature(obj).parameters)) not in ("ax", "fig", "figure"):
+                drawers.append(obj)  # not a helper working on a figure it is given (clear_data, fit_fonts)
+    assert len(drawers) >= 9 and len(displays) == 3
+    wrong = []
+    for function in drawers:
+        parameters = inspect.signature(function).parameters
+        level = "ax" if "ax" in parameters else "fig"
+        returned = str(inspect.signature(function).return_annotation)
+        if parameters[level].kind is not inspect.Parameter.KEYWORD_ONLY or parameters[level].default is not None:
+            wrong.append(f"{function.__name__}: {level}= is not a keyword defaulting to None")
+        if ("Axes" if level == "ax" else "Figure") not in returned or (level == "ax") == ("Figure" in returned):
+            wrong.append(f"{function.__name__}: returns {returned}")
+        if "k" in parameters and parameters["k"].kind is not inspect.Parameter.KEYWORD_ONLY:
+            wrong.append(f"{function.__name__}: k is positional")
+    for display in displays:
+        makers = [m for m in vars(display) if m.startswith("from_") and isinstance(vars(display)[m], classmethod)]
+        if not makers or not callable(getattr(display, "plot", None)):
+            wrong.append(f"{display.__name__}: no from_... or no plot")
+    assert wrong == []

@@ -10,6 +10,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["main"]
 
@@ -335,9 +336,9 @@ def explore_notebook(run_dir: Path) -> Path:
         nbformat.v4.new_code_cell(
             "import catsel\nfrom catsel.apps import widgets\n\n"
             f"acts = catsel.load_activations({str(run_dir.resolve())!r})\n"
-            f"table = catsel.selectivity(acts, index={settings.get('index', 'paper')!r}, "
-            f"threshold={settings.get('threshold', 0.01)!r})\n"
-            "widgets.explore(acts, table, threshold=table.attrs['threshold'])"),
+            f"index, threshold = {settings.get('index', INDEX)!r}, {settings.get('threshold', THRESHOLD)!r}\n"
+            "table = catsel.selectivity(acts, index=index, threshold=threshold)\n"
+            "widgets.explore(acts, table, threshold=threshold)"),
     ]
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
     path = run_dir / EXPLORE_NOTEBOOK
@@ -470,10 +471,10 @@ def cmd_visualize(args) -> int:
     amodel = from_store(acts)
     if args.category is not None:
         settings = run_settings(run_dir) or RunRecord()
-        threshold = args.threshold if args.threshold is not None else settings.get("threshold", 0.01)
+        threshold = args.threshold if args.threshold is not None else settings.get("threshold", THRESHOLD)
         if args.category not in acts.categories:
             raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
-        table = selectivity(acts, index=settings.get("index", "paper"), threshold=threshold)
+        table = selectivity(acts, index=settings.get("index", INDEX), threshold=threshold)
         try:
             fig, pictures = plot_representatives(acts, table, args.category, amodel, n_units=args.top,
                                                  steps=args.steps, seed=args.seed, progress=True,

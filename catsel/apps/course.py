@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..options import check_choice
-from ..selecting.indices import normalise, selectivity_matrix
+from ..options import THRESHOLD, check_choice
+from ..selecting.indices import above_chance, is_constant, normalise, selectivity_matrix
 from ..selecting.selection import layer_summary, selectivity
 from ..selecting.tables import selective_rule
 
@@ -197,7 +197,7 @@ def check_count(answer: int, acts, *, layer: str, category: str, threshold: floa
                     "selective means: selectivity minus chance is above the threshold, and the unit is not constant")
 
 
-def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.01, by: str = "proportion") -> bool:
+def check_best_layer(answer: str, acts, *, category: str, threshold: float = THRESHOLD, by: str = "proportion") -> bool:
     """Check the layer with the largest proportion of units selective for ``category`` (or the largest excess).
 
     Parameters
@@ -225,7 +225,7 @@ def check_best_layer(answer: str, acts, *, category: str, threshold: float = 0.0
     if by == "excess":
         from ..stats import with_baselines
 
-        summary = with_baselines(summary, acts, shuffled=True)
+        summary = with_baselines(summary, acts, threshold=threshold, shuffled=True)
     rows = summary[summary["category"] == category]
     top = rows[by].max()
     tied = [str(l) for l in rows.loc[np.isclose(rows[by], top), "layer"]]  # a tie: each one is right
@@ -281,8 +281,8 @@ def most_selective(acts, *, layer: str, category: str) -> int:
     """
     c = _categories(acts, category)
     values, chance = selectivity_matrix(acts[layer], np.asarray(acts.labels), len(acts.categories))
-    constant = acts[layer].max(axis=0) == acts[layer].min(axis=0)
-    return int(np.argmax(np.where(constant, -np.inf, values[c] - chance[c])))
+    constant = is_constant(acts[layer])
+    return int(np.argmax(np.where(constant, -np.inf, above_chance(values, chance)[c])))
 
 
 def halves(acts, *, seed: int = 0) -> np.ndarray:
@@ -337,15 +337,15 @@ def check_null(answer, acts, *, layer: str, category: str, threshold: float) -> 
         return False
     c = _categories(acts, category)
     a, labels, n_cat = acts[layer], np.asarray(acts.labels), len(acts.categories)
-    constant = a.max(axis=0) == a.min(axis=0)
+    constant = is_constant(a)
     rng = np.random.default_rng(12345)
     null = []
     for _ in range(200):
         values, chance = selectivity_matrix(a, rng.permutation(labels), n_cat)
-        null.append(int(selective_rule(values[c] - chance[c], constant, threshold).sum()))
+        null.append(int(selective_rule(above_chance(values, chance)[c], constant, threshold).sum()))
     null = np.asarray(null, dtype=float)
     values, chance = selectivity_matrix(a, labels, n_cat)
-    observed = int(selective_rule(values[c] - chance[c], constant, threshold).sum())
+    observed = int(selective_rule(above_chance(values, chance)[c], constant, threshold).sum())
     tolerance = 4 * null.std() / np.sqrt(len(counts)) + 0.5
     ok = abs(np.mean(counts) - null.mean()) <= tolerance
     if len(set(counts)) == 1 and null.std() > 0.5:  # shuffles that vary this much do not give one count 20 times
@@ -458,8 +458,8 @@ def check_replication(answer, acts, half, *, layer: str, category: str, threshol
     chosen = []
     for mask in (half, ~half):
         values, chance = selectivity_matrix(a[mask], labels[mask], n_cat)
-        constant = a[mask].max(axis=0) == a[mask].min(axis=0)
-        chosen.append(selective_rule(values[c] - chance[c], constant, threshold))
+        constant = is_constant(a[mask])
+        chosen.append(selective_rule(above_chance(values, chance)[c], constant, threshold))
     n_a = int(chosen[0].sum())
     expected = float((chosen[0] & chosen[1]).sum() / n_a) if n_a else 0.0
     ok = abs(value - expected) < 1e-6

@@ -43,6 +43,7 @@ from ..selecting.tables import selective_rule, summary_frame
 from ..errors import StoreError
 from ..former import former_keyword
 from ..store import Activations
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["explore_thresholds", "explore_layer", "explore_units", "explore",
            "ThresholdExplorer", "LayerExplorer", "UnitExplorer", "Dashboard"]
@@ -308,7 +309,7 @@ class ThresholdExplorer(_Explorer):
         The current layer-proportion figure (also shown as ``image``).
     """
 
-    def __init__(self, source: Activations | pd.DataFrame, *, threshold: float = 0.01, index: str | None = None,
+    def __init__(self, source: Activations | pd.DataFrame, *, threshold: float = THRESHOLD, index: str | None = None,
                  categories=None, significance: pd.DataFrame | None = None, alpha: float = 0.05):
         W = _ipywidgets()
         # the shuffled-label null, at any threshold, where the activations are at hand (one per index, made when
@@ -330,7 +331,7 @@ class ThresholdExplorer(_Explorer):
                 except StoreError:  # an index this store lacks the inputs for (repo without the spatial means)
                     continue
         else:
-            tables = {str(source["index"].iloc[0]) if "index" in source else "paper": source}
+            tables = {str(source["index"].iloc[0]) if "index" in source else INDEX: source}
         self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}
         self._displays = {}  # Figure 1 by kind, lines or heat map (LayerProportionsDisplay)
         self.display = None
@@ -858,7 +859,7 @@ class Dashboard(_Explorer):
     units : UnitExplorer
     """
 
-    def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = 0.01):
+    def __init__(self, acts: Activations, table: pd.DataFrame | None = None, threshold: float = THRESHOLD):
         W = _ipywidgets()
         table = table if table is not None else selectivity(acts, threshold=threshold)
         self.thresholds = ThresholdExplorer(acts, threshold=threshold, significance=table)

@@ -1,4 +1,10 @@
-"""Figures: seaborn/matplotlib functions of the form ``f(data, *, ..., ax=None) -> Axes``."""
+"""Figure 1 and its kin: seaborn/matplotlib functions, one convention for every figure of catsel.
+
+Axes-level functions take ``ax=`` (keyword) and return the Axes (``layer_proportions(data, *, ..., ax=None) ->
+Axes``); figure-level ones take ``fig=`` (keyword) and return the Figure; a figure with state is a Display
+object with ``from_...`` and ``plot`` (:class:`LayerProportionsDisplay`). ``tests/test_structure.py`` holds
+every public figure function to this.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 __all__ = ["layer_proportions", "LayerProportionsDisplay", "compare_layer_proportions", "palette", "fit_fonts",
@@ -33,8 +40,6 @@ def _display_figures_in_jupyter() -> None:
     one (the inline backend's own replaces it when it starts).
     """
     import sys
-
-    from matplotlib.figure import Figure
 
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
@@ -553,7 +558,7 @@ def _heat_labels(ax: Axes, cats: list) -> None:
     ax.set_ylabel(f"category ({len(cats)}" + (f", every {shown}th named)" if shown > 1 else ")"))
 
 
-def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
+def compare_layer_proportions(summaries: dict, *, categories=None, fig: Figure | None = None) -> Figure:
     """Figure 1 for several networks side by side: one panel per category, one line per network.
 
     Parameters
@@ -569,8 +574,6 @@ def compare_layer_proportions(summaries: dict, *, categories=None, fig=None):
     -------
     matplotlib Figure
     """
-    from matplotlib.figure import Figure
-
     first = next(iter(summaries.values()))
     cats = list(categories) if categories is not None else list(first["category"].cat.categories)
     layers = list(first["layer"].cat.categories)

@@ -165,7 +165,7 @@ def _tile(ax, image, title, colour) -> None:
     ax.set_yticks([])
 
 
-def plot_top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None,
+def plot_top_images(acts: Activations, layer: str, unit: int, *, k: int = 8, category: str | None = None,
                     boxes: bool = True, fig: Figure | None = None) -> Figure:
     """The filter's top images, each titled with its category and value.
 
@@ -250,7 +250,7 @@ def _no_images(acts: Activations, layer: str, unit: int, fig: Figure | None) -> 
     return fig
 
 
-def plot_crops(acts: Activations, layer: str, unit: int, k: int = 8, *, per_category: bool = False,
+def plot_crops(acts: Activations, layer: str, unit: int, *, k: int = 8, per_category: bool = False,
                size: int = 64, fig: Figure | None = None) -> Figure:
     """Receptive-field crops of the filter's top images (one row, or one row per category).
 
@@ -365,7 +365,8 @@ def _draw_maximised(ax, result, title: str) -> None:
 
 
 def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
-                seed: int = 0, fig: Figure | None = None, progress: bool = False, return_pictures: bool = False):
+                seed: int = 0, fig: Figure | None = None, progress: bool = False,
+                return_pictures: bool = False) -> Figure | tuple[Figure, list]:
     """One panel with the three views of a filter.
 
     Its top images, their receptive-field crops, and an activation-maximisation
@@ -404,9 +405,9 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
     views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
-    plot_top_images(acts, layer, unit, k, fig=views[0])
+    plot_top_images(acts, layer, unit, k=k, fig=views[0])
     if conv:
-        plot_crops(acts, layer, unit, k, fig=views[1])
+        plot_crops(acts, layer, unit, k=k, fig=views[1])
     axes = right.subplots(2, 1, height_ratios=[3, 1])
     _draw_maximised(axes[0], result, f"activation maximisation\n{steps} steps, seed {seed}")
     axes[1].plot(result.trace, lw=1)
@@ -421,7 +422,7 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
 def plot_representatives(acts: Activations, table, category: str, amodel=None, *, n_units: int = 4,
                          steps: int = 256, seed: int = 0, k: int = 3, fig: Figure | None = None,
                          progress: bool = False, return_pictures: bool = False, top: int | None = None,
-                         crops: int | None = None):
+                         crops: int | None = None) -> Figure | tuple[Figure, list]:
     """The category's representative filters, like the paper's Figure 3.
 
     The most selective unit of each layer for ``category`` is found; the ``n_units``

@@ -12,7 +12,6 @@ from keras import ops
 
 from ..errors import CatselError, ModelError
 from ..options import PREPROCESS_MODES, check_choice, hw, image_shape
-from .applications import is_saved_model
 
 __all__ = ["Preprocess", "GRAYSCALE", "PREPROCESS_WORDS", "fitted_input", "own_preprocessing"]
 

@@ -36,10 +36,11 @@ import numpy as np
 
 from ..store import Activations
 from .tables import onehot, selective_rule
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["EPS", "MIN_ACTIVE", "Index", "INDICES", "register_index", "stack_units", "n_active", "index_inputs",
            "is_constant", "normalise", "normalise_between", "Sums", "register_sums_index", "selectivity_matrix",
-           "selective_units"]
+           "above_chance", "selective_units"]
 
 
 #: The epsilon of eq. 1 and eq. 2.
@@ -190,7 +191,7 @@ def n_active(a: np.ndarray) -> np.ndarray:
     return (a > a.min(axis=0, keepdims=True)).sum(axis=0)
 
 
-def index_inputs(acts: Activations, layers=None, index: str = "paper") -> tuple[list[str], np.ndarray, list[int]]:
+def index_inputs(acts: Activations, layers=None, index: str = INDEX) -> tuple[list[str], np.ndarray, list[int]]:
     """What an index is computed from, for the chosen layers: the map maxima, or the index's own inputs.
 
     Parameters
@@ -450,7 +451,7 @@ def _repo(normalised_means, members, eps):
 
 
 def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
-                       index: str = "paper", eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
+                       index: str = INDEX, eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
     """Selectivity of every unit for every category, and each category's chance level.
 
     Parameters
@@ -477,8 +478,28 @@ def selectivity_matrix(a: np.ndarray, labels: np.ndarray, n_categories: int, *,
     return spec.compute(spec.prepare(np.asarray(a, dtype=np.float64), eps), onehot(labels, n_categories), eps)
 
 
-def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, index: str = "paper",
-                    threshold: float = 0.01, eps: float = EPS) -> np.ndarray:
+def above_chance(values: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """Each unit's index minus its category's chance level: what the selective rule compares with the threshold.
+
+    The one place this margin is computed (the table's ``above_chance``, the nulls, the split halves, lesions
+    and the course's checks).
+
+    Parameters
+    ----------
+    values : ndarray, shape (..., n_categories, n_units)
+        An index per category and unit (:func:`selectivity_matrix`).
+    chance : ndarray, shape (..., n_categories)
+        Each category's chance level.
+
+    Returns
+    -------
+    ndarray, the shape of ``values``
+    """
+    return np.asarray(values) - np.asarray(chance)[..., None]
+
+
+def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, index: str = INDEX,
+                    threshold: float = THRESHOLD, eps: float = EPS) -> np.ndarray:
     """The paper's rule applied to an activation matrix.
 
     Parameters
@@ -496,4 +517,4 @@ def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, ind
         See :func:`catsel.selecting.tables.selective_rule`.
     """
     values, chance = selectivity_matrix(a, labels, n_categories, index=index, eps=eps)
-    return selective_rule(values - chance[:, None], is_constant(np.asarray(a))[None, :], threshold)
+    return selective_rule(above_chance(values, chance), is_constant(np.asarray(a))[None, :], threshold)

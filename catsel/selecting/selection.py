@@ -12,13 +12,15 @@ import pandas as pd
 
 from ..store import Activations
 from .blocks import blockwise_sums, use_blockwise
-from .indices import EPS, INDICES, MIN_ACTIVE, index_inputs, is_constant, n_active, selectivity_matrix, stack_units
+from .indices import (EPS, INDICES, MIN_ACTIVE, above_chance, index_inputs, is_constant, n_active, selectivity_matrix,
+                      stack_units)
 from .tables import long_table, selective_rule, summary_frame
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["selectivity", "layer_category_codes", "layer_summary", "representative_units", "best_layers"]
 
 
-def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0.01,
+def selectivity(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD,
                 layers: list[str] | None = None, eps: float = EPS, blockwise: bool | None = None,
                 select_from: Activations | None = None) -> pd.DataFrame:
     """Selectivity of every captured unit for every category, as a tidy table.
@@ -59,7 +61,7 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
     -------
     pandas.DataFrame
         One row per layer × unit × category, with columns ``layer``,
-        ``filter`` (unit index), ``category``, ``selectivity``, ``chance``,
+        ``unit`` (its index in the layer), ``category``, ``selectivity``, ``chance``,
         ``above_chance``, ``selective``, ``silent`` (always 0), ``constant``
         (never varies, silent included), ``n_active`` (images on which the
         unit is above its minimum), ``index``, ``model``, ``weights``.
@@ -80,7 +82,7 @@ def selectivity(acts: Activations, *, index: str = "paper", threshold: float = 0
         values, chance = selectivity_matrix(x, acts.labels, len(acts.categories), index=index, eps=eps)
         silent, constant_units, active = np.all(a == 0, axis=0), is_constant(a), n_active(a)
     constant = np.broadcast_to(constant_units, values.shape)
-    above = values - chance[:, None]
+    above = above_chance(values, chance)
     table = long_table(layers, sizes, acts.categories,
                        selectivity=values,
                        chance=np.broadcast_to(chance[:, None], values.shape),

@@ -77,7 +77,7 @@ def long_table(layers: Sequence[str], sizes: Sequence[int], categories: Sequence
     Returns
     -------
     DataFrame
-        ``layer`` and ``category`` (ordered categoricals), ``filter`` (unit
+        ``layer`` and ``category`` (ordered categoricals), ``unit`` (its
         index within its layer), then ``columns``.
     """
     n_cat = len(categories)

@@ -169,7 +169,7 @@ def confound_audit(acts: Activations, statistics: pd.DataFrame | None = None, *,
     Returns
     -------
     DataFrame
-        One row per unit: ``layer``, ``filter``, ``r2_low_level``,
+        One row per unit: ``layer``, ``unit``, ``r2_low_level``,
         ``r2_category``, ``r2_category_beyond``, ``share_explained``.
     """
     statistics = statistics if statistics is not None else image_statistics(acts)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..selecting.indices import EPS, index_inputs, selective_units
+from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, selective_units
 from ..selecting.tables import layer_frame, onehot, selective_rule
 from ..store import Activations
 from .reliability import reliability_summary
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["ShuffledMargins", "bootstrap_proportions", "shuffled_baseline", "with_baselines"]
 
@@ -30,11 +31,11 @@ def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, r
 
     spec = INDICES[index]
     x = spec.prepare(a, EPS)
-    constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+    constant = is_constant(a)[None, :]
     draws = []
     for _ in range(shuffles):
         values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
-        selective = selective_rule(values - chance[:, None], constant, threshold)
+        selective = selective_rule(above_chance(values, chance), constant, threshold)
         draws.append(_per_layer(selective if among is None else selective & among, sizes))
     return np.stack(draws)
 
@@ -55,7 +56,7 @@ class ShuffledMargins:
     seed : int, default 0
     """
 
-    def __init__(self, acts: Activations, *, index: str = "paper", shuffles: int = 20, layers=None, seed: int = 0):
+    def __init__(self, acts: Activations, *, index: str = INDEX, shuffles: int = 20, layers=None, seed: int = 0):
         from ..selecting.indices import INDICES
 
         self.layers, a, self.sizes = index_inputs(acts, list(layers) if layers is not None else list(acts.layers),
@@ -64,12 +65,12 @@ class ShuffledMargins:
         labels, n_cat = np.asarray(acts.labels), len(acts.categories)
         spec = INDICES[index]
         x = spec.prepare(a, EPS)
-        self.constant = (a.max(axis=0) == a.min(axis=0))[None, :]
+        self.constant = is_constant(a)[None, :]
         rng = np.random.default_rng(seed)
         margins = []
         for _ in range(shuffles):
             values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
-            margins.append((values - chance[:, None]).astype(np.float32))
+            margins.append(above_chance(values, chance).astype(np.float32))
         self.margins = np.stack(margins)  # (shuffles, categories, units)
 
     def summary(self, threshold: float) -> pd.DataFrame:
@@ -88,7 +89,7 @@ class ShuffledMargins:
                            null_high=np.quantile(draws, 0.95, axis=0))
 
 
-def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold: float = 0.01, n_boot: int = 200,
+def bootstrap_proportions(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, n_boot: int = 200,
                           level: float = 0.95, method: str = "normal", layers=None, seed: int = 0) -> pd.DataFrame:
     """Bootstrap confidence intervals for the proportion of selective units per layer.
 
@@ -145,7 +146,7 @@ def bootstrap_proportions(acts: Activations, *, index: str = "paper", threshold:
     return layer_frame(layers, acts.categories, proportion=point, low=low, high=high)
 
 
-def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
+def shuffled_baseline(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, shuffles: int = 20,
                       layers=None, seed: int = 0, blockwise: bool | None = None,
                       among: np.ndarray | None = None) -> pd.DataFrame:
     """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
@@ -203,14 +204,16 @@ def shuffled_baseline(acts: Activations, *, index: str = "paper", threshold: flo
                        null_high=np.quantile(draws, 0.95, axis=0))
 
 
-def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int | None = None,
+def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD,
+                   bootstrap: int | None = None,
                    shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
                    among: np.ndarray | None = None,
                    reliability: bool = False, seed: int = 0) -> pd.DataFrame:
     """The layer summary with its baselines beside it, as columns (the one place they are merged).
 
-    The index and threshold are the summary's own (``summary.attrs``), so
-    every baseline applies the same rule as the result it stands beside.
+    Every baseline applies the rule given by ``index`` and ``threshold``: the
+    rule the summary was counted with (a summary that records another one is
+    refused, so that no baseline stands beside a count of another rule).
 
     Parameters
     ----------
@@ -218,6 +221,9 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
         From :func:`catsel.layer_summary`.
     acts : Activations
         The activations the summary was computed from.
+    index : str, default "paper"
+    threshold : float, default 0.01
+        The selective rule the summary was counted with (:func:`catsel.selectivity`'s).
     bootstrap : int, optional
         Resamples for confidence intervals: adds ``low`` and ``high`` (see
         :func:`bootstrap_proportions`).
@@ -248,8 +254,12 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, bootstrap: int |
     """
     from ..selecting.selection import layer_summary, selectivity
 
-    index = summary.attrs.get("index", "paper")
-    threshold = summary.attrs.get("threshold", 0.01)
+    counted = {"index": index, "threshold": threshold}
+    other = {k: summary.attrs[k] for k in counted if k in summary.attrs and summary.attrs[k] != counted[k]}
+    if other:
+        said = ", ".join(f"{k}={v!r}" for k, v in other.items())
+        raise ValueError(f"the summary was counted with {said}; pass the same to with_baselines ({said}), so that "
+                         "each baseline applies the rule of the count it stands beside")
     layers = list(summary["layer"].cat.categories)
     keys = ["layer", "category"]
     out = summary

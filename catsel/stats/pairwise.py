@@ -63,7 +63,7 @@ def must_beat(acts: Activations, *, test: str = "ranksum", layers=None) -> pd.Da
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``p_beat``.
+        ``layer``, ``unit``, ``category``, ``p_beat``.
     """
     layers, a, sizes = stack_units(acts, layers)
     p = _pairwise_p(a, np.asarray(acts.labels), len(acts.categories), test)
@@ -92,7 +92,7 @@ def pairwise_selectivity(acts: Activations, *, test: str = "welch", method: str 
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``p_pairwise`` (the largest raw
+        ``layer``, ``unit``, ``category``, ``p_pairwise`` (the largest raw
         p-value over the other categories) and ``q_pairwise`` (the largest
         q-value).
     """

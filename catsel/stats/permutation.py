@@ -7,14 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..selecting.indices import EPS, index_inputs
+from ..selecting.indices import EPS, index_inputs, is_constant
 from ..selecting.tables import long_table, onehot
 from ..store import Activations
+from ..options import INDEX
 
 __all__ = ["permutation_test", "fdr", "add_significance", "significant_counts"]
 
 
-def permutation_test(acts: Activations, *, index: str = "paper", permutations: int = 1000,
+def permutation_test(acts: Activations, *, index: str = INDEX, permutations: int = 1000,
                      max_permutations: int | None = None, alpha: float = 0.05, method: str = "bh", layers=None,
                      seed: int = 0, block: int = 50, warn: bool = True, blockwise: bool | None = None) -> pd.DataFrame:
     """One-sided label-permutation p-value of every unit's index for every category, with resolution for rare units.
@@ -65,7 +66,7 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``p_value``, ``permutations``
+        ``layer``, ``unit``, ``category``, ``p_value``, ``permutations``
         (how many the test received); the rows of :func:`catsel.selectivity`.
     """
     from ..selecting.blocks import blockwise_sums, use_blockwise
@@ -89,7 +90,7 @@ def permutation_test(acts: Activations, *, index: str = "paper", permutations: i
         layers, a, sizes = index_inputs(acts, layers, index)
         x = np.asarray(spec.prepare(a, EPS), dtype=np.float32)
         observed = spec.compute(x, onehot(labels, n_cat, np.float32), EPS)[0]  # (C, U)
-        constant_units = a.max(axis=0) == a.min(axis=0)
+        constant_units = is_constant(a)
 
         def permuted(units, shuffled):  # a block of permutations: one (block × categories, images) product
             b = len(shuffled)
@@ -189,7 +190,7 @@ def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: in
         attrs gain ``permutations`` and ``fdr``.
     """
     layers = list(table["layer"].cat.categories)
-    index = table.attrs.get("index", str(table["index"].iloc[0]) if "index" in table and len(table) else "paper")
+    index = table.attrs.get("index", str(table["index"].iloc[0]) if "index" in table and len(table) else INDEX)
     tested = permutation_test(acts, index=index, permutations=permutations, max_permutations=max_permutations,
                               alpha=alpha, method=method, layers=layers, seed=seed)
     out = table.copy()

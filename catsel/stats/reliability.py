@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..selecting.indices import EPS, index_inputs, normalise, selectivity_matrix
+from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, normalise, selectivity_matrix
 from ..selecting.tables import layer_frame, long_table, selective_rule
 from ..store import Activations
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["split_half", "reliability_summary"]
 
@@ -31,7 +32,7 @@ def _half(data, labels, mask, n_cat, index) -> tuple[np.ndarray, np.ndarray, np.
         values, chance = selectivity_matrix(part, lab, n_cat, index=index)
         an = normalise(part)
         profile = np.stack([an[lab == c].mean(axis=0) for c in range(n_cat)])
-        return values, chance, part.max(axis=0) == part.min(axis=0), profile
+        return values, chance, is_constant(part), profile
     from ..selecting.blocks import blockwise_sums
     from ..selecting.indices import INDICES
 
@@ -51,7 +52,7 @@ def _split_half(data, labels, n_cat, index, threshold, rng) -> tuple[dict, np.nd
     for name, mask in (("a", half), ("b", ~half)):
         values, chance, constant, profile = _half(data, labels, mask, n_cat, index)
         results[f"selectivity_{name}"] = values
-        results[f"selective_{name}"] = selective_rule(values - chance[:, None], constant[None, :], threshold)
+        results[f"selective_{name}"] = selective_rule(above_chance(values, chance), constant[None, :], threshold)
         profiles.append(profile)
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
     denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))
@@ -72,7 +73,7 @@ def _split_data(acts: Activations, layers, index: str, blockwise: bool | None):
     return index_inputs(acts, chosen, index)
 
 
-def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.01, layers=None,
+def split_half(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, layers=None,
                seed: int = 0, blockwise: bool | None = None) -> pd.DataFrame:
     """Choose selective units on one half of the images, measure them on the other.
 
@@ -97,7 +98,7 @@ def split_half(acts: Activations, *, index: str = "paper", threshold: float = 0.
     Returns
     -------
     DataFrame
-        ``layer``, ``filter``, ``category``, ``selectivity_a``, ``selective_a``,
+        ``layer``, ``unit``, ``category``, ``selectivity_a``, ``selective_a``,
         ``selectivity_b``, ``selective_b``, ``reliability``. Its attrs'
         ``layer_replication`` gives, per layer, the share of units selective on
         A that are selective for the same category on B.
@@ -137,7 +138,7 @@ def _replication_by_layer(results, reliability, sizes, reliable: float):
     return np.array(replication), np.array(median), np.array(share)
 
 
-def reliability_summary(acts: Activations, *, index: str = "paper", threshold: float = 0.01, shuffles: int = 20,
+def reliability_summary(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, shuffles: int = 20,
                         splits: int = 10, reliable: float = 0.5, layers=None, seed: int = 0,
                         blockwise: bool | None = None, split: pd.DataFrame | None = None) -> pd.DataFrame:
     """Split-half reliability and replication per layer, each beside its shuffled-label null.

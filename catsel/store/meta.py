@@ -8,8 +8,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from ..errors import StoreError
 from ..network.kinds import ARRAYS, MAIN_ARRAYS, SUMMARIES  # the network's kinds of result, kept as computed
 from ..paths import is_digest, plain_name

@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Comparison", "ComparisonDisplay", "compare", "plot_comparison", "write_comparison"]
 
@@ -293,7 +296,8 @@ class ComparisonDisplay:
         return self
 
 
-def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig=None, **kwargs):
+def plot_comparison(comparison: Comparison, *, categories: Sequence[str] | None = None, fig: Figure | None = None,
+                    **kwargs) -> Figure:
     """One panel per category: each network's proportion of selective units against relative depth.
 
     A thin wrapper of :class:`ComparisonDisplay` (see it for what is drawn).

@@ -27,13 +27,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import CatselError
+from ..options import INDEX, THRESHOLD
+from ..selecting.indices import above_chance, is_constant
 
-__all__ = ["lesion", "plot_lesion", "write_lesion", "LESION_COLUMNS", "BATCH_BYTES"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["lesion", "LesionDisplay", "plot_lesion", "write_lesion", "LESION_COLUMNS", "BATCH_BYTES"]
 
 #: The random draws of a fold go through the network together, as many as fit in this many bytes of maps.
 BATCH_BYTES = 256 * 2**20
@@ -51,8 +57,8 @@ def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, 
     from ..selecting.tables import selective_rule
 
     values, chance = selectivity_matrix(a_train, labels, n_cat, index=index)
-    margin = values[category] - chance[category]
-    constant = a_train.max(axis=0) == a_train.min(axis=0)
+    margin = above_chance(values, chance)[category]
+    constant = is_constant(a_train)
     if units == "selected":
         chosen = np.flatnonzero(selective_rule(margin, constant, threshold))
     else:
@@ -116,8 +122,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
 
     if isinstance(run, Activations):  # a capture: the paper's rule, unless told otherwise
         acts = run
-        threshold = 0.01 if threshold is None else threshold
-        index = index or "paper"
+        threshold = THRESHOLD if threshold is None else threshold
+        index = index or INDEX
         summary = layer_summary(selectivity(acts, index=index, threshold=threshold))
     else:
         result = run if isinstance(run, RunResult) else load_run(run)
@@ -215,45 +221,106 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     return table
 
 
-def plot_lesion(table: pd.DataFrame, *, ax=None):
+class LesionDisplay:
     """The category-specific deficit at a glance: each category's accuracy drop for the three lesions.
+
+    Made with :meth:`from_table`; :meth:`plot` draws it on an Axes (as
+    :class:`catsel.figures.plots.LayerProportionsDisplay` does Figure 1).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`lesion` (one lesioned category).
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+        Where it was drawn (after :meth:`plot`).
+    figure_ : matplotlib Figure
+    bars_ : dict of str to BarContainer
+        ``"selected"``, ``"random"`` and ``"least"``: the three lesions' bars.
+    """
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self.ax_ = self.figure_ = None
+        self.bars_: dict = {}
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> "LesionDisplay":
+        """The display of a :func:`lesion` table, not drawn yet.
+
+        Parameters
+        ----------
+        table : DataFrame
+
+        Returns
+        -------
+        LesionDisplay
+        """
+        return cls(table)
+
+    def plot(self, ax: Axes | None = None) -> "LesionDisplay":
+        """Draw it.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Default: the current axes.
+
+        Returns
+        -------
+        LesionDisplay
+            Itself, drawn (``ax_``, ``figure_``, ``bars_``).
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import PercentFormatter
+
+        from ..figures.plots import fit_fonts, palette
+
+        table = self.table
+        ax = ax if ax is not None else plt.gca()
+        scored = list(table["scored_category"])
+        x = np.arange(len(scored))
+        width = 0.27
+        colour = palette([str(table["lesioned_category"].iloc[0])])[str(table["lesioned_category"].iloc[0])]
+        self.bars_ = {
+            "selected": ax.bar(x - width, table["drop_selected"], width, color=colour, label="its selective units"),
+            "random": ax.bar(x, table["drop_random_mean"], width, color="grey", alpha=0.6,
+                             yerr=[np.zeros(len(x)),
+                                   (table["drop_random_high"] - table["drop_random_mean"]).clip(lower=0)],
+                             label="random units (mean, to 95th pct.)"),
+            "least": ax.bar(x + width, table["drop_least_selective"], width, color="white", edgecolor="grey",
+                            hatch="//", label="least selective units"),
+        }
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(x, scored)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel("drop in read-out accuracy")
+        row = table.iloc[0]
+        ax.set_title(f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
+                     f"({row['n_lesioned']:.0f} units, {row['mode']}); read out at {row['readout_layer']}", fontsize=9)
+        ax.legend(frameon=False, fontsize=8)
+        fit_fonts(ax)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def plot_lesion(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """The category-specific deficit at a glance (:class:`LesionDisplay`), on an Axes.
 
     Parameters
     ----------
     table : DataFrame
         From :func:`lesion` (one lesioned category).
     ax : matplotlib Axes, optional
+        Default: the current axes.
 
     Returns
     -------
     matplotlib Axes
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
-
-    from ..figures.plots import fit_fonts, palette
-
-    ax = ax if ax is not None else plt.gca()
-    scored = list(table["scored_category"])
-    x = np.arange(len(scored))
-    width = 0.27
-    colour = palette([str(table["lesioned_category"].iloc[0])])[str(table["lesioned_category"].iloc[0])]
-    ax.bar(x - width, table["drop_selected"], width, color=colour, label="its selective units")
-    ax.bar(x, table["drop_random_mean"], width, color="grey", alpha=0.6,
-           yerr=[np.zeros(len(x)), (table["drop_random_high"] - table["drop_random_mean"]).clip(lower=0)],
-           label="random units (mean, to 95th pct.)")
-    ax.bar(x + width, table["drop_least_selective"], width, color="white", edgecolor="grey", hatch="//",
-           label="least selective units")
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, scored)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel("drop in read-out accuracy")
-    row = table.iloc[0]
-    ax.set_title(f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
-                 f"({row['n_lesioned']:.0f} units, {row['mode']}); read out at {row['readout_layer']}", fontsize=9)
-    ax.legend(frameon=False, fontsize=8)
-    fit_fonts(ax)
-    return ax
+    return LesionDisplay.from_table(table).plot(ax=ax).ax_
 
 
 def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Path]:

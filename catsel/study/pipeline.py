@@ -30,8 +30,7 @@ import pandas as pd
 from ..errors import CatselError, StoreError
 from ..paths import file_digest, shown
 from .record import RunRecord
-from ..options import (image_shape, named, FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, check_choice,
-                      check_fraction, check_positive)
+from ..options import (FDR_METHODS, FITS, INDEX, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, THRESHOLD, check_choice, check_fraction, check_positive, image_shape, named)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -151,8 +150,8 @@ class Settings:
     workers: int | None = None
     cache: str | os.PathLike | None = None
     devices: Any = None
-    threshold: float = 0.01
-    index: str = "paper"
+    threshold: float = THRESHOLD
+    index: str = INDEX
     permutations: int | None = None
     fdr: str = "bh"
     alpha: float = 0.05
@@ -499,7 +498,8 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         among = table["chosen"].to_numpy().reshape(-1, n_cat).T  # rows are layer × unit × category
     # the shuffled-label null stands beside every count of the threshold rule (the q-value rule controls
     # false discoveries itself); it reuses the capture
-    summary = with_baselines(layer_summary(table), acts, bootstrap=settings.bootstrap,
+    summary = with_baselines(layer_summary(table), acts, index=settings.index, threshold=settings.threshold,
+                             bootstrap=settings.bootstrap,
                              shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
                              reliability=halves if settings.reliability else False,
                              controls={"untrained": controls} if controls else None, among=among)

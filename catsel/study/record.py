@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from ..errors import StoreError
 from ..paths import is_digest
+from ..options import INDEX, THRESHOLD
 
 __all__ = ["RunRecord"]
 
@@ -162,8 +163,8 @@ class RunRecord:
     device: str | None = None
     batch_size: int = 32
     precision: str = "float32"
-    index: str = "paper"
-    threshold: float = 0.01
+    index: str = INDEX
+    threshold: float = THRESHOLD
     select_by: str = "threshold"
     pairwise_test: str | None = None
     permutations: int | None = None

@@ -69,9 +69,9 @@ def _representatives(result, *, per_category: int, k: int) -> list[str]:
                        f"active on {int(row.n_active)} of {len(acts)} images")
             parts.append(f"<p><b>{html.escape(caption)}</b></p>")
             try:
-                parts.append(_img(plot_top_images(acts, layer, unit, k), caption))
+                parts.append(_img(plot_top_images(acts, layer, unit, k=k), caption))
                 if acts.map_shape(layer) is not None:
-                    parts.append(_img(plot_crops(acts, layer, unit, k), f"{caption}: crops"))
+                    parts.append(_img(plot_crops(acts, layer, unit, k=k), f"{caption}: crops"))
             except (OSError, ValueError, StoreError) as exc:  # images moved, deleted or changed since the run
                 parts.append(f'<p class="note">Images unavailable: {html.escape(str(exc))}</p>')
     return parts
