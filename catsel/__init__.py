@@ -57,7 +57,7 @@ _EXPORTS = {
     "normalise": "selecting.indices", "layer_summary": "selecting.selection",
     "representative_units": "selecting.selection", "best_layers": "selecting.selection",
     "INDICES": "selecting.indices", "register_index": "selecting.indices",
-    "run": "study.pipeline", "Settings": "study.pipeline", "RunResult": "study.pipeline", "load_run": "study.pipeline",
+    "run": "study.pipeline", "Settings": "study.settings", "RunResult": "study.pipeline", "load_run": "study.pipeline",
     "RunRecord": "study.record",
     "write_report": "study.report",
     "compare": "study.comparison",
@@ -97,7 +97,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .capturing import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
     from .network.models import ActivationModel, activation_model, layers
-    from .study.pipeline import RunResult, Settings, load_run, run
+    from .study.pipeline import RunResult, load_run, run
+    from .study.settings import Settings
     from .study.record import RunRecord
     from .study.report import write_report
     from .study.comparison import compare

@@ -392,3 +392,15 @@ def test_grading_a_notebook_that_is_not_there_is_one_line(tmp_path, capsys):
     assert main(["course", "--grade", str(tmp_path / "handed_in.ipynb")]) == 2
     assert capsys.readouterr().err.strip() == (f"catsel: error: {tmp_path / 'handed_in.ipynb'} is not there: give "
                                                "the student's notebook to grade")
+
+
+def test_run_help_shows_its_options_by_stage(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = capsys.readouterr().out
+    headings = [line.rstrip(":") for line in shown.splitlines() if line and not line.startswith(" ") and
+                line.endswith(":") and line != "options:"]
+    assert headings == ["input", "network", "capture", "statistics", "output"]
+    at = {option: shown.index(f"  {option}") for option in ("--model", "--batch-size", "--threshold", "--out")}
+    assert shown.index("network:") < at["--model"] < shown.index("capture:") < at["--batch-size"] \
+        < shown.index("statistics:") < at["--threshold"] < shown.index("output:") < at["--out"]

@@ -275,3 +275,23 @@ def test_units_chosen_on_a_localizer_are_counted_on_the_test_images_as_by_hand(t
     assert result.record.localizer == str((tmp_path / "localizer").resolve())
     with pytest.raises(catsel.CatselError, match="localizer"):
         catsel.Settings(localizer="x", select_by="pairwise")
+
+
+def test_settings_are_kept_by_stage_and_given_flat():
+    import pickle
+
+    from catsel.study.settings import AnalysisSettings, CaptureSettings, OutputSettings
+
+    settings = catsel.Settings(model="vgg19", batch_size=8, threshold=0.05, progress=False)
+    assert settings.capture == CaptureSettings(model="vgg19", batch_size=8)
+    assert settings.analysis == AnalysisSettings(threshold=0.05) and settings.output == OutputSettings(progress=False)
+    assert (settings.model, settings.threshold, settings.progress) == ("vgg19", 0.05, False)
+    changed = settings.replace(threshold=0.1)
+    assert changed.capture is settings.capture and changed.threshold == 0.1 and settings.threshold == 0.05
+    assert pickle.loads(pickle.dumps(settings)) == settings
+    with pytest.raises(AttributeError, match="frozen"):
+        settings.threshold = 0.2
+    with pytest.raises(TypeError, match="'bogus'"):
+        catsel.Settings(bogus=1)
+    names = {f for part in (CaptureSettings, AnalysisSettings, OutputSettings) for f in part.__dataclass_fields__}
+    assert len(names) == sum(len(p.__dataclass_fields__) for p in (CaptureSettings, AnalysisSettings, OutputSettings))

@@ -91,7 +91,9 @@ def _import_keras(verbose: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
-    from ..study.pipeline import Settings as defaults  # the defaults are the library's: written once
+    from ..study.settings import Settings
+
+    defaults = Settings()  # the defaults are the library's: written once
     from ..selecting.indices import INDICES
 
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
@@ -100,76 +102,82 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="capture activations and compute category selectivity",
                          description="Capture each filter's maximum over a category folder, compute its "
                                      "selectivity for each category (eq. 1-2), and write tables and the layer figure.")
-    run.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
-    run.add_argument("--out", required=True, help="output folder (created; an earlier capture there is reused)")
-    run.add_argument("--model", default=defaults.model, help="keras.applications name or .keras file (default: vgg16)")
-    run.add_argument("--weights", default=defaults.weights,
-                     help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
-                          "when it can be had, else the untrained network with a loud warning")
-    run.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
-    run.add_argument("--image-size", type=_size,
-                     help="input side in pixels, or HEIGHTxWIDTH (48x96); default: the model's own")
-    run.add_argument("--fit", choices=FITS, default=defaults.fit,
-                     help="squash the whole image (default) or keep the central square")
-    run.add_argument("--preprocess", choices=PREPROCESS_MODES,
-                     help="input preprocessing (default: the model's own)")
-    run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
-    run.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                     help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
-    run.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
-    run.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
-    run.add_argument("--devices", type=_devices,
-                     help="split each batch over several GPUs: all, a number, or gpu:0,gpu:1 (Keras data "
-                          "parallelism, JAX backend only; the batch size must be a multiple of their number)")
-    run.add_argument("--threshold", type=float, default=defaults.threshold,
-                     help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    run.add_argument("--index", type=str.lower, choices=list(INDICES), default=defaults.index,
-                     help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
-                          "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
-                          "chance level")
-    run.add_argument("--permutations", type=_positive,
-                     help="add p_value and q_value columns: a label-permutation test of the chosen index with N "
-                          "permutations per test, more (up to 100 N) for rare units that N cannot resolve")
-    run.add_argument("--fdr", choices=FDR_METHODS, default=defaults.fdr,
-                     help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
-    run.add_argument("--alpha", type=float, default=defaults.alpha, help="level for q-values (default 0.05)")
-    run.add_argument("--select-by", choices=SELECT_BY, default=defaults.select_by,
-                     help="what makes a unit selective: the index threshold (default, the paper's), "
-                          "q_value < alpha (needs --permutations), both, or pairwise (beats every other category, "
-                          "each test's q < --alpha, all tests corrected together with --fdr)")
-    run.add_argument("--pairwise-test", choices=("welch", "ranksum"), default=defaults.pairwise_test,
-                     help="with --select-by pairwise: Welch's t-test (default) or the rank-sum test")
-    run.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
-    run.add_argument("--reliability", action="store_true",
-                     help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
-                          "selective on one half of the images is selective on the other")
-    run.add_argument("--null", action="store_true",
-                     help="add the same architecture untrained beside the result (for a trained network, a second "
-                          "capture); the shuffled-label null is always in layer_summary.csv and the figure")
-    run.add_argument("--localizer", metavar="DIR",
+    inputs = run.add_argument_group("input", "the images")
+    inputs.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
+    inputs.add_argument("--limit", type=_positive, help="use only the first N images of each category")
+    inputs.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    inputs.add_argument("--verify", action="store_true",
+                     help="recognise the images of an earlier capture by their contents (reads every file) instead of "
+                          "their size and modification time")
+    inputs.add_argument("--localizer", metavar="DIR",
                      help="a folder of other images of the same categories: units are chosen on them and counted "
                           "on DATA_DIR's (no double dipping)")
-    run.add_argument("--untrained-seeds", type=_positive, default=defaults.untrained_seeds,
-                     help="with --null: untrained networks of N initialisations, their mean and range beside the "
-                          "result (default 1; 5 for a paper)")
-    run.add_argument("--shuffles", type=_positive, default=defaults.shuffles,
-                     help=f"label shuffles of the shuffled-label null beside every count (default {defaults.shuffles})")
-    run.add_argument("--limit", type=_positive, help="use only the first N images of each category")
-    run.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
-    run.add_argument("--scheduler", metavar="ADDRESS",
+    network = run.add_argument_group("network", "the network and its input")
+    network.add_argument("--model", default=defaults.model, help="keras.applications name or .keras file (default: vgg16)")
+    network.add_argument("--weights", default=defaults.weights,
+                     help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
+                          "when it can be had, else the untrained network with a loud warning")
+    network.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
+    network.add_argument("--image-size", type=_size,
+                     help="input side in pixels, or HEIGHTxWIDTH (48x96); default: the model's own")
+    network.add_argument("--fit", choices=FITS, default=defaults.fit,
+                     help="squash the whole image (default) or keep the central square")
+    network.add_argument("--preprocess", choices=PREPROCESS_MODES,
+                     help="input preprocessing (default: the model's own)")
+    network.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                     help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
+    network.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
+    capturing = run.add_argument_group("capture", "how the images go through it, and where")
+    capturing.add_argument("--batch-size", type=_positive, default=defaults.batch_size,
+                           help=f"images per forward pass (default {defaults.batch_size})")
+    capturing.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
+    capturing.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
+    capturing.add_argument("--devices", type=_devices,
+                     help="split each batch over several GPUs: all, a number, or gpu:0,gpu:1 (Keras data "
+                          "parallelism, JAX backend only; the batch size must be a multiple of their number)")
+    capturing.add_argument("--scheduler", metavar="ADDRESS",
                      help="capture on a Dask cluster: local:N (N worker processes here), cuda (one worker per GPU, "
                           "with dask-cuda) or a scheduler's address such as tcp://host:8786; the store is then "
                           "chunked (Zarr)")
-    run.add_argument("--block", type=_positive, help="with --scheduler: images per task (default 1024)")
-    run.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
+    capturing.add_argument("--block", type=_positive, help="with --scheduler: images per task (default 1024)")
+    statistics = run.add_argument_group("statistics", "the selective rule, the nulls beside every count, and the tests")
+    statistics.add_argument("--threshold", type=float, default=defaults.threshold,
+                     help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
+    statistics.add_argument("--index", type=str.lower, choices=list(INDICES), default=defaults.index,
+                     help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
+                          "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
+                          "chance level")
+    statistics.add_argument("--permutations", type=_positive,
+                     help="add p_value and q_value columns: a label-permutation test of the chosen index with N "
+                          "permutations per test, more (up to 100 N) for rare units that N cannot resolve")
+    statistics.add_argument("--fdr", choices=FDR_METHODS, default=defaults.fdr,
+                     help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
+    statistics.add_argument("--alpha", type=float, default=defaults.alpha, help="level for q-values (default 0.05)")
+    statistics.add_argument("--select-by", choices=SELECT_BY, default=defaults.select_by,
+                     help="what makes a unit selective: the index threshold (default, the paper's), "
+                          "q_value < alpha (needs --permutations), both, or pairwise (beats every other category, "
+                          "each test's q < --alpha, all tests corrected together with --fdr)")
+    statistics.add_argument("--pairwise-test", choices=("welch", "ranksum"), default=defaults.pairwise_test,
+                     help="with --select-by pairwise: Welch's t-test (default) or the rank-sum test")
+    statistics.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
+    statistics.add_argument("--reliability", action="store_true",
+                     help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
+                          "selective on one half of the images is selective on the other")
+    statistics.add_argument("--null", action="store_true",
+                     help="add the same architecture untrained beside the result (for a trained network, a second "
+                          "capture); the shuffled-label null is always in layer_summary.csv and the figure")
+    statistics.add_argument("--untrained-seeds", type=_positive, default=defaults.untrained_seeds,
+                     help="with --null: untrained networks of N initialisations, their mean and range beside the "
+                          "result (default 1; 5 for a paper)")
+    statistics.add_argument("--shuffles", type=_positive, default=defaults.shuffles,
+                     help=f"label shuffles of the shuffled-label null beside every count (default {defaults.shuffles})")
+    output = run.add_argument_group("output", "what is written, and shown")
+    output.add_argument("--out", required=True, help="output folder (created; an earlier capture there is reused)")
+    output.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
                      help="the selectivity table as csv or parquet (default auto: parquet above a million rows, "
                           "e.g. many categories)")
-    run.add_argument("--verify", action="store_true",
-                     help="recognise the images of an earlier capture by their contents (reads every file) instead of "
-                          "their size and modification time")
-    run.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
+    output.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar")
     _verbose(run)
 
     vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
@@ -278,7 +286,7 @@ _SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size"
 
 def settings_from_args(args):
     """The :class:`catsel.Settings` of parsed ``catsel run`` arguments (checked before anything runs)."""
-    from ..study.pipeline import Settings
+    from ..study.settings import Settings
 
     from ..options import as_options
 

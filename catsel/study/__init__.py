@@ -7,4 +7,4 @@ paper's findings held against the null.
 
 from ..startup import modules_on_first_use
 
-__getattr__ = modules_on_first_use(__name__, ['comparison', 'lesions', 'paper', 'pipeline', 'record', 'report', 'verdict'])
+__getattr__ = modules_on_first_use(__name__, ['comparison', 'lesions', 'paper', 'pipeline', 'record', 'report', 'settings', 'verdict'])

@@ -23,14 +23,14 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import CatselError, StoreError
 from ..paths import file_digest, shown
 from .record import RunRecord
-from ..options import (FDR_METHODS, FITS, INDEX, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, THRESHOLD, check_choice, check_fraction, check_positive, image_shape, named)
+from .settings import Settings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..network.interface import Network
     from ..store import Activations
 
-__all__ = ["Settings", "RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
+__all__ = ["RunResult", "run", "load_run", "run_settings", "table_format", "OUTPUTS", "PARQUET_ABOVE",
            "TABLE_FILES", "file_digest"]
 
 #: What :func:`run` writes into its output folder (besides ``untrained/`` with ``null``).
@@ -51,179 +51,6 @@ PARQUET_ABOVE = 1_000_000
 
 #: The selectivity table's file, by format.
 TABLE_FILES = {"csv": "selectivity.csv", "parquet": "selectivity.parquet"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every choice of a run, checked when made (one line naming the option at fault).
-
-    Parameters
-    ----------
-    model : str, path or keras.Model, default "vgg16"
-        A ``keras.applications`` name, a ``.keras`` file, or a model in memory.
-    weights : str or None, default "auto"
-        ``"imagenet"``, ``"none"`` (untrained, seeded), a weights file, or
-        ``"auto"`` (ImageNet when it can be had, else the untrained network,
-        announced loudly).
-    layers : sequence of str, optional
-        Default: every conv layer and every dense layer but the classifier.
-    image_size : int, (int, int) or str, optional
-        Side of the square input, or ``(height, width)`` (``"48x96"``);
-        default: the model's own.
-    fit : {"squash", "crop"}
-    preprocess : {"caffe", "tf", "torch", "raw"}, optional
-        Default: the model's own.
-    batch_size : int, default 32
-    precision : {"float32", "bfloat16", "float16"}
-    workers : int, optional
-        Image-decoding workers (default: one per CPU core).
-    cache : str, optional
-        Folder for decoded images, reused by later captures.
-    devices : "all", int or list of str, optional
-        Split each batch over several devices (JAX only).
-    threshold : float, default 0.01
-        The paper's margin above chance.
-    index : str, default "paper"
-        A name in :data:`catsel.INDICES`.
-    permutations : int, optional
-        Add ``p_value`` and ``q_value`` columns (a label-permutation test).
-    fdr : {"bh", "by"}
-    alpha : float, default 0.05
-    select_by : {"threshold", "q", "both", "pairwise"}
-        What makes a unit selective (see :func:`catsel.selecting.tables.selective_rule`):
-        ``"pairwise"`` tests each category against every other, all tests
-        FDR-corrected together (:func:`catsel.stats.pairwise_selectivity`).
-    pairwise_test : {"welch", "ranksum"}, default "welch"
-        The test of the pairwise rule.
-    bootstrap : int, optional
-        Resamples for confidence intervals in the layer summary.
-    reliability : bool
-        Add split-half columns to the table.
-    null : bool
-        Add the untrained network's proportions (for a trained network: a
-        second capture). The shuffled-label null is always there with the
-        threshold rule.
-    limit : int, optional
-        Only the first N images of each category.
-    strict : bool
-        Stop at the first unreadable file.
-    verify : bool
-        Recognise an earlier capture's images by their contents, not by size
-        and modification time (``catsel.capturing.key.store_key``).
-    seed : int, default 0
-        Seed of the untrained network's random init.
-    shuffles : int, default 20
-        Label shuffles of the shuffled-label null that stands beside every
-        count (recorded in ``run.json``).
-    localizer : str or path, optional
-        A folder of independent images of the same categories (a localizer
-        set): units are chosen on them and counted on the data folder's images
-        (see :func:`catsel.selectivity`'s ``select_from``); the null then
-        counts the chosen units only. The threshold rule only.
-    untrained_seeds : int, default 1
-        With ``null``: untrained networks of as many initialisations (seeds
-        ``seed``, ``seed + 1``...); the summary gets their mean
-        (``proportion_untrained``) and range (``untrained_low``,
-        ``untrained_high``). Five is what the documentation suggests.
-    progress : bool, default True
-        Show a progress bar.
-    tables : {"auto", "csv", "parquet"}
-        The selectivity table as CSV or Parquet; ``"auto"``: Parquet above
-        :data:`PARQUET_ABOVE` rows.
-    scheduler : str, optional
-        Capture on a Dask cluster: ``"local:N"`` (N worker processes here) or
-        a scheduler's address (``"tcp://host:8786"``); see
-        :mod:`catsel.capturing.cluster`.
-    block : int, optional
-        With ``scheduler``: images per block (default
-        ``catsel.capturing.cluster.BLOCK``).
-    """
-
-    model: Any = "vgg16"
-    weights: str | os.PathLike | None = "auto"
-    layers: Sequence[str] | None = None
-    image_size: int | tuple[int, int] | None = None
-    fit: str = "squash"
-    preprocess: str | None = None
-    batch_size: int = 32
-    precision: str = "float32"
-    workers: int | None = None
-    cache: str | os.PathLike | None = None
-    devices: Any = None
-    threshold: float = THRESHOLD
-    index: str = INDEX
-    permutations: int | None = None
-    fdr: str = "bh"
-    alpha: float = 0.05
-    select_by: str = "threshold"
-    pairwise_test: str = "welch"
-    bootstrap: int | None = None
-    reliability: bool = False
-    null: bool = False
-    limit: int | None = None
-    strict: bool = False
-    verify: bool = False
-    seed: int = 0
-    shuffles: int = 20
-    untrained_seeds: int = 1
-    localizer: str | os.PathLike | None = None
-    progress: bool = True
-    tables: str = "auto"
-    scheduler: str | None = None
-    block: int | None = None
-
-    @classmethod
-    def from_record(cls, record: RunRecord) -> "Settings":
-        """The settings of a run, from its record (``run.json``), field by field.
-
-        Parameters
-        ----------
-        record : RunRecord
-
-        Returns
-        -------
-        Settings
-        """
-        optional = {"permutations": record.permutations, "bootstrap": record.bootstrap, "fdr": record.fdr,
-                    "alpha": record.alpha, "shuffles": record.shuffles, "pairwise_test": record.pairwise_test,
-                    "untrained_seeds": record.untrained_seeds}
-        return cls(model=record.model, weights=record.weights_requested, layers=list(record.layers) or None,
-                   image_size=record.image_size, fit=record.fit, preprocess=record.preprocess,
-                   batch_size=record.batch_size, precision=record.precision, index=record.index,
-                   threshold=record.threshold, select_by=record.select_by, reliability=record.split_half,
-                   null=record.null_baselines, seed=record.seed, scheduler=record.scheduler,
-                   localizer=record.localizer, **{k: v for k, v in optional.items() if v is not None})
-
-    def __post_init__(self):
-        from ..selecting.indices import INDICES
-
-        check_choice(named("fit"), self.fit, FITS)
-        if self.preprocess is not None:
-            check_choice(named("preprocess"), self.preprocess, PREPROCESS_MODES)
-        check_choice(named("precision"), self.precision, PRECISIONS)
-        check_choice(named("index"), self.index, list(INDICES))
-        check_choice(named("fdr"), self.fdr, FDR_METHODS)
-        check_choice(named("select_by"), self.select_by, SELECT_BY)
-        check_choice(named("tables"), self.tables, TABLE_FORMATS)
-        if self.scheduler is not None:
-            from ..capturing.cluster import local_workers
-
-            local_workers(self.scheduler)  # a malformed local:N stops here, before any work
-        object.__setattr__(self, "image_size", image_shape(self.image_size, named("image_size")))  # 48x96 → (48, 96)
-        for name in ("workers", "permutations", "bootstrap", "limit", "block", "shuffles", "untrained_seeds"):
-            check_positive(named(name), getattr(self, name))
-        check_positive(named("batch_size"), self.batch_size, optional=False)
-        check_fraction(named("alpha"), self.alpha)
-        check_choice(named("pairwise_test"), self.pairwise_test, ("welch", "ranksum"))
-        if self.select_by in ("q", "both") and not self.permutations:
-            raise CatselError(f"{named('select_by')} {self.select_by} needs p-values: add {named('permutations')} N "
-                              "(e.g. 1000)")
-        if self.localizer is not None and (self.select_by != "threshold" or self.bootstrap or self.reliability):
-            raise CatselError(f"{named('localizer')} chooses units by the threshold rule on its images; use it "
-                              f"without {named('select_by')}, {named('bootstrap')} and {named('reliability')}")
-        if self.select_by != "threshold" and (self.bootstrap or self.null):
-            raise CatselError(f"{named('bootstrap')} and {named('null')} redo the threshold rule on resampled or "
-                              f"shuffled data; use them with {named('select_by')} threshold (the default)")
 
 
 @dataclass
@@ -418,7 +245,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     from ..errors import DatasetError
     from ..store import folder_lock
 
-    settings = replace(settings or Settings(), **options)
+    settings = (settings or Settings()).replace(**options)
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -4,7 +4,7 @@
 store's ``meta.json``: every parameter that a figure, the printout or the
 report names is a field (the number of label shuffles of the null
 included), each field's type is checked when the file is read, so a wrong
-one is one line naming it, and :meth:`catsel.study.pipeline.Settings.from_record` gives back
+one is one line naming it, and :meth:`catsel.Settings.from_record` gives back
 the run's settings field by field.
 """
 
