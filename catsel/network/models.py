@@ -389,7 +389,18 @@ class ActivationModel:
     def cut_at(self, layer: str, readout: str, *, batch_size: int = 32):
         """The network in two parts, for a lesion of ``layer``'s units read out at ``readout``.
 
-        See :func:`catsel.network.silence.cut_at`.
+        Parameters
+        ----------
+        layer : str
+            The layer whose units are silenced.
+        readout : str
+            A later layer, every path to which goes through ``layer``.
+        batch_size : int, default 32
+
+        Returns
+        -------
+        maps_of, readout_of : callable
+            Images to ``layer``'s maps, and maps on to ``readout``'s units (``catsel.network.silence.cut_at``).
         """
         from .silence import cut_at
 
@@ -398,7 +409,10 @@ class ActivationModel:
     def layers_note(self) -> str:
         """One sentence on what the captured layers hold and which conv and dense layers they leave out.
 
-        See :func:`catsel.network.graph.defaults_note`.
+        Returns
+        -------
+        str
+            As ``run.json``'s ``layers_note`` records it (``catsel.network.graph.defaults_note``).
         """
         return defaults_note(self.graph, self.layers)
 

@@ -22,9 +22,9 @@ neuroscience practice uses for single units, applied to filters:
   one to extract features from;
 * :func:`complexity_profile` — where in depth each category's selective units sit.
 
-Each job is a module of its own: :mod:`~catsel.stats.permutation`, :mod:`~catsel.stats.pairwise`,
-:mod:`~catsel.stats.nulls`, :mod:`~catsel.stats.reliability`, :mod:`~catsel.stats.controls` and
-:mod:`~catsel.stats.probe`; this package gives their names together.
+Each job is a module of its own: ``permutation``, ``pairwise``,
+``nulls``, ``reliability``, ``controls`` and
+``probe``; this package gives their names together.
 
 :func:`permutation_test` tests whichever index it is given, recomputed under
 every shuffle of the labels, and gives rare strong units the permutations

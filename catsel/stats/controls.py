@@ -86,13 +86,13 @@ def confound_check(acts: Activations, *, per_category: int = 200, total: int = C
 
     For up to ``per_category`` images of each category (chosen at random;
     fewer with many categories, so that at most about ``total`` images are
-    decoded again, but never fewer than :data:`CONFOUND_MIN_IMAGES`):
+    decoded again, but never fewer than ``catsel.stats.CONFOUND_MIN_IMAGES``):
     mean luminance, contrast and colourfulness (see :func:`image_statistics`)
     and whether the image is grayscale (its three channels equal). A
     category whose mean differs from the other images' by more than
-    :data:`CONFOUND_D` pooled standard deviations (and by
-    :data:`CONFOUND_AT_LEAST` on the statistic's scale), or whose share of
-    grayscale images differs by more than :data:`CONFOUND_GRAYSCALE`, is
+    ``catsel.stats.CONFOUND_D`` pooled standard deviations (and by
+    ``catsel.stats.CONFOUND_AT_LEAST`` on the statistic's scale), or whose share of
+    grayscale images differs by more than ``catsel.stats.CONFOUND_GRAYSCALE``, is
     named: a filter "selective" for it may respond to that statistic, not
     to the category.
 
@@ -100,7 +100,7 @@ def confound_check(acts: Activations, *, per_category: int = 200, total: int = C
     ----------
     acts : Activations
     per_category : int, default 200
-    total : int, default :data:`CONFOUND_IMAGES`
+    total : int, default ``catsel.stats.CONFOUND_IMAGES``
     seed : int, default 0
 
     Returns
