@@ -218,3 +218,22 @@ def test_a_filter_panel_judges_its_picture_against_the_unit_on_real_images(plant
     canvas.draw()
     box = fig._suptitle.get_window_extent(canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # the panel's title is whole
+
+
+def test_a_unit_display_keeps_its_picture_and_draws_again_without_computing_it(planted_acts, monkeypatch):
+    import catsel
+    import catsel.network.maximise as module
+    from matplotlib.figure import Figure
+
+    from catsel.figures.visualize import UnitDisplay
+
+    amodel = catsel.activation_model(planted_model(), layers=["conv1", "conv2", "dense"])
+    calls = []
+    original = module.maximise
+    monkeypatch.setattr(module, "maximise", lambda *a, **k: calls.append(1) or original(*a, **k))
+    display = UnitDisplay.from_store(planted_acts, "conv1", 0, amodel, k=3, steps=3).plot()
+    first = display.pictures_[0]
+    assert display.figure_ is not None and len(display.axes_) == 2 and len(calls) == 1
+    again = display.plot(Figure())
+    assert again is display and display.pictures_[0] is first and len(calls) == 1  # drawn again, not computed
+    assert "conv1 unit 0" in display.figure_._suptitle.get_text()

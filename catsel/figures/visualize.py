@@ -29,7 +29,7 @@ from ..store import Activations
 from ..selecting.tables import top_k
 
 __all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
-           "plot_unit", "plot_representatives"]
+           "plot_unit", "UnitDisplay", "plot_representatives"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
@@ -364,10 +364,112 @@ def _draw_maximised(ax, result, title: str) -> None:
     ax.set_yticks([])
 
 
+class UnitDisplay:
+    """One unit's three views: its top images, their receptive-field crops, and its activation-maximisation picture.
+
+    Made with :meth:`from_store`; :meth:`plot` computes the picture (the minutes of gradient ascent) and
+    draws the panel. The picture stays with the display (``pictures_``), so a flat one can be reported
+    and the panel drawn again without computing it twice.
+
+    Parameters
+    ----------
+    acts : Activations
+    layer : str
+    unit : int
+        The filter (conv) or unit (dense) of ``layer``.
+    amodel : Network, optional
+        The captured network; rebuilt from the store when omitted.
+    k : int, default 6
+        Top images.
+    steps : int, default 256
+        Activation-maximisation steps.
+    seed : int, default 0
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+        After :meth:`plot`.
+    axes_ : list of matplotlib Axes
+        The picture's and its objective trace's.
+    pictures_ : list of MaximisationResult
+        The activation-maximisation result (one).
+    """
+
+    def __init__(self, acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
+                 seed: int = 0):
+        self.acts, self.layer, self.unit, self.amodel = acts, layer, unit, amodel
+        self.k, self.steps, self.seed = k, steps, seed
+        self.figure_ = None
+        self.axes_: list = []
+        self.pictures_: list = []
+
+    @classmethod
+    def from_store(cls, acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
+                   seed: int = 0) -> "UnitDisplay":
+        """The display of a captured unit, not drawn yet.
+
+        Parameters
+        ----------
+        acts : Activations
+        layer : str
+        unit : int
+        amodel : Network, optional
+        k : int, default 6
+        steps : int, default 256
+        seed : int, default 0
+
+        Returns
+        -------
+        UnitDisplay
+        """
+        return cls(acts, layer, unit, amodel, k=k, steps=steps, seed=seed)
+
+    def plot(self, fig: Figure | None = None, *, progress: bool = False) -> "UnitDisplay":
+        """Compute the picture (once) and draw the panel.
+
+        Parameters
+        ----------
+        fig : matplotlib Figure, optional
+        progress : bool, default False
+            Show the activation maximisation's progress with the time left.
+
+        Returns
+        -------
+        UnitDisplay
+            Itself, drawn (``figure_``, ``axes_``, ``pictures_``).
+        """
+        from ..network.maximise import maximise
+        from ..network.models import from_store
+
+        acts, layer, unit, k = self.acts, self.layer, self.unit, self.k
+        if not self.pictures_:
+            self.amodel = self.amodel or from_store(acts)
+            self.pictures_ = [maximise(self.amodel, layer, unit, steps=self.steps, seed=self.seed, progress=progress,
+                                       typical=float(np.median(acts[layer][:, unit])))]  # flat below the median
+        result = self.pictures_[0]
+        conv = has_receptive_field(acts, layer)
+        fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
+        left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
+        views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
+        plot_top_images(acts, layer, unit, k=k, fig=views[0])
+        if conv:
+            plot_crops(acts, layer, unit, k=k, fig=views[1])
+        axes = right.subplots(2, 1, height_ratios=[3, 1])
+        _draw_maximised(axes[0], result, f"activation maximisation\n{self.steps} steps, seed {self.seed}")
+        axes[1].plot(result.trace, lw=1)
+        axes[1].set_xlabel("step", fontsize=7)
+        axes[1].set_ylabel("objective", fontsize=7)
+        axes[1].tick_params(labelsize=6)
+        fig.suptitle(f"{layer} unit {unit} ({acts.model_label})", fontsize=11)
+        fit_fonts(fig)
+        self.figure_, self.axes_ = fig, list(axes)
+        return self
+
+
 def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int = 6, steps: int = 256,
-                seed: int = 0, fig: Figure | None = None, progress: bool = False,
-                return_pictures: bool = False) -> Figure | tuple[Figure, list]:
-    """One panel with the three views of a filter.
+              seed: int = 0, fig: Figure | None = None, progress: bool = False,
+              return_pictures: bool = False) -> Figure | tuple[Figure, list]:
+    """One panel with the three views of a unit (:class:`UnitDisplay`), as a Figure.
 
     Its top images, their receptive-field crops, and an activation-maximisation
     picture (see :func:`catsel.network.maximise.maximise`).
@@ -395,28 +497,9 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     -------
     matplotlib Figure, or (Figure, list of MaximisationResult) with ``return_pictures``
     """
-    from ..network.maximise import maximise
-    from ..network.models import from_store
-
-    amodel = amodel or from_store(acts)
-    result = maximise(amodel, layer, unit, steps=steps, seed=seed, progress=progress,
-                      typical=float(np.median(acts[layer][:, unit])))  # flat below the unit's median image
-    conv = has_receptive_field(acts, layer)
-    fig = fig or Figure(figsize=(max(1.5 * k, 6) + 3.2, 4.6 if conv else 2.6), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[k * 1.5, 3.2])
-    views = left.subfigures(2 if conv else 1, 1, squeeze=False)[:, 0]
-    plot_top_images(acts, layer, unit, k=k, fig=views[0])
-    if conv:
-        plot_crops(acts, layer, unit, k=k, fig=views[1])
-    axes = right.subplots(2, 1, height_ratios=[3, 1])
-    _draw_maximised(axes[0], result, f"activation maximisation\n{steps} steps, seed {seed}")
-    axes[1].plot(result.trace, lw=1)
-    axes[1].set_xlabel("step", fontsize=7)
-    axes[1].set_ylabel("objective", fontsize=7)
-    axes[1].tick_params(labelsize=6)
-    fig.suptitle(f"{layer} unit {unit} ({acts.model_label})", fontsize=11)
-    fit_fonts(fig)
-    return (fig, [result]) if return_pictures else fig
+    display = UnitDisplay.from_store(acts, layer, unit, amodel, k=k, steps=steps, seed=seed).plot(fig,
+                                                                                                progress=progress)
+    return (display.figure_, display.pictures_) if return_pictures else display.figure_
 
 
 def plot_representatives(acts: Activations, table, category: str, amodel=None, *, n_units: int = 4,
