@@ -10,12 +10,14 @@ starts.
 from __future__ import annotations
 
 import contextlib
+import os
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["THRESHOLD", "INDEX", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
+__all__ = ["THRESHOLD", "INDEX", "SAVED_SUFFIXES", "is_saved_model", "check_weights", "check_output_folder", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
            "check_fraction", "image_shape", "hw", "size_text"]
 
 #: The paper's rule: a unit is selective for a category when its index exceeds the category's chance level by
@@ -206,3 +208,69 @@ def as_options():
         yield
     finally:
         _AS_OPTIONS.reset(token)
+
+
+#: File endings of a saved Keras model (``.keras``; legacy HDF5).
+SAVED_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def is_saved_model(model) -> bool:
+    """Whether ``model`` names a saved model (a file, or a TensorFlow SavedModel folder) rather than an application.
+
+    Parameters
+    ----------
+    model : str or path
+
+    Returns
+    -------
+    bool
+    """
+    path = Path(str(model))
+    return path.suffix.lower() in SAVED_SUFFIXES or path.is_file() or (path / "saved_model.pb").is_file()
+
+
+def check_weights(model, weights, error: type[Exception] = CatselError) -> None:
+    """Refuse weights asked for a network that carries its own (a saved model, a model in memory).
+
+    Such weights were ignored without a word, and the record named the model's own; ``"auto"`` (the
+    default) and ``None`` (what a store's recipe records for such a model) mean the model's own weights.
+
+    Parameters
+    ----------
+    model : str, path or model
+    weights : object
+    error : exception class, default CatselError
+
+    Raises
+    ------
+    CatselError (or ``error``)
+        One line naming the option.
+    """
+    if weights is None or (isinstance(weights, str) and weights == "auto"):
+        return
+    if isinstance(model, (str, os.PathLike)) and not is_saved_model(model):
+        return
+    what = Path(str(model)).name if isinstance(model, (str, os.PathLike)) else "a model held in memory"
+    raise error(f"{what} carries its own weights: {named('weights')} {weights!r} cannot apply to it; leave "
+                f"{named('weights')} out (the untrained control of any network is {named('null')})")
+
+
+def check_output_folder(out) -> Path:
+    """The output folder a run writes into: a non-empty path (``Path("")`` would be the current folder).
+
+    Parameters
+    ----------
+    out : str or path
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    CatselError
+        One line naming the option.
+    """
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise CatselError(f"{named('out')} is empty: name the output folder (it is created)")
+    return Path(out)

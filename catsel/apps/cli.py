@@ -297,9 +297,12 @@ def settings_from_args(args):
 
 
 def cmd_run(args) -> int:
+    from ..options import as_options, check_output_folder
     from ..study.pipeline import run
 
     settings = settings_from_args(args)
+    with as_options():
+        check_output_folder(args.out)
     result = run(args.data_dir, args.out, settings)
     _report(result.record, result.summary, result.skipped, result.out)
     if args.report:

@@ -280,24 +280,6 @@ def check_top_layers(ctor, key, layers, network, native, image_size) -> None:
         )
 
 
-#: File names of whole saved models: Keras 3's own format and the legacy HDF5 one (Keras 2, tf.keras).
-SAVED_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def is_saved_model(model) -> bool:
-    """Whether ``model`` names a saved model (a file, or a TensorFlow SavedModel folder) rather than an application.
-
-    Parameters
-    ----------
-    model : str or path
-
-    Returns
-    -------
-    bool
-    """
-    path = Path(str(model))
-    return path.suffix.lower() in SAVED_SUFFIXES or path.is_file() or (path / "saved_model.pb").is_file()
-
 
 def load_saved(path: Path) -> keras.Model:
     """Load a saved model in Keras' safe mode (no arbitrary code): ``.keras``, or legacy HDF5 (``.h5``, ``.hdf5``).

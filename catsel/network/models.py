@@ -28,9 +28,8 @@ import keras
 import numpy as np
 
 from ..errors import CatselError, ModelError, WeightsUnavailableError
-from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, hw, image_shape
-from .applications import (NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers,
-                           is_saved_model, load_saved)
+from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, check_weights, hw, image_shape, is_saved_model
+from .applications import NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers, load_saved
 from .backends import compile_forward, resolve_devices
 from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, passes_on
 from .packing import Pack, can_pack, plan_packing, unpack
@@ -507,7 +506,8 @@ def activation_model(
         :class:`WeightsUnavailableError` saying where to put the file), the
         path of a weights file, or ``None``/``"none"`` for the untrained
         network (random init with ``seed``, labelled "untrained" everywhere).
-        Ignored for a saved or in-memory model, which carries its weights.
+        A saved or in-memory model carries its weights: leave it "auto" (any
+        other value is refused, as it could not apply).
     layers
         Layer names, in any order (kept in network order). Default: every
         conv layer and every dense layer but the classifier; for VGG16 the
@@ -537,6 +537,7 @@ def activation_model(
     -------
     ActivationModel
     """
+    check_weights(model, weights, ModelError)  # a saved or in-memory model carries its own: never silently ignored
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
     check_choice("precision", precision, PRECISIONS, ModelError)

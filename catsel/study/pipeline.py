@@ -30,6 +30,7 @@ import pandas as pd
 from ..errors import CatselError, StoreError
 from ..paths import file_digest, shown
 from .record import RunRecord
+from ..options import check_output_folder
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
     settings = (settings or Settings()).replace(**options)
     t0 = time.perf_counter()
-    out = Path(out)
+    out = check_output_folder(out)
     if out.exists() and not out.is_dir():
         raise CatselError(f"{out} is a file; give a folder for the output (--out)")
     if Path(data_dir).is_dir() and out.resolve() == Path(data_dir).resolve():

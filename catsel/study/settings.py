@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import CatselError
 from ..options import (FDR_METHODS, FITS, INDEX, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, THRESHOLD,
-                       check_choice, check_fraction, check_positive, image_shape, named)
+                       check_choice, check_fraction, check_positive, check_weights, image_shape, named)
 from .record import RunRecord
 
 __all__ = ["Settings", "CaptureSettings", "AnalysisSettings", "OutputSettings"]
@@ -88,6 +88,7 @@ class CaptureSettings:
 
     def __post_init__(self):
         check_choice(named("fit"), self.fit, FITS)
+        check_weights(self.model, self.weights)
         if self.preprocess is not None:
             check_choice(named("preprocess"), self.preprocess, PREPROCESS_MODES)
         check_choice(named("precision"), self.precision, PRECISIONS)
