@@ -125,7 +125,7 @@ def packed_against_unpacked() -> list[str]:
 
     def compare(net, size, layers, label):
         every = ("maxima", "positions", "means", "minima")
-        base = models.activation_model(net, "none", layers=layers, image_size=size, preprocess="raw")
+        base = models.activation_model(net, layers=layers, image_size=size, preprocess="raw")
         packed = base.for_arrays(every)
         plain = models._wrap(packed.network, list(packed.layers), packed.image_size, packed.preprocess,
                              packed.source, packed.weights_label, packed.trained, graph=packed.graph, pack=False,
@@ -174,7 +174,7 @@ def fused_against_separate() -> dict:
     keyed = []
 
     def arrays(net, reduction):
-        amodel = models.activation_model(net, "none", layers=["c1", "c2", "fc"], image_size=10, preprocess="raw",
+        amodel = models.activation_model(net, layers=["c1", "c2", "fc"], image_size=10, preprocess="raw",
                                          reduction=reduction).for_arrays(("maxima", "positions", "means", "minima"))
         keyed.append(amodel.describe().get("reduction"))
         x = np.random.default_rng(0).integers(0, 4, (6, 10, 10, 3), dtype=np.uint8)  # few values: many ties

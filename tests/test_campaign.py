@@ -15,7 +15,8 @@ from catsel.errors import CatselError, ModelError
 
 @pytest.mark.parametrize("weights", ["/nonexistent.h5", "imagenet", "none", "FOLDER", "TEXT", 5])
 def test_weights_given_with_a_saved_model_are_refused_not_ignored(saved_network, tmp_path, weights):
-    """Row 11: the saved model's own weights were used and run.json said nothing of the weights asked for."""
+    """Row 11: the saved model's own weights were used and run.json said nothing of the weights asked for
+    ("none" too: a user asking for the untrained network got the trained one)."""
     if weights == "FOLDER":
         weights = str(tmp_path)
     elif weights == "TEXT":
@@ -24,6 +25,14 @@ def test_weights_given_with_a_saved_model_are_refused_not_ignored(saved_network,
     with pytest.raises(ModelError, match="carries its own weights") as info:
         catsel.activation_model(saved_network, weights=weights)
     assert "\n" not in str(info.value) and "weights" in str(info.value)
+
+
+def test_weights_given_with_a_model_in_memory_are_refused_too():
+    from helpers import small_cnn
+
+    with pytest.raises(ModelError, match="a model held in memory carries its own weights"):
+        catsel.activation_model(small_cnn(size=12), "none")
+    assert catsel.activation_model(small_cnn(size=12)).trained  # its own weights, as before
 
 
 def test_weights_with_a_saved_model_are_one_line_from_the_command_before_any_work(saved_network, colour_folder,
@@ -58,3 +67,80 @@ def test_an_empty_output_folder_is_refused_and_nothing_is_written_here(colour_fo
                  "--no-progress"])
     assert code == 2 and "--out is empty" in capsys.readouterr().err
     assert os.listdir(here) == []
+
+
+def _captured(colour_folder, out):
+    from helpers import small_cnn
+
+    amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
+    folder = catsel.ImageFolder(colour_folder, image_size=12)
+    return amodel, folder, catsel.capture(amodel, folder, out, progress=False)
+
+
+def _nan_filled(store: Path, name: str = "maxima/c2.npy") -> None:
+    """Every maximum of one array set to NaN, and its checksum recomputed: what an edit that knows the format does."""
+    import json
+
+    import numpy as np
+
+    from catsel.store.npy import rows_crc
+
+    array = np.load(store / name, mmap_mode="r+")
+    array[:] = np.nan
+    array.flush()
+    del array
+    progress = json.loads((store / "progress.json").read_text())
+    shape = np.load(store / name, mmap_mode="r").shape
+    progress["crc32"][name] = rows_crc(store / name, shape[0], shape[1] * 4)
+    (store / "progress.json").write_text(json.dumps(progress))
+
+
+def test_a_store_of_nan_maxima_is_damage_and_the_rerun_repairs_it(colour_folder, tmp_path):
+    """Row 8: an array of NaN (its checksum recomputed) was reused by the rerun (exit 0): 0 selective units."""
+    import numpy as np
+
+    out = tmp_path / "out"
+    amodel, folder, first = _captured(colour_folder, out)
+    expected = catsel.selectivity(first)
+    _nan_filled(out / "activations")
+    with pytest.raises(catsel.StoreError, match=r"c2\.npy.*(NaN|not finite)"):
+        catsel.selectivity(catsel.load_activations(out))
+    with pytest.raises(catsel.StoreError, match=r"c2\.npy.*(NaN|not finite)"):
+        catsel.load_activations(out, verify=True)
+    with pytest.warns(UserWarning, match=r"c2\.npy.*(NaN|not finite)"):
+        again = catsel.capture(amodel, folder, out, progress=False)
+    assert np.isfinite(again["c2"]).all()
+    np.testing.assert_array_equal(again["c2"], first["c2"])
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(catsel.selectivity(again), expected)
+    third = catsel.capture(amodel, folder, out, progress=False)  # reused now, as it is
+    assert third.captured == 0
+
+
+@pytest.mark.parametrize("removed", ["all", "one"])
+def test_a_store_without_its_checksums_is_never_trusted(colour_folder, tmp_path, removed):
+    """Row 7: with progress.json's crc32 removed (or one array's), a flipped byte was trusted."""
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "out"
+    amodel, folder, first = _captured(colour_folder, out)
+    store = out / "activations"
+    progress = json.loads((store / "progress.json").read_text())
+    if removed == "all":
+        del progress["crc32"]
+    else:
+        del progress["crc32"]["maxima/c2.npy"]
+    (store / "progress.json").write_text(json.dumps(progress))
+    array = np.load(store / "maxima" / "c2.npy", mmap_mode="r+")
+    array[0, 0] += 1.0  # a flipped value the missing checksum would have caught
+    array.flush()
+    del array
+    with pytest.raises(catsel.StoreError, match=r"c[12]\.npy has no checksum"):
+        catsel.load_activations(out, verify=True)
+    with pytest.warns(UserWarning, match="no checksum"):
+        again = catsel.capture(amodel, folder, out, progress=False)
+    np.testing.assert_array_equal(again["c2"], first["c2"])
+    assert catsel.load_activations(out, verify=True) is not None

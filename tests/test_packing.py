@@ -57,7 +57,7 @@ def test_a_vgg_like_network_sends_fewer_bytes_in_bfloat16():
     def bytes_per_image(policy):
         keras.config.set_dtype_policy(policy)
         try:
-            amodel = models.activation_model(small_cnn(size=32), "none", image_size=32, preprocess="raw")
+            amodel = models.activation_model(small_cnn(size=32), image_size=32, preprocess="raw")
             every = amodel.for_arrays(("maxima", "positions", "means", "minima"))
         finally:
             keras.config.set_dtype_policy("float32")
@@ -92,9 +92,9 @@ def test_the_one_pass_reduction_is_refused_off_jax_and_a_misspelled_one_named():
     if keras.backend.backend() == "jax":
         pytest.skip("on JAX the one-pass reduction is built (the test above)")
     with pytest.raises(models.ModelError, match=f"'fused' needs the JAX backend .this one is {keras.backend.backend()}"):
-        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw", reduction="fused")
+        models.activation_model(small_cnn(size=12), image_size=12, preprocess="raw", reduction="fused")
     with pytest.raises(models.ModelError, match="reduction.*fused"):
-        models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw", reduction="fuse")
+        models.activation_model(small_cnn(size=12), image_size=12, preprocess="raw", reduction="fuse")
 
 
 def test_the_reduction_is_an_argument_not_module_state():
@@ -102,6 +102,6 @@ def test_the_reduction_is_an_argument_not_module_state():
     import catsel.network.models
 
     assert not hasattr(catsel.network.models, "REDUCTION")
-    amodel = models.activation_model(small_cnn(size=12), "none", image_size=12, preprocess="raw",
+    amodel = models.activation_model(small_cnn(size=12), image_size=12, preprocess="raw",
                                      reduction="argmax")
     assert amodel.reduction == "argmax" and amodel.for_arrays(("maxima",)).reduction == "argmax"

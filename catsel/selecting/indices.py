@@ -34,9 +34,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import StoreError
+from ..options import INDEX, THRESHOLD
 from ..store import Activations
 from .tables import onehot, selective_rule
-from ..options import INDEX, THRESHOLD
 
 __all__ = ["EPS", "MIN_ACTIVE", "Index", "INDICES", "register_index", "stack_units", "n_active", "index_inputs",
            "is_constant", "normalise", "normalise_between", "Sums", "register_sums_index", "selectivity_matrix",
@@ -173,6 +174,11 @@ def stack_units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, 
     """
     layers = list(layers) if layers is not None else list(acts.layers)
     blocks = [np.asarray(acts[l], dtype=np.float64) for l in layers]
+    for layer, block in zip(layers, blocks):
+        if not np.isfinite(block).all():  # a NaN unit would count as never selective, without a word
+            where = f"{acts.path}/maxima/{layer}.npy" if getattr(acts, "path", None) is not None else f"layer {layer}"
+            raise StoreError(f"{where} holds values that are not finite (NaN or infinite): the store is damaged; "
+                             "rerun the capture to repair it")
     return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
 
 

@@ -16,7 +16,7 @@ from ..paths import file_digest, inside, is_digest, plain_name, shown
 from .chunked import check_blocks, open_chunked
 from .files import read_record
 from .meta import ARRAYS, PART, SUMMARIES, ZARR, LayerSpec, StoreMeta, recorded_rows
-from .npy import array_damage, array_file, rows_crc
+from .npy import array_damage, array_file, row_damage, scan_rows
 
 __all__ = ["Activations", "MMAP_ABOVE", "load_activations"]
 
@@ -526,10 +526,10 @@ def _read_arrays(path: Path, meta: StoreMeta, progress: dict, keep: np.ndarray, 
     for kind, layer, shape, dtype in meta.array_shapes():
         file = array_file(path, kind, layer)
         damage, _ = array_damage(file, shape, dtype)
-        recorded = (progress.get("crc32") or {}).get(f"{kind}/{layer}.npy") if verify else None
-        if damage is None and recorded is not None and \
-                rows_crc(file, shape[0], shape[1] * np.dtype(dtype).itemsize) != recorded:
-            damage = "does not hold the rows that were written (its checksum differs)"
+        if damage is None and verify:
+            crcs = progress.get("crc32") if isinstance(progress.get("crc32"), dict) else {}
+            damage = row_damage(*scan_rows(file, shape[0], shape[1] * np.dtype(dtype).itemsize, dtype),
+                                crcs.get(f"{kind}/{layer}.npy"), shape[0])
         if damage is not None:
             raise StoreError(f"{file} {damage}: the store is damaged; rerun the capture to repair it")
         arr = np.load(file, mmap_mode="r" if mmap else None)

@@ -18,7 +18,7 @@ from .files import FULL, no_space, read_record, say, take_blocks, write_error, w
 from .history import set_aside
 from .meta import ARRAYS, StoreMeta, recorded_rows, write_index
 
-__all__ = ["SAVE_EVERY", "read_header", "array_damage", "rows_crc", "array_file", "ActivationStore", "RowFile"]
+__all__ = ["SAVE_EVERY", "read_header", "array_damage", "rows_crc", "scan_rows", "row_damage", "array_file", "ActivationStore", "RowFile"]
 
 #: Seconds between two saves of a capture in progress (the arrays flushed to disk, then progress.json).
 #: Flushing every array after every batch held a capture on the GPU machine to the speed of its disk; a
@@ -66,15 +66,55 @@ def array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None,
 
 def rows_crc(path: Path, rows: int, row_bytes: int) -> int:
     """CRC-32 of the first ``rows`` rows of an array file (read from its ``.npy`` header on)."""
+    return scan_rows(path, rows, row_bytes)[0]
+
+
+def scan_rows(path: Path, rows: int, row_bytes: int, dtype=None) -> tuple[int, bool]:
+    """CRC-32 of the first ``rows`` rows of an array file, and whether they are finite, in one read.
+
+    A maximum, mean or minimum that is NaN or infinite is damage: the networks catsel captures give finite
+    values, and a NaN would silently count as a unit that is never selective.
+
+    Parameters
+    ----------
+    path : Path
+    rows : int
+    row_bytes : int
+    dtype : numpy dtype, optional
+        The array's; a floating one is checked for finite values.
+
+    Returns
+    -------
+    (int, bool)
+    """
+    floating = dtype is not None and np.issubdtype(np.dtype(dtype), np.floating)
+    finite = True
     with open(path, "rb") as f:
         read_header(f)
         crc, left = 0, rows * row_bytes
         while left:
-            chunk = f.read(min(left, 1 << 24))
+            chunk = f.read(min(left, 1 << 24))  # a multiple of every item size: whole values in each chunk
             if not chunk:
                 break
             crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-    return crc
+            if floating and finite:
+                finite = bool(np.isfinite(np.frombuffer(chunk, dtype=dtype)).all())
+    return crc, finite
+
+
+def row_damage(crc: int, finite: bool, recorded, rows: int) -> str | None:
+    """What is wrong with an array file's rows given their scan (:func:`scan_rows`) and ``progress.json``'s
+    checksum of them; ``None`` when they are the rows that were written.
+
+    A checksum is required: a store without one is old or edited, never trusted.
+    """
+    if rows and not isinstance(recorded, int):
+        return "has no checksum in progress.json (an old or edited store)"
+    if rows and crc != recorded:
+        return "does not hold the rows that were written (its checksum differs)"
+    if not finite:
+        return "holds values that are not finite (NaN or infinite)"
+    return None
 
 
 def array_file(store: Path, kind: str, layer: str) -> Path:
@@ -146,11 +186,11 @@ class ActivationStore:
         if not damaged:  # sizes intact: the rows must be those that were written
             for path, shape, dtype in self._files():
                 name = self._name(path)
-                crc = rows_crc(path, rows_done, shape[1] * np.dtype(dtype).itemsize)
+                crc, finite = scan_rows(path, rows_done, shape[1] * np.dtype(dtype).itemsize, dtype)
                 recorded = self._recorded_crc.get(name)
-                if recorded is not None and crc != recorded:
-                    damaged.append((path, shape, dtype, "does not hold the rows that were written (its checksum "
-                                                        "differs)"))
+                damage = row_damage(crc, finite, recorded, rows_done)
+                if damage is not None:
+                    damaged.append((path, shape, dtype, damage))
                     keep = 0
                 self._crc[name] = crc
         if not damaged:
