@@ -278,7 +278,7 @@ def test_units_chosen_on_a_localizer_are_counted_on_the_test_images_as_by_hand(t
 
 
 def test_settings_are_kept_by_stage_and_given_flat():
-    import pickle
+    import copy
 
     from catsel.study.settings import AnalysisSettings, CaptureSettings, OutputSettings
 
@@ -288,7 +288,7 @@ def test_settings_are_kept_by_stage_and_given_flat():
     assert (settings.model, settings.threshold, settings.progress) == ("vgg19", 0.05, False)
     changed = settings.replace(threshold=0.1)
     assert changed.capture is settings.capture and changed.threshold == 0.1 and settings.threshold == 0.05
-    assert pickle.loads(pickle.dumps(settings)) == settings
+    assert copy.deepcopy(settings) == settings and copy.deepcopy(settings) is not settings  # as they are sent
     with pytest.raises(AttributeError, match="frozen"):
         settings.threshold = 0.2
     with pytest.raises(TypeError, match="'bogus'"):
