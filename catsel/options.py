@@ -10,6 +10,7 @@ starts.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["THRESHOLD", "INDEX", "SAVED_SUFFIXES", "is_saved_model", "check_weights", "check_output_folder", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
+__all__ = ["THRESHOLD", "INDEX", "MAX_SIDE", "check_finite", "check_seed", "SAVED_SUFFIXES", "is_saved_model", "check_weights", "check_output_folder", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
            "check_fraction", "image_shape", "hw", "size_text"]
 
 #: The paper's rule: a unit is selective for a category when its index exceeds the category's chance level by
@@ -88,6 +89,40 @@ def check_positive(name: str, value: Any, *, optional: bool = True) -> Any:
     return value
 
 
+def check_finite(name: str, value: Any) -> float:
+    """``value`` if it is a finite number, else :class:`CatselError` (NaN, an infinity, a string).
+
+    Parameters
+    ----------
+    name : str
+    value : float
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CatselError(f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def check_seed(name: str, value: Any) -> int:
+    """``value`` if it is a whole number of 0 or more (what NumPy and Keras take as a seed), else :class:`CatselError`.
+
+    Parameters
+    ----------
+    name : str
+    value : int
+
+    Returns
+    -------
+    int
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CatselError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return value
+
+
 def check_fraction(name: str, value: Any) -> float:
     """``value`` if it lies strictly between 0 and 1, else :class:`CatselError`.
 
@@ -103,6 +138,10 @@ def check_fraction(name: str, value: Any) -> float:
     if not isinstance(value, (int, float)) or not 0 < value < 1:
         raise CatselError(f"{name} must lie between 0 and 1, not {value}")
     return float(value)
+
+
+#: The largest image side catsel takes (pixels).
+MAX_SIDE = 8192
 
 
 def image_shape(value: Any, name: str = "image size") -> "int | tuple[int, int] | None":
@@ -144,6 +183,8 @@ def image_shape(value: Any, name: str = "image size") -> "int | tuple[int, int] 
         raise CatselError(f"{name} must be a number of pixels (64) or height x width (48x96), not {value!r}")
     if min(parts) < 8:
         raise CatselError(f"{name} {value!r} is too small; use at least 8 pixels a side")
+    if max(parts) > MAX_SIDE:  # refused before any work: such a network's maps would not fit in memory
+        raise CatselError(f"{name} {value!r} is too large; use at most {MAX_SIDE} pixels a side")
     if len(parts) == 1 or parts[0] == parts[1]:
         return int(parts[0])
     return int(parts[0]), int(parts[1])

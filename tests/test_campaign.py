@@ -144,3 +144,34 @@ def test_a_store_without_its_checksums_is_never_trusted(colour_folder, tmp_path,
         again = catsel.capture(amodel, folder, out, progress=False)
     np.testing.assert_array_equal(again["c2"], first["c2"])
     assert catsel.load_activations(out, verify=True) is not None
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("threshold", float("nan"), "threshold must be a finite number"),
+    ("threshold", float("inf"), "threshold must be a finite number"),
+    ("threshold", "0.1", "threshold must be a finite number"),
+    ("seed", -1, "seed must be a whole number of 0 or more"),
+    ("seed", "x", "seed must be a whole number of 0 or more"),
+    ("image_size", 99999999, "image_size 99999999 is too large"),
+])
+def test_a_bad_value_is_refused_at_the_door_from_python(option, value, says):
+    """Row 20: the whole capture ran, then the run's own record was called "edited or damaged"."""
+    with pytest.raises(CatselError, match=says) as info:
+        catsel.Settings(**{option: value})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--threshold", "nan"], "--threshold must be a finite number"),
+    (["--seed", "-1"], "--seed must be a whole number of 0 or more"),
+    (["--image-size", "99999999"], "--image-size: image size '99999999' is too large"),
+])
+def test_a_bad_value_is_refused_at_the_door_from_the_command(colour_folder, tmp_path, capsys, args, says):
+    out = tmp_path / "out"
+    try:
+        code = main(["run", str(colour_folder), "--out", str(out), "--weights", "none", "--no-progress", *args])
+    except SystemExit as stop:  # refused by the option's own parser, with its usage
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err
+    assert not out.exists()  # before any work

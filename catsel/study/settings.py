@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 from ..errors import CatselError
 from ..options import (FDR_METHODS, FITS, INDEX, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, THRESHOLD,
-                       check_choice, check_fraction, check_positive, check_weights, image_shape, named)
+                       check_choice, check_finite, check_fraction, check_positive, check_seed, check_weights,
+                       image_shape, named)
 from .record import RunRecord
 
 __all__ = ["Settings", "CaptureSettings", "AnalysisSettings", "OutputSettings"]
@@ -97,6 +98,7 @@ class CaptureSettings:
 
             local_workers(self.scheduler)  # a malformed local:N stops here, before any work
         object.__setattr__(self, "image_size", image_shape(self.image_size, named("image_size")))  # 48x96 → (48, 96)
+        check_seed(named("seed"), self.seed)
         for name in ("workers", "limit", "block"):
             check_positive(named(name), getattr(self, name))
         check_positive(named("batch_size"), self.batch_size, optional=False)
@@ -162,6 +164,7 @@ class AnalysisSettings:
     def __post_init__(self):
         from ..selecting.indices import INDICES
 
+        check_finite(named("threshold"), self.threshold)
         check_choice(named("index"), self.index, list(INDICES))
         check_choice(named("fdr"), self.fdr, FDR_METHODS)
         check_choice(named("select_by"), self.select_by, SELECT_BY)
