@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["THRESHOLD", "INDEX", "MAX_SIDE", "check_finite", "check_seed", "SAVED_SUFFIXES", "is_saved_model", "check_weights", "check_output_folder", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY", "check_choice", "check_positive",
-           "check_fraction", "image_shape", "hw", "size_text"]
+__all__ = ["THRESHOLD", "INDEX", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
+           "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
+           "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder"]
 
 #: The paper's rule: a unit is selective for a category when its index exceeds the category's chance level by
 #: more than this. Every signature and record that takes a threshold defaults to it.
@@ -292,8 +293,9 @@ def check_weights(model, weights, error: type[Exception] = CatselError) -> None:
     if isinstance(model, (str, os.PathLike)) and not is_saved_model(model):
         return
     what = Path(str(model)).name if isinstance(model, (str, os.PathLike)) else "a model held in memory"
+    null = named("null") if named("null").startswith("--") else "null=True"
     raise error(f"{what} carries its own weights: {named('weights')} {weights!r} cannot apply to it; leave "
-                f"{named('weights')} out (the untrained control of any network is {named('null')})")
+                f"{named('weights')} out (its untrained control comes with {null})")
 
 
 def check_output_folder(out) -> Path:
