@@ -5,8 +5,7 @@ Each former name works as before and warns (:class:`DeprecationWarning`) with th
 - modules of 0.1.0 that now live in a stage's folder (``catsel.plots`` is ``catsel.figures.plots``), whether
   imported (``import catsel.plots``, ``from catsel.plots import ...``) or named (``catsel.plots``);
 - functions and classes renamed when *filter* became *unit* (``plot_filter`` is ``plot_unit``), under the
-  package and under their module's former name.
-
+  package and under their module's former name;
 - keywords and attributes renamed since (``top=``, ``crops=``, ``Dashboard.filters``), listed here
   (:data:`KEYWORDS`, :data:`ATTRIBUTES`) and taken by the functions and classes themselves
   (:func:`former_keyword`).
