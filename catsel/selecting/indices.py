@@ -177,8 +177,9 @@ def stack_units(acts: Activations, layers=None) -> tuple[list[str], np.ndarray, 
     for layer, block in zip(layers, blocks):
         if not np.isfinite(block).all():  # a NaN unit would count as never selective, without a word
             where = f"{acts.path}/maxima/{layer}.npy" if getattr(acts, "path", None) is not None else f"layer {layer}"
-            raise StoreError(f"{where} holds values that are not finite (NaN or infinite): the store is damaged; "
-                             "rerun the capture to repair it")
+            raise StoreError(f"{where} holds values that are not finite (NaN or infinite): the store is damaged "
+                             "(rerun the capture to repair it), or the network's values overflow (with --precision "
+                             "float16 or bfloat16, capture in float32)")
     return layers, np.concatenate(blocks, axis=1), [b.shape[1] for b in blocks]
 
 

@@ -113,7 +113,7 @@ def row_damage(crc: int, finite: bool, recorded, rows: int) -> str | None:
     if rows and crc != recorded:
         return "does not hold the rows that were written (its checksum differs)"
     if not finite:
-        return "holds values that are not finite (NaN or infinite)"
+        return "holds values that are not finite (NaN or infinite: damage, or a network whose values overflow)"
     return None
 
 
