@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["THRESHOLD", "INDEX", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
+__all__ = ["THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
            "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
            "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder"]
 
@@ -28,6 +28,14 @@ THRESHOLD = 0.01
 
 #: The paper's index (eq. 2). Every signature and record that takes an index defaults to it.
 INDEX = "paper"
+
+#: The level of every test catsel reports: a layer's count is evidence of selectivity when its q-value over
+#: the run's layers and categories is at or below it, and a unit significant when its q-value is below it.
+LEVEL = 0.05
+
+#: Label shuffles of the shuffled-label null: enough that one count among 50 layer x category cells can reach
+#: :data:`LEVEL` after the correction (the p-value of a count is at least 1 / (shuffles + 1)).
+SHUFFLES = 1000
 
 #: Preprocessing modes: what the network expects its 0-255 RGB input to become.
 PREPROCESS_MODES = ("caffe", "tf", "torch", "raw")

@@ -379,8 +379,12 @@ def test_the_printout_sets_each_proportion_beside_its_null_and_permutations_add_
     printed = capsys.readouterr().out
     summary = pd.read_csv(out / "layer_summary.csv")
     row = summary.iloc[0]
-    assert (f"{row['proportion'] * 100:.1f}% (null {row['null_proportion'] * 100:.1f}, "
-            f"{row['excess'] * 100:+.1f}) [q: {row['proportion_significant'] * 100:.1f}%]") in printed
+    star, within = ("*", "") if row["evidence"] else ("", ", within null")
+    assert (f"{row['proportion'] * 100:.1f}%{star} (null {row['null_proportion'] * 100:.1f}, "
+            f"{row['excess'] * 100:+.1f}) [q: {row['proportion_significant'] * 100:.1f}%{within}]") in printed
+    # the significant units of a count within chance are never left to read as the layer's verdict
+    for _, other in summary[~summary["evidence"] & (summary["n_significant"] > 0)].iterrows():
+        assert f"[q: {other['proportion_significant'] * 100:.1f}%, within null]" in printed
     assert {"n_significant", "proportion_significant"} <= set(summary.columns)
     assert (summary["excess"] < 0).any()  # an untrained network: some categories below their null
     assert printed.count("A negative excess (") == 1  # explained, once

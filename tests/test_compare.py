@@ -48,8 +48,11 @@ def test_compare_sets_two_networks_side_by_side_against_relative_depth(two_runs)
     for name, run in zip(["small", "deeper"], runs):  # the excess over each run's own null decides
         expected = catsel.best_layers(run.summary, by="excess")
         got = best[best["network"] == name]
-        assert list(got["layer"]) == [str(l) for l in expected["layer"]]
-    assert best["probe_auroc"].between(0, 1).all()
+        assert list(got["layer"]) == [str(l) if isinstance(l, str) else None for l in expected["layer"]]
+        # a category without a layer beyond its null has no best layer, nor a probe of one
+        assert (got["layer"].isna() == ~got["evidence"].astype(bool)).all()
+    named = best["layer"].notna()
+    assert best.loc[named, "probe_auroc"].between(0, 1).all() and best.loc[~named, "probe_auroc"].isna().all()
     fig = comparison.figure()
     assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["blue", "green", "red"]
 
@@ -74,10 +77,11 @@ def test_compare_stars_the_layer_furthest_above_its_null_and_marks_untrained_run
     # the layer with most red-selective units, but a null that accounts for all of them
     red = summary["category"] == "red"
     top = summary.loc[red, "proportion"].idxmax()
-    summary.loc[top, ["null_proportion", "excess"]] = [summary.loc[top, "proportion"], 0.0]
+    summary.loc[top, ["null_proportion", "excess", "evidence"]] = [summary.loc[top, "proportion"], 0.0, False]
     others = red & (summary.index != top)
+    summary.loc[others, "null_proportion"] = summary.loc[others, "proportion"] - 0.05
     summary.loc[others, "excess"] = summary.loc[others, "proportion"] - summary.loc[others, "null_proportion"]
-    assert summary.loc[others, "excess"].max() > 0  # another layer stands above its null
+    summary.loc[others, "evidence"] = True  # another layer stands above its null
     lowered = replace(runs[0], summary=summary)
     untrained = replace(runs[1], record=replace(runs[1].record, trained=False))
     comparison = catsel.compare([lowered, untrained], labels=["small", "deeper"], probe=False)
@@ -86,8 +90,27 @@ def test_compare_stars_the_layer_furthest_above_its_null_and_marks_untrained_run
     assert (best["chosen_by"] == "excess").all()
     assert best.loc[("small", "red"), "layer"] == str(summary.loc[summary.loc[red, "excess"].idxmax(), "layer"])
     assert comparison.untrained == ["deeper"]
-    titles = [ax.get_title() for ax in comparison.figure().axes]
-    assert titles == [f"{c}\nUNTRAINED: deeper" for c in ("blue", "green", "red")]
+    fig = comparison.figure()
+    assert [ax.get_title() for ax in fig.axes] == ["blue", "green", "red"]  # each panel's title its category
+    title = fig.get_suptitle()  # the untrained run is named once, in the figure's title, and in the legend
+    assert "UNTRAINED NETWORK" in title and "deeper" in title
+    assert "deeper (UNTRAINED)" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_compare_names_no_best_layer_inside_its_null(two_runs):
+    from dataclasses import replace
+
+    _, runs = two_runs
+    summary = runs[0].summary.copy()
+    summary["evidence"] = False  # no layer's count is beyond its null: every category
+    summary["excess"] = summary["excess"].abs() + 0.1  # even with a positive excess (the verdict decides)
+    comparison = catsel.compare([replace(runs[0], summary=summary), runs[1]], labels=["small", "deeper"],
+                                probe=False)
+    small = comparison.best[comparison.best["network"] == "small"]
+    assert small["layer"].isna().all() and not small["evidence"].any()
+    assert sum("small: no layer shows evidence for" in note for note in comparison.notes) == 3
+    display = catsel.study.comparison.ComparisonDisplay.from_comparison(comparison).plot()
+    assert not any(network == "small" for network, _ in display.stars_)  # no star inside the null
 
 
 def test_best_layers_by_excess_needs_the_null():

@@ -104,7 +104,7 @@ def test_the_failure_rule_and_the_lesion_deficit(capsys):
     assert not course.check_failure_rule(lambda start, final, peak, median: bool(final < start))  # misses "no rise"
     assert not course.check_failure_rule(lambda start, final, peak, median: bool(peak < median))  # misses "fell"
     assert not course.check_failure_rule(lambda start, final, peak, median: "yes")
-    table = pd.DataFrame({"lesioned_category": ["a", "a"], "scored_category": ["a", "b"], "n_lesioned": [3, 3],
+    table = pd.DataFrame({"lesioned_category": ["a", "a"], "scored_category": ["a", "b"], "n_lesioned_mean": [3, 3],
                           "drop_selected": [0.4, 0.1], "drop_random_mean": [0.15, 0.1], "p_value": [0.05, 0.5]})
     assert course.check_lesion(0.25, table, category="a")
     assert not course.check_lesion(0.4, table, category="a")

@@ -123,7 +123,7 @@ def test_catsel_lesion_rebuilds_the_network_from_the_run_and_writes_its_table_an
     assert main(["lesion", str(tmp_path / "out"), "--category", "red", "--layer", "det", "--units", "top:1",
                  "--repeats", "5"]) == 0
     printed = capsys.readouterr().out
-    assert "Lesion of 1 red-selective units of det (zero), read out at out: red accuracy" in printed
+    assert "Lesion of 1.0 red-selective units of det on average over the folds (zero), read out at out: red accuracy" in printed
     written = pd.read_csv(tmp_path / "out" / "lesion-red" / "lesion.csv")
     assert written.set_index("scored_category").loc["red", "drop_selected"] > 0.6
     assert (tmp_path / "out" / "lesion-red" / "lesion.png").exists()
@@ -137,3 +137,38 @@ def test_random_draws_batched_or_one_by_one_give_the_same_table(tmp_path, monkey
     monkeypatch.setattr(module, "BATCH_BYTES", 1)  # one draw at a time
     apart = lesion(result, "red", layer="det", units="top:1", repeats=6, model=net)
     pd.testing.assert_frame_equal(together, apart)
+
+
+def test_lesion_names_no_layer_inside_its_null_and_asks_for_one(tmp_path, capsys):
+    """Issue #38: `catsel lesion` chose a layer whose count was within its null (excess -0.2 points)."""
+    from dataclasses import replace
+
+    from catsel.apps.cli import main
+
+    result, net = _run(tmp_path, _network())
+    within = result.summary.assign(evidence=False)  # every count within its shuffled-label null
+    with pytest.raises(catsel.CatselError, match="no layer shows evidence for red.*--layer"):
+        lesion(replace(result, summary=within), "red", model=net)
+    beyond = result.summary.assign(evidence=result.summary["layer"].astype(str) == "pass")
+    table = lesion(replace(result, summary=beyond), "red", model=net, repeats=2)
+    assert set(table["layer"]) == {"pass"}  # the one layer beyond chance, whatever the others' excess
+    summary = result.summary.assign(evidence=False)
+    summary.to_csv(tmp_path / "out" / "layer_summary.csv", index=False)
+    # the command line: one line, exit 2 (the run's files changed, so run.json's checksum refuses it first, or
+    # the verdict does; either way no layer inside its null is lesioned)
+    assert main(["lesion", str(tmp_path / "out"), "--category", "red"]) != 0
+    assert not (tmp_path / "out" / "lesion-red").exists()
+
+
+def test_the_lesion_figure_of_an_untrained_network_says_so(tmp_path):
+    from matplotlib.figure import Figure
+
+    from catsel.study.lesions import plot_lesion
+
+    result, net = _run(tmp_path, _network())
+    table = lesion(result, "red", layer="det", units="top:1", repeats=2, model=net)
+    ax = plot_lesion(table, ax=Figure().subplots())
+    assert "UNTRAINED" not in ax.get_title() and "N = 48 images" in ax.get_title()
+    table.attrs["trained"] = False
+    ax = plot_lesion(table, ax=Figure().subplots())
+    assert "UNTRAINED NETWORK" in ax.get_title() and ax.title.get_color() == "#b00000"

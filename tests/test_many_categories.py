@@ -46,7 +46,8 @@ def test_a_thousand_categories_run_end_to_end(thousand, monkeypatch):
     # Figure 1 is a heat map: one image, not a thousand lines and a thousand-entry legend
     from matplotlib.figure import Figure
 
-    ax = result.figure(ax=Figure().subplots())
+    ax = Figure().subplots()
+    assert result.figure(ax=ax) is ax.get_figure()  # the whole figure, whichever axes it was drawn in
     assert len(ax.images) == 1 and len(ax.lines) == 0 and ax.get_legend() is None
     assert ax.images[0].get_array().shape == (N_CATEGORIES, len(result.activations.layers))
     assert len([t for t in ax.get_yticklabels() if t.get_text()]) <= 25

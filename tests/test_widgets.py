@@ -27,7 +27,8 @@ def acts():
 def _lines(figure):
     ax = figure.axes[0]
     return {line.get_label().split(" (N=")[0]: line.get_ydata() for line in ax.get_lines()  # "face (N=20)"
-            if not line.get_label().startswith("_")}  # the null's dotted lines are not in the legend
+            if not line.get_label().startswith("_")  # the null's dotted lines are not in the legend
+            and len(line.get_xdata())}  # nor are the legend's own entries for the markers data
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.03, 0.12])
@@ -292,3 +293,17 @@ def test_the_dashboard_counts_the_units_significant_by_the_permutation_test(acts
     n = int((table["q_value"] < 0.05).sum())
     assert f"<b>{n}</b> significant at q &lt; 0.05" in board.thresholds.status.value
     assert "catsel-significant" in board.thresholds.table_html.value
+
+
+def test_the_threshold_explorer_gives_the_runs_verdict(acts):
+    """Issue #38: the explorer marks the same layer x category counts beyond chance as the run's summary."""
+    from catsel import stats
+
+    ex = widgets.explore_thresholds(acts, threshold=0.2)
+    ex.threshold.value = 0.05
+    run = stats.with_baselines(catsel.layer_summary(catsel.selectivity(acts, threshold=0.05)), acts, threshold=0.05,
+                               shuffled=True).set_index(["layer", "category"])
+    got = ex.summary.set_index(["layer", "category"])
+    np.testing.assert_array_equal(got["evidence"].to_numpy(), run.loc[got.index, "evidence"].to_numpy())
+    np.testing.assert_allclose(got["null_p"], run.loc[got.index, "null_p"])
+    assert "counts beyond chance" in ex.status.value

@@ -527,30 +527,55 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         print(f"Preprocessing: {run['preprocessing']}")
     if run.get("layers_note"):
         print(f"Layers: {run['layers_note']}")
-    from ..study.verdict import negative_excess_sentence, null_sentence
-
-    def cell(row) -> str:  # each proportion beside its null and excess, and the significant share
-        text = f"{row['proportion'] * 100:.1f}%"
-        if "null_proportion" in row and pd.notna(row["null_proportion"]):
-            text += f" (null {row['null_proportion'] * 100:.1f}, {row['excess'] * 100:+.1f})"
-        if "proportion_significant" in row and pd.notna(row["proportion_significant"]):
-            text += f" [q: {row['proportion_significant'] * 100:.1f}%]"
-        return text
+    from ..study.verdict import (negative_excess_sentence, null_sentence, shuffles_sentence, significant_sentence,
+                                 verdict_sentences)
 
     import pandas as pd
+
+    def known(row, column) -> bool:
+        return column in row and pd.notna(row[column])
+
+    def cell(row) -> str:  # each proportion beside its null, its verdict, the untrained twin and the q share
+        text = f"{row['proportion'] * 100:.1f}%"
+        if known(row, "evidence"):
+            text += "*" if row["evidence"] else ""
+        if known(row, "null_proportion"):
+            text += f" (null {row['null_proportion'] * 100:.1f}, {row['excess'] * 100:+.1f})"
+        if known(row, "proportion_untrained"):
+            spread = (f" {row['untrained_low'] * 100:.1f}-{row['untrained_high'] * 100:.1f}"
+                      if known(row, "untrained_low") else "")
+            text += f" untr. {row['proportion_untrained'] * 100:.1f}{spread}"
+        if known(row, "proportion_significant"):
+            within = known(row, "evidence") and not row["evidence"]
+            text += f" [q: {row['proportion_significant'] * 100:.1f}%{', within null' if within else ''}]"
+        return text
 
     shown = summary.assign(cell=[cell(r) for _, r in summary.iterrows()])
     pivot = shown.pivot(index="layer", columns="category", values="cell")
     what = "Selective units per layer"
     if "null_proportion" in summary:
         what += ", with the shuffled-label null and the excess over it (points)"
+    if "evidence" in summary:
+        what += f"; * beyond chance (q <= {summary.attrs.get('level', 0.05):g})"
+    if "proportion_untrained" in summary:
+        what += "; untr.: the untrained network" + (" (mean, range over seeds)" if "untrained_low" in summary
+                                                      else "")
     if "proportion_significant" in summary:
-        what += "; [q: significant by the permutation test]"
+        what += "; [q: units significant by their permutation test]"
     print(f"\n{what}:")
     print(pivot.to_string())
-    for line in (null_sentence(summary), negative_excess_sentence(summary)):
+    verdict = verdict_sentences(summary)
+    if verdict:
+        print("\nVerdict:")
+        for line in verdict:
+            print(f"  {line}")
+    for line in (shuffles_sentence(summary), null_sentence(summary), significant_sentence(summary),
+                 negative_excess_sentence(summary)):
         if line:
             print(f"\n{line}")
+    for line in run.get("confounds") or []:
+        print(f"\nConfound: {line}; a unit 'selective' for it may answer to that alone. Compare with the "
+              "low-level controls (catsel.stats.confound_audit, catsel.stats.phase_scramble).")
     if run.get("localizer"):
         print(f"\nUnits were chosen on the localizer images ({run['localizer']}) and counted on these: a unit "
               "counts when it is selective on both.")
@@ -564,13 +589,25 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     if not run["trained"]:
         print("\nNOTE: untrained network (random weights): a control, not the study's result.")
     print(f"\nWrote {out}/: {', '.join(run['outputs'])}")
+    files = capture_words(run.get("images_captured", 0), sum(run["images_per_category"].values()))
     captured = run.get("images_captured", 0)
-    # rows of files that could not be read are computed too (as zeros): they are not images of the study
-    unreadable = captured - sum(run["images_per_category"].values()) if captured else 0
-    files = f"{captured} files ({unreadable} unreadable)" if unreadable and captured else f"{captured} images"
     speed = (f"{files} at {run['images_per_second']} per second" if captured and run["images_per_second"]
              else "the existing capture reused, no image captured")
     print(f"Capture: {speed} on {run['keras_backend']} ({run['device']}); total {run['total_seconds']:.1f} s")
+
+
+def capture_words(captured: int, images: int) -> str:
+    """What this run captured, in words: its files beside the study's images.
+
+    Rows of files that could not be read are computed too (as zeros; they are
+    not images of the study), and a resumed capture computes only the rows
+    the stopped one had not: either may differ from the study's count.
+    """
+    if captured > images:
+        return f"{captured} files ({captured - images} unreadable)"
+    if 0 < captured < images:
+        return f"{captured} images (the other {images - captured} from the earlier, stopped capture)"
+    return f"{captured} images"
 
 
 def _unknown(parser, command: str, extra: list) -> None:
@@ -600,8 +637,8 @@ def cmd_lesion(args) -> int:
                    repeats=args.repeats, mode=args.mode)
     csv, png = write_lesion(table, out)
     own = table.set_index("scored_category").loc[args.category]
-    print(f"Lesion of {own['n_lesioned']:.0f} {args.category}-selective units of {own['layer']} ({args.mode}), read "
-          f"out at {own['readout_layer']}: {args.category} accuracy {own['accuracy_intact']:.0%} drops by "
+    print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average over "
+          f"the folds ({args.mode}), read out at {own['readout_layer']}: {args.category} accuracy {own['accuracy_intact']:.0%} drops by "
           f"{own['drop_selected']:.0%}; random units of the same number: {own['drop_random_mean']:.0%} (95th pct. "
           f"{own['drop_random_high']:.0%}, p = {own['p_value']:.2f}); the least selective: "
           f"{own['drop_least_selective']:.0%}")

@@ -622,7 +622,7 @@ def check_lesion(answer, table, *, category: str) -> bool:
     row = table[(table["lesioned_category"] == category) & (table["scored_category"] == category)].iloc[0]
     expected = float(row["drop_selected"] - row["drop_random_mean"])
     ok = abs(value - expected) < 1e-6
-    return _verdict(ok, f"silencing the {int(row['n_lesioned'])} {category} units changes {category} accuracy by "
+    return _verdict(ok, f"silencing the {int(row['n_lesioned_mean'])} {category} units changes {category} accuracy by "
                         f"{-100 * expected:+.1f} points beyond what as many random units do (p = {row['p_value']:.2f}).",
                     f"take the row where both lesioned_category and scored_category are {category}: "
                     "drop_selected - drop_random_mean")

@@ -360,10 +360,13 @@ class ThresholdExplorer(_Explorer):
         null = self._null(self.index.value, len(counter.categories))
         if null is not None:  # every count beside its null, as in Figure 1 of a run
             attrs = self.summary.attrs
-            self.summary = self.summary.merge(null.summary(self.threshold.value), on=["layer", "category"],
-                                              how="left", sort=False)
-            self.summary["excess"] = self.summary["proportion"] - self.summary["null_proportion"]
-            self.summary.attrs = attrs
+            observed = (self.summary.assign(layer=self.summary["layer"].astype(str),
+                                            category=self.summary["category"].astype(str))
+                        .pivot(index="layer", columns="category", values="proportion")
+                        .reindex(index=null.layers, columns=null.categories).to_numpy(dtype=float))
+            judged = null.summary(self.threshold.value, proportion=observed, level=self.alpha)
+            self.summary = self.summary.merge(judged, on=["layer", "category"], how="left", sort=False)
+            self.summary.attrs = {**attrs, "level": self.alpha}
         self.summary.attrs["index"] = self.index.value
         bare = self.summary.copy(deep=False)
         bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
@@ -421,6 +424,9 @@ class ThresholdExplorer(_Explorer):
         if "null_proportion" in shown:
             expected = float((shown["null_proportion"] * shown["n_units"]).sum())
             beside = f", against <b>{expected:.0f}</b> with shuffled labels (the null)"
+        if "evidence" in shown:  # the run's verdict, at this threshold
+            beside += (f"; <b>{int(shown['evidence'].sum())}</b> of {len(shown)} layer × category counts beyond "
+                       f"chance (q &le; {self.alpha:g}, filled markers)")
         if self.significant is not None:
             chosen = self.significant[self.significant["category"].astype(str).isin(cats)]
             beside += f"; <b>{int(chosen['n_significant'].sum())}</b> significant at q &lt; {self.alpha:g}"

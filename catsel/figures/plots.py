@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 __all__ = ["layer_proportions", "LayerProportionsDisplay", "compare_layer_proportions", "palette", "fit_fonts",
-           "clear_data", "CATEGORY_PALETTE", "MAX_LINES", "MAX_LABELLED_LAYERS"]
+           "clear_data", "figure_title", "title_figure", "CATEGORY_PALETTE", "MAX_LINES", "MAX_LABELLED_LAYERS",
+           "MAX_PANEL_LAYERS", "UNTRAINED_MARK", "UNTRAINED_COLOUR"]
 
 
 def _figure_png(fig) -> bytes:
@@ -116,6 +117,9 @@ def fit_fonts(figure) -> None:
 
 #: Figure 1 names at most this many layers on its axis (every k-th one beyond), and drops its markers.
 MAX_LABELLED_LAYERS = 30
+
+#: Figure 1's panels (one per category) name every layer up to this many (every k-th one beyond).
+MAX_PANEL_LAYERS = 20
 
 #: Figure 1 draws one line per category up to this many categories, and a layer × category heat map beyond.
 MAX_LINES = 12
@@ -314,8 +318,7 @@ class LayerProportionsDisplay:
         first = fig.add_subplot(grid[0])
         self.axes_ = [first] + [fig.add_subplot(grid[i], sharex=first, sharey=first) for i in range(1, len(cats))]
         self.ax_ = first
-        many = len(layers) > MAX_LABELLED_LAYERS
-        step = -(-len(layers) // MAX_LABELLED_LAYERS) * (1 if columns == 1 else 2)
+        step = -(-len(layers) // (MAX_LABELLED_LAYERS if columns == 1 else MAX_PANEL_LAYERS))
         ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
         colours = palette(cats)
         for i, (panel, c) in enumerate(zip(self.axes_, cats)):
@@ -333,8 +336,9 @@ class LayerProportionsDisplay:
         self._panel_legend()
         text, colour = _title(attrs, self.title)
         fig.suptitle(text, color=colour, fontsize=10)
-        if many:
-            self.axes_[-1].set_xlabel(f"layer ({len(layers)} layers, {_every(step)} named)", fontsize=8)
+        for panel in self.axes_[-columns:]:  # the bottom row's axis label: every layer named, or which are
+            panel.set_xlabel("layer" if step == 1 else f"layer ({len(layers)} layers, {_every(step)} named)",
+                             fontsize=8)
         fit_fonts(fig)
 
     def _panel_legend(self) -> None:
@@ -448,17 +452,22 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
     colours = palette(cats)
     many = len(layers) > MAX_LABELLED_LAYERS
     counts = attrs.get("images_per_category") or {}
-    alpha = attrs.get("alpha")
+    alpha = attrs.get("alpha", attrs.get("level"))
     significant = f"significant (q < {alpha:g})" if alpha is not None else "significant (permutation test)"
     baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),
                                                              ("proportion_significant", "-.", significant))
                  if col in data]
     null = {"null_proportion", "null_high"} <= set(data.columns)
+    judged = "evidence" in data and data["evidence"].notna().all()
     for c in cats:  # one line per category, labelled with its name
         x, column = _line(data, c, layers)
         name = f"{c} (N={counts[c]})" if c in counts else c
         ax.plot(x, column("proportion"), **{"marker": "o", "ms": 0 if many else 5, "lw": 1.8, "color": colours[c],
                                             "label": name, **kwargs})
+        if judged:  # the verdict: a hollow marker where the count is within chance (filled: beyond it)
+            within = ~column("evidence").astype(bool)
+            ax.plot(x[within], column("proportion")[within], "o", ms=3 if many else 5, mfc="white",
+                    mec=colours[c], mew=1.2, zorder=3)
         if null:  # what the same rule finds when the labels carry no information
             ax.fill_between(x, column("null_proportion"), column("null_high"), color=colours[c], alpha=0.10, lw=0)
             ax.plot(x, column("null_proportion"), ":", lw=1.2, color=colours[c], alpha=0.9)
@@ -471,6 +480,10 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
                             lw=0, hatch="//", edgecolor=colours[c])
     for _, style, text in baselines:  # legend entries for the baselines' line styles
         ax.plot([], [], style, color="grey", label=text)
+    if judged:
+        level = attrs.get("level")
+        ax.plot([], [], "o", color="grey", label="beyond chance" + (f"\n(q <= {level:g})" if level else ""))
+        ax.plot([], [], "o", mfc="white", mec="grey", mew=1.2, label="within chance")
     if null:
         ax.fill_between([], [], [], color="grey", alpha=0.25, lw=0,
                         label="shuffled-label null:\nmean (dotted) to\n95th percentile")
@@ -528,14 +541,69 @@ def _ylabel(attrs: dict) -> str:
     return ylabel
 
 
+#: The line every figure of an untrained network carries, in :data:`UNTRAINED_COLOUR`.
+UNTRAINED_MARK = "UNTRAINED NETWORK (random weights): a control, not the study's result"
+UNTRAINED_COLOUR = "#b00000"
+
+
+def figure_title(title: str, *, trained: bool | None = True, model: str | None = None, n: int | None = None,
+                 width: int | None = None) -> tuple[str, str]:
+    """Every catsel figure's title and its colour: what it shows, the network, N, and the untrained mark.
+
+    The one place a figure's title is made (Figure 1 in all its modes, the
+    comparison, the lesion figure, the unit and filter panels): an untrained
+    network's figure always carries :data:`UNTRAINED_MARK`, in red.
+
+    Parameters
+    ----------
+    title : str
+        What the figure shows.
+    trained : bool or None, default True
+        False for an untrained network (None: not known).
+    model : str, optional
+        The network, as the run names it.
+    n : int, optional
+        The number of images.
+    width : int, optional
+        Wrap the title to this many characters (a narrow figure).
+
+    Returns
+    -------
+    (str, str)
+        The text and its colour.
+    """
+    import textwrap
+
+    text = title + (f" — {model}" if model else "") + (f" (N = {n:,} images)" if n else "")
+    if width:
+        text = textwrap.fill(text, width)
+    if trained is False:
+        return f"{text}\n{UNTRAINED_MARK}", UNTRAINED_COLOUR
+    return text, "black"
+
+
+def title_figure(target, title: str, **label) -> None:
+    """Give a Figure (its suptitle) or an Axes (its title) the title :func:`figure_title` makes.
+
+    Parameters
+    ----------
+    target : matplotlib Figure, SubFigure or Axes
+    title : str
+    **label
+        ``trained``, ``model``, ``n``, ``width`` (see :func:`figure_title`), and ``fontsize``.
+    """
+    fontsize = label.pop("fontsize", None)
+    text, colour = figure_title(title, **label)
+    if isinstance(target, Axes):
+        target.set_title(text, color=colour, fontsize=fontsize)
+    else:
+        target.suptitle(text, color=colour, fontsize=fontsize)
+
+
 def _title(attrs: dict, title: str | None) -> tuple[str, str]:
-    """Figure 1's title and its colour: the model and weights, and an untrained network always marked."""
-    label = attrs.get("model_label")
-    if title is None:
-        title = "Category-selective units per layer" + (f" — {label}" if label else "")
-    if attrs.get("trained") is False:
-        return title + "\nUNTRAINED NETWORK (random weights): a control, not the study's result", "#b00000"
-    return title, "black"
+    """Figure 1's title and its colour (:func:`figure_title` of the summary's network and images)."""
+    return figure_title(title or "Category-selective units per layer", trained=attrs.get("trained"),
+                        model=attrs.get("model_label") if title is None else None, n=attrs.get("n_images"))
 
 
 def _heat_grid(summary: pd.DataFrame, cats: list, layers: list):

@@ -14,7 +14,6 @@ way as for the capture (size and fit), so crops line up with the positions.
 
 from __future__ import annotations
 
-import textwrap
 
 
 import numpy as np
@@ -22,7 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..images.folder import ImageFolder, load_image
-from .plots import fit_fonts, palette
+from .plots import fit_fonts, palette, title_figure
 from ..network.receptive import ReceptiveField
 from ..former import former_keyword
 from ..store import Activations
@@ -158,6 +157,13 @@ def receptive_crop(acts: Activations, layer: str, unit: int, row: int, image: np
     return image[top:bottom, left:right], box
 
 
+def _trained(acts: Activations, fig) -> bool | None:
+    """Whether the figure's network was trained, for its title's mark; a panel inside a figure is marked by the
+    figure (None: no mark of its own)."""
+    trained = acts.meta.trained if acts.meta is not None else None
+    return trained if getattr(fig, "get_figure", None) is None or fig.get_figure(root=True) is fig else None
+
+
 def _tile(ax, image, title, colour) -> None:
     ax.imshow(image)
     ax.set_title(title, fontsize=8, color=colour)
@@ -208,8 +214,8 @@ def plot_top_images(acts: Activations, layer: str, unit: int, *, k: int = 8, cat
             _, (top, left, bottom, right) = receptive_crop(acts, layer, unit, row, image)
             ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
                                    ec="yellow", lw=1.5))
-    fig.suptitle(f"{layer} unit {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
-                 + _activity_note(acts, layer, unit), fontsize=10)
+    title_figure(fig, f"{layer} unit {unit}: top {len(rows)} images" + (f" of {category}" if category else "")
+                 + _activity_note(acts, layer, unit), trained=_trained(acts, fig), fontsize=10)
     fit_fonts(fig)
     return fig
 
@@ -293,8 +299,8 @@ def plot_crops(acts: Activations, layer: str, unit: int, *, k: int = 8, per_cate
             ax.set_axis_on()
             if i == 0 and group is not None:
                 ax.set_ylabel(group, color=colours[group], fontsize=9)
-    fig.suptitle(f"{layer} unit {unit}: receptive-field crops at the maximum"
-                 + (", per category" if per_category else ""), fontsize=10)
+    title_figure(fig, f"{layer} unit {unit}: receptive-field crops at the maximum"
+                 + (", per category" if per_category else ""), trained=_trained(acts, fig), fontsize=10)
     fit_fonts(fig)
     return fig
 
@@ -460,7 +466,8 @@ class UnitDisplay:
         axes[1].set_xlabel("step", fontsize=7)
         axes[1].set_ylabel("objective", fontsize=7)
         axes[1].tick_params(labelsize=6)
-        fig.suptitle(f"{layer} unit {unit} ({acts.model_label})", fontsize=11)
+        title_figure(fig, f"{layer} unit {unit}", model=acts.model_label, n=len(acts), trained=_trained(acts, fig),
+                     fontsize=11)
         fit_fonts(fig)
         self.figure_, self.axes_ = fig, list(axes)
         return self
@@ -580,9 +587,9 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
 
     # wrapped to the figure's width: a panel of two filters is narrower than the title's one line
     width = max(20, int(fig.get_figwidth() * 11))
-    fig.suptitle(textwrap.fill(f"Representative {category}-selective filters ({acts.model_label})", width)
-                 + "\n" + textwrap.fill(f"units active on fewer than {MIN_ACTIVE:.0%} of the images left out", width),
-                 fontsize=10)
+    title_figure(fig, f"Representative {category}-selective filters ({acts.model_label}); units active on fewer "
+                 f"than {MIN_ACTIVE:.0%} of the images left out", n=len(acts), trained=_trained(acts, fig),
+                 width=width, fontsize=10)
     fit_fonts(fig)
     return (fig, pictures) if return_pictures else fig
 

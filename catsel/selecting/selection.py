@@ -215,13 +215,18 @@ def representative_units(table: pd.DataFrame, category: str, *, per_layer: int =
 
 def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFrame:
     """Per category, the layer holding the largest proportion of selective units (or the largest excess over
-    the shuffled-label null).
+    the shuffled-label null), among the layers whose count is evidence.
 
     The paper proposes this layer for extracting features of that category.
     Its rule is the raw proportion (``by="proportion"``); a layer whose count
     the null accounts for is not evidence, so :func:`catsel.compare` chooses
     by ``"excess"`` (the proportion minus the null's, column ``excess`` of a
     summary with baselines). Ties go to the deeper layer.
+
+    Where the summary carries the verdict (column ``evidence``, see
+    :func:`catsel.stats.with_baselines`), only layers marked as evidence
+    compete: a category with none gets no layer (``layer`` missing,
+    ``evidence`` False), never a layer inside its null.
 
     Parameters
     ----------
@@ -234,7 +239,8 @@ def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFram
     -------
     DataFrame
         One row per category: ``category``, ``layer``, ``proportion``,
-        ``n_selective``, ``n_units`` (and ``excess`` where the summary has it).
+        ``n_selective``, ``n_units`` (and ``excess`` and ``evidence`` where the
+        summary has them).
     """
     from ..options import check_choice
 
@@ -243,12 +249,21 @@ def best_layers(summary: pd.DataFrame, *, by: str = "proportion") -> pd.DataFram
         raise ValueError(f"the summary has no {by!r} column: add the shuffled-label null "
                          "(catsel.stats.with_baselines(..., shuffled=True)) or choose by proportion")
     rows = []
+    judged = "evidence" in summary
     for category, group in summary.groupby("category", observed=True, sort=True):
         group = group.sort_values("layer")
+        if judged:
+            group = group[group["evidence"].fillna(False).astype(bool)]
+        if group.empty:  # no layer shows evidence for the category: none is named
+            rows.append({"category": category, "layer": None, "proportion": np.nan, "n_selective": 0,
+                         "n_units": 0, **({"excess": np.nan} if "excess" in summary else {}), "evidence": False})
+            continue
         best = group.iloc[len(group) - 1 - int(np.argmax(group[by].to_numpy()[::-1]))]
         row = {"category": category, "layer": best["layer"], "proportion": best["proportion"],
                "n_selective": best["n_selective"], "n_units": best["n_units"]}
         if "excess" in group:
             row["excess"] = best["excess"]
+        if judged:
+            row["evidence"] = True
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,7 +12,9 @@ neuroscience practice uses for single units, applied to filters:
 * :func:`bootstrap_proportions` — confidence intervals for the per-layer
   proportions (images resampled within each category);
 * :func:`shuffled_baseline` — the same pipeline under shuffled labels (the
-  untrained network is the other null, see ``catsel run --null``);
+  untrained network is the other null, see ``catsel run --null``), and the
+  verdict of every layer's count against it: :func:`null_p_values`,
+  :func:`layer_evidence` (one rule, used by every output);
 * :func:`split_half` — units chosen on one half of the images, measured on the other;
 * :func:`image_statistics`, :func:`confound_audit`, :func:`phase_scramble` —
   how much low-level statistics explain each unit's preference, and a control
@@ -33,16 +35,18 @@ they need (see its docstring and ``docs/statistics.md``).
 
 from __future__ import annotations
 
-from .nulls import ShuffledMargins, bootstrap_proportions, shuffled_baseline, with_baselines
+from .nulls import (ShuffledMargins, bootstrap_proportions, layer_evidence, null_p_values, shuffled_baseline,
+                    shuffled_draws, shuffles_needed, with_baselines)
 from .pairwise import PAIRWISE_TESTS, must_beat, pairwise_selectivity
 from .permutation import permutation_test, fdr, add_significance, significant_counts
 from .reliability import split_half, reliability_summary
 from .controls import (image_statistics, CONFOUND_D, CONFOUND_GRAYSCALE, CONFOUND_MIN_IMAGES, CONFOUND_IMAGES,
-                       CONFOUND_AT_LEAST, confound_check, confound_audit, phase_scramble)
+                       CONFOUND_AT_LEAST, confound_check, untrained_confounds, confound_audit, phase_scramble)
 from .probe import linear_probe, complexity_profile
 
 __all__ = ["permutation_test", "fdr", "must_beat", "pairwise_selectivity", "PAIRWISE_TESTS",
            "bootstrap_proportions", "shuffled_baseline", "split_half", "image_statistics", "confound_audit",
            "phase_scramble", "linear_probe", "complexity_profile", "add_significance", "with_baselines",
            "reliability_summary", "significant_counts", "ShuffledMargins", "confound_check", "CONFOUND_D",
-           "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST", "CONFOUND_MIN_IMAGES", "CONFOUND_IMAGES"]
+           "CONFOUND_GRAYSCALE", "CONFOUND_AT_LEAST", "CONFOUND_MIN_IMAGES", "CONFOUND_IMAGES",
+           "shuffled_draws", "null_p_values", "layer_evidence", "shuffles_needed", "untrained_confounds"]

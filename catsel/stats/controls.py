@@ -14,7 +14,7 @@ from ..selecting.tables import onehot
 from ..store import Activations
 
 __all__ = ["image_statistics", "CONFOUND_D", "CONFOUND_GRAYSCALE", "CONFOUND_MIN_IMAGES", "CONFOUND_IMAGES",
-           "CONFOUND_AT_LEAST", "confound_check", "confound_audit", "phase_scramble"]
+           "CONFOUND_AT_LEAST", "confound_check", "untrained_confounds", "confound_audit", "phase_scramble"]
 
 
 def _low_level(image: np.ndarray) -> list[float]:
@@ -78,6 +78,41 @@ CONFOUND_IMAGES = 2400
 #: ... and by at least this much on the statistic's own scale (luminance and colourfulness run from 0 to
 #: about 1, contrast to about 0.5): images that hardly vary make d large for a difference nobody could see.
 CONFOUND_AT_LEAST = {"mean luminance": 0.05, "contrast": 0.03, "colourfulness": 0.05}
+
+
+def untrained_confounds(summary: pd.DataFrame) -> list[str]:
+    """The untrained twin as a confound alarm: the categories an untrained network already tells apart.
+
+    An untrained network's units answer to the pixels alone: where its count
+    of a category's units is evidence against its own shuffled-label null
+    (``untrained_evidence`` of :func:`catsel.stats.with_baselines`), the
+    category's images differ from the others in low-level statistics that
+    the network picks up before any training.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A layer summary with the untrained control and the shuffled-label null.
+
+    Returns
+    -------
+    list of str
+        One sentence per such category, the one with most such layers first
+        (empty: none, or no untrained control).
+    """
+    if "untrained_evidence" not in summary:
+        return []
+    found = []
+    marked = summary[summary["untrained_evidence"].fillna(False).astype(bool)]
+    n_layers = summary["layer"].nunique()
+    for category, rows in marked.groupby("category", observed=True, sort=False):
+        layers = list(rows["layer"].astype(str))
+        shown = ", ".join(layers[:4]) + (f" and {len(layers) - 4} more" if len(layers) > 4 else "")
+        found.append((len(layers), f"{category}: the untrained network (random weights) already has more "
+                                   f"{category}-selective units than chance in {len(layers)} of {n_layers} layers "
+                                   f"({shown}), so the {category} images differ from the others in low-level "
+                                   "statistics"))
+    return [text for _, text in sorted(found, key=lambda f: -f[0])]
 
 
 def confound_check(acts: Activations, *, per_category: int = 200, total: int = CONFOUND_IMAGES,

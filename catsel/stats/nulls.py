@@ -9,9 +9,10 @@ from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, se
 from ..selecting.tables import layer_frame, onehot, selective_rule
 from ..store import Activations
 from .reliability import reliability_summary
-from ..options import INDEX, THRESHOLD
+from ..options import INDEX, LEVEL, SHUFFLES, THRESHOLD
 
-__all__ = ["ShuffledMargins", "bootstrap_proportions", "shuffled_baseline", "with_baselines"]
+__all__ = ["ShuffledMargins", "bootstrap_proportions", "shuffled_baseline", "shuffled_draws", "null_p_values",
+           "layer_evidence", "shuffles_needed", "with_baselines"]
 
 
 def _per_layer(selective: np.ndarray, sizes) -> np.ndarray:
@@ -56,7 +57,8 @@ class ShuffledMargins:
     seed : int, default 0
     """
 
-    def __init__(self, acts: Activations, *, index: str = INDEX, shuffles: int = 20, layers=None, seed: int = 0):
+    def __init__(self, acts: Activations, *, index: str = INDEX, shuffles: int = SHUFFLES, layers=None,
+                 seed: int = 0):
         from ..selecting.indices import INDICES
 
         self.layers, a, self.sizes = index_inputs(acts, list(layers) if layers is not None else list(acts.layers),
@@ -73,20 +75,24 @@ class ShuffledMargins:
             margins.append(above_chance(values, chance).astype(np.float32))
         self.margins = np.stack(margins)  # (shuffles, categories, units)
 
-    def summary(self, threshold: float) -> pd.DataFrame:
-        """The null at ``threshold``: ``layer``, ``category``, ``null_proportion`` (mean), ``null_high`` (95th pct).
+    def summary(self, threshold: float, *, proportion: np.ndarray | None = None,
+                level: float = LEVEL) -> pd.DataFrame:
+        """The null at ``threshold``: ``layer``, ``category``, ``null_proportion`` (mean), ``null_high`` (95th pct),
+        and with the observed proportions the verdict (as :func:`with_baselines`).
 
         Parameters
         ----------
         threshold : float
+        proportion : ndarray, shape (layers, categories), optional
+            The observed proportions at ``threshold``: adds ``null_p``, ``null_q`` and ``evidence``.
+        level : float, default 0.05
 
         Returns
         -------
         DataFrame
         """
         draws = np.stack([_per_layer(selective_rule(m, self.constant, threshold), self.sizes) for m in self.margins])
-        return layer_frame(self.layers, self.categories, null_proportion=draws.mean(axis=0),
-                           null_high=np.quantile(draws, 0.95, axis=0))
+        return _null_frame(self.layers, self.categories, draws, proportion, level)
 
 
 def bootstrap_proportions(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, n_boot: int = 200,
@@ -146,8 +152,8 @@ def bootstrap_proportions(acts: Activations, *, index: str = INDEX, threshold: f
     return layer_frame(layers, acts.categories, proportion=point, low=low, high=high)
 
 
-def shuffled_baseline(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, shuffles: int = 20,
-                      layers=None, seed: int = 0, blockwise: bool | None = None,
+def shuffled_baseline(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD,
+                      shuffles: int = SHUFFLES, layers=None, seed: int = 0, blockwise: bool | None = None,
                       among: np.ndarray | None = None) -> pd.DataFrame:
     """Proportions of 'selective' units when the labels carry no information: the null of Figure 1.
 
@@ -161,7 +167,7 @@ def shuffled_baseline(acts: Activations, *, index: str = INDEX, threshold: float
     acts : Activations
     index : str, default "paper"
     threshold : float, default 0.01
-    shuffles : int, default 20
+    shuffles : int, default 1000
         Label shuffles.
     layers : list of str, optional
     seed : int, default 0
@@ -179,36 +185,112 @@ def shuffled_baseline(acts: Activations, *, index: str = INDEX, threshold: float
         ``layer``, ``category``, ``null_proportion`` (mean over shuffles)
         and ``null_high`` (its 95th percentile).
     """
+    layers, draws = shuffled_draws(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                   seed=seed, blockwise=blockwise, among=among)
+    return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
+                       null_high=np.quantile(draws, 0.95, axis=0))
+
+
+#: Shuffles held at once by the block-wise null: its sums are shuffles × categories × units.
+_SHUFFLES_PER_PASS = 200
+
+
+def shuffled_draws(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD, shuffles: int = SHUFFLES,
+                   layers=None, seed: int = 0, blockwise: bool | None = None,
+                   among: np.ndarray | None = None) -> tuple[list, np.ndarray]:
+    """Every shuffle's proportions of selective units: the null distribution each layer's count is tested against.
+
+    Parameters
+    ----------
+    See :func:`shuffled_baseline`.
+
+    Returns
+    -------
+    layers : list of str
+    draws : ndarray, shape (shuffles, layers, categories)
+    """
     from ..selecting.blocks import blockwise_sums, use_blockwise
     from ..selecting.indices import INDICES
 
     layers = list(layers) if layers is not None else list(acts.layers)
     labels, n_cat = np.asarray(acts.labels), len(acts.categories)
+    rng = np.random.default_rng(seed)
     if use_blockwise(acts, layers, index, blockwise):
-        rng = np.random.default_rng(seed)
         small = np.int16 if n_cat < 2**15 else np.int32  # the shuffles are held whole: 2 bytes an image each
-        labelings = np.stack([rng.permutation(labels).astype(small) for _ in range(shuffles)])
-        sums, units = blockwise_sums(acts, layers, index, labelings, n_cat)
-        values, chance = INDICES[index].from_sums(sums, EPS)
-        constant = (units["low"] == units["high"])[None, :]
         sizes = [acts.units[l] for l in layers]
         keep = True if among is None else among
-        draws = np.stack([_per_layer(selective_rule(v - c[:, None], constant, threshold) & keep, sizes)
-                          for v, c in zip(values.reshape(shuffles, n_cat, -1), chance.reshape(shuffles, n_cat))])
-        return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
-                           null_high=np.quantile(draws, 0.95, axis=0))
+        draws, bounds = [], None
+        for start in range(0, shuffles, _SHUFFLES_PER_PASS):  # memory follows the pass, not the shuffles
+            part = min(_SHUFFLES_PER_PASS, shuffles - start)
+            labelings = np.stack([rng.permutation(labels).astype(small) for _ in range(part)])
+            sums, units = blockwise_sums(acts, layers, index, labelings, n_cat, bounds=bounds)
+            bounds = units  # the minimum and maximum of the first pass, for the others
+            values, chance = INDICES[index].from_sums(sums, EPS)
+            constant = (units["low"] == units["high"])[None, :]
+            draws += [_per_layer(selective_rule(v - c[:, None], constant, threshold) & keep, sizes)
+                      for v, c in zip(values.reshape(part, n_cat, -1), chance.reshape(part, n_cat))]
+        return layers, np.stack(draws)
     layers, a, sizes = index_inputs(acts, layers, index)
-    draws = _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, np.random.default_rng(seed),
-                                  among)
-    return layer_frame(layers, acts.categories, null_proportion=draws.mean(axis=0),
-                       null_high=np.quantile(draws, 0.95, axis=0))
+    return layers, _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, rng, among)
+
+
+def null_p_values(proportion: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The share of shuffles whose proportion reaches the observed one, counting the observation itself.
+
+    ``(1 + #{shuffles with proportion >= observed}) / (1 + shuffles)``: the
+    permutation p-value of each layer × category count (never 0: with
+    ``shuffles`` shuffles the smallest is ``1 / (shuffles + 1)``).
+
+    Parameters
+    ----------
+    proportion : ndarray, shape (layers, categories)
+    draws : ndarray, shape (shuffles, layers, categories)
+
+    Returns
+    -------
+    ndarray, shape (layers, categories)
+    """
+    # a float tolerance: the same count under a shuffle is a reach, whatever the rounding of the division
+    reach = (draws >= proportion[None] - 1e-12).sum(axis=0)
+    return (1 + reach) / (1 + len(draws))
+
+
+def layer_evidence(p_values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The verdict of every layer × category count of a run: its q-value over all of them, and evidence or not.
+
+    The counts' p-values (:func:`null_p_values`) are corrected together by
+    Benjamini-Hochberg (SciPy's, through :func:`catsel.stats.fdr`, as the
+    per-unit permutation test's): a run asks of every layer and category at once.
+    A count is evidence of selectivity when its q-value is at or below
+    ``level``. Under shuffled labels the share of counts marked stays at or
+    below ``level`` (``tests/test_verdict.py`` measures it).
+
+    Parameters
+    ----------
+    p_values : ndarray
+    level : float
+
+    Returns
+    -------
+    q_values, evidence : ndarray of float, ndarray of bool (the shape of ``p_values``)
+    """
+    from .permutation import fdr
+
+    q = fdr(np.asarray(p_values, dtype=float), "bh")
+    return q, q <= level
+
+
+def shuffles_needed(cells: int, level: float) -> int:
+    """Shuffles with which one count among ``cells`` can reach ``level`` after the correction: p = 1/(S+1) <= level/cells."""
+    return int(np.ceil(cells / level)) - 1
 
 
 def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD,
                    bootstrap: int | None = None,
-                   shuffled: bool = False, shuffles: int = 20, controls: dict[str, Activations] | None = None,
+                   shuffled: bool = False, shuffles: int = SHUFFLES, controls: dict[str, Activations] | None = None,
                    among: np.ndarray | None = None,
-                   reliability: bool = False, seed: int = 0) -> pd.DataFrame:
+                   reliability: bool = False, significance: pd.DataFrame | None = None, level: float = LEVEL,
+                   seed: int = 0) -> pd.DataFrame:
     """The layer summary with its baselines beside it, as columns (the one place they are merged).
 
     Every baseline applies the rule given by ``index`` and ``threshold``: the
@@ -229,9 +311,16 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
         :func:`bootstrap_proportions`).
     shuffled : bool, default False
         Add the shuffled-label null: ``null_proportion`` and ``null_high``
-        (see :func:`shuffled_baseline`), over ``shuffles`` shuffles, and
-        ``excess`` = ``proportion`` − ``null_proportion``.
-    shuffles : int, default 20
+        (see :func:`shuffled_baseline`), over ``shuffles`` shuffles,
+        ``excess`` = ``proportion`` − ``null_proportion``, and the verdict:
+        ``null_p`` (the share of shuffles reaching the count,
+        :func:`null_p_values`), ``null_q`` (corrected over the summary's
+        layers and categories) and ``evidence`` (``null_q <= level``, see
+        :func:`layer_evidence`). With the untrained control too, the
+        untrained network's own verdict: ``untrained_evidence``, and
+        ``as_many_untrained`` where the trained count does not exceed the
+        untrained networks' largest.
+    shuffles : int, default 1000
     controls : dict of str to Activations (or a list of them), optional
         Other captures of the same layers and categories (the untrained
         network, phase-scrambled images, ...): each adds
@@ -245,6 +334,12 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
         Add split-half replication and reliability beside their shuffled-label
         null (see :func:`reliability_summary`); a :func:`split_half` table
         (of the same seed) is reused as the first split.
+    significance : DataFrame, optional
+        A selectivity table with ``q_value`` (:func:`add_significance`): adds
+        ``n_significant`` and ``proportion_significant`` (units with
+        ``q_value < level``, :func:`significant_counts`).
+    level : float, default 0.05
+        The level of the verdict and of the significant counts.
     seed : int, default 0
 
     Returns
@@ -267,9 +362,8 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
         ci = bootstrap_proportions(acts, index=index, threshold=threshold, n_boot=bootstrap, layers=layers, seed=seed)
         out = out.merge(ci[keys + ["low", "high"]], on=keys, how="left")
     if shuffled:
-        out = out.merge(shuffled_baseline(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
-                                          seed=seed, among=among), on=keys, how="left")
-        out["excess"] = out["proportion"] - out["null_proportion"]
+        out = out.merge(_verdict(out, acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                                 seed=seed, among=among, level=level), on=keys, how="left")
     if reliability is not False and reliability is not None:
         split = reliability_summary(acts, index=index, threshold=threshold, shuffles=shuffles, layers=layers,
                                     seed=seed, split=reliability if isinstance(reliability, pd.DataFrame) else None)
@@ -283,5 +377,38 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
         if len(runs) > 1:  # several networks of the control (untrained ones of several seeds): their range
             control[f"{name}_low"], control[f"{name}_high"] = stacked.min(axis=0), stacked.max(axis=0)
         out = out.merge(control, on=keys, how="left")
+        if shuffled and name == "untrained":  # the untrained network's own verdict, against its own null
+            twin = _verdict(found[0], runs[0], index=index, threshold=threshold, shuffles=shuffles, layers=layers,
+                            seed=seed, among=None, level=level)
+            out = out.merge(twin[keys + ["evidence"]].rename(columns={"evidence": "untrained_evidence"}), on=keys,
+                            how="left")
+            most = out[f"{name}_high"] if f"{name}_high" in out else out[f"proportion_{name}"]
+            out["as_many_untrained"] = out["proportion"] <= most + 1e-12
+    if significance is not None:
+        from .permutation import significant_counts
+
+        out = out.merge(significant_counts(significance, level), on=keys, how="left", sort=False)
     out.attrs.update(summary.attrs)
+    if shuffled:
+        out.attrs.update(level=level, shuffles=shuffles)
     return out
+
+
+def _verdict(summary: pd.DataFrame, acts: Activations, *, level: float, **null) -> pd.DataFrame:
+    """The null's columns of a summary and its verdict."""
+    layers, draws = shuffled_draws(acts, **null)
+    cats = list(acts.categories)
+    observed = (summary.assign(layer=summary["layer"].astype(str), category=summary["category"].astype(str))
+                .pivot(index="layer", columns="category", values="proportion").reindex(index=layers, columns=cats))
+    return _null_frame(layers, cats, draws, observed.to_numpy(dtype=float), level)
+
+
+def _null_frame(layers, categories, draws: np.ndarray, proportion: np.ndarray | None, level: float) -> pd.DataFrame:
+    """The null's columns from its draws, and the verdict of the observed proportions: the one place a count is
+    judged against its null (a run's summary, the threshold explorer)."""
+    columns = {"null_proportion": draws.mean(axis=0), "null_high": np.quantile(draws, 0.95, axis=0)}
+    if proportion is not None:
+        p = null_p_values(proportion, draws)
+        q, evidence = layer_evidence(p, level)
+        columns.update(null_p=p, null_q=q, evidence=evidence, excess=proportion - columns["null_proportion"])
+    return layer_frame(layers, categories, **columns)

@@ -133,22 +133,30 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
         frame.insert(0, "network", name)
         frame.insert(2, "depth", frame["layer"].map(depth).astype(float))
         frames.append(frame)
-        # chosen by the excess over the shuffled-label null: a layer the null accounts for is no evidence
+        # chosen by the excess over the shuffled-label null, among the layers whose count is evidence: a layer
+        # the null accounts for is no evidence, and a category with none gets no star
         by = "excess" if "excess" in summary else "proportion"
         if by == "proportion":
             notes.append(f"{name}: no shuffled-label null in its run; its best layer is the raw proportion's")
         top = best_layers(summary, by=by)
         top["chosen_by"] = by
-        top["layer"] = top["layer"].astype(str)
+        named = top["layer"].notna()
+        for category in top.loc[~named, "category"]:
+            notes.append(f"{name}: no layer shows evidence for {category} (every count within its shuffled-label "
+                         "null); no best layer named")
+        top["layer"] = top["layer"].astype(object).where(~named, top["layer"].astype(str))
         top["category"] = top["category"].astype(str)
         top.insert(0, "network", name)
         top.insert(3, "depth", top["layer"].map(depth).astype(float))
         if probe:
             from ..stats import linear_probe
 
-            scores = linear_probe(result.activations, layers=sorted(set(top["layer"]), key=layers.index))
-            scores = scores.set_index([scores["layer"].astype(str), scores["category"].astype(str)])["probe_auroc"]
-            top["probe_auroc"] = [scores[(l, c)] for l, c in zip(top["layer"], top["category"])]
+            chosen = sorted(set(top.loc[named, "layer"]), key=layers.index)
+            scores = linear_probe(result.activations, layers=chosen) if chosen else None
+            scores = (scores.set_index([scores["layer"].astype(str), scores["category"].astype(str)])["probe_auroc"]
+                      if scores is not None else {})
+            top["probe_auroc"] = [scores[(l, c)] if isinstance(l, str) else np.nan
+                                  for l, c in zip(top["layer"], top["category"])]
         best.append(top.drop(columns=[c for c in ("n_selective", "n_units") if c in top]))
     return Comparison(data=pd.concat(frames, ignore_index=True), best=pd.concat(best, ignore_index=True),
                       notes=notes, untrained=[n for n, u in zip(names, untrained) if u])
@@ -250,12 +258,15 @@ class ComparisonDisplay:
         from matplotlib.lines import Line2D
         from matplotlib.ticker import PercentFormatter
 
-        from ..figures.plots import fit_fonts
+        import textwrap
+
+        from ..figures.plots import fit_fonts, title_figure
 
         comparison, data, cats = self.comparison, self.comparison.data, self.categories
         style = {"marker": "o", "ms": 3, "lw": 1.6, **kwargs}
         fig = fig or Figure(figsize=(3.6 * len(cats) + 1.8, 3.8), layout="constrained")
         axes = fig.subplots(1, len(cats), sharey=True, squeeze=False)[0]
+        panel_chars = max(8, int(fig.get_figwidth() / len(cats) * 9))
         self.figure_, self.axes_, self.lines_, self.stars_ = fig, dict(zip(cats, axes)), {}, {}
         for ax, category in zip(axes, cats):
             for network in self.networks:
@@ -271,27 +282,31 @@ class ComparisonDisplay:
                     ax.fill_between(x, rows["null_proportion"].to_numpy(), rows["null_high"].to_numpy(),
                                     color=colour, alpha=0.12, lw=0)
                 best = comparison.best[(comparison.best["network"] == network)
-                                       & (comparison.best["category"] == category)]
+                                       & (comparison.best["category"] == category)
+                                       & comparison.best["layer"].notna()]  # no star inside the null
                 if not best.empty:
                     self.stars_[network, category], = ax.plot(best["depth"], best["proportion"], "*", ms=11,
                                                               color=colour, mec="black", mew=0.5)
-            marks = [n for n in self.networks if n in comparison.untrained]
-            ax.set_title(category + (f"\nUNTRAINED: {', '.join(marks)}" if marks else ""),
-                         color="#b00000" if marks else "black", fontsize=9 if marks else None)
+            # the category alone, wrapped to its panel; which networks are untrained is said once, in the title
+            ax.set_title(textwrap.fill(category, panel_chars), fontsize=9)
             ax.set_xlim(-0.02, 1.02)
             ax.set_xlabel("relative depth (0 input, 1 output)")
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_ylabel("selective units")
         handles, names = axes[0].get_legend_handles_labels()
+        names = [f"{n} (UNTRAINED)" if n in comparison.untrained else n for n in names]
         if "null_proportion" in data and data["null_proportion"].notna().any():
             handles.append(Line2D([], [], ls=":", color="grey"))
             names.append("shuffled-label null (band to 95th pct.)")
         handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
-        names.append("best layer (largest excess over the null)" if "excess" in comparison.best
-                     and comparison.best["excess"].notna().all() else "best layer (most selective units)")
+        names.append("best layer beyond chance\n(largest excess over the null)" if "excess" in comparison.best
+                     else "best layer (most selective units)")
         fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
-        fig.suptitle("Which network has units for these categories?")
+        untrained = comparison.untrained
+        title_figure(fig, "Which network has units for these categories?"
+                     + (f" Untrained: {', '.join(untrained)}" if untrained else ""),
+                     trained=False if untrained else True, width=max(40, int(fig.get_figwidth() * 11)))
         fit_fonts(fig)
         return self
 

@@ -45,7 +45,8 @@ __all__ = ["lesion", "LesionDisplay", "plot_lesion", "write_lesion", "LESION_COL
 BATCH_BYTES = 256 * 2**20
 
 #: The columns of ``lesion.csv``, one row per lesioned category × scored category × layer.
-LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_layer", "mode", "n_lesioned",
+LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_layer", "mode",
+                  "n_lesioned_mean",
                   "accuracy_intact", "drop_selected", "drop_random_mean", "drop_random_high", "drop_least_selective",
                   "p_value"]
 
@@ -79,8 +80,10 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     category : str
         The category whose units are lesioned.
     layer : str, optional
-        The layer lesioned (default: the one with the largest excess of units
-        selective for ``category`` over the null, else the largest proportion).
+        The layer lesioned (default: of the layers whose count of units
+        selective for ``category`` is evidence beyond the shuffled-label null,
+        the one with the largest excess over it; where no layer's is, one
+        line says so and asks for a layer).
     readout : str, optional
         The layer the read-out classifier reads (default: the last captured
         layer); it must come after ``layer``.
@@ -136,9 +139,17 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         raise CatselError(f"mode must be 'zero' or 'mean', not {mode!r}")
     if units != "selected" and not (units.startswith("top:") and units[4:].isdigit() and int(units[4:]) > 0):
         raise CatselError(f"units must be 'selected' or 'top:K' (K a positive number), not {units!r}")
-    if layer is None:
-        by = "excess" if "excess" in summary else "proportion"
-        layer = str(best_layers(summary, by=by).set_index("category").loc[category, "layer"])
+    if layer is None:  # the layer of most selective units beyond chance; never one inside its null
+        if "evidence" not in summary:  # a capture, or a run of a catsel without the verdict: judged now
+            from ..stats import with_baselines
+
+            summary = with_baselines(summary, acts, index=index, threshold=threshold, shuffled=True)
+        best = best_layers(summary, by="excess").set_index("category").loc[category]
+        if not best["evidence"]:
+            raise CatselError(f"no layer shows evidence for {category}: no layer's count of {category}-selective "
+                              "units is beyond its shuffled-label null (see layer_summary.csv, column evidence); "
+                              "name a layer (--layer) to lesion it anyway")
+        layer = str(best["layer"])
     readout = readout or acts.layers[-1]
     for name in (layer, readout):
         if name not in acts.layers:
@@ -210,7 +221,7 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         random_drops = np.array([base - accuracy(drawn[r], d) for r in range(repeats)])
         rows.append({"lesioned_category": category, "scored_category": scored, "layer": layer,
                      "readout_layer": readout, "mode": mode,
-                     "n_lesioned": float(np.mean([len(ch) for ch in chosen_per_fold])),
+                     "n_lesioned_mean": float(np.mean([len(ch) for ch in chosen_per_fold])),
                      "accuracy_intact": base, "drop_selected": drop,
                      "drop_random_mean": float(random_drops.mean()) if repeats else np.nan,
                      "drop_random_high": float(np.quantile(random_drops, 0.95)) if repeats else np.nan,
@@ -218,6 +229,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
                      "p_value": float(np.mean(random_drops >= drop - 1e-12)) if repeats else np.nan})
     table = pd.DataFrame(rows, columns=LESION_COLUMNS)
     table.attrs["chosen"] = [ch.tolist() for ch in chosen_per_fold]
+    table.attrs.update(trained=acts.meta.trained if acts.meta is not None else None, model_label=acts.model_label,
+                       n_images=len(acts))
     return table
 
 
@@ -276,7 +289,7 @@ class LesionDisplay:
         import matplotlib.pyplot as plt
         from matplotlib.ticker import PercentFormatter
 
-        from ..figures.plots import fit_fonts, palette
+        from ..figures.plots import fit_fonts, palette, title_figure
 
         table = self.table
         ax = ax if ax is not None else plt.gca()
@@ -298,8 +311,12 @@ class LesionDisplay:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylabel("drop in read-out accuracy")
         row = table.iloc[0]
-        ax.set_title(f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
-                     f"({row['n_lesioned']:.0f} units, {row['mode']}); read out at {row['readout_layer']}", fontsize=9)
+        attrs = table.attrs
+        title_figure(ax, f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
+                     f"({row['n_lesioned_mean']:.1f} units on average over the folds, {row['mode']}); read out at "
+                     f"{row['readout_layer']}", trained=attrs.get("trained"), model=attrs.get("model_label"),
+                     n=attrs.get("n_images"), width=max(40, int(ax.get_figure(root=True).get_figwidth() * 12)),
+                     fontsize=9)
         ax.legend(frameon=False, fontsize=8)
         fit_fonts(ax)
         self.ax_, self.figure_ = ax, ax.figure

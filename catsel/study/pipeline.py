@@ -30,11 +30,12 @@ import pandas as pd
 from ..errors import CatselError, StoreError
 from ..paths import file_digest, shown
 from .record import RunRecord
-from ..options import check_output_folder
+from ..options import check_output_folder, named
 from .settings import Settings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from ..network.interface import Network
     from ..store import Activations
@@ -97,20 +98,30 @@ class RunResult:
                 f"{len(acts)} images in {len(acts.categories)} categories, {len(acts.layers)} layers, "
                 f"index={self.settings.index!r}, threshold={self.settings.threshold})")
 
-    def figure(self, *, ax: "Axes | None" = None) -> "Axes":
-        """The paper's Figure 1 for this run (see :func:`catsel.layer_proportions`).
+    def figure(self, *, fig: "Figure | None" = None, ax: "Axes | None" = None) -> "Figure":
+        """The paper's Figure 1 for this run (see :func:`catsel.layer_proportions`), as a whole figure.
 
         Parameters
         ----------
+        fig : matplotlib Figure, optional
+            Drawn on; default: a new one (11 × 5.5 inches), what
+            ``layer_proportions.png`` is.
         ax : matplotlib Axes, optional
+            Drawn in instead (a panel of a figure of your own).
 
         Returns
         -------
-        matplotlib Axes
+        matplotlib Figure
+            The figure drawn on (``.savefig`` writes it).
         """
+        from matplotlib.figure import Figure
+
         from ..figures.plots import layer_proportions
 
-        return layer_proportions(self.summary, ax=ax)
+        if ax is None:
+            fig = fig if fig is not None else Figure(figsize=(11, 5.5), layout="constrained")
+            ax = fig.subplots()
+        return layer_proportions(self.summary, ax=ax).get_figure(root=True)
 
     def best_layers(self) -> pd.DataFrame:
         """Per category, the layer with the largest proportion of selective units.
@@ -133,8 +144,6 @@ class RunResult:
         run. A reader checks them (:func:`load_run`), so it sees the old run,
         the new one, or one line saying the folder is between two runs.
         """
-        from matplotlib.figure import Figure
-
         from ..store import atomic_write
 
         (self.out / "run.json").unlink(missing_ok=True)  # until the new record is written, no run is finished here
@@ -152,8 +161,7 @@ class RunResult:
             if other != kind:
                 (self.out / name).unlink(missing_ok=True)
         written("layer_summary.csv", lambda tmp: self.summary.to_csv(tmp, index=False))
-        fig = Figure(figsize=(11, 5.5), layout="constrained")
-        self.figure(ax=fig.subplots())
+        fig = self.figure()
         written("layer_proportions.png", lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
         self.record = replace(
             self.record, files=digests,
@@ -275,6 +283,11 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
     amodel = activation_model(settings.model, settings.weights, settings.layers, image_size=settings.image_size,
                               preprocess=settings.preprocess, seed=settings.seed, precision=settings.precision)
     folder = folder.at_size(amodel.image_size)  # the network's size, known once it is built
+    if settings.null and not amodel.trained:  # said before any capture; run.json records no untrained twin
+        seeds = f" and {named('untrained_seeds')} {settings.untrained_seeds}" if settings.untrained_seeds != 1 else ""
+        warnings.warn(f"{named('null')}{seeds} capture an untrained twin of a trained network; this network is "
+                      "untrained itself, so none is captured (the shuffled-label null still stands beside every "
+                      "count)", UserWarning, stacklevel=3)
     out.mkdir(parents=True, exist_ok=True)
     # the spatial means and minima only for an index that reads them: they cost a pass over every map
     capture_options = dict(batch_size=settings.batch_size, progress=settings.progress, workers=settings.workers,
@@ -330,16 +343,16 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                              bootstrap=settings.bootstrap,
                              shuffled=settings.select_by == "threshold", shuffles=settings.shuffles,
                              reliability=halves if settings.reliability else False,
-                             controls={"untrained": controls} if controls else None, among=among)
+                             controls={"untrained": controls} if controls else None, among=among,
+                             significance=table if settings.permutations else None, level=settings.alpha)
+    from .verdict import verdict_words
 
-    if settings.permutations:  # the significant count stands beside every proportion too
-        from ..stats import significant_counts
+    words = verdict_words(summary)
+    if words is not None:  # the verdict in words beside its numbers: what layer_summary.csv says of each count
+        summary["verdict"] = words
+    from ..stats import confound_check, untrained_confounds
 
-        counts = significant_counts(table, settings.alpha)
-        summary = summary.merge(counts, on=["layer", "category"], how="left", sort=False)
-    from ..stats import confound_check
-
-    confounds = confound_check(acts)
+    confounds = untrained_confounds(summary) + confound_check(acts)
     if confounds:  # one warning, the largest difference named
         more = f" (and {len(confounds) - 1} more in run.json)" if len(confounds) > 1 else ""
         warnings.warn(f"{confounds[0]}{more}: a filter 'selective' for it may answer to that alone; compare with "
@@ -374,14 +387,15 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         "select_by": settings.select_by,
         "permutations": settings.permutations,
         "fdr": settings.fdr if settings.permutations or settings.select_by == "pairwise" else None,
-        "alpha": settings.alpha if settings.permutations or settings.select_by == "pairwise" else None,
+        "alpha": (settings.alpha if settings.permutations or settings.select_by in ("threshold", "pairwise")
+                  else None),
         "pairwise_test": settings.pairwise_test if settings.select_by == "pairwise" else None,
         "bootstrap": settings.bootstrap,
         "split_half": bool(settings.reliability),
-        "null_baselines": bool(settings.null),
+        "null_baselines": bool(controls),  # what was captured: no untrained twin of an untrained network
         "shuffled_null": settings.select_by == "threshold",
         "shuffles": settings.shuffles,
-        "untrained_seeds": settings.untrained_seeds if settings.null else None,
+        "untrained_seeds": len(controls) if controls else None,
         "localizer": None if settings.localizer is None else shown(str(Path(settings.localizer).resolve())),
         "confounds": confounds,
         "seed": settings.seed,
@@ -469,7 +483,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     settings = Settings.from_record(record)
     attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
              "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
-             "images_per_category": acts.counts}
+             "images_per_category": acts.counts, "level": settings.alpha, "shuffles": settings.shuffles}
     # one run's files: each as run.json recorded it (the folder may be between two runs, or a run stopped
     # while writing them); the bytes checked are the bytes read
     between = (f"{out} holds files of two runs ({{}} is not the file run.json records): a run was stopped, or is "

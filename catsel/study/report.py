@@ -101,10 +101,9 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     Path
         The report file.
     """
-    from matplotlib.figure import Figure
-
     from .pipeline import RunResult, load_run
-    from .verdict import negative_excess_sentence, null_sentence
+    from .verdict import (negative_excess_sentence, null_sentence, shuffles_sentence, significant_sentence,
+                          verdict_sentences)
 
     result = run if isinstance(run, RunResult) else load_run(run, data_dir=data_dir)
     record, summary = result.record, result.summary
@@ -127,18 +126,24 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
         parts.append(f'<p class="untrained">Confound: {html.escape(finding)}; a filter "selective" for it may answer '
                      "to that alone (compare with the low-level controls).</p>")
     parts.append("<h2>Figure 1: selective filters per layer</h2>")
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
-    result.figure(ax=fig.subplots())
+    fig = result.figure()
     parts.append(_img(fig, "Figure 1: proportion of selective filters per layer"))
-    for sentence in (null_sentence(summary), negative_excess_sentence(summary)):
+    verdict = verdict_sentences(summary)
+    if verdict:
+        parts.append("<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdict)
+                     + "</ul>")
+    for sentence in (shuffles_sentence(summary), null_sentence(summary), significant_sentence(summary),
+                     negative_excess_sentence(summary)):
         if sentence:
             parts.append(f'<p class="note">{html.escape(sentence)}</p>')
 
     parts.append("<h2>Per layer</h2>")
-    columns = [c for c in ("proportion", "null_proportion", "excess", "proportion_significant") if c in summary]
+    columns = [c for c in ("proportion", "null_proportion", "excess", "proportion_untrained", "proportion_significant",
+                           "verdict") if c in summary]
     pivot = summary.pivot(index="layer", columns="category", values=columns)
     pivot.columns = [f"{c} {v}" if len(columns) > 1 else str(c) for v, c in pivot.columns]
-    parts.append(pivot.map(lambda v: f"{v:.1%}" if pd.notna(v) else "").to_html(border=0))
+    parts.append(pivot.map(lambda v: (v if isinstance(v, str) else f"{v:.1%}") if pd.notna(v) else "")
+                 .to_html(border=0))
 
     parts.append("<h2>Representative filters</h2>")
     parts += _representatives(result, per_category=per_category, k=k)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
 from ..errors import CatselError
-from ..options import (FDR_METHODS, FITS, INDEX, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS, THRESHOLD,
-                       check_choice, check_finite, check_fraction, check_positive, check_seed, check_weights,
-                       image_shape, named)
+from ..options import (FDR_METHODS, FITS, INDEX, LEVEL, PRECISIONS, PREPROCESS_MODES, SELECT_BY, SHUFFLES,
+                       TABLE_FORMATS, THRESHOLD, check_choice, check_finite, check_fraction, check_positive,
+                       check_seed, check_weights, image_shape, named)
 from .record import RunRecord
 
 __all__ = ["Settings", "CaptureSettings", "AnalysisSettings", "OutputSettings"]
@@ -118,6 +118,10 @@ class AnalysisSettings:
         Add ``p_value`` and ``q_value`` columns (a label-permutation test).
     fdr : {"bh", "by"}
     alpha : float, default 0.05
+        The level of every test: a unit is significant when its q-value is
+        below it, and a layer's count is evidence of selectivity when its
+        q-value over the run's layers and categories is at or below it (see
+        :func:`catsel.stats.layer_evidence`).
     select_by : {"threshold", "q", "both", "pairwise"}
         What makes a unit selective (see :func:`catsel.selecting.tables.selective_rule`):
         ``"pairwise"`` tests each category against every other, all tests
@@ -137,9 +141,12 @@ class AnalysisSettings:
         ``seed``, ``seed + 1``...); the summary gets their mean
         (``proportion_untrained``) and range (``untrained_low``,
         ``untrained_high``). Five is what the documentation suggests.
-    shuffles : int, default 20
+    shuffles : int, default 1000
         Label shuffles of the shuffled-label null that stands beside every
-        count (recorded in ``run.json``).
+        count (recorded in ``run.json``); a count's p-value is at least
+        1 / (shuffles + 1), so fewer shuffles than
+        :func:`catsel.stats.shuffles_needed` of the run's cells cannot mark a
+        lone layer as evidence (the printout says so).
     localizer : str or path, optional
         A folder of independent images of the same categories (a localizer
         set): units are chosen on them and counted on the data folder's images
@@ -151,14 +158,14 @@ class AnalysisSettings:
     index: str = INDEX
     permutations: int | None = None
     fdr: str = "bh"
-    alpha: float = 0.05
+    alpha: float = LEVEL
     select_by: str = "threshold"
     pairwise_test: str = "welch"
     bootstrap: int | None = None
     reliability: bool = False
     null: bool = False
     untrained_seeds: int = 1
-    shuffles: int = 20
+    shuffles: int = SHUFFLES
     localizer: str | os.PathLike | None = None
 
     def __post_init__(self):
@@ -172,6 +179,9 @@ class AnalysisSettings:
             check_positive(named(name), getattr(self, name))
         check_fraction(named("alpha"), self.alpha)
         check_choice(named("pairwise_test"), self.pairwise_test, ("welch", "ranksum"))
+        if self.untrained_seeds != 1 and not self.null:
+            raise CatselError(f"{named('untrained_seeds')} {self.untrained_seeds} sets how many untrained networks "
+                              f"{named('null')} captures; add {named('null')}, or leave {named('untrained_seeds')} out")
         if self.select_by in ("q", "both") and not self.permutations:
             raise CatselError(f"{named('select_by')} {self.select_by} needs p-values: add {named('permutations')} N "
                               "(e.g. 1000)")
