@@ -126,3 +126,34 @@ def test_every_check_says_not_answered_yet_for_none(capsys):
             (course.check_lesion, (pd.DataFrame(),), dict(category="a"))]:
         assert check(None, *args, **kwargs) is False
     assert capsys.readouterr().out.count("Not answered yet") == 9
+
+
+def test_grading_says_why_an_answer_is_wrong_and_writes_beside_the_notebook(tmp_path, monkeypatch):
+    """Issue #38: `catsel course --grade` printed `wrong` without the check's reason, an answer that raised showed
+    as `wrong` too, and a notebook graded elsewhere wrote its captures into the repository's runs/."""
+    import nbformat
+
+    from catsel.apps.course import grade
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [
+        nbformat.v4.new_code_cell("out_dir = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## Exercise 1: the deepest layer"),
+        nbformat.v4.new_code_cell("import catsel.apps.course as course  # course.check_ stands for a check\n"
+                                  "course._verdict(False, 'right', 'the face units sit deeper than that')"),
+        nbformat.v4.new_markdown_cell("## Exercise 2: an answer that raises"),
+        nbformat.v4.new_code_cell("answer = 1 / 0"),
+        nbformat.v4.new_code_cell("# course.check_ of the answer\ncourse._verdict(False, 'right', 'no answer')"),
+        nbformat.v4.new_markdown_cell("## Exercise 3: where the captures go"),
+        nbformat.v4.new_code_cell("import pathlib\npathlib.Path(out_dir).mkdir()\n# course.check_\n"
+                                  "course._verdict(True, 'written', '')"),
+    ]
+    where = tmp_path / "class" / "student.ipynb"
+    where.parent.mkdir()
+    nbformat.write(nb, where)
+    results = grade(where)
+    assert [r["verdict"] for r in results] == ["wrong", "wrong", "correct"]
+    assert results[0]["reason"] == "the face units sit deeper than that"
+    assert results[1]["reason"].startswith("an answer cell above raised ZeroDivisionError: division by zero")
+    assert results[2]["reason"] == "" and (where.parent / "runs").is_dir()

@@ -294,6 +294,27 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_its_rows(colour_folder, tmp_p
     assert set(shared.glob("psm_*")) - before == set() if shared.is_dir() else True
 
 
+@pytest.mark.slow
+def test_ctrl_c_during_a_capture_prints_one_line_and_no_traceback(colour_folder, tmp_path):
+    """Issue #38: Ctrl-C printed two decoding workers' KeyboardInterrupt tracebacks before the clean line. A
+    terminal sends SIGINT to the whole process group, workers included: so does this test."""
+    import os
+    import signal
+
+    script = tmp_path / "run.py"
+    script.write_text(CLI_SCRIPT.format(data=str(colour_folder), out=str(tmp_path / "out")))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, start_new_session=True)  # its own process group, as a terminal's job
+    for _ in range(3):
+        assert proc.stdout.readline().strip() == "batch"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert [line for line in err.splitlines() if "interrupted" in line] == [
+        "catsel: interrupted; rerun the same command to resume the capture"]
+
+
 def test_earlier_configurations_are_kept_and_taken_back(colour_folder, tmp_path, capsys, monkeypatch):
     folder = ImageFolder(colour_folder, image_size=12)
     right = catsel.capture(_amodel(), folder, tmp_path, progress=False)

@@ -664,7 +664,7 @@ def cmd_course(args) -> int:
     results = grade(args.grade, parameters=parameters)
     width = max([len(r["exercise"]) for r in results] + [8])
     for r in results:
-        print(f"{r['exercise']:<{width}}  {r['verdict']}")
+        print(f"{r['exercise']:<{width}}  {r['verdict']}" + (f": {r['reason']}" if r.get("reason") else ""))
     right = sum(r["verdict"] == "correct" for r in results)
     print(f"score: {right}/{len(results)}")
     return 1 if args.fail and right < len(results) else 0

@@ -686,13 +686,15 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
     timeout : int, default 1200
         Seconds a cell may take.
     parameters : dict, optional
-        Values for the notebook's ``parameters`` cell (``image_size``...), as papermill gives them.
+        Values for the notebook's ``parameters`` cell (``image_size``...), as papermill gives them. Its
+        captures go beside the graded notebook (``runs/`` there) unless ``out_dir`` is given.
 
     Returns
     -------
     list of dict
-        ``{"exercise", "verdict"}`` per exercise, in order; ``verdict`` is
-        ``"correct"``, ``"wrong"``, ``"not answered"`` or ``"error"``.
+        ``{"exercise", "verdict", "reason"}`` per exercise, in order; ``verdict`` is
+        ``"correct"``, ``"wrong"``, ``"not answered"`` or ``"error"``, and ``reason`` what the
+        check said, or the error an answer raised ("" when correct).
     """
     from ..errors import CatselError
 
@@ -704,24 +706,37 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
     notebook = Path(notebook)
     if not notebook.is_file():
         raise CatselError(f"{notebook} is not there: give the student's notebook to grade")
-    if parameters:
+    nb = nbformat.read(notebook, as_version=4)
+    # the captures of a notebook graded elsewhere go beside it, never into the repository's runs/
+    parameters = {"out_dir": str(notebook.resolve().parent / "runs"), **(parameters or {})}
+    if any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in nb.cells):
         from papermill.iorw import load_notebook_node
         from papermill.parameterize import parameterize_notebook
 
         nb = parameterize_notebook(load_notebook_node(str(notebook)), parameters)
-    else:
-        nb = nbformat.read(notebook, as_version=4)
     NotebookClient(nb, timeout=timeout, allow_errors=True,
                    resources={"metadata": {"path": str(notebook.resolve().parent)}}).execute()
-    results, heading = [], "the notebook"
+    results, heading, raised = [], "the notebook", None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             lines = [l for l in cell.source.splitlines() if l.startswith("#")]
             heading = lines[0].lstrip("#").strip() if lines else heading
-        elif cell.cell_type == "code" and "course.check_" in cell.source:
+        elif cell.cell_type == "code":
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            said = f"{errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else None
+            if "course.check_" not in cell.source:
+                raised = said or raised  # an answer's cell that raised, before its check
+                continue
             text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            failed = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             verdict = ("not answered" if "Not answered yet" in text else "wrong" if "✗ Not yet" in text
-                       else "correct" if "✓ Correct" in text and not failed else "error")
-            results.append({"exercise": heading, "verdict": verdict})
+                       else "correct" if "✓ Correct" in text and not errors else "error")
+            reason = ""
+            if verdict == "error":
+                reason = f"the check raised {said}" if said else "the check printed no verdict"
+            elif verdict != "correct":
+                reason = " ".join(text.split("✗ Not yet", 1)[-1].split()).lstrip(":. ") if "✗ Not yet" in text else ""
+                if raised:
+                    reason = f"an answer cell above raised {raised}" + (f"; {reason}" if reason else "")
+            results.append({"exercise": heading, "verdict": verdict, "reason": reason})
+            raised = None
     return results

@@ -269,7 +269,8 @@ def watch_parent(parent: int, every: float = 0.5) -> None:
     The initializer of catsel's decoding processes: a thread checks the
     parent's id every ``every`` seconds. Without it, a capture killed with
     ``SIGKILL`` or ``SIGTERM`` left its workers (and with them Python's
-    resource tracker and the shared memory it tracks) alive for good.
+    resource tracker and the shared memory it tracks) alive for good. The
+    process ignores Ctrl-C (SIGINT): the capture that started it stops it.
 
     Parameters
     ----------
@@ -278,9 +279,13 @@ def watch_parent(parent: int, every: float = 0.5) -> None:
     every : float, default 0.5
         Seconds between two checks.
     """
+    import signal
     import time
 
     warnings_as_one_line()  # what a decoding process warns of reaches the terminal as catsel's own lines do
+    # Ctrl-C reaches the whole process group: the capture stops its workers itself and says so in one line;
+    # a worker interrupted in its queue printed a KeyboardInterrupt traceback each before it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch():
         while os.getppid() == parent:
@@ -408,7 +413,10 @@ class ImageFolder:
             exclude.add((st.st_dev, st.st_ino))
         skipped: list[Skipped] = []
         folders = []
-        for p in sorted((p for p in root.iterdir() if not p.is_dir() and _visible(p)), key=lambda p: p.name):
+        # an image beside the category folders is misplaced and listed; any other file there (a README, a
+        # licence) describes the data and is not part of it
+        for p in sorted((p for p in root.iterdir() if not p.is_dir() and _visible(p)
+                         and p.suffix.lower() in IMAGE_EXTENSIONS), key=lambda p: p.name):
             skipped.append(Skipped(str(p), "lies in the data folder itself, not in a category folder: "
                                            "left out (an image for a category belongs in its folder)"))
         for p in sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name):
