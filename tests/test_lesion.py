@@ -172,3 +172,13 @@ def test_the_lesion_figure_of_an_untrained_network_says_so(tmp_path):
     table.attrs["trained"] = False
     ax = plot_lesion(table, ax=Figure().subplots())
     assert "UNTRAINED NETWORK" in ax.get_title() and ax.title.get_color() == "#b00000"
+
+
+def test_a_lesion_says_how_long_it_will_take_and_shows_its_progress(tmp_path, capsys):
+    """Issue #38: `catsel lesion` ran 9 minutes with no output."""
+    result, net = _run(tmp_path, _network())
+    capsys.readouterr()
+    lesion(result, "red", layer="det", units="top:1", repeats=3, model=net, progress=True)
+    err = capsys.readouterr().err
+    assert "lesion: 5 folds x (3 random sets + its selective and least selective units): about" in err
+    assert "0/25 [" in err  # the bar over every pass

@@ -237,3 +237,14 @@ def test_a_unit_display_keeps_its_picture_and_draws_again_without_computing_it(p
     again = display.plot(Figure())
     assert again is display and display.pictures_[0] is first and len(calls) == 1  # drawn again, not computed
     assert "conv1 unit 0" in display.figure_._suptitle.get_text()
+
+
+def test_a_retried_picture_says_why_and_many_pictures_say_how_long_before_the_others(capsys):
+    """Issue #38: a unit whose first picture came out flat was optimised again under the same progress bar with no
+    word, and nothing estimated the time of `visualize --top N`."""
+    maximise_many(planted_model(), [("conv1", 0), ("conv1", 1)], steps=8, seed=0, batch=False, progress=True,
+                  typical={("conv1", 0): 1e6, ("conv1", 1): 0.0})
+    err = capsys.readouterr().err
+    assert "pictures: 1 more to make, about" in err
+    assert ("picture of conv1/0 came out flat: its maximum" in err and "below the unit's median on the dataset "
+            "(1e+06); made once more without the random transformations" in err)

@@ -634,7 +634,7 @@ def cmd_lesion(args) -> int:
     out = (not_a_link(args.out, what="the lesion's folder") if args.out
            else inside(args.run_dir, f"lesion-{name}", what="lesion's folder"))
     table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
-                   repeats=args.repeats, mode=args.mode)
+                   repeats=args.repeats, mode=args.mode, progress=True)
     csv, png = write_lesion(table, out)
     own = table.set_index("scored_category").loc[args.category]
     print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average over "

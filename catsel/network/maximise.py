@@ -23,9 +23,10 @@ is ``keras.ops``. Seeded: the same seed gives the same picture on the same backe
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
-
 
 import keras
 import numpy as np
@@ -305,8 +306,18 @@ def maximise_many(
 
     def run(chosen, **changed):
         options = {**settings, **changed}
-        made = (_maximise_batch(model, chosen, **options) if batch
-                else [_maximise_batch(model, [unit], **options)[0] for unit in chosen])
+        if batch:
+            made = _maximise_batch(model, chosen, **options)
+        else:  # one after another: the time of the first says how long the others take
+            made = []
+            for unit in chosen:
+                started = time.perf_counter()
+                made.append(_maximise_batch(model, [unit], **options)[0])
+                if progress and len(made) == 1 and len(chosen) > 1:
+                    left = (time.perf_counter() - started) * (len(chosen) - 1)
+                    about = f"{left / 60:.1f} min" if left >= 60 else f"{max(left, 1):.0f} s"
+                    tqdm.write(f"pictures: {len(chosen) - 1} more to make, about {about} (the first took "
+                               f"{time.perf_counter() - started:.0f} s)", file=sys.stderr)
         for result in made:  # judged against the unit on real images, where that is known
             result.typical = None if typical is None else typical.get((result.layer, result.unit))
             result.flat = result.flat or (result.typical is not None and result.peak < result.typical)
@@ -315,6 +326,14 @@ def maximise_many(
     results = run(units)
     again = [i for i, r in enumerate(results) if r.flat]
     if again and robustness is not None and robustness.active:  # once more, without the transformations
+        if progress:  # a second bar for the same unit, said why
+            for i in again:
+                r = results[i]
+                why = (f"its maximum {r.peak:.3g} is below the unit's median on the dataset ({r.typical:.3g})"
+                       if r.typical is not None and r.peak < r.typical else
+                       f"it does not drive the unit ({r.start:.3g} on the starting noise, {r.final:.3g} at the end)")
+                tqdm.write(f"picture of {r.layer}/{r.unit} came out flat: {why}; made once more without the "
+                           "random transformations", file=sys.stderr)
         for i, second in zip(again, run([units[i] for i in again], robustness=WEAKER)):
             if not second.flat or (second.peak or 0.0) > (results[i].peak or 0.0):
                 results[i] = second

@@ -26,6 +26,8 @@ the drops on the other categories and the controls' drops.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,7 +72,8 @@ def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, 
 
 def lesion(run, category: str, *, layer: str | None = None, readout: str | None = None, units: str = "selected",
            repeats: int = 20, mode: str = "zero", folds: int = 5, ridge: float = 1.0, seed: int = 0,
-           model=None, batch_size: int = 32, threshold: float | None = None, index: str | None = None) -> pd.DataFrame:
+           model=None, batch_size: int = 32, threshold: float | None = None, index: str | None = None,
+           progress: bool = False) -> pd.DataFrame:
     """Silence a category's selective units of one layer and measure each category's read-out accuracy.
 
     Parameters
@@ -100,6 +103,9 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     seed : int, default 0
     model : Network or keras.Model, optional
         The captured network (default: rebuilt from the store).
+    progress : bool, default False
+        Say, before the passes, how long they should take (measured on the
+        intact read-out), and show a progress bar over them.
     batch_size : int, default 32
     threshold, index : optional
         The selective rule's threshold and index (default: the run's, or 0.01 and the paper's for a capture).
@@ -170,7 +176,12 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     labels = np.asarray(acts.labels)
     n_cat, c = len(acts.categories), acts.categories.index(category)
     a = np.asarray(acts[layer], dtype=np.float64)
+    started = time.perf_counter()
     intact = readout_of(maps)
+    # each fold reads out its test images (a fold's share) once per lesion: the selected, the least selective
+    # and each random set; the intact read-out of every image measures what one image costs
+    passes = folds * (repeats + 2)
+    bar = _progress_bar(passes, time.perf_counter() - started, folds, repeats, progress)
     rng = np.random.default_rng(seed)
     predictions = {"intact": np.empty(len(labels), dtype=int), "selected": np.empty(len(labels), dtype=int),
                    "least": np.empty(len(labels), dtype=int)}
@@ -193,11 +204,13 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         predictions["selected"][test] = lesioned(chosen) if k else predictions["intact"][test]
         least = np.argsort(margin, kind="stable")[:k]
         predictions["least"][test] = lesioned(least) if k else predictions["intact"][test]
+        bar.update(2)
         others = np.setdiff1d(np.arange(a.shape[1]), chosen)
         picks = [rng.choice(others, size=min(k, len(others)), replace=False) if k else np.zeros(0, dtype=int)
                  for _ in range(repeats)]
         if not k:
             drawn[:, test] = predictions["intact"][test]
+            bar.update(repeats)
             continue
         # the random draws in batches of draws: as many as fit in BATCH_BYTES, through the network together
         per_draw = maps[test].nbytes
@@ -210,6 +223,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
             features = readout_of(stacked.reshape(-1, *maps.shape[1:]))
             guesses = probe.predict(features).reshape(len(group), len(test))
             drawn[first:first + len(group), test] = guesses
+            bar.update(len(group))
+    bar.close()
 
     def accuracy(predicted: np.ndarray, d: int) -> float:
         return float(np.mean(predicted[labels == d] == d))
@@ -232,6 +247,19 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     table.attrs.update(trained=acts.meta.trained if acts.meta is not None else None, model_label=acts.model_label,
                        n_images=len(acts))
     return table
+
+
+def _progress_bar(passes: int, intact_s: float, folds: int, repeats: int, progress: bool):
+    """The lesion's progress bar, after one line with the time its passes should take (from the intact read-out
+    of every image, which costs what ``folds`` passes over the folds' test images cost)."""
+    from tqdm.auto import tqdm
+
+    if progress:
+        estimate = intact_s * passes / folds
+        about = f"{estimate / 60:.1f} min" if estimate >= 60 else f"{max(estimate, 1):.0f} s"
+        tqdm.write(f"lesion: {folds} folds x ({repeats} random sets + its selective and least selective units): "
+                   f"about {about}, measured on the intact read-out", file=sys.stderr)
+    return tqdm(total=passes, desc="lesion", unit="pass", disable=not progress, dynamic_ncols=True, leave=False)
 
 
 class LesionDisplay:
