@@ -128,7 +128,7 @@ def test_every_check_says_not_answered_yet_for_none(capsys):
     assert capsys.readouterr().out.count("Not answered yet") == 9
 
 
-def test_grading_says_why_an_answer_is_wrong_and_writes_beside_the_notebook(tmp_path, monkeypatch):
+def test_grading_says_why_an_answer_is_wrong_and_writes_beside_the_notebook(tmp_path, capsys):
     """Issue #38: `catsel course --grade` printed `wrong` without the check's reason, an answer that raised showed
     as `wrong` too, and a notebook graded elsewhere wrote its captures into the repository's runs/."""
     import nbformat
@@ -152,7 +152,8 @@ def test_grading_says_why_an_answer_is_wrong_and_writes_beside_the_notebook(tmp_
     where = tmp_path / "class" / "student.ipynb"
     where.parent.mkdir()
     nbformat.write(nb, where)
-    results = grade(where)
+    results = grade(where, progress=True)
+    assert "grading student.ipynb" in capsys.readouterr().err  # a bar over its cells
     assert [r["verdict"] for r in results] == ["wrong", "wrong", "correct"]
     assert results[0]["reason"] == "the face units sit deeper than that"
     assert results[1]["reason"].startswith("an answer cell above raised ZeroDivisionError: division by zero")

@@ -661,7 +661,7 @@ def cmd_course(args) -> int:
             parameters[name] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             parameters[name] = value  # a string
-    results = grade(args.grade, parameters=parameters)
+    results = grade(args.grade, parameters=parameters, progress=True)
     width = max([len(r["exercise"]) for r in results] + [8])
     for r in results:
         print(f"{r['exercise']:<{width}}  {r['verdict']}" + (f": {r['reason']}" if r.get("reason") else ""))

@@ -673,7 +673,8 @@ def student_copy(out: str | os.PathLike, *, source: str | os.PathLike | None = N
     return out
 
 
-def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict | None = None) -> list[dict]:
+def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict | None = None,
+          progress: bool = False) -> list[dict]:
     """Run a student's notebook and score each exercise by its check's verdict.
 
     The notebook runs to its end whatever a cell does (a wrong answer does
@@ -688,6 +689,8 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
     parameters : dict, optional
         Values for the notebook's ``parameters`` cell (``image_size``...), as papermill gives them. Its
         captures go beside the graded notebook (``runs/`` there) unless ``out_dir`` is given.
+    progress : bool, default False
+        A progress bar over the notebook's code cells.
 
     Returns
     -------
@@ -714,8 +717,13 @@ def grade(notebook: str | os.PathLike, *, timeout: int = 1200, parameters: dict 
         from papermill.parameterize import parameterize_notebook
 
         nb = parameterize_notebook(load_notebook_node(str(notebook)), parameters)
-    NotebookClient(nb, timeout=timeout, allow_errors=True,
-                   resources={"metadata": {"path": str(notebook.resolve().parent)}}).execute()
+    from tqdm.auto import tqdm
+
+    code = sum(cell.cell_type == "code" for cell in nb.cells)
+    with tqdm(total=code, desc=f"grading {notebook.name}", unit="cell", disable=not progress, leave=False,
+              dynamic_ncols=True) as bar:
+        NotebookClient(nb, timeout=timeout, allow_errors=True, on_cell_executed=lambda **_: bar.update(1),
+                       resources={"metadata": {"path": str(notebook.resolve().parent)}}).execute()
     results, heading, raised = [], "the notebook", None
     for cell in nb.cells:
         if cell.cell_type == "markdown":

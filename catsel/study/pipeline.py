@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -316,6 +317,9 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         untrained, controls = None, []
         if settings.null and amodel.trained:  # the untrained network, over as many initialisations as asked
             for k in range(settings.untrained_seeds):
+                if settings.progress:  # its capture's bar is the next one: said whose it is
+                    print(f"untrained network {k + 1} of {settings.untrained_seeds} (seed {settings.seed + k}): "
+                          "the same images", file=sys.stderr, flush=True)
                 control = untrained_control(amodel, seed=settings.seed + k)
                 where = out / ("untrained" if k == 0 else f"untrained-seed{settings.seed + k}")
                 controls.append(capture(control, folder, where, **capture_options))
