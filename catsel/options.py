@@ -20,7 +20,8 @@ from .errors import CatselError
 
 __all__ = ["THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
            "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
-           "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder"]
+           "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder", "check_path",
+           "check_layers"]
 
 #: The paper's rule: a unit is selective for a category when its index exceeds the category's chance level by
 #: more than this. Every signature and record that takes a threshold defaults to it.
@@ -304,6 +305,53 @@ def check_weights(model, weights, error: type[Exception] = CatselError) -> None:
     null = named("null") if named("null").startswith("--") else "null=True"
     raise error(f"{what} carries its own weights: {named('weights')} {weights!r} cannot apply to it; leave "
                 f"{named('weights')} out (its untrained control comes with {null})")
+
+
+def check_path(name: str, value: Any, what: str = "a folder") -> Path:
+    """``value`` as a path if it is one (a string or path object, not empty), else :class:`CatselError`.
+
+    Parameters
+    ----------
+    name : str
+        The option or keyword, as its caller wrote it.
+    value : str or path
+    what : str, default "a folder"
+        What the path should name, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise CatselError(f"{name} must name {what}, not {value!r}")
+    return Path(value)
+
+
+def check_layers(name: str, value: Any) -> list[str] | None:
+    """Layer names as a list: one name given alone is one layer (``"c1"`` is not the layers ``c`` and ``1``).
+
+    Parameters
+    ----------
+    name : str
+    value : str, sequence of str or None
+
+    Returns
+    -------
+    list of str or None
+    """
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    try:
+        names = list(names)
+    except TypeError:
+        raise CatselError(f"{name} takes layer names (a list of str, or one str), not {value!r}") from None
+    wrong = [n for n in names if not isinstance(n, str) or not n]
+    if wrong:
+        raise CatselError(f"{name} takes layer names (a list of str, or one str); {wrong[0]!r} is not one")
+    if not names:
+        raise CatselError(f"{name} is empty: name at least one layer, or leave it out for the default layers")
+    return names
 
 
 def check_output_folder(out) -> Path:

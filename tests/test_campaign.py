@@ -4,6 +4,7 @@ now stops at the door with one line naming the option or file, before any work."
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,31 @@ def test_a_bad_value_is_refused_at_the_door_from_the_command(colour_folder, tmp_
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err
     assert not out.exists()  # before any work
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda acts: catsel.Settings(layers=[5]), "layers takes layer names (a list of str, or one str); 5 is not one"),
+    (lambda acts: catsel.Settings(layers=[]), "layers is empty"),
+    (lambda acts: catsel.selectivity(acts, threshold="x"), "threshold must be a finite number, not 'x'"),
+    (lambda acts: catsel.selectivity(None), "selectivity takes a capture"),
+    (lambda acts: catsel.selectivity(acts, layers=[3]), "layers takes layer names"),
+    (lambda acts: catsel.run(123, "out"), "data_dir must name the folder of category folders, not 123"),
+    (lambda acts: catsel.run("data", None), "out is empty"),
+    (lambda acts: catsel.load_run(None), "out must name a run folder, not None"),
+    (lambda acts: catsel.load_activations(5), "path must name a store or run folder, not 5"),
+])
+def test_wrong_python_types_are_one_line_naming_the_keyword(call, says):
+    """Row 21: wrong types from Python ended in raw tracebacks from deep inside (or after the capture)."""
+    from helpers import hand_set_acts
+
+    with pytest.raises(CatselError, match=re.escape(says)) as info:
+        call(hand_set_acts())
+    assert "\n" not in str(info.value)
+
+
+def test_one_layer_named_alone_is_one_layer_not_its_letters():
+    """Row 21: `layers='c1'` was read as the layers `c` and `1`."""
+    from helpers import hand_set_acts
+
+    assert catsel.Settings(layers="c1").layers == ["c1"]
+    assert set(catsel.selectivity(hand_set_acts(), layers="conv")["layer"].astype(str)) == {"conv"}

@@ -68,9 +68,16 @@ def selectivity(acts: Activations, *, index: str = INDEX, threshold: float = THR
         ``layer`` and ``category`` are ordered categoricals (network order,
         label order).
     """
+    from ..errors import CatselError
+    from ..options import check_finite, check_layers
+
+    if not isinstance(acts, Activations):
+        raise CatselError(f"selectivity takes a capture (catsel.load_activations, catsel.capture), not "
+                          f"{type(acts).__name__}")
     if index not in INDICES:
         raise ValueError(f"unknown index {index!r}; use one of {', '.join(INDICES)}")
-    layers = list(layers) if layers is not None else list(acts.layers)
+    threshold = check_finite("threshold", threshold)
+    layers = check_layers("layers", layers) or list(acts.layers)
     sizes = [acts.units[l] for l in layers]
     if use_blockwise(acts, layers, index, blockwise):
         sums, units = blockwise_sums(acts, layers, index, acts.labels, len(acts.categories), eps=eps)

@@ -424,7 +424,9 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
     StoreError
         When ``path`` holds no store, or an incomplete one.
     """
-    path = Path(path)
+    from ..options import check_path
+
+    path = check_path("path", path, "a store or run folder")
     if not (path / "meta.json").exists() and (path / "activations" / "meta.json").exists():
         path = path / "activations"
     if not (path / "meta.json").exists():

@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import CatselError, StoreError
 from ..paths import file_digest, shown
 from .record import RunRecord
-from ..options import check_output_folder, named
+from ..options import check_output_folder, check_path, named
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
     settings = (settings or Settings()).replace(**options)
     t0 = time.perf_counter()
+    data_dir = check_path("data_dir", data_dir, "the folder of category folders")
     out = check_output_folder(out)
     if out.exists() and not out.is_dir():
         raise CatselError(f"{out} is a file; give a folder for the output (--out)")
@@ -473,7 +474,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     """
     from ..store import load_activations
 
-    out = Path(out)
+    out = check_path("out", out, "a run folder")
     acts = load_activations(out, data_dir=data_dir)
     record = run_settings(out)
     # the table this run wrote, as run.json names it; another one beside it is an earlier run's

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import CatselError
 from ..options import (FDR_METHODS, FITS, INDEX, LEVEL, PRECISIONS, PREPROCESS_MODES, SELECT_BY, SHUFFLES,
-                       TABLE_FORMATS, THRESHOLD, check_choice, check_finite, check_fraction, check_positive,
+                       TABLE_FORMATS, THRESHOLD, check_choice, check_finite, check_fraction, check_layers, check_positive,
                        check_seed, check_weights, image_shape, named)
 from .record import RunRecord
 
@@ -90,6 +90,7 @@ class CaptureSettings:
     def __post_init__(self):
         check_choice(named("fit"), self.fit, FITS)
         check_weights(self.model, self.weights)
+        object.__setattr__(self, "layers", check_layers(named("layers"), self.layers))  # "c1" is one layer
         if self.preprocess is not None:
             check_choice(named("preprocess"), self.preprocess, PREPROCESS_MODES)
         check_choice(named("precision"), self.precision, PRECISIONS)
