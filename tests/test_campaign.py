@@ -204,3 +204,35 @@ def test_one_layer_named_alone_is_one_layer_not_its_letters():
 
     assert catsel.Settings(layers="c1").layers == ["c1"]
     assert set(catsel.selectivity(hand_set_acts(), layers="conv")["layer"].astype(str)) == {"conv"}
+
+
+def test_a_fifo_or_a_device_linked_as_an_image_is_skipped_for_what_it_is(colour_folder, tmp_path):
+    """Row 22: a FIFO or /dev/zero linked as an image was skipped as "empty file (0 bytes)"."""
+    from catsel.images.folder import load_image
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(catsel.ImageError, match=r"pipe\.png: a named pipe \(FIFO\), not an image file"):
+        load_image(fifo, 12)
+    zero = tmp_path / "zero.png"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(catsel.ImageError, match=r"zero\.png: a device, not an image file"):
+        load_image(zero, 12)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_run(colour_folder, tmp_path):
+    """Row 22: a stray `.selectivity.csv.<pid>.tmp` from a kill was never removed."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has ended
+    out = tmp_path / "out"
+    out.mkdir()
+    stray = out / f".selectivity.csv.{pid}.0123abcd.tmp"
+    stray.write_text("half a table")
+    mine = out / f".layer_summary.csv.{os.getpid()}.0123abcd.tmp"  # a live writer's: left alone
+    mine.write_text("being written")
+    catsel.run(colour_folder, out, model="vgg16", weights="none", image_size=32, layers=["block1_conv1"],
+               progress=False, shuffles=20)
+    assert not stray.exists() and mine.exists()

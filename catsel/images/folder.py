@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -174,7 +175,12 @@ def load_image(path: str | os.PathLike, image_size: int, fit: str = "squash") ->
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO, a device (/dev/zero), a socket: never opened, never read
+            kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+            raise ImageError(f"{path}: {kind}, not an image file; replace it with the image, or remove it")
+        if st.st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
         with _open(path) as im:
             if im.width * im.height > Image.MAX_IMAGE_PIXELS:

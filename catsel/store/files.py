@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -91,6 +92,48 @@ def atomic_write(path: str | os.PathLike):
         if isinstance(exc, OSError) and exc.errno in FULL:
             raise no_space(path.parent, path.name) from None
         raise
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was killed.
+
+    A temporary file names its writer's process id; one whose process is
+    gone is a leftover (a process still running may be writing it, and is
+    left alone). Links and folders are never touched.
+
+    Parameters
+    ----------
+    folder : str or path
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _TEMPORARY.match(entry.name)
+        if not found or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+            alive = pid != 0
+        except ProcessLookupError:
+            alive = False
+        except (PermissionError, OverflowError, OSError):
+            alive = True  # another user's process, or cannot tell: left alone
+        if not alive:
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def write_json(path: Path, data: dict) -> None:

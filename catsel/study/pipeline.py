@@ -147,6 +147,10 @@ class RunResult:
         """
         from ..store import atomic_write
 
+        from ..store import sweep_temporaries
+
+        for folder in (self.out, self.out / "activations"):  # what a killed run's writes left behind
+            sweep_temporaries(folder)
         (self.out / "run.json").unlink(missing_ok=True)  # until the new record is written, no run is finished here
         digests = {}
 
