@@ -236,3 +236,122 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_run(colour_folde
     catsel.run(colour_folder, out, model="vgg16", weights="none", image_size=32, layers=["block1_conv1"],
                progress=False, shuffles=20)
     assert not stray.exists() and mine.exists()
+
+
+def _edit_index(store, change):
+    import csv
+
+    with open(store / "index.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = list(rows[0])
+    rows = change(rows)
+    with open(store / "index.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _edit_meta(store, change):
+    import json
+
+    meta = json.loads((store / "meta.json").read_text())
+    change(meta)
+    (store / "meta.json").write_text(json.dumps(meta))
+
+
+def _swap_categories(store):
+    """Row 6: meta.json's categories reordered and index.csv's category column swapped to agree with it."""
+    import json
+
+    meta = json.loads((store / "meta.json").read_text())
+    a, b = meta["categories"][0], meta["categories"][1]
+    meta["categories"][0], meta["categories"][1] = b, a
+    (store / "meta.json").write_text(json.dumps(meta))
+    _edit_index(store, lambda rows: [{**r, "category": {a: b, b: a}.get(r["category"], r["category"])}
+                                     for r in rows])
+
+
+def _swap_paths(rows):
+    rows[0]["path"], rows[-1]["path"] = rows[-1]["path"], rows[0]["path"]
+    return rows
+
+
+def _remove_layer_names(meta):
+    meta["layers"][0]["name"], meta["layers"][1]["name"] = meta["layers"][1]["name"], meta["layers"][0]["name"]
+
+
+def _array_as_folder(store):
+    (store / "maxima" / "c1.npy").unlink()
+    (store / "maxima" / "c1.npy").mkdir()
+
+
+DAMAGE = {  # rows 6 and 13 to 16 of the third campaign, each a damage the next run must repair
+    "index.csv header only": lambda s: (s / "index.csv").write_text("row,path,category,label,size,mtime_ns\n"),
+    "index.csv deleted": lambda s: (s / "index.csv").unlink(),
+    "index.csv random bytes": lambda s: (s / "index.csv").write_bytes(os.urandom(300)),
+    "index.csv label x": lambda s: _edit_index(s, lambda rows: [{**r, "label": "x"} for r in rows]),
+    "index.csv size 1e400": lambda s: _edit_index(s, lambda rows: [{**r, "size": "1e400"} for r in rows]),
+    "index.csv with a byte-order mark": lambda s: (s / "index.csv").write_bytes(
+        b"\xef\xbb\xbf" + (s / "index.csv").read_bytes()),
+    "index.csv one row removed": lambda s: _edit_index(s, lambda rows: rows[:-1]),
+    "index.csv paths swapped": lambda s: _edit_index(s, _swap_paths),
+    "categories reordered with the index": _swap_categories,
+    "meta.json n_rows": lambda s: _edit_meta(s, lambda m: m.update(n_rows=m["n_rows"] - 2)),
+    "meta.json a layer's units": lambda s: _edit_meta(s, lambda m: m["layers"][0].update(units=99)),
+    "meta.json two layers' names swapped": lambda s: _edit_meta(s, _remove_layer_names),
+    "an array replaced by a folder": _array_as_folder,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_every_damaged_store_is_repaired_by_the_next_run_and_reused_by_the_one_after(colour_folder, tmp_path,
+                                                                                     damage):
+    """Rows 6, 13, 14 and 16: a damaged record gave a wrong answer with exit 0, or the same line on every rerun.
+    Whatever is refused when read is repaired by the next capture, which gives the first capture's values; the
+    one after reuses the store as it is."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path / "out"
+    amodel, folder, first = _captured(colour_folder, out)
+    expected = catsel.selectivity(first)
+    DAMAGE[damage](out / "activations")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a repair may say what it found; the values are what count
+        again = catsel.capture(amodel, folder, out, progress=False)
+    for layer in first.layers:
+        np.testing.assert_array_equal(again[layer], first[layer])
+    assert list(again.paths) == list(first.paths) and list(again.categories) == list(first.categories)
+    pd.testing.assert_frame_equal(catsel.selectivity(again), expected)
+    pd.testing.assert_frame_equal(catsel.selectivity(catsel.load_activations(out, verify=True)), expected)
+    third = catsel.capture(amodel, folder, out, progress=False)
+    assert third.captured == 0
+
+
+def test_a_store_whose_start_was_cut_short_is_started_again(colour_folder, tmp_path):
+    """Row 15: a disk that filled while the store was starting left `activations/` with `index.csv` alone; every
+    rerun said "activations exists and is not a catsel store"."""
+    out = tmp_path / "out"
+    amodel, folder, first = _captured(colour_folder, out)
+    store = out / "activations"
+    for entry in list(store.iterdir()):
+        if entry.name != "index.csv":
+            if entry.is_dir():
+                import shutil
+
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    again = catsel.capture(amodel, folder, out, progress=False)
+    assert again.captured == len(first)
+
+
+def test_an_index_whose_paths_leave_their_category_folders_is_refused_when_read(colour_folder, tmp_path):
+    """Row 6: swapping paths between categories was accepted, and the dog folder's units reported as faces."""
+    out = tmp_path / "out"
+    _captured(colour_folder, out)
+    _swap_categories(out / "activations")
+    with pytest.raises(catsel.StoreError, match="is not in the folder of its category"):
+        catsel.load_activations(out)

@@ -461,7 +461,9 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
             if not plain_name(rel) or os.path.isabs(rel):
                 raise StoreError(f"{path / 'index.csv'}: the path of row {row}, {rel[:80]!r}, is not a plain name "
                                  "inside the data folder; the index was edited or damaged: capture again")
-        # the index and meta.json must tell one story: rows in order, each label naming its row's category
+        # the index and meta.json must tell one story: rows in order, each label naming its row's category, and
+        # each image inside its category's folder (categories reordered and labels swapped together agree with
+        # each other, not with the folders)
         for row, r in enumerate(index):
             label = int(r["label"])
             named = meta.categories[label] if 0 <= label < len(meta.categories) else None
@@ -469,6 +471,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
                 raise StoreError(f"{path / 'index.csv'}: row {row} ({str(r['path'])[:80]!r}) says category "
                                  f"{str(r['category'])[:40]!r} with label {label}, but meta.json's categories "
                                  f"give {named!r}; the index or meta.json was edited or damaged: capture again")
+            if shown(str(r["path"]).split("/", 1)[0]) != named:  # a category is its folder's name, as shown
+                raise StoreError(f"{path / 'index.csv'}: row {row}'s image {str(r['path'])[:80]!r} is not in the "
+                                 f"folder of its category {str(named)[:40]!r}; the index or meta.json was edited or "
+                                 "damaged: capture again")
         if len(set(paths_all)) != len(paths_all):
             raise StoreError(f"{path / 'index.csv'} lists an image twice; the index was edited or damaged: "
                              "capture again")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 import warnings
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,9 +16,9 @@ import numpy as np
 
 from ..errors import StoreError
 from ..paths import inside
-from .files import FULL, no_space, read_record, say, take_blocks, write_error, write_json
+from .files import FULL, atomic_write, no_space, read_record, say, take_blocks, write_error, write_json
 from .history import set_aside
-from .meta import ARRAYS, StoreMeta, recorded_rows, write_index
+from .meta import ARRAYS, INDEX_COLUMNS, StoreMeta, recorded_rows, write_index
 
 __all__ = ["SAVE_EVERY", "read_header", "array_damage", "rows_crc", "scan_rows", "row_damage", "array_file", "ActivationStore", "RowFile"]
 
@@ -40,9 +42,12 @@ def array_damage(path: Path, shape: tuple[int, ...], dtype) -> tuple[str | None,
     file that is opened for writing, and would hand back zeros for the missing rows.
     """
     try:
-        size = path.stat().st_size
+        st = path.lstat()
     except FileNotFoundError:
         return "is missing", 0
+    if not stat.S_ISREG(st.st_mode):  # a folder or a link where the array file should be
+        return f"is not a file ({'a link' if stat.S_ISLNK(st.st_mode) else 'a folder'})", 0
+    size = st.st_size
     if size == 0:
         return "is empty (0 bytes)", 0
     try:
@@ -120,6 +125,43 @@ def row_damage(crc: int, finite: bool, recorded, rows: int) -> str | None:
 def array_file(store: Path, kind: str, layer: str) -> Path:
     """The ``.npy`` file of one layer's array of a store: ``STORE/KIND/LAYER.npy``, checked to lie inside."""
     return inside(store, f"{kind}/{layer}.npy", source=store / "meta.json", what="layer name")
+
+
+def _started_store(path: Path) -> bool:
+    """Whether a folder without ``meta.json`` holds only what a store writes before it (``index.csv``,
+    ``progress.json``, its arrays' folders, temporary files): a start that was cut short, not a user's folder."""
+    from .meta import PART
+
+    names = {"index.csv", "progress.json", "arrays.zarr", PART, *ARRAYS}
+    return all(entry.name in names or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+               for entry in path.iterdir())
+
+
+def _repair_records(path: Path, meta: StoreMeta, old: StoreMeta, index_rows: list[dict]) -> None:
+    """Write ``index.csv`` and ``meta.json`` of a store being resumed or reused again from the capture's own
+    records where they differ (each replaced whole, :func:`atomic_write`), saying which."""
+    import csv
+    import io
+
+    written = io.StringIO(newline="")
+    writer = csv.DictWriter(written, fieldnames=INDEX_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(index_rows)
+    try:
+        current = (path / "index.csv").read_bytes().decode("utf-8", errors="surrogateescape")
+    except OSError:
+        current = None
+    repaired = []
+    if current != written.getvalue():
+        with atomic_write(path / "index.csv") as tmp:
+            tmp.write_bytes(written.getvalue().encode("utf-8", errors="surrogateescape"))
+        repaired.append("index.csv")
+    if old.to_json() != meta.to_json():
+        write_json(path / "meta.json", meta.to_json())
+        repaired.append("meta.json")
+    if repaired:
+        say(f"{path}: {' and '.join(repaired)} did not match this capture (edited or damaged): written again "
+            "from it; the arrays are checked against them")
 
 
 class ActivationStore:
@@ -217,6 +259,11 @@ class ActivationStore:
     @staticmethod
     def _open(path: Path, mode: str, shape, dtype) -> "RowFile":
         path.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "w+" and (path.is_symlink() or path.is_dir()):  # damage where the file goes: removed, never
+            if path.is_symlink() or not path.is_dir():                # followed
+                path.unlink()
+            else:
+                shutil.rmtree(path)
         if mode == "w+":  # NumPy writes the .npy header and sizes the file
             arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
         else:
@@ -267,10 +314,23 @@ class ActivationStore:
                 old, progress = None, {}
             if old is not None and old.key == meta.key and progress:
                 crc = progress.get("crc32") if isinstance(progress.get("crc32"), dict) else None
-                return cls(path, old, rows_done, skipped, crc)
+                # the same images, network and settings: index.csv and meta.json are this capture's own, so they
+                # are written again from it (an edited or damaged record is repaired, never trusted); the arrays
+                # are then checked against them, row by row
+                own = replace(meta, arrays=old.arrays, block=old.block)
+                _repair_records(path, own, old, index_rows)
+                return cls(path, own, rows_done, skipped, crc)
             set_aside(path, old)
         elif path.exists() and any(path.iterdir()):
-            raise StoreError(f"{path} exists and is not a catsel store; choose another output folder")
+            if not _started_store(path):
+                raise StoreError(f"{path} exists and is not a catsel store; choose another output folder")
+            # what a store's start wrote before it was cut short (a full disk, a kill): catsel's own files only
+            say(f"{path} holds the start of a capture that was cut short (no meta.json): it is started again")
+            for entry in list(path.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         kept = inside(history, meta.key[:16], what="kept store's name")
         if (kept / "meta.json").exists() and not kept.is_symlink():
             try:
