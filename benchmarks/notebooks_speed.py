@@ -6,7 +6,7 @@ The README promises a few minutes each on a 2-core laptop; issue #38 asks notebo
 the machine had to hold. Runs from the repository root, on the bundled sample data, in order, starting with
 nothing cached (``runs/notebooks`` removed first, as on a fresh clone).
 
-    python benchmarks/notebooks_speed.py [--only 05 07] [--keep-runs]
+    python benchmarks/notebooks_speed.py [--only 05 07] [--keep-runs] [--cells]
 """
 
 from __future__ import annotations
@@ -39,11 +39,22 @@ def _peak(pid_of, stop: threading.Event, found: dict) -> None:
         time.sleep(0.2)
 
 
-def run(path: Path) -> tuple[float, float]:
-    """Seconds and peak GiB of one Run All."""
+def run(path: Path, cells: bool = False) -> tuple[float, float]:
+    """Seconds and peak GiB of one Run All (with ``cells``, each code cell's time and the peak so far)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(REPO)}})
     stop, found = threading.Event(), {}
+    last = {"t": time.perf_counter()}
+
+    def executed(cell, cell_index, **_):
+        if cells and cell.cell_type == "code":
+            now = time.perf_counter()
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            print(f"    cell {cell_index:>2}: {now - last['t']:6.1f} s, peak so far {found.get('peak', 0) / 2**30:.2f} "
+                  f"GiB  {first}", flush=True)
+            last["t"] = now
+
+    client = NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(REPO)}},
+                            on_cell_executed=executed)
 
     def pid():
         manager = client.km
@@ -66,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="notebook numbers (default: every one)")
     parser.add_argument("--keep-runs", action="store_true", help="keep runs/notebooks (a warm start)")
+    parser.add_argument("--cells", action="store_true", help="each code cell's time and the peak memory so far")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -76,7 +88,7 @@ def main() -> None:
     if not args.keep_runs:  # a fresh clone: no capture of an earlier notebook to reuse
         shutil.rmtree(REPO / "runs" / "notebooks", ignore_errors=True)
     for path in notebooks:
-        seconds, peak = run(path)
+        seconds, peak = run(path, args.cells)
         print(f"| {path.name} | {seconds:.0f} | {peak:.2f} |", flush=True)
 
 
