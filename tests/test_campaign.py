@@ -355,3 +355,38 @@ def test_an_index_whose_paths_leave_their_category_folders_is_refused_when_read(
     _swap_categories(out / "activations")
     with pytest.raises(catsel.StoreError, match="is not in the folder of its category"):
         catsel.load_activations(out)
+
+
+def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_from_a_record(saved_network,
+                                                                                              colour_folder, tmp_path,
+                                                                                              monkeypatch):
+    """Row 5: `meta.json`'s `rebuild.model` pointed at another model file: `visualize` and `lesion` loaded it."""
+    import json
+
+    from helpers import small_cnn
+
+    import catsel.network.applications as applications
+    from catsel.errors import ModelError
+    from catsel.network.models import from_store
+
+    out = tmp_path / "out"
+    amodel = catsel.activation_model(saved_network)
+    catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), out, progress=False)
+    other = tmp_path / "other.keras"
+    small_cnn(size=12, seed=5).save(other)
+    meta_path = out / "activations" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert len(meta["rebuild"]["sha256"]) == 64  # the file by its identity
+    meta["rebuild"]["model"] = str(other)
+    meta_path.write_text(json.dumps(meta))
+    loaded = []
+    real = applications.load_saved
+    monkeypatch.setattr("catsel.network.models.load_saved", lambda path: loaded.append(path) or real(path))
+    with pytest.raises(ModelError, match=r"other\.keras is not the model file it was captured with"):
+        from_store(catsel.load_activations(out))
+    assert loaded == []  # refused before the file was opened
+    del meta["rebuild"]["sha256"]  # a record without the identity: not loaded on its word either
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="does not record the identity of its model file"):
+        from_store(catsel.load_activations(out))
+    assert loaded == []

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CatselError, ModelError, WeightsUnavailableError
 from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, check_weights, hw, image_shape, is_saved_model
+from ..paths import file_digest
 from .applications import NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers, load_saved
 from .backends import compile_forward, resolve_devices
 from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, passes_on
@@ -469,6 +470,7 @@ def from_store(acts) -> "ActivationModel":
     recipe = meta.rebuild
     if not recipe:
         raise ModelError("this store was captured from a model held in memory; pass that model instead")
+    _check_recipe_files(recipe, acts.path)
     amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta.image_size,
                               preprocess=meta.preprocess, seed=recipe["seed"], precision=meta.precision)
     if amodel.digest() != meta.network_digest:
@@ -477,6 +479,30 @@ def from_store(acts) -> "ActivationModel":
             "its weights changed since; capture again, or restore the weights file"
         )
     return amodel
+
+
+def _check_recipe_files(recipe: dict, store) -> None:
+    """The files a store's recipe names are the ones captured, by their SHA-256, before any is opened.
+
+    A path read from a record is never loaded on its word: a model or weights file whose bytes differ from
+    those captured (another file put at the path, or the path edited to name another file) is one line."""
+    files = []
+    if is_saved_model(str(recipe.get("model", ""))):
+        files.append(("model", recipe["model"], recipe.get("sha256")))
+    if recipe.get("weights") not in (None, "imagenet"):
+        files.append(("weights", recipe["weights"], recipe.get("weights_sha256")))
+    for what, path, recorded in files:
+        fix = "pass the network itself (model=...), or capture again"
+        if not isinstance(recorded, str) or len(recorded) != 64:
+            raise ModelError(f"{store}: the store does not record the identity of its {what} file {path} (an older "
+                             f"capture, or an edited record), so it is not loaded from the record's path; {fix}")
+        file = Path(path)
+        if file.is_symlink() or not file.is_file():
+            raise ModelError(f"{store}: the {what} file {path} it was captured with is not a plain file there now; "
+                             f"{fix}")
+        if file_digest(file) != recorded:
+            raise ModelError(f"{store}: {path} is not the {what} file it was captured with (its bytes differ); "
+                             f"{fix}")
 
 
 def activation_model(
@@ -688,8 +714,10 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
         return _Network(model, model.name, "raw", "as given", True, None)
     if is_saved_model(model):
         path = Path(model)
+        # the file by its identity: what rebuilds the network later must be these bytes, not whatever a path
+        # read back from a record names then
         return _Network(load_saved(path), path.name, "raw", "saved with the model", True,
-                        {"model": str(path.resolve()), "weights": None, "seed": seed})
+                        {"model": str(path.resolve()), "weights": None, "seed": seed, "sha256": file_digest(path)})
     key, ctor, _ = application(str(model))
     native = NATIVE_SIZE.get(key, 224)
     need_top = image_size is None or int(image_size) == native
@@ -700,8 +728,10 @@ def _network(model, weights, layers, image_size, seed) -> _Network:
         check_top_layers(ctor, key, layers, network, native, image_size)
     recipe_weights = None if weights is None else "imagenet" if str(weights) == "imagenet" else str(
         Path(weights).resolve())
-    return _Network(network, source, mode, weights_label, weights is not None,
-                    {"model": str(model), "weights": recipe_weights, "seed": seed})
+    recipe = {"model": str(model), "weights": recipe_weights, "seed": seed}
+    if recipe_weights not in (None, "imagenet"):  # a weights file, by its identity too
+        recipe["weights_sha256"] = file_digest(recipe_weights)
+    return _Network(network, source, mode, weights_label, weights is not None, recipe)
 
 
 def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, precision="float32",
