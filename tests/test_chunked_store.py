@@ -107,6 +107,27 @@ def test_an_array_description_of_another_shape_is_repaired_by_the_rerun(colour_f
     _same(catsel.load_activations(out), single)
 
 
+@pytest.mark.parametrize("edit", ["big-endian", "compressed"])
+def test_an_array_description_read_another_way_is_refused_and_repaired(colour_folder, tmp_path, dask_client,
+                                                                       saved_network, edit):
+    """Third campaign, row 9: `"little"` changed to `"big"` in an array's zarr.json read the same checksummed bytes
+    as -2.99e35 (the same edit in a `.npy` header was refused)."""
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
+    described = out / "activations" / "arrays.zarr" / "maxima" / "c2" / "zarr.json"
+    meta = json.loads(described.read_text())
+    if edit == "big-endian":
+        meta["codecs"][0]["configuration"]["endian"] = "big"
+    else:
+        meta["codecs"].append({"name": "zstd", "configuration": {"level": 0, "checksum": False}})
+    described.write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="does not describe the array as catsel writes it"):
+        catsel.load_activations(out)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
+    assert "captured again" in said
+    _same(acts, single)
+    _same(catsel.load_activations(out), single)
+
+
 def _full(*args, **kwargs):
     import errno
     import os

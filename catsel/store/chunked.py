@@ -14,7 +14,11 @@ from ..paths import inside
 from .files import read_record
 from .meta import ARRAYS, StoreMeta, is_int
 
-__all__ = ["open_chunked", "chunked_arrays", "block_record", "block_damage", "check_blocks"]
+__all__ = ["open_chunked", "chunked_arrays", "block_record", "block_damage", "check_blocks", "WRITTEN_CODECS"]
+
+
+#: How catsel writes a chunked array's bytes (``zarr.json``'s codecs): raw, little-endian, uncompressed.
+WRITTEN_CODECS = [{"name": "bytes", "configuration": {"endian": "little"}}]
 
 
 def open_chunked(path: Path, name: str, shape: tuple[int, int]):
@@ -52,6 +56,16 @@ def open_chunked(path: Path, name: str, shape: tuple[int, int]):
     if tuple(array.shape) != tuple(shape) or np.dtype(array.dtype) != np.dtype(dtype):
         raise StoreError(f"{where} holds an array of shape {tuple(array.shape)} and type {array.dtype}, not "
                          f"{tuple(shape)}: the store is damaged; rerun the capture to repair it")
+    # how its bytes are read must be how catsel wrote them: a byte order or a codec edited in zarr.json reads the
+    # same checksummed bytes as other numbers (-2.99e35 for a float written little-endian, read big-endian)
+    try:
+        codecs = [dict(c) for c in array.metadata.to_dict().get("codecs", ())]
+    except Exception:  # an older or foreign format's metadata
+        codecs = None
+    if codecs != WRITTEN_CODECS or array.chunks[1:] != tuple(shape[1:]):
+        raise StoreError(f"{where}/zarr.json does not describe the array as catsel writes it (codecs {codecs}, "
+                         f"chunks {tuple(array.chunks)}): the store is damaged or edited; rerun the capture to "
+                         "repair it")
     return array
 
 
