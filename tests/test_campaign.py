@@ -357,11 +357,11 @@ def test_an_index_whose_paths_leave_their_category_folders_is_refused_when_read(
         catsel.load_activations(out)
 
 
-def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_from_a_record(saved_network,
-                                                                                              colour_folder, tmp_path,
-                                                                                              monkeypatch):
+def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_from_a_record(colour_folder,
+                                                                                              tmp_path, monkeypatch):
     """Row 5: `meta.json`'s `rebuild.model` pointed at another model file: `visualize` and `lesion` loaded it."""
     import json
+    import shutil
 
     from helpers import small_cnn
 
@@ -369,24 +369,53 @@ def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_f
     from catsel.errors import ModelError
     from catsel.network.models import from_store
 
+    saved = tmp_path / "net.keras"
+    small_cnn(size=12).save(saved)
     out = tmp_path / "out"
-    amodel = catsel.activation_model(saved_network)
-    catsel.capture(amodel, catsel.ImageFolder(colour_folder, image_size=12), out, progress=False)
+    catsel.capture(catsel.activation_model(saved), catsel.ImageFolder(colour_folder, image_size=12), out,
+                   progress=False)
     other = tmp_path / "other.keras"
     small_cnn(size=12, seed=5).save(other)
     meta_path = out / "activations" / "meta.json"
     meta = json.loads(meta_path.read_text())
     assert len(meta["rebuild"]["sha256"]) == 64  # the file by its identity
-    meta["rebuild"]["model"] = str(other)
-    meta_path.write_text(json.dumps(meta))
     loaded = []
     real = applications.load_saved
     monkeypatch.setattr("catsel.network.models.load_saved", lambda path: loaded.append(path) or real(path))
-    with pytest.raises(ModelError, match=r"other\.keras is not the model file it was captured with"):
-        from_store(catsel.load_activations(out))
-    assert loaded == []  # refused before the file was opened
-    del meta["rebuild"]["sha256"]  # a record without the identity: not loaded on its word either
+    # the record edited to name another file: the store's records no longer give its key
+    meta_path.write_text(json.dumps({**meta, "rebuild": {**meta["rebuild"], "model": str(other)}}))
+    with pytest.raises(catsel.StoreError, match="no longer give the store's key"):
+        catsel.load_activations(out)
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="does not record the identity of its model file"):
+    # another file put at the recorded path: refused by its bytes, before it is opened
+    shutil.copyfile(other, saved)
+    with pytest.raises(ModelError, match=r"net\.keras is not the model file it was captured with"):
         from_store(catsel.load_activations(out))
     assert loaded == []
+
+
+@pytest.mark.parametrize("edit", ["map shape", "receptive-field step", "recipe seed", "a row's label and category"])
+def test_an_edited_network_description_is_refused_when_read_and_repaired_by_the_rerun(colour_folder, tmp_path,
+                                                                                     edit):
+    """Row 10: `meta.json`'s map shape or receptive-field step edited: `visualize` and `report` exited 0 with
+    black crops. The records together must give the key they were captured under."""
+    import numpy as np
+
+    out = tmp_path / "out"
+    amodel, folder, first = _captured(colour_folder, out)
+    store = out / "activations"
+    if edit == "map shape":
+        _edit_meta(store, lambda m: m["layers"][0].update(map_shape=[2, 2]))
+    elif edit == "receptive-field step":
+        _edit_meta(store, lambda m: m["layers"][1]["receptive_field"].update(step=7))
+    elif edit == "recipe seed":
+        _edit_meta(store, lambda m: m.update(rebuild={**(m["rebuild"] or {}), "seed": 9}))
+    else:
+        _edit_index(store, lambda rows: [{**r, "label": "1", "category": "green"} if r["category"] == "blue" else r
+                                         for r in rows])
+    with pytest.raises(catsel.StoreError, match="no longer give the store's key|edited or damaged"):
+        catsel.load_activations(out)
+    again = catsel.capture(amodel, folder, out, progress=False)
+    for layer in first.layers:
+        np.testing.assert_array_equal(again[layer], first[layer])
+    assert catsel.load_activations(out).meta.layers == first.meta.layers

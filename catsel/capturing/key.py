@@ -72,19 +72,11 @@ def store_key(amodel: "Network", folder: ImageFolder, verify: bool = False,
     str
         A SHA-256 hex digest.
     """
-    payload = {
-        "files": signature if signature is not None else files_signature(folder, verify),
-        "categories": list(folder.categories),
-        "labels": folder.labels.tolist(),
-        "fit": folder.fit,
-        "decoding": DECODING,
-        "store_version": VERSION,  # what a store holds changed with its version: an older one is not resumed
-        # the network by its architecture and weights digest, not its name
-        # (Keras numbers unnamed in-memory models differently in each session)
-        "model": {k: v for k, v in amodel.describe().items() if k != "model"},
-    }
-    blob = json.dumps(payload, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    from ..store.meta import capture_key
+
+    files = signature if signature is not None else files_signature(folder, verify)
+    model = {k: v for k, v in amodel.describe().items() if k != "model"}
+    return capture_key(files, folder.categories, folder.labels.tolist(), folder.fit, model, VERSION)
 
 
 def decoded_cache_key(folder: ImageFolder, verify: bool = False, signature: list | None = None) -> str:

@@ -15,7 +15,7 @@ from ..errors import StoreError
 from ..paths import file_digest, inside, is_digest, plain_name, shown
 from .chunked import check_blocks, open_chunked
 from .files import read_record
-from .meta import ARRAYS, PART, SUMMARIES, ZARR, LayerSpec, StoreMeta, recorded_rows
+from .meta import ARRAYS, PART, SUMMARIES, ZARR, LayerSpec, StoreMeta, recorded_key, recorded_rows
 from .npy import array_damage, array_file, row_damage, scan_rows
 
 __all__ = ["Activations", "MMAP_ABOVE", "load_activations"]
@@ -431,7 +431,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         path = path / "activations"
     if not (path / "meta.json").exists():
         raise StoreError(f"{path} is not an activations store (no meta.json); run `catsel run` or catsel.capture first")
-    meta = StoreMeta.from_json(read_record(path / "meta.json"), path / "meta.json")
+    recorded = read_record(path / "meta.json")
+    meta = StoreMeta.from_json(recorded, path / "meta.json")
     progress = read_record(path / "progress.json")
     n = meta.n_rows
     rows_done = recorded_rows(progress, n, path / "progress.json")
@@ -478,6 +479,12 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         if len(set(paths_all)) != len(paths_all):
             raise StoreError(f"{path / 'index.csv'} lists an image twice; the index was edited or damaged: "
                              "capture again")
+        # the records together must give the key they were captured under: an edit of the network's description
+        # (a map shape, a receptive field, the recipe) or of the images' is found here, before any figure is drawn
+        # (an older store without the files' identities in its index cannot give it: it is read as before)
+        if len(index) == n and all(identity_all) and recorded_key(recorded, index) != meta.key:
+            raise StoreError(f"{path}: meta.json and index.csv no longer give the store's key: one was edited or "
+                             "damaged (or another catsel version wrote them); rerun the capture to repair it")
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None
     if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):

@@ -12,7 +12,7 @@ from ..errors import StoreError
 from ..network.kinds import ARRAYS, MAIN_ARRAYS, SUMMARIES  # the network's kinds of result, kept as computed
 from ..paths import is_digest, plain_name
 
-__all__ = ["FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "LayerSpec",
+__all__ = ["capture_key", "recorded_key", "STORE_FIELDS", "FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "LayerSpec",
            "StoreMeta", "is_int", "meta_problem", "INDEX_COLUMNS", "index_rows", "write_index", "recorded_rows"]
 
 FORMAT = "catsel-activations"
@@ -322,6 +322,73 @@ def index_rows(relative_paths, labels, categories, signature: list, files=None) 
             row.update(size=os.stat(file).st_size, sha256=sig[1])
         rows.append(row)
     return rows
+
+
+#: The fields of ``meta.json`` that describe the store, not the network (the network's are in the key).
+STORE_FIELDS = ("format", "version", "key", "root", "n_rows", "categories", "fit", "layout", "block", "arrays",
+                "model")
+
+
+def capture_key(files: list, categories, labels, fit: str, model: dict, version: int = VERSION) -> str:
+    """A capture's identity from what makes its numbers: the one place the store key is computed.
+
+    Parameters
+    ----------
+    files : list
+        Each image's ``[path, size, mtime_ns]`` or ``[path, sha256]``, path relative to the data folder.
+    categories : sequence of str
+    labels : sequence of int
+        Every candidate image's label.
+    fit : str
+    model : dict
+        The network's description (``Network.describe()`` without ``model``, its display name).
+    version : int
+        The store version.
+
+    Returns
+    -------
+    str
+        A SHA-256 hex digest.
+    """
+    import hashlib
+    import json
+
+    from ..images.folder import DECODING
+
+    payload = {
+        "files": files,
+        "categories": list(categories),
+        "labels": [int(label) for label in labels],
+        "fit": fit,
+        "decoding": DECODING,
+        "store_version": version,  # what a store holds changed with its version: an older one is not resumed
+        # the network by its architecture and weights digest, not its name
+        # (Keras numbers unnamed in-memory models differently in each session)
+        "model": model,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def recorded_key(meta: dict, index: list[dict]) -> str:
+    """The key a store's own records give: ``meta.json`` (as read) and the rows of ``index.csv``.
+
+    Equal to the key ``meta.json`` records for a store as catsel wrote it; an edit of either record (a layer's
+    map shape or receptive field, its recipe, a category, a row's path or label) gives another.
+
+    Parameters
+    ----------
+    meta : dict
+    index : list of dict
+
+    Returns
+    -------
+    str
+    """
+    files = [[r["path"], r["sha256"]] if r.get("sha256") else [r["path"], int(r["size"]), int(r["mtime_ns"])]
+             for r in index]
+    model = {k: v for k, v in meta.items() if k not in STORE_FIELDS}
+    return capture_key(files, meta["categories"], [int(r["label"]) for r in index], meta["fit"], model,
+                       meta["version"])
 
 
 def write_index(path: Path, index_rows: list[dict]) -> None:
