@@ -247,3 +247,17 @@ def test_a_worker_fetches_a_batchs_results_while_the_next_one_computes(colour_fo
     # 15 images: a block of 12 in batches of 4, each batch's results fetched after the next one is dispatched,
     # then a block of 3
     assert events == ["run", "run", "fetch", "run", "fetch", "fetch", "run", "fetch"]
+
+
+def test_a_chunk_that_is_a_link_is_never_read(colour_folder, tmp_path, dask_client, saved_network):
+    """Third campaign, row 4: a Zarr chunk as a link to a file outside was read."""
+    import shutil
+
+    _, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
+    chunk = out / "activations" / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
+    copy = tmp_path / "chunk-elsewhere"
+    shutil.copyfile(chunk, copy)
+    chunk.unlink()
+    chunk.symlink_to(copy)
+    with pytest.raises(StoreError, match="is a symbolic link"):
+        catsel.load_activations(out)

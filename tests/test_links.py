@@ -155,3 +155,24 @@ def test_a_figure_path_matplotlib_cannot_write_is_one_line_before_any_work(tmp_p
     err = capsys.readouterr().err
     assert code == 2 and "--out" in err and "x.txt" in err and "Traceback" not in err
     assert not (tmp_path / "x.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["activations/meta.json", "activations/index.csv", "activations/progress.json",
+                                  "activations", "layer_summary.csv", "selectivity.csv", "run.json"])
+def test_a_record_or_store_that_is_a_link_out_of_the_run_folder_is_never_read(colour_folder, tmp_path, name):
+    """Third campaign, row 4: index.csv, meta.json, selectivity.csv or the whole activations/ as links to files
+    outside were read (exit 0, or a "damaged" line that did not name the link)."""
+    import shutil
+
+    out = tmp_path / "out"
+    catsel.run(colour_folder, out, model="vgg16", weights="none", image_size=32, layers=["block1_conv1"],
+               progress=False, shuffles=20)
+    elsewhere = tmp_path / "elsewhere" / Path(name).name
+    elsewhere.parent.mkdir()
+    target = out / name
+    (shutil.copytree if target.is_dir() else shutil.copyfile)(target, elsewhere)
+    (shutil.rmtree if target.is_dir() else Path.unlink)(target)
+    target.symlink_to(elsewhere)
+    with pytest.raises(StoreError, match="leads outside") as info:
+        catsel.load_run(out)
+    assert "\n" not in str(info.value)

@@ -428,9 +428,11 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
 
     path = check_path("path", path, "a store or run folder")
     if not (path / "meta.json").exists() and (path / "activations" / "meta.json").exists():
-        path = path / "activations"
+        path = inside(path, "activations", what="store folder")  # a link out of the run folder is refused
     if not (path / "meta.json").exists():
         raise StoreError(f"{path} is not an activations store (no meta.json); run `catsel run` or catsel.capture first")
+    for record in ("meta.json", "progress.json", "index.csv", "arrays.zarr"):  # read, never through a link out
+        inside(path, record, what="record")
     recorded = read_record(path / "meta.json")
     meta = StoreMeta.from_json(recorded, path / "meta.json")
     progress = read_record(path / "progress.json")

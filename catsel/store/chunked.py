@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def open_chunked(path: Path, name: str, shape: tuple[int, int]):
 
     where = inside(path / "arrays.zarr", name, source=path / "meta.json", what="layer name")
     dtype = ARRAYS[name.split("/")[0]][0]
+    for folder, _, files in os.walk(where):  # no chunk or description read through a link
+        for file in files:
+            if os.path.islink(os.path.join(folder, file)):
+                raise StoreError(f"{os.path.join(folder, file)} is a symbolic link: a store's chunks are its own "
+                                 "files; the store was edited: rerun the capture into a new folder")
     try:
         array = zarr.open_array(str(where), mode="r")
     except Exception as exc:  # zarr raises several kinds for a missing or damaged array

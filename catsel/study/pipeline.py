@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import CatselError, StoreError
-from ..paths import file_digest, shown
+from ..paths import file_digest, inside, shown
 from .record import RunRecord
 from ..options import check_output_folder, check_path, named
 from .settings import Settings
@@ -455,7 +455,7 @@ def run_settings(out: str | os.PathLike) -> "RunRecord | None":
     """
     from .record import RunRecord
 
-    path = Path(out) / "run.json"
+    path = inside(out, "run.json", what="record")  # never through a link out of the folder
     return RunRecord.read(path) if path.is_file() else None
 
 
@@ -502,7 +502,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
         raise StoreError(between.format("activations/"))
     contents = {}
     for name in (written[0], "layer_summary.csv"):
-        contents[name] = (out / name).read_bytes()
+        contents[name] = inside(out, name, what="table").read_bytes()  # never through a link out of the folder
         if files is not None and hashlib.sha256(contents[name]).hexdigest() != files.get(name):
             raise StoreError(between.format(name))
     frames = []
