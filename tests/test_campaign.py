@@ -419,3 +419,88 @@ def test_an_edited_network_description_is_refused_when_read_and_repaired_by_the_
     for layer in first.layers:
         np.testing.assert_array_equal(again[layer], first[layer])
     assert catsel.load_activations(out).meta.layers == first.meta.layers
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from conftest import square_folder
+
+    root = tmp_path_factory.mktemp("finished")
+    data = square_folder(root / "data", {"red": 6, "green": 6}, seed=0, noise=60, box=(4, 12, 4, 12), value=200)
+    out = root / "out"
+    catsel.run(data, out, model="vgg16", weights="none", image_size=32, layers=["block1_conv1", "block2_conv1"],
+               progress=False, shuffles=20)
+    return root, data, out
+
+
+def _one_line(capsys, code):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("catsel: error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("command, says", [
+    (lambda root, out: ["report", str(out), "--out", str(root)], "is a folder, where a file is meant"),
+    (lambda root, out: ["compare", str(out), str(out), "--out", str(root)], "is a folder, where a file is meant"),
+    (lambda root, out: ["lesion", str(out), "--category", "red", "--layer", "block1_conv1",
+                        "--out", str(root / "data" / "red" / "00.png")], "exists already and is in the way"),
+])
+def test_an_output_the_file_system_refuses_is_one_line(finished_run, capsys, command, says):
+    """Row 18: `compare --out DIR`, `report --out DIR`, `lesion --out FILE` ended in raw tracebacks."""
+    root, _, out = finished_run
+    try:
+        code = main(command(root, out))
+    except SystemExit as stop:
+        code = stop.code
+    assert says in _one_line(capsys, code)
+
+
+def test_a_cache_that_is_a_file_is_one_line(finished_run, capsys, tmp_path):
+    """Row 18: `--cache FILE` ended in a raw traceback."""
+    _, data, _ = finished_run
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    code = main(["run", str(data), "--out", str(tmp_path / "o"), "--weights", "none", "--image-size", "32",
+                 "--layers", "block1_conv1", "--cache", str(cache), "--no-progress", "--shuffles", "20"])
+    assert str(cache) in _one_line(capsys, code)
+
+
+@pytest.mark.parametrize("record, damage", [
+    ("activations/meta.json", lambda p: p.write_text("[" * 200_000 + "]" * 200_000)),
+    ("run.json", lambda p: p.write_text("{\"a\": " * 100_000 + "1" + "}" * 100_000)),
+    ("activations/index.csv", lambda p: p.write_text(p.read_text().replace("red/", "red/" + "x" * 200_000, 1))),
+])
+def test_a_crafted_record_is_one_line_in_every_command(finished_run, tmp_path, capsys, record, damage):
+    """Row 17: JSON nested 200,000 levels (RecursionError in every command), an index.csv field of 200,000
+    characters (_csv.Error)."""
+    import shutil
+
+    _, _, out = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    damage(copy / record)
+    code = main(["report", str(copy), "--out", str(tmp_path / "r.html")])
+    assert Path(record).name in _one_line(capsys, code)  # the file named, in one line
+
+
+@pytest.mark.parametrize("address", ["foo", "tcp://host", "host:port"])
+def test_a_scheduler_address_without_a_port_is_refused_before_any_work(colour_folder, tmp_path, capsys, address):
+    """Row 19: `--scheduler foo` ended in `ValueError: missing port number` after the scan and the network."""
+    with pytest.raises(CatselError, match="is not local:N, cuda or a scheduler's address"):
+        catsel.Settings(scheduler=address)
+    code = main(["run", str(colour_folder), "--out", str(tmp_path / "o"), "--scheduler", address, "--no-progress"])
+    assert "tcp://HOST:PORT" in _one_line(capsys, code)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_one_line(colour_folder, tmp_path, capsys, monkeypatch):
+    """Row 19: an unreachable scheduler ended in an OSError traceback after 30 s."""
+    pytest.importorskip("distributed")
+    import catsel.capturing.cluster as cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2)
+    code = main(["run", str(colour_folder), "--out", str(tmp_path / "o"), "--weights", "none", "--image-size", "32",
+                 "--layers", "block1_conv1", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    assert "cannot be reached" in _one_line(capsys, code)

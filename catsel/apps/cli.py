@@ -596,6 +596,24 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     print(f"Capture: {speed} on {run['keras_backend']} ({run['device']}); total {run['total_seconds']:.1f} s")
 
 
+def os_problem(exc: OSError) -> str:
+    """One line for an error of the file system: the file, what is wrong, and what to do."""
+    import errno
+
+    where = exc.filename if exc.filename is not None else "a file"
+    fixes = {
+        errno.EACCES: "it cannot be written or read here (permission denied): choose a folder you can write "
+                      "(--out), or change its permissions",
+        errno.EPERM: "the operation is not permitted there: choose another folder (--out)",
+        errno.EROFS: "it is on a read-only file system: choose a folder you can write (--out)",
+        errno.ENOSPC: "the disk is full: free space, or write elsewhere (--out), and rerun",
+        errno.EISDIR: "it is a folder, where a file is meant: name a file (--out)",
+        errno.ENOTDIR: "a part of the path is a file, where a folder is meant: name another path",
+        errno.EEXIST: "it exists already and is in the way: remove it, or name another path",
+    }
+    return f"{where}: {fixes.get(exc.errno, (exc.strerror or type(exc).__name__) + ': check the path and rerun')}"
+
+
 def capture_words(captured: int, images: int) -> str:
     """What this run captured, in words: its files beside the study's images.
 
@@ -747,6 +765,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_lesion(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # what the file system refuses, where catsel has no better word: the file and the fix
+        print(f"catsel: error: {os_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("catsel: interrupted; rerun the same command to resume the capture", file=sys.stderr)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import warnings
 import zlib
@@ -94,7 +95,20 @@ def connect(scheduler: str):
         client = Client(cluster)
         _MADE[id(client)] = cluster  # closed with the client (see close)
         return client
-    return Client(scheduler)
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:  # distributed raises OSError after its timeout
+        raise CatselError(f"the scheduler {scheduler} cannot be reached within {CONNECT_TIMEOUT} s "
+                          f"({type(exc).__name__}); start it (`dask scheduler`, then `dask worker ADDRESS`) or check "
+                          "the address") from None
+
+
+#: A scheduler's address: an optional protocol, a host and a port.
+_ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[^\s:/]+:\d{1,5}|(?:[a-z][a-z0-9+.-]*://)?\[[0-9a-fA-F:]+\]:\d{1,5}"
+                      r"|inproc://\S+")
+
+#: Seconds to reach a scheduler before saying it cannot be.
+CONNECT_TIMEOUT = 10
 
 
 def local_workers(scheduler: str) -> int | None:
@@ -114,6 +128,11 @@ def local_workers(scheduler: str) -> int | None:
         For ``local`` without a positive number.
     """
     if not scheduler.startswith("local"):
+        if scheduler != "cuda" and not _ADDRESS.fullmatch(scheduler):
+            from ..options import named
+
+            raise CatselError(f"{named('scheduler')} {scheduler!r} is not local:N, cuda or a scheduler's address "
+                              "with its port (tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786)")
         return None
     _, _, count = scheduler.partition(":")
     if not count.isdigit() or int(count) < 1:

@@ -487,8 +487,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
         if len(index) == n and all(identity_all) and recorded_key(recorded, index) != meta.key:
             raise StoreError(f"{path}: meta.json and index.csv no longer give the store's key: one was edited or "
                              "damaged (or another catsel version wrote them); rerun the capture to repair it")
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, csv.Error) as exc:  # csv.Error: a field
+        raise StoreError(f"{damaged} ({type(exc).__name__}: {str(exc)[:80]})") from None  # past its size limit
     if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):
         raise StoreError(f"{damaged} ({len(index)} rows for {n} images)")
     keep = np.array([i not in skipped for i in range(n)], dtype=bool)

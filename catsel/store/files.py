@@ -159,7 +159,7 @@ def read_record(path: Path) -> dict:
         data = read_json(path)
     except FileNotFoundError:
         raise StoreError(f"{path} is missing: the store is damaged; rerun the capture to repair it") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands of levels deep
         raise StoreError(f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:80]}); the store is damaged: "
                          "rerun the capture to repair it") from None
     if not isinstance(data, dict):

@@ -247,7 +247,7 @@ class RunRecord:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested thousands of levels deep
             raise StoreError(f"{path} cannot be read ({exc}); rerun `catsel run` to write it again") from None
         return cls.from_json(data, path)
 
