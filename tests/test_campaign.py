@@ -3,6 +3,7 @@ now stops at the door with one line naming the option or file, before any work."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -300,6 +301,9 @@ DAMAGE = {  # rows 6 and 13 to 16 of the third campaign, each a damage the next 
     "meta.json a layer's units": lambda s: _edit_meta(s, lambda m: m["layers"][0].update(units=99)),
     "meta.json two layers' names swapped": lambda s: _edit_meta(s, _remove_layer_names),
     "an array replaced by a folder": _array_as_folder,
+    "progress.json skips every image": lambda s: (s / "progress.json").write_text(json.dumps({
+        **json.loads((s / "progress.json").read_text()),
+        "skipped": {str(i): "crafted" for i in range(json.loads((s / "meta.json").read_text())["n_rows"])}})),
 }
 
 
@@ -504,3 +508,12 @@ def test_an_unreachable_scheduler_is_one_line(colour_folder, tmp_path, capsys, m
     code = main(["run", str(colour_folder), "--out", str(tmp_path / "o"), "--weights", "none", "--image-size", "32",
                  "--layers", "block1_conv1", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
     assert "cannot be reached" in _one_line(capsys, code)
+
+
+def test_a_store_whose_record_skips_every_image_is_one_line_when_read(colour_folder, tmp_path):
+    """Row 17: every row skipped (progress.json edited): `visualize` and `lesion` ended in raw tracebacks."""
+    out = tmp_path / "out"
+    _captured(colour_folder, out)
+    DAMAGE["progress.json skips every image"](out / "activations")
+    with pytest.raises(catsel.StoreError, match="skips rows that are not the store's, or every image of a category"):
+        catsel.load_activations(out)

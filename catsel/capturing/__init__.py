@@ -192,7 +192,20 @@ def capture(
                     say(f"the capture in {path} has no spatial {' or '.join(missing)}: an extra pass computes them")
                 captured += run(where, part)
             finished = None
-        acts = finished if finished is not None else load_activations(path)
+        if captured:
+            _check_readable(path, images)  # a category none of whose images could be read: its folder named
+        try:
+            acts = finished if finished is not None else load_activations(path)
+        except StoreError as exc:
+            if captured:  # computed just now: not a record of an earlier run
+                raise
+            # a store reused as finished whose records do not hold together when read: set aside, captured again
+            warnings.warn(f"{str(exc).split('; ')[0]}: the store is set aside and captured again", UserWarning,
+                          stacklevel=3)
+            set_aside(path, None)
+            captured = run(path, meta)
+            _check_readable(path, images)
+            acts = load_activations(path)
     acts.captured = captured  # rows this call computed (a resumed or reused store counts less)
     check_categories(acts, images)
     return acts
@@ -242,6 +255,18 @@ def _finished(path: Path) -> bool:
         return read_record(path / "progress.json").get("complete") is True
     except (OSError, ValueError, AttributeError, StoreError):
         return False
+
+
+def _check_readable(path: Path, images: ImageFolder) -> None:
+    """:func:`check_categories` from the store's own progress, before the store is read."""
+    skipped = {int(k) for k in read_record(path / "progress.json").get("skipped", {})}
+    kept = {label for row, label in enumerate(images.labels) if row not in skipped}
+    empty = [c for k, c in enumerate(images.categories) if k not in kept]
+    if empty:
+        raise DatasetError(
+            f"category folder {images.root / empty[0]} has no readable image "
+            f"(see {path / 'progress.json'} for the reasons); add readable images or remove the folder"
+        )
 
 
 def check_categories(acts: Activations, images: ImageFolder) -> None:

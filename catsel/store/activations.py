@@ -492,6 +492,10 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
     if len(index) != n or (len(labels_all) and not 0 <= labels_all.min() <= labels_all.max() < len(meta.categories)):
         raise StoreError(f"{damaged} ({len(index)} rows for {n} images)")
     keep = np.array([i not in skipped for i in range(n)], dtype=bool)
+    if any(not 0 <= i < n for i in skipped) or n and not set(range(len(meta.categories))) <= set(labels_all[keep]):
+        # a capture always keeps an image of every category (or stops, naming the folder): this one does not
+        raise StoreError(f"{path / 'progress.json'} skips rows that are not the store's, or every image of a "
+                         "category; the store was edited or damaged: rerun the capture to repair it")
     labels = labels_all[keep]
     paths = [p for p, k in zip(paths_all, keep) if k]
     identity = [p for p, k in zip(identity_all, keep) if k]
