@@ -261,3 +261,28 @@ def test_a_chunk_that_is_a_link_is_never_read(colour_folder, tmp_path, dask_clie
     chunk.symlink_to(copy)
     with pytest.raises(StoreError, match="is a symbolic link"):
         catsel.load_activations(out)
+
+
+def _zarr_json_deleted(store):
+    (store / "arrays.zarr" / "zarr.json").unlink()
+
+
+def _chunk_as_folder(store):
+    chunk = store / "arrays.zarr" / CHUNK[0] / CHUNK[1] / CHUNK[2]
+    chunk.unlink()
+    chunk.mkdir()
+
+
+@pytest.mark.parametrize("damage", [_zarr_json_deleted, _chunk_as_folder])
+def test_a_damaged_chunked_store_is_one_line_when_read_and_repaired_by_the_rerun(colour_folder, tmp_path,
+                                                                                  dask_client, saved_network, damage):
+    """Third campaign, row 16: a Zarr chunk replaced by a folder gave four worker tracebacks, then a misleading
+    "cannot be written"; `arrays.zarr/zarr.json` deleted gave `GroupNotFoundError` in every command."""
+    single, out = _captures(colour_folder, tmp_path, dask_client, saved_network)
+    damage(out / "activations")
+    with pytest.raises(StoreError) as info:
+        catsel.load_activations(out, verify=True)
+    assert "\n" not in str(info.value)
+    acts, said = _rerun(colour_folder, out, dask_client, saved_network)
+    _same(acts, single)
+    _same(catsel.load_activations(out, verify=True), single)

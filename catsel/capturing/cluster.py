@@ -318,14 +318,15 @@ def capture_cluster(amodel, images, path: Path, meta, rows: list[dict], *, clien
     from tqdm.auto import tqdm
 
     from ..errors import StoreError
-    from ..store import (ARRAYS, block_damage, chunked_arrays, open_chunked, set_aside, write_error, write_index,
-                         write_json)
+    from ..store import (ARRAYS, block_damage, chunked_arrays, open_chunked, open_group, set_aside, write_error,
+                         write_index, write_json)
 
     recipe = _recipe(amodel)
     n, block = meta.n_rows, meta.block
     out = path.parent
     if (path / "meta.json").exists():  # this capture's store (the protocol set any other aside): resumed
         try:
+            open_group(path)
             for name, shape in chunked_arrays(meta).items():
                 open_chunked(path, name, shape)
         except StoreError as exc:  # arrays that are not the ones meta.json describes: start over

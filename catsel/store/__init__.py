@@ -49,7 +49,7 @@ public (``catsel.Activations``...); the rest is catsel's own.
 from __future__ import annotations
 
 from .activations import MMAP_ABOVE, Activations, load_activations
-from .chunked import block_damage, block_record, check_blocks, chunked_arrays, open_chunked
+from .chunked import block_damage, block_record, check_blocks, chunked_arrays, open_chunked, open_group, tree_damage
 from .files import (FULL, atomic_write, no_space, read_record, say, sweep_temporaries, take_blocks, write_error,
                     write_json)
 from .history import KEEP_STORES, set_aside
@@ -63,4 +63,4 @@ __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_act
            "LOCK_NAME", "KEEP_STORES",
            "MMAP_ABOVE", "INDEX_COLUMNS", "atomic_write", "set_aside", "block_record", "block_damage", "check_blocks",
            "chunked_arrays", "open_chunked", "write_error", "write_json", "write_index", "read_record", "no_space",
-           "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows", "sweep_temporaries"]
+           "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows", "sweep_temporaries", "open_group", "tree_damage"]

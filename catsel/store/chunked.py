@@ -15,7 +15,8 @@ from ..paths import inside
 from .files import read_record
 from .meta import ARRAYS, StoreMeta, is_int
 
-__all__ = ["open_chunked", "chunked_arrays", "block_record", "block_damage", "check_blocks", "WRITTEN_CODECS"]
+__all__ = ["open_chunked", "open_group", "tree_damage", "chunked_arrays", "block_record", "block_damage",
+           "check_blocks", "WRITTEN_CODECS"]
 
 
 #: How catsel writes a chunked array's bytes (``zarr.json``'s codecs): raw, little-endian, uncompressed.
@@ -49,11 +50,9 @@ def open_chunked(path: Path, name: str, shape: tuple[int, int]):
 
     where = inside(path / "arrays.zarr", name, source=path / "meta.json", what="layer name")
     dtype = ARRAYS[name.split("/")[0]][0]
-    for folder, _, files in os.walk(where):  # no chunk or description read through a link
-        for file in files:
-            if os.path.islink(os.path.join(folder, file)):
-                raise StoreError(f"{os.path.join(folder, file)} is a symbolic link: a store's chunks are its own "
-                                 "files; the store was edited: rerun the capture into a new folder")
+    damage = tree_damage(where)
+    if damage is not None:
+        raise StoreError(damage)
     try:
         array = zarr.open_array(str(where), mode="r")
     except Exception as exc:  # zarr raises several kinds for a missing or damaged array
@@ -73,6 +72,54 @@ def open_chunked(path: Path, name: str, shape: tuple[int, int]):
                          f"chunks {tuple(array.chunks)}): the store is damaged or edited; rerun the capture to "
                          "repair it")
     return array
+
+
+def tree_damage(where: Path) -> str | None:
+    """What is wrong with the files of a chunked array (None if nothing): a link, or a folder where a chunk
+    belongs (catsel's chunks are plain files, at ``c/<row block>/<column block>``).
+
+    Parameters
+    ----------
+    where : Path
+
+    Returns
+    -------
+    str or None
+        One line naming the file.
+    """
+    for folder, folders, files in os.walk(where):
+        for entry in folders + files:  # no chunk or description read through a link
+            if os.path.islink(os.path.join(folder, entry)):
+                return (f"{os.path.join(folder, entry)} is a symbolic link: a store's chunks are its own files; the "
+                        "store was edited: rerun the capture to repair it")
+        parts = os.path.relpath(folder, where).split(os.sep)
+        if parts[0] == "c" and len(parts) == 3:  # c/<row block>/<column block>: a 2-D array's chunk file
+            return (f"{folder} is a folder where a chunk belongs: the store is damaged; rerun the capture to "
+                    "repair it")
+    return None
+
+
+def open_group(path: Path, mode: str = "r"):
+    """The store's Zarr group (``arrays.zarr``), or one line saying it cannot be opened.
+
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    mode : str, default "r"
+
+    Returns
+    -------
+    zarr.Group
+    """
+    import zarr
+
+    where = inside(path, "arrays.zarr", what="arrays' folder")
+    try:
+        return zarr.open_group(str(where), mode=mode)
+    except Exception as exc:  # GroupNotFoundError for a deleted zarr.json, and what a damaged one makes zarr raise
+        raise StoreError(f"{where} cannot be opened ({type(exc).__name__}): the store is damaged; rerun the capture "
+                         "to repair it") from None
 
 
 def chunked_arrays(meta: "StoreMeta") -> dict:
@@ -168,13 +215,11 @@ def block_damage(group, record: dict, expected: dict, n: int, block: int, *, che
 def check_blocks(path: Path, meta: "StoreMeta", arrays: dict, verify: bool) -> None:
     """A chunked store's blocks, checked when it is read: every record whole, every chunk there (and, with
     ``verify``, every chunk's rows against the checksums its record holds)."""
-    import zarr
-
     n, block = meta.n_rows, meta.block
     if not is_int(block, 1, 2**31):
         raise StoreError(f"{path / 'meta.json'}: block is {block!r}, not a number of images; the store is damaged: "
                          "rerun the capture to repair it")
-    group = zarr.open_group(str(path / "arrays.zarr"), mode="r")
+    group = open_group(path)
     expected = chunked_arrays(meta)
     skipped = {}
     for first in range(0, n, block):
