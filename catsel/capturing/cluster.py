@@ -318,8 +318,8 @@ def capture_cluster(amodel, images, path: Path, meta, rows: list[dict], *, clien
     from tqdm.auto import tqdm
 
     from ..errors import StoreError
-    from ..store import (ARRAYS, block_damage, chunked_arrays, open_chunked, open_group, set_aside, write_error,
-                         write_index, write_json)
+    from ..store import (ARRAYS, StoreMeta, block_damage, chunked_arrays, open_chunked, open_group, read_record,
+                         repair_records, set_aside, write_error, write_index, write_json)
 
     recipe = _recipe(amodel)
     n, block = meta.n_rows, meta.block
@@ -329,6 +329,9 @@ def capture_cluster(amodel, images, path: Path, meta, rows: list[dict], *, clien
             open_group(path)
             for name, shape in chunked_arrays(meta).items():
                 open_chunked(path, name, shape)
+            # its records are this capture's own: written again where edited or damaged (as the .npy store's)
+            repair_records(path, meta, StoreMeta.from_json(read_record(path / "meta.json"), path / "meta.json"),
+                           rows)
         except StoreError as exc:  # arrays that are not the ones meta.json describes: start over
             warnings.warn(f"{str(exc).split(': the store')[0]}: the store is damaged and is captured again",
                           UserWarning, stacklevel=3)

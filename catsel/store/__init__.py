@@ -56,11 +56,12 @@ from .history import KEEP_STORES, set_aside
 from .lock import LOCK_NAME, folder_lock
 from .meta import (ARRAYS, FORMAT, INDEX_COLUMNS, LAYOUTS, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR,
                    LayerSpec, StoreMeta, index_rows, recorded_rows, write_index)
-from .npy import SAVE_EVERY, ActivationStore, array_damage, array_file, rows_crc
+from .npy import SAVE_EVERY, ActivationStore, array_damage, array_file, repair_records, rows_crc
 
 __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_activations", "folder_lock", "index_rows",
            "FORMAT", "VERSION", "ARRAYS", "MAIN_ARRAYS", "SUMMARIES", "PART", "NPY", "ZARR", "LAYOUTS", "SAVE_EVERY",
            "LOCK_NAME", "KEEP_STORES",
            "MMAP_ABOVE", "INDEX_COLUMNS", "atomic_write", "set_aside", "block_record", "block_damage", "check_blocks",
            "chunked_arrays", "open_chunked", "write_error", "write_json", "write_index", "read_record", "no_space",
-           "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows", "sweep_temporaries", "open_group", "tree_damage"]
+           "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows", "sweep_temporaries", "open_group", "tree_damage",
+           "repair_records"]

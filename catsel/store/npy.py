@@ -137,9 +137,21 @@ def _started_store(path: Path) -> bool:
                for entry in path.iterdir())
 
 
-def _repair_records(path: Path, meta: StoreMeta, old: StoreMeta, index_rows: list[dict]) -> None:
+def repair_records(path: Path, meta: StoreMeta, old: StoreMeta, index_rows: list[dict]) -> None:
     """Write ``index.csv`` and ``meta.json`` of a store being resumed or reused again from the capture's own
-    records where they differ (each replaced whole, :func:`atomic_write`), saying which."""
+    records where they differ (each replaced whole, :func:`atomic_write`), saying which.
+
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    meta : StoreMeta
+        The capture's own (with the store's kinds of array and block).
+    old : StoreMeta
+        What the store's ``meta.json`` says now.
+    index_rows : list of dict
+        The capture's ``index.csv``.
+    """
     import csv
     import io
 
@@ -318,7 +330,7 @@ class ActivationStore:
                 # are written again from it (an edited or damaged record is repaired, never trusted); the arrays
                 # are then checked against them, row by row
                 own = replace(meta, arrays=old.arrays, block=old.block)
-                _repair_records(path, own, old, index_rows)
+                repair_records(path, own, old, index_rows)
                 return cls(path, own, rows_done, skipped, crc)
             set_aside(path, old)
         elif path.exists() and any(path.iterdir()):
