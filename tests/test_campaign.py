@@ -517,3 +517,46 @@ def test_a_store_whose_record_skips_every_image_is_one_line_when_read(colour_fol
     DAMAGE["progress.json skips every image"](out / "activations")
     with pytest.raises(catsel.StoreError, match="skips rows that are not the store's, or every image of a category"):
         catsel.load_activations(out)
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(finished_run, capsys, monkeypatch, tmp_path):
+    """Row 18: a read-only OUT for `report` ended in a raw traceback (simulated: the tests run as root, whom
+    permissions do not stop)."""
+    import errno
+
+    import catsel.store.files as files
+
+    _, _, out = finished_run
+
+    def refused(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(files.os, "replace", refused)
+    code = main(["report", str(out), "--out", str(tmp_path / "report.html")])
+    assert "permission denied" in _one_line(capsys, code)
+
+
+def test_a_cache_the_system_refuses_is_one_line(finished_run, capsys, tmp_path):
+    """Row 18: `--cache /proc/self` ended in a raw traceback."""
+    _, data, _ = finished_run
+    code = main(["run", str(data), "--out", str(tmp_path / "o"), "--weights", "none", "--image-size", "32",
+                 "--layers", "block1_conv1", "--cache", "/proc/self", "--no-progress", "--shuffles", "20"])
+    assert "/proc/self" in _one_line(capsys, code)
+
+
+def test_a_full_disk_while_visualize_writes_is_one_line(finished_run, capsys, monkeypatch, tmp_path):
+    """Row 18: a full disk in `visualize` ended in a raw traceback."""
+    import errno
+
+    from matplotlib.figure import Figure
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    _, _, out = finished_run
+    code = main(["visualize", str(out), "--layer", "block1_conv1", "--unit", "0", "--steps", "2",
+                 "--out", str(tmp_path / "v.png")])
+    line = _one_line(capsys, code)
+    assert "v.png" in line and ("full" in line or "space" in line)
+    assert not (tmp_path / "v.png").exists()
