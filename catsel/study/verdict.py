@@ -110,8 +110,9 @@ def significant_sentence(summary: pd.DataFrame) -> str | None:
     if "evidence" in summary:
         within = summary[~summary["evidence"].fillna(False).astype(bool) & (summary["n_significant"] > 0)]
         if len(within):
-            text += (f" In {len(within)} layer x category counts within chance it is shown as 'within null': those "
-                     "units are not evidence of selectivity, since as many pass the rule under shuffled labels.")
+            text += (f" In {len(within)} layer x category counts within chance it is marked 'within null': those "
+                     "units pass their own test, but the layer's count is no evidence of selectivity, since as many "
+                     "units pass the threshold rule under shuffled labels.")
     return text
 
 
@@ -153,7 +154,7 @@ def null_sentence(summary: pd.DataFrame) -> str | None:
         return None
     found = int(summary["n_selective"].sum())
     expected = float((summary["null_proportion"] * summary["n_units"]).sum())
-    share = f" ({expected / found:.0%} of them)" if found else ""
+    share = f" ({expected / found:.0%} of them)" if 0 < expected <= found else " (the null finds more)" if found else ""
     return (f"Shuffled-label null: with labels that carry no information, the same rule marks {expected:.0f} "
             f"unit x category pairs selective, against {found} here{share}; a count is evidence of selectivity "
             "only where it is beyond the null (column `verdict` of layer_summary.csv, * in this table, filled "
