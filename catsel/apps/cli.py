@@ -655,8 +655,9 @@ def cmd_lesion(args) -> int:
                    repeats=args.repeats, mode=args.mode, progress=True)
     csv, png = write_lesion(table, out)
     own = table.set_index("scored_category").loc[args.category]
-    print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average over "
-          f"the folds ({args.mode}), read out at {own['readout_layer']}: {args.category} accuracy {own['accuracy_intact']:.0%} drops by "
+    print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average "
+          f"over the folds ({args.mode}), read out at {own['readout_layer']}: {args.category} accuracy "
+          f"{own['accuracy_intact']:.0%} drops by "
           f"{own['drop_selected']:.0%}; random units of the same number: {own['drop_random_mean']:.0%} (95th pct. "
           f"{own['drop_random_high']:.0%}, p = {own['p_value']:.2f}); the least selective: "
           f"{own['drop_least_selective']:.0%}")
