@@ -183,3 +183,13 @@ def test_an_untrained_network_records_no_untrained_twin(tmp_path):
                             layers=["block1_conv1"], null=True, untrained_seeds=2, progress=False, shuffles=50)
     assert result.record.null_baselines is False and result.record.untrained_seeds is None
     assert not (tmp_path / "out" / "untrained").exists()
+
+
+def test_a_category_without_evidence_is_told_its_strongest_count_and_why_it_is_not_enough():
+    summary = pd.DataFrame({"layer": pd.Categorical(["a", "b"], ["a", "b"]), "category": ["x", "x"],
+                            "proportion": [0.85, 0.4], "excess": [0.55, 0.1], "null_high": [0.758, 0.5],
+                            "null_p": [0.003, 0.2], "null_q": [0.12, 0.2], "evidence": [False, False]})
+    line = verdict_sentences(summary)[0]
+    assert line.startswith("x: no layer shows evidence of x-selective units beyond chance; no best layer.")
+    assert ("Its strongest count, a (85.0%), has p = 0.003 (the share of shuffles that reach it; their 95th "
+            "percentile is 75.8%) and q = 0.12 over the 2 counts.") in line

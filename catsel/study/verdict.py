@@ -67,8 +67,16 @@ def verdict_sentences(summary: pd.DataFrame) -> list[str]:
     for category, rows in summary.groupby("category", observed=True, sort=False):
         marked = rows[rows["evidence"].fillna(False).astype(bool)]
         if marked.empty:
-            lines.append(f"{category}: no layer shows evidence of {category}-selective units beyond chance; no best "
-                         "layer.")
+            line = (f"{category}: no layer shows evidence of {category}-selective units beyond chance; no best "
+                    "layer.")
+            if {"null_p", "null_q", "null_high"} <= set(rows.columns) and rows["null_p"].notna().any():
+                # the strongest count, and why it is not enough: a wide null (units that move together under a
+                # shuffle), or the number of counts asked about at once
+                top = rows.loc[rows["null_p"].idxmin()]
+                line += (f" Its strongest count, {top['layer']} ({top['proportion'] * 100:.1f}%), has p = "
+                         f"{top['null_p']:.3g} (the share of shuffles that reach it; their 95th percentile is "
+                         f"{top['null_high'] * 100:.1f}%) and q = {top['null_q']:.2g} over the {len(summary)} counts.")
+            lines.append(line)
             continue
         best = marked.loc[marked["excess"].idxmax()]
         line = (f"{category}: beyond chance in {len(marked)} of {len(rows)} layers{at}: "
