@@ -541,8 +541,10 @@ def _ylabel(attrs: dict) -> str:
     return ylabel
 
 
-#: The line every figure of an untrained network carries, in :data:`UNTRAINED_COLOUR`.
+#: The line every figure of an untrained network carries, in red (``UNTRAINED_COLOUR``).
 UNTRAINED_MARK = "UNTRAINED NETWORK (random weights): a control, not the study's result"
+
+#: The colour of an untrained network's title.
 UNTRAINED_COLOUR = "#b00000"
 
 

@@ -202,7 +202,17 @@ def shuffled_draws(acts: Activations, *, index: str = INDEX, threshold: float = 
 
     Parameters
     ----------
-    See :func:`shuffled_baseline`.
+    acts : Activations
+    index : str, default "paper"
+    threshold : float, default 0.01
+    shuffles : int, default 1000
+        Label shuffles.
+    layers : list of str, optional
+    seed : int, default 0
+    blockwise : bool, optional
+        Read the store block by block of images (see :func:`shuffled_baseline`).
+    among : ndarray of bool, shape (categories, units), optional
+        Count only these unit × category pairs.
 
     Returns
     -------
@@ -281,7 +291,22 @@ def layer_evidence(p_values: np.ndarray, level: float) -> tuple[np.ndarray, np.n
 
 
 def shuffles_needed(cells: int, level: float) -> int:
-    """Shuffles with which one count among ``cells`` can reach ``level`` after the correction: p = 1/(S+1) <= level/cells."""
+    """Shuffles with which one count among ``cells`` can reach ``level`` after the correction.
+
+    A count's p-value is at least ``1 / (shuffles + 1)``; alone among
+    ``cells`` counts, Benjamini-Hochberg marks it when that is at most
+    ``level / cells``.
+
+    Parameters
+    ----------
+    cells : int
+        The layer × category counts of the run.
+    level : float
+
+    Returns
+    -------
+    int
+    """
     return int(np.ceil(cells / level)) - 1
 
 
