@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,scale,test,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,scale,brain,test,docs]"
 	touch $@
 
 demo: $(STAMP)

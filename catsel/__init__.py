@@ -9,6 +9,7 @@ Data flows one way, and the package's folders are its stages, each using only th
     selecting/  eq. 1-2, the selective rule                   → the selectivity table, the layer summary
     stats/      nulls, permutations, reliability, controls    → evidence beside every count
     figures/    Figure 1, units' top images, maximisation     → Axes, Figures, Displays
+    brain/      layers and selective units against brain data → RSA, encoding, noise ceilings
     study/      the pipeline, its record, report, comparison, lesions, the paper's findings
     apps/       the command line, the explorers, the course
 
@@ -67,7 +68,7 @@ _EXPORTS = {
     "StoreError": "errors", "WeightsUnavailableError": "errors",
 }
 #: The stages, in the order data flows through them, and the modules every stage may use.
-STAGES = ("images", "network", "store", "capturing", "selecting", "stats", "figures", "study", "apps")
+STAGES = ("images", "network", "store", "capturing", "selecting", "stats", "figures", "brain", "study", "apps")
 _SUBMODULES = set(STAGES) | {"errors", "former", "options", "paths", "startup"}
 
 former.install()  # catsel 0.1.0's modules, found where they are now (catsel.former)
@@ -111,7 +112,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
 #: The public modules besides the top level: the statistics, the figures, the study's comparisons, lesions and
 #: findings, the explorers and the course's checks. The other modules are internal: their names may change
 #: between versions.
-PUBLIC_MODULES = ("stats", "figures.plots", "figures.visualize", "network.maximise", "study.comparison",
+PUBLIC_MODULES = ("stats", "brain", "figures.plots", "figures.visualize", "network.maximise", "study.comparison",
                   "study.lesions", "study.paper", "apps.widgets", "apps.course")
 
 #: The public names: one list, the keys of the map above (the imports for type checkers repeat them, and

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError", "StoreError"]
+__all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError", "StoreError",
+           "BrainDataError"]
 
 
 class CatselError(Exception):
@@ -33,6 +34,10 @@ class WeightsUnavailableError(ModelError):
 
 class StoreError(CatselError):
     """An activations store is missing, incomplete or not a catsel store."""
+
+
+class BrainDataError(CatselError):
+    """Brain or behaviour data (RDMs, responses, their image names) cannot be read or matched to a run."""
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:

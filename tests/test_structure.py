@@ -369,7 +369,7 @@ def test_one_figure_convention_for_every_public_figure():
     import inspect
 
     modules = ["catsel.figures.plots", "catsel.figures.visualize", "catsel.study.comparison",
-               "catsel.study.lesions"]
+               "catsel.study.lesions", "catsel.brain.display"]
     drawers, displays = [], []
     for name in modules:
         module = importlib.import_module(name)
@@ -380,7 +380,7 @@ def test_one_figure_convention_for_every_public_figure():
             elif inspect.isfunction(obj) and {"ax", "fig"} & set(inspect.signature(obj).parameters) and \
                     next(iter(inspect.signature(obj).parameters)) not in ("ax", "fig", "figure"):
                 drawers.append(obj)  # not a helper working on a figure it is given (clear_data, fit_fonts)
-    assert len(drawers) >= 9 and len(displays) == 4
+    assert len(drawers) >= 9 and len(displays) == 5
     wrong = []
     for function in drawers:
         parameters = inspect.signature(function).parameters

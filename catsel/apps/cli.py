@@ -262,6 +262,44 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--defaults", action="store_true", help="list only the layers captured by default")
     _verbose(layers)
 
+    brain = sub.add_parser("brain", help="a run's layers and selective units against brain data: RDMs, noise "
+                                         "ceilings, encoding, random units, the untrained twin",
+                           description="Compare every layer of a finished run with brain (or behaviour) data matched "
+                                       "by image name: its RDM against the brain RDM(s) by rank correlation, with a "
+                                       "bootstrap interval and the noise ceiling, beside the category-model RDMs; "
+                                       "cross-validated ridge encoding of responses per region; each category's "
+                                       "selective units against random sets of as many units. Writes brain.csv and "
+                                       "brain.png.")
+    brain.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
+    given = brain.add_mutually_exclusive_group(required=True)
+    given.add_argument("--rdm", nargs="+", metavar="FILE",
+                       help="dissimilarity matrices (.npy n x n or subjects x n x n, .csv, .mat); several files are "
+                            "several subjects")
+    given.add_argument("--responses", metavar="FILE",
+                       help="responses, images x columns (.npy, or .csv/.parquet with an 'image' column and an "
+                            "optional 'repetition' column)")
+    brain.add_argument("--names", metavar="FILE", help="the image of each row, one per line (file name or path "
+                                                       "in the data folder)")
+    brain.add_argument("--variable", help="the variable of a .mat file")
+    brain.add_argument("--regions", metavar="FILE", help="the region of each response column, one per line")
+    brain.add_argument("--measure", default="spearman", choices=("spearman", "tau-a", "kendall", "corr", "cosine"),
+                       help="how RDMs are compared (default spearman)")
+    brain.add_argument("--distance", default="correlation", choices=("correlation", "euclidean"),
+                       help="a layer RDM's dissimilarity (default correlation)")
+    brain.add_argument("--categories", help="comma-separated categories whose selective units are tested "
+                                            "(default: all)")
+    brain.add_argument("--layers", help="comma-separated layers compared (default: all captured)")
+    brain.add_argument("--selective-layers", help="comma-separated layers where selective units meet random ones "
+                                                  "(default: each category's best layer with evidence)")
+    brain.add_argument("--random-sets", type=int, default=1000, help="random unit sets (default 1000; 0: none)")
+    brain.add_argument("--bootstrap", type=int, default=100, help="image resamples for the intervals (default 100)")
+    brain.add_argument("--folds", type=_positive, default=5, help="encoding folds over images (default 5)")
+    brain.add_argument("--seed", type=int, default=0, help="the resamples', splits' and random sets' seed")
+    brain.add_argument("--out", help="folder for brain.csv and brain.png (default: RUN_DIR)")
+    brain.add_argument("--data", metavar="DIR", help=_DATA_HELP)
+    brain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _verbose(brain)
+
     explore = sub.add_parser("explore", help="open a run's interactive explorers as a Voila dashboard",
                              description="Show the threshold, layer and filter explorers of a finished run in "
                                          "Voila: a web page with the widgets and no code.")
@@ -665,6 +703,31 @@ def cmd_lesion(args) -> int:
     return 0
 
 
+def cmd_brain(args) -> int:
+    from ..brain import compare_brain, read_inputs, write_brain
+    from ..errors import BrainDataError
+    from ..paths import inside, not_a_link
+    from ..study.pipeline import load_run
+
+    out = not_a_link(args.out, what="the brain comparison's folder") if args.out else \
+        inside(args.run_dir, "brain.csv", what="brain table").parent
+    if args.random_sets < 0 or args.bootstrap < 0:
+        raise BrainDataError("--random-sets and --bootstrap take 0 or more")
+    split = (lambda text: [v.strip() for v in text.split(",") if v.strip()] if text else None)  # noqa: E731
+    brain, data = read_inputs(args.rdm, args.responses, args.names, args.variable, args.regions)  # before any work
+    run = load_run(args.run_dir, data_dir=args.data)
+    result = compare_brain(run, rdm=brain, responses=data, measure=args.measure, distance=args.distance,
+                           categories=split(args.categories), layers=split(args.layers),
+                           selective_layers=split(args.selective_layers), random_sets=args.random_sets,
+                           bootstrap=args.bootstrap, folds=args.folds, seed=args.seed,
+                           progress=False if args.no_progress else None)
+    csv, png = write_brain(result, out)
+    for note in result.notes:
+        print(note)
+    print(f"Wrote {csv} and {png}")
+    return 0
+
+
 def cmd_course(args) -> int:
     import ast
 
@@ -764,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_course(args)
         if args.command == "lesion":
             return cmd_lesion(args)
+        if args.command == "brain":
+            return cmd_brain(args)
     except CatselError as exc:
         print(f"catsel: error: {exc}", file=sys.stderr)
         return 2

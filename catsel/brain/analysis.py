@@ -1,0 +1,431 @@
+"""A finished run against brain or behaviour data: every layer, the category models, selective against random
+units, encoding, and the untrained twin beside them; one table, its sentences, and a figure.
+
+:func:`compare_brain` is what ``catsel brain RUN`` runs. Its table has one row per analysis (``rsa`` or
+``encoding``) × network × layer × target (``brain``, a category model, or a region) × units (``all``, or
+``selective: C``), with the value, its interval, the noise ceiling, and for selective units the random
+sets' mean, 95th percentile and p-value.
+
+**Which images choose the selective units.** A unit chosen and tested on the same images favours itself.
+When the run has a localizer, its units were chosen there and every matched image is used. Otherwise the
+matched images are split in two halves (stratified by category, seeded): the units are chosen on one half
+with the run's index and threshold, and their RDM and encoding are computed on the other. The ``selection``
+column says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..store import Activations
+from .data import BrainRDMs, BrainResponses, load_rdms, load_responses, match_images
+from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws, region_means
+from .rsa import (MEASURES, bootstrap_rows, brain_rdms, category_models, compare_values, layer_rdm, random_sets_p,
+                  rdm_table)
+
+__all__ = ["BrainResult", "compare_brain", "write_brain", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
+
+#: Random unit sets drawn against each category's selective units.
+RANDOM_SETS = 1000
+#: Bootstrap resamples of the images for each RDM comparison's interval.
+BOOTSTRAP = 100
+
+COLUMNS = ["analysis", "network", "layer", "target", "units", "measure", "value", "low", "high", "ceiling_low",
+           "ceiling_high", "normalised", "untrained_value", "beats_untrained", "random_mean", "random_95", "p",
+           "n_units", "n_images", "selection"]
+
+
+@dataclass
+class BrainResult:
+    """The comparison of a run with brain data.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per analysis × network × layer × target × units (see
+        :func:`compare_brain`).
+    notes : list of str
+        The sentences the printout and the report show.
+    model_label : str
+        The network, for the figure's title ("" when not known).
+    trained : bool or None
+        False for an untrained network (its figure is marked); None when not known.
+    """
+
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    model_label: str = ""
+    trained: bool | None = True
+
+    def display(self):
+        """The figure's :class:`~catsel.brain.BrainDisplay`.
+
+        Returns
+        -------
+        BrainDisplay
+        """
+        from .display import BrainDisplay
+
+        return BrainDisplay.from_result(self)
+
+
+def _split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two halves of the rows, stratified by label (a seeded shuffle within each category)."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        first += rows[: len(rows) // 2].tolist()
+        second += rows[len(rows) // 2:].tolist()
+    return np.sort(first), np.sort(second)
+
+
+def _selected_units(acts: Activations, rows: np.ndarray, layer: str, category: int, index: str,
+                    threshold: float) -> np.ndarray:
+    from ..selecting.selection import selectivity
+
+    half = Activations.from_arrays({layer: acts[layer][rows]}, acts.labels[rows], acts.categories)
+    table = selectivity(half, index=index, threshold=threshold)
+    chosen = table[(table["category"] == acts.categories[category]) & table["selective"]]
+    return np.sort(chosen["unit"].to_numpy(dtype=int))
+
+
+def _rows_of(acts: Activations, paths: list[str]) -> np.ndarray | None:
+    """The rows of ``acts`` holding these image paths (None when one is missing)."""
+    where = {p: i for i, p in enumerate(acts.paths)}
+    rows = [where.get(p) for p in paths]
+    return None if any(r is None for r in rows) else np.asarray(rows, dtype=int)
+
+
+def _category_layers(run, acts, categories, layers) -> dict:
+    """Category → the layers its selective units are tested in: the layers asked, else its best with evidence."""
+    if layers is not None:
+        return {c: list(layers) for c in categories}
+    summary = getattr(run, "summary", None)
+    if summary is None or "evidence" not in getattr(summary, "columns", ()):
+        return {c: [] for c in categories}
+    from ..selecting.selection import best_layers
+
+    best = best_layers(summary).set_index("category")["layer"]
+    return {c: ([str(best[c])] if c in best.index and isinstance(best[c], str) else []) for c in categories}
+
+
+def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | None = None, regions=None,
+                  measure: str = "spearman", distance: str = "correlation", categories=None, layers=None,
+                  selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int = BOOTSTRAP,
+                  folds: int = 5, components: int = COMPONENTS, untrained: Activations | None = None,
+                  seed: int = 0, progress: bool | None = None) -> BrainResult:
+    """Compare a finished run's layers and selective units with brain (or behaviour) data.
+
+    Parameters
+    ----------
+    run : RunResult or Activations
+        A run (:func:`catsel.load_run`, :func:`catsel.run`): its capture,
+        summary, settings and untrained twin are used. Bare activations work
+        too (no best layer is known then: pass ``selective_layers``).
+    rdm : str, path, list of them, or BrainRDMs, optional
+        Dissimilarity matrices (see :func:`catsel.brain.load_rdms`).
+    responses : str, path or BrainResponses, optional
+        Responses, images × columns (see :func:`catsel.brain.load_responses`).
+    names : str, path or list of str, optional
+        The image of each row of ``rdm`` or ``responses``.
+    variable : str, optional
+        The variable of a ``.mat`` RDM.
+    regions : str, path or list of str, optional
+        The region of each response column.
+    measure : str, default "spearman"
+        How RDMs are compared: ``"spearman"``, ``"tau-a"``, ``"kendall"``,
+        ``"corr"`` or ``"cosine"`` (rsatoolbox's names).
+    distance : str, default "correlation"
+        A layer RDM's dissimilarity (``"correlation"`` or ``"euclidean"``).
+    categories : list of str, optional
+        The categories whose selective units are tested (default: all).
+    layers : list of str, optional
+        The layers compared (default: all captured).
+    selective_layers : list of str, optional
+        The layers where selective units are tested against random ones
+        (default: each category's best layer with evidence, see
+        :func:`catsel.best_layers`; none for a category without evidence).
+    random_sets : int, default 1000
+        Random unit sets against the selective units (0: none).
+    bootstrap : int, default 100
+        Image resamples for the RDM intervals.
+    folds : int, default 5
+        Encoding folds over images.
+    components : int, default 100
+        The most dimensions a layer keeps for encoding.
+    untrained : Activations, optional
+        The untrained twin's capture (default: the run's, when it has one).
+    seed : int, default 0
+    progress : bool, optional
+        A progress bar (default: when a terminal shows it).
+
+    Returns
+    -------
+    BrainResult
+
+    Raises
+    ------
+    BrainDataError
+        Data that cannot be read or matched: one line naming the file.
+    """
+    from ..errors import BrainDataError
+    from ..selecting.indices import INDEX
+    from ..selecting.selection import THRESHOLD
+
+    if rdm is None and responses is None:
+        raise BrainDataError("nothing to compare with: give --rdm FILE (dissimilarity matrices) or --responses FILE")
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    acts = run if isinstance(run, Activations) else run.activations
+    settings = getattr(run, "settings", None)
+    index = getattr(settings, "index", INDEX)
+    threshold = getattr(settings, "threshold", THRESHOLD)
+    localizer = getattr(getattr(run, "record", None), "localizer", None)
+    # with a localizer, the run's own table chose its units there
+    localizer_table = getattr(run, "table", None) if localizer else None
+    untrained = untrained if untrained is not None else getattr(run, "untrained", None)
+    wanted = list(layers) if layers is not None else list(acts.layers)
+    unknown = [l for l in wanted if l not in acts.layers]
+    if unknown:
+        raise BrainDataError(f"layer {unknown[0]} was not captured in this run (it has {', '.join(acts.layers[:6])}"
+                             f"{', ...' if len(acts.layers) > 6 else ''})")
+    chosen = list(categories) if categories is not None else list(acts.categories)
+    for c in chosen:
+        if c not in acts.categories:
+            raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
+    tested = _category_layers(run, acts, chosen, selective_layers)
+    notes = []
+    frames = []
+    total = len(wanted) * ((rdm is not None) + (responses is not None)) * (1 + (untrained is not None)) + \
+        sum(len(v) for v in tested.values()) * ((rdm is not None) + (responses is not None))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="brain", unit="step", disable=(not progress) if progress is not None else None,
+               leave=False)
+    try:
+        if rdm is not None:
+            brain = rdm if isinstance(rdm, BrainRDMs) else load_rdms(rdm, names, variable=variable)
+            data_rows, rows = match_images(brain.names, acts.paths, brain.source)
+            brain = brain.take(data_rows)
+            chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
+            frames.append(_rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap, random_sets,
+                                    chooser, seed, bar, notes))
+        if responses is not None:
+            data = responses if isinstance(responses, BrainResponses) else load_responses(responses, names,
+                                                                                         regions=regions)
+            data_rows, rows = match_images(data.names, acts.paths, data.source)
+            data = data.take(data_rows)
+            chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
+            frames.append(_encoding_rows(acts, untrained, data, rows, wanted, tested, folds, components,
+                                         random_sets, bootstrap, chooser, seed, bar, notes))
+    finally:
+        bar.close()
+    table = pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS)
+    table["layer"] = pd.Categorical(table["layer"], categories=list(acts.layers), ordered=True)
+    from .words import brain_sentences
+
+    notes = brain_sentences(table) + notes
+    meta = acts.meta
+    label = acts.model_label if meta is not None and meta.model else ""
+    return BrainResult(table, notes, label, None if meta is None else meta.trained)
+
+
+def _chooser(acts, rows, tested, index, threshold, localizer_table, seed):
+    """A function yielding (category, layer, units, evaluation rows, selection words) for each test."""
+    def pairs():
+        if localizer_table is not None:  # the run's units were chosen on its localizer: every image evaluates
+            first, second, words = None, np.arange(len(rows)), "localizer"
+        else:
+            first, second = _split(acts.labels[rows], seed)
+            words = "other half"
+        for category, layer_list in tested.items():
+            c = acts.categories.index(category)
+            for layer in layer_list:
+                units = (_localizer_units(localizer_table, layer, category) if localizer_table is not None
+                         else _selected_units(acts, rows[first], layer, c, index, threshold))
+                yield category, layer, units, second, words
+    return pairs
+
+
+def _localizer_units(table, layer, category) -> np.ndarray:
+    chosen = table[(table["layer"].astype(str) == layer) & (table["category"].astype(str) == category)
+                   & table["selective"].astype(bool)]
+    return np.sort(chosen["unit"].to_numpy(dtype=int))
+
+
+def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap, random_sets, chooser, seed, bar,
+              notes) -> pd.DataFrame:
+    targets = {"brain": brain_rdms(brain)}
+    targets.update(category_models(acts.labels[rows], acts.categories))
+    models = {}
+    for layer in wanted:
+        models[layer] = layer_rdm(acts[layer][rows], distance=distance)
+    table, draws = rdm_table(models, targets, measure=measure, bootstrap=bootstrap, seed=seed,
+                             progress=bar.update)
+    table.insert(0, "analysis", "rsa")
+    if untrained is not None:
+        twin_rows = _rows_of(untrained, [acts.paths[r] for r in rows])
+        if twin_rows is None:
+            notes.append("The untrained capture does not hold every matched image: it is left out.")
+        else:
+            twin = {l: layer_rdm(untrained[l][twin_rows], distance=distance) for l in wanted if l in untrained.layers}
+            twin_table, twin_draws = rdm_table(twin, targets, measure=measure, bootstrap=bootstrap, seed=seed,
+                                               network="untrained", progress=bar.update)
+            twin_table.insert(0, "analysis", "rsa")
+            lookup = twin_table.set_index(["layer", "target"])["value"]
+            table["untrained_value"] = [lookup.get((l, t), np.nan) for l, t in zip(table["layer"], table["target"])]
+            beats = []
+            for l, t in zip(table["layer"], table["target"]):
+                a, b = draws.get((l, t)), twin_draws.get((l, t))
+                if a is None or b is None or not len(a):
+                    beats.append(np.nan)
+                else:  # the same image resamples for both networks: the difference has its own interval
+                    beats.append(bool(np.nanpercentile(a - b, 2.5) > 0))
+            table["beats_untrained"] = beats
+            table = pd.concat([table, twin_table], ignore_index=True)
+    if random_sets:
+        table = pd.concat([table, _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, seed,
+                                                 bar, notes)], ignore_index=True)
+    return table
+
+
+def _random_sets(units: int, size: int, sets: int, rng) -> list[np.ndarray]:
+    return [np.sort(rng.choice(units, size, replace=False)) for _ in range(sets)]
+
+
+def _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, seed, bar, notes) -> pd.DataFrame:
+    out = []
+    rng = np.random.default_rng(seed + 1)
+    for category, layer, units, evaluate, selection in chooser():
+        bar.update()
+        n_units = acts[layer].shape[1]
+        if len(units) < 2 or len(units) >= n_units:
+            notes.append(f"{category} in {layer}: {len(units)} of {n_units} units are selective (chosen on the "
+                         f"{selection}); random sets of as many units cannot be compared with them.")
+            continue
+        values = acts[layer][rows[evaluate]]
+        target = brain_rdms(brain.take(evaluate))
+        observed = compare_values(layer_rdm(values[:, units], distance=distance), target, measure)
+        null = np.array([compare_values(layer_rdm(values[:, s], distance=distance), target, measure)
+                         for s in _random_sets(n_units, len(units), random_sets, rng)])
+        out.append({"analysis": "rsa", "network": "trained", "layer": layer, "target": "brain",
+                    "units": f"selective: {category}", "measure": measure, "value": observed,
+                    "random_mean": float(np.nanmean(null)), "random_95": float(np.nanpercentile(null, 95)),
+                    "p": random_sets_p(observed, null), "n_units": len(units), "n_images": len(evaluate),
+                    "selection": selection})
+    return pd.DataFrame(out)
+
+
+def _encoding_rows(acts, untrained, data, rows, wanted, tested, folds, components, random_sets, bootstrap, chooser,
+                   seed, bar, notes) -> pd.DataFrame:
+    ceilings = column_ceilings(data.repetitions, len(data.columns))
+    region_ceiling = region_means(ceilings, data.regions)
+    names = data.region_names
+    samples = bootstrap_rows(len(rows), bootstrap, seed) if bootstrap else None
+    out, draws = [], {}
+
+    def row(network, layer, region, value, n_units, n_images, **extra):
+        ceiling = region_ceiling[region]
+        return {"analysis": "encoding", "network": network, "layer": layer, "target": region, "measure": "pearson r",
+                "value": value, "ceiling_high": ceiling,
+                "normalised": value / ceiling if np.isfinite(ceiling) and ceiling > 0 else np.nan,
+                "n_units": n_units, "n_images": n_images, **extra}
+
+    def layer_rows(source, source_rows, network):
+        for layer in wanted:
+            if layer not in source.layers:
+                continue
+            scores, predicted = encoding_scores(source[layer][source_rows], data.values, folds=folds,
+                                                components=components, seed=seed, predictions=True)
+            boot = region_draws(predicted, data.values, data.regions, samples) if samples is not None else None
+            for k, (region, value) in enumerate(region_means(scores, data.regions).items()):
+                low, high = (np.nanpercentile(boot[:, k], [2.5, 97.5]) if boot is not None else (np.nan, np.nan))
+                draws[(network, layer, region)] = boot[:, k] if boot is not None else None
+                out.append(row(network, layer, region, value, source[layer].shape[1], len(source_rows),
+                               units="all", low=float(low), high=float(high)))
+            bar.update()
+
+    layer_rows(acts, rows, "trained")
+    twin_rows = None if untrained is None else _rows_of(untrained, [acts.paths[r] for r in rows])
+    if untrained is not None and twin_rows is None:
+        notes.append("The untrained capture does not hold every matched image: it is left out of the encoding.")
+    if twin_rows is not None:
+        layer_rows(untrained, twin_rows, "untrained")
+        values = {(r["layer"], r["target"]): r["value"] for r in out if r["network"] == "untrained"}
+        for r in out:
+            if r["network"] == "trained":
+                r["untrained_value"] = values.get((r["layer"], r["target"]), np.nan)
+                a = draws.get(("trained", r["layer"], r["target"]))
+                b = draws.get(("untrained", r["layer"], r["target"]))
+                if a is not None and b is not None:  # the same image resamples for both networks
+                    r["beats_untrained"] = bool(np.nanpercentile(a - b, 2.5) > 0)
+    if random_sets:
+        rng = np.random.default_rng(seed + 2)
+        for category, layer, units, evaluate, selection in chooser():
+            bar.update()
+            n_units = acts[layer].shape[1]
+            if len(units) < 2 or len(units) >= n_units:
+                continue
+            values = acts[layer][rows[evaluate]]
+            y = data.values[evaluate]
+            observed = region_means(encoding_scores(values[:, units], y, folds=folds, components=components,
+                                                    seed=seed), data.regions)
+            null = np.array([[region_means(encoding_scores(values[:, s], y, folds=folds, components=components,
+                                                           seed=seed), data.regions)[r] for r in names]
+                             for s in _random_sets(n_units, len(units), random_sets, rng)])
+            for k, region in enumerate(names):
+                out.append(row("trained", layer, region, observed[region], len(units), len(evaluate),
+                               units=f"selective: {category}", random_mean=float(np.nanmean(null[:, k])),
+                               random_95=float(np.nanpercentile(null[:, k], 95)),
+                               p=random_sets_p(observed[region], null[:, k]), selection=selection))
+    return pd.DataFrame(out)
+
+
+def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=None):
+    """Read the data files alone (the command checks them before any work).
+
+    Parameters
+    ----------
+    rdm, responses, names, variable, regions
+        As for :func:`compare_brain`.
+
+    Returns
+    -------
+    (BrainRDMs or None, BrainResponses or None)
+    """
+    brain = load_rdms(rdm, names, variable=variable) if rdm is not None else None
+    data = load_responses(responses, names, regions=regions) if responses is not None else None
+    return brain, data
+
+
+def write_brain(result: BrainResult, out) -> tuple:
+    """Write ``brain.csv`` and ``brain.png`` into ``out``, each under a temporary name first.
+
+    Parameters
+    ----------
+    result : BrainResult
+    out : str or path
+        A folder (made when missing).
+
+    Returns
+    -------
+    (Path, Path)
+        The table and the figure.
+    """
+    from pathlib import Path
+
+    from ..store import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, png = out / "brain.csv", out / "brain.png"
+    with atomic_write(csv) as tmp:
+        result.table.to_csv(tmp, index=False)
+    figure = result.display().plot().figure_
+    with atomic_write(png) as tmp:
+        figure.savefig(tmp, dpi=120, format="png")
+    return csv, png

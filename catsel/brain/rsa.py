@@ -1,0 +1,254 @@
+"""Representational similarity: each layer's dissimilarity matrix against the brain's and the categories'.
+
+A layer's representational dissimilarity matrix (RDM) is computed from its units' maxima across the images
+(correlation distance by default), and compared with the brain RDM of each subject by a rank correlation
+(Spearman's rho or Kendall's tau-a); the value reported is the mean over subjects. All of it is
+rsatoolbox's (``calc_rdm``, ``compare``, ``boot_noise_ceiling``, the pattern bootstrap's
+``subsample_pattern``), the field's library for it; where catsel departs from it a comment says so.
+
+- The **interval** is a bootstrap over images: the same resampled images for the layer and the brain,
+  the 2.5th and 97.5th percentiles of the values.
+- The **noise ceiling** (with two or more subjects) is rsatoolbox's leave-one-subject-out lower bound and
+  all-subjects upper bound.
+- The **category models** are RDMs built from the run's own labels: ``category`` (0 for two images of one
+  category, 1 otherwise) and ``C vs rest`` for each category C (0 when both images are C or both are not).
+- **Selective against random units**: a category's selective units in a layer make an RDM of their own; as
+  many units drawn at random from the same layer, many times, make the null; the p-value is the share of
+  random sets that reach the selective units' value, counting the observation itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import BrainRDMs
+
+__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "compare_values",
+           "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p"]
+
+#: Rank correlations between RDMs (rsatoolbox's names); tau-a is Kriegeskorte's choice for categorical models.
+MEASURES = ("spearman", "tau-a", "corr", "cosine", "kendall")
+#: Dissimilarities of a layer's RDM (rsatoolbox's calc_rdm methods that need no noise model).
+DISTANCES = ("correlation", "euclidean")
+
+
+def _rsa():
+    import importlib.util
+
+    if importlib.util.find_spec("rsatoolbox") is None:  # a late optional import with one clear line
+        from ..errors import CatselError
+
+        raise CatselError("comparing with brain data needs rsatoolbox: pip install 'catsel[brain]' "
+                          "(or pip install rsatoolbox)") from None
+    from rsatoolbox import data, inference, rdm
+
+    return data, rdm, inference
+
+
+def _as_rdms(vectors: np.ndarray, measure: str = "dissimilarity"):
+    _, rdm, _ = _rsa()
+    vectors = np.atleast_2d(vectors)
+    n = int(round((1 + np.sqrt(1 + 8 * vectors.shape[1])) / 2))
+    return rdm.RDMs(vectors, dissimilarity_measure=measure, pattern_descriptors={"index": np.arange(n)})
+
+
+def layer_rdm(values: np.ndarray, *, distance: str = "correlation"):
+    """The RDM of images × units values (rsatoolbox's ``calc_rdm``).
+
+    Parameters
+    ----------
+    values : ndarray, shape (images, units)
+        A layer's maxima (or a chosen subset of its units).
+    distance : str, default "correlation"
+        ``"correlation"`` or ``"euclidean"``.
+
+    Returns
+    -------
+    rsatoolbox.rdm.RDMs
+        One RDM, with the image index as its pattern descriptor.
+    """
+    data, rdm, _ = _rsa()
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
+    values = np.asarray(values, dtype=np.float64)
+    dataset = data.Dataset(values, obs_descriptors={"index": np.arange(len(values))})
+    return rdm.calc_rdm(dataset, method=distance)
+
+
+def brain_rdms(brain: BrainRDMs):
+    """The brain's matrices as one rsatoolbox ``RDMs`` (one per subject).
+
+    Parameters
+    ----------
+    brain : BrainRDMs
+
+    Returns
+    -------
+    rsatoolbox.rdm.RDMs
+    """
+    _, rdm, _ = _rsa()
+    return rdm.RDMs(brain.matrices, dissimilarity_measure="brain",
+                    pattern_descriptors={"index": np.arange(brain.matrices.shape[1])})
+
+
+def category_models(labels, categories) -> dict:
+    """The category-model RDMs of images with these labels.
+
+    Parameters
+    ----------
+    labels : array of int
+        Each image's category (index into ``categories``).
+    categories : sequence of str
+
+    Returns
+    -------
+    dict of str to rsatoolbox.rdm.RDMs
+        ``"category"`` (0 within a category, 1 between), then ``"C vs rest"``
+        for each category with images (0 when both images are C or both are
+        not, 1 otherwise).
+    """
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    models = {"category": _as_rdms((labels[i] != labels[j]).astype(float), "category model")}
+    for c, name in enumerate(categories):
+        inside = labels == c
+        if inside.any() and not inside.all():
+            models[f"{name} vs rest"] = _as_rdms((inside[i] != inside[j]).astype(float), "category model")
+    return models
+
+
+def compare_values(model, targets, measure: str) -> float:
+    """The mean over ``targets``' RDMs of their comparison with ``model`` (rsatoolbox's ``compare``).
+
+    Parameters
+    ----------
+    model : rsatoolbox.rdm.RDMs
+        One RDM.
+    targets : rsatoolbox.rdm.RDMs
+        One or more (subjects).
+    measure : str
+        ``"spearman"``, ``"tau-a"``, ``"kendall"``, ``"corr"`` or ``"cosine"``.
+
+    Returns
+    -------
+    float
+    """
+    _, rdm, _ = _rsa()
+    return float(np.nanmean(rdm.compare(model, targets, method=measure)))
+
+
+def noise_ceiling(targets, measure: str) -> tuple[float, float]:
+    """rsatoolbox's noise ceiling of several subjects' RDMs: (lower, upper); NaNs for one subject.
+
+    Parameters
+    ----------
+    targets : rsatoolbox.rdm.RDMs
+    measure : str
+
+    Returns
+    -------
+    (float, float)
+        The leave-one-subject-out lower bound and the all-subjects upper bound.
+    """
+    _, _, inference = _rsa()
+    if targets.n_rdm < 2:
+        return float("nan"), float("nan")
+    low, high = inference.boot_noise_ceiling(targets, method=measure, rdm_descriptor="index")
+    return float(low), float(high)
+
+
+def bootstrap_rows(n: int, bootstrap: int, seed: int) -> np.ndarray:
+    """``bootstrap`` resamples of ``n`` images with replacement, shape (bootstrap, n).
+
+    rsatoolbox's ``bootstrap_sample_pattern`` draws from NumPy's global random state; catsel draws the same
+    resamples from a seeded generator, so that a run repeats and every layer sees the same resamples (their
+    differences then have an interval too).
+
+    Parameters
+    ----------
+    n, bootstrap, seed : int
+
+    Returns
+    -------
+    ndarray of int
+    """
+    return np.random.default_rng(seed).integers(0, n, size=(bootstrap, n))
+
+
+def _interval(model, targets, measure: str, samples: np.ndarray) -> np.ndarray:
+    values = np.empty(len(samples))
+    for b, rows in enumerate(samples):
+        values[b] = compare_values(model.subsample_pattern("index", rows), targets.subsample_pattern("index", rows),
+                                   measure)
+    return values
+
+
+def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstrap: int = 100, seed: int = 0,
+              network: str = "trained", progress=None) -> tuple[pd.DataFrame, dict]:
+    """Each layer's RDM against each target: the value, its bootstrap interval and the target's noise ceiling.
+
+    Parameters
+    ----------
+    layers : dict of str to rsatoolbox.rdm.RDMs
+        Layer name → the layer's RDM (see :func:`layer_rdm`), in network order.
+    targets : dict of str to rsatoolbox.rdm.RDMs
+        ``"brain"`` and the category models (see :func:`category_models`).
+    measure : str, default "spearman"
+        ``"spearman"``, ``"tau-a"``, ``"kendall"``, ``"corr"`` or ``"cosine"``.
+    bootstrap : int, default 100
+        Resamples of the images for the interval (0: none).
+    seed : int, default 0
+        The resamples' seed; the same seed gives every layer and network
+        the same resamples.
+    network : str, default "trained"
+        The ``network`` column (``"untrained"`` for the control).
+    progress : callable, optional
+        Called once per layer done.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per layer × target: ``network``, ``layer``, ``target``,
+        ``units`` ("all"), ``measure``, ``value``, ``low``, ``high``,
+        ``ceiling_low``, ``ceiling_high``, ``n_images``.
+    draws : dict
+        (layer, target) → the bootstrap values, for paired comparisons.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    n = next(iter(targets.values())).n_cond
+    samples = bootstrap_rows(n, bootstrap, seed) if bootstrap else np.empty((0, n), dtype=int)
+    ceilings = {name: noise_ceiling(t, measure) for name, t in targets.items()}
+    rows, draws = [], {}
+    for layer, model in layers.items():
+        for name, target in targets.items():
+            value = compare_values(model, target, measure)
+            boot = _interval(model, target, measure, samples) if bootstrap else np.array([])
+            draws[(layer, name)] = boot
+            low, high = (np.nanpercentile(boot, [2.5, 97.5]) if bootstrap else (np.nan, np.nan))
+            rows.append({"network": network, "layer": layer, "target": name, "units": "all", "measure": measure,
+                         "value": value, "low": float(low), "high": float(high), "ceiling_low": ceilings[name][0],
+                         "ceiling_high": ceilings[name][1], "n_images": n})
+        if progress is not None:
+            progress()
+    return pd.DataFrame(rows), draws
+
+
+def random_sets_p(observed: float, null: np.ndarray) -> float:
+    """The share of random sets that reach ``observed``, counting the observation itself.
+
+    Parameters
+    ----------
+    observed : float
+    null : ndarray
+
+    Returns
+    -------
+    float
+        ``(1 + #{null >= observed}) / (1 + len(null))``: never 0, so a
+        p-value is never claimed finer than the sets drawn allow.
+    """
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    return float((1 + np.sum(null >= observed)) / (1 + len(null)))

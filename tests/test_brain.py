@@ -1,0 +1,269 @@
+"""Units against the brain (issue #35): planted structures, no downloads.
+
+- a layer that carries a planted structure is the one whose RDM is closest to subjects' RDMs made from it
+  with noise; the noise ceiling is rsatoolbox's on the same matrices; the bootstrap interval covers the value
+  on a much larger sample of the same images' process;
+- a region driven by a planted category detector is encoded by the selective units beyond random sets of as
+  many units, a region driven by other units is not;
+- names: shuffled order gives the same result; missing, extra and duplicated names are each one line;
+- a .mat and a .csv RDM give the result of the .npy;
+- the encoding's reduction is fitted on training images only;
+- the untrained twin beside every curve; the command writes brain.csv and brain.png.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("rsatoolbox")
+
+from catsel.brain import BrainRDMs, BrainResponses, compare_brain, load_rdms, load_responses  # noqa: E402
+from catsel.errors import BrainDataError  # noqa: E402
+from catsel.store import Activations  # noqa: E402
+
+CATEGORIES = ("face", "car", "dog")
+
+
+def _corr_rdm(x: np.ndarray) -> np.ndarray:
+    from scipy.spatial.distance import pdist, squareform
+
+    return squareform(pdist(x, "correlation"))
+
+
+def _planted(n: int, seed: int, subjects: int = 5):
+    """Four layers of which l2 carries a latent structure; subjects' RDMs made from that structure with noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    latent = rng.normal(size=(n, 6))
+    weights = np.random.default_rng(99).normal(size=(6, 30))  # the same layer for every sample size
+    maxima = {f"l{k}": rng.normal(size=(n, 30)) for k in range(4)}
+    maxima["l2"] = latent @ weights + 0.5 * rng.normal(size=(n, 30))
+    paths = [f"{CATEGORIES[c]}/img{i:04d}.png" for i, c in enumerate(labels)]
+    acts = Activations.from_arrays(maxima, labels, CATEGORIES, paths=paths)
+    subject_rdms = np.stack([_corr_rdm(latent @ weights + 1.5 * rng.normal(size=(n, 30)))
+                             for _ in range(subjects)])
+    return acts, BrainRDMs(subject_rdms, [p.split("/")[1] for p in paths], "planted")
+
+
+def test_the_planted_layer_is_closest_the_ceiling_is_rsatoolboxs_and_the_interval_covers_the_value():
+    from rsatoolbox.inference import boot_noise_ceiling
+    from rsatoolbox.rdm import RDMs
+
+    acts, brain = _planted(60, seed=1)
+    result = compare_brain(acts, rdm=brain, random_sets=0, bootstrap=200)
+    rows = result.table[(result.table["target"] == "brain") & (result.table["network"] == "trained")]
+    assert rows.loc[rows["value"].idxmax(), "layer"] == "l2"
+    assert rows.set_index("layer").loc["l2", "value"] > 2 * rows[rows["layer"] != "l2"]["value"].abs().max()
+    low, high = boot_noise_ceiling(RDMs(brain.matrices, pattern_descriptors={"index": np.arange(60)}),
+                                   method="spearman", rdm_descriptor="index")
+    assert np.allclose(rows[["ceiling_low", "ceiling_high"]].to_numpy(), [low, high], rtol=0, atol=1e-12)
+    # the value the same process gives on many more images lies inside the interval
+    big_acts, big_brain = _planted(900, seed=2)
+    population = compare_brain(big_acts, rdm=big_brain, random_sets=0, bootstrap=0, layers=["l2"]).table
+    planted = population[population["target"] == "brain"]["value"].iloc[0]
+    l2 = rows.set_index("layer").loc["l2"]
+    assert l2["low"] <= planted <= l2["high"]
+    assert "closest layer l2" in result.notes[0]
+
+
+def _detector_run(n: int = 150, units: int = 300, seed: int = 0):
+    """A layer whose units 0-3 are noisy face detectors; the rest are noise. A run-like object."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    face = (labels == 0).astype(float)
+    layer = np.abs(rng.normal(size=(n, units)))
+    layer[:, :4] = np.maximum(0, 2.0 * face[:, None] + 0.8 * rng.normal(size=(n, 4)))
+    acts = Activations.from_arrays({"det": layer}, labels, CATEGORIES,
+                                   paths=[f"{CATEGORIES[c]}/{i:03d}.png" for i, c in enumerate(labels)])
+    regions = np.stack([face + 0.2 * rng.normal(size=n),                                   # FFA: the category
+                        layer[:, 10:15].mean(axis=1) + 0.05 * rng.normal(size=n)], axis=1)  # other units
+    settings = types.SimpleNamespace(index="paper", threshold=0.1)
+    run = types.SimpleNamespace(activations=acts, settings=settings, summary=None, record=None, untrained=None,
+                                table=None)
+    return run, BrainResponses(regions, list(acts.paths), ["FFA", "other"], ["FFA", "other"], None, "planted")
+
+
+def test_selective_units_encode_their_region_beyond_random_units_and_not_another():
+    run, responses = _detector_run()
+    result = compare_brain(run, responses=responses, selective_layers=["det"], categories=["face"],
+                           random_sets=100, bootstrap=0)
+    chosen = result.table[result.table["units"] == "selective: face"].set_index("target")
+    assert chosen.loc["FFA", "p"] <= 0.05
+    assert chosen.loc["FFA", "value"] > chosen.loc["FFA", "random_95"]
+    assert chosen.loc["other", "p"] > 0.05
+    assert set(chosen["selection"]) == {"other half"}
+    assert int(chosen["n_images"].iloc[0]) == 75  # evaluated on the half that did not choose the units
+    assert any("beyond random units" in n and "FFA" in n for n in result.notes)
+
+
+def test_shuffled_names_give_the_same_result_and_missing_extra_duplicated_are_one_line(tmp_path):
+    acts, brain = _planted(30, seed=3, subjects=2)
+    first = compare_brain(acts, rdm=brain, random_sets=0, bootstrap=20).table
+    order = np.random.default_rng(0).permutation(30)
+    shuffled = brain.take(order)
+    again = compare_brain(acts, rdm=shuffled, random_sets=0, bootstrap=20).table
+    pd.testing.assert_frame_equal(first, again)
+
+    def one_warning(rdms):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = compare_brain(acts, rdm=rdms, random_sets=0, bootstrap=0).table
+        said = [str(w.message) for w in caught if "images" in str(w.message)]
+        assert len(said) == 1 and "\n" not in said[0]
+        return table, said[0]
+
+    missing = brain.take(np.arange(25))  # five of the run's images have no data
+    table, said = one_warning(missing)
+    assert "5 of the run's images are not in it" in said and set(table["n_images"]) == {25}
+    extra = BrainRDMs(np.pad(brain.matrices, ((0, 0), (0, 2), (0, 2)), constant_values=1.0),
+                      brain.names + ["elsewhere1.png", "elsewhere2.png"], "extra.npy")
+    for m in extra.matrices:
+        np.fill_diagonal(m, 0)
+    _, said = one_warning(extra)
+    assert "2 of its images are not in the run" in said and "elsewhere1.png" in said
+    doubled = BrainRDMs(brain.matrices, brain.names[:-1] + [brain.names[0]], "doubled.npy")
+    with pytest.raises(BrainDataError) as caught:
+        compare_brain(acts, rdm=doubled, random_sets=0, bootstrap=0)
+    assert "appear twice" in str(caught.value) and "doubled.npy" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_mat_and_csv_rdms_give_the_result_of_the_npy(tmp_path):
+    from scipy.io import savemat
+
+    acts, brain = _planted(24, seed=4, subjects=1)
+    matrix = brain.matrices[0]
+    (tmp_path / "names.txt").write_text("\n".join(brain.names) + "\n")
+    np.save(tmp_path / "rdm.npy", matrix)
+    savemat(tmp_path / "rdm.mat", {"rdm": matrix, "other": np.ones(3)})
+    pd.DataFrame(matrix, columns=brain.names).to_csv(tmp_path / "rdm.csv", index=False)
+    tables = []
+    for file, names, variable in ((tmp_path / "rdm.npy", tmp_path / "names.txt", None),
+                                  (tmp_path / "rdm.mat", tmp_path / "names.txt", "rdm"),
+                                  (tmp_path / "rdm.csv", None, None)):
+        rdms = load_rdms(file, names, variable=variable)
+        tables.append(compare_brain(acts, rdm=rdms, random_sets=0, bootstrap=10).table)
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[2], check_exact=False, rtol=1e-12)
+    with pytest.raises(BrainDataError, match="holds 2 variables"):
+        load_rdms(tmp_path / "rdm.mat", tmp_path / "names.txt")
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda p: np.save(p.with_suffix(".npy"), np.ones((4, 5))), "square"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.array([[0, np.nan, 1], [np.nan, 0, 1], [1, 1, 0]])), "NaN"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.array([[0, 1, 2], [3, 0, 1], [2, 1, 0]])), "not symmetric"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.array([{"a": 1}], dtype=object), allow_pickle=True), "unpickle"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.ones((3, 3)) - np.eye(3)), "lists 2 image names"),
+])
+def test_bad_rdm_files_are_one_line_naming_the_file(tmp_path, write, message):
+    path = tmp_path / "bad.npy"
+    write(path)
+    (tmp_path / "names.txt").write_text("a.png\nb.png\n")
+    with pytest.raises(BrainDataError) as caught:
+        load_rdms(path, tmp_path / "names.txt")
+    text = str(caught.value)
+    assert message in text and "\n" not in text and ("bad.npy" in text or "names.txt" in text)
+
+
+def test_responses_with_repetitions_give_a_ceiling_and_a_table_without_names_column_is_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    names = [f"{i}.png" for i in range(20)]
+    signal = rng.normal(size=20)
+    rows = [{"image": n, "repetition": r, "v1": s + 0.3 * rng.normal(), "v2": rng.normal()}
+            for r in range(4) for n, s in zip(names, signal)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "r.parquet")
+    data = load_responses(tmp_path / "r.parquet")
+    assert data.repetitions.shape == (4, 20, 2) and data.names == names
+    from catsel.brain.encoding import column_ceilings
+
+    ceilings = column_ceilings(data.repetitions, 2)
+    assert ceilings[0] > 0.9 and not ceilings[1] > 0.6  # a reliable column, and a column of noise
+    pd.DataFrame(rows).drop(columns="image").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(BrainDataError, match="no column of image names"):
+        load_responses(tmp_path / "bad.csv")
+
+
+def test_the_reduction_is_fitted_on_training_images_only():
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    from catsel.brain.encoding import encoding_scores
+
+    seen = []
+
+    class Recorder(TransformerMixin, BaseEstimator):
+        def fit(self, x, y=None):
+            seen.append(("fit", {round(float(v), 9) for v in x[:, 0]}))
+            return self
+
+        def transform(self, x):
+            seen.append(("transform", {round(float(v), 9) for v in x[:, 0]}))
+            return x
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([np.arange(40.0), rng.normal(size=(40, 5))])
+    encoding_scores(x, rng.normal(size=(40, 2)), folds=4, reduce=Recorder())
+    fits = [rows for kind, rows in seen if kind == "fit"]
+    assert len(fits) == 4 and all(len(rows) == 30 for rows in fits)  # never all 40 images
+    # each fold's prediction transforms rows the fit never saw
+    for k, (kind, rows) in enumerate(seen):
+        if kind == "transform" and len(rows) == 10:
+            fitted = [r for kind2, r in seen[:k] if kind2 == "fit"][-1]
+            assert not rows & fitted
+
+
+def test_the_untrained_twin_is_beside_every_curve_and_marked_in_the_figure():
+    from catsel.figures.plots import UNTRAINED_MARK
+
+    acts, brain = _planted(45, seed=5, subjects=2)
+    rng = np.random.default_rng(7)
+    twin = Activations.from_arrays({l: rng.normal(size=acts[l].shape) for l in acts.layers}, acts.labels,
+                                   CATEGORIES, paths=acts.paths)
+    result = compare_brain(acts, rdm=brain, untrained=twin, random_sets=0, bootstrap=50)
+    trained = result.table[(result.table["network"] == "trained") & (result.table["target"] == "brain")]
+    assert trained["untrained_value"].notna().all()
+    assert trained.set_index("layer").loc["l2", "beats_untrained"] == True  # noqa: E712
+    assert trained.set_index("layer").loc["l0", "beats_untrained"] == False  # noqa: E712
+    assert (result.table["network"] == "untrained").sum() == len(trained) * (1 + 1 + 3)  # brain + models
+    assert any("beyond the untrained twin's" in n and "in l2" in n for n in result.notes)
+    display = result.display().plot()
+    labels = [line.get_label() for line in display.axes_["rsa"].get_lines()]
+    assert "brain RDM, untrained twin" in labels
+    untrained_run = type(result)(result.table, result.notes, "net, untrained", False)
+    figure = untrained_run.display().plot().figure_
+    assert UNTRAINED_MARK in figure.get_suptitle()
+
+
+@pytest.mark.slow
+def test_the_command_writes_the_table_and_figure_and_refuses_bad_data_in_one_line(tmp_path, colour_folder,
+                                                                                   capsys):
+    from catsel.apps.cli import main
+    from helpers import small_cnn
+
+    model = tmp_path / "net.keras"
+    small_cnn(size=12, seed=3).save(model)
+    run = tmp_path / "run"
+    assert main(["run", str(colour_folder), "--out", str(run), "--model", str(model), "--no-progress"]) == 0
+    acts = __import__("catsel").load_activations(run)
+    rng = np.random.default_rng(0)
+    matrix = _corr_rdm(rng.normal(size=(len(acts), 5)))
+    np.save(tmp_path / "rdm.npy", matrix)
+    (tmp_path / "names.txt").write_text("\n".join(acts.paths) + "\n")
+    capsys.readouterr()
+    assert main(["brain", str(run), "--rdm", str(tmp_path / "rdm.npy"), "--names", str(tmp_path / "names.txt"),
+                 "--random-sets", "20", "--bootstrap", "10", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "brain RDM: closest layer" in out and (run / "brain.png").is_file()
+    table = pd.read_csv(run / "brain.csv")
+    assert set(table["layer"]) == set(acts.layers) and {"rsa"} == set(table["analysis"])
+    np.save(tmp_path / "bad.npy", np.ones((3, 4)))
+    (run / "brain.csv").unlink()
+    assert main(["brain", str(run), "--rdm", str(tmp_path / "bad.npy"), "--names", str(tmp_path / "names.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.npy" in err and "square" in err
+    assert not (run / "brain.csv").exists()
