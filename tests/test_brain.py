@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 import warnings
 
@@ -69,6 +70,25 @@ def test_the_planted_layer_is_closest_the_ceiling_is_rsatoolboxs_and_the_interva
     l2 = rows.set_index("layer").loc["l2"]
     assert l2["low"] <= planted <= l2["high"]
     assert "closest layer l2" in result.notes[0]
+
+
+@pytest.mark.parametrize("measure", ["spearman", "corr", "tau-a"])
+def test_the_ranked_target_and_the_resampled_pairs_are_rsatoolboxs_compare_and_subsample(measure):
+    from rsatoolbox.rdm import RDMs, compare
+
+    from catsel.brain.rsa import Target, bootstrap_rows, resample_pairs, taken
+
+    acts, brain = _planted(20, seed=6, subjects=3)
+    model = RDMs(_corr_rdm(acts["l2"])[None], pattern_descriptors={"index": np.arange(20)})
+    subjects = RDMs(brain.matrices, pattern_descriptors={"index": np.arange(20)})
+    expected = compare(model, subjects, method=measure).mean()
+    assert Target(subjects.get_vectors(), measure).score(model.get_vectors()[0]) == pytest.approx(expected, abs=1e-12)
+    for rows in bootstrap_rows(20, 3, seed=0):
+        where = resample_pairs(20, rows)
+        expected = compare(model.subsample_pattern("index", rows), subjects.subsample_pattern("index", rows),
+                           method=measure).mean()
+        ours = Target(taken(subjects.get_vectors(), where), measure).score(taken(model.get_vectors(), where)[0])
+        assert ours == pytest.approx(expected, abs=1e-12)
 
 
 def _detector_run(n: int = 150, units: int = 300, seed: int = 0):
@@ -261,6 +281,13 @@ def test_the_command_writes_the_table_and_figure_and_refuses_bad_data_in_one_lin
     assert "brain RDM: closest layer" in out and (run / "brain.png").is_file()
     table = pd.read_csv(run / "brain.csv")
     assert set(table["layer"]) == set(acts.layers) and {"rsa"} == set(table["analysis"])
+    assert main(["report", str(run)]) == 0
+    report = (run / "report.html").read_text()
+    assert "Against the brain" in report and "closest layer" in report
+    record = json.loads((run / "brain.json").read_text())
+    (run / "brain.json").write_text(json.dumps({**record, "store_key": "another capture"}))
+    assert main(["report", str(run)]) == 0
+    assert "Against the brain" not in (run / "report.html").read_text()  # not this capture's comparison
     np.save(tmp_path / "bad.npy", np.ones((3, 4)))
     (run / "brain.csv").unlink()
     assert main(["brain", str(run), "--rdm", str(tmp_path / "bad.npy"), "--names", str(tmp_path / "names.txt")]) == 2

@@ -23,10 +23,10 @@ import pandas as pd
 from ..store import Activations
 from .data import BrainRDMs, BrainResponses, load_rdms, load_responses, match_images
 from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws, region_means
-from .rsa import (MEASURES, bootstrap_rows, brain_rdms, category_models, compare_values, layer_rdm, random_sets_p,
+from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, random_sets_p,
                   rdm_table)
 
-__all__ = ["BrainResult", "compare_brain", "write_brain", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
+__all__ = ["BrainResult", "compare_brain", "write_brain", "read_brain", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
 
 #: Random unit sets drawn against each category's selective units.
 RANDOM_SETS = 1000
@@ -53,12 +53,16 @@ class BrainResult:
         The network, for the figure's title ("" when not known).
     trained : bool or None
         False for an untrained network (its figure is marked); None when not known.
+    record : dict
+        What was compared and how: the data files, the options, the
+        capture's store key (``brain.json``).
     """
 
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     model_label: str = ""
     trained: bool | None = True
+    record: dict = field(default_factory=dict)
 
     def display(self):
         """The figure's :class:`~catsel.brain.BrainDisplay`.
@@ -198,8 +202,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         if c not in acts.categories:
             raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
     tested = _category_layers(run, acts, chosen, selective_layers)
-    notes = []
-    frames = []
+    notes, frames, sources = [], [], {}
     total = len(wanted) * ((rdm is not None) + (responses is not None)) * (1 + (untrained is not None)) + \
         sum(len(v) for v in tested.values()) * ((rdm is not None) + (responses is not None))
     from tqdm.auto import tqdm
@@ -211,6 +214,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
             brain = rdm if isinstance(rdm, BrainRDMs) else load_rdms(rdm, names, variable=variable)
             data_rows, rows = match_images(brain.names, acts.paths, brain.source)
             brain = brain.take(data_rows)
+            sources["rdm"] = brain.source
             chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
             frames.append(_rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap, random_sets,
                                     chooser, seed, bar, notes))
@@ -219,6 +223,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
                                                                                          regions=regions)
             data_rows, rows = match_images(data.names, acts.paths, data.source)
             data = data.take(data_rows)
+            sources["responses"] = data.source
             chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
             frames.append(_encoding_rows(acts, untrained, data, rows, wanted, tested, folds, components,
                                          random_sets, bootstrap, chooser, seed, bar, notes))
@@ -231,7 +236,12 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     notes = brain_sentences(table) + notes
     meta = acts.meta
     label = acts.model_label if meta is not None and meta.model else ""
-    return BrainResult(table, notes, label, None if meta is None else meta.trained)
+    record = {"store_key": getattr(meta, "key", None), "rdm": sources.get("rdm"), "responses": sources.get("responses"),
+              "measure": measure, "distance": distance, "bootstrap": bootstrap, "random_sets": random_sets,
+              "folds": folds, "components": components, "seed": seed,
+              "selection": "localizer" if localizer_table is not None else "other half",
+              "untrained": untrained is not None}
+    return BrainResult(table, notes, label, None if meta is None else meta.trained, record)
 
 
 def _chooser(acts, rows, tested, index, threshold, localizer_table, seed):
@@ -308,10 +318,13 @@ def _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, s
                          f"{selection}); random sets of as many units cannot be compared with them.")
             continue
         values = acts[layer][rows[evaluate]]
-        target = brain_rdms(brain.take(evaluate))
-        observed = compare_values(layer_rdm(values[:, units], distance=distance), target, measure)
-        null = np.array([compare_values(layer_rdm(values[:, s], distance=distance), target, measure)
-                         for s in _random_sets(n_units, len(units), random_sets, rng)])
+        target = Target(brain_rdms(brain.take(evaluate)).get_vectors(), measure)  # ranked once for every set
+
+        def score(units):
+            return target.score(layer_rdm(values[:, units], distance=distance).get_vectors()[0])
+
+        observed = score(units)
+        null = np.array([score(s) for s in _random_sets(n_units, len(units), random_sets, rng)])
         out.append({"analysis": "rsa", "network": "trained", "layer": layer, "target": "brain",
                     "units": f"selective: {category}", "measure": measure, "value": observed,
                     "random_mean": float(np.nanmean(null)), "random_95": float(np.nanpercentile(null, 95)),
@@ -374,15 +387,41 @@ def _encoding_rows(acts, untrained, data, rows, wanted, tested, folds, component
             y = data.values[evaluate]
             observed = region_means(encoding_scores(values[:, units], y, folds=folds, components=components,
                                                     seed=seed), data.regions)
-            null = np.array([[region_means(encoding_scores(values[:, s], y, folds=folds, components=components,
-                                                           seed=seed), data.regions)[r] for r in names]
-                             for s in _random_sets(n_units, len(units), random_sets, rng)])
+            null = _random_encoding(values, y, _random_sets(n_units, len(units), random_sets, rng), data.regions,
+                                    folds, components, seed)
             for k, region in enumerate(names):
                 out.append(row("trained", layer, region, observed[region], len(units), len(evaluate),
                                units=f"selective: {category}", random_mean=float(np.nanmean(null[:, k])),
                                random_95=float(np.nanpercentile(null[:, k], 95)),
                                p=random_sets_p(observed[region], null[:, k]), selection=selection))
     return pd.DataFrame(out)
+
+
+def _set_scores(values, y, sets, regions, folds, components, seed) -> list:
+    return [list(region_means(encoding_scores(values[:, s], y, folds=folds, components=components, seed=seed),
+                              regions).values()) for s in sets]
+
+
+def _random_encoding(values, y, sets, regions, folds, components, seed) -> np.ndarray:
+    """Each random set's region scores (sets × regions), the sets shared among the machine's cores.
+
+    Each set is a cross-validated fit of its own (a quarter of a second at 500 images): joblib's processes
+    run them side by side, in chunks, each process with its share of the BLAS threads.
+    """
+    import os
+
+    from joblib import Parallel, delayed
+
+    jobs = min(os.cpu_count() or 1, max(1, len(sets) // 8))
+    if jobs == 1:
+        return np.array(_set_scores(values, y, sets, regions, folds, components, seed))
+    chunks = [sets[k::jobs] for k in range(jobs)]
+    done = Parallel(n_jobs=jobs)(delayed(_set_scores)(values, y, chunk, regions, folds, components, seed)
+                                 for chunk in chunks)
+    out = np.empty((len(sets), len(dict.fromkeys(regions))))
+    for k, scores in enumerate(done):
+        out[k::jobs] = scores
+    return out
 
 
 def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=None):
@@ -403,7 +442,10 @@ def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=Non
 
 
 def write_brain(result: BrainResult, out) -> tuple:
-    """Write ``brain.csv`` and ``brain.png`` into ``out``, each under a temporary name first.
+    """Write ``brain.csv``, ``brain.png`` and ``brain.json`` (what was compared, with the capture's key).
+
+    Each file is written under a temporary name and renamed; ``brain.json``
+    goes last, so a report never shows a table without its record.
 
     Parameters
     ----------
@@ -416,16 +458,60 @@ def write_brain(result: BrainResult, out) -> tuple:
     (Path, Path)
         The table and the figure.
     """
+    import json
     from pathlib import Path
 
     from ..store import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    csv, png = out / "brain.csv", out / "brain.png"
+    csv, png, record = out / "brain.csv", out / "brain.png", out / "brain.json"
+    record.unlink(missing_ok=True)
     with atomic_write(csv) as tmp:
         result.table.to_csv(tmp, index=False)
     figure = result.display().plot().figure_
     with atomic_write(png) as tmp:
         figure.savefig(tmp, dpi=120, format="png")
+    with atomic_write(record) as tmp:
+        tmp.write_text(json.dumps({**result.record, "model_label": result.model_label, "trained": result.trained},
+                                  indent=2, default=str), encoding="utf-8")
     return csv, png
+
+
+def read_brain(folder, store_key: str | None = None) -> BrainResult | None:
+    """The brain comparison written into ``folder`` by :func:`write_brain`, if it belongs to this capture.
+
+    Parameters
+    ----------
+    folder : str or path
+        A run folder.
+    store_key : str, optional
+        The run's capture key: a comparison of another capture is not this
+        run's (None: not checked).
+
+    Returns
+    -------
+    BrainResult or None
+        None when there is none, or when it was made from another capture.
+    """
+    import json
+
+    from ..paths import inside
+
+    record_file = inside(folder, "brain.json", what="brain record")
+    table_file = inside(folder, "brain.csv", what="brain table")
+    if not (record_file.is_file() and table_file.is_file()):
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        table = pd.read_csv(table_file)
+    except (ValueError, OSError, pd.errors.ParserError):
+        return None
+    if not isinstance(record, dict) or (store_key is not None and record.get("store_key") != store_key) or \
+            not set(COLUMNS) <= set(table.columns):
+        return None
+    table["layer"] = pd.Categorical(table["layer"], categories=list(dict.fromkeys(table["layer"])), ordered=True)
+    from .words import brain_sentences
+
+    return BrainResult(table, brain_sentences(table), str(record.get("model_label") or ""),
+                       record.get("trained"), record)

@@ -6,8 +6,9 @@ A layer's representational dissimilarity matrix (RDM) is computed from its units
 rsatoolbox's (``calc_rdm``, ``compare``, ``boot_noise_ceiling``, the pattern bootstrap's
 ``subsample_pattern``), the field's library for it; where catsel departs from it a comment says so.
 
-- The **interval** is a bootstrap over images: the same resampled images for the layer and the brain,
-  the 2.5th and 97.5th percentiles of the values.
+- The **interval** is a bootstrap over images: the same resampled images for the layer and the brain (and
+  for every layer and network, so differences have intervals too), the 2.5th and 97.5th percentiles of the
+  values. The category models are reference curves, computed once without an interval.
 - The **noise ceiling** (with two or more subjects) is rsatoolbox's leave-one-subject-out lower bound and
   all-subjects upper bound.
 - The **category models** are RDMs built from the run's own labels: ``category`` (0 for two images of one
@@ -24,8 +25,8 @@ import pandas as pd
 
 from .data import BrainRDMs
 
-__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "compare_values",
-           "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p"]
+__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "compare_values", "Target",
+           "resample_pairs", "taken", "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p"]
 
 #: Rank correlations between RDMs (rsatoolbox's names); tau-a is Kriegeskorte's choice for categorical models.
 MEASURES = ("spearman", "tau-a", "corr", "cosine", "kendall")
@@ -135,7 +136,106 @@ def compare_values(model, targets, measure: str) -> float:
     float
     """
     _, rdm, _ = _rsa()
-    return float(np.nanmean(rdm.compare(model, targets, method=measure)))
+    a, b = model.get_vectors(), targets.get_vectors()
+    keep = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
+    if not keep.all():  # a pair undefined on one side (an image whose units are all equal) is left out of both
+        a, b = a[:, keep], b[:, keep]
+    return float(np.nanmean(rdm.compare(a, b, method=measure)))
+
+
+class Target:
+    """A target's RDMs (subjects), ranked once, for comparing many RDMs with it quickly.
+
+    rsatoolbox's ``compare`` ranks both sides on every call; against one
+    target, catsel ranks the target once and each model once (Spearman), or
+    centres them (Pearson), and takes the cosine, which is what rsatoolbox
+    computes (``tests/test_brain.py`` holds the two equal); the saving is
+    measured in ``benchmarks/brain_speed.py``. Other measures go to
+    rsatoolbox's ``compare`` as they are.
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (subjects, pairs)
+        The target's dissimilarities (NaN for a pair left out).
+    measure : str
+    """
+
+    FAST = ("spearman", "corr")
+
+    def __init__(self, vectors: np.ndarray, measure: str):
+        self.vectors = np.atleast_2d(vectors)
+        self.measure = measure
+        self.defined = np.isfinite(self.vectors).all(axis=0)
+        self.prepared = self._prepare(self.vectors[:, self.defined]) if measure in self.FAST else None
+
+    def _prepare(self, vectors: np.ndarray) -> np.ndarray:
+        from scipy.stats import rankdata
+
+        out = rankdata(vectors, axis=1) if self.measure == "spearman" else np.array(vectors, dtype=np.float64)
+        out -= out.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norm, out=np.full_like(out, np.nan), where=norm > 0)
+
+    def score(self, vector: np.ndarray) -> float:
+        """The mean over subjects of the comparison of one model vector with the target.
+
+        Parameters
+        ----------
+        vector : ndarray, shape (pairs,)
+
+        Returns
+        -------
+        float
+        """
+        vector = np.asarray(vector, dtype=np.float64).ravel()
+        keep = self.defined & np.isfinite(vector)
+        if self.prepared is None or not np.array_equal(keep, self.defined):
+            _, rdm, _ = _rsa()
+            return float(np.nanmean(rdm.compare(vector[keep][None], self.vectors[:, keep], method=self.measure)))
+        model = self._prepare(vector[keep][None])[0]
+        return float(np.nanmean(self.prepared @ model))
+
+
+def resample_pairs(n: int, rows: np.ndarray) -> np.ndarray:
+    """The positions in an n-image RDM vector of a resample's pairs (-1 where a pair is one image twice).
+
+    This is rsatoolbox's ``subsample_pattern`` of a pattern bootstrap, as
+    indices, so that every layer and target of one resample shares them.
+
+    Parameters
+    ----------
+    n : int
+        Images in the RDM.
+    rows : ndarray of int
+        The resample (images drawn with replacement).
+
+    Returns
+    -------
+    ndarray of int
+        One entry per pair of resample positions (upper triangle, row by row).
+    """
+    i, j = np.triu_indices(len(rows), k=1)
+    a, b = rows[i], rows[j]
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    where = n * low - low * (low + 1) // 2 + (high - low - 1)
+    return np.where(a == b, -1, where)
+
+
+def taken(vectors: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``vectors``' entries at ``where`` (from :func:`resample_pairs`), NaN at -1.
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (k, pairs)
+    where : ndarray of int
+
+    Returns
+    -------
+    ndarray, shape (k, len(where))
+    """
+    out = np.atleast_2d(vectors)[:, np.maximum(where, 0)].astype(np.float64)
+    out[:, where < 0] = np.nan
+    return out
 
 
 def noise_ceiling(targets, measure: str) -> tuple[float, float]:
@@ -176,17 +276,9 @@ def bootstrap_rows(n: int, bootstrap: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(bootstrap, n))
 
 
-def _interval(model, targets, measure: str, samples: np.ndarray) -> np.ndarray:
-    values = np.empty(len(samples))
-    for b, rows in enumerate(samples):
-        values[b] = compare_values(model.subsample_pattern("index", rows), targets.subsample_pattern("index", rows),
-                                   measure)
-    return values
-
-
 def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstrap: int = 100, seed: int = 0,
               network: str = "trained", progress=None) -> tuple[pd.DataFrame, dict]:
-    """Each layer's RDM against each target: the value, its bootstrap interval and the target's noise ceiling.
+    """Each layer's RDM against each target: the value, the brain's bootstrap interval and noise ceiling.
 
     Parameters
     ----------
@@ -197,7 +289,8 @@ def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstr
     measure : str, default "spearman"
         ``"spearman"``, ``"tau-a"``, ``"kendall"``, ``"corr"`` or ``"cosine"``.
     bootstrap : int, default 100
-        Resamples of the images for the interval (0: none).
+        Resamples of the images for the brain's interval (0: none). The
+        category models are reference curves, computed once.
     seed : int, default 0
         The resamples' seed; the same seed gives every layer and network
         the same resamples.
@@ -213,26 +306,35 @@ def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstr
         ``units`` ("all"), ``measure``, ``value``, ``low``, ``high``,
         ``ceiling_low``, ``ceiling_high``, ``n_images``.
     draws : dict
-        (layer, target) → the bootstrap values, for paired comparisons.
+        (layer, "brain") → the bootstrap values, for paired comparisons.
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
     n = next(iter(targets.values())).n_cond
-    samples = bootstrap_rows(n, bootstrap, seed) if bootstrap else np.empty((0, n), dtype=int)
     ceilings = {name: noise_ceiling(t, measure) for name, t in targets.items()}
-    rows, draws = [], {}
-    for layer, model in layers.items():
-        for name, target in targets.items():
-            value = compare_values(model, target, measure)
-            boot = _interval(model, target, measure, samples) if bootstrap else np.array([])
-            draws[(layer, name)] = boot
-            low, high = (np.nanpercentile(boot, [2.5, 97.5]) if bootstrap else (np.nan, np.nan))
-            rows.append({"network": network, "layer": layer, "target": name, "units": "all", "measure": measure,
-                         "value": value, "low": float(low), "high": float(high), "ceiling_low": ceilings[name][0],
-                         "ceiling_high": ceilings[name][1], "n_images": n})
+    fixed = {name: Target(t.get_vectors(), measure) for name, t in targets.items()}
+    vectors = {layer: model.get_vectors()[0] for layer, model in layers.items()}
+    values = {(layer, name): fixed[name].score(v) for layer, v in vectors.items() for name in targets}
+    draws = {(layer, "brain"): np.full(bootstrap, np.nan) for layer in layers} if "brain" in targets else {}
+    if draws and bootstrap:
+        brain = targets["brain"].get_vectors()
+        for b, rows in enumerate(bootstrap_rows(n, bootstrap, seed)):
+            where = resample_pairs(n, rows)
+            target = Target(taken(brain, where), measure)  # ranked once per resample, for every layer
+            for layer, v in vectors.items():
+                draws[(layer, "brain")][b] = target.score(taken(v, where)[0])
+    rows_out = []
+    for layer in layers:
+        for name in targets:
+            boot = draws.get((layer, name))
+            low, high = (np.nanpercentile(boot, [2.5, 97.5]) if boot is not None and bootstrap
+                         else (np.nan, np.nan))
+            rows_out.append({"network": network, "layer": layer, "target": name, "units": "all", "measure": measure,
+                             "value": values[(layer, name)], "low": float(low), "high": float(high),
+                             "ceiling_low": ceilings[name][0], "ceiling_high": ceilings[name][1], "n_images": n})
         if progress is not None:
             progress()
-    return pd.DataFrame(rows), draws
+    return pd.DataFrame(rows_out), draws
 
 
 def random_sets_p(observed: float, null: np.ndarray) -> float:

@@ -77,6 +77,26 @@ def _representatives(result, *, per_category: int, k: int) -> list[str]:
     return parts
 
 
+def _brain_section(result) -> list[str]:
+    """The run's comparison with brain data (``catsel brain``), when one of this capture is in its folder."""
+    from ..brain import read_brain
+
+    acts = result.activations
+    brain = read_brain(result.out, acts.meta.key if acts.meta is not None else None)
+    if brain is None:
+        return []
+    brain.table["layer"] = pd.Categorical(brain.table["layer"].astype(str), categories=list(acts.layers),
+                                          ordered=True)
+    sources = ", ".join(str(brain.record[k]) for k in ("rdm", "responses") if brain.record.get(k))
+    parts = ["<h2>Against the brain</h2>",
+             f"<p>Compared with <code>{html.escape(sources)}</code> ({html.escape(str(brain.record.get('measure')))}"
+             f", selective units chosen on the {html.escape(str(brain.record.get('selection')))}; "
+             "<code>catsel brain</code>).</p>",
+             _img(brain.display().plot().figure_, "Layers against the brain"),
+             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in brain.notes) + "</ul>"]
+    return parts
+
+
 def write_report(run, out: str | os.PathLike | None = None, *, per_category: int = 3, k: int = 6,
                  data_dir: str | os.PathLike | None = None) -> Path:
     """Write a run's results as one self-contained HTML file.
@@ -144,6 +164,8 @@ def write_report(run, out: str | os.PathLike | None = None, *, per_category: int
     pivot.columns = [f"{c} {v}" if len(columns) > 1 else str(c) for v, c in pivot.columns]
     parts.append(pivot.map(lambda v: (v if isinstance(v, str) else f"{v:.1%}") if pd.notna(v) else "")
                  .to_html(border=0))
+
+    parts += _brain_section(result)
 
     parts.append("<h2>Representative filters</h2>")
     parts += _representatives(result, per_category=per_category, k=k)

@@ -1,0 +1,102 @@
+"""The time and peak memory of ``catsel brain`` on runs shaped like VGG16's, as images grow.
+
+A run of N images in 4 categories with VGG16's 15 default layers (13 conv layers and fc1, fc2: 12,416
+units), and its untrained twin; brain data of 4 subjects' RDMs, and responses of 20 regions with 4
+repetitions; each category's selective units tested against 1,000 random sets in one layer (block5_conv3,
+512 units). The unit values are random: what is timed (RDMs, rank correlations, bootstraps, ridge fits)
+does not depend on them, and a real VGG16 capture of 1,000 images takes a minute of its own here. Each
+size runs in a fresh process, so its peak resident memory is its own.
+
+    python benchmarks/brain_speed.py [--images 250 500 1000] [--random-sets 1000] [--bootstrap 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+VGG16_UNITS = {"block1_conv1": 64, "block1_conv2": 64, "block2_conv1": 128, "block2_conv2": 128,
+               "block3_conv1": 256, "block3_conv2": 256, "block3_conv3": 256, "block4_conv1": 512,
+               "block4_conv2": 512, "block4_conv3": 512, "block5_conv1": 512, "block5_conv2": 512,
+               "block5_conv3": 512, "fc1": 4096, "fc2": 4096}
+CATEGORIES = ("face", "i-see-face", "car", "dog")
+
+
+def one(n: int, random_sets: int, bootstrap: int) -> dict:
+    import types
+
+    from catsel.brain import BrainRDMs, BrainResponses, compare_brain
+    from catsel.store import Activations
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % len(CATEGORIES)
+    paths = [f"{CATEGORIES[c]}/{i:05d}.jpg" for i, c in enumerate(labels)]
+
+    def capture():
+        return Activations.from_arrays({l: np.abs(rng.normal(size=(n, u))).astype(np.float32)
+                                        for l, u in VGG16_UNITS.items()}, labels, CATEGORIES, paths=paths)
+
+    acts, twin = capture(), capture()
+    names = [p.rsplit("/", 1)[1] for p in paths]
+    latent = rng.normal(size=(n, 10))
+    subjects = []
+    for _ in range(4):
+        x = latent + rng.normal(size=latent.shape)
+        x = x - x.mean(axis=1, keepdims=True)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        subjects.append(1 - x @ x.T)
+    matrices = np.stack(subjects)
+    for m in matrices:
+        np.fill_diagonal(m, 0)
+    brain = BrainRDMs((matrices + matrices.transpose(0, 2, 1)) / 2, names, "synthetic")
+    reps = latent[None, :, :2].repeat(10, axis=2)[:, :, :20] + rng.normal(size=(4, n, 20))
+    responses = BrainResponses(reps.mean(axis=0), names, [f"r{k}" for k in range(20)],
+                               [f"r{k}" for k in range(20)], reps, "synthetic")
+    run = types.SimpleNamespace(activations=acts, untrained=twin, summary=None, record=None, table=None,
+                                settings=types.SimpleNamespace(index="paper", threshold=0.01))
+    times = {}
+    for name, kwargs, sets in (("rsa", {"rdm": brain}, 0), ("rsa_random", {"rdm": brain}, random_sets),
+                               ("encoding", {"responses": responses}, 0),
+                               ("encoding_random", {"responses": responses}, random_sets)):
+        # the random sets timed apart: one layer compared (without its interval), then the sets
+        only = {"layers": ["block5_conv3"], "selective_layers": ["block5_conv3"], "untrained": None,
+                "bootstrap": 0} if sets else {"selective_layers": [], "untrained": twin, "bootstrap": bootstrap}
+        started = time.perf_counter()
+        compare_brain(run, **kwargs, random_sets=sets, progress=False, **only)
+        times[name] = time.perf_counter() - started
+    times["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, nargs="+", default=[250, 500, 1000])
+    parser.add_argument("--random-sets", type=int, default=1000)
+    parser.add_argument("--bootstrap", type=int, default=100)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.random_sets, args.bootstrap)))
+        return
+    print(f"{os.cpu_count()} cores; VGG16-shaped runs (15 layers, 12,416 units) with their untrained twin; "
+          f"4 subjects' RDMs, 20 regions x 4 repetitions; {args.random_sets} random sets, {args.bootstrap} "
+          "bootstrap resamples")
+    print("| images | RDMs, every layer, twin (s) | random sets, RDM, 4 categories (s) | encoding, every layer, twin (s) "
+          "| random sets, encoding, 4 categories (s) | peak memory (GiB) |\n|---:|---:|---:|---:|---:|---:|")
+    for n in args.images:
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--random-sets", str(args.random_sets),
+                               "--bootstrap", str(args.bootstrap)], capture_output=True, text=True, check=True)
+        t = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"| {n} | {t['rsa']:.0f} | {t['rsa_random']:.0f} | {t['encoding']:.0f} | {t['encoding_random']:.0f} "
+              f"| {t['peak_gib']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
