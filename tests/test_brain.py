@@ -244,7 +244,7 @@ def test_the_untrained_twin_is_beside_every_curve_and_marked_in_the_figure():
     rng = np.random.default_rng(7)
     twin = Activations.from_arrays({l: rng.normal(size=acts[l].shape) for l in acts.layers}, acts.labels,
                                    CATEGORIES, paths=acts.paths)
-    result = compare_brain(acts, rdm=brain, untrained=twin, random_sets=0, bootstrap=50)
+    result = compare_brain(acts, rdm=brain, untrained=twin, random_sets=0, bootstrap=200)
     trained = result.table[(result.table["network"] == "trained") & (result.table["target"] == "brain")]
     assert trained["untrained_value"].notna().all()
     assert trained.set_index("layer").loc["l2", "beats_untrained"] == True  # noqa: E712

@@ -56,7 +56,7 @@ def _execute(path: Path, output: Path, **parameters) -> object:
 
 
 def test_notebooks_are_committed_without_outputs():
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) == 8
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), path.name

@@ -34,8 +34,8 @@ RANDOM_SETS = 1000
 BOOTSTRAP = 100
 
 COLUMNS = ["analysis", "network", "layer", "target", "units", "measure", "value", "low", "high", "ceiling_low",
-           "ceiling_high", "normalised", "untrained_value", "beats_untrained", "random_mean", "random_95", "p",
-           "n_units", "n_images", "selection"]
+           "ceiling_high", "normalised", "untrained_value", "untrained_p", "untrained_q", "beats_untrained",
+           "random_mean", "random_95", "p", "q", "beats_random", "n_units", "n_images", "selection"]
 
 
 @dataclass
@@ -121,7 +121,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
                   measure: str = "spearman", distance: str = "correlation", categories=None, layers=None,
                   selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int = BOOTSTRAP,
                   folds: int = 5, components: int = COMPONENTS, untrained: Activations | None = None,
-                  seed: int = 0, progress: bool | None = None) -> BrainResult:
+                  level: float | None = None, seed: int = 0, progress: bool | None = None) -> BrainResult:
     """Compare a finished run's layers and selective units with brain (or behaviour) data.
 
     Parameters
@@ -163,6 +163,11 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         The most dimensions a layer keeps for encoding.
     untrained : Activations, optional
         The untrained twin's capture (default: the run's, when it has one).
+    level : float, optional
+        The false-discovery rate for the verdicts (default: the run's
+        ``alpha``, else 0.05): over the layers, whether the trained network
+        beats its twin (``untrained_q``, ``beats_untrained``); over the tests,
+        whether selective units beat random ones (``q``, ``beats_random``).
     seed : int, default 0
     progress : bool, optional
         A progress bar (default: when a terminal shows it).
@@ -187,6 +192,10 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     acts = run if isinstance(run, Activations) else run.activations
     settings = getattr(run, "settings", None)
     index = getattr(settings, "index", INDEX)
+    if level is None:
+        from ..options import LEVEL
+
+        level = getattr(settings, "alpha", None) or LEVEL
     threshold = getattr(settings, "threshold", THRESHOLD)
     localizer = getattr(getattr(run, "record", None), "localizer", None)
     # with a localizer, the run's own table chose its units there
@@ -229,19 +238,66 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
                                          random_sets, bootstrap, chooser, seed, bar, notes))
     finally:
         bar.close()
-    table = pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS)
+    table = _judge(pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS), level).reindex(columns=COLUMNS)
     table["layer"] = pd.Categorical(table["layer"], categories=list(acts.layers), ordered=True)
     from .words import brain_sentences
 
-    notes = brain_sentences(table) + notes
+    notes = brain_sentences(table, level) + notes + _resolution(table, bootstrap, random_sets, level)
     meta = acts.meta
     label = acts.model_label if meta is not None and meta.model else ""
     record = {"store_key": getattr(meta, "key", None), "rdm": sources.get("rdm"), "responses": sources.get("responses"),
               "measure": measure, "distance": distance, "bootstrap": bootstrap, "random_sets": random_sets,
               "folds": folds, "components": components, "seed": seed,
-              "selection": "localizer" if localizer_table is not None else "other half",
+              "selection": "localizer" if localizer_table is not None else "other half", "level": level,
               "untrained": untrained is not None}
     return BrainResult(table, notes, label, None if meta is None else meta.trained, record)
+
+
+def _paired_p(trained, untrained) -> float:
+    """The share of image resamples where the trained value does not exceed the untrained one (one-sided).
+
+    Both networks saw the same resamples, so the difference is paired; the observation counts itself, so a
+    p-value is never finer than the resamples allow.
+    """
+    if trained is None or untrained is None or not len(trained):
+        return np.nan
+    difference = np.asarray(trained) - np.asarray(untrained)
+    difference = difference[np.isfinite(difference)]
+    return float((1 + np.sum(difference <= 0)) / (1 + len(difference)))
+
+
+def _judge(table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """q-values over the layers for the twin, and over the tests for selective units; the verdicts from them."""
+    from ..stats.permutation import fdr
+
+    table = table.copy()
+    table["untrained_q"] = np.nan
+    table["q"] = np.nan
+    for _, part in table[table["untrained_p"].notna()].groupby(["analysis", "target"], sort=False):
+        table.loc[part.index, "untrained_q"] = fdr(part["untrained_p"].to_numpy())
+    chosen = table[table["p"].notna()]
+    for _, part in chosen.groupby("analysis", sort=False):
+        table.loc[part.index, "q"] = fdr(part["p"].to_numpy())
+    for q, verdict in (("untrained_q", "beats_untrained"), ("q", "beats_random")):  # True, False, or NaN: no test
+        table[verdict] = [bool(v <= level) if np.isfinite(v) else np.nan for v in table[q]]
+    return table
+
+
+def _resolution(table: pd.DataFrame, bootstrap: int, random_sets: int, level: float) -> list[str]:
+    """Where the resamples or sets drawn are too few for one test alone to reach the level after FDR."""
+    out = []
+    layers = table[table["untrained_p"].notna()].groupby(["analysis", "target"]).size()
+    if len(layers) and bootstrap and 1 / (bootstrap + 1) > level / layers.max():
+        need = int(np.ceil(layers.max() / level)) - 1
+        out.append(f"With {bootstrap} image resamples, a single layer cannot beat its untrained twin at q <= "
+                   f"{level:g} over {layers.max()} layers (the smallest p is 1/{bootstrap + 1}); --bootstrap {need} or "
+                   "more can.")
+    tests = table[table["p"].notna()].groupby("analysis").size()
+    if len(tests) and random_sets and 1 / (random_sets + 1) > level / tests.max():
+        need = int(np.ceil(tests.max() / level)) - 1
+        out.append(f"With {random_sets} random sets, a single test cannot reach q <= {level:g} over {tests.max()} "
+                   f"tests; --random-sets {need} or more can.")
+    return out
 
 
 def _chooser(acts, rows, tested, index, threshold, localizer_table, seed):
@@ -288,14 +344,8 @@ def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap
             twin_table.insert(0, "analysis", "rsa")
             lookup = twin_table.set_index(["layer", "target"])["value"]
             table["untrained_value"] = [lookup.get((l, t), np.nan) for l, t in zip(table["layer"], table["target"])]
-            beats = []
-            for l, t in zip(table["layer"], table["target"]):
-                a, b = draws.get((l, t)), twin_draws.get((l, t))
-                if a is None or b is None or not len(a):
-                    beats.append(np.nan)
-                else:  # the same image resamples for both networks: the difference has its own interval
-                    beats.append(bool(np.nanpercentile(a - b, 2.5) > 0))
-            table["beats_untrained"] = beats
+            table["untrained_p"] = [_paired_p(draws.get((l, t)), twin_draws.get((l, t)))
+                                    for l, t in zip(table["layer"], table["target"])]
             table = pd.concat([table, twin_table], ignore_index=True)
     if random_sets:
         table = pd.concat([table, _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, seed,
@@ -372,10 +422,8 @@ def _encoding_rows(acts, untrained, data, rows, wanted, tested, folds, component
         for r in out:
             if r["network"] == "trained":
                 r["untrained_value"] = values.get((r["layer"], r["target"]), np.nan)
-                a = draws.get(("trained", r["layer"], r["target"]))
-                b = draws.get(("untrained", r["layer"], r["target"]))
-                if a is not None and b is not None:  # the same image resamples for both networks
-                    r["beats_untrained"] = bool(np.nanpercentile(a - b, 2.5) > 0)
+                r["untrained_p"] = _paired_p(draws.get(("trained", r["layer"], r["target"])),
+                                             draws.get(("untrained", r["layer"], r["target"])))
     if random_sets:
         rng = np.random.default_rng(seed + 2)
         for category, layer, units, evaluate, selection in chooser():
@@ -513,5 +561,6 @@ def read_brain(folder, store_key: str | None = None) -> BrainResult | None:
     table["layer"] = pd.Categorical(table["layer"], categories=list(dict.fromkeys(table["layer"])), ordered=True)
     from .words import brain_sentences
 
-    return BrainResult(table, brain_sentences(table), str(record.get("model_label") or ""),
+    return BrainResult(table, brain_sentences(table, float(record.get("level") or 0.05)),
+                       str(record.get("model_label") or ""),
                        record.get("trained"), record)

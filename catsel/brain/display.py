@@ -4,7 +4,7 @@ One panel per analysis: **RDMs** (each layer's correlation with the brain RDM an
 a band, the noise ceiling as a grey band, the category models as dashed reference curves) and
 **encoding** (each region's cross-validated correlation, normalised by its noise ceiling where repetitions
 give one). The untrained twin is drawn in grey beside the trained curves, and a category's selective units
-as a star at their layer with the random sets' 95th percentile as a bar. Titles come from
+as a star at their layer (edged in black) with the random sets' mean to 95th percentile as a bar. Titles come from
 :func:`catsel.figures.plots.figure_title`, so an untrained network's figure carries its mark.
 """
 
@@ -157,15 +157,18 @@ class BrainDisplay:
         self._axis(ax, layers)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 
-    def _selective(self, ax, rows: pd.DataFrame, x: dict) -> None:
+    def _selective(self, ax, rows: pd.DataFrame, x: dict, colours: dict | None = None) -> None:
+        """A star per selective-unit test at its layer, the random sets' mean to 95th percentile as a bar."""
         chosen = rows[rows["units"].astype(str).str.startswith("selective: ")]
         for k, (_, r) in enumerate(chosen.iterrows()):
             at = x.get(str(r["layer"]))
             if at is None:
                 continue
-            label = f"{r['units']} ({int(r['n_units'])}, p = {r['p']:.2g})"
-            ax.plot([at], [r["value"]], "*", markersize=13, color=f"C{(k + 4) % 10}", label=label)
-            ax.vlines(at, r["random_mean"], r["random_95"], color=f"C{(k + 4) % 10}", linewidth=3, alpha=0.5)
+            colour = colours.get(r["target"]) if colours else f"C{(k + 4) % 10}"
+            what = f"{r['units']}" + (f" → {r['target']}" if colours else "")
+            label = f"{what} ({int(r['n_units'])} units, q = {r['q']:.2g})"
+            ax.plot([at], [r["value"]], "*", markersize=13, color=colour, markeredgecolor="black", label=label)
+            ax.vlines(at, r["random_mean"], r["random_95"], color=colour, linewidth=3, alpha=0.5)
 
     def _encoding(self, ax) -> None:
         rows = self.table[self.table["analysis"] == "encoding"]
@@ -174,9 +177,11 @@ class BrainDisplay:
         every = rows[rows["units"] == "all"]
         normalised = every["normalised"].notna().any()
         column = "normalised" if normalised else "value"
+        colours = {}
         for k, (region, part) in enumerate(every[every["network"] == "trained"].groupby("target", sort=False)):
             xs = [x[str(l)] for l in part["layer"]]
-            ax.plot(xs, part[column], "o-", color=f"C{k % 10}", label=str(region))
+            colours[region] = f"C{k % 10}"
+            ax.plot(xs, part[column], "o-", color=colours[region], label=str(region))
             if not normalised:
                 ax.fill_between(xs, part["low"], part["high"], color=f"C{k % 10}", alpha=0.15)
         twin = every[every["network"] == "untrained"]
@@ -187,7 +192,7 @@ class BrainDisplay:
         if normalised and len(chosen):  # the stars on the panel's scale
             chosen = chosen.assign(value=chosen["normalised"], random_mean=chosen["random_mean"] /
                                    chosen["ceiling_high"], random_95=chosen["random_95"] / chosen["ceiling_high"])
-        self._selective(ax, chosen, x)
+        self._selective(ax, chosen, x, colours)
         ax.set_ylabel("prediction r / noise ceiling" if normalised else "prediction r (cross-validated)")
         ax.set_title("Encoding")
         self._axis(ax, layers)

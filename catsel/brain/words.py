@@ -17,13 +17,15 @@ def _layers(names) -> str:
     return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "") if names else "none"
 
 
-def brain_sentences(table: pd.DataFrame) -> list[str]:
+def brain_sentences(table: pd.DataFrame, level: float = 0.05) -> list[str]:
     """One sentence per target: the closest layer, the ceiling, the untrained twin, selective against random.
 
     Parameters
     ----------
     table : DataFrame
         From :func:`catsel.brain.compare_brain`.
+    level : float, default 0.05
+        The false-discovery rate the verdicts were made at.
 
     Returns
     -------
@@ -50,8 +52,8 @@ def brain_sentences(table: pd.DataFrame) -> list[str]:
             if "beats_untrained" in part and part["beats_untrained"].notna().any():
                 beats = part[part["beats_untrained"] == True]["layer"]  # noqa: E712 (NaN: no twin)
                 not_beats = part[part["beats_untrained"] == False]["layer"]  # noqa: E712
-                text += (f"; beyond the untrained twin's (paired interval above 0) in {_layers(beats)}; "
-                         f"not in {_layers(not_beats)}")
+                text += (f"; beyond the untrained twin's (paired bootstrap, q <= {level:g} over the layers) in "
+                         f"{_layers(beats)}; not in {_layers(not_beats)}")
             out.append(text + ".")
         if analysis == "rsa":
             models = rows[rows["target"] != "brain"]
@@ -62,9 +64,10 @@ def brain_sentences(table: pd.DataFrame) -> list[str]:
     chosen = table[table["units"].astype(str).str.startswith("selective: ")]
     for _, r in chosen.iterrows():
         what = "brain RDM" if r["analysis"] == "rsa" else f"region {r['target']}"
-        verdict = "beyond random units" if r["p"] <= 0.05 else "within random units"
+        verdict = "beyond random units" if r["beats_random"] == True else "within random units"  # noqa: E712
         out.append(f"{r['units'].split(': ', 1)[1]} units of {r['layer']} against {what} ({int(r['n_units'])} units "
                    f"chosen on the {r['selection']}, {int(r['n_images'])} images): {_number(r['value'])} against "
                    f"random sets' mean {_number(r['random_mean'])} (95th percentile {_number(r['random_95'])}), "
-                   f"p = {r['p']:.3g}: {verdict}.")
+                   f"p = {r['p']:.3g}, q = {r['q']:.3g} over the {int((chosen['analysis'] == r['analysis']).sum())} "
+                   f"tests: {verdict}.")
     return out
