@@ -92,7 +92,10 @@ def main() -> None:
           "| random sets, encoding, 4 categories (s) | peak memory (GiB) |\n|---:|---:|---:|---:|---:|---:|")
     for n in args.images:
         done = subprocess.run([sys.executable, __file__, "--one", str(n), "--random-sets", str(args.random_sets),
-                               "--bootstrap", str(args.bootstrap)], capture_output=True, text=True, check=True)
+                               "--bootstrap", str(args.bootstrap)], capture_output=True, text=True)
+        if done.returncode:
+            print(f"| {n} | failed: {done.stderr.strip().splitlines()[-1]} |", flush=True)
+            continue
         t = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"| {n} | {t['rsa']:.0f} | {t['rsa_random']:.0f} | {t['encoding']:.0f} | {t['encoding_random']:.0f} "
               f"| {t['peak_gib']:.2f} |", flush=True)

@@ -294,3 +294,16 @@ def test_the_command_writes_the_table_and_figure_and_refuses_bad_data_in_one_lin
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.npy" in err and "square" in err
     assert not (run / "brain.csv").exists()
+
+
+def test_no_best_layer_without_evidence_and_the_note_says_so():
+    acts, brain = _planted(30, seed=8, subjects=2)
+    summary = pd.DataFrame([{"layer": l, "category": c, "proportion": 0.1, "evidence": False, "excess": 0.0}
+                            for l in acts.layers for c in CATEGORIES])
+    run = types.SimpleNamespace(activations=acts, summary=summary, settings=None, record=None, untrained=None,
+                                table=None)
+    result = compare_brain(run, rdm=brain, random_sets=20, bootstrap=0)
+    assert not result.table["units"].str.startswith("selective").any()
+    assert any(n.startswith("No layer shows evidence for face, car, dog") for n in result.notes)
+    bare = compare_brain(acts, rdm=brain, random_sets=20, bootstrap=0)
+    assert any("hold no verdict per layer" in n for n in bare.notes)

@@ -105,12 +105,13 @@ def _rows_of(acts: Activations, paths: list[str]) -> np.ndarray | None:
 
 
 def _category_layers(run, acts, categories, layers) -> dict:
-    """Category → the layers its selective units are tested in: the layers asked, else its best with evidence."""
+    """Category → the layers its selective units are tested in: the layers asked, else its best with evidence
+    (None when the run holds no verdict to choose by)."""
     if layers is not None:
         return {c: list(layers) for c in categories}
     summary = getattr(run, "summary", None)
     if summary is None or "evidence" not in getattr(summary, "columns", ()):
-        return {c: [] for c in categories}
+        return None
     from ..selecting.selection import best_layers
 
     best = best_layers(summary).set_index("category")["layer"]
@@ -212,6 +213,16 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
             raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
     tested = _category_layers(run, acts, chosen, selective_layers)
     notes, frames, sources = [], [], {}
+    if tested is None:
+        tested = {c: [] for c in chosen}
+        if random_sets:
+            notes.append("These activations hold no verdict per layer (no run summary with its null): selective units "
+                         "are tested only in the layers named with selective_layers (--selective-layers).")
+    elif random_sets:
+        untested = [c for c in chosen if not tested[c]]
+        if untested:
+            notes.append(f"No layer shows evidence for {', '.join(untested)} in this run: its selective units are not "
+                         "tested against random ones (name a layer with --selective-layers to test them anyway).")
     total = len(wanted) * ((rdm is not None) + (responses is not None)) * (1 + (untrained is not None)) + \
         sum(len(v) for v in tested.values()) * ((rdm is not None) + (responses is not None))
     from tqdm.auto import tqdm
