@@ -7,7 +7,10 @@ repetitions; each category's selective units tested against 1,000 random sets in
 does not depend on them, and a real VGG16 capture of 1,000 images takes a minute of its own here. Each
 size runs in a fresh process, so its peak resident memory is its own.
 
-    python benchmarks/brain_speed.py [--images 250 500 1000] [--random-sets 1000] [--bootstrap 100]
+    python benchmarks/brain_speed.py [--images 250 500 1000] [--random-sets 1000] [--bootstrap 100] [--units]
+
+With ``--units``, a second table: one layer of 64, 512 or 4,096 units at 1,000 images, its RDM and one
+comparison, and one cross-validated encoding of 20 regions.
 """
 
 from __future__ import annotations
@@ -75,13 +78,39 @@ def one(n: int, random_sets: int, bootstrap: int) -> dict:
     return times
 
 
+def by_units(n: int = 1000) -> None:
+    from catsel.brain.encoding import encoding_scores
+    from catsel.brain.rsa import Target, layer_rdm
+
+    rng = np.random.default_rng(0)
+    target = Target(layer_rdm(rng.normal(size=(n, 10))).get_vectors(), "spearman")
+    y = rng.normal(size=(n, 20))
+    print(f"| units ({n} images) | layer RDM (s) | one Spearman comparison (s) | encoding, 20 regions, 5 folds (s) |")
+    print("|---:|---:|---:|---:|")
+    for units in (64, 512, 4096):
+        x = np.abs(rng.normal(size=(n, units)))
+        started = time.perf_counter()
+        vector = layer_rdm(x).get_vectors()[0]
+        rdm = time.perf_counter() - started
+        started = time.perf_counter()
+        target.score(vector)
+        compare = time.perf_counter() - started
+        started = time.perf_counter()
+        encoding_scores(x, y)
+        print(f"| {units} | {rdm:.2f} | {compare:.2f} | {time.perf_counter() - started:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[250, 500, 1000])
     parser.add_argument("--random-sets", type=int, default=1000)
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--units", action="store_true", help="how one layer's cost grows with its units")
     args = parser.parse_args()
+    if args.units:
+        by_units()
+        return
     if args.one:
         print(json.dumps(one(args.one, args.random_sets, args.bootstrap)))
         return

@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "by image name: its RDM against the brain RDM(s) by rank correlation, with a "
                                        "bootstrap interval and the noise ceiling, beside the category-model RDMs; "
                                        "cross-validated ridge encoding of responses per region; each category's "
-                                       "selective units against random sets of as many units. Writes brain.csv and "
-                                       "brain.png.")
+                                       "selective units against random sets of as many units. Writes brain.csv, "
+                                       "brain.png and brain.json (what was compared), which catsel report shows.")
     brain.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `catsel run`")
     given = brain.add_mutually_exclusive_group(required=True)
     given.add_argument("--rdm", nargs="+", metavar="FILE",
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     brain.add_argument("--bootstrap", type=int, default=100, help="image resamples for the intervals (default 100)")
     brain.add_argument("--folds", type=_positive, default=5, help="encoding folds over images (default 5)")
     brain.add_argument("--seed", type=int, default=0, help="the resamples', splits' and random sets' seed")
-    brain.add_argument("--out", help="folder for brain.csv and brain.png (default: RUN_DIR)")
+    brain.add_argument("--out", help="folder for brain.csv, brain.png and brain.json (default: RUN_DIR)")
     brain.add_argument("--data", metavar="DIR", help=_DATA_HELP)
     brain.add_argument("--no-progress", action="store_true", help="no progress bar")
     _verbose(brain)
