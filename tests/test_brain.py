@@ -307,3 +307,6 @@ def test_no_best_layer_without_evidence_and_the_note_says_so():
     assert any(n.startswith("No layer shows evidence for face, car, dog") for n in result.notes)
     bare = compare_brain(acts, rdm=brain, random_sets=20, bootstrap=0)
     assert any("hold no verdict per layer" in n for n in bare.notes)
+    for wrong in ({"layers": ["conv9"]}, {"selective_layers": ["conv9"]}, {"categories": ["cat"]}):
+        with pytest.raises(BrainDataError, match="conv9|cat"):
+            compare_brain(acts, rdm=brain, random_sets=2, bootstrap=0, **wrong)

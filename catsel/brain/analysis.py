@@ -203,7 +203,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     localizer_table = getattr(run, "table", None) if localizer else None
     untrained = untrained if untrained is not None else getattr(run, "untrained", None)
     wanted = list(layers) if layers is not None else list(acts.layers)
-    unknown = [l for l in wanted if l not in acts.layers]
+    unknown = [l for l in wanted + list(selective_layers or []) if l not in acts.layers]
     if unknown:
         raise BrainDataError(f"layer {unknown[0]} was not captured in this run (it has {', '.join(acts.layers[:6])}"
                              f"{', ...' if len(acts.layers) > 6 else ''})")
