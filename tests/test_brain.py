@@ -279,6 +279,14 @@ def test_the_command_writes_the_table_and_figure_and_refuses_bad_data_in_one_lin
                  "--random-sets", "20", "--bootstrap", "10", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "brain RDM: closest layer" in out and (run / "brain.png").is_file()
+    assert acts.meta.trained is not False and "NOTE: untrained network" not in out
+    untrained = tmp_path / "untrained-run"
+    assert main(["run", str(colour_folder), "--out", str(untrained), "--image-size", "32", "--weights", "none",
+                 "--layers", "block1_conv1,block5_conv3", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["brain", str(untrained), "--rdm", str(tmp_path / "rdm.npy"), "--names", str(tmp_path / "names.txt"),
+                 "--random-sets", "0", "--bootstrap", "0", "--no-progress"]) == 0
+    assert "NOTE: untrained network (random weights)" in capsys.readouterr().out
     table = pd.read_csv(run / "brain.csv")
     assert set(table["layer"]) == set(acts.layers) and {"rsa"} == set(table["analysis"])
     assert main(["report", str(run)]) == 0

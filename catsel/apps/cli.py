@@ -724,7 +724,9 @@ def cmd_brain(args) -> int:
     csv, png = write_brain(result, out)
     for note in result.notes:
         print(note)
-    print(f"Wrote {csv} and {png}")
+    if result.trained is False:
+        print("\nNOTE: untrained network (random weights): a control, not the study's result.")
+    print(f"Wrote {csv}, {png} and brain.json")
     return 0
 
 
