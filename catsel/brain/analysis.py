@@ -245,8 +245,8 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
             data = data.take(data_rows)
             sources["responses"] = data.source
             chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
-            frames.append(_encoding_rows(acts, untrained, data, rows, wanted, tested, folds, components,
-                                         random_sets, bootstrap, chooser, seed, bar, notes))
+            frames.append(_encoding_rows(acts, untrained, data, rows, wanted, folds, components, random_sets,
+                                         bootstrap, chooser, seed, bar, notes))
     finally:
         bar.close()
     table = _judge(pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS), level).reindex(columns=COLUMNS)
@@ -394,8 +394,8 @@ def _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, s
     return pd.DataFrame(out)
 
 
-def _encoding_rows(acts, untrained, data, rows, wanted, tested, folds, components, random_sets, bootstrap, chooser,
-                   seed, bar, notes) -> pd.DataFrame:
+def _encoding_rows(acts, untrained, data, rows, wanted, folds, components, random_sets, bootstrap, chooser, seed,
+                   bar, notes) -> pd.DataFrame:
     ceilings = column_ceilings(data.repetitions, len(data.columns))
     region_ceiling = region_means(ceilings, data.regions)
     names = data.region_names

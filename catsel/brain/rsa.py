@@ -25,7 +25,7 @@ import pandas as pd
 
 from .data import BrainRDMs
 
-__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "compare_values", "Target",
+__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "Target",
            "resample_pairs", "taken", "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p"]
 
 #: Rank correlations between RDMs (rsatoolbox's names); tau-a is Kriegeskorte's choice for categorical models.
@@ -117,30 +117,6 @@ def category_models(labels, categories) -> dict:
         if inside.any() and not inside.all():
             models[f"{name} vs rest"] = _as_rdms((inside[i] != inside[j]).astype(float), "category model")
     return models
-
-
-def compare_values(model, targets, measure: str) -> float:
-    """The mean over ``targets``' RDMs of their comparison with ``model`` (rsatoolbox's ``compare``).
-
-    Parameters
-    ----------
-    model : rsatoolbox.rdm.RDMs
-        One RDM.
-    targets : rsatoolbox.rdm.RDMs
-        One or more (subjects).
-    measure : str
-        ``"spearman"``, ``"tau-a"``, ``"kendall"``, ``"corr"`` or ``"cosine"``.
-
-    Returns
-    -------
-    float
-    """
-    _, rdm, _ = _rsa()
-    a, b = model.get_vectors(), targets.get_vectors()
-    keep = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0)
-    if not keep.all():  # a pair undefined on one side (an image whose units are all equal) is left out of both
-        a, b = a[:, keep], b[:, keep]
-    return float(np.nanmean(rdm.compare(a, b, method=measure)))
 
 
 class Target:
