@@ -293,9 +293,12 @@ def test_the_command_writes_the_table_and_figure_and_refuses_bad_data_in_one_lin
     report = (run / "report.html").read_text()
     assert "Against the brain" in report and "closest layer" in report
     record = json.loads((run / "brain.json").read_text())
-    (run / "brain.json").write_text(json.dumps({**record, "store_key": "another capture"}))
-    assert main(["report", str(run)]) == 0
-    assert "Against the brain" not in (run / "report.html").read_text()  # not this capture's comparison
+    for changed in ({"store_key": "another capture"}, {"rule": {**record["rule"], "threshold": 0.5}}):
+        (run / "brain.json").write_text(json.dumps({**record, **changed}))
+        assert main(["report", str(run)]) == 0
+        report = (run / "report.html").read_text()
+        assert "Against the brain" not in report  # not this run's comparison: said, not shown
+        assert "rerun <code>catsel brain</code>" in report
     np.save(tmp_path / "bad.npy", np.ones((3, 4)))
     (run / "brain.csv").unlink()
     assert main(["brain", str(run), "--rdm", str(tmp_path / "bad.npy"), "--names", str(tmp_path / "names.txt")]) == 2

@@ -13,11 +13,12 @@ scikit-learn's. ``catsel brain RUN --rdm FILE`` runs it on a finished run.
 
 from __future__ import annotations
 
-from .analysis import BOOTSTRAP, RANDOM_SETS, BrainResult, compare_brain, read_brain, read_inputs, write_brain
+from .analysis import (BOOTSTRAP, RANDOM_SETS, BrainResult, compare_brain, read_brain, read_inputs, selection_rule,
+                       write_brain)
 from .data import BrainRDMs, BrainResponses, load_rdms, load_responses, match_images, read_names
 from .display import BrainDisplay
 from .rsa import DISTANCES, MEASURES, category_models, layer_rdm
 
 __all__ = ["compare_brain", "BrainResult", "BrainDisplay", "load_rdms", "load_responses", "read_names",
-           "match_images", "read_inputs", "write_brain", "read_brain", "BrainRDMs", "BrainResponses", "category_models", "layer_rdm", "MEASURES",
+           "match_images", "read_inputs", "write_brain", "read_brain", "selection_rule", "BrainRDMs", "BrainResponses", "category_models", "layer_rdm", "MEASURES",
            "DISTANCES", "RANDOM_SETS", "BOOTSTRAP"]

@@ -26,7 +26,7 @@ from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws
 from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, random_sets_p,
                   rdm_table)
 
-__all__ = ["BrainResult", "compare_brain", "write_brain", "read_brain", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
+__all__ = ["BrainResult", "compare_brain", "write_brain", "read_brain", "selection_rule", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
 
 #: Random unit sets drawn against each category's selective units.
 RANDOM_SETS = 1000
@@ -260,7 +260,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
               "measure": measure, "distance": distance, "bootstrap": bootstrap, "random_sets": random_sets,
               "folds": folds, "components": components, "seed": seed,
               "selection": "localizer" if localizer_table is not None else "other half", "level": level,
-              "untrained": untrained is not None}
+              "untrained": untrained is not None, "rule": selection_rule(settings, localizer)}
     return BrainResult(table, notes, label, None if meta is None else meta.trained, record)
 
 
@@ -537,8 +537,30 @@ def write_brain(result: BrainResult, out) -> tuple:
     return csv, png
 
 
-def read_brain(folder, store_key: str | None = None) -> BrainResult | None:
-    """The brain comparison written into ``folder`` by :func:`write_brain`, if it belongs to this capture.
+def selection_rule(settings, localizer=None) -> dict:
+    """The run's rule for choosing selective units, as ``brain.json`` records it.
+
+    Parameters
+    ----------
+    settings : Settings or None
+        The run's settings (None: catsel's defaults).
+    localizer : str, optional
+        The run's localizer folder.
+
+    Returns
+    -------
+    dict
+        ``index``, ``threshold``, ``select_by`` and ``localizer``.
+    """
+    from ..selecting.indices import INDEX
+    from ..selecting.selection import THRESHOLD
+
+    return {"index": getattr(settings, "index", INDEX), "threshold": getattr(settings, "threshold", THRESHOLD),
+            "select_by": getattr(settings, "select_by", None), "localizer": str(localizer) if localizer else None}
+
+
+def read_brain(folder, store_key: str | None = None, rule: dict | None = None) -> BrainResult | None:
+    """The brain comparison written into ``folder`` by :func:`write_brain`, if it belongs to this run.
 
     Parameters
     ----------
@@ -547,11 +569,15 @@ def read_brain(folder, store_key: str | None = None) -> BrainResult | None:
     store_key : str, optional
         The run's capture key: a comparison of another capture is not this
         run's (None: not checked).
+    rule : dict, optional
+        The run's :func:`selection_rule`: a comparison whose selective units
+        were chosen by another rule is not this run's (None: not checked).
 
     Returns
     -------
     BrainResult or None
-        None when there is none, or when it was made from another capture.
+        None when there is none, or when it was made from another capture
+        or another rule.
     """
     import json
 
@@ -567,7 +593,7 @@ def read_brain(folder, store_key: str | None = None) -> BrainResult | None:
     except (ValueError, OSError, pd.errors.ParserError):
         return None
     if not isinstance(record, dict) or (store_key is not None and record.get("store_key") != store_key) or \
-            not set(COLUMNS) <= set(table.columns):
+            (rule is not None and record.get("rule") != rule) or not set(COLUMNS) <= set(table.columns):
         return None
     table["layer"] = pd.Categorical(table["layer"], categories=list(dict.fromkeys(table["layer"])), ordered=True)
     from .words import brain_sentences

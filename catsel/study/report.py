@@ -79,11 +79,15 @@ def _representatives(result, *, per_category: int, k: int) -> list[str]:
 
 def _brain_section(result) -> list[str]:
     """The run's comparison with brain data (``catsel brain``), when one of this capture is in its folder."""
-    from ..brain import read_brain
+    from ..brain import read_brain, selection_rule
 
     acts = result.activations
-    brain = read_brain(result.out, acts.meta.key if acts.meta is not None else None)
+    brain = read_brain(result.out, acts.meta.key if acts.meta is not None else None,
+                       selection_rule(result.settings, result.record.get("localizer")))
     if brain is None:
+        if (Path(result.out) / "brain.json").is_file():  # a comparison of an earlier run: said, not shown
+            return ['<p class="note">brain.csv in this folder was made from another capture or another selection '
+                    "rule than this run's: rerun <code>catsel brain</code> to compare this run.</p>"]
         return []
     brain.table["layer"] = pd.Categorical(brain.table["layer"].astype(str), categories=list(acts.layers),
                                           ordered=True)
