@@ -18,7 +18,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,scale,brain,test,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[$(BACKEND),notebooks,scale,brain,hub-vision,test,docs]"
+	# keras-hub for hub: presets, without the tensorflow-text (and second TensorFlow) it asks for its text models
+	$(BIN)/python -m pip install --quiet --no-deps "keras-hub>=0.21"
 	touch $@
 
 demo: $(STAMP)

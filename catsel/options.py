@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
+__all__ = ["converter_values", "check_preprocess", "THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
            "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
            "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder", "check_path",
            "check_layers"]
@@ -373,3 +373,51 @@ def check_output_folder(out) -> Path:
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
         raise CatselError(f"{named('out')} is empty: name the output folder (it is created)")
     return Path(out)
+
+
+def converter_values(mode: str, error: type[Exception] = CatselError) -> tuple[list[float], list[float]] | None:
+    """The per-channel scale and offset of an image converter's preprocessing
+    (:func:`catsel.network.preprocess.converter_mode`); ``None`` for any other mode.
+
+    Parameters
+    ----------
+    mode : str
+    error : exception class, default CatselError
+
+    Returns
+    -------
+    (scale, offset) or None
+    """
+    import re
+
+    if not isinstance(mode, str) or not mode.startswith("converter("):
+        return None
+    found = re.fullmatch(r"converter\(scale=\[([^\]]*)\], offset=\[([^\]]*)\]\)", mode)
+    try:
+        scale, offset = ([float(v) for v in part.split(",")] for part in found.groups())
+    except (AttributeError, ValueError):
+        raise error(f"unreadable preprocessing {mode!r}: an image converter's is "
+                    "'converter(scale=[a, b, c], offset=[d, e, f])'") from None
+    if len(scale) != 3 or len(offset) != 3:
+        raise error(f"unreadable preprocessing {mode!r}: three scales and three offsets (RGB)")
+    return scale, offset
+
+
+def check_preprocess(mode: str, error: type[Exception] = CatselError, name: str = "preprocessing") -> str:
+    """``mode`` if it is a named preprocessing (:data:`PREPROCESS_MODES`) or an image converter's, else
+    ``error`` naming them.
+
+    Parameters
+    ----------
+    mode : str
+    error : exception class, default CatselError
+    name : str, default "preprocessing"
+        The option's name, as the user wrote it.
+
+    Returns
+    -------
+    str
+    """
+    if converter_values(mode, error) is None:
+        check_choice(name, mode, PREPROCESS_MODES, error)
+    return mode

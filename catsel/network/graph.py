@@ -29,7 +29,8 @@ import keras
 
 from ..errors import ModelError
 
-__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "CONV_TYPES", "PER_UNIT", "MERGES"]
+__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "is_block", "CONV_TYPES",
+           "PER_UNIT", "MERGES", "UNFOLDED"]
 
 #: The layers whose units are filters over a map (or units of a vector).
 CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
@@ -53,6 +54,29 @@ _PER_UNIT_NAMES = ("Relu", "Relu6", "Gelu", "Silu", "Swish", "HardSwish", "HardS
 _ON_THE_WAY = (keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
                keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 _ON_THE_WAY_NAMES = ("LayerScale", "StochasticDepth")
+
+#: Layers that hold a transformer's blocks and call them one after the other in their own ``call``: keras-hub's
+#: ViT and DINOv2/v3 encoders. Keras shows such a layer as one operation, its blocks out of reach; the flat graph
+#: runs its ``call`` with every sublayer it calls made a node of its own (the same objects, the same order), so
+#: that each block's output is a layer. tests/test_hub.py checks the unfolded network against keras-hub's.
+UNFOLDED = ("ViTEncoder", "DINOV2Encoder", "DINOV3Encoder")
+
+
+class _Unfolding:
+    """Stands for a layer of :data:`UNFOLDED` while its ``call`` runs on the flat graph: each sublayer it calls
+    (an attribute, or a list of them) is called through ``wrap``, so it becomes a node; anything else is the
+    layer's own attribute."""
+
+    def __init__(self, layer, wrap):
+        self._layer, self._wrap = layer, wrap
+
+    def __getattr__(self, name):
+        value = getattr(self._layer, name)
+        if isinstance(value, keras.layers.Layer):
+            return self._wrap(value)
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, keras.layers.Layer) for v in value):
+            return [self._wrap(v) for v in value]
+        return value
 
 
 class _Alias(keras.layers.Layer):
@@ -91,7 +115,7 @@ class Node:
     output : KerasTensor or list of KerasTensor
         Its output in the flat graph.
     model : bool
-        A nested model's output (its layers have nodes of their own).
+        A nested model's output, or an unfolded layer's (:data:`UNFOLDED`): its layers have nodes of their own.
     """
 
     name: str
@@ -268,6 +292,13 @@ def graph_of(network: keras.Model, shape: tuple | None = None) -> Graph:
                 for t in _tensors([out]):
                     made[id(t)] = op.name
                 return out
+            if type(op).__name__ in UNFOLDED and isinstance(op, keras.layers.Layer):
+                out = type(op).call(_Unfolding(op, lambda inner: operation_fn(inner, prefix + (op.name,))),
+                                    *args, **kwargs)
+                calls.append((prefix + (op.name,), op, _tensors(args), out, True))
+                for t in _tensors([out]):
+                    made[id(t)] = op.name
+                return out
             callee = op
             if op.name in used and used[op.name] != id(op):  # the name is taken in the flat graph
                 callee = _Alias(op, name=f"catsel_alias_{len(calls)}")
@@ -388,8 +419,33 @@ def _to_merge(graph: Graph, node: Node) -> Node | None:
         node = nxt
 
 
+def is_block(node: Node) -> bool:
+    """Whether a node is a transformer block: one layer holding an attention layer, whose output is tokens.
+
+    Its units are the channels of its output (what the block passes on to the next), over the patch tokens;
+    the conv and dense layers inside it are not nodes of the graph.
+
+    Parameters
+    ----------
+    node : Node
+
+    Returns
+    -------
+    bool
+    """
+    layer = node.layer
+    if node.model or not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
+        return False
+    out = _single(node.output)
+    if isinstance(out, (list, tuple)) or len(out.shape) != 3:
+        return False
+    return any(isinstance(sub, keras.layers.MultiHeadAttention) or "Attention" in type(sub).__name__
+               for sub in layer._flatten_layers(include_self=False, recursive=True))
+
+
 def default_layers(network: "keras.Model | Graph") -> list[str]:
-    """The units captured by default: every conv layer's and every dense layer's but the classifier's.
+    """The units captured by default: every conv layer's and every dense layer's but the classifier's, and
+    every transformer block's output (:func:`is_block`).
 
     Layers inside nested models count like the others. Each is taken as
     what the network passes on (:func:`passes_on`): after the normalisation
@@ -418,10 +474,11 @@ def default_layers(network: "keras.Model | Graph") -> list[str]:
 
     names = [n.name for n in nodes if isinstance(n.layer, CONV_TYPES)
              or (isinstance(n.layer, keras.layers.Dense) and not classifier(n))]
-    if not names and dense:
+    blocks = [n.name for n in nodes if is_block(n)]
+    if not names and not blocks and dense:
         names = [n.name for n in dense]
     chosen = [passes_on(graph, n) for n in names]
-    chosen = [n for n in chosen if not classifier(graph.nodes[n])] or chosen
+    chosen = ([n for n in chosen if not classifier(graph.nodes[n])] or chosen) + blocks
     order = {name: k for k, name in enumerate(graph.nodes)}
     return sorted(dict.fromkeys(chosen), key=order.__getitem__)
 

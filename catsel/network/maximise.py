@@ -38,7 +38,7 @@ from .graph import Graph, graph_of
 from ..options import hw, image_shape
 from .models import ActivationModel
 from .preprocess import Preprocess
-from .units import base_layer, class_tokens
+from .units import base_layer, leading_tokens
 
 __all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
 
@@ -132,7 +132,7 @@ def _objective_models(graph: Graph, layers: Sequence[str]) -> tuple[keras.Model,
                     new.assign(old.numpy())
             built[node.name] = output, before
         output, before = built[node.name]
-        skip = class_tokens(output.shape)
+        skip = sum(leading_tokens(graph, output.shape))
         if layer != base_layer(layer):  # the class token's units
             output, before = output[:, 0], before[:, 0]
         elif skip:  # a token layer's patch tokens, as captured

@@ -28,15 +28,17 @@ import keras
 import numpy as np
 
 from ..errors import CatselError, ModelError, WeightsUnavailableError
-from ..options import PRECISIONS, PREPROCESS_MODES, check_choice, check_weights, hw, image_shape, is_saved_model
+from ..options import (PRECISIONS, check_choice, check_preprocess, check_weights, converter_values, hw, image_shape,
+                       is_saved_model)
 from ..paths import file_digest
 from .applications import NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers, load_saved
 from .backends import compile_forward, resolve_devices
-from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, passes_on
+from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, is_block, passes_on
 from .packing import Pack, can_pack, plan_packing, unpack
-from .preprocess import GRAYSCALE, PREPROCESS_WORDS, Preprocess, fitted_input, own_preprocessing
+from .hub import is_hub, is_hub_network, load_hub, preset_digest, untrained_copy
+from .preprocess import GRAYSCALE, Preprocess, fitted_input, own_preprocessing, preprocess_words
 from .reduce import REDUCTIONS, Reduce, on_jax_accelerator
-from .units import base_layer, captured_output, class_tokens
+from .units import CLASS_TOKEN, base_layer, captured_output, leading_tokens
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -414,7 +416,14 @@ class ActivationModel:
         str
             As ``run.json``'s ``layers_note`` records it (``catsel.network.graph.defaults_note``).
         """
-        return defaults_note(self.graph, self.layers)
+        note = defaults_note(self.graph, self.layers)
+        registers = max((leading_tokens(self.graph, self.graph.node(base_layer(l)).output.shape)[1]
+                         for l in self.layers if not isinstance(self.graph.node(base_layer(l)).output, (list, tuple))),
+                        default=0)
+        if registers:
+            note += (f"; the {registers} register tokens after the class token are neither patch nor class tokens: "
+                     "they are left out of every token layer's maximum")
+        return note
 
     @property
     def channels(self) -> int:
@@ -440,7 +449,8 @@ def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel
         Labelled untrained (``trained=False``).
     """
     keras.utils.set_random_seed(seed)
-    network = keras.models.clone_model(amodel.network)
+    network = (untrained_copy(amodel.network) if is_hub_network(amodel.network)
+               else keras.models.clone_model(amodel.network))
     return _wrap(network, list(amodel.layers), amodel.image_size, amodel.preprocess, amodel.source,
                  f"untrained (re-initialised, seed {seed})", False, precision=amodel.precision,
                  reduction=amodel.reduction)
@@ -487,9 +497,15 @@ def _check_recipe_files(recipe: dict, store) -> None:
     A path read from a record is never loaded on its word: a model or weights file whose bytes differ from
     those captured (another file put at the path, or the path edited to name another file) is one line."""
     files = []
+    if is_hub(recipe.get("model")) and recipe.get("sha256") is not None:  # a preset folder
+        folder = Path(str(recipe["model"])[len("hub:"):])
+        if folder.is_symlink() or not folder.is_dir() or preset_digest(folder) != recipe["sha256"]:
+            raise ModelError(f"{store}: the preset folder {folder} it was captured with is not there as it was "
+                             "(its files differ or it is gone); pass the network itself (model=...), or capture "
+                             "again")
     if is_saved_model(str(recipe.get("model", ""))):
         files.append(("model", recipe["model"], recipe.get("sha256")))
-    if recipe.get("weights") not in (None, "imagenet"):
+    if recipe.get("weights") not in (None, "imagenet") and not is_hub(recipe.get("model")):
         files.append(("weights", recipe["weights"], recipe.get("weights_sha256")))
     for what, path, recorded in files:
         fix = "pass the network itself (model=...), or capture again"
@@ -570,7 +586,7 @@ def activation_model(
     if reduction is not None:  # before the network is built
         check_choice("reduction", reduction, REDUCTIONS, ModelError)
     if preprocess is not None:
-        check_choice("preprocessing", preprocess, PREPROCESS_MODES, ModelError)
+        check_preprocess(preprocess, ModelError)
     try:
         image_size = image_shape(image_size)
     except CatselError as exc:
@@ -590,7 +606,11 @@ def activation_model(
         else:
             built = _network(model, weights, layers, image_size, seed)
         network = built.network
-        image_size, channels = fitted_input(network, built.source, image_size)
+        if built.preprocess is None and preprocess is None:
+            raise ModelError(f"{built.source} comes without an image converter, so catsel cannot know how its "
+                             "pixels were scaled in training: give its preprocessing (--preprocess tf, torch, caffe "
+                             "or raw)")
+        image_size, channels = fitted_input(network, built.source, image_size or built.image_size)
         if channels == 1 and preprocess is None and built.preprocess in ("caffe", "torch"):
             raise ModelError(f"{built.source} takes grayscale images; give its preprocessing: 'raw' or 'tf'")
         own = own_preprocessing(network)
@@ -679,6 +699,9 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
                                 else "x".join(str(int(field.axis(k)[0])) for k in ((0,) if field.size_x is None else (0, 1)))),
             "step": int(field.jump) if hasattr(field, "jump") and len(out.shape) > 2 else None,
         })
+        if is_block(node) and leading_tokens(graph, out.shape)[0]:  # its class token, a layer of its own
+            rows.append({**rows[-1], "layer": name + CLASS_TOKEN, "kind": "class token", "output shape": (int(out.shape[-1]),),
+                         "default": name + CLASS_TOKEN in defaults, "receptive field": "whole image", "step": None})
     return pd.DataFrame(rows)
 
 
@@ -706,10 +729,15 @@ class _Network:
     weights_label: str
     trained: bool
     rebuild: dict | None
+    image_size: tuple | None = None  # the size its preprocessing names, for a network that takes any
 
 
 def _network(model, weights, layers, image_size, seed) -> _Network:
     """The network named by ``model`` with ``weights`` (``None``: untrained), and its recipe."""
+    if is_hub(model):
+        hub = load_hub(model, weights, seed)
+        return _Network(hub.network, hub.source, hub.preprocess, hub.weights_label, hub.trained, hub.recipe,
+                        hub.image_size)
     if isinstance(model, keras.Model):
         return _Network(model, model.name, "raw", "as given", True, None)
     if is_saved_model(model):
@@ -758,7 +786,7 @@ def _wrap(network, layers, image_size, mode, source, weights_label, trained, *, 
                          "leave it None")
     for k, name in enumerate(layers):
         out = captured_output(graph, name, k)
-        skip = class_tokens(out.shape)  # a token layer's maximum is over its patch tokens
+        skip = sum(leading_tokens(graph, out.shape))  # a token layer's maximum is over its patch tokens
         units[name] = int(out.shape[-1])
         dense = len(out.shape) == 2
         map_shapes[name] = None if dense else (int(out.shape[1]) - skip, *(int(d) for d in out.shape[2:-1]))
@@ -826,9 +854,13 @@ def describe_preprocessing(amodel: ActivationModel, requested: str | None = None
     -------
     str
     """
-    words = PREPROCESS_WORDS.get(amodel.preprocess, amodel.preprocess)
+    words = preprocess_words(amodel.preprocess)
     if requested is not None:
         return f"{words}, as asked"
+    if converter_values(amodel.preprocess) is not None:
+        return (f"{words}, as {amodel.source}'s image converter asks; the resize is catsel's, as for every network "
+                "(Pillow's anti-aliased bicubic, --fit; keras-hub's converter resizes bilinearly, most presets "
+                "after cropping to the aspect ratio: --fit crop)")
     if amodel.rebuild is not None and not is_saved_model(amodel.rebuild.get("model", "")) \
             and amodel.preprocess != "raw":
         return f"{words}, what Keras uses for {amodel.source}"

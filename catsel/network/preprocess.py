@@ -11,14 +11,41 @@ import keras
 from keras import ops
 
 from ..errors import CatselError, ModelError
-from ..options import PREPROCESS_MODES, check_choice, hw, image_shape
+from ..options import check_preprocess, converter_values, hw, image_shape
 
-__all__ = ["Preprocess", "GRAYSCALE", "PREPROCESS_WORDS", "fitted_input", "own_preprocessing"]
+__all__ = ["Preprocess", "GRAYSCALE", "PREPROCESS_WORDS", "fitted_input", "own_preprocessing", "converter_mode",
+           "preprocess_words"]
 
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def converter_mode(scale, offset) -> str:
+    """The preprocessing of a keras-hub image converter, ``x * scale + offset`` per channel, as one mode string.
+
+    The string is what the store's key, ``run.json`` and the printout carry, and what :class:`Preprocess` is
+    built from: ``"converter(scale=[a, b, c], offset=[d, e, f])"``, each number written so that it reads back
+    to the same float.
+
+    Parameters
+    ----------
+    scale, offset : float, sequence of 3 floats or None
+        The converter's (``None``: 1 and 0).
+
+    Returns
+    -------
+    str
+    """
+    def three(value, default):
+        value = default if value is None else value
+        values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value] * 3)]
+        if len(values) != 3:
+            raise ModelError(f"an image converter's scale and offset have one value or three (RGB), not {value!r}")
+        return "[" + ", ".join(repr(v) for v in values) + "]"
+
+    return f"converter(scale={three(scale, 1.0)}, offset={three(offset, 0.0)})"
 
 
 @keras.saving.register_keras_serializable(package="catsel")
@@ -28,7 +55,9 @@ class Preprocess(keras.layers.Layer):
     ``caffe``: RGB→BGR and ImageNet mean subtracted (VGG, ResNet v1);
     ``tf``: scaled to [-1, 1]; ``torch``: scaled to [0, 1] then normalised by
     the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
-    are (models that rescale inside, such as EfficientNet).
+    are (models that rescale inside, such as EfficientNet); an image converter's mode
+    (:func:`converter_mode`): ``x * scale + offset`` per channel in float32, the
+    order and types of keras-hub's ``ImageConverter``.
 
     A network with a one-channel input gets grayscale images: each RGB pixel
     becomes its ITU-R 601-2 luma, ``L = (19595 R + 38470 G + 7471 B + 2**15)
@@ -38,7 +67,8 @@ class Preprocess(keras.layers.Layer):
 
     Parameters
     ----------
-    mode : {"caffe", "tf", "torch", "raw"}
+    mode : {"caffe", "tf", "torch", "raw"} or str
+        Or a :func:`converter_mode` string.
     channels : {3, 1}, default 3
         The network's input channels.
     **kwargs
@@ -47,11 +77,12 @@ class Preprocess(keras.layers.Layer):
 
     def __init__(self, mode: str = "caffe", channels: int = 3, **kwargs):
         super().__init__(**kwargs)
-        self.mode = check_choice("preprocessing", mode, PREPROCESS_MODES, ModelError)
+        self.mode = check_preprocess(mode, ModelError)
+        self.affine = converter_values(mode, ModelError)
         self.channels = int(channels)
         if self.channels not in (1, 3):
             raise ModelError(f"catsel feeds RGB (3 channels) or grayscale (1 channel) images, not {channels} channels")
-        if self.channels == 1 and self.mode in ("caffe", "torch"):
+        if self.channels == 1 and (self.mode in ("caffe", "torch") or self.affine is not None):
             raise ModelError(f"the {self.mode!r} preprocessing is defined for RGB images; a grayscale network takes "
                              "'raw' (0-255) or 'tf' (-1..1): pass one of these")
 
@@ -80,6 +111,9 @@ class Preprocess(keras.layers.Layer):
             x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
         elif self.mode == "tf":
             x = x / 127.5 - 1.0
+        elif self.affine is not None:  # as keras-hub's ImageConverter: the product, then the sum, in float32
+            scale, offset = (ops.convert_to_tensor(v, dtype="float32") for v in self.affine)
+            x = x * scale + offset
         elif self.mode == "torch":
             mean = ops.convert_to_tensor(_TORCH_MEAN, dtype="float32")
             std = ops.convert_to_tensor(_TORCH_STD, dtype="float32")
@@ -157,6 +191,25 @@ PREPROCESS_WORDS = {
     "torch": "torch (pixels scaled to 0..1, then the ImageNet mean and standard deviation)",
     "raw": "raw (pixel values 0-255 as they are)",
 }
+
+
+def preprocess_words(mode: str) -> str:
+    """A preprocessing mode in words, for the record and the printout.
+
+    Parameters
+    ----------
+    mode : str
+
+    Returns
+    -------
+    str
+    """
+    values = converter_values(mode, ModelError)
+    if values is None:
+        return PREPROCESS_WORDS.get(mode, mode)
+    scale, offset = values
+    return (f"the preset's image converter: pixels (0-255) times scale {scale} plus offset {offset}, per RGB "
+            "channel")
 
 
 def own_preprocessing(network: keras.Model):

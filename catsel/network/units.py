@@ -1,7 +1,8 @@
 """Which tensor a layer's units come from: a layer's output after its activation, a block's output, tokens.
 
 A conv or dense layer's units are taken after their activation (:func:`post_activation`); a token layer's
-maximum is over its patch tokens, its class token a layer of its own (``name[class]``, :data:`CLASS_TOKEN`).
+maximum is over its patch tokens, its class token a layer of its own (``name[class]``, :data:`CLASS_TOKEN`), its
+register tokens (DINOv2 with registers) in neither (:func:`leading_tokens`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import keras
 from ..errors import ModelError
 from .graph import Graph, graph_of, passes_on
 
-__all__ = ["CLASS_TOKEN", "class_tokens", "base_layer", "captured_output", "post_activation"]
+__all__ = ["CLASS_TOKEN", "class_tokens", "leading_tokens", "base_layer", "captured_output", "post_activation"]
 
 
 #: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
@@ -41,6 +42,47 @@ def class_tokens(shape) -> int:
     if math.isqrt(tokens) ** 2 == tokens:
         return 0
     return 1 if tokens > 1 and math.isqrt(tokens - 1) ** 2 == tokens - 1 else 0
+
+
+def _registers(graph: Graph) -> int:
+    """The register tokens the network declares (``num_register_tokens`` of a keras-hub DINOv2 or DINOv3), kept
+    with the graph."""
+    if "registers" not in graph.derived:
+        found = 0
+        for layer in graph.network._flatten_layers(include_self=True, recursive=True):
+            k = getattr(layer, "num_register_tokens", None)
+            if isinstance(k, int) and k > 0:
+                found = k
+                break
+        graph.derived["registers"] = found
+    return graph.derived["registers"]
+
+
+def leading_tokens(graph: Graph, shape) -> tuple[int, int]:
+    """The class and register tokens that lead a token output of shape (batch, tokens, channels).
+
+    Neither is a patch: a token layer's maximum is over the tokens after them. The class token comes first
+    (:func:`class_tokens`); a network that declares register tokens (DINOv2 with registers: ``[class],
+    registers, patches``) has them next, and they are left out of every unit's maximum, and are no layer of
+    their own.
+
+    Parameters
+    ----------
+    graph : Graph
+    shape : tuple
+
+    Returns
+    -------
+    class_tokens, register_tokens : int
+    """
+    if len(shape) != 3 or shape[1] is None:
+        return 0, 0
+    registers = _registers(graph)
+    if registers and int(shape[1]) > registers + 1:
+        first = class_tokens((shape[0], int(shape[1]) - registers, shape[2]))
+        if first:
+            return first, registers
+    return class_tokens(shape), 0
 
 
 def base_layer(name: str) -> str:
@@ -91,7 +133,7 @@ def captured_output(graph: Graph, name: str, index: int = 0):
         raise ModelError(f"layer {base} has several outputs; choose a layer with one")
     if base == name:
         return out
-    if not class_tokens(out.shape):
+    if not leading_tokens(graph, out.shape)[0]:
         raise ModelError(f"{base} has no class token (its output is {tuple(out.shape[1:])}, not 1 + a square grid "
                          f"of patch tokens); capture {base} itself")
     return _TakeClassToken(name=f"catsel_class_token_{index}")(out)

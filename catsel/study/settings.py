@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
 from ..errors import CatselError
-from ..options import (FDR_METHODS, FITS, INDEX, LEVEL, PRECISIONS, PREPROCESS_MODES, SELECT_BY, SHUFFLES,
+from ..options import (FDR_METHODS, FITS, INDEX, LEVEL, PRECISIONS, SELECT_BY, SHUFFLES, check_preprocess,
                        TABLE_FORMATS, THRESHOLD, check_choice, check_finite, check_fraction, check_layers, check_positive,
                        check_seed, check_weights, image_shape, named)
 from .record import RunRecord
@@ -92,7 +92,7 @@ class CaptureSettings:
         check_weights(self.model, self.weights)
         object.__setattr__(self, "layers", check_layers(named("layers"), self.layers))  # "c1" is one layer
         if self.preprocess is not None:
-            check_choice(named("preprocess"), self.preprocess, PREPROCESS_MODES)
+            check_preprocess(self.preprocess, name=named("preprocess"))
         check_choice(named("precision"), self.precision, PRECISIONS)
         if self.scheduler is not None:
             from ..capturing.cluster import local_workers

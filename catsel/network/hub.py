@@ -1,0 +1,311 @@
+"""keras-hub image backbones by preset: ``hub:PRESET`` (CLIP, SigLIP, DINOv2, ViT and the CNNs).
+
+A preset is a keras-hub name (``clip_vit_base_patch16``), a Kaggle or Hugging Face handle
+(``kaggle://...``, ``hf://...``) or a folder on disk written by ``save_to_preset``. catsel builds the preset's
+backbone with keras-hub, takes the vision tower of a contrastive model (CLIP, SigLIP, MetaCLIP), and feeds it
+as its image converter asks (:func:`catsel.network.preprocess.converter_mode`). The transformer blocks that
+keras-hub keeps inside one encoder layer are unfolded by the flat graph (:data:`catsel.network.graph.UNFOLDED`).
+
+Nothing here waits on a network that is not there: a preset that is neither on disk nor in keras-hub's cache
+is fetched only when its host answers within seconds, else it is one line saying how to fill the cache or
+point ``--model`` at a folder. keras-hub is an optional dependency (``catsel[hub]``), imported when a
+``hub:`` name is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from ..errors import ModelError
+
+__all__ = ["HUB", "is_hub", "HubNetwork", "load_hub", "hub_cache_dirs", "preset_digest", "untrained_copy",
+           "is_hub_network"]
+
+#: The prefix of a keras-hub preset given as ``--model``.
+HUB = "hub:"
+
+#: Seconds to wait for the host of a preset that is not cached before saying it cannot be had.
+REACH_TIMEOUT = 3.0
+
+_INSTALL = ("pip install 'catsel[hub]' (keras-hub with its text dependencies), or for images only "
+            "pip install 'catsel[hub-vision]' && pip install --no-deps keras-hub")
+
+
+def is_hub(model) -> bool:
+    """Whether ``model`` names a keras-hub preset (``"hub:..."``).
+
+    Parameters
+    ----------
+    model : object
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(model, str) and model.startswith(HUB)
+
+
+def is_hub_network(network) -> bool:
+    """Whether a Keras model is a keras-hub backbone (its untrained twin is built from its config).
+
+    Parameters
+    ----------
+    network : keras.Model
+
+    Returns
+    -------
+    bool
+    """
+    return type(network).__module__.startswith("keras_hub.")
+
+
+def _keras_hub():
+    try:
+        import keras_hub
+    except ImportError:
+        raise ModelError(f"hub: networks need keras-hub, which is not installed: {_INSTALL}") from None
+    return keras_hub
+
+
+def hub_cache_dirs() -> dict[str, Path]:
+    """Where keras-hub's downloads are kept: Kaggle's cache and Hugging Face's.
+
+    Returns
+    -------
+    dict
+        ``{"kaggle": path, "huggingface": path}`` (``$KAGGLEHUB_CACHE``, ``$HF_HUB_CACHE`` or ``$HF_HOME/hub``,
+        else their defaults under ``~/.cache``).
+    """
+    home = Path(os.path.expanduser("~")) / ".cache"
+    kaggle = Path(os.environ.get("KAGGLEHUB_CACHE") or home / "kagglehub")
+    hf = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or home / "huggingface") / "hub")
+    return {"kaggle": kaggle, "huggingface": hf}
+
+
+def _reachable(host: str, timeout: float = REACH_TIMEOUT) -> bool:
+    """Whether ``host`` answers on HTTPS within ``timeout`` seconds (a download could start)."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _kaggle_cached(handle: str) -> bool:
+    """Whether a versioned ``kaggle://owner/model/framework/variation/version`` handle is in Kaggle's cache."""
+    parts = handle[len("kaggle://"):].strip("/").split("/")
+    if len(parts) != 5:
+        return False
+    owner, model, framework, variation, version = parts
+    folder = hub_cache_dirs()["kaggle"] / "models" / owner / model / framework / variation / version
+    return (folder / "config.json").is_file()
+
+
+def _hf_cached(handle: str) -> bool:
+    """Whether an ``hf://owner/name`` handle has a snapshot in Hugging Face's cache."""
+    repo = handle[len("hf://"):].strip("/")
+    snapshots = hub_cache_dirs()["huggingface"] / f"models--{repo.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.glob("*/config.json"))
+
+
+def _offline_line(preset: str, host: str, where: Path) -> str:
+    return (f"hub:{preset} is not in keras-hub's cache ({where}) and {host} cannot be reached from here: on a "
+            f"machine online, load it once (python -c \"import keras_hub; keras_hub.models.Backbone.from_preset("
+            f"'{preset}').save_to_preset('{Path(preset).name}')\") and give --model hub:FOLDER for the saved "
+            f"folder (a folder works offline), or copy that machine's cache to {where}")
+
+
+def _locate(preset: str) -> tuple[str, str | None]:
+    """What to hand keras-hub for ``preset``, and the preset's folder when it is one on disk.
+
+    A folder must hold a preset (its ``config.json``); a name or handle that keras-hub would have to fetch is
+    checked against the cache and, when absent, against its host, so that an offline machine gets one line
+    at once instead of a download that hangs or a traceback from kagglehub or huggingface_hub."""
+    path = Path(preset).expanduser()
+    if path.is_dir() or os.sep in preset or preset.startswith("."):
+        if not path.is_dir():
+            raise ModelError(f"hub:{preset}: no such folder; a preset folder is what save_to_preset writes "
+                             "(config.json, model.weights.h5)")
+        if path.is_symlink() or not (path / "config.json").is_file() or (path / "config.json").is_symlink():
+            raise ModelError(f"hub:{preset} is not a preset folder: it has no config.json of its own (a preset "
+                             "folder is what keras-hub's save_to_preset writes)")
+        return str(path.resolve()), str(path.resolve())
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    caches = hub_cache_dirs()
+    if preset.startswith("hf://"):
+        if not _hf_cached(preset) and not _reachable("huggingface.co"):
+            raise ModelError(_offline_line(preset, "huggingface.co", caches["huggingface"]))
+        return preset, None
+    if preset.startswith("kaggle://"):
+        handle = preset
+    elif preset in BUILTIN_PRESETS:
+        handle = BUILTIN_PRESETS[preset]["kaggle_handle"]
+    else:
+        vision = sorted(name for name, info in BUILTIN_PRESETS.items()
+                        if info.get("metadata", {}).get("path") in _VISION_FAMILIES)
+        raise ModelError(f"hub:{preset} is no keras-hub preset, and no folder; image backbones include "
+                         f"{', '.join(vision[:12])}, ... (keras_hub.models.Backbone.presets lists them all), or "
+                         "give a preset folder or a kaggle:// or hf:// handle")
+    if handle.startswith("kaggle://") and not _kaggle_cached(handle) and not _reachable("www.kaggle.com"):
+        raise ModelError(_offline_line(preset, "www.kaggle.com", caches["kaggle"]))
+    return preset, None
+
+
+# keras-hub's families of image backbones (the preset metadata's ``path``), for the list of names in an error.
+_VISION_FAMILIES = {"clip", "siglip", "dinov2", "dinov3", "vit", "resnet", "efficientnet", "convnext", "mobilenet",
+                    "vgg", "densenet", "metaclip_2", "deit", "xception"}
+
+
+def preset_digest(folder: str | os.PathLike) -> str:
+    """SHA-256 of a preset folder: every plain file's name and bytes, in name order (a link is refused).
+
+    Parameters
+    ----------
+    folder : str or path
+
+    Returns
+    -------
+    str
+    """
+    from ..paths import file_digest
+
+    root = Path(folder)
+    h = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if not p.is_dir()):
+        if file.is_symlink() or not file.is_file():
+            raise ModelError(f"{file}: a preset folder holds plain files only; copy the file in instead of linking it")
+        h.update(f"{file.relative_to(root).as_posix()}\0{file_digest(file)}\0".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class HubNetwork:
+    """A preset's image network as catsel builds it.
+
+    Parameters
+    ----------
+    network : keras.Model
+        The backbone, or a contrastive model's vision tower.
+    source : str
+        ``"hub:PRESET"`` (a folder by its name).
+    preprocess : str or None
+        The image converter's :func:`~catsel.network.preprocess.converter_mode`; ``None`` when the preset has
+        none (``--preprocess`` must then say what the network takes).
+    image_size : tuple of int or None
+        The converter's size, when it gives one.
+    crop : bool
+        Whether the converter crops to the aspect ratio (``--fit crop``) rather than squashing.
+    weights_label : str
+    trained : bool
+    recipe : dict
+    """
+
+    network: keras.Model
+    source: str
+    preprocess: str
+    image_size: tuple | None
+    crop: bool
+    weights_label: str
+    trained: bool
+    recipe: dict
+
+
+def load_hub(model: str, weights, seed: int = 0) -> HubNetwork:
+    """Build a keras-hub preset's image network, with its weights or untrained.
+
+    Parameters
+    ----------
+    model : str
+        ``"hub:PRESET"``.
+    weights : str or None
+        ``"auto"``, ``"preset"`` or ``"pretrained"``: the preset's weights; ``None`` or ``"none"``: its
+        configuration with random weights (seed ``seed``).
+    seed : int, default 0
+
+    Returns
+    -------
+    HubNetwork
+
+    Raises
+    ------
+    ModelError
+        One line: keras-hub missing, the preset unknown or out of reach, or keras-hub failing to load it.
+    """
+    preset = model[len(HUB):]
+    if not preset:
+        raise ModelError("--model hub: needs a preset: hub:clip_vit_base_patch16, hub:dinov2_base or a folder")
+    if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
+        weights = None
+    if weights is not None and str(weights) not in ("auto", "preset", "pretrained", "imagenet"):
+        raise ModelError(f"{model} carries its weights in its preset: --weights {weights!r} cannot apply to it; "
+                         "use auto (the preset's) or none (its configuration, untrained)")
+    keras_hub = _keras_hub()
+    where, folder = _locate(preset)
+    trained = weights is not None
+    if not trained:
+        keras.utils.set_random_seed(seed)
+    try:
+        backbone = keras_hub.models.Backbone.from_preset(where, load_weights=trained)
+    except ModelError:
+        raise
+    except Exception as exc:  # kagglehub, huggingface_hub and keras-hub raise their own kinds: one line each
+        text = " ".join(str(exc).split())[:240]
+        raise ModelError(f"hub:{preset}: keras-hub could not load it ({type(exc).__name__}: {text})") from None
+    network = getattr(backbone, "vision_encoder", None) or backbone
+    if not isinstance(network, keras.Model):
+        raise ModelError(f"hub:{preset} is a {type(backbone).__name__}, which has no image network catsel can "
+                         "capture")
+    preprocess, size, crop = None, None, False
+    converter = _converter(keras_hub, where)
+    if converter is not None:
+        from .preprocess import converter_mode
+
+        preprocess = converter_mode(converter.scale, converter.offset)
+        size = tuple(int(v) for v in converter.image_size) if converter.image_size else None
+        crop = bool(getattr(converter, "crop_to_aspect_ratio", False))
+    source = f"{HUB}{Path(folder).name if folder else preset}"
+    recipe = {"model": f"{HUB}{folder or preset}", "weights": "preset" if trained else None, "seed": seed}
+    if folder:  # the folder by its identity: what rebuilds the network later must be these files
+        recipe["sha256"] = preset_digest(folder)
+    label = "the preset's weights" if trained else f"untrained (the preset's configuration, seed {seed})"
+    return HubNetwork(network, source, preprocess, size, crop, label, trained, recipe)
+
+
+def _converter(keras_hub, where: str):
+    """The preset's image converter, or ``None`` when it has none.
+
+    Read from the preset's ``image_converter.json`` as keras-hub serialised it, whatever backbone it was saved
+    with (``ImageConverter.from_preset`` looks for a converter class registered for the backbone's class, and
+    finds none for a vision tower saved alone); else as keras-hub would find it."""
+    from keras_hub.src.utils.preset_utils import IMAGE_CONVERTER_CONFIG_FILE, check_file_exists, get_preset_loader
+
+    try:
+        if check_file_exists(where, IMAGE_CONVERTER_CONFIG_FILE):
+            return get_preset_loader(where).load_image_converter(keras_hub.layers.ImageConverter)
+        return keras_hub.layers.ImageConverter.from_preset(where)
+    except Exception:  # no converter of any kind: the caller asks for --preprocess
+        return None
+
+
+def untrained_copy(network: keras.Model) -> keras.Model:
+    """A keras-hub network built again from its configuration: every weight re-initialised.
+
+    ``keras.models.clone_model`` cannot rebuild keras-hub's layers from the configs it writes; the backbone's
+    own ``from_config`` (what ``from_preset(load_weights=False)`` does) can. Seed first.
+
+    Parameters
+    ----------
+    network : keras.Model
+
+    Returns
+    -------
+    keras.Model
+    """
+    return type(network).from_config(network.get_config())
