@@ -116,8 +116,9 @@ def test_a_hub_transformers_blocks_are_its_token_layers_with_maxima_equal_to_ker
     cls = catsel.activation_model(f"hub:{folder}", layers=[f"{names[0]}[class]"])
     np.testing.assert_allclose(cls.predict(images)[0][f"{names[0]}[class]"], np.asarray(outs[0])[:, 0],
                                rtol=1e-5, atol=1e-5)
-    if kind == "dinov2":
-        assert "4 register tokens" in amodel.layers_note()
+    note = amodel.layers_note()
+    assert "3 are transformer blocks, each unit the maximum of a channel over the patch tokens" in note
+    assert ("4 register tokens" in note) == (kind == "dinov2")
 
 
 def test_a_hub_resnet_follows_the_default_layer_rule_and_equals_keras_hub(tmp_path):
@@ -180,6 +181,12 @@ def test_a_preset_neither_cached_nor_reachable_is_one_line(tmp_path, monkeypatch
     assert "Traceback" not in err and "hub:dinov2_base is not in keras-hub's cache" in err
     with pytest.raises(ModelError, match="no keras-hub preset"):
         catsel.activation_model("hub:no_such_preset_anywhere")
+
+
+def test_the_probe_of_a_presets_host_gives_up_on_a_name_that_does_not_resolve():
+    from catsel.network.hub import _reachable
+
+    assert _reachable("catsel-preset-host.invalid", timeout=2) is False  # RFC 6761: never resolves
 
 
 def test_without_keras_hub_a_hub_name_is_one_line_naming_the_extra(monkeypatch):
@@ -264,3 +271,22 @@ def test_a_store_whose_preset_folder_changed_is_not_rebuilt_from_it(tmp_path):
     other.save_to_preset(str(folder))
     with pytest.raises(ModelError, match="preset folder .* is not there as it was"):
         from_store(acts)
+
+
+def test_a_clip_preset_gives_its_vision_tower_alone(tmp_path):
+    keras.utils.set_random_seed(0)
+    vision, converter = _clip()
+    text = keras_hub.models.CLIPTextEncoder(vocabulary_size=50, embedding_dim=16, hidden_dim=16, num_layers=2,
+                                            num_heads=2, intermediate_dim=32, max_sequence_length=8)
+    clip = keras_hub.models.CLIPBackbone(vision_encoder=vision, text_encoder=text, projection_dim=8)
+    clip.save_to_preset(str(tmp_path / "clip"))
+    converter.save_to_preset(str(tmp_path / "clip"))
+    amodel = catsel.activation_model(f"hub:{tmp_path / 'clip'}")
+    assert type(amodel.network).__name__ == "CLIPVisionEncoder"
+    assert len(amodel.layers) == 3 and all("encoder_block" in name for name in amodel.layers)
+    images = np.random.default_rng(3).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    blocks = keras.Model(amodel.network.inputs, [amodel.network.get_layer(n).output for n in amodel.layers])(
+        converter(images.astype("float32")))
+    maxima, _ = amodel.predict(images)
+    for name, out in zip(amodel.layers, blocks):
+        np.testing.assert_allclose(maxima[name], np.asarray(out)[:, 1:].max(axis=1), rtol=1e-5, atol=1e-5)

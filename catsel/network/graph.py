@@ -512,6 +512,10 @@ def defaults_note(graph: Graph, chosen) -> str:
             why = "the classifier" if not isinstance(out, (list, tuple)) and graph.is_output(out) else "not asked for"
             left.append(f"{node.name} ({why})")
     text = f"{len(chosen)} layers captured"
+    blocks = [name for name in chosen if name in graph.nodes and is_block(graph.nodes[name])]
+    if blocks:
+        text += (f"; {len(blocks)} are transformer blocks, each unit the maximum of a channel over the patch tokens "
+                 f"(the class token is a layer of its own, {blocks[0]}[class], captured when asked for)")
     if merged:
         blocks = len({t for _, t in merged})
         text += (f"; {len(merged)} conv or dense layers feed the merge of a residual or multi-branch block and are "

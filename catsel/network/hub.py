@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +90,23 @@ def hub_cache_dirs() -> dict[str, Path]:
 
 
 def _reachable(host: str, timeout: float = REACH_TIMEOUT) -> bool:
-    """Whether ``host`` answers on HTTPS within ``timeout`` seconds (a download could start)."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Whether ``host`` answers on HTTPS within ``timeout`` seconds (a download could start).
+
+    The name lookup has no timeout of its own, so the probe runs in a thread that is given up on after
+    ``timeout`` seconds."""
+    answered: list[bool] = []
+
+    def probe():
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answered and answered[0])
 
 
 def _kaggle_cached(handle: str) -> bool:

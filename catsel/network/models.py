@@ -539,7 +539,10 @@ def activation_model(
     model
         A ``keras.applications`` name (``"vgg16"``, ``"vgg19"``, ``"resnet50"``,
         ...), the path of a saved ``.keras`` model (loaded in Keras' safe
-        mode), or a ``keras.Model`` already in memory.
+        mode), a keras-hub preset (``"hub:clip_vit_base_patch16"``, a handle, or
+        ``"hub:FOLDER"`` for a folder written by ``save_to_preset``: the vision
+        tower, fed as its image converter says; see the README), or a
+        ``keras.Model`` already in memory.
     weights
         For an application name: ``"auto"`` (ImageNet weights when they can be
         had, else the untrained network, announced in a banner and recorded in
@@ -549,7 +552,9 @@ def activation_model(
         path of a weights file, or ``None``/``"none"`` for the untrained
         network (random init with ``seed``, labelled "untrained" everywhere).
         A saved or in-memory model carries its weights: leave it "auto" (any
-        other value is refused, as it could not apply).
+        other value is refused, as it could not apply). A keras-hub preset:
+        ``"auto"`` (the preset's weights) or ``None`` (its configuration,
+        re-initialised with ``seed``).
     layers
         Layer names, in any order (kept in network order). Default: every
         conv layer and every dense layer but the classifier; for VGG16 the
@@ -560,8 +565,8 @@ def activation_model(
         without its top. Asking for dense layers at another size is an error.
     preprocess
         ``"caffe"``, ``"tf"``, ``"torch"`` or ``"raw"``; default: what Keras
-        uses for that application (``"caffe"`` for VGG), ``"raw"`` for a
-        saved model.
+        uses for that application (``"caffe"`` for VGG), the image converter's
+        scale and offset for a keras-hub preset, ``"raw"`` for a saved model.
     seed
         Seed of the random init when ``weights`` is ``None``.
     precision
