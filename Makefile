@@ -23,10 +23,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps "keras-hub>=0.21"
 	touch $@
 
+# PyTorch for the tests of its Keras backend and of torchvision and timm networks. torch 2.14.1 with
+# torchvision 0.29.1 is a pair that imports together (on this project's machines both lie on disk for
+# Python 3.11; the CPU build of torch 2.13.0 there has no torchvision that imports beside it).
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+TORCH_STAMP := $(VENV)/.installed-torch
+
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -c "import torchvision" 2>/dev/null || $(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet "timm>=0.9"
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/catsel run sample_data --out runs/sample
 
-test: $(STAMP)
+test: $(STAMP) $(TORCH_STAMP)
 	$(BIN)/python -m pytest
 
 quick: $(STAMP)

@@ -114,12 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "on DATA_DIR's (no double dipping)")
     network = run.add_argument_group("network", "the network and its input")
     network.add_argument("--model", default=defaults.model,
-                         help="keras.applications name, .keras file, or hub:PRESET (a keras-hub preset or preset "
-                              "folder) (default: vgg16)")
+                         help="keras.applications name, .keras file, hub:PRESET (a keras-hub preset or preset "
+                              "folder), torchvision:NAME or timm:NAME (default: vgg16)")
     network.add_argument("--weights", default=defaults.weights,
                      help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
                           "when it can be had, else the untrained network with a loud warning; for hub:PRESET, "
-                          "auto (the preset's) or none")
+                          "auto (the preset's) or none; for torchvision: and timm:, auto, pretrained, none or a "
+                          "state-dict file")
     network.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
     network.add_argument("--image-size", type=_size,
                      help="input side in pixels, or HEIGHTxWIDTH (48x96); default: the model's own")
@@ -257,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "kind, output shape, units, whether it is captured by default, which layer a "
                                         "conv or dense layer's units are taken from by default, and its receptive "
                                         "field. The names are those --layers takes.")
-    layers.add_argument("model", metavar="MODEL", help="keras.applications name, a .keras or .h5 file, or hub:PRESET")
+    layers.add_argument("model", metavar="MODEL",
+                        help="keras.applications name, a .keras or .h5 file, hub:PRESET, torchvision:NAME or timm:NAME")
     layers.add_argument("--image-size", type=_size,
                         help="input side in pixels, or HEIGHTxWIDTH (needed for a network that takes any size)")
     layers.add_argument("--weights", default=None,

@@ -30,14 +30,25 @@ __all__ = ["backend_info", "accelerators", "on_accelerator", "resolve_devices", 
 FLOAT32_MATMUL = "float32"
 
 
-def backend_info() -> dict[str, str]:
+def backend_info(network=None) -> dict[str, str]:
     """Keras version, its backend, and the device it will run on.
+
+    Parameters
+    ----------
+    network : Network, optional
+        A PyTorch module's network (``describe()["framework"] == "pytorch"``) runs on PyTorch whatever Keras'
+        backend: then ``backend`` is ``"pytorch"`` and ``device`` its device.
 
     Returns
     -------
     dict
         ``keras``, ``backend`` and ``device`` (a name, informative only).
     """
+    if network is not None and network.describe().get("framework") == "pytorch":
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+        return {"keras": keras.__version__, "backend": f"pytorch {torch.__version__.split('+')[0]}", "device": device}
     backend = keras.backend.backend()
     device = "unknown"
     try:

@@ -25,7 +25,7 @@ import keras
 
 from ..errors import ModelError
 
-__all__ = ["HUB", "is_hub", "HubNetwork", "load_hub", "hub_cache_dirs", "preset_digest", "untrained_copy",
+__all__ = ["HUB", "is_hub", "reachable", "HubNetwork", "load_hub", "hub_cache_dirs", "preset_digest", "untrained_copy",
            "is_hub_network"]
 
 #: The prefix of a keras-hub preset given as ``--model``.
@@ -89,7 +89,7 @@ def hub_cache_dirs() -> dict[str, Path]:
     return {"kaggle": kaggle, "huggingface": hf}
 
 
-def _reachable(host: str, timeout: float = REACH_TIMEOUT) -> bool:
+def reachable(host: str, timeout: float = REACH_TIMEOUT) -> bool:
     """Whether ``host`` answers on HTTPS within ``timeout`` seconds (a download could start).
 
     The name lookup has no timeout of its own, so the probe runs in a thread that is given up on after
@@ -152,7 +152,7 @@ def _locate(preset: str) -> tuple[str, str | None]:
 
     caches = hub_cache_dirs()
     if preset.startswith("hf://"):
-        if not _hf_cached(preset) and not _reachable("huggingface.co"):
+        if not _hf_cached(preset) and not reachable("huggingface.co"):
             raise ModelError(_offline_line(preset, "huggingface.co", caches["huggingface"]))
         return preset, None
     if preset.startswith("kaggle://"):
@@ -165,7 +165,7 @@ def _locate(preset: str) -> tuple[str, str | None]:
         raise ModelError(f"hub:{preset} is no keras-hub preset, and no folder; image backbones include "
                          f"{', '.join(vision[:12])}, ... (keras_hub.models.Backbone.presets lists them all), or "
                          "give a preset folder or a kaggle:// or hf:// handle")
-    if handle.startswith("kaggle://") and not _kaggle_cached(handle) and not _reachable("www.kaggle.com"):
+    if handle.startswith("kaggle://") and not _kaggle_cached(handle) and not reachable("www.kaggle.com"):
         raise ModelError(_offline_line(preset, "www.kaggle.com", caches["kaggle"]))
     return preset, None
 

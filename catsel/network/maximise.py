@@ -345,6 +345,17 @@ def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning
                     image_size: int | None, preprocess: str | None, parameterisation: str, decorrelate: bool,
                     robustness: Robustness | None, seed: int, progress: bool) -> list[Maximised]:
     """:func:`maximise_many` in one batch."""
+    if not isinstance(model, (ActivationModel, keras.Model)):  # a PyTorch module: the same picture, by autograd
+        from .torch_maximise import maximise_torch
+
+        if parameterisation not in ("fourier", "pixel"):
+            raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
+        robustness = robustness or Robustness.off()
+        return maximise_torch(model, units, steps=steps, learning_rate=learning_rate, image_size=image_size,
+                              preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
+                              seed=seed, progress=progress, colour=_COLOUR_SQRT, frequency=_frequency_scale,
+                              affine=(lambda rng, size: _affine(rng, size, robustness)) if robustness.active
+                              else None, result=Maximised)
     if isinstance(model, ActivationModel):
         network, size, mode, graph = model.network, model.image_size, model.preprocess, model.graph
     else:

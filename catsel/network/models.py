@@ -36,6 +36,7 @@ from .backends import compile_forward, resolve_devices
 from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, is_block, passes_on
 from .packing import Pack, can_pack, plan_packing, unpack
 from .hub import is_hub, is_hub_network, load_hub, preset_digest, untrained_copy
+from .pytorch import is_torch_module, is_torch_name
 from .preprocess import GRAYSCALE, Preprocess, fitted_input, own_preprocessing, preprocess_words
 from .reduce import REDUCTIONS, Reduce, on_jax_accelerator
 from .units import CLASS_TOKEN, base_layer, captured_output, leading_tokens
@@ -448,6 +449,8 @@ def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel
     ActivationModel
         Labelled untrained (``trained=False``).
     """
+    if not isinstance(amodel, ActivationModel):  # a PyTorch module: its own constructor's initialisation
+        return amodel.untrained(seed)
     keras.utils.set_random_seed(seed)
     network = (untrained_copy(amodel.network) if is_hub_network(amodel.network)
                else keras.models.clone_model(amodel.network))
@@ -505,7 +508,7 @@ def _check_recipe_files(recipe: dict, store) -> None:
                              "again")
     if is_saved_model(str(recipe.get("model", ""))):
         files.append(("model", recipe["model"], recipe.get("sha256")))
-    if recipe.get("weights") not in (None, "imagenet") and not is_hub(recipe.get("model")):
+    if recipe.get("weights") not in (None, "imagenet", "pretrained") and not is_hub(recipe.get("model")):
         files.append(("weights", recipe["weights"], recipe.get("weights_sha256")))
     for what, path, recorded in files:
         fix = "pass the network itself (model=...), or capture again"
@@ -584,6 +587,11 @@ def activation_model(
     -------
     ActivationModel
     """
+    if is_torch_name(model) or is_torch_module(model):  # a PyTorch module: the same interface, read by hooks
+        from .torch_build import torch_network
+
+        return torch_network(model, weights, layers, image_size=image_size, preprocess=preprocess, seed=seed,
+                             precision=precision, reduction=reduction)
     check_weights(model, weights, ModelError)  # a saved or in-memory model carries its own: never silently ignored
     if isinstance(weights, str) and weights.lower() in ("none", "untrained", "random"):
         weights = None
@@ -685,6 +693,8 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
     from .receptive import GLOBAL, graph_fields
 
     amodel = activation_model(model, weights, image_size=image_size)
+    if not isinstance(amodel, ActivationModel):  # a PyTorch module lists its own modules
+        return amodel.all_layers()
     graph = amodel.graph
     defaults = set(amodel.layers)
     fields = graph_fields(graph)
@@ -705,8 +715,9 @@ def layers(model: "str | os.PathLike | keras.Model" = "vgg16", *, weights: str |
             "step": int(field.jump) if hasattr(field, "jump") and len(out.shape) > 2 else None,
         })
         if is_block(node) and leading_tokens(graph, out.shape)[0]:  # its class token, a layer of its own
-            rows.append({**rows[-1], "layer": name + CLASS_TOKEN, "kind": "class token", "output shape": (int(out.shape[-1]),),
-                         "default": name + CLASS_TOKEN in defaults, "receptive field": "whole image", "step": None})
+            rows.append({**rows[-1], "layer": name + CLASS_TOKEN, "kind": "class token",
+                         "output shape": (int(out.shape[-1]),), "default": name + CLASS_TOKEN in defaults,
+                         "receptive field": "whole image", "step": None})
     return pd.DataFrame(rows)
 
 

@@ -369,7 +369,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                       "scrambled copy of the images)", UserWarning, stacklevel=3)
     skipped = [_as_listed(s["path"], s["reason"], folder.root)
                for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
-    runtime = backend_info()
+    runtime = backend_info(amodel)
     record = RunRecord.from_json({
         "catsel_version": _version(),
         "data_dir": shown(str(folder.root.resolve())),

@@ -1,0 +1,677 @@
+"""PyTorch modules as catsel networks: torchvision and timm models by name, and any ``torch.nn.Module``.
+
+:class:`TorchNetwork` is the :class:`~catsel.network.interface.Network` of a module that is not a Keras model.
+It reads the module by forward hooks, as THINGSvision, Net2Brain and TorchLens do, and the stages above see the
+same units, store and results as for Keras:
+
+- **Layers** are named modules (``features.28``, ``layer4.1``, ``blocks.11``). A dry run on one image records
+  every module's call, its input and output tensors, in the order they run; the default rule reads that
+  record as :mod:`catsel.network.graph` reads a Keras graph (:func:`default_modules`).
+- **The reduction runs inside the hooks**, on the device: each captured module's output is reduced to its
+  units' maxima and positions (and the spatial means and minima when asked) as soon as it is computed, and
+  no hook keeps the map. The results of a batch are laid side by side in one float32 buffer (positions are
+  exact in float32 below 2**24 positions) that leaves the device in one transfer; the forward pass stops
+  after the last captured module.
+- **Preprocessing** runs on the device too: the uint8 batch is cast, moved to channels first and scaled as
+  catsel's ``caffe``, ``tf``, ``torch``, ``raw`` or an image converter's ``x * scale + offset``.
+
+torch, torchvision and timm are imported only when a PyTorch network is asked for; a missing one is one line
+naming the extra that installs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import CatselError, ModelError
+from ..options import hw, image_shape
+from .units import CLASS_TOKEN, base_layer
+from .torch_trace import default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output, trace
+
+__all__ = ["TORCHVISION", "TIMM", "is_torch_name", "is_torch_module", "without_triton", "import_or_say", "TorchNetwork"]
+
+TORCHVISION = "torchvision:"
+TIMM = "timm:"
+
+
+
+def is_torch_name(model) -> bool:
+    """Whether ``model`` names a torchvision or timm network (``"torchvision:vgg16"``, ``"timm:vit_small..."``).
+
+    Parameters
+    ----------
+    model : object
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(model, str) and model.startswith((TORCHVISION, TIMM))
+
+
+def is_torch_module(model) -> bool:
+    """Whether ``model`` is a ``torch.nn.Module`` that is no Keras model (without importing torch when nothing
+    has).
+
+    Parameters
+    ----------
+    model : object
+
+    Returns
+    -------
+    bool
+    """
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if torch is None or not isinstance(model, torch.nn.Module):
+        return False
+    # on Keras' PyTorch backend a Keras layer or model is a torch.nn.Module too: it stays a Keras network
+    return keras is None or not isinstance(model, keras.layers.Layer)
+
+
+def without_triton() -> None:
+    """Keep Triton out of a process that has loaded TensorFlow; call it before importing torchvision or timm.
+
+    Triton (a CUDA build of torch brings it; torchvision's import loads it through ``torch._dynamo``) and
+    TensorFlow each carry their own LLVM: loading Triton's after TensorFlow's kills the process with a
+    segmentation fault (seen with torch 2.14.1 and TensorFlow 2.21). catsel compiles nothing with
+    ``torch.compile``, Triton's one user, so under the TensorFlow backend torch is told Triton is absent.
+    """
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        sys.modules["triton"] = None
+
+
+def import_or_say(name: str, extra: str):
+    """Import ``name`` (torch, torchvision, timm), or one line naming the extra that installs it.
+
+    Parameters
+    ----------
+    name, extra : str
+
+    Returns
+    -------
+    module
+    """
+    without_triton()
+    try:
+        return __import__(name)
+    except ImportError:
+        raise ModelError(f"PyTorch networks need {name}, which is not installed: pip install 'catsel[{extra}]'"
+                         ) from None
+
+
+
+
+class TorchNetwork:
+    """A ``torch.nn.Module`` as catsel captures it (the :class:`~catsel.network.interface.Network` protocol).
+
+    Build one with :func:`torch_network` (or ``catsel.activation_model`` with a module or a
+    ``torchvision:``/``timm:`` name).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        In eval mode; moved to the device catsel runs on.
+    layers : sequence of str
+        The captured modules (``"NAME[class]"`` for a token layer's class token).
+    image_size : int or (int, int)
+    preprocess : str
+    source, weights_label : str
+    trained : bool
+    fallback_reason : str, optional
+    rebuild : dict, optional
+    arrays : tuple of str
+        The kinds of result computed (default: maxima and positions).
+    calls, counts
+        The dry run (:func:`_trace`), shared by the variants of one network.
+    """
+
+    reduction = "hooks"
+    precision = "float32"
+
+    def __init__(self, module, layers, image_size, preprocess, source, weights_label, trained, *,
+                 fallback_reason=None, rebuild=None, arrays=("maxima", "positions"), calls=None, counts=None,
+                 output=None, taken=None):
+        import torch
+
+        from .kinds import ARRAYS
+
+        self.module = module.eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.module.to(self.device)
+        self.image_size = image_shape(image_size)
+        self.preprocess = preprocess
+        self.source, self.weights_label, self.trained = source, weights_label, trained
+        self.fallback_reason, self.rebuild = fallback_reason, rebuild
+        self.arrays = tuple(k for k in ARRAYS if k in arrays)
+        if calls is None:
+            calls, counts, output = trace(self.module, self._example())
+        self._calls, self._counts, self._output = calls, counts, output
+        self._taken = taken if taken is not None else default_modules(calls, counts, output)[1]
+        self._first = {}
+        for c in calls:
+            self._first.setdefault(c.name, c)
+        self.layers = tuple(self._resolve(layers))
+        self.units, self.map_shapes, self._lead = {}, {}, {}
+        for name in self.layers:
+            call = self._first[base_layer(name)]
+            shape = call.shape
+            if name.endswith(CLASS_TOKEN):
+                self.units[name], self.map_shapes[name], self._lead[name] = int(shape[-1]), None, (0, 0)
+            elif len(shape) == 4:
+                self.units[name], self.map_shapes[name], self._lead[name] = int(shape[1]), tuple(shape[2:]), (0, 0)
+            elif len(shape) == 3:
+                lead = leading_tokens(self.module, shape)
+                self.units[name], self._lead[name] = int(shape[-1]), lead
+                self.map_shapes[name] = (int(shape[1]) - sum(lead),)
+            else:
+                self.units[name], self.map_shapes[name], self._lead[name] = int(shape[-1]), None, (0, 0)
+        self._plan = self._packing()
+        self._digest = None
+        self._fields = None
+
+    # --- identity -------------------------------------------------------------------------------------------
+
+    @property
+    def channels(self) -> int:
+        """3: catsel feeds RGB images to a PyTorch module."""
+        return 3
+
+    @property
+    def label(self) -> str:
+        """Short description for figure titles."""
+        return f"{self.source}, {self.weights_label}"
+
+    @property
+    def conv_layers(self) -> tuple[str, ...]:
+        """The captured layers with a map."""
+        return tuple(l for l in self.layers if self.map_shapes[l] is not None)
+
+    def digest(self) -> str:
+        """A hash of the module's architecture and weights (part of the store key).
+
+        Returns
+        -------
+        str
+        """
+        if self._digest is None:
+            h = hashlib.sha256(b"torch;")
+            for name, sub in self.module.named_modules():
+                h.update(f"{name}:{type(sub).__name__};".encode())
+            for key, tensor in sorted(self.module.state_dict().items()):
+                arr = np.ascontiguousarray(tensor.detach().cpu().numpy())
+                h.update(f"{key}{arr.shape}{arr.dtype}".encode())
+                h.update(arr.tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def describe(self) -> dict:
+        """What built this network, as plain JSON-able values (the store's ``meta.json`` takes them).
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "model": self.source,
+            "weights": self.weights_label,
+            "trained": self.trained,
+            "image_size": list(self.image_size) if isinstance(self.image_size, tuple) else self.image_size,
+            "preprocess": self.preprocess,
+            "precision": self.precision,
+            "rebuild": self.rebuild,
+            "framework": "pytorch",
+            "layers": [{"name": l, "units": self.units[l],
+                        "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None,
+                        "receptive_field": self._field(l)} for l in self.layers],
+            "network_digest": self.digest(),
+        }
+
+    # --- units ----------------------------------------------------------------------------------------------
+
+    def _resolve(self, layers) -> list[str]:
+        if layers is None:
+            layers = default_modules(self._calls, self._counts, self._output)[0]
+            if not layers:
+                raise ModelError(f"{self.source} has no conv, linear or transformer-block module to capture; "
+                                 "pass layers=")
+        unknown, repeated, shapeless = [], [], []
+        for name in layers:
+            base = base_layer(name)
+            if base not in self._first:
+                unknown.append(name)
+            elif self._counts[base] != 1:
+                repeated.append(f"{name} (runs {self._counts[base]} times in one forward pass)")
+            elif self._first[base].shape is None or len(self._first[base].shape) not in (2, 3, 4):
+                shapeless.append(name)
+            elif name != base and not leading_tokens(self.module, self._first[base].shape)[0]:
+                raise ModelError(f"{base} has no class token (its output is {self._first[base].shape[1:]}); "
+                                 f"capture {base} itself")
+        if unknown:
+            known = [c.name for c in self._first.values()][:40]
+            raise ModelError(f"no module named {', '.join(map(repr, unknown))} in {self.source}; valid names "
+                             f"include {', '.join(known)} (`catsel layers MODEL` lists them with their shapes)")
+        if repeated:
+            raise ModelError(f"{', '.join(repeated)}: a module called more than once has no one output to "
+                             "capture; capture the module that holds it (its block)")
+        if shapeless:
+            raise ModelError(f"{', '.join(shapeless)}: not one tensor of 2 to 4 dimensions (units, tokens or a "
+                             "map); choose another module")
+        order = {c.name: c.index for c in self._first.values()}
+        return sorted(dict.fromkeys(layers), key=lambda l: (order[base_layer(l)], l != base_layer(l)))
+
+    def leading_tokens(self, layer: str) -> tuple[int, int]:
+        """The class and register tokens before a token layer's patch tokens (``(0, 0)`` for any other layer).
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        tuple of int
+        """
+        return self._lead.get(layer, (0, 0))
+
+    def relative_depth(self) -> dict[str, float]:
+        """Where each captured layer sits: its place among the module calls (leaves), 0 the input, 1 the last.
+
+        Returns
+        -------
+        dict of str to float
+        """
+        place, k = {}, 0
+        for c in self._calls:
+            k += c.leaf
+            place.setdefault(c.name, k)
+        last = max(k, 1)
+        return {name: round(place[base_layer(name)] / last, 6) for name in self.layers}
+
+    def _field(self, layer: str) -> dict | None:
+        if self.map_shapes[layer] is None or len(self.map_shapes[layer]) != 2:
+            return None
+        if self._fields is None:
+            from .torch_fields import module_fields
+
+            self._fields = module_fields(self._calls)
+        field = self._fields.get(base_layer(layer))
+        return None if field is None else field.to_json()
+
+    def layer_table(self):
+        """The captured layers: kind, output shape, units, receptive field.
+
+        Returns
+        -------
+        DataFrame
+        """
+        import pandas as pd
+
+        rows = []
+        for name in self.layers:
+            call = self._first[base_layer(name)]
+            field = self._field(name)
+            kind = "class token" if name != base_layer(name) else type(call.module).__name__
+            rows.append({"layer": name, "kind": kind,
+                         "output shape": tuple(call.shape[1:]), "units": self.units[name],
+                         "receptive field": int(field["size"]) if field else "whole image",
+                         "step": int(field["jump"]) if field else None})
+        return pd.DataFrame(rows)
+
+    def all_layers(self):
+        """Every module catsel can capture, with its kind, shape, units, and whether it is a default.
+
+        Returns
+        -------
+        DataFrame
+            As :func:`catsel.network.models.layers` gives it, with ``calls``: how many times the module runs in
+            one forward pass (a module that runs more than once cannot be captured).
+        """
+        import pandas as pd
+
+        defaults = set(default_modules(self._calls, self._counts, self._output)[0])
+        rows = []
+        for c in self._first.values():
+            if c.shape is None or len(c.shape) not in (2, 3, 4):
+                continue
+            field = None
+            if len(c.shape) == 4:
+                if self._fields is None:
+                    from .torch_fields import module_fields
+
+                    self._fields = module_fields(self._calls)
+                field = self._fields.get(c.name)
+            rows.append({"layer": c.name, "path": c.name, "kind": type(c.module).__name__,
+                         "output shape": tuple(c.shape[1:]),
+                         "units": int(c.shape[1] if len(c.shape) == 4 else c.shape[-1]),
+                         "default": c.name in defaults and self._counts[c.name] == 1,
+                         "unit taken from": self._taken.get(c.name, ""),
+                         "receptive field": "" if field is None else int(field.size),
+                         "step": None if field is None else int(field.jump),
+                         "calls": self._counts[c.name]})
+            if len(c.shape) == 3 and leading_tokens(self.module, c.shape)[0] and is_block(c):
+                rows.append({**rows[-1], "layer": c.name + CLASS_TOKEN, "kind": "class token",
+                             "output shape": (int(c.shape[-1]),), "default": False})
+        return pd.DataFrame(rows)
+
+    def layers_note(self) -> str:
+        """One sentence on what the captured layers hold.
+
+        Returns
+        -------
+        str
+        """
+        blocks = [l for l in self.layers if is_block(self._first[base_layer(l)]) and l == base_layer(l)]
+        merged = sorted({(n, e) for n, e in self._taken.items() if e != n and e in self.layers
+                         and not per_unit(self._first[e].module)})
+        text = f"{len(self.layers)} modules captured (PyTorch, by forward hooks)"
+        if blocks:
+            text += (f"; {len(blocks)} are transformer blocks, each unit the maximum of a channel over the patch "
+                     f"tokens (the class token is a layer of its own, {blocks[0]}[class], captured when asked for)")
+        if merged:
+            text += (f"; {len(merged)} conv or linear modules feed the merge of a residual block and are captured as "
+                     f"the block's output (e.g. {merged[0][0]} as {merged[0][1]})")
+        registers = max((self._lead[l][1] for l in self.layers), default=0)
+        if registers:
+            text += (f"; the {registers} register tokens after the class token are left out of every token "
+                     "layer's maximum")
+        return text + " (`catsel layers MODEL` lists every module)"
+
+    # --- forward pass ---------------------------------------------------------------------------------------
+
+    def _example(self):
+        import torch
+
+        height, width = hw(self.image_size)
+        return torch.zeros((1, 3, height, width), device=self.device)
+
+    def _packing(self) -> list[tuple[str, str, int]]:
+        """(kind, layer, units) in the order they lie in a batch's buffer."""
+        plan = []
+        for kind in self.arrays:
+            for name in self.layers:
+                if kind == "maxima" or self.map_shapes[name] is not None:
+                    plan.append((kind, name, self.units[name]))
+        if not plan:
+            raise ModelError(f"none of the layers {', '.join(self.layers)} has {' or '.join(self.arrays)}")
+        return plan
+
+    def prepare(self, batch):
+        """uint8 images (batch, height, width, 3) on the device → the module's float32 input (batch, 3, h, w).
+
+        Parameters
+        ----------
+        batch : torch.Tensor
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        import torch
+
+        x = batch.permute(0, 3, 1, 2).to(torch.float32)
+        return preprocess_torch(x, self.preprocess)
+
+    def put(self, images: np.ndarray):
+        """Send a uint8 batch to the device.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (batch, height, width, 3)
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+
+    def run(self, batch):
+        """The forward pass with the reducing hooks: one float32 buffer (batch, values) on the device.
+
+        Parameters
+        ----------
+        batch : torch.Tensor
+            From :meth:`put`.
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        import torch
+
+        results: dict[tuple[str, str], Any] = {}
+        wanted: dict[str, list[str]] = {}
+        for name in self.layers:
+            wanted.setdefault(base_layer(name), []).append(name)
+        last = max(self._first[b].index for b in wanted)
+        handles = []
+
+        def reducing(base):
+            def hook(mod, args, out):
+                for name in wanted[base]:
+                    for kind, value in reduce_output(out, name, self._lead[name], self.map_shapes[name],
+                                               self.arrays).items():
+                        results[kind, name] = value
+                if self._first[base].index == last:
+                    raise _Done
+            return hook
+
+        for base in wanted:
+            handles.append(self._first[base].module.register_forward_hook(reducing(base)))
+        try:
+            with torch.inference_mode():
+                try:
+                    self.module(self.prepare(batch))
+                except _Done:
+                    pass
+                return torch.cat([results[kind, name].to(torch.float32).reshape(len(batch), -1)
+                                  for kind, name, _ in self._plan], dim=1)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def runner(self, devices=None):
+        """How to feed the device and the forward pass: :meth:`put` and :meth:`run`.
+
+        Parameters
+        ----------
+        devices : None
+            One device: CUDA where there is one, else the CPU. Several are not split over for a PyTorch module.
+
+        Returns
+        -------
+        put, run : callable
+        """
+        if devices not in (None, 1, "1"):
+            raise ModelError("a PyTorch module runs on one device in catsel (CUDA where there is one, else the "
+                             "CPU): leave --devices out")
+        return self.put, self.run
+
+    def predict(self, images: np.ndarray):
+        """Per-unit maxima and positions for one batch of uint8 images.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (batch, height, width, 3)
+
+        Returns
+        -------
+        maxima, positions : dict of str to ndarray
+        """
+        return self.split(self.run(self.put(images)))
+
+    def fetch_soon(self, out) -> None:
+        """Nothing to start: :meth:`split_all` copies the one buffer.
+
+        Parameters
+        ----------
+        out : torch.Tensor
+        """
+
+    def split(self, out):
+        """The maxima and positions of a batch's buffer, per layer.
+
+        Parameters
+        ----------
+        out : torch.Tensor
+
+        Returns
+        -------
+        maxima, positions : dict of str to ndarray
+        """
+        arrays = self.split_all(out)
+        return arrays["maxima"], arrays["positions"]
+
+    def split_all(self, out) -> dict[str, dict[str, np.ndarray]]:
+        """A batch's buffer to per-layer arrays of every kind the store keeps.
+
+        Parameters
+        ----------
+        out : torch.Tensor
+
+        Returns
+        -------
+        dict
+        """
+        from .kinds import ARRAYS
+
+        flat = out.detach().cpu().numpy()
+        arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
+        start = 0
+        for kind, name, units in self._plan:
+            arrays[kind][name] = flat[:, start:start + units].astype(ARRAYS[kind][0])
+            start += units
+        return arrays
+
+    def for_arrays(self, arrays: Sequence[str], *, reduction: str | None = None) -> "TorchNetwork":
+        """The same module and layers computing only the kinds of result ``arrays`` names.
+
+        Parameters
+        ----------
+        arrays : sequence of str
+        reduction : str, optional
+            Only ``None`` or ``"hooks"``: a PyTorch module's maps are reduced in its hooks.
+
+        Returns
+        -------
+        TorchNetwork
+        """
+        from .kinds import ARRAYS
+
+        unknown = [k for k in arrays if k not in ARRAYS]
+        if unknown:
+            raise ValueError(f"no kind of result {unknown[0]!r}; the kinds are {', '.join(ARRAYS)}")
+        if reduction not in (None, "hooks"):
+            raise ModelError(f"a PyTorch module's maps are reduced in its forward hooks, not by {reduction!r}")
+        if tuple(k for k in ARRAYS if k in arrays) == self.arrays:
+            return self
+        other = TorchNetwork(self.module, list(self.layers), self.image_size, self.preprocess, self.source,
+                             self.weights_label, self.trained, fallback_reason=self.fallback_reason,
+                             rebuild=self.rebuild, arrays=tuple(arrays), calls=self._calls, counts=self._counts,
+                             output=self._output, taken=self._taken)
+        other._digest, other._fields = self.digest(), self._fields
+        return other
+
+    def cut_at(self, layer: str, readout: str, *, batch_size: int = 32):
+        """The module in two parts, for a lesion of ``layer``'s units read out at ``readout``.
+
+        A module cannot be cut in two in general: the second part runs the module again on the same images,
+        with a hook that puts the given maps (channels last, as the lesion edits them) in place of ``layer``'s
+        output, and reads ``readout`` as the store keeps it. A path around ``layer`` (a skip connection) then
+        carries the intact signal, as it would in the network.
+
+        Parameters
+        ----------
+        layer, readout : str
+        batch_size : int, default 32
+
+        Returns
+        -------
+        maps_of, readout_of : callable
+        """
+        import torch
+
+        from .silence import as_stored
+
+        if layer not in self._first or readout not in self._first:
+            raise CatselError(f"no module named {layer if layer not in self._first else readout!r}")
+        if self._first[readout].index <= self._first[layer].index:
+            raise CatselError(f"{readout} runs before {layer}: read out at a later module")
+        seen: list[np.ndarray] = []
+        source, target = self._first[layer].module, self._first[readout].module
+
+        def channels_last(t):
+            return t.permute(0, *range(2, t.ndim), 1) if t.ndim == 4 else t
+
+        def channels_first(t):
+            return t.permute(0, t.ndim - 1, *range(1, t.ndim - 1)) if t.ndim == 4 else t
+
+        def maps_of(images: np.ndarray) -> np.ndarray:
+            seen[:] = [images]
+            out = []
+            for i in range(0, len(images), batch_size):
+                got = []
+                h = source.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))
+                try:
+                    with torch.inference_mode():
+                        self.module(self.prepare(self.put(images[i:i + batch_size])))
+                finally:
+                    h.remove()
+                out.append(got[0].numpy())
+            return np.concatenate(out)
+
+        def readout_of(maps: np.ndarray) -> np.ndarray:
+            images = seen[0]
+            repeats = len(maps) // len(images)
+            out = []
+            for i in range(0, len(maps), batch_size):
+                rows = np.arange(i, min(i + batch_size, len(maps))) % len(images)
+                replaced = channels_first(torch.from_numpy(np.ascontiguousarray(maps[i:i + batch_size])).to(
+                    self.device))
+                got = []
+                h1 = source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype))
+                h2 = target.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))
+                try:
+                    with torch.inference_mode():
+                        self.module(self.prepare(self.put(images[rows])))
+                finally:
+                    h1.remove()
+                    h2.remove()
+                out.append(as_stored(got[0].numpy()))
+            del repeats
+            return np.concatenate(out)
+
+        return maps_of, readout_of
+
+    def untrained(self, seed: int = 0) -> "TorchNetwork":
+        """The same architecture with fresh random weights: its constructor again, under a fixed seed.
+
+        Parameters
+        ----------
+        seed : int, default 0
+
+        Returns
+        -------
+        TorchNetwork
+        """
+        import copy
+
+        import torch
+
+        torch.manual_seed(seed)
+        module = copy.deepcopy(self.module).cpu()
+        for sub in module.modules():  # every module's own initialisation, as its constructor runs it
+            reset = getattr(sub, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        return TorchNetwork(module, list(self.layers), self.image_size, self.preprocess, self.source,
+                            f"untrained (re-initialised, seed {seed})", False, arrays=self.arrays)
+
+
+class _Done(Exception):
+    """Raised by the last captured module's hook: nothing after it is needed."""
+
