@@ -91,6 +91,12 @@ def test_a_timm_vit_has_its_blocks_as_token_layers_with_class_and_register_token
     np.testing.assert_allclose(cls.predict(images)[0]["blocks.1[class]"], tokens[1][1][:, 0].numpy(), rtol=1e-6,
                                atol=1e-6)
     assert "4 register tokens" in net.layers_note()
+    from catsel.network.models import untrained_control
+
+    control = untrained_control(net, seed=2)  # drawn again, the parameters no module resets too
+    assert not control.trained and not torch.equal(control.module.cls_token.cpu(), vit.cls_token.cpu())
+    assert not torch.equal(control.module.blocks[0].attn.qkv.weight.cpu(), vit.blocks[0].attn.qkv.weight.cpu())
+    assert torch.equal(control.module.norm.weight.cpu(), torch.ones(192))  # a norm as its constructor makes it
 
 
 def test_a_keras_vgg16_and_a_torchvision_vgg16_with_the_same_weights_give_the_same_maxima():
@@ -295,3 +301,44 @@ def test_the_dask_runner_rebuilds_a_torchvision_network_on_its_workers(tmp_path)
     for layer in single.layers:
         np.testing.assert_array_equal(acts[layer], single[layer])
         np.testing.assert_array_equal(acts.positions(layer), single.positions(layer))
+
+
+def test_no_hook_keeps_a_map_once_the_batch_is_reduced():
+    import gc
+    import weakref
+
+    net = catsel.activation_model("torchvision:vgg16", "none", ["features.1", "features.8"], image_size=32)
+    maps = []
+    watch = dict(net.module.named_modules())["features.8"].register_forward_hook(
+        lambda m, a, o: maps.append(weakref.ref(o)))
+    try:
+        out = net.run(net.put(_images(2, size=32)))
+    finally:
+        watch.remove()
+    gc.collect()
+    assert maps and maps[0]() is None  # the map is gone; only its maxima and positions are left
+    assert tuple(out.shape) == (2, 2 * (64 + 128))  # one buffer: maxima then positions of both layers
+
+
+class _Concatenating(torch.nn.Module):
+    """conv a (3x3) → ReLU; conv b (3x3) on it; their concatenation (an operation, no module) → conv c (3x3) →
+    ReLU: c's field cannot be computed from the modules, and is 7 pixels (a, b, c in a row)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1),
+                                  torch.nn.Conv2d(8, 4, 3, padding=1))
+        self.relu_a, self.relu_c = torch.nn.ReLU(), torch.nn.ReLU()
+
+    def forward(self, x):
+        x = self.relu_a(self.a(x))
+        return self.relu_c(self.c(torch.cat([x, self.b(x)], dim=1)))
+
+
+def test_a_field_that_cannot_be_computed_is_measured_by_the_gradient_and_said_so():
+    torch.manual_seed(0)
+    net = catsel.activation_model(_Concatenating(), image_size=16, preprocess="raw")
+    fields = {d["name"]: d["receptive_field"] for d in net.describe()["layers"]}
+    assert fields["relu_a"] == {"size": 3.0, "jump": 1.0, "start": 0.0}  # computed from the kernel
+    assert fields["relu_c"]["measured"] is True and fields["relu_c"]["size"] == 7.0 and fields["relu_c"]["jump"] == 1.0
+    assert fields["relu_c"]["start"] == 0.0

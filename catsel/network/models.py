@@ -449,7 +449,10 @@ def untrained_control(amodel: ActivationModel, seed: int = 0) -> ActivationModel
     ActivationModel
         Labelled untrained (``trained=False``).
     """
-    if not isinstance(amodel, ActivationModel):  # a PyTorch module: its own constructor's initialisation
+    if not isinstance(amodel, ActivationModel):  # a PyTorch module: its constructor again, or its modules' resets
+        if amodel.rebuild is not None:
+            return activation_model(amodel.rebuild["model"], None, list(amodel.layers), image_size=amodel.image_size,
+                                    preprocess=amodel.preprocess, seed=seed).for_arrays(amodel.arrays)
         return amodel.untrained(seed)
     keras.utils.set_random_seed(seed)
     network = (untrained_copy(amodel.network) if is_hub_network(amodel.network)

@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import CatselError, ModelError
 from ..options import hw, image_shape
 from .units import CLASS_TOKEN, base_layer
-from .torch_trace import default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output, trace
+from .torch_trace import (default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output,
+                          trace)
 
 __all__ = ["TORCHVISION", "TIMM", "is_torch_name", "is_torch_module", "without_triton", "import_or_say", "TorchNetwork"]
 
@@ -103,13 +104,11 @@ def import_or_say(name: str, extra: str):
                          ) from None
 
 
-
-
 class TorchNetwork:
     """A ``torch.nn.Module`` as catsel captures it (the :class:`~catsel.network.interface.Network` protocol).
 
-    Build one with :func:`torch_network` (or ``catsel.activation_model`` with a module or a
-    ``torchvision:``/``timm:`` name).
+    Build one with :func:`catsel.network.torch_build.torch_network` (or ``catsel.activation_model`` with a
+    module or a ``torchvision:``/``timm:`` name).
 
     Parameters
     ----------
@@ -125,8 +124,9 @@ class TorchNetwork:
     rebuild : dict, optional
     arrays : tuple of str
         The kinds of result computed (default: maxima and positions).
-    calls, counts
-        The dry run (:func:`_trace`), shared by the variants of one network.
+    calls, counts, output, taken
+        The dry run (:func:`catsel.network.torch_trace.trace`) and the default rule's record, shared by the
+        variants of one network (:meth:`for_arrays`).
     """
 
     reduction = "hooks"
@@ -294,9 +294,13 @@ class TorchNetwork:
         if self.map_shapes[layer] is None or len(self.map_shapes[layer]) != 2:
             return None
         if self._fields is None:
-            from .torch_fields import module_fields
+            from .torch_fields import measured_fields, module_fields
 
             self._fields = module_fields(self._calls)
+            unknown = [base_layer(l) for l in self.layers if self.map_shapes[l] is not None
+                       and len(self.map_shapes[l]) == 2 and base_layer(l) not in self._fields]
+            if unknown:  # through an operation that is no module: measured instead, and marked so
+                self._fields.update(measured_fields(self.module, unknown, self.image_size, self.device))
         field = self._fields.get(base_layer(layer))
         return None if field is None else field.to_json()
 
@@ -625,8 +629,7 @@ class TorchNetwork:
             return np.concatenate(out)
 
         def readout_of(maps: np.ndarray) -> np.ndarray:
-            images = seen[0]
-            repeats = len(maps) // len(images)
+            images = seen[0]  # the maps are those of these images, in order, repeated for each draw
             out = []
             for i in range(0, len(maps), batch_size):
                 rows = np.arange(i, min(i + batch_size, len(maps))) % len(images)
@@ -642,13 +645,15 @@ class TorchNetwork:
                     h1.remove()
                     h2.remove()
                 out.append(as_stored(got[0].numpy()))
-            del repeats
             return np.concatenate(out)
 
         return maps_of, readout_of
 
     def untrained(self, seed: int = 0) -> "TorchNetwork":
-        """The same architecture with fresh random weights: its constructor again, under a fixed seed.
+        """The same architecture with fresh random weights, under a fixed seed: the module copied and
+        re-initialised by each of its modules' own ``reset_parameters``; a parameter no module resets (a class
+        token, a position embedding) is drawn from N(0, 0.02), as transformers initialise them. (A network
+        built by name is built again by its constructor instead: :func:`catsel.network.models.untrained_control`.)
 
         Parameters
         ----------
@@ -664,10 +669,14 @@ class TorchNetwork:
 
         torch.manual_seed(seed)
         module = copy.deepcopy(self.module).cpu()
-        for sub in module.modules():  # every module's own initialisation, as its constructor runs it
+        for sub in module.modules():
             reset = getattr(sub, "reset_parameters", None)
             if callable(reset):
                 reset()
+            else:  # its own parameters, which nothing else resets
+                with torch.no_grad():
+                    for p in sub.parameters(recurse=False):
+                        torch.nn.init.normal_(p, std=0.02)
         return TorchNetwork(module, list(self.layers), self.image_size, self.preprocess, self.source,
                             f"untrained (re-initialised, seed {seed})", False, arrays=self.arrays)
 

@@ -58,12 +58,16 @@ class ReceptiveField:
     size_x, jump_x, start_x : float or None
         The same along the columns, where they differ from the rows (a
         1 x 7 kernel, "same" padding on a non-square input); ``None``: as the rows.
+    measured : bool
+        Measured (the input pixels a unit's gradient reaches, inside the image) rather than computed from
+        the layers' kernels: a PyTorch module whose maps pass through an operation that is no module.
 
     Parameters
     ----------
     size, jump, start : float
     global_context : bool, default False
     size_x, jump_x, start_x : float, optional
+    measured : bool, default False
     """
     size: float
     jump: float
@@ -72,6 +76,7 @@ class ReceptiveField:
     size_x: float | None = None
     jump_x: float | None = None
     start_x: float | None = None
+    measured: bool = False
 
     def axis(self, k: int) -> tuple[float, float, float]:
         """``(size, jump, start)`` along the rows (``k=0``) or the columns (``k=1``).
@@ -118,6 +123,8 @@ class ReceptiveField:
             data["global_context"] = True
         if self.size_x is not None:
             data.update(size_x=self.size_x, jump_x=self.jump_x, start_x=self.start_x)
+        if self.measured:  # only when set, as global_context
+            data["measured"] = True
         return data
 
     def box(self, row: int, col: int, image_size=None) -> tuple[int, int, int, int]:

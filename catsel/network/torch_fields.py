@@ -5,15 +5,15 @@ image along those calls with the rules :mod:`catsel.network.receptive` applies t
 pooling module widens it by its kernel, dilation, stride and padding; a module that keeps the grid (batch
 norm, activation, dropout) keeps it; an in-place operation keeps the tensor and its field (torchvision's
 ``out += identity`` keeps the main branch's, which holds the shortcut's). Where a tensor comes from an
-operation that is no module (``torch.cat``, a reshape), its field is unknown and no field is given to what
-follows: the pictures then show whole images, as for a token layer.
+operation that is no module (``torch.cat``, a reshape), its field cannot be computed: it is measured instead
+(:func:`measured_fields`), from the input pixels the gradient of a unit's output reaches, and marked so.
 """
 
 from __future__ import annotations
 
 from .receptive import ReceptiveField
 
-__all__ = ["module_fields"]
+__all__ = ["module_fields", "measured_fields"]
 
 
 def _pair(value, k: int) -> int:
@@ -88,4 +88,70 @@ def module_fields(calls) -> dict[str, ReceptiveField]:
             field = field if field.size >= fields[id(out)].size else fields[id(out)]
         fields[id(out)] = field
         found.setdefault(c.name, field)
+    return found
+
+
+def measured_fields(module, names, image_size, device, seeds: int = 2) -> dict[str, ReceptiveField]:
+    """Receptive fields measured: the input pixels that the gradient of a unit's output reaches.
+
+    For each module of ``names`` (4-D outputs), the unit at the centre of its map: the gradient of its value,
+    summed over the channels, with respect to random images (``seeds`` of them), and the box of the pixels
+    it reaches. The step is the image's side over the map's; a box cut by the image's edge is as large as
+    the image lets it be. Marked ``measured``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    names : sequence of str
+    image_size : int or (int, int)
+    device : torch.device
+    seeds : int, default 2
+
+    Returns
+    -------
+    dict of str to ReceptiveField
+    """
+    import torch
+
+    from ..options import hw
+
+    height, width = hw(image_size)
+    modules = dict(module.named_modules())
+    reached: dict[str, object] = {}
+    centres: dict[str, tuple] = {}
+    for seed in range(seeds):
+        x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(seed)).to(device)
+        x.requires_grad_(True)
+        outs: dict[str, object] = {}
+        hooks = [modules[name].register_forward_hook(lambda m, a, o, name=name: outs.__setitem__(name, o))
+                 for name in names]
+        try:
+            with torch.enable_grad():
+                module(x)
+                for name in names:
+                    out = outs.get(name)
+                    if out is None or out.ndim != 4 or not out.requires_grad:
+                        continue
+                    row, col = out.shape[2] // 2, out.shape[3] // 2
+                    centres[name] = (row, col, out.shape[2], out.shape[3])
+                    grad, = torch.autograd.grad(out[0, :, row, col].sum(), x, retain_graph=True)
+                    hit = (grad.abs().sum(1)[0] > 0).cpu().numpy()
+                    reached[name] = hit if name not in reached else (reached[name] | hit)
+        finally:
+            for h in hooks:
+                h.remove()
+    found = {}
+    for name, hit in reached.items():
+        rows, cols = hit.nonzero()
+        if not len(rows):
+            continue
+        row, col, map_h, map_w = centres[name]
+        axes = []
+        for k, (low, high, at, side, cells) in enumerate(((rows.min(), rows.max(), row, height, map_h),
+                                                          (cols.min(), cols.max(), col, width, map_w))):
+            jump = side / cells
+            axes.append((float(high - low + 1), jump, (low + high) / 2 - at * jump))
+        field = ReceptiveField.of_axes(*axes)
+        found[name] = ReceptiveField(field.size, field.jump, field.start, False, field.size_x, field.jump_x,
+                                     field.start_x, measured=True)
     return found

@@ -115,7 +115,7 @@ def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[
       ``BasicBlock.relu``), the block's output is taken: the innermost enclosing module whose output is
       another tensor (``layer1.0``);
     - the classifier (a linear module whose output is the network's) is left out;
-    - a network with transformer blocks (:func:`_is_block`) has its blocks' outputs as its defaults.
+    - a network with transformer blocks (:func:`is_block`) has its blocks' outputs as its defaults.
 
     Parameters
     ----------
