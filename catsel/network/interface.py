@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Network"]
+__all__ = ["Network", "network_record"]
 
 
 @runtime_checkable
@@ -82,3 +82,37 @@ class Network(Protocol):
     def for_arrays(self, arrays: Sequence[str], *, reduction: str | None = None) -> Network: ...
 
     def cut_at(self, layer: str, readout: str, *, batch_size: int = 32) -> tuple[Callable, Callable]: ...
+
+
+def network_record(network: Network, field: Callable[[str], dict | None], **extra) -> dict:
+    """What :meth:`Network.describe` gives, in the one shape the store's ``meta.json`` and key take from every
+    implementation.
+
+    Parameters
+    ----------
+    network : Network
+    field : callable
+        A captured layer's name → its receptive field as JSON (``None``: none).
+    **extra
+        Keys only some networks have (a grayscale network's ``colour``, a PyTorch module's ``framework``):
+        given only where they apply, so that the others' keys stay as they were.
+
+    Returns
+    -------
+    dict
+    """
+    size = network.image_size
+    return {
+        "model": network.source,
+        "weights": network.weights_label,
+        "trained": network.trained,
+        "image_size": list(size) if isinstance(size, tuple) else size,
+        "preprocess": network.preprocess,
+        "precision": network.precision,
+        "rebuild": network.rebuild,
+        "layers": [{"name": l, "units": network.units[l],
+                    "map_shape": list(network.map_shapes[l]) if network.map_shapes[l] else None,
+                    "receptive_field": field(l)} for l in network.layers],
+        "network_digest": network.digest(),
+        **extra,
+    }

@@ -34,10 +34,11 @@ from ..paths import file_digest
 from .applications import NATIVE_SIZE, announce_untrained, application, build_application, check_top_layers, load_saved
 from .backends import compile_forward, resolve_devices
 from .graph import CONV_TYPES, Graph, default_layers, defaults_note, graph_of, is_block, passes_on
-from .packing import Pack, can_pack, plan_packing, unpack
 from .hub import is_hub, is_hub_network, load_hub, preset_digest, untrained_copy
-from .pytorch import is_torch_module, is_torch_name
+from .interface import network_record
+from .packing import Pack, can_pack, plan_packing, unpack
 from .preprocess import GRAYSCALE, Preprocess, fitted_input, own_preprocessing, preprocess_words
+from .pytorch import is_torch_module, is_torch_name
 from .reduce import REDUCTIONS, Reduce, on_jax_accelerator
 from .units import CLASS_TOKEN, base_layer, captured_output, leading_tokens
 
@@ -368,26 +369,13 @@ class ActivationModel:
         -------
         dict
         """
-        return {
-            "model": self.source,
-            "weights": self.weights_label,
-            "trained": self.trained,
-            "image_size": list(self.image_size) if isinstance(self.image_size, tuple) else self.image_size,
-            "preprocess": self.preprocess,
-            "precision": self.precision,
-            "rebuild": self.rebuild,
-            "layers": [
-                {"name": l, "units": self.units[l],
-                 "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None,
-                 "receptive_field": self._field(l)}
-                for l in self.layers
-            ],
-            "network_digest": self.digest(),
+        return network_record(
+            self, self._field,
             # only for a grayscale network: an RGB network's key stays as it was
             **({"colour": GRAYSCALE} if self.channels == 1 else {}),
             # only the one-pass reduction: its means may differ from the others' in the last bits
             **({"reduction": "fused"} if self.reduction == "fused" else {}),
-        }
+        )
 
     def cut_at(self, layer: str, readout: str, *, batch_size: int = 32):
         """The network in two parts, for a lesion of ``layer``'s units read out at ``readout``.

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CatselError, ModelError
 from ..options import hw, image_shape
+from .interface import network_record
 from .units import CLASS_TOKEN, base_layer
 from .torch_trace import (default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output,
                           trace)
@@ -215,20 +216,7 @@ class TorchNetwork:
         -------
         dict
         """
-        return {
-            "model": self.source,
-            "weights": self.weights_label,
-            "trained": self.trained,
-            "image_size": list(self.image_size) if isinstance(self.image_size, tuple) else self.image_size,
-            "preprocess": self.preprocess,
-            "precision": self.precision,
-            "rebuild": self.rebuild,
-            "framework": "pytorch",
-            "layers": [{"name": l, "units": self.units[l],
-                        "map_shape": list(self.map_shapes[l]) if self.map_shapes[l] else None,
-                        "receptive_field": self._field(l)} for l in self.layers],
-            "network_digest": self.digest(),
-        }
+        return network_record(self, self._field, framework="pytorch")
 
     # --- units ----------------------------------------------------------------------------------------------
 
