@@ -342,3 +342,17 @@ def test_a_field_that_cannot_be_computed_is_measured_by_the_gradient_and_said_so
     assert fields["relu_a"] == {"size": 3.0, "jump": 1.0, "start": 0.0}  # computed from the kernel
     assert fields["relu_c"]["measured"] is True and fields["relu_c"]["size"] == 7.0 and fields["relu_c"]["jump"] == 1.0
     assert fields["relu_c"]["start"] == 0.0
+
+
+def test_a_module_in_memory_runs_with_its_preprocessing_said(tmp_path, capsys):
+    data = square_folder(tmp_path / "data", dict.fromkeys(["red", "green"], 4), seed=0, noise=60, box=(2, 8, 2, 8),
+                         value=220, size=12)
+    result = catsel.run(data, tmp_path / "out", model=_planted_module(), image_size=12, progress=False)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["preprocess"] == "raw" and result.activations.layers == ("1", "2")
+    said = json.dumps(record)
+    assert "nothing says otherwise for a module held in memory" in said
+    tv = catsel.activation_model("torchvision:vgg16", "none", image_size=32)
+    from catsel.network.models import describe_preprocessing
+
+    assert describe_preprocessing(tv).endswith("what torchvision:vgg16's library gives its pretrained weights")

@@ -535,8 +535,12 @@ def activation_model(
         ...), the path of a saved ``.keras`` model (loaded in Keras' safe
         mode), a keras-hub preset (``"hub:clip_vit_base_patch16"``, a handle, or
         ``"hub:FOLDER"`` for a folder written by ``save_to_preset``: the vision
-        tower, fed as its image converter says; see the README), or a
-        ``keras.Model`` already in memory.
+        tower, fed as its image converter says; see the README), a
+        ``keras.Model`` already in memory, or a PyTorch network:
+        ``"torchvision:NAME"``, ``"timm:NAME"`` or a ``torch.nn.Module``
+        (give ``image_size``), which gives a
+        :class:`~catsel.network.pytorch.TorchNetwork` (see
+        :func:`catsel.network.torch_build.torch_network` for its weights).
     weights
         For an application name: ``"auto"`` (ImageNet weights when they can be
         had, else the untrained network, announced in a banner and recorded in
@@ -864,6 +868,11 @@ def describe_preprocessing(amodel: ActivationModel, requested: str | None = None
     words = preprocess_words(amodel.preprocess)
     if requested is not None:
         return f"{words}, as asked"
+    if not isinstance(amodel, ActivationModel):  # a PyTorch module
+        if amodel.rebuild is not None:
+            return f"{words}, what {amodel.source}'s library gives its pretrained weights"
+        return (f"{words}, as nothing says otherwise for a module held in memory: if it was trained on scaled "
+                "inputs, give its preprocessing (preprocess='torch', 'tf', 'caffe' or 'raw')")
     if converter_values(amodel.preprocess) is not None:
         return (f"{words}, as {amodel.source}'s image converter asks; the resize is catsel's, as for every network "
                 "(Pillow's anti-aliased bicubic, --fit; keras-hub's converter resizes bilinearly, most presets "
