@@ -181,6 +181,9 @@ def test_a_preset_neither_cached_nor_reachable_is_one_line(tmp_path, monkeypatch
     assert "Traceback" not in err and "hub:dinov2_base is not in keras-hub's cache" in err
     with pytest.raises(ModelError, match="no keras-hub preset"):
         catsel.activation_model("hub:no_such_preset_anywhere")
+    for handle in ("kaggle://keras/vit/keras/vit_base_patch16_224_imagenet/3", "hf://google/vit-base-patch16-224"):
+        with pytest.raises(ModelError, match=f"hub:{handle} is not in keras-hub's cache"):
+            catsel.activation_model(f"hub:{handle}")
 
 
 def test_the_probe_of_a_presets_host_gives_up_on_a_name_that_does_not_resolve():

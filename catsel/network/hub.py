@@ -140,7 +140,8 @@ def _locate(preset: str) -> tuple[str, str | None]:
     checked against the cache and, when absent, against its host, so that an offline machine gets one line
     at once instead of a download that hangs or a traceback from kagglehub or huggingface_hub."""
     path = Path(preset).expanduser()
-    if path.is_dir() or os.sep in preset or preset.startswith("."):
+    handle = preset.startswith(("kaggle://", "hf://"))
+    if not handle and (path.is_dir() or os.sep in preset or preset.startswith(".")):
         if not path.is_dir():
             raise ModelError(f"hub:{preset}: no such folder; a preset folder is what save_to_preset writes "
                              "(config.json, model.weights.h5)")
