@@ -142,7 +142,9 @@ class TorchNetwork:
 
         self.module = module.eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.module.to(self.device)
+        # channels last: the uint8 batch is already laid out so (prepare), and VGG16's forward pass at 224 px
+        # ran 5.6 images/s so on this project's CPU against 4.3 in the default layout (docs/performance.md)
+        self.module.to(self.device, memory_format=torch.channels_last)
         self.image_size = image_shape(image_size)
         self.preprocess = preprocess
         self.source, self.weights_label, self.trained = source, weights_label, trained

@@ -246,7 +246,10 @@ def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays) -> d
         return {"maxima": out[:, 0]}
     if out.ndim == 2:
         return {"maxima": out}
-    if out.ndim == 4:  # (batch, channels, height, width) → (batch, channels, positions)
+    if out.ndim == 4 and out.is_contiguous(memory_format=torch.channels_last):  # (batch, positions, channels)
+        flat = out.permute(0, 2, 3, 1).reshape(out.shape[0], -1, out.shape[1])  # a view, in this layout
+        axis = 1
+    elif out.ndim == 4:  # (batch, channels, height, width) → (batch, channels, positions)
         flat = out.flatten(2)
         axis = 2
     else:  # tokens (batch, tokens, channels): the patch tokens
