@@ -356,3 +356,16 @@ def test_a_module_in_memory_runs_with_its_preprocessing_said(tmp_path, capsys):
     from catsel.network.models import describe_preprocessing
 
     assert describe_preprocessing(tv).endswith("what torchvision:vgg16's library gives its pretrained weights")
+
+
+def test_a_lesion_cut_reads_out_each_maps_own_images_and_refuses_a_layer_a_skip_connection_bypasses():
+    from catsel.errors import CatselError
+
+    net = catsel.activation_model("torchvision:resnet18", "none", ["layer1.0", "layer2.0"], image_size=32)
+    with pytest.raises(CatselError, match="skip connection"):  # layer1.0's identity path goes around its conv2
+        net.cut_at("layer1.0.conv2", "layer1.1")
+    maps_of, readout_of = net.cut_at("layer1.0", "layer2.0", batch_size=2)
+    images = _images(6, size=32)
+    maps = maps_of(images)
+    whole = net.predict(images)[0]["layer2.0"]
+    np.testing.assert_allclose(readout_of(maps[[4, 1]]), whole[[4, 1]], rtol=1e-5, atol=1e-5)  # a fold's rows

@@ -573,10 +573,11 @@ class TorchNetwork:
     def cut_at(self, layer: str, readout: str, *, batch_size: int = 32):
         """The module in two parts, for a lesion of ``layer``'s units read out at ``readout``.
 
-        A module cannot be cut in two in general: the second part runs the module again on the same images,
-        with a hook that puts the given maps (channels last, as the lesion edits them) in place of ``layer``'s
-        output, and reads ``readout`` as the store keeps it. A path around ``layer`` (a skip connection) then
-        carries the intact signal, as it would in the network.
+        A module cannot be cut in two in general: the second part runs the module again, with a hook that puts
+        the given maps (channels last, as the lesion edits them) in place of ``layer``'s output, and reads
+        ``readout`` as the store keeps it. That is the lesion only when every path to ``readout`` goes through
+        ``layer``, so the cut is first tried on two different images with the same maps in place: a read-out
+        that changes has a path around ``layer`` (a skip connection), and is refused, as for Keras.
 
         Parameters
         ----------
@@ -586,6 +587,11 @@ class TorchNetwork:
         Returns
         -------
         maps_of, readout_of : callable
+
+        Raises
+        ------
+        CatselError
+            When ``readout`` is also reached from before ``layer``.
         """
         import torch
 
@@ -595,8 +601,8 @@ class TorchNetwork:
             raise CatselError(f"no module named {layer if layer not in self._first else readout!r}")
         if self._first[readout].index <= self._first[layer].index:
             raise CatselError(f"{readout} runs before {layer}: read out at a later module")
-        seen: list[np.ndarray] = []
         source, target = self._first[layer].module, self._first[readout].module
+        height, width = hw(self.image_size)
 
         def channels_last(t):
             return t.permute(0, *range(2, t.ndim), 1) if t.ndim == 4 else t
@@ -604,39 +610,41 @@ class TorchNetwork:
         def channels_first(t):
             return t.permute(0, t.ndim - 1, *range(1, t.ndim - 1)) if t.ndim == 4 else t
 
-        def maps_of(images: np.ndarray) -> np.ndarray:
-            seen[:] = [images]
-            out = []
-            for i in range(0, len(images), batch_size):
-                got = []
-                h = source.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))
-                try:
-                    with torch.inference_mode():
-                        self.module(self.prepare(self.put(images[i:i + batch_size])))
-                finally:
+        def run(images: np.ndarray, replaced=None):
+            """The module on ``images``: ``layer``'s output, or with ``replaced`` in its place, ``readout``'s."""
+            got = []
+            hooks = [target.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))]
+            if replaced is None:
+                hooks = [source.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))]
+            else:
+                hooks.append(source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype)))
+            try:
+                with torch.inference_mode():
+                    self.module(self.prepare(self.put(images)))
+            finally:
+                for h in hooks:
                     h.remove()
-                out.append(got[0].numpy())
-            return np.concatenate(out)
+            return got[0].numpy()
+
+        def maps_of(images: np.ndarray) -> np.ndarray:
+            return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
         def readout_of(maps: np.ndarray) -> np.ndarray:
-            images = seen[0]  # the maps are those of these images, in order, repeated for each draw
             out = []
             for i in range(0, len(maps), batch_size):
-                rows = np.arange(i, min(i + batch_size, len(maps))) % len(images)
-                replaced = channels_first(torch.from_numpy(np.ascontiguousarray(maps[i:i + batch_size])).to(
-                    self.device))
-                got = []
-                h1 = source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype))
-                h2 = target.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))
-                try:
-                    with torch.inference_mode():
-                        self.module(self.prepare(self.put(images[rows])))
-                finally:
-                    h1.remove()
-                    h2.remove()
-                out.append(as_stored(got[0].numpy()))
+                part = maps[i:i + batch_size]
+                replaced = channels_first(torch.from_numpy(np.ascontiguousarray(part)).to(self.device))
+                # every path to the read-out goes through the layer (checked below): any images will do
+                out.append(as_stored(run(np.zeros((len(part), height, width, 3), np.uint8), replaced)))
             return np.concatenate(out)
 
+        rng = np.random.default_rng(0)
+        two = [rng.integers(0, 256, (2, height, width, 3), dtype=np.uint8) for _ in range(2)]
+        fixed = channels_first(torch.from_numpy(np.ascontiguousarray(run(two[0]))).to(self.device))
+        first, second = (run(images, fixed) for images in two)
+        if not np.allclose(first, second, rtol=1e-5, atol=1e-6):
+            raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
+                              "whose output is the only way to the read-out, or read out nearer to it")
         return maps_of, readout_of
 
     def untrained(self, seed: int = 0) -> "TorchNetwork":
