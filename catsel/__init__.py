@@ -37,6 +37,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 from . import former
+from .startup import prefer_system_allocator
+
+prefer_system_allocator()  # before TensorFlow starts, wherever catsel is imported first
 
 try:  # the version is the installed package's (pyproject.toml), written in one place
     from importlib.metadata import PackageNotFoundError, version as _installed_version

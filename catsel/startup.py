@@ -12,7 +12,10 @@ import re
 import sys
 from typing import Callable, Iterable
 
-__all__ = ["import_keras", "START_UP_NOISE", "modules_on_first_use"]
+__all__ = ["import_keras", "START_UP_NOISE", "modules_on_first_use", "prefer_system_allocator", "ALLOCATOR"]
+
+#: The TensorFlow setting :func:`prefer_system_allocator` gives, unless the user gave it first.
+ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 
 #: What TensorFlow's native code prints when it is imported, twice: it goes straight to the process's standard
 #: error (file descriptor 2) before its own log level applies, so only redirecting that descriptor holds it back.
@@ -53,6 +56,25 @@ def import_keras(*, verbose: bool = False) -> None:
             for line in held.read().decode(errors="replace").splitlines():
                 if not START_UP_NOISE.match(line):
                     print(line, file=sys.stderr)
+
+
+def prefer_system_allocator() -> None:
+    """Ask TensorFlow, before it starts, to give freed memory back (``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1``).
+
+    TensorFlow's oneDNN build (the pip default on x86) otherwise keeps every
+    freed tensor of 256 KiB or more in a pool of its own that never shrinks:
+    Keras initialises a weight through temporaries twice its size, so
+    building VGG16 (0.55 GB of weights) left 2.1 GB resident, and each later
+    step's temporaries stayed too (notebook 05 peaked at 4.4 GB; issue #38).
+    With the system allocator the same VGG16 leaves 1.3 GB and the capture
+    runs as fast (``benchmarks/notebooks_speed.py``, docs/performance.md).
+
+    A value already in the environment is kept (set ``0`` for TensorFlow's
+    pool), and nothing changes once TensorFlow is imported.
+    """
+    import os
+
+    os.environ.setdefault(ALLOCATOR, "1")
 
 
 def modules_on_first_use(package: str, names: Iterable[str]) -> Callable[[str], object]:
