@@ -17,6 +17,7 @@ so it runs on TensorFlow, JAX and PyTorch.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from contextlib import contextmanager
@@ -307,7 +308,7 @@ class ActivationModel:
                 for w in layer.weights:
                     arr = np.ascontiguousarray(w.numpy())
                     h.update(str(arr.shape).encode())
-                    h.update(arr.tobytes())
+                    h.update(arr.reshape(-1).view(np.uint8))  # the bytes without a copy (VGG16's fc1: 0.4 GB)
             self._digest = h.hexdigest()
         return self._digest
 
@@ -387,6 +388,7 @@ class ActivationModel:
         readout : str
             A later layer, every path to which goes through ``layer``.
         batch_size : int, default 32
+            Images per pass at most; fewer where a layer's output is large (:func:`.interface.rows_per_pass`).
 
         Returns
         -------
@@ -608,8 +610,12 @@ def activation_model(
             try:
                 built = _network(model, "imagenet", layers, image_size, seed)
             except WeightsUnavailableError as exc:
-                announce_untrained(str(exc))
                 fallback = str(exc)
+            if fallback is not None:
+                announce_untrained(fallback)
+                # Keras built the network before it looked for the weights: free it (a Keras model is a reference
+                # cycle, gone only when the collector runs) before building the untrained one (VGG16: 0.55 GB)
+                gc.collect()
                 built = _network(model, None, layers, image_size, seed)
         else:
             built = _network(model, weights, layers, image_size, seed)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import CatselError, ModelError
 from ..options import hw, image_shape
-from .interface import network_record
+from .interface import network_record, rows_per_pass
 from .units import CLASS_TOKEN, base_layer
 from .torch_trace import (default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output,
                           trace)
@@ -207,7 +207,7 @@ class TorchNetwork:
             for key, tensor in sorted(self.module.state_dict().items()):
                 arr = np.ascontiguousarray(tensor.detach().cpu().numpy())
                 h.update(f"{key}{arr.shape}{arr.dtype}".encode())
-                h.update(arr.tobytes())
+                h.update(arr.reshape(-1).view(np.uint8))  # the bytes without a copy
             self._digest = h.hexdigest()
         return self._digest
 
@@ -583,6 +583,7 @@ class TorchNetwork:
         ----------
         layer, readout : str
         batch_size : int, default 32
+            Images per pass at most; fewer where a module's output is large (:func:`.interface.rows_per_pass`).
 
         Returns
         -------
@@ -626,13 +627,17 @@ class TorchNetwork:
                     h.remove()
             return got[0].numpy()
 
+        # both parts run the whole module: as many images a pass as its largest module output allows
+        rows = rows_per_pass(max((4 * int(np.prod(c.shape[1:])) for c in self._calls if c.shape is not None),
+                                 default=0), batch_size)
+
         def maps_of(images: np.ndarray) -> np.ndarray:
-            return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+            return np.concatenate([run(images[i:i + rows]) for i in range(0, len(images), rows)])
 
         def readout_of(maps: np.ndarray) -> np.ndarray:
             out = []
-            for i in range(0, len(maps), batch_size):
-                part = maps[i:i + batch_size]
+            for i in range(0, len(maps), rows):
+                part = maps[i:i + rows]
                 replaced = channels_first(torch.from_numpy(np.ascontiguousarray(part)).to(self.device))
                 # every path to the read-out goes through the layer (checked below): any images will do
                 out.append(as_stored(run(np.zeros((len(part), height, width, 3), np.uint8), replaced)))
