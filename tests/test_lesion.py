@@ -139,6 +139,23 @@ def test_random_draws_batched_or_one_by_one_give_the_same_table(tmp_path, monkey
     pd.testing.assert_frame_equal(together, apart)
 
 
+def test_a_cut_passes_as_many_images_as_its_largest_layer_output_allows_with_the_same_table(tmp_path, monkeypatch):
+    """A lesion's passes run op by op: at 32 images a pass, VGG16's block 1 held 1.2 GB at once and notebook
+    07 peaked at 4.5 GB (issue #38). A pass takes as many images as keep its largest layer output under
+    ``PASS_BYTES``; the table is the one of 32 images a pass."""
+    import catsel.network.interface as interface
+
+    result, net = _run(tmp_path, _network())
+    whole = lesion(result, "red", layer="det", units="top:1", repeats=4, model=net)
+    seen = []
+    real = keras.ops.convert_to_tensor
+    monkeypatch.setattr(keras.ops, "convert_to_tensor", lambda x, *a, **k: (seen.append(len(x)), real(x, *a, **k))[1])
+    monkeypatch.setattr(interface, "PASS_BYTES", 3 * SIZE * SIZE * 4 * 4)  # det's maps: 2,304 bytes an image
+    parted = lesion(result, "red", layer="det", units="top:1", repeats=4, model=net)
+    assert seen and max(seen) == 3
+    pd.testing.assert_frame_equal(whole, parted)
+
+
 def test_lesion_names_no_layer_inside_its_null_and_asks_for_one(tmp_path, capsys):
     """Issue #38: `catsel lesion` chose a layer whose count was within its null (excess -0.2 points)."""
     from dataclasses import replace

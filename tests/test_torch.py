@@ -369,3 +369,24 @@ def test_a_lesion_cut_reads_out_each_maps_own_images_and_refuses_a_layer_a_skip_
     maps = maps_of(images)
     whole = net.predict(images)[0]["layer2.0"]
     np.testing.assert_allclose(readout_of(maps[[4, 1]]), whole[[4, 1]], rtol=1e-5, atol=1e-5)  # a fold's rows
+
+
+def test_a_lesion_cut_passes_as_many_images_as_the_largest_module_output_allows(monkeypatch):
+    """Each pass of a cut runs the whole module op by op: as many images as keep its largest output (here the
+    stem's 64 channels at 16 x 16 px, 64 KiB an image) under ``PASS_BYTES``, with the same numbers."""
+    import catsel.network.interface as interface
+
+    net = catsel.activation_model("torchvision:resnet18", "none", ["layer1.0", "layer2.0"], image_size=32)
+    images = _images(5, size=32)
+    maps_of, readout_of = net.cut_at("layer1.0", "layer2.0")
+    maps, read = maps_of(images), readout_of(maps_of(images))
+    seen = []
+    real = net.put
+    monkeypatch.setattr(net, "put", lambda x: (seen.append(len(x)), real(x))[1])
+    monkeypatch.setattr(interface, "PASS_BYTES", 2 * 64 * 16 * 16 * 4)
+    maps_of, readout_of = net.cut_at("layer1.0", "layer2.0")
+    seen.clear()
+    parted = maps_of(images)
+    assert seen == [2, 2, 1]
+    np.testing.assert_allclose(parted, maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(readout_of(parted), read, rtol=1e-5, atol=1e-5)

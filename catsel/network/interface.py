@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Network", "network_record"]
+__all__ = ["Network", "network_record", "rows_per_pass", "PASS_BYTES"]
+
+#: A cut's passes run op by op, not compiled as the capture is: each layer's output is held until the next
+#: layer's is made. A pass takes as many images as keep the largest layer output under this many bytes (VGG16
+#: at 224 px: 12.8 MB an image in block 1, so 5 images; 32 images held 1.2 GB at once, issue #38).
+PASS_BYTES = 64 * 2**20
 
 
 @runtime_checkable
@@ -116,3 +121,21 @@ def network_record(network: Network, field: Callable[[str], dict | None], **extr
         "network_digest": network.digest(),
         **extra,
     }
+
+
+def rows_per_pass(largest: int, batch_size: int) -> int:
+    """Images per uncompiled pass (a cut's, :meth:`Network.cut_at`): ``batch_size`` at most, fewer where one
+    image's largest layer output (``largest`` bytes) would hold more than :data:`PASS_BYTES` at once.
+
+    Parameters
+    ----------
+    largest : int
+        Bytes of the largest output one image makes in the layers the pass runs.
+    batch_size : int
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    return max(1, min(int(batch_size), PASS_BYTES // max(int(largest), 1)))

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from ..errors import CatselError
-from .interface import Network
+from .interface import Network, rows_per_pass
 from .preprocess import Preprocess
 
 __all__ = ["as_stored", "cut_at"]
@@ -41,6 +41,7 @@ def cut_at(amodel: Network, layer: str, readout: str, *,
     readout : str
         A later layer, whose units are read out.
     batch_size : int, default 32
+        Images per pass at most; fewer where a layer's output is large (:func:`~catsel.network.interface.rows_per_pass`).
 
     Returns
     -------
@@ -63,15 +64,26 @@ def cut_at(amodel: Network, layer: str, readout: str, *,
         raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
                           "whose output is the only way to the read-out, or read out nearer to it") from None
     prepare = Preprocess(amodel.preprocess, int(graph.inputs[0].shape[-1]))
+    nodes = list(graph.nodes.values())
+    cut = next(i for i, n in enumerate(nodes) if n is graph.node(layer))
+    end = next(i for i, n in enumerate(nodes) if n is graph.node(readout))
+    before = rows_per_pass(max(_bytes_per_image(n.output) for n in nodes[:cut + 1]), batch_size)
+    after = rows_per_pass(max(_bytes_per_image(n.output) for n in nodes[cut:end + 1]), batch_size)
 
     def maps_of(images: np.ndarray) -> np.ndarray:
         out = [np.asarray(keras.ops.convert_to_numpy(to_layer(prepare(keras.ops.convert_to_tensor(
-            images[i:i + batch_size].astype("float32"))), training=False))) for i in range(0, len(images), batch_size)]
+            images[i:i + before].astype("float32"))), training=False))) for i in range(0, len(images), before)]
         return np.concatenate(out)
 
     def readout_of(maps: np.ndarray) -> np.ndarray:
         out = [as_stored(np.asarray(keras.ops.convert_to_numpy(onward(keras.ops.convert_to_tensor(
-            maps[i:i + batch_size]), training=False)))) for i in range(0, len(maps), batch_size)]
+            maps[i:i + after]), training=False)))) for i in range(0, len(maps), after)]
         return np.concatenate(out)
 
     return maps_of, readout_of
+
+
+def _bytes_per_image(output) -> int:
+    """Bytes one image's ``output`` (a graph tensor, or a list of them) takes in float32."""
+    tensors = output if isinstance(output, (list, tuple)) else [output]
+    return sum(4 * int(np.prod([d or 1 for d in t.shape[1:]])) for t in tensors if hasattr(t, "shape"))

@@ -107,6 +107,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         Say, before the passes, how long they should take (measured on the
         intact read-out), and show a progress bar over them.
     batch_size : int, default 32
+        Images per pass through the network at most; fewer where a layer's output is large
+        (``catsel.network.interface.rows_per_pass``).
     threshold, index : optional
         The selective rule's threshold and index (default: the run's, or 0.01 and the paper's for a capture).
 
