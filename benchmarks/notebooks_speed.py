@@ -34,6 +34,7 @@ def _peak(pid_of, stop: threading.Event, found: dict) -> None:
                 kernel = psutil.Process(pid)
                 rss = kernel.memory_info().rss + sum(c.memory_info().rss for c in kernel.children(recursive=True))
                 found["peak"] = max(found.get("peak", 0), rss)
+                found["now"] = rss
             except psutil.Error:
                 pass
         time.sleep(0.2)
@@ -49,8 +50,10 @@ def run(path: Path, cells: bool = False) -> tuple[float, float]:
         if cells and cell.cell_type == "code":
             now = time.perf_counter()
             first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            time.sleep(0.3)  # a sample after the cell
             print(f"    cell {cell_index:>2}: {now - last['t']:6.1f} s, peak so far {found.get('peak', 0) / 2**30:.2f} "
-                  f"GiB  {first}", flush=True)
+                  f"GiB, held after it {found.get('now', 0) / 2**30:.2f} GiB  {first}", flush=True)
+            now = time.perf_counter()
             last["t"] = now
 
     client = NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(REPO)}},
@@ -77,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="notebook numbers (default: every one)")
     parser.add_argument("--keep-runs", action="store_true", help="keep runs/notebooks (a warm start)")
-    parser.add_argument("--cells", action="store_true", help="each code cell's time and the peak memory so far")
+    parser.add_argument("--cells", action="store_true", help="each code cell's time, the peak memory so far and what the kernel held after it")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
