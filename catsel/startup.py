@@ -66,8 +66,10 @@ def prefer_system_allocator() -> None:
     Keras initialises a weight through temporaries twice its size, so
     building VGG16 (0.55 GB of weights) left 2.1 GB resident, and each later
     step's temporaries stayed too (notebook 05 peaked at 4.4 GB; issue #38).
-    With the system allocator the same VGG16 leaves 1.3 GB and the capture
-    runs as fast (``benchmarks/notebooks_speed.py``, docs/performance.md).
+    With the system allocator the same VGG16 leaves 1.3 GB; on a CPU a
+    capture takes about 9 % longer (fresh pages for each large tensor:
+    ``benchmarks/notebooks_speed.py`` and the paired runs in
+    docs/performance.md).
 
     A value already in the environment is kept (set ``0`` for TensorFlow's
     pool), and nothing changes once TensorFlow is imported.

@@ -41,7 +41,8 @@ def cut_at(amodel: Network, layer: str, readout: str, *,
     readout : str
         A later layer, whose units are read out.
     batch_size : int, default 32
-        Images per pass at most; fewer where a layer's output is large (:func:`~catsel.network.interface.rows_per_pass`).
+        Images per pass at most; fewer where a layer's output is large
+        (:func:`~catsel.network.interface.rows_per_pass`).
 
     Returns
     -------
