@@ -294,6 +294,40 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_its_rows(colour_folder, tmp_p
     assert set(shared.glob("psm_*")) - before == set() if shared.is_dir() else True
 
 
+def test_an_interrupt_caught_late_in_a_garbage_collection_callback_prints_no_traceback(monkeypatch, capsys):
+    """CI saw, after the clean line of a Ctrl-C, "Exception ignored in: <function _xla_gc_callback>" with a
+    KeyboardInterrupt traceback: Python cannot raise from a garbage-collection callback (JAX has one, and
+    TensorFlow's import brings JAX in). Once the interrupt has its line, such a late one is silent; any other
+    exception Python cannot raise is reported as before."""
+    import gc
+
+    import catsel.apps.cli as cli
+    from catsel.apps.cli import main
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_compare", interrupted)
+    assert main(["compare", "a", "b", "--out", "c"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    raised = [KeyboardInterrupt(), ValueError("other")]
+
+    def callback(phase, info):
+        if phase == "start" and raised:
+            raise raised.pop(0)
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert [type(u.exc_value) for u in reported] == [ValueError]
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_capture_prints_one_line_and_no_traceback(colour_folder, tmp_path):
     """Issue #38: Ctrl-C printed two decoding workers' KeyboardInterrupt tracebacks before the clean line. A

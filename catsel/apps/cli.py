@@ -843,9 +843,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"catsel: error: {os_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _quiet_interrupts_from_now_on()
         print("catsel: interrupted; rerun the same command to resume the capture", file=sys.stderr)
         return 130
     return 0
+
+
+def _quiet_interrupts_from_now_on() -> None:
+    """After the one line an interrupt gets, keep a late interrupt's traceback off the terminal.
+
+    Python cannot raise from inside a garbage-collection callback (JAX registers one, and TensorFlow's import
+    brings JAX in where it is installed): an interrupt that lands there as the run winds down was printed as
+    "Exception ignored in: <function _xla_gc_callback>" with its traceback, after catsel's line. Other
+    exceptions Python cannot raise are printed as before.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 if __name__ == "__main__":  # pragma: no cover
