@@ -52,10 +52,10 @@ def main() -> None:
 
     import catsel
     from capture_speed import recycled_folder
-    from catsel.network.backends import backend_info, compile_forward
+    from catsel.network.keras.backends import backend_info, compile_forward
     from catsel.capturing.local import Decoder as _Decoder
-    from catsel.network.preprocess import Preprocess
-    from catsel.network.reduce import fused_reductions, reduce_maps, spatial_summaries
+    from catsel.network.keras.preprocess import Preprocess
+    from catsel.network.keras.reduce import fused_reductions, reduce_maps, spatial_summaries
     from catsel.store import ActivationStore, StoreMeta
 
     backend = keras.backend.backend()

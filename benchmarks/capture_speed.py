@@ -43,8 +43,8 @@ import keras
 import numpy as np
 
 import catsel
-from catsel.network.backends import backend_info, compile_forward, resolve_devices
-from catsel.network.preprocess import Preprocess
+from catsel.network.keras.backends import backend_info, compile_forward, resolve_devices
+from catsel.network.keras.preprocess import Preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -63,7 +63,7 @@ def main() -> None:
         catsel.layer_proportions(summary, ax=fig.subplots())
         fig.savefig(Path(tmp) / "layer_proportions.png", dpi=120)
         step("figure")
-    info = catsel.network.backends.backend_info()
+    info = catsel.network.keras.backends.backend_info()
     print(f"vgg16 ({args.precision}), {args.images} images, Keras {keras.__version__} on {info['backend']} "
           f"({info['device']})\n")
     for name, seconds in steps:

@@ -21,7 +21,7 @@ least 5% of the images), and exits 1 when a counted unit's index differs by
 more, or a `selective` decision differs. Near-silent units (a maximum above
 zero on one or two images) differ by more between any two backends, on the
 CPU too: eq. 1 divides their rounding errors by a tiny range. ``--also-tf32`` repeats the check with
-:data:`catsel.network.backends.FLOAT32_MATMUL` set to ``"tensorfloat32"``, to show
+:data:`catsel.network.keras.backends.FLOAT32_MATMUL` set to ``"tensorfloat32"``, to show
 what the backends' own GPU default would have done to the result.
 """
 
@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 import catsel
-from catsel.network import backends
-from catsel.network.backends import backend_info
+from catsel.network.keras import backends
+from catsel.network.keras.backends import backend_info
 from catsel.selecting.indices import MIN_ACTIVE
 
 REPO = Path(__file__).resolve().parents[1]

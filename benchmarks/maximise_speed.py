@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 import catsel
-from catsel.network.backends import on_accelerator
+from catsel.network.keras.backends import on_accelerator
 from catsel.network.maximise import maximise, maximise_many
 
 

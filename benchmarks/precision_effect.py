@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 import catsel
-from catsel.network.backends import backend_info
+from catsel.network.keras.backends import backend_info
 
 REPO = Path(__file__).resolve().parents[1]
 

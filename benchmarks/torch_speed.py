@@ -4,7 +4,7 @@ For torchvision's VGG16 (random weights: weights do not change the speed) at 224
 
 * plain forward, ``torch.no_grad()``: the module on preprocessed float32 batches already on the device, its
   logits out (the yardstick, 1.00x);
-* catsel forward, uint8 in: :meth:`catsel.network.pytorch.TorchNetwork.run` on uint8 batches (preprocessing on
+* catsel forward, uint8 in: :meth:`catsel.network.torch.network.TorchNetwork.run` on uint8 batches (preprocessing on
   the device, each default layer reduced to its maxima and positions inside its hook, one buffer out);
 * catsel capture from files, cold: ``catsel.capture`` end to end (decoding, forward, store);
 * full maps to the host by hooks, max in NumPy: what a hook extractor that keeps each layer's output does
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import catsel
-    from catsel.network.pytorch import without_triton
+    from catsel.network.torch.network import without_triton
 
     without_triton()
     import torch

@@ -54,7 +54,8 @@ except PackageNotFoundError:  # a checkout used without installing it
 _EXPORTS = {
     "ImageFolder": "images.folder", "Skipped": "images.folder", "load_image": "images.folder",
     "notebook_paths": "images.folder",
-    "ActivationModel": "network.models", "activation_model": "network.models", "layers": "network.models",
+    "ActivationModel": "network.keras.model", "activation_model": "network.models", "layers": "network.models",
+    "register_source": "network.sources",
     "capture": "capturing",
     "Activations": "store", "StoreMeta": "store", "load_activations": "store",
     "selectivity": "selecting.selection", "selectivity_matrix": "selecting.indices",
@@ -100,7 +101,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .images.folder import ImageFolder, Skipped, load_image, notebook_paths
     from .capturing import capture
     from .errors import CatselError, DatasetError, ImageError, ModelError, StoreError, WeightsUnavailableError
-    from .network.models import ActivationModel, activation_model, layers
+    from .network.keras.model import ActivationModel
+    from .network.models import activation_model, layers
+    from .network.sources import register_source
     from .study.pipeline import RunResult, load_run, run
     from .study.settings import Settings
     from .study.record import RunRecord

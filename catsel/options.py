@@ -377,7 +377,7 @@ def check_output_folder(out) -> Path:
 
 def converter_values(mode: str, error: type[Exception] = CatselError) -> tuple[list[float], list[float]] | None:
     """The per-channel scale and offset of an image converter's preprocessing
-    (:func:`catsel.network.preprocess.converter_mode`); ``None`` for any other mode.
+    (:func:`catsel.network.pixels.converter_mode`); ``None`` for any other mode.
 
     Parameters
     ----------

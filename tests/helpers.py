@@ -117,6 +117,7 @@ def packed_against_unpacked() -> list[str]:
     import numpy as np
 
     from catsel.network import models
+    from catsel.network.keras import model
 
     def differ(a, b, label):
         return [f"{label}: {kind} of {layer}" for kind in b for layer in b[kind]
@@ -127,7 +128,7 @@ def packed_against_unpacked() -> list[str]:
         every = ("maxima", "positions", "means", "minima")
         base = models.activation_model(net, layers=layers, image_size=size, preprocess="raw")
         packed = base.for_arrays(every)
-        plain = models._wrap(packed.network, list(packed.layers), packed.image_size, packed.preprocess,
+        plain = model._wrap(packed.network, list(packed.layers), packed.image_size, packed.preprocess,
                              packed.source, packed.weights_label, packed.trained, graph=packed.graph, pack=False,
                              arrays=every)
         assert packed.packing is not None and plain.packing is None and len(packed.keras_model.outputs) == 1
@@ -170,6 +171,7 @@ def fused_against_separate() -> dict:
     import numpy as np
 
     from catsel.network import models
+    from catsel.network.keras import model
 
     keyed = []
 

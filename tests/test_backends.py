@@ -109,7 +109,7 @@ def test_data_parallel_capture_on_two_devices_matches_one(colour_folder, tmp_pat
 
 def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
     from catsel.errors import ModelError
-    from catsel.network.backends import resolve_devices
+    from catsel.network.keras.backends import resolve_devices
 
     amodel = catsel.activation_model(small_cnn(size=12), preprocess="tf")
     assert resolve_devices(None) is None
@@ -125,7 +125,7 @@ def test_devices_on_tensorflow_say_what_is_supported(colour_folder, tmp_path):
 
 
 def test_two_gpus_outside_jax_point_to_jax_or_one_capture_per_gpu(monkeypatch):
-    from catsel.network import backends
+    from catsel.network.keras import backends
     from catsel.errors import ModelError
 
     monkeypatch.setattr(backends, "accelerators", lambda backend: ["gpu:0", "gpu:1"])
@@ -180,7 +180,7 @@ JAX_PRECISION = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, keras, catsel
-from catsel.network import backends
+from catsel.network.keras import backends
 from test_backends import _recording_net
 seen = []
 net = _recording_net(lambda: seen.append(str(jax.config.jax_default_matmul_precision)))

@@ -369,7 +369,7 @@ def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_f
 
     from helpers import small_cnn
 
-    import catsel.network.applications as applications
+    import catsel.network.keras.applications as applications
     from catsel.errors import ModelError
     from catsel.network.models import from_store
 
@@ -385,7 +385,7 @@ def test_the_model_rebuilt_from_a_store_is_the_file_captured_never_a_path_read_f
     assert len(meta["rebuild"]["sha256"]) == 64  # the file by its identity
     loaded = []
     real = applications.load_saved
-    monkeypatch.setattr("catsel.network.models.load_saved", lambda path: loaded.append(path) or real(path))
+    monkeypatch.setattr("catsel.network.keras.model.load_saved", lambda path: loaded.append(path) or real(path))
     # the record edited to name another file: the store's records no longer give its key
     meta_path.write_text(json.dumps({**meta, "rebuild": {**meta["rebuild"], "model": str(other)}}))
     with pytest.raises(catsel.StoreError, match="no longer give the store's key"):

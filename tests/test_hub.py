@@ -152,7 +152,7 @@ def test_catsels_input_is_the_image_converters_output(tmp_path, kind):
 
 
 def test_a_preset_folder_runs_offline_and_the_run_says_how_it_fed_the_network(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("catsel.network.hub.reachable", lambda *a, **k: pytest.fail("no host is asked for a folder"))
+    monkeypatch.setattr("catsel.network.hub.preset.reachable", lambda *a, **k: pytest.fail("no host is asked for a folder"))
     _, _, folder = _preset(tmp_path, "vit")
     data = square_folder(tmp_path / "data", dict.fromkeys(["red", "green"], 6), seed=0, noise=60, box=(8, 24, 8, 24),
                          value=220, size=SIZE)
@@ -170,7 +170,7 @@ def test_a_preset_folder_runs_offline_and_the_run_says_how_it_fed_the_network(tm
 
 def test_a_preset_neither_cached_nor_reachable_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr("catsel.network.hub.reachable", lambda *a, **k: False)
+    monkeypatch.setattr("catsel.network.hub.preset.reachable", lambda *a, **k: False)
     with pytest.raises(ModelError) as caught:
         catsel.activation_model("hub:clip_vit_base_patch16")
     text = str(caught.value)
@@ -187,7 +187,7 @@ def test_a_preset_neither_cached_nor_reachable_is_one_line(tmp_path, monkeypatch
 
 
 def test_the_probe_of_a_presets_host_gives_up_on_a_name_that_does_not_resolve():
-    from catsel.network.hub import reachable
+    from catsel.network.online import reachable
 
     assert reachable("catsel-preset-host.invalid", timeout=2) is False  # RFC 6761: never resolves
 

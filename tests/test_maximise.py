@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from catsel.network.backends import value_and_grad
+from catsel.network.keras.backends import value_and_grad
 from catsel.network.maximise import maximise, maximise_many
 from planted import planted_model
 from helpers import small_cnn
@@ -74,7 +74,7 @@ SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import keras, numpy as np
-from catsel.network.backends import value_and_grad
+from catsel.network.keras.backends import value_and_grad
 from catsel.network.maximise import maximise, maximise_many
 from planted import planted_model
 x = keras.ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], np.float32))

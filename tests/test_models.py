@@ -10,7 +10,7 @@ import pytest
 
 import catsel
 from catsel import ModelError, WeightsUnavailableError
-from catsel.network.preprocess import Preprocess
+from catsel.network.keras.preprocess import Preprocess
 from helpers import small_cnn
 
 
@@ -196,7 +196,7 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
 
 def _positions_of(maps: np.ndarray, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     inp = keras.Input(maps.shape[1:])
-    m, p = catsel.network.reduce.reduce_maps(inp, method=method)
+    m, p = catsel.network.keras.reduce.reduce_maps(inp, method=method)
     out = keras.Model(inp, [m, p]).predict_on_batch(maps.astype("float32"))
     return np.asarray(out[0]), np.asarray(out[1])
 

@@ -84,7 +84,7 @@ def test_a_two_level_nested_model_names_its_inner_layers_and_captures_them_in_on
     deep = innermost.get_layer("deep")(inner)
     for name, want in (("conv", outer_conv), ("mid", mid), ("middle/innermost/conv", inner), ("deep", deep)):
         np.testing.assert_allclose(got[name], np.asarray(want).max(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-    assert set(catsel.network.receptive.receptive_fields(net)) >= {"conv", "deep", "mid", "middle/innermost/conv"}
+    assert set(catsel.network.keras.fields.receptive_fields(net)) >= {"conv", "deep", "mid", "middle/innermost/conv"}
 
 
 def test_catsel_layers_lists_every_layer_with_its_default_and_where_units_are_taken(tmp_path, capsys):
@@ -147,7 +147,7 @@ def _brute_force(network, shape, names):
     pixels = h * w
     deltas = np.zeros((pixels, h, w, 1), np.float32)
     deltas[np.arange(pixels), np.arange(pixels) // w, np.arange(pixels) % w, 0] = 1.0
-    graph = catsel.network.graph.graph_of(network, (h, w, 1))
+    graph = catsel.network.keras.graph.graph_of(network, (h, w, 1))
     outs = keras.Model(graph.inputs, [graph.node(n).output for n in names]).predict_on_batch(deltas)
     outs = outs if isinstance(outs, list) else [outs]
     return {n: np.abs(np.asarray(o)).sum(axis=-1) > 0 for n, o in zip(names, outs)}

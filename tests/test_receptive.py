@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from catsel.network.receptive import receptive_fields
+from catsel.network.keras.fields import receptive_fields
 
 SIZE = 17
 
@@ -97,7 +97,7 @@ def _reached(network, layers, size=32, bump=25.0, images=2):
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_receptive_fields_of_standard_architectures_match_brute_force(architecture):
-    from catsel.network.receptive import global_layers
+    from catsel.network.keras.fields import global_layers
 
     size = 32
     keras.utils.set_random_seed(0)
@@ -168,7 +168,7 @@ def _squeeze_excite():
 def test_squeeze_excite_is_flagged_and_a_global_layer_is_said_so_before_any_work(tmp_path, colour_folder, capsys):
     import catsel
     from catsel.apps.cli import main
-    from catsel.network.receptive import global_layers
+    from catsel.network.keras.fields import global_layers
     from catsel.figures.visualize import field_note, plot_unit
 
     network = _squeeze_excite()

@@ -147,10 +147,18 @@ def test_each_stage_imports_only_the_stages_below_it():
 #: imports them, so that a second framework is a second implementation of ``catsel.network.interface``.
 FRAMEWORKS = {"keras", "tensorflow", "jax", "torch", "torchvision", "timm", "keras_hub"}
 
-#: What the stages above the network may use of it: the protocol, the factories that build a network, the
-#: device runtime's choices, receptive fields as data, the kinds of result and activation maximisation.
-NETWORK_FACE = {"catsel.network", "catsel.network.interface", "catsel.network.models", "catsel.network.backends",
+#: What the stages above the network may use of it: the protocol, the factories that build a network from any
+#: source, the registry of sources, receptive fields as data, the kinds of result and activation maximisation.
+#: None of them imports a framework.
+NETWORK_FACE = {"catsel.network", "catsel.network.interface", "catsel.network.models", "catsel.network.sources",
                 "catsel.network.receptive", "catsel.network.kinds", "catsel.network.maximise"}
+
+#: The network's sources, one package each, and the frameworks each may import (Keras' own PyTorch backend is
+#: Keras: its device names and gradient step live in ``keras/backends.py``, and only there).
+SOURCES = {"catsel.network.keras": {"keras", "tensorflow", "jax"},
+           "catsel.network.hub": {"keras", "keras_hub"},
+           "catsel.network.torch": {"torch", "torchvision", "timm"}}
+KERAS_ON_TORCH = "catsel.network.keras.backends"
 
 
 def _framework_imports() -> dict[str, set[str]]:
@@ -176,6 +184,53 @@ def test_nothing_above_the_network_imports_a_framework_or_the_network_s_insides(
     assert insides == [], "a stage above uses the network's insides, not its interface"
 
 
+def _source(module: str) -> str | None:
+    """The source package whose framework ``module`` runs on (a source's package itself is its framework-free
+    declaration, the ``SOURCE`` the registry reads: it belongs to none)."""
+    return next((package for package in SOURCES if module.startswith(package + ".")), None)
+
+
+def test_each_source_imports_its_own_framework_only():
+    """A PyTorch network never imports Keras or TensorFlow, and a Keras network never imports torch: read from
+    the source, imports inside functions counted. The hub source is a Keras source (it may use the Keras one)."""
+    wrong = []
+    for module, names in _framework_imports().items():
+        package = _source(module)
+        if package is None:
+            continue
+        allowed = SOURCES[package] | ({"torch"} if module == KERAS_ON_TORCH else set())
+        wrong += [(module, name) for name in sorted(names - allowed)]
+    assert wrong == [], "a source imports another's framework"
+    crossing = sorted((module, target) for module, edges in _imports().items() for target, _ in edges
+                      if _source(module) and _source(target) and _source(module) != _source(target)
+                      and not (_source(module) == "catsel.network.hub" and _source(target) == "catsel.network.keras"))
+    assert crossing == [], "a source imports another source's modules"
+
+
+def test_the_network_s_framework_free_modules_import_no_framework():
+    """The protocol, the registry, the faces and the shared arithmetic import no framework anywhere, and no
+    source's module at their top (a source is reached through the registry, when it is chosen)."""
+    free = [m for m in _framework_imports() if _stage(m) == "network" and _source(m) is None]
+    assert {"catsel.network.sources", "catsel.network.models", "catsel.network.receptive", *SOURCES} <= set(free)
+    assert {m: sorted(n) for m, n in _framework_imports().items() if m in free and n} == {}
+    top = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        if module not in free:
+            continue
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # the top level only
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                named = [f"{target}.{a.name}" for a in node.names]
+                modules = [m for m in named if (PACKAGE.parent / m.replace(".", "/")).with_suffix(".py").exists()
+                           or (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists()]
+                if _source(target) or any(_source(m) for m in modules):
+                    top.append((module, target))
+    assert top == [], "a framework-free module imports a source at its top"
+
+
 def test_the_keras_activation_model_is_a_network():
     import keras
 
@@ -193,7 +248,8 @@ def test_the_keras_activation_model_is_a_network():
 #: Modules allowed past SIZE lines, each with the reason. A module above the size with no line here fails.
 SIZE = 700
 LARGE = {
-    "catsel/network/models.py": "the activation model: what a network gives per batch, its identity and its rebuilding",
+    "catsel/network/keras/model.py": "the Keras activation model: what a network gives per batch, its identity, its layers, its twin",
+    "catsel/network/torch/network.py": "the PyTorch network read by hooks: its forward pass, identity, layers, cut and twin",
     "catsel/apps/widgets.py": "four explorers sharing one redraw machinery (blitting, kept figures)",
     "catsel/apps/course.py": "fourteen checks, each computing the right answer from the student's own run",
     "catsel/apps/cli.py": "every subcommand's parser and printout",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
-from catsel.network.pytorch import without_triton  # noqa: E402
+from catsel.network.torch.network import without_triton  # noqa: E402
 
 without_triton()  # before torchvision: Triton's LLVM after TensorFlow's ends the process (see the function)
 torchvision = pytest.importorskip("torchvision")
@@ -211,7 +211,7 @@ def test_a_state_dict_file_is_loaded_with_weights_only_and_a_pickled_object_is_r
 
 def test_auto_weights_out_of_reach_run_the_untrained_network_loudly(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setattr("catsel.network.hub.reachable", lambda *a, **k: False)
+    monkeypatch.setattr("catsel.network.torch.build.reachable", lambda *a, **k: False)
     net = catsel.activation_model("torchvision:vgg16", "auto", image_size=SIZE)
     assert not net.trained and "download.pytorch.org" in net.fallback_reason
     assert "RUNNING THE UNTRAINED NETWORK" in capsys.readouterr().err

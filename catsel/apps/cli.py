@@ -88,6 +88,26 @@ def _import_keras(verbose: bool) -> None:
     import_keras(verbose=verbose)
 
 
+def _on_keras(args) -> bool:
+    """Whether the command's network runs on Keras, so that Keras is started first, quietly: a network of
+    another source (a PyTorch module) never starts Keras or TensorFlow. A run folder says which its store was
+    captured with; a folder that cannot be read is left to the command itself to report."""
+    from ..network.sources import source_of
+
+    if getattr(args, "model", None) is not None and args.command in ("run", "layers"):
+        try:
+            return source_of(args.model).framework == "keras"
+        except Exception:  # the command says what is wrong with the name, in its own line
+            return True
+    import json
+
+    try:
+        meta = json.loads((Path(args.run_dir) / "activations" / "meta.json").read_text(encoding="utf-8"))
+        return (meta.get("framework") or "keras") == "keras"
+    except Exception:  # damaged or crafted: the command reads the folder itself, and says what is wrong in one line
+        return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
@@ -805,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:  # before NumPy, SciPy or the backend start: they fail, or hang, without a word
         print(f"catsel: error: {problem}", file=sys.stderr)
         return 2
-    if args.command in ("run", "visualize", "visualise", "report", "layers", "lesion"):
+    if args.command in ("run", "visualize", "visualise", "report", "layers", "lesion") and _on_keras(args):
         try:
             _import_keras(verbose=args.verbose)
         except (ImportError, MemoryError, RuntimeError) as exc:

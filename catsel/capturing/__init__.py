@@ -93,7 +93,7 @@ def capture(
         ``None`` (default): the backend's default device. ``"all"``, a number
         ``n`` or a list of names (``["gpu:0", "gpu:1"]``): split each batch
         over those devices (Keras' data parallelism; JAX backend only, see
-        :func:`catsel.network.backends.resolve_devices`). ``batch_size`` must be a
+        :meth:`catsel.network.interface.Network.split_over`). ``batch_size`` must be a
         multiple of their number. The numbers do not depend on it.
     verify
         Recognise the images of an earlier capture by their contents (a
@@ -133,9 +133,7 @@ def capture(
         raise ImageError(f"{first.path}: {first.reason} (strict mode: remove it, or run without strict)")
     chosen = None
     if client is None:
-        from ..network.backends import resolve_devices
-
-        chosen = resolve_devices(devices)
+        chosen = amodel.split_over(devices)
         if chosen and batch_size % len(chosen):
             k = len(chosen)
             raise ModelError(f"batch size {batch_size} does not split evenly over {k} devices; "

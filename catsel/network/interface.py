@@ -1,10 +1,12 @@
 """What the stages above ask of a network: one small protocol, whatever framework made the network.
 
 The capture, the store's key, the record, lesions, receptive fields, ``visualize`` and activation
-maximisation use a network only through :class:`Network`. :class:`~catsel.network.models.ActivationModel`
-is its Keras implementation (TensorFlow, JAX or PyTorch underneath); a network of another framework is
-another implementation of the same protocol, and nothing above ``catsel.network`` changes. The stages above
-import no deep-learning framework themselves (``tests/test_structure.py`` holds them to it).
+maximisation use a network only through :class:`Network`. Each source implements it
+(:mod:`catsel.network.sources`): :class:`~catsel.network.keras.model.ActivationModel` for Keras networks
+(TensorFlow, JAX or PyTorch underneath), :class:`~catsel.network.torch.network.TorchNetwork` for PyTorch
+modules; a network of another framework is another implementation of the same protocol, and nothing above
+``catsel.network`` changes. This module, and the stages above, import no deep-learning framework
+(``tests/test_structure.py`` holds them to it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Network", "network_record", "rows_per_pass", "PASS_BYTES"]
+__all__ = ["Network", "network_record", "rows_per_pass", "as_stored", "PASS_BYTES"]
 
 #: A cut's passes run op by op, not compiled as the capture is: each layer's output is held until the next
 #: layer's is made. A pass takes as many images as keep the largest layer output under this many bytes (VGG16
@@ -40,9 +42,13 @@ class Network(Protocol):
         images to one packed buffer on the device), :meth:`fetch_soon`, :meth:`split` / :meth:`split_all`
         (the buffer to per-layer arrays on the host), :meth:`for_arrays` (the same network computing only
         some kinds of result) and ``arrays``.
-    Cuts
-        :meth:`cut_at` (the images to a layer's maps, and maps on to a later layer: lesions). The gradient
-        of a unit with respect to the image is :func:`catsel.network.maximise.maximise`'s.
+    Cuts and pictures
+        :meth:`cut_at` (the images to a layer's maps, and maps on to a later layer: lesions);
+        :meth:`maximise_batch` (pictures of units by the gradient, :func:`catsel.network.maximise.maximise`).
+    Its source's answers
+        :meth:`untrained` (the same architecture re-initialised: the control), :meth:`all_layers` (every
+        layer it could capture), :meth:`preprocessing_note` (what it receives, in words), :meth:`runtime`
+        (framework, version, device), :meth:`on_accelerator` and :meth:`split_over` (the devices a capture splits a batch over).
     """
 
     source: str
@@ -87,6 +93,20 @@ class Network(Protocol):
     def for_arrays(self, arrays: Sequence[str], *, reduction: str | None = None) -> Network: ...
 
     def cut_at(self, layer: str, readout: str, *, batch_size: int = 32) -> tuple[Callable, Callable]: ...
+
+    def maximise_batch(self, units: Sequence[tuple[str, int]], **options) -> list: ...
+
+    def untrained(self, seed: int = 0) -> Network: ...
+
+    def all_layers(self) -> pd.DataFrame: ...
+
+    def preprocessing_note(self) -> str: ...
+
+    def runtime(self) -> dict[str, str]: ...
+
+    def on_accelerator(self) -> bool: ...
+
+    def split_over(self, devices: Any) -> list[str] | None: ...
 
 
 def network_record(network: Network, field: Callable[[str], dict | None], **extra) -> dict:
@@ -139,3 +159,17 @@ def rows_per_pass(largest: int, batch_size: int) -> int:
         At least 1.
     """
     return max(1, min(int(batch_size), PASS_BYTES // max(int(largest), 1)))
+
+
+def as_stored(maps: "np.ndarray") -> "np.ndarray":
+    """A layer's output as the store keeps it: each unit's maximum over its map (a dense unit as it is).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (images, ..., units)
+
+    Returns
+    -------
+    ndarray, shape (images, units)
+    """
+    return maps if maps.ndim == 2 else maps.reshape(len(maps), -1, maps.shape[-1]).max(axis=1)

@@ -13,173 +13,28 @@ dense unit), with the regularisation that makes such pictures readable
   scaled and rotated, so the picture cannot rely on one exact pixel pattern.
 
 The image passes through a sigmoid (values in [0, 1]), is scaled to
-[0, 255] and given the network's own preprocessing. Keras has no
-backend-neutral gradient, so :func:`catsel.network.backends.value_and_grad` holds one
-small step per backend (TensorFlow's GradientTape, ``jax.value_and_grad``,
-``torch.autograd.grad``); the step itself is Keras' Adam, and everything else
-is ``keras.ops``. Seeded: the same seed gives the same picture on the same backend.
+[0, 255] and given the network's own preprocessing. Each source makes the pictures with its own framework's gradient (a network's
+``maximise_batch``): a Keras network by :mod:`catsel.network.keras.maximise` (one small step per backend,
+Keras' Adam, ``keras.ops``), a PyTorch module by :mod:`catsel.network.torch.maximise` (autograd, torch's
+Adam), with the same parameterisation, colours and transformations, which live here. This module imports no
+framework. Seeded: the same seed gives the same picture on the same backend.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import time
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import keras
-import numpy as np
-from keras import ops
 from tqdm.auto import tqdm
 
-from .backends import on_accelerator, value_and_grad
-from .graph import Graph, graph_of
-from ..options import hw, image_shape
-from .models import ActivationModel
-from .preprocess import Preprocess
-from .units import base_layer, leading_tokens
+from .picture import COLOUR_SQRT, WEAKER, Maximised, Robustness, frequency_scale, random_affine
 
-__all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
-
-# Square root of the colour correlation of ImageNet images (rows: RGB), as
-# measured for feature-visualisation work; normalised by its largest column norm.
-_COLOUR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32)
-_COLOUR_SQRT /= np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
-
-
-@dataclass
-class Maximised:
-    """Result of :func:`maximise`.
-
-    Parameters
-    ----------
-    image : ndarray of uint8, shape (size, size, 3)
-    trace : ndarray of float64, shape (steps,)
-        The objective (mean pre-activation) at every step.
-    start, final : float
-        The unit's activation (mean over its map) on the starting and the final picture.
-    layer : str
-    unit : int
-    flat : bool
-        The picture failed: it does not drive the unit above its value on the
-        starting noise, or (where the unit's activations on real images are
-        known, ``typical``) its maximum stays below the unit's median maximum
-        on the dataset.
-    peak : float or None
-        The unit's maximum over its map on the final picture (what the store keeps per image).
-    typical : float or None
-        The unit's median maximum over the dataset's images, the bar a picture must reach.
-    retried : bool
-        A first attempt was flat and the picture was made once more without transformations (the better of
-        the two is kept).
-    """
-
-    image: np.ndarray
-    trace: np.ndarray
-    start: float
-    final: float
-    layer: str
-    unit: int
-    flat: bool = False
-    peak: float | None = None
-    typical: float | None = None
-    retried: bool = False
-
-
-
-def _frequency_scale(size, decay: float = 1.0) -> np.ndarray:
-    height, width = hw(size)
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.fftfreq(width)[None, :]
-    f = np.sqrt(fx ** 2 + fy ** 2)
-    return (1.0 / np.maximum(f, 1.0 / max(height, width)) ** decay).astype(np.float32)
-
-
-def _affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np.ndarray:
-    """A random shift/scale/rotation about the centre, as the 8 numbers of keras.ops.image.affine_transform
-    (output pixel → input pixel)."""
-    s = rng.uniform(*robustness.scale)
-    a = math.radians(rng.uniform(-robustness.rotate, robustness.rotate))
-    height, width = hw(size)
-    tx, ty = rng.uniform(-robustness.jitter, robustness.jitter, 2) * (width, height)
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    cos, sin = math.cos(a) / s, math.sin(a) / s
-    # input = R/s · (output − centre) + centre + shift
-    return np.array([[cos, -sin, cx - cos * cx + sin * cy + tx, sin, cos, cy - sin * cx - cos * cy + ty, 0, 0]],
-                    dtype=np.float32)
-
-
-def _objective_models(graph: Graph, layers: Sequence[str]) -> tuple[keras.Model, keras.Model]:
-    """(pre-activation model, output model), each with one output per layer of ``layers``.
-
-    Ascent follows each layer's pre-activation: a ReLU unit that is silent on
-    the starting image has a zero gradient there, its pre-activation does not,
-    and the ReLU keeps the order of values, so both peak on the same images.
-    """
-    pre, out, built = [], [], {}
-    for layer in layers:
-        node = graph.node(base_layer(layer))
-        target = node.layer
-        if node.name not in built:  # a layer and its class token share one pre-activation copy
-            output = before = node.output
-            activation = getattr(target, "activation", None)
-            if activation is not None and activation is not keras.activations.linear and not node.model:
-                config = {**target.get_config(), "activation": "linear", "name": f"catsel_preactivation_{len(built)}"}
-                linear = type(target).from_config(config)
-                before = linear(node.inputs[0])
-                for new, old in zip(linear.weights, target.weights):
-                    new.assign(old.numpy())
-            built[node.name] = output, before
-        output, before = built[node.name]
-        skip = sum(leading_tokens(graph, output.shape))
-        if layer != base_layer(layer):  # the class token's units
-            output, before = output[:, 0], before[:, 0]
-        elif skip:  # a token layer's patch tokens, as captured
-            output, before = output[:, skip:], before[:, skip:]
-        pre.append(before)
-        out.append(output)
-    return graph.model(pre), graph.model(out)
-
-
-@dataclass(frozen=True)
-class Robustness:
-    """The random transformations applied to the picture at every step (transformation robustness).
-
-    Parameters
-    ----------
-    jitter : float, default 0.05
-        Largest shift, as a fraction of the image size.
-    scale : (float, float), default (0.9, 1.1)
-        Range of the random scale factor.
-    rotate : float, default 10.0
-        Largest rotation, in degrees.
-
-    ``Robustness.off()`` applies none of them.
-    """
-
-    jitter: float = 0.05
-    scale: tuple[float, float] = (0.9, 1.1)
-    rotate: float = 10.0
-
-    @classmethod
-    def off(cls) -> "Robustness":
-        """No transformation: the picture is optimised as it is."""
-        return cls(jitter=0.0, scale=(1.0, 1.0), rotate=0.0)
-
-    @property
-    def active(self) -> bool:
-        return self.jitter > 0 or tuple(self.scale) != (1, 1) or self.rotate > 0
-
-
-#: The transformations of a second attempt at a flat picture: none. At small sizes a shift or rotation of a
-#: few pixels moves the picture away from what the unit sees, and a unit that the first attempt left off its
-#: starting noise (64 px, block5_conv2/388 of VGG16) rose without them.
-WEAKER = Robustness.off()
-
+__all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER", "COLOUR_SQRT", "frequency_scale",
+           "random_affine"]
 
 def maximise(
-    model: ActivationModel | keras.Model,
+    model: Any,
     layer: str,
     unit: int,
     *,
@@ -198,9 +53,11 @@ def maximise(
 
     Parameters
     ----------
-    model : ActivationModel or keras.Model
-        An :class:`~catsel.ActivationModel` (its network, image size and
-        preprocessing are used) or a ``keras.Model`` taking preprocessed images.
+    model : Network or keras.Model
+        A network of :func:`catsel.activation_model` (its image size and
+        preprocessing are used: a Keras network's by Keras' own gradient, a
+        PyTorch module's by autograd) or a ``keras.Model`` taking preprocessed
+        images.
     layer : str
     unit : int
         A conv filter (the objective is the mean of its map) or a dense unit.
@@ -246,7 +103,7 @@ def maximise(
 
 
 def maximise_many(
-    model: ActivationModel | keras.Model,
+    model: Any,
     units: Sequence[tuple[str, int]],
     *,
     steps: int = 256,
@@ -271,7 +128,7 @@ def maximise_many(
 
     Parameters
     ----------
-    model : ActivationModel or keras.Model
+    model : Network or keras.Model
         As for :func:`maximise`.
     units : sequence of (str, int)
         ``(layer, unit)`` pairs.
@@ -302,7 +159,7 @@ def maximise_many(
                     parameterisation=parameterisation, decorrelate=decorrelate, robustness=robustness, seed=seed,
                     progress=progress)
     if batch is None:
-        batch = on_accelerator()
+        batch = _maximiser(model).on_accelerator()
 
     def run(chosen, **changed):
         options = {**settings, **changed}
@@ -341,112 +198,20 @@ def maximise_many(
     return results
 
 
-def _maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_rate: float,
-                    image_size: int | None, preprocess: str | None, parameterisation: str, decorrelate: bool,
-                    robustness: Robustness | None, seed: int, progress: bool) -> list[Maximised]:
-    """:func:`maximise_many` in one batch."""
-    if not isinstance(model, (ActivationModel, keras.Model)):  # a PyTorch module: the same picture, by autograd
-        from .torch_maximise import maximise_torch
+def _maximiser(model):
+    """What makes the pictures of ``model``: the network itself (its ``maximise_batch`` and
+    ``on_accelerator``), or, for a ``keras.Model`` given as it is, the Keras source's maker."""
+    if callable(getattr(model, "maximise_batch", None)):
+        return model
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.Model):
+        from .keras.maximise import KerasMaximiser
 
-        if parameterisation not in ("fourier", "pixel"):
-            raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
-        robustness = robustness or Robustness.off()
-        return maximise_torch(model, units, steps=steps, learning_rate=learning_rate, image_size=image_size,
-                              preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
-                              seed=seed, progress=progress, colour=_COLOUR_SQRT, frequency=_frequency_scale,
-                              affine=(lambda rng, size: _affine(rng, size, robustness)) if robustness.active
-                              else None, result=Maximised)
-    if isinstance(model, ActivationModel):
-        network, size, mode, graph = model.network, model.image_size, model.preprocess, model.graph
-    else:
-        network, size, mode, graph = model, None, "raw", graph_of(model)
-    size = image_shape(image_size) or size or image_shape(tuple(int(d) for d in network.inputs[0].shape[1:3]))
-    height, width = hw(size)
-    mode = preprocess or mode
-    if parameterisation not in ("fourier", "pixel"):
-        raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
-    robustness = robustness or Robustness.off()
-    layers = list(dict.fromkeys(layer for layer, _ in units))
-    objective_model, output_model = _objective_models(graph, layers)
-    # one-hot masks: masks[j][b, c] = 1 where element b of the batch is unit c of layers[j]
-    masks = []
-    for j, layer in enumerate(layers):
-        channels = int(objective_model.outputs[j].shape[-1])
-        mask = np.zeros((len(units), channels), dtype=np.float32)
-        for b, (name, unit) in enumerate(units):
-            if name == layer:
-                if not 0 <= unit < channels:
-                    raise ValueError(f"{layer} has {channels} units; {unit} is out of range")
-                mask[b, unit] = 1.0
-        masks.append(ops.convert_to_tensor(mask))
-    to_input = Preprocess(mode, int(graph.inputs[0].shape[-1]))  # float pictures: a differentiable luma
-    rngs = [np.random.default_rng(seed) for _ in units]  # each picture's own draws, as if made alone
-    colour = ops.convert_to_tensor(_COLOUR_SQRT if decorrelate else np.eye(3, dtype=np.float32))
-    freq = ops.convert_to_tensor(_frequency_scale(size)[None, None])  # (1, 1, S, S)
+        return KerasMaximiser(model)
+    raise TypeError(f"pictures are made of a network of catsel.activation_model or a keras.Model, not "
+                    f"{type(model).__name__}")
 
-    shapes = [(1, 3, height, width)] * 2 if parameterisation == "fourier" else [(1, height, width, 3)]
-    starts = [[rng.normal(0, 0.01, shape).astype(np.float32) for shape in shapes] for rng in rngs]
-    variables = [keras.Variable(np.concatenate([start[i] for start in starts]), trainable=True)
-                 for i in range(len(shapes))]
 
-    def to_image(params):
-        """The pictures in [0, 1], shape (B, S, S, 3), from their parameters."""
-        if parameterisation == "fourier":
-            real, _ = ops.ifft2((params[0] * freq, params[1] * freq))
-            x = ops.transpose(real, (0, 2, 3, 1)) * (math.sqrt(height * width) / 4.0)  # (B, H, W, 3)
-        else:
-            x = params[0]
-        x = ops.matmul(x, ops.transpose(colour))
-        return ops.sigmoid(x)
-
-    def objectives(params, transform, model=objective_model):
-        """Each picture's objective: the mean of its unit's map (or its dense unit), shape (B,)."""
-        x = to_image(params) * 255.0
-        if transform is not None:
-            x = ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="reflect")
-        outs = model(to_input(x), training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        total = 0.0
-        for out, mask in zip(outs, masks):
-            means = ops.mean(out, axis=tuple(range(1, len(out.shape) - 1))) if len(out.shape) > 2 else out
-            total = total + ops.sum(means * mask, axis=-1)
-        return total
-
-    def activations() -> np.ndarray:
-        """Each unit's own output (after its activation) on its untransformed picture."""
-        return np.asarray(ops.convert_to_numpy(objectives([v.value for v in variables], None, output_model)))
-
-    def peaks() -> np.ndarray:
-        """Each unit's maximum over its map (a dense unit's value) on its untransformed picture, as captured."""
-        outs = output_model(to_input(to_image([v.value for v in variables]) * 255.0), training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        total = 0.0
-        for out, mask in zip(outs, masks):
-            top = ops.max(out, axis=tuple(range(1, len(out.shape) - 1))) if len(out.shape) > 2 else out
-            total = total + ops.sum(top * mask, axis=-1)
-        return np.asarray(ops.convert_to_numpy(total))
-
-    def loss(params):
-        values = objectives(params, current["transform"])
-        return -ops.sum(values), values  # the pictures are independent: their gradients do not mix
-
-    grad = value_and_grad(loss, has_aux=True)
-    current = {"transform": None}
-    start = activations()
-    optimiser = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
-    optimiser.build(variables)
-    trace = np.empty((steps, len(units)), dtype=np.float64)
-    what = f"picture of {units[0][0]}/{units[0][1]}" if len(units) == 1 else f"pictures of {len(units)} units"
-    for t in tqdm(range(steps), desc=what, unit="step", disable=not progress, leave=False, dynamic_ncols=True):
-        current["transform"] = (ops.convert_to_tensor(np.concatenate([_affine(rng, size, robustness)
-                                                                      for rng in rngs]))
-                                if robustness.active else None)
-        (_, values), grads = grad([v.value for v in variables])
-        trace[t] = ops.convert_to_numpy(values)
-        optimiser.apply(grads, variables)
-    images = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables])) * 255.0)
-    final, peak = activations(), peaks()
-    return [Maximised(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:, b],
-                      start=float(start[b]), final=float(final[b]), layer=layer, unit=unit,
-                      flat=not final[b] > start[b], peak=float(peak[b]))
-            for b, (layer, unit) in enumerate(units)]
+def _maximise_batch(model, units: list[tuple[str, int]], **options) -> list[Maximised]:
+    """:func:`maximise_many` in one batch, by the network's own framework."""
+    return _maximiser(model).maximise_batch(units, **options)

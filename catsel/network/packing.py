@@ -1,18 +1,16 @@
-"""A batch's results as one buffer of 16-bit words, each kind in its smallest lossless type, split on the host.
-
-One transfer per batch instead of one per layer and kind (:class:`Piece`, :func:`plan_packing`,
-:func:`unpack`); bitwise the same arrays on TensorFlow, JAX and PyTorch.
+"""A batch's results as one buffer of 16-bit words, each kind in its smallest lossless type: the plan and the
+split on the host, framework-free (:class:`Piece`, :func:`plan_packing`, :func:`unpack`). The Keras source packs
+on the device with :class:`catsel.network.keras.packing.Pack`; one transfer per batch instead of one per layer
+and kind, bitwise the same arrays on TensorFlow, JAX and PyTorch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-from keras import ops
 
-__all__ = ["Piece", "SHORT_POSITIONS", "plan_packing", "unpack", "Pack", "can_pack"]
+__all__ = ["Piece", "SHORT_POSITIONS", "plan_packing", "unpack"]
 
 
 @dataclass(frozen=True)
@@ -112,29 +110,3 @@ def unpack(buffer: np.ndarray, packing: tuple) -> dict[str, dict[str, np.ndarray
             values = words.astype(np.int32) + 32768
         arrays[piece.kind][piece.layer] = values
     return arrays
-
-
-class Pack(keras.layers.Layer):
-    """Every captured layer's results in one buffer of 16-bit words per image, so that a batch leaves the
-    device in one transfer, in the smallest lossless types (see :func:`plan_packing`)."""
-
-    def __init__(self, packing: tuple, **kwargs):
-        super().__init__(autocast=False, **kwargs)
-        self.packing = packing
-
-    def call(self, tensors):
-        words = []
-        for piece, x in zip(self.packing, tensors):
-            if piece.dtype == "offset16":
-                x = ops.cast(ops.cast(x, "int32") - 32768, "int16")
-            else:
-                x = ops.view(ops.cast(x, piece.dtype), "int16")
-            words.append(ops.reshape(x, (-1, piece.words)))
-        if sum(p.words for p in self.packing) % 2:  # rows of an even number of words keep 32-bit views aligned
-            words.append(ops.zeros_like(words[-1][:, :1]))
-        return words[0] if len(words) == 1 else ops.concatenate(words, axis=-1)
-
-
-def can_pack() -> bool:
-    """Keras 3.8 and later bitcast (``keras.ops.view``); earlier ones send float32 per kind."""
-    return hasattr(ops, "view")

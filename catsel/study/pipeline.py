@@ -277,7 +277,6 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
 
 def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
 
-    from ..network.backends import backend_info
     from ..capturing import capture
     from ..images.folder import ImageFolder
     from ..errors import DatasetError
@@ -369,7 +368,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
                       "scrambled copy of the images)", UserWarning, stacklevel=3)
     skipped = [_as_listed(s["path"], s["reason"], folder.root)
                for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
-    runtime = backend_info(amodel)
+    runtime = amodel.runtime()
     record = RunRecord.from_json({
         "catsel_version": _version(),
         "data_dir": shown(str(folder.root.resolve())),

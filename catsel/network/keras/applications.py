@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import warnings
 from pathlib import Path
 
 import keras
 
-from ..errors import ModelError, WeightsUnavailableError
-from ..options import hw
+from ...errors import ModelError, WeightsUnavailableError
+from ...options import hw
 
 __all__ = ["APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
-           "native_size", "check_top_layers", "announce_untrained"]
+           "native_size", "check_top_layers"]
 
 # keras.applications constructors catsel knows, with the preprocessing
 # Keras' own ``preprocess_input`` applies for them ("raw": the model
@@ -65,21 +64,6 @@ def keras_cache_dir() -> Path:
     """
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
-
-
-def announce_untrained(reason: str) -> None:
-    """Say loudly, on standard error, that the untrained network replaces ImageNet weights.
-
-    Parameters
-    ----------
-    reason : str
-        Why the ImageNet weights could not be had.
-    """
-    bar = "!" * 78
-    print(f"\n{bar}\n  ImageNet weights are not available: {reason}\n"
-          "  RUNNING THE UNTRAINED NETWORK (random weights, fixed seed) INSTEAD.\n"
-          "  Every output is labelled 'untrained'. These are NOT the study's results.\n"
-          f"{bar}\n", file=sys.stderr, flush=True)
 
 
 def application(name: str) -> tuple[str, object, str]:
@@ -278,7 +262,6 @@ def check_top_layers(ctor, key, layers, network, native, image_size) -> None:
             f"size {native}x{native}, not {'x'.join(map(str, hw(image_size)))}. Use image size {native}, "
             "or ask for conv layers only"
         )
-
 
 
 def load_saved(path: Path) -> keras.Model:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 __all__ = ["backend_info", "accelerators", "on_accelerator", "resolve_devices", "compile_forward", "float32_arithmetic",
            "value_and_grad", "FLOAT32_MATMUL"]
@@ -30,25 +30,14 @@ __all__ = ["backend_info", "accelerators", "on_accelerator", "resolve_devices", 
 FLOAT32_MATMUL = "float32"
 
 
-def backend_info(network=None) -> dict[str, str]:
+def backend_info() -> dict[str, str]:
     """Keras version, its backend, and the device it will run on.
-
-    Parameters
-    ----------
-    network : Network, optional
-        A PyTorch module's network (``describe()["framework"] == "pytorch"``) runs on PyTorch whatever Keras'
-        backend: then ``backend`` is ``"pytorch"`` and ``device`` its device.
 
     Returns
     -------
     dict
         ``keras``, ``backend`` and ``device`` (a name, informative only).
     """
-    if network is not None and network.describe().get("framework") == "pytorch":
-        import torch
-
-        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-        return {"keras": keras.__version__, "backend": f"pytorch {torch.__version__.split('+')[0]}", "device": device}
     backend = keras.backend.backend()
     device = "unknown"
     try:

@@ -7,25 +7,11 @@ from typing import Callable
 import keras
 import numpy as np
 
-from ..errors import CatselError
-from .interface import Network, rows_per_pass
+from ...errors import CatselError
+from ..interface import Network, as_stored, rows_per_pass
 from .preprocess import Preprocess
 
-__all__ = ["as_stored", "cut_at"]
-
-
-def as_stored(maps: np.ndarray) -> np.ndarray:
-    """A layer's output as the store keeps it: each unit's maximum over its map (a dense unit as it is).
-
-    Parameters
-    ----------
-    maps : ndarray, shape (images, ..., units)
-
-    Returns
-    -------
-    ndarray, shape (images, units)
-    """
-    return maps if maps.ndim == 2 else maps.reshape(len(maps), -1, maps.shape[-1]).max(axis=1)
+__all__ = ["cut_at"]
 
 
 def cut_at(amodel: Network, layer: str, readout: str, *,

@@ -3,8 +3,8 @@
 A preset is a keras-hub name (``clip_vit_base_patch16``), a Kaggle or Hugging Face handle
 (``kaggle://...``, ``hf://...``) or a folder on disk written by ``save_to_preset``. catsel builds the preset's
 backbone with keras-hub, takes the vision tower of a contrastive model (CLIP, SigLIP, MetaCLIP), and feeds it
-as its image converter asks (:func:`catsel.network.preprocess.converter_mode`). The transformer blocks that
-keras-hub keeps inside one encoder layer are unfolded by the flat graph (:data:`catsel.network.graph.UNFOLDED`).
+as its image converter asks (:func:`catsel.network.pixels.converter_mode`). The transformer blocks that
+keras-hub keeps inside one encoder layer are unfolded by the flat graph (:data:`catsel.network.keras.graph.UNFOLDED`).
 
 Nothing here waits on a network that is not there: a preset that is neither on disk nor in keras-hub's cache
 is fetched only when its host answers within seconds, else it is one line saying how to fill the cache or
@@ -14,56 +14,23 @@ point ``--model`` at a folder. keras-hub is an optional dependency (``catsel[hub
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 
-from ..errors import ModelError
+from ...errors import ModelError
+from ..keras.model import Loaded, keras_network
+from ..online import reachable
+from ..pixels import converter_mode
+from . import HUB, preset_digest
 
-__all__ = ["HUB", "is_hub", "reachable", "HubNetwork", "load_hub", "hub_cache_dirs", "preset_digest", "untrained_copy",
-           "is_hub_network"]
+__all__ = ["hub_network", "HubNetwork", "load_hub", "hub_cache_dirs"]
 
-#: The prefix of a keras-hub preset given as ``--model``.
-HUB = "hub:"
-
-#: Seconds to wait for the host of a preset that is not cached before saying it cannot be had.
-REACH_TIMEOUT = 3.0
 
 _INSTALL = ("pip install 'catsel[hub]' (keras-hub with its text dependencies), or for images only "
             "pip install 'catsel[hub-vision]' && pip install --no-deps keras-hub")
-
-
-def is_hub(model) -> bool:
-    """Whether ``model`` names a keras-hub preset (``"hub:..."``).
-
-    Parameters
-    ----------
-    model : object
-
-    Returns
-    -------
-    bool
-    """
-    return isinstance(model, str) and model.startswith(HUB)
-
-
-def is_hub_network(network) -> bool:
-    """Whether a Keras model is a keras-hub backbone (its untrained twin is built from its config).
-
-    Parameters
-    ----------
-    network : keras.Model
-
-    Returns
-    -------
-    bool
-    """
-    return type(network).__module__.startswith("keras_hub.")
 
 
 def _keras_hub():
@@ -87,26 +54,6 @@ def hub_cache_dirs() -> dict[str, Path]:
     kaggle = Path(os.environ.get("KAGGLEHUB_CACHE") or home / "kagglehub")
     hf = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or home / "huggingface") / "hub")
     return {"kaggle": kaggle, "huggingface": hf}
-
-
-def reachable(host: str, timeout: float = REACH_TIMEOUT) -> bool:
-    """Whether ``host`` answers on HTTPS within ``timeout`` seconds (a download could start).
-
-    The name lookup has no timeout of its own, so the probe runs in a thread that is given up on after
-    ``timeout`` seconds."""
-    answered: list[bool] = []
-
-    def probe():
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                answered.append(True)
-        except OSError:
-            answered.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(answered and answered[0])
 
 
 def _kaggle_cached(handle: str) -> bool:
@@ -176,28 +123,6 @@ _VISION_FAMILIES = {"clip", "siglip", "dinov2", "dinov3", "vit", "resnet", "effi
                     "vgg", "densenet", "metaclip_2", "deit", "xception"}
 
 
-def preset_digest(folder: str | os.PathLike) -> str:
-    """SHA-256 of a preset folder: every plain file's name and bytes, in name order (a link is refused).
-
-    Parameters
-    ----------
-    folder : str or path
-
-    Returns
-    -------
-    str
-    """
-    from ..paths import file_digest
-
-    root = Path(folder)
-    h = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if not p.is_dir()):
-        if file.is_symlink() or not file.is_file():
-            raise ModelError(f"{file}: a preset folder holds plain files only; copy the file in instead of linking it")
-        h.update(f"{file.relative_to(root).as_posix()}\0{file_digest(file)}\0".encode())
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class HubNetwork:
     """A preset's image network as catsel builds it.
@@ -209,7 +134,7 @@ class HubNetwork:
     source : str
         ``"hub:PRESET"`` (a folder by its name).
     preprocess : str or None
-        The image converter's :func:`~catsel.network.preprocess.converter_mode`; ``None`` when the preset has
+        The image converter's :func:`~catsel.network.pixels.converter_mode`; ``None`` when the preset has
         none (``--preprocess`` must then say what the network takes).
     image_size : tuple of int or None
         The converter's size, when it gives one.
@@ -278,8 +203,6 @@ def load_hub(model: str, weights, seed: int = 0) -> HubNetwork:
     preprocess, size, crop = None, None, False
     converter = _converter(keras_hub, where)
     if converter is not None:
-        from .preprocess import converter_mode
-
         preprocess = converter_mode(converter.scale, converter.offset)
         size = tuple(int(v) for v in converter.image_size) if converter.image_size else None
         crop = bool(getattr(converter, "crop_to_aspect_ratio", False))
@@ -307,18 +230,27 @@ def _converter(keras_hub, where: str):
         return None
 
 
-def untrained_copy(network: keras.Model) -> keras.Model:
-    """A keras-hub network built again from its configuration: every weight re-initialised.
-
-    ``keras.models.clone_model`` cannot rebuild keras-hub's layers from the configs it writes; the backbone's
-    own ``from_config`` (what ``from_preset(load_weights=False)`` does) can. Seed first.
+def hub_network(model: str, weights="auto", layers=None, **options):
+    """A keras-hub preset as catsel captures it: the hub source's builder, a Keras network loaded by
+    :func:`load_hub`.
 
     Parameters
     ----------
-    network : keras.Model
+    model : str
+        ``"hub:PRESET"``, ``"hub:kaggle://..."``, ``"hub:hf://..."`` or ``"hub:FOLDER"``.
+    weights : str or None
+        ``"auto"`` (the preset's) or ``None`` (its configuration, re-initialised with ``seed``).
+    layers : sequence of str, optional
+    **options
+        As :func:`catsel.activation_model` takes them.
 
     Returns
     -------
-    keras.Model
+    ActivationModel
     """
-    return type(network).from_config(network.get_config())
+    return keras_network(model, weights, layers, load=_loaded, **options)
+
+
+def _loaded(model, weights, layers, image_size, seed) -> Loaded:
+    hub = load_hub(model, weights, seed)
+    return Loaded(hub.network, hub.source, hub.preprocess, hub.weights_label, hub.trained, hub.recipe, hub.image_size)

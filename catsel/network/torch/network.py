@@ -6,7 +6,7 @@ same units, store and results as for Keras:
 
 - **Layers** are named modules (``features.28``, ``layer4.1``, ``blocks.11``). A dry run on one image records
   every module's call, its input and output tensors, in the order they run; the default rule reads that
-  record as :mod:`catsel.network.graph` reads a Keras graph (:func:`default_modules`).
+  record as :mod:`catsel.network.keras.graph` reads a Keras graph (:func:`default_modules`).
 - **The reduction runs inside the hooks**, on the device: each captured module's output is reduced to its
   units' maxima and positions (and the spatial means and minima when asked) as soon as it is computed, and
   no hook keeps the map. The results of a batch are laid side by side in one float32 buffer (positions are
@@ -27,51 +27,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import CatselError, ModelError
-from ..options import hw, image_shape
-from .interface import network_record, rows_per_pass
-from .units import CLASS_TOKEN, base_layer
-from .torch_trace import (default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output,
-                          trace)
+from ...errors import CatselError, ModelError
+from ...options import hw, image_shape
+from ..interface import as_stored, network_record, rows_per_pass
+from ..tokens import CLASS_TOKEN, base_layer
+from . import is_torch_name
+from .trace import default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output, trace
 
-__all__ = ["TORCHVISION", "TIMM", "is_torch_name", "is_torch_module", "without_triton", "import_or_say", "TorchNetwork"]
-
-TORCHVISION = "torchvision:"
-TIMM = "timm:"
-
-
-
-def is_torch_name(model) -> bool:
-    """Whether ``model`` names a torchvision or timm network (``"torchvision:vgg16"``, ``"timm:vit_small..."``).
-
-    Parameters
-    ----------
-    model : object
-
-    Returns
-    -------
-    bool
-    """
-    return isinstance(model, str) and model.startswith((TORCHVISION, TIMM))
-
-
-def is_torch_module(model) -> bool:
-    """Whether ``model`` is a ``torch.nn.Module`` that is no Keras model (without importing torch when nothing
-    has).
-
-    Parameters
-    ----------
-    model : object
-
-    Returns
-    -------
-    bool
-    """
-    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
-    if torch is None or not isinstance(model, torch.nn.Module):
-        return False
-    # on Keras' PyTorch backend a Keras layer or model is a torch.nn.Module too: it stays a Keras network
-    return keras is None or not isinstance(model, keras.layers.Layer)
+__all__ = ["without_triton", "import_or_say", "TorchNetwork"]
 
 
 def without_triton() -> None:
@@ -108,7 +71,7 @@ def import_or_say(name: str, extra: str):
 class TorchNetwork:
     """A ``torch.nn.Module`` as catsel captures it (the :class:`~catsel.network.interface.Network` protocol).
 
-    Build one with :func:`catsel.network.torch_build.torch_network` (or ``catsel.activation_model`` with a
+    Build one with :func:`catsel.network.torch.build.torch_network` (or ``catsel.activation_model`` with a
     module or a ``torchvision:``/``timm:`` name).
 
     Parameters
@@ -126,8 +89,11 @@ class TorchNetwork:
     arrays : tuple of str
         The kinds of result computed (default: maxima and positions).
     calls, counts, output, taken
-        The dry run (:func:`catsel.network.torch_trace.trace`) and the default rule's record, shared by the
+        The dry run (:func:`catsel.network.torch.trace.trace`) and the default rule's record, shared by the
         variants of one network (:meth:`for_arrays`).
+    constructor : callable, optional
+        ``constructor(seed, layers)``: the same architecture built again by its library, untrained (a torchvision or
+        timm name, :func:`catsel.network.torch.build.torch_network`); ``None``: re-initialised module by module.
     """
 
     reduction = "hooks"
@@ -135,10 +101,10 @@ class TorchNetwork:
 
     def __init__(self, module, layers, image_size, preprocess, source, weights_label, trained, *,
                  fallback_reason=None, rebuild=None, arrays=("maxima", "positions"), calls=None, counts=None,
-                 output=None, taken=None):
+                 output=None, taken=None, constructor=None):
         import torch
 
-        from .kinds import ARRAYS
+        from ..kinds import ARRAYS
 
         self.module = module.eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -149,6 +115,7 @@ class TorchNetwork:
         self.preprocess = preprocess
         self.source, self.weights_label, self.trained = source, weights_label, trained
         self.fallback_reason, self.rebuild = fallback_reason, rebuild
+        self.constructor = constructor
         self.arrays = tuple(k for k in ARRAYS if k in arrays)
         if calls is None:
             calls, counts, output = trace(self.module, self._example())
@@ -284,7 +251,7 @@ class TorchNetwork:
         if self.map_shapes[layer] is None or len(self.map_shapes[layer]) != 2:
             return None
         if self._fields is None:
-            from .torch_fields import measured_fields, module_fields
+            from .fields import measured_fields, module_fields
 
             self._fields = module_fields(self._calls)
             unknown = [base_layer(l) for l in self.layers if self.map_shapes[l] is not None
@@ -320,7 +287,7 @@ class TorchNetwork:
         Returns
         -------
         DataFrame
-            As :func:`catsel.network.models.layers` gives it, with ``calls``: how many times the module runs in
+            As :func:`catsel.layers` gives it, with ``calls``: how many times the module runs in
             one forward pass (a module that runs more than once cannot be captured).
         """
         import pandas as pd
@@ -333,7 +300,7 @@ class TorchNetwork:
             field = None
             if len(c.shape) == 4:
                 if self._fields is None:
-                    from .torch_fields import module_fields
+                    from .fields import module_fields
 
                     self._fields = module_fields(self._calls)
                 field = self._fields.get(c.name)
@@ -372,6 +339,88 @@ class TorchNetwork:
             text += (f"; the {registers} register tokens after the class token are left out of every token "
                      "layer's maximum")
         return text + " (`catsel layers MODEL` lists every module)"
+
+    def preprocessing_note(self) -> str:
+        """What the module receives, in one sentence, when nobody asked for a preprocessing.
+
+        Returns
+        -------
+        str
+        """
+        from ..pixels import preprocess_words
+
+        words = preprocess_words(self.preprocess)
+        if self.rebuild is not None and is_torch_name(self.rebuild.get("model")):
+            return f"{words}, what {self.source}'s library gives its pretrained weights"
+        return (f"{words}, as nothing says otherwise for a module held in memory: if it was trained on scaled "
+                "inputs, give its preprocessing (preprocess='torch', 'tf', 'caffe' or 'raw')")
+
+    def on_accelerator(self) -> bool:
+        """Whether the module runs on a GPU.
+
+        Returns
+        -------
+        bool
+        """
+        return self.device.type != "cpu"
+
+    def runtime(self) -> dict[str, str]:
+        """PyTorch's version and the device the module runs on, for the record (``keras``: the version installed,
+        read without importing it, as the record has always named it).
+
+        Returns
+        -------
+        dict
+            ``keras``, ``backend`` (``"pytorch X.Y.Z"``) and ``device``.
+        """
+        import torch
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            keras_version = version("keras")
+        except PackageNotFoundError:
+            keras_version = "not installed"
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+        return {"keras": keras_version, "backend": f"pytorch {torch.__version__.split('+')[0]}", "device": device}
+
+    def split_over(self, devices) -> None:
+        """The devices a capture splits each batch over: none, a module runs on one device.
+
+        Parameters
+        ----------
+        devices : None or 1
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ModelError
+            For any other value.
+        """
+        if devices not in (None, 1, "1"):
+            raise ModelError("a PyTorch module runs on one device in catsel (CUDA where there is one, else the "
+                             "CPU): leave --devices out")
+        return None
+
+    def maximise_batch(self, units, **options):
+        """Activation maximisation of several units in one batch, by autograd
+        (:func:`catsel.network.maximise.maximise_many` calls it).
+
+        Parameters
+        ----------
+        units : list of (str, int)
+        **options
+            As :func:`.maximise.maximise_batch` takes them.
+
+        Returns
+        -------
+        list of Maximised
+        """
+        from .maximise import maximise_batch
+
+        return maximise_batch(self, units, **options)
 
     # --- forward pass ---------------------------------------------------------------------------------------
 
@@ -480,9 +529,7 @@ class TorchNetwork:
         -------
         put, run : callable
         """
-        if devices not in (None, 1, "1"):
-            raise ModelError("a PyTorch module runs on one device in catsel (CUDA where there is one, else the "
-                             "CPU): leave --devices out")
+        self.split_over(devices)
         return self.put, self.run
 
     def predict(self, images: np.ndarray):
@@ -531,7 +578,7 @@ class TorchNetwork:
         -------
         dict
         """
-        from .kinds import ARRAYS
+        from ..kinds import ARRAYS
 
         flat = out.detach().cpu().numpy()
         arrays: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in ARRAYS}
@@ -554,7 +601,7 @@ class TorchNetwork:
         -------
         TorchNetwork
         """
-        from .kinds import ARRAYS
+        from ..kinds import ARRAYS
 
         unknown = [k for k in arrays if k not in ARRAYS]
         if unknown:
@@ -566,7 +613,7 @@ class TorchNetwork:
         other = TorchNetwork(self.module, list(self.layers), self.image_size, self.preprocess, self.source,
                              self.weights_label, self.trained, fallback_reason=self.fallback_reason,
                              rebuild=self.rebuild, arrays=tuple(arrays), calls=self._calls, counts=self._counts,
-                             output=self._output, taken=self._taken)
+                             output=self._output, taken=self._taken, constructor=self.constructor)
         other._digest, other._fields = self.digest(), self._fields
         return other
 
@@ -595,8 +642,6 @@ class TorchNetwork:
             When ``readout`` is also reached from before ``layer``.
         """
         import torch
-
-        from .silence import as_stored
 
         if layer not in self._first or readout not in self._first:
             raise CatselError(f"no module named {layer if layer not in self._first else readout!r}")
@@ -653,10 +698,12 @@ class TorchNetwork:
         return maps_of, readout_of
 
     def untrained(self, seed: int = 0) -> "TorchNetwork":
-        """The same architecture with fresh random weights, under a fixed seed: the module copied and
-        re-initialised by each of its modules' own ``reset_parameters``; a parameter no module resets (a class
-        token, a position embedding) is drawn from N(0, 0.02), as transformers initialise them. (A network
-        built by name is built again by its constructor instead: :func:`catsel.network.models.untrained_control`.)
+        """The same architecture with fresh random weights, under a fixed seed.
+
+        A torchvision or timm network is built again by its constructor. A module held in memory (or built by a
+        lab's source) is copied and re-initialised by each of its modules' own ``reset_parameters``; a parameter
+        no module resets (a class token, a position embedding) is drawn from N(0, 0.02), as transformers
+        initialise them.
 
         Parameters
         ----------
@@ -670,6 +717,8 @@ class TorchNetwork:
 
         import torch
 
+        if self.constructor is not None:
+            return self.constructor(seed, list(self.layers)).for_arrays(self.arrays)
         torch.manual_seed(seed)
         module = copy.deepcopy(self.module).cpu()
         for sub in module.modules():

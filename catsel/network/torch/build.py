@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ModelError, WeightsUnavailableError
-from .pytorch import TorchNetwork, import_or_say
+from ...errors import ModelError, WeightsUnavailableError
+from ..online import announce_untrained, reachable
+from ..pixels import IMAGENET_MEAN, IMAGENET_STD, converter_mode
+from .network import TorchNetwork, import_or_say
 
 __all__ = ["load_state_dict_file", "torch_network"]
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 
 
 def load_state_dict_file(path) -> dict:
@@ -68,7 +65,6 @@ def _named(model: str, weights, seed: int):
     """(module, source, preprocess, image size, weights label, trained, recipe) of a torchvision or timm name."""
     import torch
 
-    from .hub import reachable
 
     prefix, name = model.split(":", 1)
     want = None if weights is None else str(weights)
@@ -116,8 +112,7 @@ def _named(model: str, weights, seed: int):
             module = timm.create_model(name, pretrained=False)
             label = "untrained (random init, seed %d)" % seed if want is None else f"weights file {Path(want).name}"
         cfg = getattr(module, "pretrained_cfg", {}) or {}
-        mean, std = cfg.get("mean", _IMAGENET_MEAN), cfg.get("std", _IMAGENET_STD)
-        from .preprocess import converter_mode
+        mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
 
         preprocess = converter_mode([1 / (255 * s) for s in std], [-m / s for m, s in zip(mean, std)])
         size = tuple(int(v) for v in cfg.get("input_size", (3, 224, 224))[1:])
@@ -127,7 +122,7 @@ def _named(model: str, weights, seed: int):
     recipe = {"model": model, "weights": None if want is None else "pretrained" if not file
               else str(Path(want).resolve()), "seed": seed}
     if file:
-        from ..paths import file_digest
+        from ...paths import file_digest
 
         state = load_state_dict_file(want)
         try:
@@ -162,7 +157,6 @@ def torch_network(model, weights="auto", layers=None, *, image_size=None, prepro
     -------
     TorchNetwork
     """
-    from .applications import announce_untrained
 
     torch = import_or_say("torch", "torch")
     if precision != "float32":
@@ -193,5 +187,9 @@ def torch_network(model, weights="auto", layers=None, *, image_size=None, prepro
         module, source, mode, size, label, trained, recipe = built
         mode = preprocess or mode
         size = image_size or size
+    constructor = None
+    if recipe is not None:  # its untrained twin: the same constructor, under another seed
+        def constructor(other_seed, layers, model=model, size=size, mode=mode):
+            return torch_network(model, None, layers, image_size=size, preprocess=mode, seed=other_seed)
     return TorchNetwork(module, layers, size, mode, source, label, trained, fallback_reason=fallback,
-                        rebuild=recipe)
+                        rebuild=recipe, constructor=constructor)

@@ -10,42 +10,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ..errors import CatselError, ModelError
-from ..options import check_preprocess, converter_values, hw, image_shape
+from ...errors import CatselError, ModelError
+from ...options import check_preprocess, converter_values, hw, image_shape
+from ..pixels import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["Preprocess", "GRAYSCALE", "PREPROCESS_WORDS", "fitted_input", "own_preprocessing", "converter_mode",
-           "preprocess_words"]
+__all__ = ["Preprocess", "fitted_input", "own_preprocessing"]
 
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
-
-
-def converter_mode(scale, offset) -> str:
-    """The preprocessing of a keras-hub image converter, ``x * scale + offset`` per channel, as one mode string.
-
-    The string is what the store's key, ``run.json`` and the printout carry, and what :class:`Preprocess` is
-    built from: ``"converter(scale=[a, b, c], offset=[d, e, f])"``, each number written so that it reads back
-    to the same float.
-
-    Parameters
-    ----------
-    scale, offset : float, sequence of 3 floats or None
-        The converter's (``None``: 1 and 0).
-
-    Returns
-    -------
-    str
-    """
-    def three(value, default):
-        value = default if value is None else value
-        values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value] * 3)]
-        if len(values) != 3:
-            raise ModelError(f"an image converter's scale and offset have one value or three (RGB), not {value!r}")
-        return "[" + ", ".join(repr(v) for v in values) + "]"
-
-    return f"converter(scale={three(scale, 1.0)}, offset={three(offset, 0.0)})"
 
 
 @keras.saving.register_keras_serializable(package="catsel")
@@ -56,7 +28,7 @@ class Preprocess(keras.layers.Layer):
     ``tf``: scaled to [-1, 1]; ``torch``: scaled to [0, 1] then normalised by
     the ImageNet mean and standard deviation; ``raw``: 0-255 floats as they
     are (models that rescale inside, such as EfficientNet); an image converter's mode
-    (:func:`converter_mode`): ``x * scale + offset`` per channel in float32, the
+    (:func:`catsel.network.pixels.converter_mode`): ``x * scale + offset`` per channel in float32, the
     order and types of keras-hub's ``ImageConverter``.
 
     A network with a one-channel input gets grayscale images: each RGB pixel
@@ -68,7 +40,7 @@ class Preprocess(keras.layers.Layer):
     Parameters
     ----------
     mode : {"caffe", "tf", "torch", "raw"} or str
-        Or a :func:`converter_mode` string.
+        Or a :func:`catsel.network.pixels.converter_mode` string.
     channels : {3, 1}, default 3
         The network's input channels.
     **kwargs
@@ -115,17 +87,13 @@ class Preprocess(keras.layers.Layer):
             scale, offset = (ops.convert_to_tensor(v, dtype="float32") for v in self.affine)
             x = x * scale + offset
         elif self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_MEAN, dtype="float32")
-            std = ops.convert_to_tensor(_TORCH_STD, dtype="float32")
+            mean = ops.convert_to_tensor(IMAGENET_MEAN, dtype="float32")
+            std = ops.convert_to_tensor(IMAGENET_STD, dtype="float32")
             x = (x / 255.0 - mean) / std
         return x
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "channels": self.channels}
-
-
-#: How catsel turns its RGB images into a grayscale network's input, in the store key and run.json.
-GRAYSCALE = "grayscale: ITU-R 601-2 luma, L = (19595 R + 38470 G + 7471 B + 32768) >> 16, as Pillow's convert('L')"
 
 
 def fitted_input(network: keras.Model, source: str, image_size=None) -> tuple:
@@ -183,33 +151,6 @@ def fitted_input(network: keras.Model, source: str, image_size=None) -> tuple:
             raise ModelError(f"{source} takes {wanted} images (height x width), not {want[0]}x{want[1]}; use its own "
                              "size, or save the model with a flexible input shape")
     return asked, channels
-
-
-PREPROCESS_WORDS = {
-    "caffe": "caffe (RGB to BGR, the ImageNet mean subtracted)",
-    "tf": "tf (pixels scaled to -1..1)",
-    "torch": "torch (pixels scaled to 0..1, then the ImageNet mean and standard deviation)",
-    "raw": "raw (pixel values 0-255 as they are)",
-}
-
-
-def preprocess_words(mode: str) -> str:
-    """A preprocessing mode in words, for the record and the printout.
-
-    Parameters
-    ----------
-    mode : str
-
-    Returns
-    -------
-    str
-    """
-    values = converter_values(mode, ModelError)
-    if values is None:
-        return PREPROCESS_WORDS.get(mode, mode)
-    scale, offset = values
-    return (f"the preset's image converter: pixels (0-255) times scale {scale} plus offset {offset}, per RGB "
-            "channel")
 
 
 def own_preprocessing(network: keras.Model):

@@ -16,17 +16,46 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..options import hw, image_shape
-from .torch_trace import per_unit
-from .units import base_layer
+from ...options import hw, image_shape
+from ..picture import COLOUR_SQRT, Maximised, Robustness, frequency_scale, random_affine
+from ..tokens import base_layer
+from .trace import per_unit
 
-__all__ = ["maximise_torch"]
+__all__ = ["maximise_batch", "maximise_torch"]
+
+
+def maximise_batch(network, units: list[tuple[str, int]], *, steps: int, learning_rate: float, image_size,
+                   preprocess: str | None, parameterisation: str, decorrelate: bool, robustness: Robustness | None,
+                   seed: int, progress: bool) -> list:
+    """:func:`catsel.network.maximise.maximise_many` in one batch, for a
+    :class:`~catsel.network.torch.network.TorchNetwork`: the face's picture, colours and transformations handed
+    to :func:`maximise_torch`.
+
+    Parameters
+    ----------
+    network : TorchNetwork
+    units : list of (str, int)
+    steps, learning_rate, image_size, preprocess, parameterisation, decorrelate, robustness, seed, progress
+        As :func:`catsel.network.maximise.maximise_many` takes them.
+
+    Returns
+    -------
+    list of Maximised
+    """
+    if parameterisation not in ("fourier", "pixel"):
+        raise ValueError(f"parameterisation must be 'fourier' or 'pixel', not {parameterisation!r}")
+    robustness = robustness or Robustness.off()
+    return maximise_torch(network, units, steps=steps, learning_rate=learning_rate, image_size=image_size,
+                          preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
+                          seed=seed, progress=progress, colour=COLOUR_SQRT, frequency=frequency_scale,
+                          affine=(lambda rng, size: random_affine(rng, size, robustness)) if robustness.active
+                          else None, result=Maximised)
 
 
 def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learning_rate: float, image_size,
                    preprocess: str | None, parameterisation: str, decorrelate: bool, seed: int, progress: bool,
                    colour: np.ndarray, frequency: Callable, affine: Callable | None, result: type) -> list:
-    """Pictures of ``units`` of a :class:`~catsel.network.pytorch.TorchNetwork`, in one batch.
+    """Pictures of ``units`` of a :class:`~catsel.network.torch.network.TorchNetwork`, in one batch.
 
     Parameters
     ----------
@@ -56,7 +85,7 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
     import torch
     import torch.nn.functional as F
 
-    from .torch_trace import preprocess_torch
+    from .trace import preprocess_torch
 
     size = image_shape(image_size) or network.image_size
     height, width = hw(size)

@@ -1,4 +1,4 @@
-"""Receptive fields of a PyTorch module's maps, from the dry run of :mod:`catsel.network.pytorch`.
+"""Receptive fields of a PyTorch module's maps, from the dry run of :mod:`catsel.network.torch.network`.
 
 The dry run records each module call's input and output tensors by identity. A field is carried from the
 image along those calls with the rules :mod:`catsel.network.receptive` applies to a Keras graph: a conv or
@@ -11,7 +11,7 @@ operation that is no module (``torch.cat``, a reshape), its field cannot be comp
 
 from __future__ import annotations
 
-from .receptive import ReceptiveField
+from ..receptive import ReceptiveField
 
 __all__ = ["module_fields", "measured_fields"]
 
@@ -48,7 +48,7 @@ def module_fields(calls) -> dict[str, ReceptiveField]:
 
     Parameters
     ----------
-    calls : list of catsel.network.torch_trace.Call
+    calls : list of catsel.network.torch.trace.Call
         The dry run, in the order the calls end.
 
     Returns
@@ -113,7 +113,7 @@ def measured_fields(module, names, image_size, device, seeds: int = 2) -> dict[s
     """
     import torch
 
-    from ..options import hw
+    from ...options import hw
 
     height, width = hw(image_size)
     modules = dict(module.named_modules())

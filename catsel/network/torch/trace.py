@@ -2,7 +2,7 @@
 
 :func:`trace` runs the module once with a forward hook on every named module, keeping each call's input and
 output tensors (by identity: every tensor is kept to the end, so no two share one). :func:`default_modules`
-reads that record as :mod:`catsel.network.graph` reads a Keras graph: a conv or linear module's units after
+reads that record as :mod:`catsel.network.keras.graph` reads a Keras graph: a conv or linear module's units after
 the batch norms and activations that alone follow it, a residual block's output rather than its branches, the
 classifier left out, transformer blocks as token layers. :func:`reduce_output` and :func:`preprocess_torch` are
 what the capture's hooks compute on the device.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ModelError
-from ..options import converter_values
-from .units import CLASS_TOKEN
+from ...errors import ModelError
+from ...options import converter_values
+from ..tokens import CLASS_TOKEN
 
 __all__ = ["Call", "trace", "per_unit", "unit_layer", "is_block", "default_modules", "leading_tokens", "reduce_output",
            "preprocess_torch", "CLASS_TOKEN"]
@@ -106,7 +106,7 @@ def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[
     """The modules whose outputs are captured by default, in the order they run; and where each conv or linear
     module's units are taken from.
 
-    The rule catsel states for Keras (:func:`catsel.network.graph.default_layers`), read from the dry run:
+    The rule catsel states for Keras (:func:`catsel.network.keras.graph.default_layers`), read from the dry run:
 
     - a conv or linear module's units are taken after the batch norms and activations that alone follow it
       (``features.0`` → its ReLU ``features.1``; an in-place activation counts as following);
@@ -196,7 +196,7 @@ def leading_tokens(module, shape) -> tuple[int, int]:
     """The class and register tokens before the patch tokens of a token output.
 
     A timm model says how many (``num_prefix_tokens``, ``num_reg_tokens``); else the class token is told by
-    the shape, as for Keras (:func:`catsel.network.units.class_tokens`).
+    the shape, as for Keras (:func:`catsel.network.tokens.class_tokens`).
 
     Parameters
     ----------
@@ -207,7 +207,7 @@ def leading_tokens(module, shape) -> tuple[int, int]:
     -------
     class_tokens, register_tokens : int
     """
-    from .units import class_tokens
+    from ..tokens import class_tokens
 
     if len(shape) != 3:
         return 0, 0
@@ -268,7 +268,7 @@ def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays) -> d
 
 def preprocess_torch(x, mode: str):
     """catsel's preprocessing of float RGB pixels (batch, 3, h, w) in [0, 255], in torch, as the Keras layer
-    :class:`catsel.network.preprocess.Preprocess` computes it.
+    :class:`catsel.network.keras.preprocess.Preprocess` computes it.
 
     Parameters
     ----------

@@ -7,41 +7,13 @@ register tokens (DINOv2 with registers) in neither (:func:`leading_tokens`).
 
 from __future__ import annotations
 
-import math
-
 import keras
 
-from ..errors import ModelError
+from ...errors import ModelError
+from ..tokens import CLASS_TOKEN, base_layer, class_tokens
 from .graph import Graph, graph_of, passes_on
 
 __all__ = ["CLASS_TOKEN", "class_tokens", "leading_tokens", "base_layer", "captured_output", "post_activation"]
-
-
-#: A captured name ``"LAYER[class]"`` takes the class token of a token layer (a vision transformer's) as
-#: its own units; ``"LAYER"`` alone is the maximum over the patch tokens.
-CLASS_TOKEN = "[class]"
-
-
-def class_tokens(shape) -> int:
-    """How many class tokens lead a token output of shape (batch, tokens, channels).
-
-    One when the tokens less one make a square grid of patches and the tokens
-    do not (ViT's ``1 + 14 * 14``); none otherwise, and for any other shape.
-
-    Parameters
-    ----------
-    shape : tuple
-
-    Returns
-    -------
-    int
-    """
-    if len(shape) != 3 or shape[1] is None:
-        return 0
-    tokens = int(shape[1])
-    if math.isqrt(tokens) ** 2 == tokens:
-        return 0
-    return 1 if tokens > 1 and math.isqrt(tokens - 1) ** 2 == tokens - 1 else 0
 
 
 def _registers(graph: Graph) -> int:
@@ -85,20 +57,6 @@ def leading_tokens(graph: Graph, shape) -> tuple[int, int]:
     return class_tokens(shape), 0
 
 
-def base_layer(name: str) -> str:
-    """The network's layer behind a captured name (``"block[class]"`` → ``"block"``).
-
-    Parameters
-    ----------
-    name : str
-
-    Returns
-    -------
-    str
-    """
-    return name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
-
-
 class _TakeClassToken(keras.layers.Layer):
     """The class token of a token output, (B, T, C) → (B, C): a layer of catsel's own (see :class:`Reduce`)."""
 
@@ -112,7 +70,7 @@ def captured_output(graph: Graph, name: str, index: int = 0):
     Parameters
     ----------
     graph : Graph
-        The network's flat graph (:func:`catsel.network.graph.graph_of`).
+        The network's flat graph (:func:`catsel.network.keras.graph.graph_of`).
     name : str
         A layer's name, or ``"LAYER[class]"``.
     index : int, default 0
@@ -145,7 +103,7 @@ def post_activation(network: keras.Model, name: str) -> str:
     Follows ``name`` through the normalisation and activation layers that
     alone consume it (conv → batch norm → ReLU gives the ReLU), and for a
     branch of a residual or multi-branch block, to the block's output (see
-    :func:`catsel.network.graph.passes_on`). VGG's convs, with their ReLU inside, are
+    :func:`catsel.network.keras.graph.passes_on`). VGG's convs, with their ReLU inside, are
     their own post-activation layers.
 
     Parameters

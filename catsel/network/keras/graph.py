@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import keras
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 __all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "is_block", "CONV_TYPES",
            "PER_UNIT", "MERGES", "UNFOLDED"]
@@ -158,7 +158,7 @@ class Graph:
         Every layer (and nested model) by catsel's name, in the order they are computed.
     derived : dict
         What other modules compute once from the graph and keep with it (the receptive fields:
-        :func:`catsel.network.receptive.graph_fields`).
+        :func:`catsel.network.keras.fields.graph_fields`).
     """
 
     network: keras.Model
