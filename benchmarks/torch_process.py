@@ -63,24 +63,43 @@ CATSEL = textwrap.dedent("""
     net = catsel.activation_model("torchvision:" + name, "none", image_size=size)
     built = time.perf_counter() - t0
     acts = catsel.capture(net, catsel.ImageFolder(data, image_size=size), out, batch_size=batch, progress=False)
-    print(json.dumps({"built": built, "images": len(acts.labels), "layers": len(net.layers),
+    print(json.dumps({"built": built, "images": len(acts.labels), "layers": len(net.layers), "catsel": catsel.__file__,
                       "keras": "keras" in sys.modules, "tensorflow": "tensorflow" in sys.modules}))
     """)
 
 
-def child(script: str, args: list[str], env: dict) -> dict:
-    """One fresh process: what it printed, with its wall seconds and its peak resident memory (GiB)."""
+def child(script: str, args: list[str], env: dict, cwd: Path) -> dict:
+    """One fresh process: what it printed, with its wall seconds and its peak resident memory (GiB). It runs in
+    ``cwd``, away from any checkout: ``python -c`` puts its working folder first on the path."""
     import time
 
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, text=True)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:  # no pipe to fill and block
+        proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=out, stderr=err, env=env, text=True,
+                                cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        out.seek(0), err.seek(0)
+        out, err = out.read(), err.read()
     wall = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the child failed:\n{err[-3000:]}")
     return {**json.loads(out.strip().splitlines()[-1]), "wall": wall, "peak": usage.ru_maxrss / 2**20}
+
+
+def recycled(data: Path, n: int, tmp: Path) -> Path:
+    """A folder of ``n`` images, the same number per category, made of links to ``data``'s images (recycled as
+    needed; this process imports no catsel, so that either checkout can be measured)."""
+    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+    categories = sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = tmp / "images"
+    per = -(-n // len(categories))
+    for category in categories:
+        files = sorted(p for p in category.iterdir() if p.suffix.lower() in suffixes)
+        (root / category.name).mkdir(parents=True)
+        for i in range(per):
+            (root / category.name / f"{i:06d}{files[i % len(files)].suffix}").symlink_to(
+                files[i % len(files)].resolve())
+    return root
 
 
 def main() -> None:
@@ -94,23 +113,21 @@ def main() -> None:
     parser.add_argument("--repo", default=str(HERE.parent), help="the checkout whose catsel is measured")
     args = parser.parse_args()
 
-    sys.path.insert(0, args.repo)
-    from capture_speed import recycled_folder  # noqa: E402  (links to the sample images, recycled)
-
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([args.repo, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     common = [args.model]
     results: dict[str, list] = {"plain loop (PIL decode, inference_mode forward)": [], "catsel capture": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = recycled_folder(args.data, args.images, tmp)
+        data = recycled(Path(args.data), args.images, tmp)
         for k in range(args.rounds):
             results["plain loop (PIL decode, inference_mode forward)"].append(
-                child(PLAIN, [*common, str(data), str(args.image_size), str(args.batch_size)], env))
+                child(PLAIN, [*common, str(data), str(args.image_size), str(args.batch_size)], env, tmp))
             results["catsel capture"].append(
                 child(CATSEL, [*common, str(data), str(args.image_size), str(args.batch_size),
-                               str(tmp / f"run-{k}")], env))
+                               str(tmp / f"run-{k}")], env, tmp))
+    used = {r["catsel"] for r in results["catsel capture"]}
     print(f"torchvision {args.model} at {args.image_size} px, {args.images} images, batch {args.batch_size}, "
-          f"catsel from {args.repo}; medians of {args.rounds} interleaved rounds, each path a fresh process")
+          f"catsel from {', '.join(sorted(used))}; medians of {args.rounds} interleaved rounds, each path a fresh process")
     print("| path | built after (s) | whole process (s) | peak memory (GiB) | Keras / TensorFlow imported |")
     print("|---|---:|---:|---:|---|")
     for name, runs in results.items():

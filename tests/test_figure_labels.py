@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import catsel
+from catsel.selecting.tables import Counting
 from catsel.figures.plots import (MAX_PANEL_LAYERS, UNTRAINED_COLOUR, UNTRAINED_MARK, LayerProportionsDisplay,
                                   layer_proportions)
 from conftest import SAMPLE_DATA
@@ -52,8 +53,8 @@ def _summary(n_layers: int, n_cat: int, *, trained: bool, extra: bool = True) ->
         rows["excess"] = rows["proportion"] / 2
         rows["evidence"] = rng.random(len(rows)) > 0.5
         rows["proportion_significant"] = rows["proportion"] / 3
-    rows.attrs.update(trained=trained, model_label="vgg16, untrained", n_images=40, threshold=0.01, index="paper",
-                      images_per_category={c: 10 for c in cats}, level=0.05)
+    Counting(trained=trained, model_label="vgg16, untrained", n_images=40, threshold=0.01, index="paper",
+             images_per_category={c: 10 for c in cats}, level=0.05).on(rows)
     return rows
 
 

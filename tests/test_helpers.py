@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import catsel
+from catsel.selecting.tables import Counting
 from catsel.apps import course
 from catsel.figures import visualize
 from catsel.selecting.selection import best_layers, representative_units
@@ -166,7 +167,7 @@ def test_figure_1_stays_readable_with_many_layers():
     summary = pd.DataFrame({"layer": pd.Categorical(np.repeat(layers, 2), layers, ordered=True),
                             "category": pd.Categorical(["face", "dog"] * 120, ["face", "dog"], ordered=True),
                             "proportion": np.linspace(0, 0.5, 240)})
-    summary.attrs.update(images_per_category={"face": 50, "dog": 40}, threshold=0.01)
+    Counting(images_per_category={"face": 50, "dog": 40}, threshold=0.01).on(summary)
     ax = catsel.layer_proportions(summary, ax=Figure().subplots())
     named = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert len(named) <= 31 and named[-1] == "conv119"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import catsel
+from catsel.selecting.tables import Counting
 from catsel.study.lesions import LESION_COLUMNS, write_lesion
 from catsel import lesion
 from conftest import write_image
@@ -186,7 +187,7 @@ def test_the_lesion_figure_of_an_untrained_network_says_so(tmp_path):
     table = lesion(result, "red", layer="det", units="top:1", repeats=2, model=net)
     ax = plot_lesion(table, ax=Figure().subplots())
     assert "UNTRAINED" not in ax.get_title() and "N = 48 images" in ax.get_title()
-    table.attrs["trained"] = False
+    Counting.of(table).replace(trained=False).on(table)
     ax = plot_lesion(table, ax=Figure().subplots())
     assert "UNTRAINED NETWORK" in ax.get_title() and ax.title.get_color() == "#b00000"
 

@@ -135,7 +135,9 @@ def test_baselines_are_merged_by_one_function(planted_acts):
                                 controls={"again": planted_acts})
     assert {"low", "high", "null_proportion", "null_high", "excess", "proportion_again"} <= set(both.columns)
     np.testing.assert_allclose(both["proportion_again"], summary["proportion"])  # same data, same rule
-    assert both.attrs["threshold"] == 0.02 and len(both) == len(summary)
+    from catsel.selecting.tables import Counting
+
+    assert Counting.of(both).threshold == 0.02 and len(both) == len(summary)
 
 
 def _study_summary(proportions: dict, n_units=10) -> pd.DataFrame:

@@ -272,7 +272,9 @@ def test_statistics_run_on_the_public_code_index(planted_acts):
     assert planted.loc[("conv2", 0, "red"), "p_value"] < 0.05
     summary = stats.with_baselines(catsel.layer_summary(table), planted_acts, index="repo", shuffled=True,
                                    bootstrap=5)
-    assert summary["null_proportion"].notna().all() and summary.attrs["index"] == "repo"
+    from catsel.selecting.tables import Counting
+
+    assert summary["null_proportion"].notna().all() and Counting.of(summary).index == "repo"
 
 
 @pytest.mark.parametrize("rule", [{"threshold": 0.2}, {"index": "fsi"}])

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binom
 
 import catsel
+from catsel.selecting.tables import Counting
 from catsel import Activations, stats
 from catsel.apps.cli import main
 from catsel.study.verdict import verdict_sentences
@@ -148,7 +149,7 @@ def test_the_untrained_twin_stands_beside_the_count(planted_run, capsys):
     # the trained count is beyond the untrained one here; where it is not, the verdict says so in words
     assert not summary.loc[("det", "red"), "as_many_untrained"]
     twin = summary.reset_index().assign(as_many_untrained=True)
-    twin.attrs.update(level=0.05)
+    Counting.of(twin).replace(level=0.05).on(twin)
     lines = " ".join(verdict_sentences(twin))
     assert "As many in the untrained network in every one of them" in lines
 

@@ -10,7 +10,9 @@ import argparse
 import re
 import sys
 from pathlib import Path
+
 from ..options import INDEX, THRESHOLD
+from ..study.declared import positive as _positive, size as _size
 
 __all__ = ["main"]
 
@@ -23,38 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
 _DATA_HELP = ("the data folder, when the images are no longer where they were captured (a run folder from "
               "someone else)")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:  # argparse would say "invalid _positive value"
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _size(text: str):
-    from ..errors import CatselError
-    from ..options import image_shape
-
-    try:
-        return image_shape(text)
-    except CatselError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _devices(text: str) -> str | int | list[str]:
-    """``all``, a number, or comma-separated device names (``gpu:0,gpu:1``)."""
-    if text == "all":
-        return text
-    if text.isdigit():
-        return _positive(text)
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names or not all(":" in n for n in names):
-        raise argparse.ArgumentTypeError(f"use all, a number, or names such as gpu:0,gpu:1, not {text}")
-    return names
 
 
 #: The address space catsel needs to start: TensorFlow, NumPy's and SciPy's BLAS reserve it when imported (a
@@ -110,11 +80,7 @@ def _on_keras(args) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from ..options import FDR_METHODS, FITS, PRECISIONS, PREPROCESS_MODES, SELECT_BY, TABLE_FORMATS
-    from ..study.settings import Settings
-
-    defaults = Settings()  # the defaults are the library's: written once
-    from ..selecting.indices import INDICES
+    from ..study.declared import GROUPS, add_options
 
     parser = _Parser(prog="catsel", description="Which filters of a CNN are selective for your image categories?")
     parser.add_argument("--version", action="version", version=f"catsel {__version__}")
@@ -122,86 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="capture activations and compute category selectivity",
                          description="Capture each filter's maximum over a category folder, compute its "
                                      "selectivity for each category (eq. 1-2), and write tables and the layer figure.")
-    inputs = run.add_argument_group("input", "the images")
-    inputs.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
-    inputs.add_argument("--limit", type=_positive, help="use only the first N images of each category")
-    inputs.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
-    inputs.add_argument("--verify", action="store_true",
-                     help="recognise the images of an earlier capture by their contents (reads every file) instead of "
-                          "their size and modification time")
-    inputs.add_argument("--localizer", metavar="DIR",
-                     help="a folder of other images of the same categories: units are chosen on them and counted "
-                          "on DATA_DIR's (no double dipping)")
-    network = run.add_argument_group("network", "the network and its input")
-    network.add_argument("--model", default=defaults.model,
-                         help="keras.applications name, .keras file, hub:PRESET (a keras-hub preset or preset "
-                              "folder), torchvision:NAME or timm:NAME (default: vgg16)")
-    network.add_argument("--weights", default=defaults.weights,
-                     help="imagenet, none (untrained, seeded), a weights file, or auto (default): imagenet "
-                          "when it can be had, else the untrained network with a loud warning; for hub:PRESET, "
-                          "auto (the preset's) or none; for torchvision: and timm:, auto, pretrained, none or a "
-                          "state-dict file")
-    network.add_argument("--layers", help="comma-separated layer names (default: all conv layers and fc1, fc2)")
-    network.add_argument("--image-size", type=_size,
-                     help="input side in pixels, or HEIGHTxWIDTH (48x96); default: the model's own")
-    network.add_argument("--fit", choices=FITS, default=defaults.fit,
-                     help="squash the whole image (default) or keep the central square")
-    network.add_argument("--preprocess", choices=PREPROCESS_MODES,
-                     help="input preprocessing (default: the model's own)")
-    network.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                     help="computation precision (mixed bfloat16/float16 for GPUs; see docs/performance.md)")
-    network.add_argument("--seed", type=int, default=defaults.seed, help="seed of the untrained network's random init")
-    capturing = run.add_argument_group("capture", "how the images go through it, and where")
-    capturing.add_argument("--batch-size", type=_positive, default=defaults.batch_size,
-                           help=f"images per forward pass (default {defaults.batch_size})")
-    capturing.add_argument("--workers", type=_positive, help="image-decoding workers (default: one per CPU core)")
-    capturing.add_argument("--cache", help="folder for decoded images, reused by later captures of the same images")
-    capturing.add_argument("--devices", type=_devices,
-                     help="split each batch over several GPUs: all, a number, or gpu:0,gpu:1 (Keras data "
-                          "parallelism, JAX backend only; the batch size must be a multiple of their number)")
-    capturing.add_argument("--scheduler", metavar="ADDRESS",
-                     help="capture on a Dask cluster: local:N (N worker processes here), cuda (one worker per GPU, "
-                          "with dask-cuda) or a scheduler's address such as tcp://host:8786; the store is then "
-                          "chunked (Zarr)")
-    capturing.add_argument("--block", type=_positive, help="with --scheduler: images per task (default 1024)")
-    statistics = run.add_argument_group("statistics", "the selective rule, the nulls beside every count, and the tests")
-    statistics.add_argument("--threshold", type=float, default=defaults.threshold,
-                     help="selective when the index exceeds chance by more than this (default 0.01, the paper's)")
-    statistics.add_argument("--index", type=str.lower, choices=list(INDICES), default=defaults.index,
-                     help="selectivity index: paper (eq. 2, default), unit_contrast (the public "
-                          "code's contrast on each unit's own maxima), fsi, dprime, auroc, or any registered one; each is compared with its own "
-                          "chance level")
-    statistics.add_argument("--permutations", type=_positive,
-                     help="add p_value and q_value columns: a label-permutation test of the chosen index with N "
-                          "permutations per test, more (up to 100 N) for rare units that N cannot resolve")
-    statistics.add_argument("--fdr", choices=FDR_METHODS, default=defaults.fdr,
-                     help="false-discovery-rate correction of the p-values (Benjamini-Hochberg or -Yekutieli)")
-    statistics.add_argument("--alpha", type=float, default=defaults.alpha, help="level for q-values (default 0.05)")
-    statistics.add_argument("--select-by", choices=SELECT_BY, default=defaults.select_by,
-                     help="what makes a unit selective: the index threshold (default, the paper's), "
-                          "q_value < alpha (needs --permutations), both, or pairwise (beats every other category, "
-                          "each test's q < --alpha, all tests corrected together with --fdr)")
-    statistics.add_argument("--pairwise-test", choices=("welch", "ranksum"), default=defaults.pairwise_test,
-                     help="with --select-by pairwise: Welch's t-test (default) or the rank-sum test")
-    statistics.add_argument("--bootstrap", type=_positive, help="add confidence intervals (N resamples) to the layer summary")
-    statistics.add_argument("--reliability", action="store_true",
-                     help="add split-half columns to selectivity.csv: per-unit reliability, and whether a unit "
-                          "selective on one half of the images is selective on the other")
-    statistics.add_argument("--null", action="store_true",
-                     help="add the same architecture untrained beside the result (for a trained network, a second "
-                          "capture); the shuffled-label null is always in layer_summary.csv and the figure")
-    statistics.add_argument("--untrained-seeds", type=_positive, default=defaults.untrained_seeds,
-                     help="with --null: untrained networks of N initialisations, their mean and range beside the "
-                          "result (default 1; 5 for a paper)")
-    statistics.add_argument("--shuffles", type=_positive, default=defaults.shuffles,
-                     help=f"label shuffles of the shuffled-label null beside every count (default {defaults.shuffles})")
-    output = run.add_argument_group("output", "what is written, and shown")
-    output.add_argument("--out", required=True, help="output folder (created; an earlier capture there is reused)")
-    output.add_argument("--tables", choices=TABLE_FORMATS, default=defaults.tables,
-                     help="the selectivity table as csv or parquet (default auto: parquet above a million rows, "
-                          "e.g. many categories)")
-    output.add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
-    output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    groups = {name: run.add_argument_group(name, description) for name, description in GROUPS}
+    groups["input"].add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per category")
+    groups["output"].add_argument("--out", required=True,
+                                  help="output folder (created; an earlier capture there is reused)")
+    for name in groups:  # every option of a run, as declared once (catsel.study.declared)
+        add_options(groups[name], name)
+    groups["output"].add_argument("--report", action="store_true", help="also write OUT/report.html (see catsel report)")
     _verbose(run)
 
     vis = sub.add_parser("visualize", aliases=["visualise"], help="pictures of a run's filters",
@@ -340,23 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: ``catsel run`` options that are fields of :class:`catsel.Settings` under the same name.
-_SETTINGS = ("model", "weights", "image_size", "fit", "preprocess", "batch_size", "precision", "workers", "cache",
-             "devices", "threshold", "index", "permutations", "fdr", "alpha", "select_by", "bootstrap", "reliability",
-             "null", "limit", "strict", "verify", "seed", "shuffles", "tables", "scheduler", "block", "pairwise_test",
-             "untrained_seeds", "localizer")
-
-
 def settings_from_args(args):
     """The :class:`catsel.Settings` of parsed ``catsel run`` arguments (checked before anything runs)."""
+    from ..options import as_options
+    from ..study.declared import from_args
     from ..study.settings import Settings
 
-    from ..options import as_options
-
-    layers = [l.strip() for l in args.layers.split(",") if l.strip()] if args.layers else None
     with as_options():  # errors name the options typed, not Python's keywords
-        return Settings(**{name: getattr(args, name) for name in _SETTINGS}, layers=layers,
-                        progress=not args.no_progress)
+        return Settings(**from_args(args))
 
 
 def cmd_run(args) -> int:
@@ -590,6 +474,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         print(f"Preprocessing: {run['preprocessing']}")
     if run.get("layers_note"):
         print(f"Layers: {run['layers_note']}")
+    from ..selecting.tables import Counting
     from ..study.verdict import (negative_excess_sentence, null_sentence, shuffles_sentence, significant_sentence,
                                  verdict_sentences)
 
@@ -619,7 +504,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     if "null_proportion" in summary:
         what += ", with the shuffled-label null and the excess over it (points)"
     if "evidence" in summary:
-        what += f"; * beyond chance (q <= {summary.attrs.get('level', 0.05):g})"
+        what += f"; * beyond chance (q <= {Counting.of(summary).level or 0.05:g})"
     if "proportion_untrained" in summary:
         what += "; untr.: the untrained network" + (" (mean, range over seeds)" if "untrained_low" in summary
                                                       else "")

@@ -15,9 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ..options import THRESHOLD, check_choice
-from ..selecting.indices import above_chance, is_constant, normalise, selectivity_matrix
+from ..selecting.indices import above_chance, is_constant, normalise, selective_units, selectivity_matrix
 from ..selecting.selection import layer_summary, selectivity
-from ..selecting.tables import selective_rule
 
 __all__ = ["check_normalise", "check_selectivity", "check_chance", "check_count", "check_best_layer", "check_null",
            "check_p_value", "check_untrained", "check_replication", "check_receptive_field", "check_failure_rule",
@@ -337,15 +336,12 @@ def check_null(answer, acts, *, layer: str, category: str, threshold: float) -> 
         return False
     c = _categories(acts, category)
     a, labels, n_cat = acts[layer], np.asarray(acts.labels), len(acts.categories)
-    constant = is_constant(a)
-    rng = np.random.default_rng(12345)
-    null = []
-    for _ in range(200):
-        values, chance = selectivity_matrix(a, rng.permutation(labels), n_cat)
-        null.append(int(selective_rule(above_chance(values, chance)[c], constant, threshold).sum()))
-    null = np.asarray(null, dtype=float)
-    values, chance = selectivity_matrix(a, labels, n_cat)
-    observed = int(selective_rule(above_chance(values, chance)[c], constant, threshold).sum())
+    from ..stats import shuffled_draws
+
+    # the library's null, as catsel run computes it: the same shuffles, index and rule
+    _, draws = shuffled_draws(acts, threshold=threshold, shuffles=200, layers=[layer], seed=12345)
+    null = np.rint(draws[:, 0, c] * a.shape[1])
+    observed = int(selective_units(a, labels, n_cat, threshold=threshold)[c].sum())
     tolerance = 4 * null.std() / np.sqrt(len(counts)) + 0.5
     ok = abs(np.mean(counts) - null.mean()) <= tolerance
     if len(set(counts)) == 1 and null.std() > 0.5:  # shuffles that vary this much do not give one count 20 times
@@ -457,9 +453,7 @@ def check_replication(answer, acts, half, *, layer: str, category: str, threshol
     a, labels, n_cat = acts[layer], np.asarray(acts.labels), len(acts.categories)
     chosen = []
     for mask in (half, ~half):
-        values, chance = selectivity_matrix(a[mask], labels[mask], n_cat)
-        constant = is_constant(a[mask])
-        chosen.append(selective_rule(above_chance(values, chance)[c], constant, threshold))
+        chosen.append(selective_units(a[mask], labels[mask], n_cat, threshold=threshold)[c])
     n_a = int(chosen[0].sum())
     expected = float((chosen[0] & chosen[1]).sum() / n_a) if n_a else 0.0
     ok = abs(value - expected) < 1e-6

@@ -38,8 +38,8 @@ from ..figures.plots import MAX_LINES, LayerProportionsDisplay, clear_data, fit_
 from ..selecting.selection import layer_category_codes
 from ..figures.visualize import activity, has_receptive_field, receptive_crop, top_images
 from ..selecting.indices import INDICES
-from ..selecting.selection import selectivity
-from ..selecting.tables import selective_rule, summary_frame
+from ..selecting.selection import ThresholdCounts, selectivity
+from ..selecting.tables import Counting
 from ..errors import StoreError
 from ..former import former_keyword
 from ..store import Activations
@@ -238,46 +238,6 @@ def _category_picker(W, categories: list, value, rows: int = 6):
     return find, choice
 
 
-class _ThresholdCounts:
-    """Counts of selective units per layer × category at any threshold, fast.
-
-    The rows are sorted once by their margin above chance, the units that
-    never vary first: the selective rows at any threshold are then the last
-    ones, and a new threshold costs one pass of :func:`catsel.selecting.tables.selective_rule`
-    and a ``bincount`` of the selective rows' cells only (half the time of
-    weighting every row when few are selective: 12.4 million rows with 1,000
-    categories).
-    """
-
-    def __init__(self, table: pd.DataFrame):
-        self.attrs = dict(table.attrs)
-        self.layers = list(table["layer"].cat.categories)
-        self.categories = list(table["category"].cat.categories)
-        n_cat = len(self.categories)
-        codes = layer_category_codes(table)
-        above = table["above_chance"].to_numpy()
-        constant = table["constant"].to_numpy()
-        size = len(self.layers) * n_cat
-        self.n_units = np.bincount(codes, minlength=size)
-        self.n_silent = np.bincount(codes, weights=table["silent"].to_numpy(), minlength=size)
-        self.n_constant = np.bincount(codes, weights=constant, minlength=size)
-        order = np.argsort(np.where(constant | np.isnan(above), -np.inf, above), kind="stable")
-        self.codes, self.above, self.constant = codes[order], above[order], constant[order]
-
-    def summary(self, threshold: float) -> pd.DataFrame:
-        selective = selective_rule(self.above, self.constant, threshold)
-        first = len(selective) - np.count_nonzero(selective)
-        if selective[first:].all():  # sorted by margin: the selective rows are the last ones
-            n_sel = np.bincount(self.codes[first:], minlength=len(self.n_units))
-        else:  # a rule that is not a cut of the margin (never the case today): count row by row
-            n_sel = np.bincount(self.codes, weights=selective, minlength=len(self.n_units))
-        summary = summary_frame(self.layers, self.categories, n_units=self.n_units, n_selective=n_sel,
-                                n_silent=self.n_silent, n_constant=self.n_constant)
-        summary.attrs.update(self.attrs)
-        summary.attrs["threshold"] = threshold
-        return summary
-
-
 class ThresholdExplorer(_Explorer):
     """Threshold slider, index chooser, category selection → Figure 1 and counts.
 
@@ -332,7 +292,7 @@ class ThresholdExplorer(_Explorer):
                     continue
         else:
             tables = {str(source["index"].iloc[0]) if "index" in source else INDEX: source}
-        self._counts = {name: _ThresholdCounts(t) for name, t in tables.items()}
+        self._counts = {name: ThresholdCounts(t) for name, t in tables.items()}
         self._displays = {}  # Figure 1 by kind, lines or heat map (LayerProportionsDisplay)
         self.display = None
         first = next(iter(self._counts.values()))
@@ -366,8 +326,10 @@ class ThresholdExplorer(_Explorer):
                         .reindex(index=null.layers, columns=null.categories).to_numpy(dtype=float))
             judged = null.summary(self.threshold.value, proportion=observed, level=self.alpha)
             self.summary = self.summary.merge(judged, on=["layer", "category"], how="left", sort=False)
-            self.summary.attrs = {**attrs, "level": self.alpha}
-        self.summary.attrs["index"] = self.index.value
+            self.summary.attrs = {**attrs}
+        counting = Counting.of(self.summary)
+        counting.replace(index=self.index.value, level=self.alpha if null is not None else counting.level).on(
+            self.summary)
         bare = self.summary.copy(deep=False)
         bare.attrs = {}  # pandas copies attrs (an entry per category) on every operation
         shown = bare[bare["category"].isin(cats)]
@@ -566,7 +528,7 @@ class LayerExplorer(_Explorer):
         top, bottom = fig.subplots(2, 1, height_ratios=[1, 3])
         k = len(self._categories)
         image = top.imshow(np.zeros((k, 1)), aspect="auto", cmap="magma", interpolation="nearest")
-        top.set_title(f"selectivity per filter ({self.table.attrs.get('model_label', '')})", loc="left")
+        top.set_title(f"selectivity per filter ({Counting.of(self.table).model_label or ''})", loc="left")
         # a text of its own, not the title: matplotlib places a title by the axes' other texts when it draws them all
         sorted_by = top.text(1.0, 1.02, "", transform=top.transAxes, ha="right", va="bottom")
         top.set_yticks(range(k), self._categories)

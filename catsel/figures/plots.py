@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from ..selecting.tables import Counting
+
 __all__ = ["layer_proportions", "LayerProportionsDisplay", "compare_layer_proportions", "palette", "fit_fonts",
            "clear_data", "figure_title", "title_figure", "CATEGORY_PALETTE", "MAX_LINES", "MAX_LABELLED_LAYERS",
            "MAX_PANEL_LAYERS", "UNTRAINED_MARK", "UNTRAINED_COLOUR"]
@@ -146,7 +148,7 @@ def palette(categories) -> dict:
 
 
 def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | None = None,
-                      ax: Axes | None = None, **kwargs) -> Axes:
+                      ax: Axes | None = None, counting: Counting | None = None, **kwargs) -> Axes:
     """The paper's Figure 1: proportion of selective units per layer, one line per category.
 
     With more than :data:`MAX_LINES` categories (ImageNet's 1,000), lines
@@ -169,6 +171,10 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
         network is always marked as such.
     ax : matplotlib Axes, optional
         Axes to draw on (default: the current axes).
+    counting : Counting, optional
+        What the summary was counted with (the rule in the y label, the network and images in the title, the
+        verdict's level in the legend); default: the one it carries
+        (:class:`catsel.selecting.tables.Counting`, made by :func:`catsel.selectivity`).
     **kwargs
         Passed to matplotlib's ``plot`` for each category's line (``lw``,
         ``marker``, ``alpha``...).
@@ -177,7 +183,8 @@ def layer_proportions(summary: pd.DataFrame, *, categories=None, title: str | No
     -------
     matplotlib Axes
     """
-    return LayerProportionsDisplay.from_summary(summary, categories=categories, title=title).plot(ax=ax, **kwargs).ax_
+    return LayerProportionsDisplay.from_summary(summary, categories=categories, title=title,
+                                                counting=counting).plot(ax=ax, **kwargs).ax_
 
 
 class LayerProportionsDisplay:
@@ -197,6 +204,8 @@ class LayerProportionsDisplay:
     categories : sequence of str, optional
         Categories to draw (default: all, in label order).
     title : str, optional
+    counting : Counting, optional
+        What the summary was counted with (default: the one it carries).
 
     Attributes
     ----------
@@ -213,8 +222,9 @@ class LayerProportionsDisplay:
         The heat map.
     """
 
-    def __init__(self, summary: pd.DataFrame, *, categories=None, title: str | None = None):
-        self.attrs = dict(summary.attrs)
+    def __init__(self, summary: pd.DataFrame, *, categories=None, title: str | None = None,
+                 counting: Counting | None = None):
+        self.counting = counting if counting is not None else _counting(summary)
         self.summary = _bare(summary)
         self.categories = list(categories) if categories is not None else _names(self.summary["category"])
         self.layers = _names(self.summary["layer"])
@@ -229,7 +239,8 @@ class LayerProportionsDisplay:
         self._style: dict = {}
 
     @classmethod
-    def from_summary(cls, summary: pd.DataFrame, *, categories=None, title: str | None = None):
+    def from_summary(cls, summary: pd.DataFrame, *, categories=None, title: str | None = None,
+                     counting: Counting | None = None):
         """Figure 1 of a layer summary.
 
         Parameters
@@ -237,12 +248,14 @@ class LayerProportionsDisplay:
         summary : DataFrame
         categories : sequence of str, optional
         title : str, optional
+        counting : Counting, optional
+            What the summary was counted with (default: the one it carries).
 
         Returns
         -------
         LayerProportionsDisplay
         """
-        return cls(summary, categories=categories, title=title)
+        return cls(summary, categories=categories, title=title, counting=counting)
 
     @classmethod
     def from_run(cls, run, *, categories=None, title: str | None = None):
@@ -278,7 +291,7 @@ class LayerProportionsDisplay:
         ax = ax if ax is not None else plt.gca()
         self.ax_, self.figure_, self._style = ax, ax.get_figure(), kwargs
         self.axes_ = [ax]
-        cats, layers, attrs = self.categories, self.layers, self.attrs
+        cats, layers, counting = self.categories, self.layers, self.counting
         if self.kind_ == "heat":
             self._heat_map()
             return self
@@ -287,7 +300,7 @@ class LayerProportionsDisplay:
             return self
         self.kind_ = "lines" if self.kind_ == "panels" else self.kind_  # axes made by hand: one panel
         many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
-        _category_lines(ax, self.summary, attrs, cats, layers, **kwargs)
+        _category_lines(ax, self.summary, counting, cats, layers, **kwargs)
         step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
         ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
         ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
@@ -298,10 +311,10 @@ class LayerProportionsDisplay:
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
         ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, {_every(step)} named)")
-        ax.set_ylabel(_ylabel(attrs))
+        ax.set_ylabel(_ylabel(counting))
         ax.grid(axis="y", alpha=0.3)
         _legend(ax)
-        text, colour = _title(attrs, self.title)
+        text, colour = _title(counting, self.title)
         ax.set_title(text, color=colour)
         fit_fonts(ax)
         return self
@@ -309,7 +322,7 @@ class LayerProportionsDisplay:
     def _panels(self) -> None:
         """Figure 1 with its null, one panel per category (sharing the layer and proportion axes) in the space of
         the axes given: each category's band stands alone, in its own colour."""
-        ax, cats, layers, attrs = self.ax_, self.categories, self.layers, self.attrs
+        ax, cats, layers, counting = self.ax_, self.categories, self.layers, self.counting
         fig, spec = ax.get_figure(), ax.get_subplotspec()
         ax.remove()
         columns = min(len(cats), 4)
@@ -322,7 +335,7 @@ class LayerProportionsDisplay:
         ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
         colours = palette(cats)
         for i, (panel, c) in enumerate(zip(self.axes_, cats)):
-            _category_lines(panel, self.summary, attrs, [c], layers, **self._style)
+            _category_lines(panel, self.summary, counting, [c], layers, **self._style)
             panel.set_title(panel.get_lines()[0].get_label(), color=colours[c], fontsize=9)
             panel.set_xticks(ticks, [layers[t] for t in ticks], rotation=60, ha="right", fontsize=7)
             panel.tick_params(labelbottom=i >= len(cats) - columns)  # layer names under the bottom row only
@@ -332,9 +345,9 @@ class LayerProportionsDisplay:
         first.set_ylim(bottom=0)
         first.yaxis.set_major_formatter(PercentFormatter(1.0))
         for i in range(0, len(cats), columns):
-            self.axes_[i].set_ylabel(_ylabel(attrs) if i == 0 else "", fontsize=8)
+            self.axes_[i].set_ylabel(_ylabel(counting) if i == 0 else "", fontsize=8)
         self._panel_legend()
-        text, colour = _title(attrs, self.title)
+        text, colour = _title(counting, self.title)
         fig.suptitle(text, color=colour, fontsize=10)
         for panel in self.axes_[-columns:]:  # the bottom row's axis label: every layer named, or which are
             panel.set_xlabel("layer" if step == 1 else f"layer ({len(layers)} layers, {_every(step)} named)",
@@ -367,7 +380,7 @@ class LayerProportionsDisplay:
         ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
         ax.set_xlabel("layer")
         _heat_labels(ax, cats)
-        text, colour = _title(self.attrs, self.title)
+        text, colour = _title(self.counting, self.title)
         ax.set_title(text, color=colour)
         fit_fonts(ax)
 
@@ -390,33 +403,33 @@ class LayerProportionsDisplay:
             and a heat map, other layers, another title, nothing drawn yet):
             draw a new one then.
         """
-        attrs, bare = dict(summary.attrs), _bare(summary)
+        counting, bare = _counting(summary), _bare(summary)
         cats = list(categories) if categories is not None else self.categories
         ax = self.ax_
         if ax is not None and self.kind_ == "panels":  # the same panels, their data drawn anew
             null = {"null_proportion", "null_high"} <= set(bare.columns)
             title = getattr(self.figure_, "_suptitle", None)  # matplotlib keeps it there; no public getter of its colour
             if (cats != self.categories or not null or _names(bare["layer"]) != self.layers or title is None
-                    or _title(attrs, self.title) != (title.get_text(), title.get_color())):
+                    or _title(counting, self.title) != (title.get_text(), title.get_color())):
                 return False
             colours = palette(cats)
             for panel, c in zip(self.axes_, cats):
                 clear_data(panel)
                 panel.ignore_existing_data_limits = True
                 panel.set_autoscaley_on(True)
-                _category_lines(panel, bare, attrs, [c], self.layers, **self._style)
+                _category_lines(panel, bare, counting, [c], self.layers, **self._style)
                 panel.set_title(panel.get_lines()[0].get_label(), color=colours[c], fontsize=9)
             self.ax_.set_ylim(bottom=0)
-            self.axes_[0].set_ylabel(_ylabel(attrs), fontsize=8)
+            self.axes_[0].set_ylabel(_ylabel(counting), fontsize=8)
             if self.axes_[-1].get_legend() is not None:
                 self.axes_[-1].get_legend().remove()
             self._panel_legend()
-            self.summary, self.attrs = bare, attrs
+            self.summary, self.counting = bare, counting
             fit_fonts(self.figure_)
             return True
         if (ax is None or not cats or (self.kind_ == "heat") != (len(cats) > MAX_LINES)
                 or _names(bare["layer"]) != self.layers
-                or _title(attrs, self.title) != (ax.get_title(), ax.title.get_color())):
+                or _title(counting, self.title) != (ax.get_title(), ax.title.get_color())):
             return False
         if self.kind_ == "heat":
             grid, null, limit = _heat_grid(bare, cats, self.layers)
@@ -431,11 +444,11 @@ class LayerProportionsDisplay:
             clear_data(ax)
             ax.ignore_existing_data_limits = True  # the data limits and y range a first drawing gets
             ax.set_autoscaley_on(True)
-            _category_lines(ax, bare, attrs, cats, self.layers, **self._style)
+            _category_lines(ax, bare, counting, cats, self.layers, **self._style)
             ax.set_ylim(bottom=0)
-            ax.set_ylabel(_ylabel(attrs))
+            ax.set_ylabel(_ylabel(counting))
             _legend(ax)  # its entries copy the lines drawn before
-        self.summary, self.attrs, self.categories = bare, attrs, cats
+        self.summary, self.counting, self.categories = bare, counting, cats
         fit_fonts(ax)
         return True
 
@@ -446,14 +459,15 @@ def _every(step: int) -> str:
     return f"every {step}{suffix}"
 
 
-def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, layers: list, **kwargs) -> None:
+def _category_lines(ax: Axes, summary: pd.DataFrame, counting: Counting | None, cats: list, layers: list,
+                    **kwargs) -> None:
     """Figure 1's data: a line per category, and the null, confidence bands and baselines the summary has."""
     data = summary[summary["category"].isin(cats)]
     colours = palette(cats)
     many = len(layers) > MAX_LABELLED_LAYERS
-    counts = attrs.get("images_per_category") or {}
-    alpha = attrs.get("alpha", attrs.get("level"))
-    significant = f"significant (q < {alpha:g})" if alpha is not None else "significant (permutation test)"
+    counts = (counting.images_per_category if counting is not None else None) or {}
+    level = counting.level if counting is not None else None
+    significant = f"significant (q < {level:g})" if level is not None else "significant (permutation test)"
     baselines = [(col, style, text) for col, style, text in (("proportion_untrained", "--", "untrained network"),
                                                              ("proportion_significant", "-.", significant))
                  if col in data]
@@ -481,7 +495,6 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, attrs: dict, cats: list, la
     for _, style, text in baselines:  # legend entries for the baselines' line styles
         ax.plot([], [], style, color="grey", label=text)
     if judged:
-        level = attrs.get("level")
         ax.plot([], [], "o", color="grey", label="beyond chance" + (f"\n(q <= {level:g})" if level else ""))
         ax.plot([], [], "o", mfc="white", mec="grey", mew=1.2, label="within chance")
     if null:
@@ -532,13 +545,17 @@ def _line(data: pd.DataFrame, category: str, layers: list):
     return x[order], lambda column: rows[column].to_numpy()[order]
 
 
-def _ylabel(attrs: dict) -> str:
+def _ylabel(counting: Counting | None) -> str:
     """Figure 1's y label: the rule that made the summary."""
-    threshold = attrs.get("threshold")
     ylabel = "selective units"
-    if threshold is not None:
-        ylabel += f" ({attrs.get('index', 'paper')} index > chance + {threshold:g})"
+    if counting is not None:
+        ylabel += f" ({counting.index} index > chance + {counting.threshold:g})"
     return ylabel
+
+
+def _counting(frame: pd.DataFrame) -> Counting | None:
+    """What a summary was counted with, where it says (a summary made by hand says nothing)."""
+    return Counting.of(frame) if "counting" in frame.attrs else None
 
 
 #: The line every figure of an untrained network carries, in red (``UNTRAINED_COLOUR``).
@@ -602,10 +619,11 @@ def title_figure(target, title: str, **label) -> None:
         target.suptitle(text, color=colour, fontsize=fontsize)
 
 
-def _title(attrs: dict, title: str | None) -> tuple[str, str]:
+def _title(counting: Counting | None, title: str | None) -> tuple[str, str]:
     """Figure 1's title and its colour (:func:`figure_title` of the summary's network and images)."""
-    return figure_title(title or "Category-selective units per layer", trained=attrs.get("trained"),
-                        model=attrs.get("model_label") if title is None else None, n=attrs.get("n_images"))
+    counting = counting if counting is not None else Counting()
+    return figure_title(title or "Category-selective units per layer", trained=counting.trained,
+                        model=counting.model_label if title is None else None, n=counting.n_images)
 
 
 def _heat_grid(summary: pd.DataFrame, cats: list, layers: list):

@@ -41,7 +41,7 @@ from .tables import onehot, selective_rule
 
 __all__ = ["EPS", "MIN_ACTIVE", "Index", "INDICES", "register_index", "stack_units", "n_active", "index_inputs",
            "is_constant", "normalise", "normalise_between", "Sums", "register_sums_index", "selectivity_matrix",
-           "above_chance", "selective_units"]
+           "above_chance", "selective", "selective_units"]
 
 
 #: The epsilon of eq. 1 and eq. 2.
@@ -224,17 +224,22 @@ def index_inputs(acts: Activations, layers=None, index: str = INDEX) -> tuple[li
     return layers, a, sizes
 
 
-def is_constant(a: np.ndarray) -> np.ndarray:
-    """Units that never vary over the images.
+def is_constant(a) -> np.ndarray:
+    """Units that never vary over the images: the one test, for units in memory and units read block by block.
 
     Parameters
     ----------
-    a : ndarray, shape (n_images, n_units)
+    a : ndarray, shape (n_images, n_units), or mapping
+        The activations, or the block-wise reading's per-unit summary (:func:`catsel.selecting.blocks.blockwise_sums`:
+        its ``"low"`` and ``"high"``, each unit's minimum and maximum over the images).
 
     Returns
     -------
     ndarray of bool, shape (n_units,)
     """
+    if hasattr(a, "keys"):
+        return np.asarray(a["low"]) == np.asarray(a["high"])
+    a = np.asarray(a)
     return a.max(axis=0) == a.min(axis=0)
 
 
@@ -505,6 +510,29 @@ def above_chance(values: np.ndarray, chance: np.ndarray) -> np.ndarray:
     return np.asarray(values) - np.asarray(chance)[..., None]
 
 
+def selective(values: np.ndarray, chance: np.ndarray, constant, threshold: float = THRESHOLD) -> np.ndarray:
+    """The paper's rule on an index: a unit is selective for a category when its index exceeds the category's
+    chance level by more than ``threshold``, and never when it does not vary.
+
+    The one composition of :func:`above_chance` and :func:`catsel.selecting.tables.selective_rule` that the
+    library, the nulls, the split halves, the explorers and the course's checks call.
+
+    Parameters
+    ----------
+    values : ndarray, shape (..., n_categories, n_units)
+        An index per category and unit (:func:`selectivity_matrix`).
+    chance : ndarray, shape (..., n_categories)
+    constant : array-like of bool, broadcastable to ``values`` (``(n_units,)`` or ``(1, n_units)``)
+        :func:`is_constant`.
+    threshold : float, default 0.01
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``values``
+    """
+    return selective_rule(above_chance(values, chance), constant, threshold)
+
+
 def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, index: str = INDEX,
                     threshold: float = THRESHOLD, eps: float = EPS) -> np.ndarray:
     """The paper's rule applied to an activation matrix.
@@ -524,4 +552,4 @@ def selective_units(a: np.ndarray, labels: np.ndarray, n_categories: int, *, ind
         See :func:`catsel.selecting.tables.selective_rule`.
     """
     values, chance = selectivity_matrix(a, labels, n_categories, index=index, eps=eps)
-    return selective_rule(above_chance(values, chance), is_constant(np.asarray(a))[None, :], threshold)
+    return selective(values, chance, is_constant(a)[None, :], threshold)

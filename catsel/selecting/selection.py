@@ -14,10 +14,11 @@ from ..store import Activations
 from .blocks import blockwise_sums, use_blockwise
 from .indices import (EPS, INDICES, MIN_ACTIVE, above_chance, index_inputs, is_constant, n_active, selectivity_matrix,
                       stack_units)
-from .tables import long_table, selective_rule, summary_frame
+from .tables import Counting, long_table, selective_rule, summary_frame
 from ..options import INDEX, THRESHOLD
 
-__all__ = ["selectivity", "layer_category_codes", "layer_summary", "representative_units", "best_layers"]
+__all__ = ["selectivity", "layer_category_codes", "layer_summary", "ThresholdCounts", "representative_units",
+           "best_layers"]
 
 
 def selectivity(acts: Activations, *, index: str = INDEX, threshold: float = THRESHOLD,
@@ -82,7 +83,7 @@ def selectivity(acts: Activations, *, index: str = INDEX, threshold: float = THR
     if use_blockwise(acts, layers, index, blockwise):
         sums, units = blockwise_sums(acts, layers, index, acts.labels, len(acts.categories), eps=eps)
         values, chance = INDICES[index].from_sums(sums, eps)
-        silent, constant_units, active = units["all_zero"], units["low"] == units["high"], units["n_active"]
+        silent, constant_units, active = units["all_zero"], is_constant(units), units["n_active"]
     else:
         _, x, _ = index_inputs(acts, layers, index)
         a = x if INDICES[index].inputs is None else stack_units(acts, layers)[1]  # the maxima, stacked once
@@ -107,14 +108,12 @@ def selectivity(acts: Activations, *, index: str = INDEX, threshold: float = THR
         chosen = selectivity(select_from, index=index, threshold=threshold, layers=layers, eps=eps)["selective"]
         table["chosen"] = chosen.to_numpy()
         table["selective"] = table["selective"].to_numpy() & table["chosen"].to_numpy()
-        table.attrs["select_from"] = str(select_from.path) if select_from.path is not None else "given"
     table["index"] = index
     table["model"] = acts.meta.model
     table["weights"] = acts.meta.weights
-    table.attrs.update({"threshold": threshold, "index": index, "eps": eps, "n_images": len(acts),
-                        "images_per_category": acts.counts,
-                        "model_label": acts.model_label, "trained": acts.meta.trained})
-    return table
+    localizer = None if select_from is None else str(select_from.path) if select_from.path is not None else "given"
+    return Counting(index=index, threshold=threshold, eps=eps, n_images=len(acts), images_per_category=acts.counts,
+                    model_label=acts.model_label, trained=acts.meta.trained, select_from=localizer).on(table)
 
 
 def layer_category_codes(table: pd.DataFrame) -> np.ndarray:
@@ -157,30 +156,88 @@ def layer_summary(table: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         One row per layer × category present in ``table``, with the columns of
         :data:`catsel.selecting.tables.SUMMARY_COLUMNS` (then ``index``, ``model``,
-        ``weights``); ``table``'s attrs (threshold, index, model label) kept.
+        ``weights``); what ``table`` was counted with (:class:`~catsel.selecting.tables.Counting`) kept.
     """
-    layers = list(table["layer"].cat.categories)
-    categories = list(table["category"].cat.categories)
-    codes = layer_category_codes(table)
-    size = len(layers) * len(categories)
+    counts = ThresholdCounts(table, sort=False)
+    return counts.summary(selective=table["selective"].to_numpy())
 
-    def count(column=None):
-        weights = None if column is None else table[column].to_numpy(dtype=np.float64)
-        return np.bincount(codes, weights=weights, minlength=size)
 
-    summary = summary_frame(layers, categories, n_units=count(), n_selective=count("selective"),
-                            n_silent=count("silent"), n_constant=count("constant"))
-    present = count() > 0  # layers or categories of the categoricals that the table has no rows for
-    if "n_active" in table and table.attrs.get("n_images"):
-        near_silent = table["selective"].to_numpy() & (
-            table["n_active"].to_numpy() < MIN_ACTIVE * table.attrs["n_images"])
-        summary["n_selective_near_silent"] = np.bincount(codes, weights=near_silent, minlength=size).astype(int)
-    summary = summary[present].reset_index(drop=True)
-    for col in ("index", "model", "weights"):
-        if col in table:
-            summary[col] = table[col].iloc[0] if len(table) else ""
-    summary.attrs.update(table.attrs)
-    return summary
+class ThresholdCounts:
+    """The layer summary of one selectivity table, counted once for the table's own ``selective`` column
+    (:func:`layer_summary`) or again at any threshold of the paper's rule (the threshold explorer's slider): the
+    one counter of selective units per layer × category.
+
+    For a new threshold the rows are sorted once by their margin above chance, the units that never vary first:
+    the selective rows at any threshold are then the last ones, and a threshold costs one pass of
+    :func:`catsel.selecting.tables.selective_rule` and a ``bincount`` of the selective rows' cells only (half
+    the time of weighting every row when few are selective: 12.4 million rows with 1,000 categories).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`selectivity`.
+    sort : bool, default True
+        Sort the rows for :meth:`summary` at other thresholds (``False``: only the table's own column is counted).
+    """
+
+    def __init__(self, table: pd.DataFrame, *, sort: bool = True):
+        self.attrs = dict(table.attrs)
+        self.layers = list(table["layer"].cat.categories)
+        self.categories = list(table["category"].cat.categories)
+        self.codes = layer_category_codes(table)
+        size = len(self.layers) * len(self.categories)
+        constant = table["constant"].to_numpy()
+        self.n_units = np.bincount(self.codes, minlength=size)
+        self.n_silent = np.bincount(self.codes, weights=table["silent"].to_numpy(dtype=np.float64), minlength=size)
+        self.n_constant = np.bincount(self.codes, weights=constant.astype(np.float64), minlength=size)
+        self.near = None  # rows whose unit fires on too few images (MIN_ACTIVE): counted apart when selective
+        n_images = Counting.of(table).n_images
+        if "n_active" in table and n_images:
+            self.near = table["n_active"].to_numpy() < MIN_ACTIVE * n_images
+        self.labels = {col: (table[col].iloc[0] if len(table) else "") for col in ("index", "model", "weights")
+                       if col in table}
+        self.order = None
+        if sort:
+            above = table["above_chance"].to_numpy()
+            self.order = np.argsort(np.where(constant | np.isnan(above), -np.inf, above), kind="stable")
+            self.above, self.constant = above[self.order], constant[self.order]
+
+    def summary(self, threshold: float | None = None, *, selective: np.ndarray | None = None) -> pd.DataFrame:
+        """The layer summary at ``threshold`` (the paper's rule), or of the rows marked ``selective``.
+
+        Parameters
+        ----------
+        threshold : float, optional
+        selective : ndarray of bool, shape (rows,), optional
+            In the table's row order; instead of a threshold.
+
+        Returns
+        -------
+        DataFrame
+            As :func:`layer_summary` gives it; its :class:`~catsel.selecting.tables.Counting` has ``threshold``
+            when one is given.
+        """
+        size = len(self.n_units)
+        if selective is None:
+            if self.order is None:
+                raise ValueError("a summary at another threshold needs the rows sorted (sort=True)")
+            chosen = selective_rule(self.above, self.constant, threshold)
+            first = len(chosen) - np.count_nonzero(chosen)
+            rows = self.order[first:] if chosen[first:].all() else self.order[chosen]  # sorted: the last rows
+        else:
+            rows = np.flatnonzero(selective)
+        summary = summary_frame(self.layers, self.categories, n_units=self.n_units,
+                                n_selective=np.bincount(self.codes[rows], minlength=size),
+                                n_silent=self.n_silent, n_constant=self.n_constant)
+        if self.near is not None:
+            summary["n_selective_near_silent"] = np.bincount(self.codes[rows[self.near[rows]]], minlength=size)
+        summary = summary[self.n_units > 0].reset_index(drop=True)  # categoricals' levels without rows left out
+        for col, value in self.labels.items():
+            summary[col] = value
+        summary.attrs.update(self.attrs)
+        if threshold is not None:
+            Counting.of(summary).replace(threshold=threshold).on(summary)
+        return summary
 
 
 def representative_units(table: pd.DataFrame, category: str, *, per_layer: int = 1,
@@ -212,8 +269,9 @@ def representative_units(table: pd.DataFrame, category: str, *, per_layer: int =
     if category not in set(table["category"].astype(str)):
         raise KeyError(f"no category {category!r}; categories: {', '.join(map(str, table['category'].cat.categories))}")
     rows = table[(table["category"] == category) & table["selective"]]
-    if "n_active" in rows and table.attrs.get("n_images"):
-        rows = rows[rows["n_active"] >= min_active * table.attrs["n_images"]]
+    n_images = Counting.of(table).n_images
+    if "n_active" in rows and n_images:
+        rows = rows[rows["n_active"] >= min_active * n_images]
     if layers is not None:
         rows = rows[rows["layer"].isin(layers)]
     rows = rows.sort_values(["layer", "above_chance"], ascending=[True, False], kind="stable")

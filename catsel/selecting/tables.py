@@ -10,22 +10,26 @@ are defined once:
   counts of Figure 1 (:data:`SUMMARY_COLUMNS`).
 
 The selective rule (:func:`selective_rule`) lives here too: the selectivity
-table, the statistics, the threshold explorer and ``catsel run`` all call it.
+table, the statistics, the threshold explorer and ``catsel run`` all call it;
+and what a table was counted with (:class:`Counting`), the one typed value a
+table and its summary carry to the statistics, the verdict and the figures.
 
 This module needs NumPy and pandas only.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..options import SELECT_BY, check_choice
+from ..options import (FDR_METHODS, INDEX, SELECT_BY, THRESHOLD, check_choice, check_finite, check_fraction,
+                       check_positive)
 
 __all__ = ["SUMMARY_COLUMNS", "onehot", "long_table", "layer_frame", "summary_frame",
-           "selective_rule", "top_k"]
+           "selective_rule", "top_k", "Counting"]
 
 #: Columns of :func:`catsel.layer_summary`, in order (``index``, ``model`` and
 #: ``weights`` follow when the selectivity table has them).
@@ -194,3 +198,116 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
     ndarray of int, shape (min(k, n),)
     """
     return np.argsort(-np.asarray(values), kind="stable")[:k]
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What a selectivity table and its layer summary were counted with: the one typed value that travels with
+    them (in ``frame.attrs["counting"]``, set by the functions that make them) and that the statistics, the
+    verdict, the printout and the figures read, or take as ``counting=``.
+
+    Parameters
+    ----------
+    index : str, default "paper"
+    threshold : float, default 0.01
+    select_by : {"threshold", "q", "both", "pairwise"}
+    eps : float, optional
+        eq. 1-2's epsilon.
+    n_images : int, optional
+        Images the table was computed on.
+    images_per_category : mapping of str to int, optional
+    model_label : str, optional
+        The network and its weights, for titles (``"vgg16, ImageNet"``).
+    trained : bool, optional
+        False for an untrained network (every figure says so).
+    select_from : str, optional
+        The localizer the units were chosen on (``"given"`` for one held in memory).
+    level : float, optional
+        The level of the verdict beside every count (with the shuffled-label null), and of the q-values.
+    shuffles : int, optional
+        Label shuffles of the null.
+    permutations : int, optional
+        Permutations of the per-unit test (``p_value``, ``q_value``).
+    fdr : {"bh", "by"}, optional
+    """
+
+    index: str = INDEX
+    threshold: float = THRESHOLD
+    select_by: str = "threshold"
+    eps: float | None = None
+    n_images: int | None = None
+    images_per_category: Mapping[str, int] | None = None
+    model_label: str | None = None
+    trained: bool | None = None
+    select_from: str | None = None
+    level: float | None = None
+    shuffles: int | None = None
+    permutations: int | None = None
+    fdr: str | None = None
+
+    def __post_init__(self):
+        check_finite("threshold", self.threshold)
+        check_choice("select_by", self.select_by, SELECT_BY, ValueError)
+        if not isinstance(self.index, str):
+            raise ValueError(f"index must be an index's name, not {self.index!r}")
+        for name in ("n_images", "shuffles", "permutations"):
+            check_positive(name, getattr(self, name))
+        if self.level is not None:
+            check_fraction("level", self.level)
+        if self.fdr is not None:
+            check_choice("fdr", self.fdr, FDR_METHODS, ValueError)
+        if self.trained is not None and not isinstance(self.trained, (bool, np.bool_)):
+            raise ValueError(f"trained must be True, False or None, not {self.trained!r}")
+
+    def replace(self, **changes) -> "Counting":
+        """The same counting with some fields changed (checked as when made).
+
+        Parameters
+        ----------
+        **changes
+
+        Returns
+        -------
+        Counting
+        """
+        return replace(self, **changes)
+
+    @staticmethod
+    def of(frame: pd.DataFrame) -> "Counting":
+        """What ``frame`` (a selectivity table or a layer summary) was counted with; the defaults for a frame
+        made by hand.
+
+        Parameters
+        ----------
+        frame : DataFrame
+
+        Returns
+        -------
+        Counting
+
+        Raises
+        ------
+        TypeError
+            When the frame carries something else under that name.
+        """
+        found = frame.attrs.get("counting")
+        if found is None:
+            return Counting()
+        if not isinstance(found, Counting):
+            raise TypeError(f"a table's counting is a catsel.selecting.tables.Counting, not {type(found).__name__}")
+        return found
+
+    def on(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``, carrying this counting (in place).
+
+        Parameters
+        ----------
+        frame : DataFrame
+
+        Returns
+        -------
+        DataFrame
+            ``frame`` itself.
+        """
+        frame.attrs["counting"] = self
+        return frame

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, selective_units
-from ..selecting.tables import layer_frame, onehot, selective_rule
+from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, selective, selective_units
+from ..selecting.tables import Counting, layer_frame, onehot, selective_rule
 from ..store import Activations
 from .reliability import reliability_summary
 from ..options import INDEX, LEVEL, SHUFFLES, THRESHOLD
@@ -36,8 +36,8 @@ def _shuffled_proportions(a, labels, n_cat, sizes, index, threshold, shuffles, r
     draws = []
     for _ in range(shuffles):
         values, chance = spec.compute(x, onehot(rng.permutation(labels), n_cat), EPS)
-        selective = selective_rule(above_chance(values, chance), constant, threshold)
-        draws.append(_per_layer(selective if among is None else selective & among, sizes))
+        chosen = selective(values, chance, constant, threshold)
+        draws.append(_per_layer(chosen if among is None else chosen & among, sizes))
     return np.stack(draws)
 
 
@@ -236,8 +236,8 @@ def shuffled_draws(acts: Activations, *, index: str = INDEX, threshold: float = 
             sums, units = blockwise_sums(acts, layers, index, labelings, n_cat, bounds=bounds)
             bounds = units  # the minimum and maximum of the first pass, for the others
             values, chance = INDICES[index].from_sums(sums, EPS)
-            constant = (units["low"] == units["high"])[None, :]
-            draws += [_per_layer(selective_rule(v - c[:, None], constant, threshold) & keep, sizes)
+            constant = is_constant(units)[None, :]
+            draws += [_per_layer(selective(v, c, constant, threshold) & keep, sizes)
                       for v, c in zip(values.reshape(part, n_cat, -1), chance.reshape(part, n_cat))]
         return layers, np.stack(draws)
     layers, a, sizes = index_inputs(acts, layers, index)
@@ -370,12 +370,15 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
     Returns
     -------
     DataFrame
-        ``summary``'s rows and columns, the baselines' columns added; its attrs kept.
+        ``summary``'s rows and columns, the baselines' columns added; its counting kept (with the verdict's
+        ``level`` and ``shuffles``).
     """
     from ..selecting.selection import layer_summary, selectivity
 
+    counting = Counting.of(summary)
     counted = {"index": index, "threshold": threshold}
-    other = {k: summary.attrs[k] for k in counted if k in summary.attrs and summary.attrs[k] != counted[k]}
+    other = ({k: getattr(counting, k) for k in counted if getattr(counting, k) != counted[k]}
+             if "counting" in summary.attrs else {})
     if other:
         said = ", ".join(f"{k}={v!r}" for k, v in other.items())
         raise ValueError(f"the summary was counted with {said}; pass the same to with_baselines ({said}), so that "
@@ -415,7 +418,7 @@ def with_baselines(summary: pd.DataFrame, acts: Activations, *, index: str = IND
         out = out.merge(significant_counts(significance, level), on=keys, how="left", sort=False)
     out.attrs.update(summary.attrs)
     if shuffled:
-        out.attrs.update(level=level, shuffles=shuffles)
+        counting.replace(level=level, shuffles=shuffles).on(out)
     return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..selecting.indices import EPS, index_inputs, is_constant
-from ..selecting.tables import long_table, onehot
+from ..selecting.tables import Counting, long_table, onehot
 from ..store import Activations
 from ..options import INDEX
 
@@ -80,7 +80,7 @@ def permutation_test(acts: Activations, *, index: str = INDEX, permutations: int
         sizes = [acts.units[l] for l in layers]
         sums, per_unit = blockwise_sums(acts, layers, index, labels, n_cat)
         observed = spec.from_sums(sums, EPS)[0]
-        constant_units = per_unit["low"] == per_unit["high"]
+        constant_units = is_constant(per_unit)
 
         def permuted(units, shuffled):  # one pass over the store for the block of permutations
             bounds = {"low": per_unit["low"][units], "high": per_unit["high"][units]}
@@ -170,7 +170,7 @@ def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: in
     ----------
     table : DataFrame
         From :func:`catsel.selectivity`; its layers are tested, on the index
-        it was computed with (``table.attrs["index"]``).
+        it was computed with (its :class:`~catsel.selecting.tables.Counting`).
     acts : Activations
         The activations the table was computed from.
     permutations : int, default 1000
@@ -186,19 +186,21 @@ def add_significance(table: pd.DataFrame, acts: Activations, *, permutations: in
     Returns
     -------
     DataFrame
-        A copy of ``table`` with ``p_value``, ``q_value`` and ``permutations``;
-        attrs gain ``permutations`` and ``fdr``.
+        A copy of ``table`` with ``p_value``, ``q_value`` and ``permutations``; its counting gains
+        ``permutations`` and ``fdr``.
     """
     layers = list(table["layer"].cat.categories)
-    index = table.attrs.get("index", str(table["index"].iloc[0]) if "index" in table and len(table) else INDEX)
+    counting = Counting.of(table)
+    index = counting.index if "counting" in table.attrs else (
+        str(table["index"].iloc[0]) if "index" in table and len(table) else INDEX)
     tested = permutation_test(acts, index=index, permutations=permutations, max_permutations=max_permutations,
                               alpha=alpha, method=method, layers=layers, seed=seed)
     out = table.copy()
     out["p_value"] = tested["p_value"].to_numpy()
     out["q_value"] = fdr(out["p_value"].to_numpy(), method)
     out["permutations"] = tested["permutations"].to_numpy()
-    out.attrs.update(table.attrs, permutations=permutations, fdr=method)
-    return out
+    out.attrs.update(table.attrs)
+    return counting.replace(index=index, permutations=permutations, fdr=method).on(out)
 
 
 def significant_counts(table: pd.DataFrame, alpha: float) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..selecting.indices import EPS, above_chance, index_inputs, is_constant, normalise, selectivity_matrix
-from ..selecting.tables import layer_frame, long_table, selective_rule
+from ..selecting.indices import EPS, index_inputs, is_constant, normalise, selective, selectivity_matrix
+from ..selecting.tables import layer_frame, long_table
 from ..store import Activations
 from ..options import INDEX, THRESHOLD
 
@@ -41,7 +41,7 @@ def _half(data, labels, mask, n_cat, index) -> tuple[np.ndarray, np.ndarray, np.
     values, chance = INDICES[index].from_sums(sums, EPS)
     if not INDICES[index].normalised:  # the profile is of eq. 1's normalised activity whatever the index
         sums, _ = blockwise_sums(acts, layers, "paper", labels, n_cat, images=mask, bounds=per_unit)
-    return values, chance, per_unit["low"] == per_unit["high"], sums.inside / np.maximum(sums.counts, 1)[:, None]
+    return values, chance, is_constant(per_unit), sums.inside / np.maximum(sums.counts, 1)[:, None]
 
 
 def _split_half(data, labels, n_cat, index, threshold, rng) -> tuple[dict, np.ndarray]:
@@ -52,7 +52,7 @@ def _split_half(data, labels, n_cat, index, threshold, rng) -> tuple[dict, np.nd
     for name, mask in (("a", half), ("b", ~half)):
         values, chance, constant, profile = _half(data, labels, mask, n_cat, index)
         results[f"selectivity_{name}"] = values
-        results[f"selective_{name}"] = selective_rule(above_chance(values, chance), constant[None, :], threshold)
+        results[f"selective_{name}"] = selective(values, chance, constant[None, :], threshold)
         profiles.append(profile)
     pa, pb = profiles[0] - profiles[0].mean(axis=0), profiles[1] - profiles[1].mean(axis=0)
     denominator = np.sqrt((pa ** 2).sum(axis=0) * (pb ** 2).sum(axis=0))

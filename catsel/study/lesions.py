@@ -37,6 +37,7 @@ import pandas as pd
 from ..errors import CatselError
 from ..options import INDEX, THRESHOLD
 from ..selecting.indices import above_chance, is_constant
+from ..selecting.tables import Counting
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,14 +57,13 @@ LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_laye
 def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
             index: str) -> tuple[np.ndarray, np.ndarray]:
     """(chosen units, each unit's margin above chance for the category), on the training images only."""
-    from ..selecting.indices import selectivity_matrix
-    from ..selecting.tables import selective_rule
+    from ..selecting.indices import selective, selectivity_matrix
 
     values, chance = selectivity_matrix(a_train, labels, n_cat, index=index)
     margin = above_chance(values, chance)[category]
     constant = is_constant(a_train)
     if units == "selected":
-        chosen = np.flatnonzero(selective_rule(margin, constant, threshold))
+        chosen = np.flatnonzero(selective(values, chance, constant, threshold)[category])
     else:
         k = int(units.split(":", 1)[1])
         chosen = np.argsort(np.where(constant, -np.inf, margin), kind="stable")[::-1][:k]
@@ -246,9 +246,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
                      "p_value": float(np.mean(random_drops >= drop - 1e-12)) if repeats else np.nan})
     table = pd.DataFrame(rows, columns=LESION_COLUMNS)
     table.attrs["chosen"] = [ch.tolist() for ch in chosen_per_fold]
-    table.attrs.update(trained=acts.meta.trained if acts.meta is not None else None, model_label=acts.model_label,
-                       n_images=len(acts))
-    return table
+    return Counting(index=index, threshold=threshold, n_images=len(acts), model_label=acts.model_label,
+                    trained=acts.meta.trained if acts.meta is not None else None).on(table)
 
 
 def _progress_bar(passes: int, intact_s: float, folds: int, repeats: int, progress: bool):
@@ -341,11 +340,11 @@ class LesionDisplay:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylabel("drop in read-out accuracy")
         row = table.iloc[0]
-        attrs = table.attrs
+        counting = Counting.of(table)
         title_figure(ax, f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
                      f"({row['n_lesioned_mean']:.1f} units on average over the folds, {row['mode']}); read out at "
-                     f"{row['readout_layer']}", trained=attrs.get("trained"), model=attrs.get("model_label"),
-                     n=attrs.get("n_images"), width=max(40, int(ax.get_figure(root=True).get_figwidth() * 12)),
+                     f"{row['readout_layer']}", trained=counting.trained, model=counting.model_label,
+                     n=counting.n_images, width=max(40, int(ax.get_figure(root=True).get_figwidth() * 12)),
                      fontsize=9)
         ax.legend(frameon=False, fontsize=8)
         fit_fonts(ax)

@@ -160,8 +160,12 @@ class RunResult:
                 digests[name] = file_digest(tmp)
 
         kind = table_format(self.settings.tables, len(self.table))
-        written(TABLE_FILES[kind], (lambda tmp: self.table.to_parquet(tmp, index=False)) if kind == "parquet"
-                else (lambda tmp: self.table.to_csv(tmp, index=False)))
+        # the columns alone: pandas writes a frame's attrs into Parquet's metadata as JSON, and what a table was
+        # counted with (a Counting) is in run.json already
+        plain = self.table.copy(deep=False)
+        plain.attrs = {}
+        written(TABLE_FILES[kind], (lambda tmp: plain.to_parquet(tmp, index=False)) if kind == "parquet"
+                else (lambda tmp: plain.to_csv(tmp, index=False)))
         for other, name in TABLE_FILES.items():  # an earlier run's table in the other format is not this run's
             if other != kind:
                 (self.out / name).unlink(missing_ok=True)
@@ -198,7 +202,7 @@ def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings,
                   halves: pd.DataFrame | None) -> pd.DataFrame:
     """Split-half columns (from ``halves``), p/q-values and the select-by rule, as the settings ask."""
     from ..stats import add_significance
-    from ..selecting.tables import selective_rule
+    from ..selecting.tables import Counting, selective_rule
 
     if halves is not None:
         table["reliability"] = halves["reliability"].to_numpy()
@@ -212,7 +216,7 @@ def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings,
         table["selective"] = selective_rule(table["above_chance"].to_numpy(), table["constant"].to_numpy(),
                                             settings.threshold, q_value=table["q_pairwise"].to_numpy(),
                                             alpha=settings.alpha, select_by="pairwise")
-        table.attrs["select_by"] = "pairwise"
+        Counting.of(table).replace(select_by="pairwise").on(table)
     if not settings.permutations:
         return table
     table = add_significance(table, acts, permutations=settings.permutations, method=settings.fdr)
@@ -221,8 +225,7 @@ def _significance(table: pd.DataFrame, acts: "Activations", settings: Settings,
     table["selective"] = selective_rule(table["above_chance"].to_numpy(), table["constant"].to_numpy(),
                                         settings.threshold, q_value=table["q_value"].to_numpy(),
                                         alpha=settings.alpha, select_by=settings.select_by)
-    table.attrs["select_by"] = settings.select_by
-    return table
+    return Counting.of(table).replace(select_by=settings.select_by).on(table)
 
 
 def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings | None = None,
@@ -475,6 +478,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
         With ``model=None``; ``table`` and ``summary`` as written, with
         ``layer`` and ``category`` in network and label order.
     """
+    from ..selecting.tables import Counting
     from ..store import load_activations
 
     out = check_path("out", out, "a run folder")
@@ -489,9 +493,11 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
         raise StoreError(f"{out} holds a capture but not a finished run ({', '.join(missing) or 'run.json'} "
                          "missing); rerun `catsel run` with the same options to finish it")
     settings = Settings.from_record(record)
-    attrs = {"threshold": settings.threshold, "index": settings.index, "model_label": acts.model_label,
-             "trained": acts.meta.trained, "select_by": settings.select_by, "n_images": len(acts),
-             "images_per_category": acts.counts, "level": settings.alpha, "shuffles": settings.shuffles}
+    counting = Counting(index=settings.index, threshold=settings.threshold, select_by=settings.select_by,
+                        n_images=len(acts), images_per_category=acts.counts, model_label=acts.model_label,
+                        trained=acts.meta.trained, level=settings.alpha, shuffles=settings.shuffles,
+                        permutations=settings.permutations, fdr=settings.fdr if settings.permutations else None,
+                        select_from=None if settings.localizer is None else str(settings.localizer))
     # one run's files: each as run.json recorded it (the folder may be between two runs, or a run stopped
     # while writing them); the bytes checked are the bytes read
     between = (f"{out} holds files of two runs ({{}} is not the file run.json records): a run was stopped, or is "
@@ -511,8 +517,7 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
         frame = frame.rename(columns={"filter": "unit"})  # a table written before the column was renamed
         frame["layer"] = pd.Categorical(frame["layer"], categories=list(acts.layers), ordered=True)
         frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
-        frame.attrs.update(attrs)
-        frames.append(frame)
+        frames.append(counting.on(frame))
     untrained = None
     if (out / "untrained").is_dir():
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..selecting.tables import Counting
+
 __all__ = ["negative_excess_sentence", "null_sentence", "verdict_words", "verdict_sentences", "shuffles_sentence",
            "significant_sentence", "VERDICT_WORDS"]
 
@@ -61,7 +63,7 @@ def verdict_sentences(summary: pd.DataFrame) -> list[str]:
     """
     if "evidence" not in summary:
         return []
-    level = summary.attrs.get("level")
+    level = Counting.of(summary).level
     at = f" (q <= {level:g} over the {len(summary)} counts)" if level is not None else ""
     lines = []
     for category, rows in summary.groupby("category", observed=True, sort=False):
@@ -96,7 +98,8 @@ def shuffles_sentence(summary: pd.DataFrame) -> str | None:
     """One sentence when the run's shuffles are too few for a lone layer to reach the level after the correction."""
     from ..stats import shuffles_needed
 
-    shuffles, level = summary.attrs.get("shuffles"), summary.attrs.get("level")
+    counting = Counting.of(summary)
+    shuffles, level = counting.shuffles, counting.level
     if "evidence" not in summary or shuffles is None or level is None:
         return None
     needed = shuffles_needed(len(summary), level)
@@ -111,7 +114,7 @@ def significant_sentence(summary: pd.DataFrame) -> str | None:
     """What the per-unit q-values say, and what they do not: where the layer's count is within its null."""
     if "proportion_significant" not in summary:
         return None
-    level = summary.attrs.get("level", summary.attrs.get("alpha"))
+    level = Counting.of(summary).level
     at = f"{level:g}" if level is not None else "the level"
     text = (f"[q: ...] is the share of a layer's units whose own permutation test has q < {at} (among them, about "
             f"{at} are expected to be false discoveries).")
