@@ -129,6 +129,13 @@ def test_a_lab_registers_its_own_source_and_every_command_builds_it_by_name(tmp_
         assert untrained.digest() != net.digest() and untrained.source == "mylab:tiny"
         with pytest.raises(ModelError, match="takes no weights"):
             catsel.activation_model("mylab:tiny", "w.h5", image_size=32)
+
+        def broken(name):
+            raise KeyError(name)
+
+        catsel.register_source("mylab", broken, replace=True)
+        with pytest.raises(ModelError, match=r"the source mylab: could not build 'nope' \(KeyError: 'nope'\)"):
+            catsel.activation_model("mylab:nope")
     finally:
         sources._LABS.pop("mylab", None)
 

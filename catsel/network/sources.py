@@ -232,7 +232,7 @@ def open_network(model, weights="auto", layers=None, **options):
 
 
 def _lab_builder(prefix: str, build: Callable) -> Callable:
-    """A lab's ``build(NAME)`` as a source's builder: what it returns goes through :func:`activation_model`."""
+    """A lab's ``build(NAME)`` as a source's builder: what it returns is opened by the source of its kind."""
 
     def builder(model, weights, layers, *, image_size=None, preprocess=None, seed=0, precision="float32",
                 reduction=None):
@@ -253,7 +253,11 @@ def _lab_builder(prefix: str, build: Callable) -> Callable:
                 takes_all or "weights" in accepted):
             raise ModelError(f"the source {prefix}: takes no weights (its build function has no weights parameter); "
                              "leave --weights out, or none for the untrained network")
-        built = build(name, **{k: v for k, v in given.items() if takes_all or k in accepted})
+        try:
+            built = build(name, **{k: v for k, v in given.items() if takes_all or k in accepted})
+        except Exception as exc:  # the lab's code: whatever it raises is one line naming the source and the name
+            text = " ".join(str(exc).split())[:200]
+            raise ModelError(f"the source {prefix}: could not build {name!r} ({type(exc).__name__}: {text})") from None
         if isinstance(built, Network):
             network = built
         else:
@@ -267,8 +271,9 @@ def _lab_builder(prefix: str, build: Callable) -> Callable:
         # weights file by its identity, as for every source
         network.rebuild = {"model": model, "weights": None if untrained else str(weights), "seed": seed}
         if not untrained and weights != "auto":
-            from ..paths import file_digest
             from pathlib import Path
+
+            from ..paths import file_digest
 
             if Path(str(weights)).is_file():
                 network.rebuild.update(weights=str(Path(str(weights)).resolve()), weights_sha256=file_digest(weights))
