@@ -28,10 +28,9 @@ from typing import Any, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from .picture import COLOUR_SQRT, WEAKER, Maximised, Robustness, frequency_scale, random_affine
+from .picture import WEAKER, Maximised, Robustness
 
-__all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER", "COLOUR_SQRT", "frequency_scale",
-           "random_affine"]
+__all__ = ["maximise", "maximise_many", "Maximised", "Robustness", "WEAKER"]
 
 def maximise(
     model: Any,

@@ -61,7 +61,19 @@ class Maximised:
 
 
 def frequency_scale(size, decay: float = 1.0) -> np.ndarray:
-    """The 1/f scale of a Fourier-parameterised picture's frequencies, shape (height, width)."""
+    """The 1/f scale of a Fourier-parameterised picture's frequencies.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        The picture's side, or its ``(height, width)``.
+    decay : float, default 1.0
+        The power of 1/f.
+
+    Returns
+    -------
+    ndarray of float32, shape (height, width)
+    """
     height, width = hw(size)
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.fftfreq(width)[None, :]
@@ -70,8 +82,21 @@ def frequency_scale(size, decay: float = 1.0) -> np.ndarray:
 
 
 def random_affine(rng: np.random.Generator, size: int, robustness: "Robustness") -> np.ndarray:
-    """A random shift/scale/rotation about the centre, as the 8 numbers of keras.ops.image.affine_transform
-    (output pixel → input pixel)."""
+    """A random shift, scale and rotation about the centre (output pixel to input pixel).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    size : int or (int, int)
+        The picture's side, or its ``(height, width)``.
+    robustness : Robustness
+        The largest shift, the scale range and the largest rotation.
+
+    Returns
+    -------
+    ndarray of float32, shape (1, 8)
+        As ``keras.ops.image.affine_transform`` takes them.
+    """
     s = rng.uniform(*robustness.scale)
     a = math.radians(rng.uniform(-robustness.rotate, robustness.rotate))
     height, width = hw(size)
