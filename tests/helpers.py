@@ -171,7 +171,6 @@ def fused_against_separate() -> dict:
     import numpy as np
 
     from catsel.network import models
-    from catsel.network.keras import model
 
     keyed = []
 
