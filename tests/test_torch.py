@@ -390,3 +390,12 @@ def test_a_lesion_cut_passes_as_many_images_as_the_largest_module_output_allows(
     assert seen == [2, 2, 1]
     np.testing.assert_allclose(parted, maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(readout_of(parted), read, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vit_tiny*", "resnet?8", "resnet[15]8"])
+def test_a_timm_name_with_a_pattern_is_refused_in_one_line_with_the_names_it_matches(name, capsys):
+    pytest.importorskip("timm")
+    with pytest.raises(ModelError, match=r"is a pattern, not a model: .*give one name"):
+        catsel.activation_model(f"timm:{name}", "none", image_size=32)
+    assert main(["layers", f"timm:{name}"]) == 2
+    assert "is a pattern, not a model" in capsys.readouterr().err

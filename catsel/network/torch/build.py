@@ -94,6 +94,11 @@ def _named(model: str, weights, seed: int):
             label = "untrained (random init, seed %d)" % seed if want is None else f"weights file {Path(want).name}"
     elif prefix == "timm":
         timm = import_or_say("timm", "timm")
+        if any(c in name for c in "*?["):  # timm reads a pattern; one model is built, by its name
+            matches = timm.list_models(name)
+            shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10 else "")
+            raise ModelError(f"timm:{name} is a pattern, not a model: give one name"
+                             + (f" ({shown})" if matches else "; timm.list_models('PATTERN') lists its names"))
         if not timm.list_models(name):
             raise ModelError(f"timm has no model {name!r}; timm.list_models('PATTERN') lists its names")
         torch.manual_seed(seed)
