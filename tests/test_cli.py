@@ -420,3 +420,15 @@ def test_the_capture_line_of_a_resumed_run_counts_no_negative_unreadable_files()
     assert capture_words(498, 530) == "498 images (the other 32 from the earlier, stopped capture)"
     assert capture_words(532, 530) == "532 files (2 unreadable)"
     assert capture_words(530, 530) == "530 images"
+
+
+@pytest.mark.parametrize("command", [["report"], ["visualize", "--out", "x.png", "--layer", "a", "--unit", "1"],
+                                     ["lesion", "--category", "a"], ["compare", "--out", "c.png"]])
+def test_a_run_folder_that_does_not_exist_is_told_as_such(tmp_path, capsys, command):
+    missing = tmp_path / "runs" / "labdg"  # a typo of a run folder
+    args = [command[0], str(missing), *command[1:]]
+    if command[0] == "compare":
+        args = ["compare", str(missing), str(missing), *command[1:]]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0] and str(missing) in err[0]

@@ -427,6 +427,8 @@ def load_activations(path: str | os.PathLike, *, mmap: bool | None = None, verif
     from ..options import check_path
 
     path = check_path("path", path, "a store or run folder")
+    if not path.exists():  # a typo of a run folder's name: said as such, not as a folder without a store
+        raise StoreError(f"{path} does not exist; give the output folder of `catsel run` (or of catsel.capture)")
     if not (path / "meta.json").exists() and (path / "activations" / "meta.json").exists():
         path = inside(path, "activations", what="store folder")  # a link out of the run folder is refused
     if not (path / "meta.json").exists():
