@@ -432,3 +432,15 @@ def test_a_run_folder_that_does_not_exist_is_told_as_such(tmp_path, capsys, comm
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0] and str(missing) in err[0]
+
+
+@pytest.mark.parametrize("typed, meant", [("--preproces", "--preprocess"), ("--thresh", "--threshold"),
+                                          ("--perm", "--permutations")])
+def test_an_abbreviated_option_is_refused_with_the_one_it_most_likely_is(tmp_path, capsys, typed, meant):
+    """argparse took a prefix of an option for the option: --preproces tf ran as --preprocess tf, unsaid."""
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(tmp_path), "--out", str(tmp_path / "out"), typed, "1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {typed} 1" in err and f"did you mean {meant}?" in err
+    assert not (tmp_path / "out").exists()

@@ -18,6 +18,11 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # a prefix of an option is not that option: --preproces tf ran as --preprocess tf without a word
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # one line, exit 2, as for every user error
         self.print_usage(sys.stderr)
         self.exit(2, f"catsel: error: {message}\n")
