@@ -24,7 +24,7 @@ import pytest
 pytest.importorskip("rsatoolbox")
 
 from catsel.brain import BrainRDMs, BrainResponses, compare_brain, load_rdms, load_responses  # noqa: E402
-from catsel.errors import BrainDataError  # noqa: E402
+from catsel.errors import BrainDataError, CatselError  # noqa: E402
 from catsel.store import Activations  # noqa: E402
 
 CATEGORIES = ("face", "car", "dog")
@@ -321,3 +321,16 @@ def test_no_best_layer_without_evidence_and_the_note_says_so():
     for wrong in ({"layers": ["conv9"]}, {"selective_layers": ["conv9"]}, {"categories": ["cat"]}):
         with pytest.raises(BrainDataError, match="conv9|cat"):
             compare_brain(acts, rdm=brain, random_sets=2, bootstrap=0, **wrong)
+
+
+@pytest.mark.parametrize("options, said", [({"folds": 1}, "folds 1"), ({"folds": 0}, "folds 0"),
+                                           ({"bootstrap": -1}, "bootstrap -1"),
+                                           ({"random_sets": -5}, "random sets -5")])
+def test_an_option_out_of_its_range_is_one_line_before_any_work(options, said, monkeypatch):
+    """--folds 1 ended in scikit-learn's traceback after the RDM work was done."""
+    import catsel.brain.analysis as analysis
+
+    run, responses = _detector_run(n=30, units=20)
+    monkeypatch.setattr(analysis, "_category_layers", lambda *a, **k: pytest.fail("work began"))
+    with pytest.raises(CatselError, match=said):
+        compare_brain(run, responses=responses, selective_layers=["det"], **options)

@@ -118,6 +118,24 @@ def _category_layers(run, acts, categories, layers) -> dict:
     return {c: ([str(best[c])] if c in best.index and isinstance(best[c], str) else []) for c in categories}
 
 
+def _check_ranges(*, folds, bootstrap, random_sets, components) -> None:
+    """The options' ranges, before any work: each out of range is one line naming it (from Python and the command
+    line alike)."""
+    from ..errors import CatselError
+
+    def whole(value) -> bool:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if not whole(folds) or folds < 2:
+        raise CatselError(f"folds {folds}: encoding needs at least 2 folds (each image is predicted by a model fitted "
+                          "on the others); give --folds 2 or more (folds= from Python)")
+    for name, value, low in (("bootstrap", bootstrap, 0), ("random sets", random_sets, 0), ("components", components, 1)):
+        if not whole(value) or value < low:
+            flag = name.replace(" ", "-")
+            raise CatselError(f"{name} {value}: give a whole number of at least {low} (--{flag}, "
+                              f"{name.replace(' ', '_')}= from Python)")
+
+
 def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | None = None, regions=None,
                   measure: str = "spearman", distance: str = "correlation", categories=None, layers=None,
                   selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int = BOOTSTRAP,
@@ -190,6 +208,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         raise BrainDataError("nothing to compare with: give --rdm FILE (dissimilarity matrices) or --responses FILE")
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    _check_ranges(folds=folds, bootstrap=bootstrap, random_sets=random_sets, components=components)
     acts = run if isinstance(run, Activations) else run.activations
     settings = getattr(run, "settings", None)
     index = getattr(settings, "index", INDEX)
