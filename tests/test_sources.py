@@ -63,6 +63,10 @@ def test_a_torchvision_capture_runs_with_keras_and_tensorflow_unimportable(tmp_p
     listed, done = _blocked(tmp_path, ["keras", "tensorflow"], ["jax"], "layers", "torchvision:resnet18",
                             "--image-size", "32")
     assert listed == {"code": 0, "imported": []}, done.stderr[-3000:]
+    # a command on the run folder reads which framework its store was captured with
+    reported, done = _blocked(tmp_path, ["keras", "tensorflow"], ["jax"], "report", tmp_path / "out")
+    assert reported == {"code": 0, "imported": []}, done.stderr[-3000:]
+    assert (tmp_path / "out" / "report.html").is_file()
 
 
 def test_a_keras_capture_never_imports_torch(tmp_path):

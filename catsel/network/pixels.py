@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..errors import ModelError
 from ..options import converter_values
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "converter_mode", "GRAYSCALE", "PREPROCESS_WORDS", "preprocess_words"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_MEAN_BGR", "converter_mode", "GRAYSCALE", "PREPROCESS_WORDS", "preprocess_words"]
 
 
 #: ImageNet's channel mean and standard deviation (RGB, on 0..1), as torchvision's and Keras' ``torch`` mode use
@@ -18,6 +18,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
 
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: ImageNet's channel mean (BGR, on 0..255) that the ``caffe`` mode subtracts after swapping RGB to BGR.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 def converter_mode(scale, offset) -> str:

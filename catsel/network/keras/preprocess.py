@@ -12,12 +12,9 @@ from keras import ops
 
 from ...errors import CatselError, ModelError
 from ...options import check_preprocess, converter_values, hw, image_shape
-from ..pixels import IMAGENET_MEAN, IMAGENET_STD
+from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["Preprocess", "fitted_input", "own_preprocessing"]
-
-
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 @keras.saving.register_keras_serializable(package="catsel")
@@ -80,7 +77,7 @@ class Preprocess(keras.layers.Layer):
         else:
             x = ops.cast(images, "float32")
         if self.mode == "caffe":
-            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype="float32")
+            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype="float32")
         elif self.mode == "tf":
             x = x / 127.5 - 1.0
         elif self.affine is not None:  # as keras-hub's ImageConverter: the product, then the sum, in float32

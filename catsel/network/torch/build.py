@@ -192,9 +192,8 @@ def torch_network(model, weights="auto", layers=None, *, image_size=None, prepro
         module, source, mode, size, label, trained, recipe = built
         mode = preprocess or mode
         size = image_size or size
-    constructor = None
-    if recipe is not None:  # its untrained twin: the same constructor, under another seed
-        def constructor(other_seed, layers, model=model, size=size, mode=mode):
-            return torch_network(model, None, layers, image_size=size, preprocess=mode, seed=other_seed)
+    def constructor(other_seed, layers):  # its untrained twin: the same constructor, under another seed
+        return torch_network(model, None, layers, image_size=size, preprocess=mode, seed=other_seed)
+
     return TorchNetwork(module, layers, size, mode, source, label, trained, fallback_reason=fallback,
-                        rebuild=recipe, constructor=constructor)
+                        rebuild=recipe, constructor=constructor if recipe is not None else None)

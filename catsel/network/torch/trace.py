@@ -14,15 +14,11 @@ from typing import Any
 
 from ...errors import ModelError
 from ...options import converter_values
+from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 from ..tokens import CLASS_TOKEN
 
 __all__ = ["Call", "trace", "per_unit", "unit_layer", "is_block", "default_modules", "leading_tokens", "reduce_output",
            "preprocess_torch", "CLASS_TOKEN"]
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
 
 
 class Call:
@@ -288,11 +284,11 @@ def preprocess_torch(x, mode: str):
     if affine is not None:
         return x * per_channel(affine[0]) + per_channel(affine[1])
     if mode == "caffe":
-        return x.flip(1) - per_channel(_CAFFE_MEAN_BGR)
+        return x.flip(1) - per_channel(CAFFE_MEAN_BGR)
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
-        return (x / 255.0 - per_channel(_IMAGENET_MEAN)) / per_channel(_IMAGENET_STD)
+        return (x / 255.0 - per_channel(IMAGENET_MEAN)) / per_channel(IMAGENET_STD)
     if mode == "raw":
         return x
     raise ModelError(f"unknown preprocessing {mode!r}")
