@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
+F = torch.nn.functional
 from catsel.network.torch.network import without_triton  # noqa: E402
 
 without_triton()  # before torchvision: Triton's LLVM after TensorFlow's ends the process (see the function)
@@ -36,11 +37,15 @@ def test_torchvision_maxima_and_positions_equal_a_plain_forward_bit_for_bit(name
     images = _images()
     maxima, positions = net.predict(images)
     # the same module's outputs by torchvision's own feature extractor (a traced graph, no hooks), no_grad
-    plain = create_feature_extractor(net.module, return_nodes=list(net.layers)).eval()
+    # a unit taken after an activation module its block calls twice (layer1.0.bn1+relu) is that module's first
+    # call in torchvision's traced graph (layer1.0.relu; the second is layer1.0.relu_1)
+    nodes = {layer: layer.split("+")[0].rsplit(".", 1)[0] + "." + layer.split("+")[1] if "+" in layer else layer
+             for layer in net.layers}
+    plain = create_feature_extractor(net.module, return_nodes=list(nodes.values())).eval()
     with torch.no_grad():
         outs = plain(net.prepare(torch.from_numpy(images)))
     for layer in net.layers:
-        out = outs[layer]
+        out = outs[nodes[layer]]
         if out.ndim == 4:
             flat = out.flatten(2)
             np.testing.assert_array_equal(maxima[layer], flat.amax(2).numpy())
@@ -55,13 +60,16 @@ def test_vgg16s_defaults_are_its_convs_and_fcs_after_their_relus_and_resnet18s_i
     relus = [f"features.{k}" for k in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)]
     assert list(vgg.layers) == relus + ["classifier.1", "classifier.4"]  # the classifier.6 logits left out
     resnet = catsel.activation_model("torchvision:resnet18", "none", image_size=SIZE)
-    blocks = [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
+    # each block's first conv after its batch norm and the block's ReLU (called twice, so applied by the hook);
+    # its second conv feeds the residual addition: the block's output
+    blocks = [name for i in range(1, 5) for j in range(2) for name in (f"layer{i}.{j}.bn1+relu", f"layer{i}.{j}")]
     assert list(resnet.layers) == ["relu"] + blocks
     maxima, _ = resnet.predict(_images())
     assert all((maxima[layer] >= 0).all() for layer in resnet.layers)  # block outputs, after their ReLU
     table = catsel.layers("torchvision:resnet18", image_size=SIZE).set_index("layer")
     assert table.loc["layer1.0.conv2", "unit taken from"] == "layer1.0"  # into the residual addition
     assert table.loc["layer2.0.downsample.0", "unit taken from"] == "layer2.0"
+    assert table.loc["layer1.0.conv1", "unit taken from"] == "layer1.0.bn1+relu"
     assert table.loc["layer1.0.relu", "calls"] == 2 and not table.loc["layer1.0.relu", "default"]
     assert not table.loc["fc", "default"]
     assert "conv or linear modules feed the merge of a residual block" in resnet.layers_note()
@@ -236,7 +244,8 @@ def test_the_command_runs_a_torchvision_network_end_to_end_and_records_pytorch(t
                  "none", "--image-size", "32", "--no-progress"]) == 0
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["model"] == "torchvision:resnet18" and record["keras_backend"].startswith("pytorch")
-    assert list(pd.read_csv(tmp_path / "out" / "layer_summary.csv")["layer"].unique())[:2] == ["relu", "layer1.0"]
+    layers = list(pd.read_csv(tmp_path / "out" / "layer_summary.csv")["layer"].unique())
+    assert layers[:3] == ["relu", "layer1.0.bn1+relu", "layer1.0"]
     acts = catsel.load_activations(tmp_path / "out")
     from catsel.network.models import from_store, untrained_control
 
@@ -335,13 +344,28 @@ class _Concatenating(torch.nn.Module):
         return self.relu_c(self.c(torch.cat([x, self.b(x)], dim=1)))
 
 
+class _Pooling(_Concatenating):
+    """As :class:`_Concatenating`, with a pooling function (no module) in place of b: the field is 7 pixels."""
+
+    def forward(self, x):
+        x = self.relu_a(self.a(x))
+        return self.relu_c(self.c(torch.cat([x, F.avg_pool2d(x, 3, stride=1, padding=1)], dim=1)))
+
+
 def test_a_field_that_cannot_be_computed_is_measured_by_the_gradient_and_said_so():
     torch.manual_seed(0)
-    net = catsel.activation_model(_Concatenating(), image_size=16, preprocess="raw")
+    net = catsel.activation_model(_Pooling(), image_size=16, preprocess="raw")
     fields = {d["name"]: d["receptive_field"] for d in net.describe()["layers"]}
     assert fields["relu_a"] == {"size": 3.0, "jump": 1.0, "start": 0.0}  # computed from the kernel
     assert fields["relu_c"]["measured"] is True and fields["relu_c"]["size"] == 7.0 and fields["relu_c"]["jump"] == 1.0
     assert fields["relu_c"]["start"] == 0.0
+
+
+def test_a_field_is_computed_through_a_concatenation_and_an_addition_of_channels():
+    torch.manual_seed(0)
+    net = catsel.activation_model(_Concatenating(), image_size=16, preprocess="raw")
+    fields = {d["name"]: d["receptive_field"] for d in net.describe()["layers"]}
+    assert fields["relu_c"] == {"size": 7.0, "jump": 1.0, "start": 0.0}  # a, b, c in a row, not measured
 
 
 def test_a_module_in_memory_runs_with_its_preprocessing_said(tmp_path, capsys):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ...errors import ModelError, WeightsUnavailableError
 from ..online import announce_untrained, reachable
+from ...options import image_shape
 from ..pixels import IMAGENET_MEAN, IMAGENET_STD, converter_mode
 from .network import TorchNetwork, import_or_say
 
@@ -61,7 +62,36 @@ def _torch_cache_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def _named(model: str, weights, seed: int):
+def _timm_sized(timm, name: str, image_size) -> dict:
+    """``img_size=`` for a timm model built for one input size (a ViT's position embedding, a Swin's windows)
+    when another is asked for: timm builds it for that size (and resamples pretrained position embeddings)."""
+    if image_size is None:
+        return {}
+    try:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(name)
+    except Exception:  # an older timm: built for its own size
+        return {}
+    if cfg is None or not getattr(cfg, "fixed_input_size", False):
+        return {}
+    from ...options import hw
+
+    size = hw(image_shape(image_size))
+    return {} if tuple(cfg.input_size[1:]) == tuple(size) else {"img_size": size}
+
+
+def _create(timm, name: str, pretrained: bool, sized: dict):
+    try:
+        return timm.create_model(name, pretrained=pretrained, **sized)
+    except TypeError:  # a model built for one size only: its dry run says whether the size fits
+        if not sized:
+            raise
+        sized.clear()
+        return timm.create_model(name, pretrained=pretrained)
+
+
+def _named(model: str, weights, seed: int, image_size=None):
     """(module, source, preprocess, image size, weights label, trained, recipe) of a torchvision or timm name."""
     import torch
 
@@ -102,25 +132,28 @@ def _named(model: str, weights, seed: int):
         if not timm.list_models(name):
             raise ModelError(f"timm has no model {name!r}; timm.list_models('PATTERN') lists its names")
         torch.manual_seed(seed)
+        sized = _timm_sized(timm, name, image_size)
         if want in ("pretrained", "imagenet"):
             if not reachable("huggingface.co"):
                 try:
-                    module = timm.create_model(name, pretrained=True)  # from the Hugging Face cache, if there
+                    module = _create(timm, name, True, sized)  # from the Hugging Face cache
                 except Exception:
                     raise WeightsUnavailableError(
                         f"timm's pretrained {name} is not in the Hugging Face cache and huggingface.co cannot be "
                         "reached: give a state dict with --weights FILE") from None
             else:
-                module = timm.create_model(name, pretrained=True)
+                module = _create(timm, name, True, sized)
             label = f"timm {name} pretrained"
         else:
-            module = timm.create_model(name, pretrained=False)
+            module = _create(timm, name, False, sized)
             label = "untrained (random init, seed %d)" % seed if want is None else f"weights file {Path(want).name}"
         cfg = getattr(module, "pretrained_cfg", {}) or {}
         mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
 
         preprocess = converter_mode([1 / (255 * s) for s in std], [-m / s for m, s in zip(mean, std)])
         size = tuple(int(v) for v in cfg.get("input_size", (3, 224, 224))[1:])
+        if sized:
+            size = tuple(sized["img_size"])
         size = size[0] if size[0] == size[1] else size
     else:
         raise ModelError(f"unknown PyTorch source {prefix!r}: torchvision:NAME or timm:NAME")
@@ -182,13 +215,13 @@ def torch_network(model, weights="auto", layers=None, *, image_size=None, prepro
     else:
         if weights == "auto":
             try:
-                built = _named(model, "pretrained", seed)
+                built = _named(model, "pretrained", seed, image_size)
             except WeightsUnavailableError as exc:
                 announce_untrained(str(exc))
                 fallback = str(exc)
-                built = _named(model, None, seed)
+                built = _named(model, None, seed, image_size)
         else:
-            built = _named(model, weights, seed)
+            built = _named(model, weights, seed, image_size)
         module, source, mode, size, label, trained, recipe = built
         mode = preprocess or mode
         size = image_size or size

@@ -39,17 +39,53 @@ def _step(module, field: ReceptiveField, in_shape, out_shape) -> ReceptiveField 
             pad = (k_eff - 1) // 2
         else:
             pad = _pair(padding, k)
+        if tuple(in_shape[2:]) and (in_shape[2 + k] + 2 * pad - k_eff) // stride + 1 != out_shape[2 + k]:
+            # padded by a child module (a conv subclass's static "same" padding): the padding the shapes imply,
+            # the extra pixel after, as TensorFlow's "same" pads
+            pad = max(0, (out_shape[2 + k] - 1) * stride + k_eff - in_shape[2 + k]) // 2
         axes.append((size + (k_eff - 1) * jump, jump * stride, start + ((k_eff - 1) / 2 - pad) * jump))
     return ReceptiveField.of_axes(*axes)
 
 
-def module_fields(calls) -> dict[str, ReceptiveField]:
+def _through(op, fields) -> ReceptiveField | None:
+    """The field of a function's 4-D output (an activation, ``out + identity``, a squeeze-excitation's product,
+    a concatenation of channels): its inputs on the same grid, the widest of their fields; an input of one
+    pixel (a pooled, excited scale) drives the whole image: the field is flagged global. None where an input
+    on another grid, or one without a field, makes it."""
+    import dataclasses
+
+    import torch
+
+    out = op.output
+    grid = tuple(out.shape[2:])
+    found, whole = [], False
+    for t in op.inputs:
+        if not isinstance(t, torch.Tensor) or t.ndim == 0:
+            continue
+        if t.ndim != 4:
+            return None
+        if tuple(t.shape[2:]) == (1, 1) and grid != (1, 1):
+            whole = True
+            continue
+        if tuple(t.shape[2:]) != grid or id(t) not in fields:
+            return None
+        found.append(fields[id(t)])
+    if not found:
+        return None
+    field = max(found, key=lambda f: f.size)
+    return dataclasses.replace(field, global_context=True) if whole else field
+
+
+def module_fields(calls, ops=()) -> dict[str, ReceptiveField]:
     """Each module's output field (4-D outputs only), by module name.
 
     Parameters
     ----------
     calls : list of catsel.network.torch.trace.Call
         The dry run, in the order the calls end.
+    ops : list of catsel.network.torch.trace.Op
+        The functions called between them (an elementwise function, an addition, a channel concatenation
+        carries the fields; any other operation ends them).
 
     Returns
     -------
@@ -67,8 +103,17 @@ def module_fields(calls) -> dict[str, ReceptiveField]:
         return {}
     fields[id(image)] = ReceptiveField(1.0, 1.0, 0.0)
     found: dict[str, ReceptiveField] = {}
-    for c in calls:
+    for c in sorted([*calls, *ops], key=lambda n: n.index):
         out = c.output
+        if not hasattr(c, "module"):  # a function
+            if isinstance(out, torch.Tensor) and out.ndim == 4 and _carries(c):
+                field = _through(c, fields)
+                if field is not None:
+                    fields[id(out)] = field
+                    continue
+            if isinstance(out, torch.Tensor):
+                fields.pop(id(out), None)
+            continue
         if not isinstance(out, torch.Tensor) or out.ndim != 4:
             continue
         if not c.leaf:  # a container's output is one of its calls' tensors, already given its field
@@ -91,7 +136,21 @@ def module_fields(calls) -> dict[str, ReceptiveField]:
     return found
 
 
-def measured_fields(module, names, image_size, device, seeds: int = 2) -> dict[str, ReceptiveField]:
+#: Functions whose 4-D output's every pixel comes from the same pixel of their inputs.
+_POINTWISE = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "__sub__", "mul", "mul_", "__mul__",
+              "__imul__", "__rmul__", "div", "__truediv__", "cat", "clone", "contiguous", "sigmoid", "tanh"}
+
+
+def _carries(op) -> bool:
+    from .trace import ACTIVATIONS
+
+    name = op.name
+    if name == "cat":
+        return op.kwargs.get("dim", op.args[0] if op.args else 0) in (1, -3)
+    return name in _POINTWISE or name.rstrip("_") in ACTIVATIONS
+
+
+def measured_fields(module, names, image_size, device, seeds: int = 2, last=()) -> dict[str, ReceptiveField]:
     """Receptive fields measured: the input pixels that the gradient of a unit's output reaches.
 
     For each module of ``names`` (4-D outputs), the unit at the centre of its map: the gradient of its value,
@@ -106,6 +165,8 @@ def measured_fields(module, names, image_size, device, seeds: int = 2) -> dict[s
     image_size : int or (int, int)
     device : torch.device
     seeds : int, default 2
+    last : collection of str
+        The modules whose 4-D outputs hold their channels on the last axis.
 
     Returns
     -------
@@ -132,6 +193,8 @@ def measured_fields(module, names, image_size, device, seeds: int = 2) -> dict[s
                     out = outs.get(name)
                     if out is None or out.ndim != 4 or not out.requires_grad:
                         continue
+                    if name in last:
+                        out = out.permute(0, 3, 1, 2)
                     row, col = out.shape[2] // 2, out.shape[3] // 2
                     centres[name] = (row, col, out.shape[2], out.shape[3])
                     grad, = torch.autograd.grad(out[0, :, row, col].sum(), x, retain_graph=True)

@@ -18,8 +18,7 @@ from tqdm.auto import tqdm
 
 from ...options import hw, image_shape
 from ..picture import COLOUR_SQRT, Maximised, Robustness, frequency_scale, random_affine
-from ..tokens import base_layer
-from .trace import per_unit
+from .trace import module_of, per_unit
 
 __all__ = ["maximise_batch", "maximise_torch"]
 
@@ -93,7 +92,7 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
     device = network.device
     modules = dict(network.module.named_modules())
     for name, _ in units:
-        if base_layer(name) not in modules:
+        if module_of(name) not in modules:
             raise ValueError(f"no module named {name!r} in {network.source}")
     rngs = [np.random.default_rng(seed) for _ in units]
     shapes = [(1, 3, height, width)] * 2 if parameterisation == "fourier" else [(1, height, width, 3)]
@@ -129,11 +128,15 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
         got: dict[str, object] = {}
         hooks = []
         for name in layers:
-            module = modules[base_layer(name)]
+            module = modules[module_of(name)]
+            post = network.post(name)
             if before and per_unit(module) and "Norm" not in type(module).__name__:  # an activation
                 hooks.append(module.register_forward_pre_hook(
                     lambda m, a, name=name: got.__setitem__(name, a[0].clone())))
-            else:
+            elif post is not None and not before:  # "bn1+relu": the activation the forward applies after it
+                hooks.append(module.register_forward_hook(
+                    lambda m, a, o, name=name, post=post: got.__setitem__(name, post(o))))
+            else:  # (before the activation a "bn1+relu" applies, for the gradient)
                 hooks.append(module.register_forward_hook(lambda m, a, o, name=name: got.__setitem__(name, o)))
         try:
             network.module(preprocess_torch(x_nchw, mode))
@@ -145,11 +148,11 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
     def values(outs, reduce_max: bool = False):
         total = []
         for b, (name, unit) in enumerate(units):
-            out = outs[name][b:b + 1]
+            out = network.batch_first(name, outs[name])[b:b + 1]
             if name.endswith("[class]"):
                 v = out[:, 0, unit]
             elif out.ndim == 4:
-                m = out[:, unit]
+                m = out[..., unit] if network.channels_last(name) else out[:, unit]
                 v = m.amax(dim=(1, 2)) if reduce_max else m.mean(dim=(1, 2))
             elif out.ndim == 3:
                 m = out[:, sum(network.leading_tokens(name)):, unit]

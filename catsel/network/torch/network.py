@@ -30,9 +30,10 @@ import numpy as np
 from ...errors import CatselError, ModelError
 from ...options import hw, image_shape
 from ..interface import as_stored, network_record, rows_per_pass
-from ..tokens import CLASS_TOKEN, base_layer
+from ..tokens import CLASS_TOKEN
 from . import is_torch_name
-from .trace import default_modules, is_block, leading_tokens, per_unit, preprocess_torch, reduce_output, trace
+from .trace import (AFTER, channels_last, default_modules, is_block, leading_tokens, module_of, per_unit,
+                    post_function, preprocess_torch, reduce_output, sequence_first, trace)
 
 __all__ = ["without_triton", "import_or_say", "TorchNetwork"]
 
@@ -101,7 +102,7 @@ class TorchNetwork:
 
     def __init__(self, module, layers, image_size, preprocess, source, weights_label, trained, *,
                  fallback_reason=None, rebuild=None, arrays=("maxima", "positions"), calls=None, counts=None,
-                 output=None, taken=None, constructor=None):
+                 output=None, taken=None, constructor=None, ops=None):
         import torch
 
         from ..kinds import ARRAYS
@@ -118,22 +119,31 @@ class TorchNetwork:
         self.constructor = constructor
         self.arrays = tuple(k for k in ARRAYS if k in arrays)
         if calls is None:
-            calls, counts, output = trace(self.module, self._example())
-        self._calls, self._counts, self._output = calls, counts, output
-        self._taken = taken if taken is not None else default_modules(calls, counts, output)[1]
+            calls, counts, output, ops = trace(self.module, self._example())
+        self._calls, self._counts, self._output, self._ops = calls, counts, output, list(ops or ())
+        self._modules = dict(self.module.named_modules())
+        self._taken = taken if taken is not None else self._defaults()[1]
         self._first = {}
         for c in calls:
             self._first.setdefault(c.name, c)
         self.layers = tuple(self._resolve(layers))
-        self.units, self.map_shapes, self._lead = {}, {}, {}
+        self.units, self.map_shapes, self._lead, self._last, self._post = {}, {}, {}, {}, {}
+        self._seq: set[str] = set()
         for name in self.layers:
-            call = self._first[base_layer(name)]
+            call = self._first[module_of(name)]
             shape = call.shape
+            self._post[name] = post_function(name, self._calls, self._ops, self._modules)
             if name.endswith(CLASS_TOKEN):
                 self.units[name], self.map_shapes[name], self._lead[name] = int(shape[-1]), None, (0, 0)
+            elif len(shape) == 4 and channels_last(call, calls):
+                self._last[name] = True
+                self.units[name], self.map_shapes[name], self._lead[name] = int(shape[3]), tuple(shape[1:3]), (0, 0)
             elif len(shape) == 4:
                 self.units[name], self.map_shapes[name], self._lead[name] = int(shape[1]), tuple(shape[2:]), (0, 0)
             elif len(shape) == 3:
+                if sequence_first(shape):  # (tokens, batch, channels): read as (batch, tokens, channels)
+                    self._seq.add(module_of(name))
+                    shape = (shape[1], shape[0], shape[2])
                 lead = leading_tokens(self.module, shape)
                 self.units[name], self._lead[name] = int(shape[-1]), lead
                 self.map_shapes[name] = (int(shape[1]) - sum(lead),)
@@ -189,28 +199,47 @@ class TorchNetwork:
 
     # --- units ----------------------------------------------------------------------------------------------
 
+    def _defaults(self) -> tuple[list[str], dict[str, str]]:
+        return default_modules(self._calls, self._counts, self._output, self._ops)
+
+    def _candidates(self) -> list[str]:
+        """The modules that could be captured (one output of 2 to 4 dimensions, run once), in the order they run."""
+        return [c.name for c in self._first.values() if self._counts[c.name] == 1 and c.shape is not None
+                and len(c.shape) in (3, 4)] or [c.name for c in self._first.values() if c.shape is not None]
+
     def _resolve(self, layers) -> list[str]:
         if layers is None:
-            layers = default_modules(self._calls, self._counts, self._output)[0]
+            layers = self._defaults()[0]
             if not layers:
-                raise ModelError(f"{self.source} has no conv, linear or transformer-block module to capture; "
-                                 "pass layers=")
+                shown = self._candidates()
+                more = f" and {len(shown) - 12} more" if len(shown) > 12 else ""
+                raise ModelError(f"{self.source}: catsel's rule finds no conv, linear or transformer-block module "
+                                 "run once whose units it can take (every one runs more than once, or gives no "
+                                 f"one tensor); pass layers= (--layers) from its modules: "
+                                 f"{', '.join(shown[:12])}{more} (`catsel layers` lists them with their shapes)")
         unknown, repeated, shapeless = [], [], []
         for name in layers:
-            base = base_layer(name)
+            base = module_of(name)
             if base not in self._first:
                 unknown.append(name)
             elif self._counts[base] != 1:
                 repeated.append(f"{name} (runs {self._counts[base]} times in one forward pass)")
             elif self._first[base].shape is None or len(self._first[base].shape) not in (2, 3, 4):
                 shapeless.append(name)
-            elif name != base and not leading_tokens(self.module, self._first[base].shape)[0]:
+            elif name.endswith(CLASS_TOKEN) and not leading_tokens(self.module, self._first[base].shape)[0]:
                 raise ModelError(f"{base} has no class token (its output is {self._first[base].shape[1:]}); "
                                  f"capture {base} itself")
+            elif AFTER in name:
+                post_function(name, self._calls, self._ops, self._modules)  # an activation catsel knows, or one line
         if unknown:
-            known = [c.name for c in self._first.values()][:40]
-            raise ModelError(f"no module named {', '.join(map(repr, unknown))} in {self.source}; valid names "
-                             f"include {', '.join(known)} (`catsel layers MODEL` lists them with their shapes)")
+            import difflib
+
+            names = [c.name for c in self._first.values()]
+            near = difflib.get_close_matches(module_of(unknown[0]), names, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            raise ModelError(f"no module named {', '.join(map(repr, unknown))} in {self.source}{hint} valid names "
+                             f"include {', '.join(names[:40])} (`catsel layers MODEL` lists them with their "
+                             "shapes)")
         if repeated:
             raise ModelError(f"{', '.join(repeated)}: a module called more than once has no one output to "
                              "capture; capture the module that holds it (its block)")
@@ -218,7 +247,55 @@ class TorchNetwork:
             raise ModelError(f"{', '.join(shapeless)}: not one tensor of 2 to 4 dimensions (units, tokens or a "
                              "map); choose another module")
         order = {c.name: c.index for c in self._first.values()}
-        return sorted(dict.fromkeys(layers), key=lambda l: (order[base_layer(l)], l != base_layer(l)))
+        return sorted(dict.fromkeys(layers), key=lambda l: (order[module_of(l)], l != module_of(l)))
+
+    def post(self, layer: str):
+        """The activation a captured ``"MODULE+AFTER"`` applies to the module's output (``None`` for any other
+        layer; :func:`catsel.network.torch.trace.post_function`).
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        callable or None
+        """
+        if layer in self._post:
+            return self._post[layer]
+        return post_function(layer, self._calls, self._ops, self._modules)
+
+    def channels_last(self, layer: str) -> bool:
+        """Whether a 4-D layer holds its units on the last axis (a linear module on a grid, ConvNeXt's and
+        Swin's; :func:`catsel.network.torch.trace.channels_last`).
+
+        Parameters
+        ----------
+        layer : str
+
+        Returns
+        -------
+        bool
+        """
+        if layer in self._last:
+            return True
+        call = self._first.get(module_of(layer))
+        return call is not None and channels_last(call, self._calls)
+
+    def batch_first(self, layer: str, out):
+        """A layer's output with the batch first: a sequence-first token output (tokens, batch, channels; an
+        ``nn.MultiheadAttention`` stack without ``batch_first``) transposed, any other as it is.
+
+        Parameters
+        ----------
+        layer : str
+        out : torch.Tensor
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        return out.transpose(0, 1) if module_of(layer) in self._seq else out
 
     def leading_tokens(self, layer: str) -> tuple[int, int]:
         """The class and register tokens before a token layer's patch tokens (``(0, 0)`` for any other layer).
@@ -245,7 +322,7 @@ class TorchNetwork:
             k += c.leaf
             place.setdefault(c.name, k)
         last = max(k, 1)
-        return {name: round(place[base_layer(name)] / last, 6) for name in self.layers}
+        return {name: round(place[module_of(name)] / last, 6) for name in self.layers}
 
     def _field(self, layer: str) -> dict | None:
         if self.map_shapes[layer] is None or len(self.map_shapes[layer]) != 2:
@@ -253,12 +330,13 @@ class TorchNetwork:
         if self._fields is None:
             from .fields import measured_fields, module_fields
 
-            self._fields = module_fields(self._calls)
-            unknown = [base_layer(l) for l in self.layers if self.map_shapes[l] is not None
-                       and len(self.map_shapes[l]) == 2 and base_layer(l) not in self._fields]
+            self._fields = module_fields(self._calls, self._ops)
+            unknown = [module_of(l) for l in self.layers if self.map_shapes[l] is not None
+                       and len(self.map_shapes[l]) == 2 and module_of(l) not in self._fields]
+            last = {module_of(l) for l in self._last}
             if unknown:  # through an operation that is no module: measured instead, and marked so
-                self._fields.update(measured_fields(self.module, unknown, self.image_size, self.device))
-        field = self._fields.get(base_layer(layer))
+                self._fields.update(measured_fields(self.module, unknown, self.image_size, self.device, last=last))
+        field = self._fields.get(module_of(layer))
         return None if field is None else field.to_json()
 
     def layer_table(self):
@@ -272,9 +350,10 @@ class TorchNetwork:
 
         rows = []
         for name in self.layers:
-            call = self._first[base_layer(name)]
+            call = self._first[module_of(name)]
             field = self._field(name)
-            kind = "class token" if name != base_layer(name) else type(call.module).__name__
+            kind = ("class token" if name.endswith(CLASS_TOKEN) else f"{type(call.module).__name__} + "
+                    f"{name.split(AFTER, 1)[1]}" if AFTER in name else type(call.module).__name__)
             rows.append({"layer": name, "kind": kind,
                          "output shape": tuple(call.shape[1:]), "units": self.units[name],
                          "receptive field": int(field["size"]) if field else "whole image",
@@ -292,26 +371,30 @@ class TorchNetwork:
         """
         import pandas as pd
 
-        defaults = set(default_modules(self._calls, self._counts, self._output)[0])
+        defaults = set(self._defaults()[0])
         rows = []
         for c in self._first.values():
             if c.shape is None or len(c.shape) not in (2, 3, 4):
                 continue
             field = None
-            if len(c.shape) == 4:
+            last = len(c.shape) == 4 and channels_last(c, self._calls)
+            if len(c.shape) == 4 and not last:
                 if self._fields is None:
                     from .fields import module_fields
 
-                    self._fields = module_fields(self._calls)
+                    self._fields = module_fields(self._calls, self._ops)
                 field = self._fields.get(c.name)
             rows.append({"layer": c.name, "path": c.name, "kind": type(c.module).__name__,
                          "output shape": tuple(c.shape[1:]),
-                         "units": int(c.shape[1] if len(c.shape) == 4 else c.shape[-1]),
+                         "units": int(c.shape[-1] if last or len(c.shape) != 4 else c.shape[1]),
                          "default": c.name in defaults and self._counts[c.name] == 1,
                          "unit taken from": self._taken.get(c.name, ""),
                          "receptive field": "" if field is None else int(field.size),
                          "step": None if field is None else int(field.jump),
                          "calls": self._counts[c.name]})
+            for after in sorted(d for d in defaults if AFTER in d and module_of(d) == c.name):
+                rows.append({**rows[-1], "layer": after, "kind": f"{type(c.module).__name__} + "
+                             f"{after.split(AFTER, 1)[1]} (a function in forward)", "default": True})
             if len(c.shape) == 3 and leading_tokens(self.module, c.shape)[0] and is_block(c):
                 rows.append({**rows[-1], "layer": c.name + CLASS_TOKEN, "kind": "class token",
                              "output shape": (int(c.shape[-1]),), "default": False})
@@ -324,9 +407,10 @@ class TorchNetwork:
         -------
         str
         """
-        blocks = [l for l in self.layers if is_block(self._first[base_layer(l)]) and l == base_layer(l)]
-        merged = sorted({(n, e) for n, e in self._taken.items() if e != n and e in self.layers
+        blocks = [l for l in self.layers if is_block(self._first[module_of(l)]) and l == module_of(l)]
+        merged = sorted({(n, e) for n, e in self._taken.items() if e != n and e in self.layers and AFTER not in e
                          and not per_unit(self._first[e].module)})
+        after = sorted(e for e in self.layers if AFTER in e)
         text = f"{len(self.layers)} modules captured (PyTorch, by forward hooks)"
         if blocks:
             text += (f"; {len(blocks)} are transformer blocks, each unit the maximum of a channel over the patch "
@@ -334,6 +418,9 @@ class TorchNetwork:
         if merged:
             text += (f"; {len(merged)} conv or linear modules feed the merge of a residual block and are captured as "
                      f"the block's output (e.g. {merged[0][0]} as {merged[0][1]})")
+        if after:
+            text += (f"; {len(after)} are a module's output with the activation its forward applies after it, "
+                     f"computed by the capture (e.g. {after[0]})")
         registers = max((self._lead[l][1] for l in self.layers), default=0)
         if registers:
             text += (f"; the {registers} register tokens after the class token are left out of every token "
@@ -489,15 +576,19 @@ class TorchNetwork:
         results: dict[tuple[str, str], Any] = {}
         wanted: dict[str, list[str]] = {}
         for name in self.layers:
-            wanted.setdefault(base_layer(name), []).append(name)
+            wanted.setdefault(module_of(name), []).append(name)
         last = max(self._first[b].index for b in wanted)
         handles = []
 
         def reducing(base):
             def hook(mod, args, out):
+                if base in self._seq:
+                    out = out.transpose(0, 1)
                 for name in wanted[base]:
-                    for kind, value in reduce_output(out, name, self._lead[name], self.map_shapes[name],
-                                               self.arrays).items():
+                    post = self._post[name]
+                    for kind, value in reduce_output(out if post is None else post(out), name, self._lead[name],
+                                                     self.map_shapes[name], self.arrays,
+                                                     self._last.get(name, False)).items():
                         results[kind, name] = value
                 if self._first[base].index == last:
                     raise _Done
@@ -613,7 +704,7 @@ class TorchNetwork:
         other = TorchNetwork(self.module, list(self.layers), self.image_size, self.preprocess, self.source,
                              self.weights_label, self.trained, fallback_reason=self.fallback_reason,
                              rebuild=self.rebuild, arrays=tuple(arrays), calls=self._calls, counts=self._counts,
-                             output=self._output, taken=self._taken, constructor=self.constructor)
+                             output=self._output, taken=self._taken, constructor=self.constructor, ops=self._ops)
         other._digest, other._fields = self.digest(), self._fields
         return other
 
@@ -643,25 +734,32 @@ class TorchNetwork:
         """
         import torch
 
-        if layer not in self._first or readout not in self._first:
-            raise CatselError(f"no module named {layer if layer not in self._first else readout!r}")
-        if self._first[readout].index <= self._first[layer].index:
+        cut, read = module_of(layer), module_of(readout)
+        if cut not in self._first or read not in self._first:
+            raise CatselError(f"no module named {layer if cut not in self._first else readout!r}")
+        if self._first[read].index <= self._first[cut].index:
             raise CatselError(f"{readout} runs before {layer}: read out at a later module")
-        source, target = self._first[layer].module, self._first[readout].module
+        source, target = self._first[cut].module, self._first[read].module
         height, width = hw(self.image_size)
+        # a layer taken after a function (``bn1+relu``) is edited before it: silenced units stay 0 after the
+        # activations catsel applies (each gives 0 at 0, but the sigmoids)
+        post = post_function(readout, self._calls, self._ops, self._modules) or (lambda t: t)
+        last_in = channels_last(self._first[cut], self._calls)
+        last_out = channels_last(self._first[read], self._calls)
 
-        def channels_last(t):
-            return t.permute(0, *range(2, t.ndim), 1) if t.ndim == 4 else t
+        def channels_last_of(t, last=last_in):
+            return t.permute(0, *range(2, t.ndim), 1) if t.ndim == 4 and not last else t
 
         def channels_first(t):
-            return t.permute(0, t.ndim - 1, *range(1, t.ndim - 1)) if t.ndim == 4 else t
+            return t.permute(0, t.ndim - 1, *range(1, t.ndim - 1)) if t.ndim == 4 and not last_in else t
 
         def run(images: np.ndarray, replaced=None):
             """The module on ``images``: ``layer``'s output, or with ``replaced`` in its place, ``readout``'s."""
             got = []
-            hooks = [target.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))]
+            hooks = [target.register_forward_hook(
+                lambda m, a, o: got.append(channels_last_of(post(o), last_out).float().cpu()))]
             if replaced is None:
-                hooks = [source.register_forward_hook(lambda m, a, o: got.append(channels_last(o).float().cpu()))]
+                hooks = [source.register_forward_hook(lambda m, a, o: got.append(channels_last_of(o).float().cpu()))]
             else:
                 hooks.append(source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype)))
             try:

@@ -17,21 +17,29 @@ from ...options import converter_values
 from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 from ..tokens import CLASS_TOKEN
 
-__all__ = ["Call", "trace", "per_unit", "unit_layer", "is_block", "default_modules", "leading_tokens", "reduce_output",
-           "preprocess_torch", "CLASS_TOKEN"]
+__all__ = ["Call", "Op", "ACTIVATIONS", "AFTER", "activation_function", "is_atom", "logits_of", "trace", "per_unit",
+           "unit_layer", "sequence_first", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
+           "module_of", "post_function",
+           "leading_tokens", "reduce_output", "preprocess_torch", "CLASS_TOKEN"]
 
 
 class Call:
-    """One module call of the dry run: its name, module, input tensors (by identity), output and order."""
+    """One module call of the dry run: its name, module, input tensors (by identity), output and order.
 
-    __slots__ = ("name", "module", "inputs", "output", "index")
+    ``atom``: the call is a unit of the executed graph, a conv, linear, normalisation or activation module
+    (subclasses included, whatever children they hold) or a module without children; calls made inside an
+    atom (a conv subclass's padding module) are not recorded."""
 
-    def __init__(self, name, module, inputs, output, index):
+    __slots__ = ("name", "module", "inputs", "output", "index", "atom")
+
+    def __init__(self, name, module, inputs, output, index, atom=None):
         self.name, self.module, self.inputs, self.output, self.index = name, module, inputs, output, index
+        self.atom = is_atom(module) if atom is None else atom
 
     @property
     def leaf(self) -> bool:
-        return not any(True for _ in self.module.children())
+        """Whether the call is an atom of the graph (kept under its old name for the receptive fields)."""
+        return self.atom
 
     @property
     def shape(self) -> tuple | None:
@@ -40,28 +48,152 @@ class Call:
         return tuple(self.output.shape) if isinstance(self.output, torch.Tensor) else None
 
 
-def trace(module, example) -> tuple[list[Call], dict[str, int], Any]:
-    """Run ``module`` once on ``example`` with a hook on every named module: the calls in the order they end,
-    how many times each module ran, and the module's output. Every tensor is kept until the end, so that no
-    two tensors share an identity."""
+class Op:
+    """One call of a torch function outside any atom in the dry run (``F.relu``, ``x.relu()``, ``out + x``):
+    its name, the non-tensor arguments, input tensors, output, order and the module that made it."""
+
+    __slots__ = ("name", "inputs", "output", "index", "owner", "args", "kwargs")
+
+    def __init__(self, name, inputs, output, index, owner, args, kwargs):
+        self.name, self.inputs, self.output, self.index, self.owner = name, inputs, output, index, owner
+        self.args, self.kwargs = args, kwargs
+
+    @property
+    def activation(self) -> bool:
+        """Whether it is an elementwise activation of one tensor (its units stay its input's units)."""
+        return self.name.rstrip("_") in ACTIVATIONS and len(self.inputs) == 1
+
+    def within(self, container: str) -> bool:
+        return self.owner == container or self.owner.startswith(container + ".")
+
+    def replay(self):
+        """The same activation as a function of one tensor, never in place (a hook applies it to a module's
+        output)."""
+        return activation_function(self.name, self.args, self.kwargs)
+
+
+#: Elementwise activations a ``forward`` may call as functions (``F.relu``, ``torch.relu``, ``x.relu()``):
+#: a conv's units are taken after them, applied to the module's output by the capture's hook.
+ACTIVATIONS = ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "elu",
+               "selu", "celu", "leaky_relu", "hardtanh", "softplus")
+
+#: A captured ``"MODULE+relu"`` is the functional activation a ``forward`` applies to ``MODULE``'s output.
+AFTER = "+"
+
+
+def activation_function(name: str, args=(), kwargs=None):
+    """``torch.nn.functional.NAME`` (or ``torch.NAME``) of one tensor, with the call's other arguments, never
+    in place.
+
+    Parameters
+    ----------
+    name : str
+        ``"relu"``, ``"relu_"``, ``"leaky_relu"``, ...
+    args : tuple
+        The arguments after the tensor.
+    kwargs : dict, optional
+
+    Returns
+    -------
+    callable
+    """
+    import torch
+    import torch.nn.functional as F
+
+    base = name.rstrip("_")
+    fn = getattr(torch, base) if base in ("sigmoid", "tanh") else getattr(F, base)
+    args = tuple(a for a in args if not isinstance(a, bool))  # ``inplace`` is the only flag these take
+    kwargs = {k: v for k, v in (kwargs or {}).items() if k != "inplace"}
+    return lambda x: fn(x, *args, **kwargs)
+
+
+def is_atom(module) -> bool:
+    """Whether a module is one unit of the executed graph: a conv, linear, normalisation or activation module
+    (its subclasses too, whatever children they hold), or a module without children."""
+    return unit_layer(module) or per_unit(module) or not any(True for _ in module.children())
+
+
+def logits_of(out):
+    """A ``forward``'s result as one tensor: itself, the ``logits`` of a dict (a Hugging Face output), or the
+    first tensor of a tuple or list (the logits before auxiliary heads)."""
     import torch
 
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict):
+        if isinstance(out.get("logits"), torch.Tensor):
+            return out["logits"]
+        values = list(out.values())
+    elif isinstance(out, (tuple, list)):
+        values = list(out)
+    else:
+        values = []
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            return v
+    return out
+
+
+def trace(module, example) -> tuple[list[Call], dict[str, int], Any, list[Op]]:
+    """Run ``module`` once on ``example`` and record its executed graph: every module call in the order they
+    end, how many times each module ran, the module's output (its logits, :func:`logits_of`), and the torch
+    functions called outside the atoms (:class:`Op`). Every tensor is kept until the end, so that no two
+    tensors share an identity.
+
+    A module's call is recorded by a forward hook; a function's by a ``TorchFunctionMode``, the way
+    ``torch.overrides`` lets a tool see ``F.relu`` or ``out + identity``. A call made inside an atom (a conv
+    subclass's padding module, ``F.conv2d`` inside ``Conv2d``) is part of that atom and not recorded.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
     calls: list[Call] = []
+    ops: list[Op] = []
     counts: dict[str, int] = {}
+    active: list[tuple[str, bool]] = []  # the modules running now, outermost first, and whether each is an atom
+    order = [0]
     handles = []
+    atoms = {name: is_atom(sub) for name, sub in module.named_modules()}
+
+    def opened(name):
+        def hook(mod, args):
+            active.append((name, atoms[name]))
+        return hook
 
     def record(name):
         def hook(mod, args, out):
+            if active and active[-1][0] == name:
+                active.pop()
+            if any(atom for _, atom in active):  # inside an atom: part of it
+                return
             counts[name] = counts.get(name, 0) + 1
             inputs = [a for a in args if isinstance(a, torch.Tensor)]
-            calls.append(Call(name, mod, inputs, out, len(calls)))
+            calls.append(Call(name, mod, inputs, out, order[0], atoms[name]))
+            order[0] += 1
         return hook
+
+    class Functions(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if isinstance(out, torch.Tensor) and not any(atom for _, atom in active):
+                flat = [a for a in args if isinstance(a, torch.Tensor)]
+                flat += [t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, torch.Tensor)]
+                flat += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+                if flat:
+                    name = getattr(func, "__name__", str(func))
+                    rest = tuple(a for a in args[1:] if not isinstance(a, torch.Tensor))
+                    ops.append(Op(name, flat, out, order[0], active[-1][0] if active else "", rest,
+                                  {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}))
+                    order[0] += 1
+            return out
 
     for name, sub in module.named_modules():
         if name:
+            handles.append(sub.register_forward_pre_hook(opened(name)))
             handles.append(sub.register_forward_hook(record(name)))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), Functions():
             out = module(example)
     except Exception as exc:  # the module's own error, on the input catsel would feed: one line
         text = " ".join(str(exc).split())[:240]
@@ -71,7 +203,7 @@ def trace(module, example) -> tuple[list[Call], dict[str, int], Any]:
     finally:
         for h in handles:
             h.remove()
-    return calls, counts, out
+    return calls, counts, logits_of(out), ops
 
 
 def per_unit(module) -> bool:
@@ -88,28 +220,86 @@ def unit_layer(module) -> bool:
     return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
 
 
+def sequence_first(shape) -> bool:
+    """Whether a token output of the dry run (one image) is sequence-first, (tokens, 1, channels), as an
+    ``nn.MultiheadAttention`` stack without ``batch_first`` gives it; batch-first is (1, tokens, channels)."""
+    return len(shape) == 3 and shape[0] != 1 and shape[1] == 1
+
+
 def is_block(call: Call) -> bool:
-    """A transformer block: a module holding an attention module, whose output is tokens (batch, tokens, channels)."""
+    """A transformer block: a module holding an attention module, whose output is tokens (batch, tokens,
+    channels) or a grid of them (batch, height, width, channels; Swin's windows)."""
     import torch.nn as nn
 
-    if call.leaf or call.shape is None or len(call.shape) != 3:
+    if call.atom or call.shape is None or len(call.shape) not in (3, 4):
+        return False
+    if len(call.shape) == 4 and not norms_last(call):
         return False
     return any(isinstance(m, nn.MultiheadAttention) or "Attention" in type(m).__name__
                for m in call.module.modules() if m is not call.module)
 
 
-def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[list[str], dict[str, str]]:
-    """The modules whose outputs are captured by default, in the order they run; and where each conv or linear
-    module's units are taken from.
+def norms_last(call: Call) -> bool:
+    """Whether a 4-D block output's channels are its last axis: its layer norms normalise that axis."""
+    import torch.nn as nn
 
-    The rule catsel states for Keras (:func:`catsel.network.keras.graph.default_layers`), read from the dry run:
+    return any(type(m) is nn.LayerNorm and tuple(m.normalized_shape) == (call.shape[-1],)
+               for m in call.module.modules())
 
-    - a conv or linear module's units are taken after the batch norms and activations that alone follow it
-      (``features.0`` → its ReLU ``features.1``; an in-place activation counts as following);
-    - where they go on into an addition or another operation that is no module (a residual block's
-      ``out += identity``), or into an activation module the block calls more than once (torchvision's
-      ``BasicBlock.relu``), the block's output is taken: the innermost enclosing module whose output is
-      another tensor (``layer1.0``);
+
+def channels_last(call: Call, calls: list[Call]) -> bool:
+    """Whether a 4-D output holds its units on the last axis (batch, height, width, channels): a linear module
+    or a layer norm applied to a grid (ConvNeXt's and Swin's), what an activation or a container passes on of
+    such an output, a transformer block on a grid; a conv's and a batch norm's are channels first.
+
+    Parameters
+    ----------
+    call : Call
+    calls : list of Call
+        The dry run.
+
+    Returns
+    -------
+    bool
+    """
+    import torch.nn as nn
+
+    seen = 0
+    while call is not None and seen < 64:
+        seen += 1
+        if call.shape is None or len(call.shape) != 4:
+            return False
+        module = call.module
+        if isinstance(module, nn.Linear):
+            return True
+        if isinstance(module, nn.LayerNorm):
+            return tuple(module.normalized_shape) == (call.shape[-1],) and type(module) is nn.LayerNorm
+        if unit_layer(module) or isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return False
+        if not call.atom and is_block(call):
+            return True
+        source = call.inputs[0] if call.atom and call.inputs else call.output
+        producers = [c for c in calls if c.output is source and c.atom and c.index < call.index + (not call.atom)
+                     and c is not call]
+        call = producers[-1] if producers else None
+    return False
+
+
+def default_modules(calls: list[Call], counts: dict[str, int], output, ops: list[Op] = ()
+                    ) -> tuple[list[str], dict[str, str]]:
+    """The layers captured by default, in the order they run; and where each conv or linear module's units are
+    taken from.
+
+    The rule catsel states for Keras (:func:`catsel.network.keras.graph.default_layers`), read from the
+    executed graph of the dry run (module calls and torch functions alike, :func:`trace`):
+
+    - a conv or linear module (subclasses included, whatever children they hold) has its units taken after
+      the batch norms and activations that alone follow it (``features.0`` → its ReLU ``features.1``; an
+      in-place activation counts as following); an activation the ``forward`` calls as a function
+      (``F.relu(self.bn1(x))``) is captured as ``"bn1+relu"``: the module's output with that function applied;
+    - where they go on into an addition or another operation (a residual block's ``out += identity``), or into
+      an activation module the block calls more than once (torchvision's ``BasicBlock.relu``), the block's
+      output is taken: the innermost enclosing module whose output is another tensor (``layer1.0``);
     - the classifier (a linear module whose output is the network's) is left out;
     - a network with transformer blocks (:func:`is_block`) has its blocks' outputs as its defaults.
 
@@ -118,7 +308,9 @@ def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[
     calls : list of Call
     counts : dict of str to int
     output : tensor
-        The module's output in the dry run.
+        The module's output in the dry run (its logits).
+    ops : list of Op
+        The functions called outside the atoms.
 
     Returns
     -------
@@ -132,11 +324,12 @@ def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[
     blocks = [b for b in blocks if not any(o.startswith(b + ".") for o in blocks)]  # a stack of blocks is none
     if blocks:
         return blocks, {}
-    leaves = [c for c in calls if c.leaf]
-    containers = [c for c in calls if not c.leaf and counts[c.name] == 1]
+    atoms = [c for c in calls if c.atom]
+    containers = [c for c in calls if not c.atom and counts[c.name] == 1]
+    nodes = sorted([*atoms, *ops], key=lambda n: n.index)
 
-    def consumers(tensor, after: int) -> list[Call]:
-        return [c for c in leaves if c.index > after and any(t is tensor for t in c.inputs)]
+    def consumers(tensor, after: int) -> list:
+        return [n for n in nodes if n.index > after and any(t is tensor for t in n.inputs)]
 
     def enclosing(call: Call) -> str:
         """The innermost module holding ``call`` that does more after it (its block); a container that only
@@ -144,48 +337,176 @@ def default_modules(calls: list[Call], counts: dict[str, int], output) -> tuple[
         for c in sorted(containers, key=lambda c: -len(c.name)):  # the innermost first
             if not call.name.startswith(c.name + ".") or c.index < call.index:
                 continue
-            more = any(d.leaf and call.index < d.index < c.index and d.name.startswith(c.name + ".") for d in calls)
+            more = any(call.index < d.index < c.index and (d.within(c.name) if isinstance(d, Op)
+                                                          else d.name.startswith(c.name + ".")) for d in nodes)
             if more or c.output is not call.output:
                 return c.name
         return call.name
 
-    taken = {}
+    taken, classifier = {}, set()
     for call in first.values():
-        if not call.leaf or not unit_layer(call.module) or counts[call.name] != 1 or call.shape is None:
+        if not call.atom or not unit_layer(call.module) or counts[call.name] != 1 or call.shape is None:
             continue
-        cur, end = call, call.name
+        cur, named, end = call, call, call.name  # the call followed; the one whose name the units take
         for _ in range(64):
             if cur.output is output:
-                end = cur.name
+                end = named.name
+                if len(cur.shape or ()) == 2:
+                    classifier.add(call.name)
                 break
             after = consumers(cur.output, cur.index)
-            if not after:  # into an operation that is no module: the block's output
+            if not after:  # its output leaves by a container's return: the block's output
                 end = enclosing(cur)
                 break
             nxt = after[0]
             in_place = nxt.output is cur.output
-            if not per_unit(nxt.module) or not (in_place or len(after) == 1):
-                end = cur.name
+            if isinstance(nxt, Op):
+                if nxt.activation and (in_place or len(after) == 1) and counts[named.name] == 1:
+                    end = named.name + AFTER + nxt.name.rstrip("_")  # a functional activation
+                else:  # into an addition or another operation: the block's output
+                    end = enclosing(cur)
                 break
-            if counts[nxt.name] != 1:  # an activation the block calls again: the block's output
-                end = enclosing(cur)
+            if not (per_unit(nxt.module) or elementwise(nxt)) or not (in_place or len(after) == 1):
+                end = named.name
                 break
-            cur = nxt
+            if counts[nxt.name] != 1:  # an activation module called again elsewhere: applied by the hook
+                end = named.name + AFTER + relative(nxt.name, named.name) if elementwise(nxt) else enclosing(cur)
+                break
+            if not per_unit(nxt.module) and identity(nxt):  # a dropout, an Identity: the same values
+                cur = nxt
+                continue
+            cur = named = nxt
         else:
-            end = cur.name
+            end = named.name
         taken[call.name] = end
-    classifier = {name for name, end in taken.items()
-                  if first[end].output is output and first[end].shape is not None and len(first[end].shape) == 2}
     chosen = {end for name, end in taken.items() if name not in classifier}
-    chosen = {name for name in chosen if counts.get(name) == 1 and first[name].shape is not None}
+    chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and first[module_of(name)].shape is not None}
     order = {c.name: c.index for c in first.values()}
     kept, seen = [], []
-    for name in sorted(chosen, key=order.__getitem__):  # one tensor, one layer: the innermost module that gives it
-        if any(first[name].output is first[other].output for other in seen):
+    for name in sorted(chosen, key=lambda n: order[module_of(n)]):  # one tensor, one layer: the innermost module
+        if name == module_of(name) and any(first[name].output is first[other].output for other in seen):
             continue
-        seen.append(name)
+        seen.append(module_of(name))
         kept.append(name)
     return kept, taken
+
+
+def elementwise(call: Call) -> bool:
+    """Whether a module call is an elementwise function of one tensor: an activation module catsel knows, or a
+    module without parameters (a lab's ``Swish``, ``Identity``, ``Dropout``) whose output keeps its input's
+    shape and changes at one element only when that element of its input changes (tried on the dry run's
+    tensor)."""
+    import torch
+    import torch.nn as nn
+
+    module = call.module
+    if per_unit(module):
+        return not isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.PReLU))
+    if not call.atom or any(True for _ in module.parameters()) or len(call.inputs) != 1 or call.shape is None:
+        return False
+    x = call.inputs[0]
+    if tuple(x.shape) != call.shape or not x.is_floating_point() or x.numel() < 2:
+        return False
+    try:
+        with torch.no_grad():
+            before = module(x.detach().clone())
+            poked = x.detach().clone()
+            at = poked.numel() // 2 + 1
+            poked.view(-1)[at] += 1.0
+            after = module(poked)
+    except Exception:  # not callable on one tensor alone: not elementwise
+        return False
+    if not isinstance(after, torch.Tensor) or after.shape != before.shape:
+        return False
+    changed = (after != before).view(-1)
+    return bool(changed.sum() <= 1) and not bool(changed[:at].any() or changed[at + 1:].any())
+
+
+def identity(call: Call) -> bool:
+    """Whether a module without parameters gives back its input's values (a dropout in eval, ``nn.Identity``),
+    tried on a copy of the dry run's tensor (an in-place activation returns its input, changed)."""
+    import torch
+
+    if len(call.inputs) != 1 or any(True for _ in call.module.parameters()):
+        return False
+    x = call.inputs[0].detach().clone()
+    try:
+        with torch.no_grad():
+            out = call.module(x.clone())
+    except Exception:
+        return False
+    return isinstance(out, torch.Tensor) and out.shape == x.shape and bool(torch.equal(out, x))
+
+
+def relative(module: str, near: str) -> str:
+    """The shortest name of ``module`` that resolves from ``near``'s place (``layer1.0.relu`` from
+    ``layer1.0.bn1``: ``relu``), as :func:`post_function` reads it."""
+    parts = near.split(".")[:-1]
+    for k in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:k])
+        if module.startswith(prefix + "." if prefix else ""):
+            rest = module[len(prefix) + 1:] if prefix else module
+            # the innermost match must be this one
+            if all(".".join(parts[:j] + [rest]) != module for j in range(len(parts), k, -1)):
+                return rest
+    return module
+
+
+def module_of(name: str) -> str:
+    """The module behind a captured name: ``"bn1+relu"`` and ``"blocks.3[class]"`` → ``"bn1"``, ``"blocks.3"``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+    """
+    name = name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
+    return name.split(AFTER, 1)[0]
+
+
+def post_function(name: str, calls: list[Call] = (), ops: list[Op] = (), modules: dict | None = None):
+    """The function a captured ``"MODULE+AFTER"`` applies to the module's output; ``None`` for a module's own
+    output.
+
+    ``AFTER`` is an activation module called more than once (``layer1.0.bn1+relu``: torchvision's
+    ``BasicBlock.relu``), named from ``MODULE``'s place outwards, or a function the ``forward`` calls
+    (``bn1+relu``: ``F.relu(self.bn1(x))``), with the arguments it was called with there (a leaky ReLU's slope).
+
+    Parameters
+    ----------
+    name : str
+    calls, ops : list
+        The dry run.
+    modules : dict of str to module, optional
+        The network's named modules.
+
+    Returns
+    -------
+    callable or None
+    """
+    if AFTER not in name:
+        return None
+    base, after = module_of(name), name.split(AFTER, 1)[1]
+    parts = base.split(".")[:-1]
+    for k in range(len(parts), -1, -1):  # an activation module, the innermost of that name first
+        full = ".".join(parts[:k] + [after])
+        if modules and full in modules:
+            module = modules[full]
+
+            def apply(x, module=module):  # never in place: the output goes on through the network
+                return module(x.clone() if getattr(module, "inplace", False) else x)
+            return apply
+    if after not in ACTIVATIONS:
+        raise ModelError(f"{name}: {after!r} is neither a module of the network nor an activation catsel applies "
+                         f"after one ({', '.join(ACTIVATIONS)})")
+    made = [c.output for c in calls if c.name == base]
+    for op in ops:
+        if op.name.rstrip("_") == after and op.activation and made and op.inputs[0] is made[0]:
+            return op.replay()
+    return activation_function(after)
 
 
 def leading_tokens(module, shape) -> tuple[int, int]:
@@ -214,14 +535,15 @@ def leading_tokens(module, shape) -> tuple[int, int]:
     return class_tokens(shape), 0
 
 
-def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays) -> dict:
+def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays, last: bool = False) -> dict:
     """One captured output to its results, on the device: per channel, the maximum over the map (or patch
     tokens), its flat position, and the mean and minimum when asked; a class token or a vector as it is.
 
     Parameters
     ----------
     out : torch.Tensor
-        (batch, channels, height, width), (batch, tokens, channels) or (batch, units).
+        (batch, channels, height, width), (batch, height, width, channels) with ``last``, (batch, tokens,
+        channels) or (batch, units).
     name : str
         The captured layer (``"NAME[class]"``: the class token).
     lead : (int, int)
@@ -229,6 +551,8 @@ def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays) -> d
     map_shape : tuple or None
     arrays : tuple of str
         The kinds of result wanted.
+    last : bool, default False
+        A 4-D output holds its channels on the last axis (:func:`channels_last`).
 
     Returns
     -------
@@ -242,7 +566,10 @@ def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays) -> d
         return {"maxima": out[:, 0]}
     if out.ndim == 2:
         return {"maxima": out}
-    if out.ndim == 4 and out.is_contiguous(memory_format=torch.channels_last):  # (batch, positions, channels)
+    if out.ndim == 4 and last:  # (batch, height, width, channels) → (batch, positions, channels)
+        flat = out.reshape(out.shape[0], -1, out.shape[3])
+        axis = 1
+    elif out.ndim == 4 and out.is_contiguous(memory_format=torch.channels_last):  # (batch, positions, channels)
         flat = out.permute(0, 2, 3, 1).reshape(out.shape[0], -1, out.shape[1])  # a view, in this layout
         axis = 1
     elif out.ndim == 4:  # (batch, channels, height, width) → (batch, channels, positions)

@@ -1,0 +1,220 @@
+"""A PyTorch network's capture checked against a plain forward pass, and its default layers against the rule.
+
+What ``benchmarks/zoo.py`` runs on every torchvision and timm architecture, and what a lab can run on its own
+module before trusting a count (:func:`prove`):
+
+- **(a) the rule**: the default layers exist, run once, in depth order; none is the classifier's output; none
+  is a conv or linear module's output that goes on, alone, into a batch norm or an activation (its units
+  are taken after them), nor a batch norm's output that goes on, alone, into an activation;
+- **(b) the values**: catsel's maxima equal ``amax`` of the same module's output in a plain forward pass with
+  one forward hook (no reduction in the hook, no early stop), to 1e-5 in float32, and the value at catsel's
+  position is that maximum;
+- **(c) receptive fields**: computed from the graph, measured by gradients, or none (a map a function made
+  from tokens), and which;
+- **(d) listed**: ``catsel.layers`` lists each default layer as a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .trace import ACTIVATIONS, AFTER, Op, elementwise, module_of, per_unit, unit_layer
+
+__all__ = ["Proof", "prove", "plain_maxima"]
+
+
+@dataclass
+class Proof:
+    """What :func:`prove` found for one network.
+
+    Attributes
+    ----------
+    layers : int
+        Default layers.
+    rule, values, fields, listed : list of str
+        The problems found by each check (empty: passed).
+    computed, measured, without : int
+        Map layers whose receptive field was computed, measured, or is not known.
+    worst : float
+        The largest relative difference between catsel's maxima and the plain forward pass's.
+    capture_s, plain_s : float
+        Seconds for catsel's capture of the batch and for a plain forward pass of it.
+    """
+
+    layers: int = 0
+    rule: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    fields: list = field(default_factory=list)
+    listed: list = field(default_factory=list)
+    computed: int = 0
+    measured: int = 0
+    without: int = 0
+    worst: float = 0.0
+    capture_s: float = float("nan")
+    plain_s: float = float("nan")
+
+    @property
+    def passed(self) -> bool:
+        """Whether all four checks passed."""
+        return not (self.rule or self.values or self.fields or self.listed)
+
+    def reason(self) -> str:
+        """The first problem, in one line ("" when it passed)."""
+        for kind in ("rule", "values", "fields", "listed"):
+            found = getattr(self, kind)
+            if found:
+                return f"({kind}) {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+        return ""
+
+
+def plain_maxima(network, images: np.ndarray) -> tuple[dict, float]:
+    """Each layer's per-unit maximum and the position of every maximum, from a plain forward pass with one
+    hook per module that keeps its whole output.
+
+    Parameters
+    ----------
+    network : TorchNetwork
+    images : ndarray of uint8, shape (batch, height, width, 3)
+
+    Returns
+    -------
+    outputs : dict of str to ndarray
+        Per layer, (batch, positions, units) float32 (or (batch, units) for a vector or a class token).
+    seconds : float
+        The forward pass alone, without hooks.
+    """
+    import time
+
+    import torch
+
+    modules = dict(network.module.named_modules())
+    kept: dict[str, object] = {}
+    hooks = [modules[module_of(name)].register_forward_hook(
+        lambda m, a, o, base=module_of(name): kept.__setitem__(base, o.detach().clone()))
+        for name in network.layers]
+    x = network.prepare(network.put(images))
+    try:
+        with torch.no_grad():
+            network.module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    with torch.no_grad():
+        start = time.perf_counter()
+        network.module(x)
+        seconds = time.perf_counter() - start
+    outputs = {}
+    for name in network.layers:
+        out = kept[module_of(name)]
+        if out.ndim == 3 and out.shape[1] == len(images) and out.shape[0] != len(images):
+            out = out.transpose(0, 1)  # sequence-first tokens
+        post = network.post(name)
+        out = (post(out) if post is not None else out).float().cpu().numpy()
+        if name.endswith("[class]"):
+            outputs[name] = out[:, 0]
+        elif out.ndim == 2:
+            outputs[name] = out
+        elif out.ndim == 4:
+            grid = out if network.channels_last(name) else np.moveaxis(out, 1, -1)
+            outputs[name] = grid.reshape(grid.shape[0], -1, grid.shape[-1])
+        else:
+            outputs[name] = out[:, sum(network.leading_tokens(name)):]
+    return outputs, seconds
+
+
+def _rule(network) -> list[str]:
+    """The default layers against the rule (check (a))."""
+    problems = []
+    first, calls = network._first, network._calls
+    nodes = sorted([*(c for c in calls if c.atom), *network._ops], key=lambda n: n.index)
+    order = [first[module_of(name)].index for name in network.layers]
+    if order != sorted(order):
+        problems.append("the layers are not in the order they run")
+    for name in network.layers:
+        call = first.get(module_of(name))
+        if call is None:
+            problems.append(f"{name} is no module of the network")
+            continue
+        if network._counts[call.name] != 1:
+            problems.append(f"{name} runs {network._counts[call.name]} times")
+        if call.output is network._output and call.shape is not None and len(call.shape) == 2:
+            problems.append(f"{name} is the classifier's output")
+        if AFTER in name or not call.atom:
+            continue
+        after = [n for n in nodes if n.index > call.index and any(t is call.output for t in n.inputs)]
+        if len(after) != 1:
+            continue
+        nxt = after[0]
+        goes_on = (nxt.activation if isinstance(nxt, Op)
+                   else per_unit(nxt.module) or (elementwise(nxt) and network._counts[nxt.name] == 1))
+        norm = per_unit(call.module) and not elementwise(call)
+        if goes_on and (unit_layer(call.module) or (norm and (isinstance(nxt, Op) or elementwise(nxt)))):
+            what = nxt.name if isinstance(nxt, Op) else f"{nxt.name} ({type(nxt.module).__name__})"
+            problems.append(f"{name} is taken before {what}, which alone follows it")
+    return problems
+
+
+def prove(network, images: np.ndarray, tolerance: float = 1e-5) -> Proof:
+    """Check a PyTorch network's default layers and capture (see the module's notes).
+
+    Parameters
+    ----------
+    network : TorchNetwork
+        As :func:`catsel.activation_model` returns it, with its default layers.
+    images : ndarray of uint8, shape (batch, height, width, 3)
+    tolerance : float, default 1e-5
+        Relative, against the largest absolute maximum of the layer.
+
+    Returns
+    -------
+    Proof
+    """
+    import time
+
+    from ..models import layers as list_layers
+
+    proof = Proof(layers=len(network.layers))
+    proof.rule = _rule(network)
+    start = time.perf_counter()
+    maxima, positions = network.predict(images)
+    proof.capture_s = time.perf_counter() - start
+    plain, proof.plain_s = plain_maxima(network, images)
+    for name in network.layers:
+        ref = plain[name]
+        got = maxima[name].astype(np.float64)
+        scale = max(float(np.abs(ref).max()), 1e-12)
+        if ref.ndim == 2:
+            diff = float(np.abs(got - ref).max()) / scale
+        else:
+            diff = float(np.abs(got - ref.max(axis=1)).max()) / scale
+            at = positions[name].astype(np.int64)
+            if at.min() < 0 or at.max() >= ref.shape[1]:
+                proof.values.append(f"{name}: a position outside its {ref.shape[1]} positions")
+                continue
+            picked = np.take_along_axis(ref, at[:, None, :], axis=1)[:, 0]
+            diff = max(diff, float(np.abs(picked - ref.max(axis=1)).max()) / scale)
+        proof.worst = max(proof.worst, diff)
+        if not diff <= tolerance:
+            proof.values.append(f"{name}: maxima differ from a plain forward pass by {diff:.2g} of its range")
+    for name in network.layers:
+        shape = network.map_shapes[name]
+        if shape is None or len(shape) != 2:
+            continue
+        found = network._field(name)
+        if found is None:
+            proof.without += 1
+        elif found.get("measured"):
+            proof.measured += 1
+        else:
+            proof.computed += 1
+    table = list_layers(network)
+    listed = set(table.loc[table["default"], "layer"])
+    proof.listed = [f"{name} is not listed as a default by catsel.layers" for name in network.layers
+                    if name not in listed]
+    return proof
+
+
+#: Functions the capture applies after a module (for the record of what (a) accepts).
+APPLIED = ACTIVATIONS
