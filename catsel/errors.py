@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError", "StoreError",
-           "BrainDataError"]
+__all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError",
+           "PixelScaleUnknownError", "StoreError", "BrainDataError"]
 
 
 class CatselError(Exception):
@@ -30,6 +30,11 @@ class ModelError(CatselError):
 
 class WeightsUnavailableError(ModelError):
     """ImageNet weights are neither in Keras' cache nor downloadable."""
+
+
+class PixelScaleUnknownError(ModelError):
+    """A network comes without an image converter and nobody said how its pixels were scaled (``--preprocess``).
+    Its layers can still be listed: the scale does not change them."""
 
 
 class StoreError(CatselError):

@@ -293,3 +293,50 @@ def test_a_clip_preset_gives_its_vision_tower_alone(tmp_path):
     maxima, _ = amodel.predict(images)
     for name, out in zip(amodel.layers, blocks):
         np.testing.assert_allclose(maxima[name], np.asarray(out)[:, 1:].max(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def _resnet_of(blocks, width=64):
+    return keras_hub.models.ResNetBackbone(input_conv_filters=[64], input_conv_kernel_sizes=[3],
+                                           stackwise_num_filters=[64, width], stackwise_num_blocks=blocks,
+                                           stackwise_num_strides=[1, 2], block_type="basic_block",
+                                           use_pre_activation=False, image_shape=(SIZE, SIZE, 3))
+
+
+def test_a_preset_without_an_image_converter_is_listed_without_a_pixel_scale(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    folder = tmp_path / "bare"
+    _resnet_of([1, 1]).save_to_preset(str(folder))
+    table = catsel.layers(f"hub:{folder}")
+    assert table["default"].sum() >= 4 and table.loc[table["default"], "layer"].iloc[0].startswith("conv1")
+    assert main(["layers", f"hub:{folder}"]) == 0
+    assert "stack1_block0" in capsys.readouterr().out
+    with pytest.raises(ModelError, match="--preprocess"):  # a capture still needs the scale
+        catsel.activation_model(f"hub:{folder}")
+
+
+def test_a_damaged_image_converter_is_named_as_damaged_not_absent(tmp_path):
+    _, _, folder = _preset(tmp_path, "vit")
+    (folder / "image_converter.json").write_text('{"class_name": "ViTImageConverter", "config": {"scale"')
+    with pytest.raises(ModelError, match=r"image_converter.json is damaged") as caught:
+        catsel.activation_model(f"hub:{folder}")
+    assert "--preprocess" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_preset_with_another_configurations_weights_is_refused_before_anything_is_captured(tmp_path):
+    import shutil
+
+    keras.utils.set_random_seed(0)
+    shallow, deep, wide = tmp_path / "shallow", tmp_path / "deep", tmp_path / "wide"
+    _resnet_of([1, 1]).save_to_preset(str(shallow))
+    _resnet_of([2, 1]).save_to_preset(str(deep))  # one block more, of the same widths
+    _resnet_of([1, 1], width=128).save_to_preset(str(wide))
+    keras_hub.layers.ResNetImageConverter(image_size=(SIZE, SIZE), scale=1 / 255).save_to_preset(str(shallow))
+    assert catsel.activation_model(f"hub:{shallow}").trained  # its own weights load
+    shutil.copy(deep / "model.weights.h5", shallow / "model.weights.h5")
+    with pytest.raises(ModelError, match=r"model.weights.h5 holds 40 arrays and the preset's configuration makes 30"
+                                         r"; it belongs to another configuration"):
+        catsel.activation_model(f"hub:{shallow}")
+    shutil.copy(wide / "model.weights.h5", shallow / "model.weights.h5")
+    with pytest.raises(ModelError, match=r"arrays of shapes the preset's configuration does not make"):
+        catsel.activation_model(f"hub:{shallow}")
+    assert catsel.activation_model(f"hub:{shallow}", "none").layers  # its configuration alone still builds

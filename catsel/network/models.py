@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import ModelError
+from ..errors import ModelError, PixelScaleUnknownError
 from ..options import is_saved_model
 from ..paths import file_digest
 from .hub import is_hub, preset_digest
@@ -129,7 +129,12 @@ def layers(model: Any = "vgg16", *, weights: str | None = None, image_size=None)
         captured from by default), ``receptive field`` (pixels, "whole image"
         or empty) and ``step``; a PyTorch module's also ``calls``.
     """
-    network = model if isinstance(model, Network) else activation_model(model, weights, image_size=image_size)
+    if isinstance(model, Network):
+        return model.all_layers()
+    try:
+        network = activation_model(model, weights, image_size=image_size)
+    except PixelScaleUnknownError:  # the pixels' scale does not change the layers: listed as given
+        network = activation_model(model, weights, image_size=image_size, preprocess="raw")
     return network.all_layers()
 
 

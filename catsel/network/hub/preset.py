@@ -26,7 +26,7 @@ from ..online import reachable
 from ..pixels import converter_mode
 from . import HUB, preset_digest
 
-__all__ = ["hub_network", "HubNetwork", "load_hub", "hub_cache_dirs"]
+__all__ = ["hub_network", "HubNetwork", "load_hub", "hub_cache_dirs", "check_weights_file"]
 
 
 _INSTALL = ("pip install 'catsel[hub]' (keras-hub with its text dependencies), or for images only "
@@ -189,8 +189,14 @@ def load_hub(model: str, weights, seed: int = 0) -> HubNetwork:
     trained = weights is not None
     if not trained:
         keras.utils.set_random_seed(seed)
+    weights_file = Path(folder) / "model.weights.h5" if folder else None
+    checked = trained and weights_file is not None and weights_file.is_file()
     try:
-        backbone = keras_hub.models.Backbone.from_preset(where, load_weights=trained)
+        # a folder's single weights file is checked against the configuration before it is loaded (below)
+        backbone = keras_hub.models.Backbone.from_preset(where, load_weights=trained and not checked)
+        if checked:
+            check_weights_file(weights_file, backbone, f"hub:{preset}")
+            backbone.load_weights(str(weights_file))
     except ModelError:
         raise
     except Exception as exc:  # kagglehub, huggingface_hub and keras-hub raise their own kinds: one line each
@@ -222,12 +228,71 @@ def _converter(keras_hub, where: str):
     finds none for a vision tower saved alone); else as keras-hub would find it."""
     from keras_hub.src.utils.preset_utils import IMAGE_CONVERTER_CONFIG_FILE, check_file_exists, get_preset_loader
 
+    folder = Path(where)
+    if folder.is_dir() and (folder / IMAGE_CONVERTER_CONFIG_FILE).exists():
+        # the preset says it has one: a file that cannot be read is damaged, not absent
+        try:
+            return get_preset_loader(where).load_image_converter(keras_hub.layers.ImageConverter)
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:160]
+            raise ModelError(f"{folder / IMAGE_CONVERTER_CONFIG_FILE} is damaged: keras-hub cannot read it "
+                             f"({type(exc).__name__}: {text}); restore it from the preset (save_to_preset writes "
+                             "it), or delete it and give the network's preprocessing with --preprocess") from None
     try:
         if check_file_exists(where, IMAGE_CONVERTER_CONFIG_FILE):
             return get_preset_loader(where).load_image_converter(keras_hub.layers.ImageConverter)
         return keras_hub.layers.ImageConverter.from_preset(where)
     except Exception:  # no converter of any kind: the caller asks for --preprocess
         return None
+
+
+def check_weights_file(path: Path, network: keras.Model, source: str) -> None:
+    """Refuse a Keras weights file that does not belong to ``network``'s configuration, before it is loaded.
+
+    Keras reads a ``.weights.h5`` layer by layer in the order the layers were made (``layers/conv2d``,
+    ``layers/conv2d_1``, ...), so the file of a deeper network of the same widths would load without a word,
+    its first blocks in place of these. The file must hold exactly the arrays the configuration makes: as many,
+    of the same shapes.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.weights.h5`` file.
+    network : keras.Model
+        Built from the configuration, without weights.
+    source : str
+        How the user named it, for the message.
+
+    Raises
+    ------
+    ModelError
+        One line naming the file, what it holds against what the configuration makes, and the fix.
+    """
+    from collections import Counter
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            held: list[tuple] = []
+            f.visititems(lambda name, obj: held.append(tuple(obj.shape))
+                         if isinstance(obj, h5py.Dataset) and "/vars/" in f"/{name}" else None)
+    except OSError as exc:
+        raise ModelError(f"{path} is damaged: h5py cannot read it ({' '.join(str(exc).split())[:120]}); "
+                         "restore the preset's weights file") from None
+    made = [tuple(int(d) for d in v.shape) for v in network.weights]
+    if Counter(held) == Counter(made):
+        return
+    fix = ("it belongs to another configuration (another depth or width): put the config.json saved with it "
+           "beside it, or this configuration's own weights file")
+    if len(held) != len(made):
+        raise ModelError(f"{source}: {path.name} holds {len(held)} arrays and the preset's configuration makes "
+                         f"{len(made)}; {fix}")
+    extra = sorted((Counter(held) - Counter(made)).items())[:2]
+    missing = sorted((Counter(made) - Counter(held)).items())[:2]
+    raise ModelError(f"{source}: {path.name} holds arrays of shapes the preset's configuration does not make "
+                     f"({', '.join(f'{n} of {s}' for s, n in extra)} in the file; "
+                     f"{', '.join(f'{n} of {s}' for s, n in missing)} in the configuration); {fix}")
 
 
 def hub_network(model: str, weights="auto", layers=None, **options):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import keras
 import numpy as np
 
-from ...errors import CatselError, ModelError, WeightsUnavailableError
+from ...errors import CatselError, ModelError, PixelScaleUnknownError, WeightsUnavailableError
 from ...options import (PRECISIONS, check_choice, check_preprocess, check_weights, converter_values, hw, image_shape,
                         is_saved_model)
 from ...paths import file_digest
@@ -621,7 +621,7 @@ def keras_network(
             built = _network(model, weights, layers, image_size, seed)
         network = built.network
         if built.preprocess is None and preprocess is None:
-            raise ModelError(f"{built.source} comes without an image converter, so catsel cannot know how its "
+            raise PixelScaleUnknownError(f"{built.source} comes without an image converter, so catsel cannot know how its "
                              "pixels were scaled in training: give its preprocessing (--preprocess tf, torch, caffe "
                              "or raw)")
         image_size, channels = fitted_input(network, built.source, image_size or built.image_size)
