@@ -157,7 +157,8 @@ NETWORK_FACE = {"catsel.network", "catsel.network.interface", "catsel.network.mo
 #: Keras: its device names and gradient step live in ``keras/backends.py``, and only there).
 SOURCES = {"catsel.network.keras": {"keras", "tensorflow", "jax"},
            "catsel.network.hub": {"keras", "keras_hub"},
-           "catsel.network.torch": {"torch", "torchvision", "timm"}}
+           "catsel.network.torch": {"torch", "torchvision", "timm"},
+           "catsel.network.code": set()}  # a lab's file runs on what it imports; catsel's code imports none
 KERAS_ON_TORCH = "catsel.network.keras.backends"
 
 

@@ -83,6 +83,10 @@ def _on_keras(args) -> bool:
         return True
 
 
+_CODE_HELP = ("for a run captured from a lab's code: that code named again (FILE.py:FACTORY); catsel runs no "
+              "code a record names, and checks the file's bytes against the capture's")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from ..study.declared import GROUPS, add_options
@@ -115,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
+    vis.add_argument("--model", metavar="FILE.py:FACTORY", help=_CODE_HELP)
     _verbose(vis)
 
     report = sub.add_parser("report", help="write a finished run as one self-contained HTML file",
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesion.add_argument("--mode", choices=("zero", "mean"), default="zero",
                         help="silence to zero, or to each unit's mean map over the training images")
     lesion.add_argument("--out", help="folder for lesion.csv and lesion.png (default: RUN_DIR/lesion-CATEGORY)")
+    lesion.add_argument("--model", metavar="FILE.py:FACTORY", help=_CODE_HELP)
     _verbose(lesion)
 
     course = sub.add_parser("course", help="the course notebook for a class: the students' copy",
@@ -431,7 +437,7 @@ def cmd_visualize(args) -> int:
                           "name a .png, .pdf or .svg file")
     run_dir = Path(args.run_dir)
     acts = load_activations(run_dir, data_dir=args.data)
-    amodel = from_store(acts)
+    amodel = from_store(acts, _code(args.model))
     if args.category is not None:
         settings = run_settings(run_dir) or RunRecord()
         threshold = args.threshold if args.threshold is not None else settings.get("threshold", THRESHOLD)
@@ -595,6 +601,17 @@ def _unknown(parser, command: str, extra: list) -> None:
     sub.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
+def _code(model):
+    """``--model`` of a command on a run folder: only FILE.py:FACTORY, the code the run was captured from."""
+    from ..errors import CatselError
+    from ..network.models import is_code
+
+    if model is not None and not is_code(model):
+        raise CatselError(f"--model {model}: a run folder rebuilds its own network; --model names only the code a "
+                          "run was captured from, FILE.py:FACTORY")
+    return model
+
+
 def cmd_lesion(args) -> int:
     from ..study.lesions import lesion, write_lesion
     from ..paths import inside, not_a_link, plain_name
@@ -605,7 +622,7 @@ def cmd_lesion(args) -> int:
     out = (not_a_link(args.out, what="the lesion's folder") if args.out
            else inside(args.run_dir, f"lesion-{name}", what="lesion's folder"))
     table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
-                   repeats=args.repeats, mode=args.mode, progress=True)
+                   repeats=args.repeats, mode=args.mode, progress=True, model=_code(args.model))
     csv, png = write_lesion(table, out)
     own = table.set_index("scored_category").loc[args.category]
     print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average "

@@ -608,7 +608,7 @@ def read_brain(folder, store_key: str | None = None, rule: dict | None = None) -
         return None
     try:
         record = json.loads(record_file.read_text(encoding="utf-8"))
-        table = pd.read_csv(table_file)
+        table = pd.read_csv(table_file, dtype={"layer": str})  # a layer "1" stays a name
     except (ValueError, OSError, pd.errors.ParserError):
         return None
     if not isinstance(record, dict) or (store_key is not None and record.get("store_key") != store_key) or \

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..errors import ModelError, PixelScaleUnknownError
 from ..options import is_saved_model
 from ..paths import file_digest
+from .code import is_code
 from .hub import is_hub, preset_digest
 from .interface import Network
 from .sources import open_network
@@ -158,15 +159,20 @@ def untrained_control(amodel: Network, seed: int = 0) -> Network:
     return amodel.untrained(seed)
 
 
-def from_store(acts) -> Network:
-    """Rebuild the network an activations store was captured with (for pictures of its filters).
+def from_store(acts, model=None) -> Network:
+    """Rebuild the network an activations store was captured with (for pictures of its filters, lesions).
 
     Uses the recipe recorded in the store (model, weights, seed, size,
     preprocessing) and checks the rebuilt weights against the store's digest.
+    A network built by a lab's code (``FILE.py:FACTORY``) is rebuilt only from
+    the code the user names again (``model``), and only when its bytes are
+    those captured: catsel runs no code because a record names it.
 
     Parameters
     ----------
     acts : Activations
+    model : str, optional
+        ``"FILE.py:FACTORY"`` again, for a store captured from one.
 
     Returns
     -------
@@ -175,19 +181,35 @@ def from_store(acts) -> Network:
     Raises
     ------
     ModelError
-        When the store was captured from a model held in memory, or the rebuilt
-        weights differ from the captured ones.
+        When the store was captured from a model held in memory, from code not
+        named again (or named with other bytes), or the rebuilt weights differ
+        from the captured ones.
     """
+    from .code import split_code
+
     meta = acts.meta
     recipe = meta.rebuild
     if not recipe:
-        raise ModelError("this store was captured from a model held in memory; pass that model instead")
-    _check_recipe_files(recipe, acts.path)
-    amodel = activation_model(recipe["model"], recipe["weights"], list(acts.layers), image_size=meta.image_size,
+        raise ModelError(f"{acts.path} was captured from a network held in memory in Python: pass that network "
+                         "(model=...), or capture from the command line with --model FILE.py:FACTORY (a function "
+                         "that builds it), which lesion and visualize can then rebuild")
+    if is_code(recipe.get("model")):
+        if model is None:
+            raise ModelError(f"{acts.path} was captured from the code {recipe['model']}; catsel runs no code a record "
+                             f"names: name it again, --model {recipe['model']} (model=...)")
+        file = Path(split_code(model)[0]).expanduser()
+        if not file.is_file() or file_digest(file) != recipe.get("sha256"):
+            raise ModelError(f"{file} is not the code {acts.path} was captured with (its bytes differ, or it is "
+                             f"gone: captured from {recipe['model']}); name that file, or capture again")
+        name = model
+    else:
+        _check_recipe_files(recipe, acts.path)
+        name = recipe["model"]
+    amodel = activation_model(name, recipe["weights"], list(acts.layers), image_size=meta.image_size,
                               preprocess=meta.preprocess, seed=recipe["seed"], precision=meta.precision)
     if amodel.digest() != meta.network_digest:
         raise ModelError(
-            f"the network rebuilt from {recipe['model']} ({amodel.weights_label}) is not the one captured in {acts.path}: "
+            f"the network rebuilt from {name} ({amodel.weights_label}) is not the one captured in {acts.path}: "
             "its weights changed since; capture again, or restore the weights file"
         )
     return amodel

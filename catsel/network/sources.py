@@ -8,6 +8,7 @@ order after any registered by a lab:
 ====================  =============================================================  ==========================
 source                opens                                                          its package
 ====================  =============================================================  ==========================
+``code``              ``FILE.py:FACTORY``: what a function in the lab's file returns   :mod:`catsel.network.code`
 ``hub``               ``hub:PRESET``, ``hub:kaggle://...``, ``hub:FOLDER``             :mod:`catsel.network.hub`
 ``pytorch``           ``torchvision:NAME``, ``timm:NAME``, a ``torch.nn.Module``       :mod:`catsel.network.torch`
 ``keras``             a ``keras.Model``, a saved ``.keras``/``.h5`` file, an           :mod:`catsel.network.keras`
@@ -86,7 +87,7 @@ class Source:
 
 
 #: catsel's own sources, by the package that declares each (its ``SOURCE``), in the order they are asked.
-_BUILT_IN = ("catsel.network.hub", "catsel.network.torch", "catsel.network.keras")
+_BUILT_IN = ("catsel.network.code", "catsel.network.hub", "catsel.network.torch", "catsel.network.keras")
 
 _LABS: dict[str, Source] = {}
 _ENTRY_POINTS_READ: list[bool] = []
@@ -208,6 +209,8 @@ def source_of(model) -> Source:
 
 def _is_unknown_prefix(model) -> bool:
     if not isinstance(model, str):
+        return False
+    if any(s.opens(model) for s in _built_in() if s.name == "code"):  # FILE.py:FACTORY, not a prefix
         return False
     found = _PREFIX.match(model)
     return found is not None and found.group(1) not in _taken_prefixes()

@@ -164,8 +164,10 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
             raise CatselError(f"no captured layer {name!r}; captured: {', '.join(acts.layers)}")
     if acts.layers.index(readout) <= acts.layers.index(layer):
         raise CatselError(f"the read-out layer {readout} must come after the lesioned layer {layer}")
-    if model is None:
-        amodel = from_store(acts)
+    from ..network.models import is_code
+
+    if model is None or is_code(model):
+        amodel = from_store(acts, model)
     elif not isinstance(model, Network):  # a framework's model in memory
         amodel = activation_model(model, layers=list(acts.layers), image_size=acts.meta.image_size,
                                   preprocess=acts.meta.preprocess)

@@ -513,7 +513,8 @@ def load_run(out: str | os.PathLike, *, data_dir: str | os.PathLike | None = Non
     frames = []
     for name in (written[0], "layer_summary.csv"):
         frame = (pd.read_parquet(io.BytesIO(contents[name])) if name.endswith(".parquet")
-                 else pd.read_csv(io.BytesIO(contents[name])))
+                 else pd.read_csv(io.BytesIO(contents[name]), dtype={"layer": str, "category": str}))
+        # (names are text: a PyTorch Sequential's layer "1", a category folder "2019", never read as numbers)
         frame = frame.rename(columns={"filter": "unit"})  # a table written before the column was renamed
         frame["layer"] = pd.Categorical(frame["layer"], categories=list(acts.layers), ordered=True)
         frame["category"] = pd.Categorical(frame["category"], categories=list(acts.categories), ordered=True)
