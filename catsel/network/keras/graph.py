@@ -29,7 +29,8 @@ import keras
 
 from ...errors import ModelError
 
-__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "is_block", "CONV_TYPES",
+__all__ = ["Graph", "Node", "graph_of", "default_layers", "passes_on", "defaults_note", "is_block", "is_conv_block",
+           "CONV_TYPES",
            "PER_UNIT", "MERGES", "UNFOLDED"]
 
 #: The layers whose units are filters over a map (or units of a vector).
@@ -443,9 +444,36 @@ def is_block(node: Node) -> bool:
                for sub in layer._flatten_layers(include_self=False, recursive=True))
 
 
+def is_conv_block(node: Node) -> bool:
+    """Whether a node is a block of convs in one layer of its own (keras-hub's ``InvertedResidualBlock``): a
+    layer that is no Keras layer type nor a model, holds conv layers, and gives one map.
+
+    Its units are the channels of its output, what the block passes on, as a transformer block's; the convs
+    inside it are not nodes of the graph.
+
+    Parameters
+    ----------
+    node : Node
+
+    Returns
+    -------
+    bool
+    """
+    layer = node.layer
+    if node.model or not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
+        return False
+    if type(layer).__module__.startswith("keras."):  # one of Keras' own layers: a node as it is
+        return False
+    out = _single(node.output)
+    if isinstance(out, (list, tuple)) or len(out.shape) != 4:
+        return False
+    return any(isinstance(sub, CONV_TYPES) for sub in layer._flatten_layers(include_self=False, recursive=True))
+
+
 def default_layers(network: "keras.Model | Graph") -> list[str]:
     """The units captured by default: every conv layer's and every dense layer's but the classifier's, and
-    every transformer block's output (:func:`is_block`).
+    every transformer block's output (:func:`is_block`) and every block of convs held in one layer
+    (:func:`is_conv_block`).
 
     Layers inside nested models count like the others. Each is taken as
     what the network passes on (:func:`passes_on`): after the normalisation
@@ -474,7 +502,7 @@ def default_layers(network: "keras.Model | Graph") -> list[str]:
 
     names = [n.name for n in nodes if isinstance(n.layer, CONV_TYPES)
              or (isinstance(n.layer, keras.layers.Dense) and not classifier(n))]
-    blocks = [n.name for n in nodes if is_block(n)]
+    blocks = [n.name for n in nodes if is_block(n) or is_conv_block(n)]
     if not names and not blocks and dense:
         names = [n.name for n in dense]
     chosen = [passes_on(graph, n) for n in names]

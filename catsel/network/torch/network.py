@@ -32,7 +32,7 @@ from ...options import hw, image_shape
 from ..interface import as_stored, network_record, rows_per_pass
 from ..tokens import CLASS_TOKEN
 from . import is_torch_name
-from .trace import (AFTER, channels_last, default_modules, is_block, leading_tokens, module_of, per_unit,
+from .trace import (AFTER, batched, channels_last, default_modules, is_block, leading_tokens, module_of, per_unit,
                     post_function, preprocess_torch, reduce_output, sequence_first, trace)
 
 __all__ = ["without_triton", "import_or_say", "TorchNetwork"]
@@ -147,6 +147,8 @@ class TorchNetwork:
                 lead = leading_tokens(self.module, shape)
                 self.units[name], self._lead[name] = int(shape[-1]), lead
                 self.map_shapes[name] = (int(shape[1]) - sum(lead),)
+                if int(shape[1]) <= sum(lead):  # the class token alone (CaiT's class-attention blocks): a vector
+                    self._lead[name], self.map_shapes[name] = (0, 0), None
             else:
                 self.units[name], self.map_shapes[name], self._lead[name] = int(shape[-1]), None, (0, 0)
         self._plan = self._packing()
@@ -222,6 +224,10 @@ class TorchNetwork:
             base = module_of(name)
             if base not in self._first:
                 unknown.append(name)
+            elif not batched(self._first[base].shape):
+                raise ModelError(f"{name}: its output does not hold one row per image (on one image it is "
+                                 f"{tuple(self._first[base].shape)}: windows or pieces of the image, folded into the "
+                                 "batch); capture the module that gives the image's tokens or map back (its block)")
             elif self._counts[base] != 1:
                 repeated.append(f"{name} (runs {self._counts[base]} times in one forward pass)")
             elif self._first[base].shape is None or len(self._first[base].shape) not in (2, 3, 4):

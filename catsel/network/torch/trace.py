@@ -18,7 +18,7 @@ from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 from ..tokens import CLASS_TOKEN
 
 __all__ = ["Call", "Op", "ACTIVATIONS", "AFTER", "activation_function", "is_atom", "logits_of", "trace", "per_unit",
-           "unit_layer", "sequence_first", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
+           "unit_layer", "sequence_first", "batched", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
            "module_of", "post_function",
            "leading_tokens", "reduce_output", "preprocess_torch", "CLASS_TOKEN"]
 
@@ -226,12 +226,18 @@ def sequence_first(shape) -> bool:
     return len(shape) == 3 and shape[0] != 1 and shape[1] == 1
 
 
+def batched(shape) -> bool:
+    """Whether an output of the dry run (one image) holds one row per image: batch first, (1, ...), or
+    sequence-first tokens; not windows of the image (windows, tokens, channels) or any other folding."""
+    return shape is not None and len(shape) >= 1 and (shape[0] == 1 or sequence_first(shape))
+
+
 def is_block(call: Call) -> bool:
     """A transformer block: a module holding an attention module, whose output is tokens (batch, tokens,
     channels) or a grid of them (batch, height, width, channels; Swin's windows)."""
     import torch.nn as nn
 
-    if call.atom or call.shape is None or len(call.shape) not in (3, 4):
+    if call.atom or call.shape is None or len(call.shape) not in (3, 4) or not batched(call.shape):
         return False
     if len(call.shape) == 4 and not norms_last(call):
         return False
@@ -380,7 +386,7 @@ def default_modules(calls: list[Call], counts: dict[str, int], output, ops: list
             end = named.name
         taken[call.name] = end
     chosen = {end for name, end in taken.items() if name not in classifier}
-    chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and first[module_of(name)].shape is not None}
+    chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and batched(first[module_of(name)].shape)}
     order = {c.name: c.index for c in first.values()}
     kept, seen = [], []
     for name in sorted(chosen, key=lambda n: order[module_of(n)]):  # one tensor, one layer: the innermost module
@@ -394,8 +400,8 @@ def default_modules(calls: list[Call], counts: dict[str, int], output, ops: list
 def elementwise(call: Call) -> bool:
     """Whether a module call is an elementwise function of one tensor: an activation module catsel knows, or a
     module without parameters (a lab's ``Swish``, ``Identity``, ``Dropout``) whose output keeps its input's
-    shape and changes at one element only when that element of its input changes (tried on the dry run's
-    tensor)."""
+    shape and changes at one element only when that element of its input changes (tried on a random tensor of
+    its input's shape)."""
     import torch
     import torch.nn as nn
 
@@ -408,30 +414,32 @@ def elementwise(call: Call) -> bool:
     if tuple(x.shape) != call.shape or not x.is_floating_point() or x.numel() < 2:
         return False
     try:
-        with torch.no_grad():
-            before = module(x.detach().clone())
-            poked = x.detach().clone()
-            at = poked.numel() // 2 + 1
-            poked.view(-1)[at] += 1.0
+        with torch.no_grad():  # on a random tensor of the input's shape: the dry run's image is blank
+            poked = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device, x.dtype)
+            before = module(poked.clone())
+            flat = poked.view(-1)
+            at = flat.numel() // 2 + 1
+            flat[at] += 1.0
             after = module(poked)
     except Exception:  # not callable on one tensor alone: not elementwise
         return False
     if not isinstance(after, torch.Tensor) or after.shape != before.shape:
         return False
-    changed = (after != before).view(-1)
+    changed = (after != before).reshape(-1)
     return bool(changed.sum() <= 1) and not bool(changed[:at].any() or changed[at + 1:].any())
 
 
 def identity(call: Call) -> bool:
     """Whether a module without parameters gives back its input's values (a dropout in eval, ``nn.Identity``),
-    tried on a copy of the dry run's tensor (an in-place activation returns its input, changed)."""
+    tried on a random tensor of its input's shape (an in-place activation returns its input, changed)."""
     import torch
 
-    if len(call.inputs) != 1 or any(True for _ in call.module.parameters()):
+    if len(call.inputs) != 1 or any(True for _ in call.module.parameters()) or not call.inputs[0].is_floating_point():
         return False
-    x = call.inputs[0].detach().clone()
+    shape, like = call.inputs[0].shape, call.inputs[0]
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(like.device, like.dtype) * 3
     try:
-        with torch.no_grad():
+        with torch.no_grad():  # on a random tensor of the input's shape: the dry run's image is blank
             out = call.module(x.clone())
     except Exception:
         return False
@@ -566,6 +574,8 @@ def reduce_output(out, name: str, lead: tuple[int, int], map_shape, arrays, last
         return {"maxima": out[:, 0]}
     if out.ndim == 2:
         return {"maxima": out}
+    if out.ndim == 3 and map_shape is None:  # tokens that are the class token alone: a vector
+        return {"maxima": out[:, 0]}
     if out.ndim == 4 and last:  # (batch, height, width, channels) → (batch, positions, channels)
         flat = out.reshape(out.shape[0], -1, out.shape[3])
         axis = 1
