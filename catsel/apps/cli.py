@@ -613,7 +613,7 @@ def _code(model):
 
 
 def cmd_lesion(args) -> int:
-    from ..study.lesions import lesion, write_lesion
+    from ..study.lesions import lesion, lesion_sentences, write_lesion
     from ..paths import inside, not_a_link, plain_name
 
     name = args.category if plain_name(args.category) and "/" not in args.category else "category"
@@ -624,13 +624,8 @@ def cmd_lesion(args) -> int:
     table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
                    repeats=args.repeats, mode=args.mode, progress=True, model=_code(args.model))
     csv, png = write_lesion(table, out)
-    own = table.set_index("scored_category").loc[args.category]
-    print(f"Lesion of {own['n_lesioned_mean']:.1f} {args.category}-selective units of {own['layer']} on average "
-          f"over the folds ({args.mode}), read out at {own['readout_layer']}: {args.category} accuracy "
-          f"{own['accuracy_intact']:.0%} drops by "
-          f"{own['drop_selected']:.0%}; random units of the same number: {own['drop_random_mean']:.0%} (95th pct. "
-          f"{own['drop_random_high']:.0%}, p = {own['p_value']:.2f}); the least selective: "
-          f"{own['drop_least_selective']:.0%}")
+    for line in lesion_sentences(table):
+        print(line)
     print(f"Wrote {csv} and {png}")
     return 0
 

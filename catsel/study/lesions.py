@@ -15,12 +15,19 @@ the causal question the field now asks (Prince, Alvarez & Konkle 2024):
    images run on from that layer to the read-out's layer; the read-out's
    accuracy per category is compared with the intact one;
 3. controls of the same size in the same layer: ``repeats`` draws of random
-   units (never the chosen ones) and the least selective units for the
-   category. ``p_value`` is the share of random draws whose drop is at least
-   the chosen units' drop.
+   units from the whole layer (the chosen units may be among them, as in
+   Prince et al. 2024's controls; a set of as many units none of them chosen
+   cannot be drawn where the chosen are more than half the layer) and the
+   least selective units for the category. ``p_value`` is
+   (1 + the draws whose drop is at least the chosen units' drop) /
+   (draws + 1), never below 1 / (draws + 1).
 
-The category-specific deficit is the drop on the category itself, beside
-the drops on the other categories and the controls' drops.
+The category-specific deficit is the drop on the category itself, beside the
+drops on the other categories: the lesion is **specific** when the lesioned
+category's drop is larger than every other category's (``specificity``, the
+difference, and ``specific``); a lesion that drops another category more is
+damage to the layer, not a deficit of the category, and the printout says so.
+The least selective units' lesion is judged the same way.
 """
 
 from __future__ import annotations
@@ -42,16 +49,20 @@ from ..selecting.tables import Counting
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["lesion", "LesionDisplay", "plot_lesion", "write_lesion", "LESION_COLUMNS", "BATCH_BYTES"]
+__all__ = ["lesion", "lesion_sentences", "LesionDisplay", "plot_lesion", "write_lesion", "LESION_COLUMNS",
+           "RANDOM_FROM", "BATCH_BYTES"]
 
 #: The random draws of a fold go through the network together, as many as fit in this many bytes of maps.
 BATCH_BYTES = 256 * 2**20
 
 #: The columns of ``lesion.csv``, one row per lesioned category × scored category × layer.
 LESION_COLUMNS = ["lesioned_category", "scored_category", "layer", "readout_layer", "mode",
-                  "n_lesioned_mean",
+                  "n_lesioned_mean", "n_layer_units", "random_from",
                   "accuracy_intact", "drop_selected", "drop_random_mean", "drop_random_high", "drop_least_selective",
-                  "p_value"]
+                  "p_value", "specificity", "specific", "specificity_least", "specific_least"]
+
+#: Where the random control's units are drawn from (the ``random_from`` column).
+RANDOM_FROM = "the whole layer"
 
 
 def _choose(a_train: np.ndarray, labels: np.ndarray, n_cat: int, category: int, units: str, threshold: float,
@@ -116,7 +127,8 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     -------
     DataFrame
         The columns of :data:`LESION_COLUMNS`, one row per scored category;
-        its attrs hold the chosen units per fold (``chosen``).
+        its attrs hold the chosen units per fold (``chosen``) and the random
+        control's sets per fold (``random_sets``).
     """
     from sklearn.linear_model import RidgeClassifier
     from sklearn.model_selection import StratifiedKFold
@@ -173,6 +185,16 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
                                   preprocess=acts.meta.preprocess)
     else:
         amodel = model
+    whole = _choose(np.asarray(acts[layer], dtype=np.float64), np.asarray(acts.labels), len(acts.categories),
+                    acts.categories.index(category), units, threshold, index)[0]
+    n_units = int(np.asarray(acts[layer]).shape[1])
+    if 2 * len(whole) > n_units:  # before the passes: such a lesion may be damage to the layer itself
+        import warnings
+
+        warnings.warn(f"{len(whole)} of the {n_units} units of {layer} are {category}-selective (more than half): "
+                      f"silencing them may damage the layer for every category; the random control is drawn from "
+                      f"the whole layer, and the specificity verdict says whether {category} drops most",
+                      stacklevel=2)
     maps_of, readout_of = amodel.cut_at(layer, readout, batch_size=batch_size)
 
     images = np.stack([acts.image(i) for i in range(len(acts))])  # decoded once, reused by every pass
@@ -190,7 +212,7 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     predictions = {"intact": np.empty(len(labels), dtype=int), "selected": np.empty(len(labels), dtype=int),
                    "least": np.empty(len(labels), dtype=int)}
     drawn = np.empty((repeats, len(labels)), dtype=int)
-    chosen_per_fold = []
+    chosen_per_fold, random_sets = [], []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(images, labels):
         chosen, margin = _choose(a[train], labels[train], n_cat, c, units, threshold, index)
         chosen_per_fold.append(chosen)
@@ -209,9 +231,10 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         least = np.argsort(margin, kind="stable")[:k]
         predictions["least"][test] = lesioned(least) if k else predictions["intact"][test]
         bar.update(2)
-        others = np.setdiff1d(np.arange(a.shape[1]), chosen)
-        picks = [rng.choice(others, size=min(k, len(others)), replace=False) if k else np.zeros(0, dtype=int)
+        # the control: as many units as the lesion, drawn from the whole layer (the chosen may be among them)
+        picks = [rng.choice(a.shape[1], size=k, replace=False) if k else np.zeros(0, dtype=int)
                  for _ in range(repeats)]
+        random_sets.append([pick.tolist() for pick in picks])
         if not k:
             drawn[:, test] = predictions["intact"][test]
             bar.update(repeats)
@@ -238,18 +261,76 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         base = accuracy(predictions["intact"], d)
         drop = base - accuracy(predictions["selected"], d)
         random_drops = np.array([base - accuracy(drawn[r], d) for r in range(repeats)])
+        reached = int(np.sum(random_drops >= drop - 1e-12))
         rows.append({"lesioned_category": category, "scored_category": scored, "layer": layer,
                      "readout_layer": readout, "mode": mode,
                      "n_lesioned_mean": float(np.mean([len(ch) for ch in chosen_per_fold])),
+                     "n_layer_units": int(a.shape[1]), "random_from": RANDOM_FROM,
                      "accuracy_intact": base, "drop_selected": drop,
                      "drop_random_mean": float(random_drops.mean()) if repeats else np.nan,
                      "drop_random_high": float(np.quantile(random_drops, 0.95)) if repeats else np.nan,
                      "drop_least_selective": base - accuracy(predictions["least"], d),
-                     "p_value": float(np.mean(random_drops >= drop - 1e-12)) if repeats else np.nan})
-    table = pd.DataFrame(rows, columns=LESION_COLUMNS)
+                     # a draw as extreme as the lesion's own counts it: never below 1 / (draws + 1)
+                     "p_value": (1 + reached) / (repeats + 1) if repeats else np.nan})
+    table = pd.DataFrame(rows)
+    for column, suffix in (("drop_selected", ""), ("drop_least_selective", "_least")):
+        own = float(table.loc[table["scored_category"] == category, column].iloc[0])
+        others = table.loc[table["scored_category"] != category, column]
+        margin = own - float(others.max()) if len(others) else np.nan
+        table[f"specificity{suffix}"] = margin
+        table[f"specific{suffix}"] = bool(margin > 0) if len(others) else False
+    table = table[LESION_COLUMNS]
     table.attrs["chosen"] = [ch.tolist() for ch in chosen_per_fold]
+    table.attrs["random_sets"] = random_sets
     return Counting(index=index, threshold=threshold, n_images=len(acts), model_label=acts.model_label,
                     trained=acts.meta.trained if acts.meta is not None else None).on(table)
+
+
+def lesion_sentences(table: pd.DataFrame) -> list[str]:
+    """What a lesion found, in sentences: the drop, whether it is specific to the category, the random control
+    and the least selective units, each with the same wording.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`lesion` (one lesioned category).
+
+    Returns
+    -------
+    list of str
+    """
+    category = str(table["lesioned_category"].iloc[0])
+    rows = table.set_index("scored_category")
+    own = rows.loc[category]
+    k, n = own["n_lesioned_mean"], int(own["n_layer_units"])
+
+    def verdict(column: str, specific: bool, who: str) -> str:
+        others = rows.drop(index=category)[column]
+        if others.empty:
+            return ""
+        worst = str(others.idxmax())
+        if specific:
+            return (f"specific: {category} drops more than any other category ({worst}, next, drops "
+                    f"{others.max():.0%})")
+        return (f"not specific: {worst} drops {others.max():.0%}, against {category}'s {own[column]:.0%}: "
+                f"{who} damages what the layer gives other categories too, not {category} alone")
+
+    lines = [f"Lesion of {k:.1f} {category}-selective units of {own['layer']} (of its {n}) on average over the folds "
+             f"({own['mode']}), read out at {own['readout_layer']}: {category} accuracy {own['accuracy_intact']:.0%} "
+             f"drops by {own['drop_selected']:.0%}; "
+             + verdict("drop_selected", bool(own["specific"]), "the lesion") + "."]
+    draws = ""
+    if np.isfinite(own["p_value"]):
+        draws = f" (p = {own['p_value']:.2f}, the share of draws reaching it, at least 1/(draws + 1))"
+    overlap = " (the selected units may be among them)"
+    if 2 * k > n:
+        overlap = (f" (the selected units may be among them: a set of {k:.0f} units none of them selected cannot be "
+                   f"drawn from the {n - k:.0f} left)")
+    lines.append(f"Random sets of as many units from {own['random_from']}{overlap}: {category} drops "
+                 f"{own['drop_random_mean']:.0%} on average (95th percentile {own['drop_random_high']:.0%}){draws}.")
+    lines.append(f"The {k:.0f} least selective units: {category} drops {own['drop_least_selective']:.0%}; "
+                 + verdict("drop_least_selective", bool(own["specific_least"]), "that lesion") + ".")
+    return lines
 
 
 def _progress_bar(passes: int, intact_s: float, folds: int, repeats: int, progress: bool):
@@ -333,7 +414,7 @@ class LesionDisplay:
             "random": ax.bar(x, table["drop_random_mean"], width, color="grey", alpha=0.6,
                              yerr=[np.zeros(len(x)),
                                    (table["drop_random_high"] - table["drop_random_mean"]).clip(lower=0)],
-                             label="random units (mean, to 95th pct.)"),
+                             label="as many random units of the layer (mean, to 95th pct.)"),
             "least": ax.bar(x + width, table["drop_least_selective"], width, color="white", edgecolor="grey",
                             hatch="//", label="least selective units"),
         }
@@ -343,9 +424,12 @@ class LesionDisplay:
         ax.set_ylabel("drop in read-out accuracy")
         row = table.iloc[0]
         counting = Counting.of(table)
+        own = table.set_index("scored_category").loc[row["lesioned_category"]]
+        specific = ("specific to it" if own["specific"] else
+                    "NOT specific: another category drops as much or more")
         title_figure(ax, f"lesion of {row['lesioned_category']}-selective units in {row['layer']} "
-                     f"({row['n_lesioned_mean']:.1f} units on average over the folds, {row['mode']}); read out at "
-                     f"{row['readout_layer']}", trained=counting.trained, model=counting.model_label,
+                     f"({row['n_lesioned_mean']:.1f} of {int(row['n_layer_units'])} units on average over the folds, "
+                     f"{row['mode']}); read out at {row['readout_layer']}: {specific}", trained=counting.trained, model=counting.model_label,
                      n=counting.n_images, width=max(40, int(ax.get_figure(root=True).get_figwidth() * 12)),
                      fontsize=9)
         ax.legend(frameon=False, fontsize=8)
