@@ -139,3 +139,32 @@ def test_the_comparison_display_keeps_its_artists_and_passes_styling_on(two_runs
     assert not [name for name in vars(fig) if "catsel" in name]  # nothing kept on matplotlib's objects
     again = catsel.study.comparison.plot_comparison(display.comparison, categories=["red"], lw=3.5)
     assert [l.get_linewidth() for l in again.axes[0].get_lines()[:1]] == [3.5]
+
+
+def test_compare_never_stars_an_untrained_confound_without_saying_so(two_runs):
+    from dataclasses import replace
+
+    _, runs = two_runs
+    summary = runs[0].summary.copy()
+    red = summary["category"] == "red"
+    layers = list(summary.loc[red, "layer"].astype(str))
+    summary.loc[red, "evidence"] = True
+    summary.loc[red, "excess"] = np.linspace(0.1, 0.3, red.sum())  # the deepest layer has the largest excess
+    summary["as_many_untrained"] = False
+    deepest = red & (summary["layer"].astype(str) == layers[-1])
+    summary.loc[deepest, "as_many_untrained"] = True  # ... and as many in the untrained network
+    comparison = catsel.compare([replace(runs[0], summary=summary), runs[1]], labels=["small", "deeper"], probe=False)
+    best = comparison.best.set_index(["network", "category"])
+    assert best.loc[("small", "red"), "layer"] == layers[-2]  # the largest excess beyond the untrained twin
+    assert not best.loc[("small", "red"), "as_many_untrained"]
+    assert best.loc[("small", "red"), "verdict"] == "beyond chance"
+    assert any("as many in the untrained network; its best layer is" in note for note in comparison.notes)
+    # every layer with evidence a confound: the layer is kept, marked in the table, hollow on the figure
+    summary.loc[red, "as_many_untrained"] = True
+    comparison = catsel.compare([replace(runs[0], summary=summary), runs[1]], labels=["small", "deeper"], probe=False)
+    row = comparison.best.set_index(["network", "category"]).loc[("small", "red")]
+    assert row["layer"] == layers[-1] and row["as_many_untrained"]
+    assert row["verdict"] == "beyond chance, as many in the untrained network"
+    display = catsel.study.comparison.ComparisonDisplay.from_comparison(comparison).plot()
+    assert display.stars_["small", "red"].get_markerfacecolor() == "white"
+    assert any("as many in the" in t.get_text() for t in display.figure_.legends[0].get_texts())

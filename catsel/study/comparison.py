@@ -140,6 +140,7 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
             notes.append(f"{name}: no shuffled-label null in its run; its best layer is the raw proportion's")
         top = best_layers(summary, by=by)
         top["chosen_by"] = by
+        top = _with_twin(top, summary, by, name, notes)
         named = top["layer"].notna()
         for category in top.loc[~named, "category"]:
             notes.append(f"{name}: no layer shows evidence for {category} (every count within its shuffled-label "
@@ -160,6 +161,50 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
         best.append(top.drop(columns=[c for c in ("n_selective", "n_units") if c in top]))
     return Comparison(data=pd.concat(frames, ignore_index=True), best=pd.concat(best, ignore_index=True),
                       notes=notes, untrained=[n for n, u in zip(names, untrained) if u])
+
+
+def _with_twin(top: pd.DataFrame, summary: pd.DataFrame, by: str, name: str, notes: list) -> pd.DataFrame:
+    """The best layers with the run's whole verdict: the untrained twin's beside each.
+
+    A best layer whose count is as many in the untrained network is no evidence that training made it: the
+    best of the layers that are beyond it takes its place; where none is, the layer stays, marked
+    (``as_many_untrained``, ``verdict``), and a note says so."""
+    from .verdict import VERDICT_WORDS, verdict_words
+
+    if "as_many_untrained" not in summary:
+        top["as_many_untrained"] = pd.NA
+        top["verdict"] = None
+        return top
+    judged = summary.assign(verdict=verdict_words(summary))
+    rows = []
+    for _, row in top.iterrows():
+        row = row.copy()
+        if row["layer"] is None or (isinstance(row["layer"], float) and np.isnan(row["layer"])):
+            row["as_many_untrained"], row["verdict"] = pd.NA, None
+            rows.append(row)
+            continue
+        group = judged[(judged["category"].astype(str) == str(row["category"]))
+                       & judged["evidence"].fillna(False).astype(bool)]
+        twin = group["as_many_untrained"].fillna(False).astype(bool)
+        beyond = group[~twin]
+        at = group[group["layer"].astype(str) == str(row["layer"])]
+        if not at.empty and bool(at["as_many_untrained"].fillna(False).iloc[0]) and not beyond.empty:
+            best = beyond.iloc[len(beyond) - 1 - int(np.argmax(beyond[by].to_numpy()[::-1]))]
+            notes.append(f"{name}: {row['category']}'s largest excess, in {row['layer']}, is as many in the "
+                         f"untrained network; its best layer is {best['layer']}, the largest beyond it")
+            for column in ("layer", "proportion", "excess", "evidence"):
+                if column in best:
+                    row[column] = best[column]
+            at = judged[(judged["category"].astype(str) == str(row["category"]))
+                        & (judged["layer"].astype(str) == str(best["layer"]))]
+        elif not at.empty and bool(at["as_many_untrained"].fillna(False).iloc[0]):
+            notes.append(f"{name}: every layer with evidence for {row['category']} has as many in the untrained "
+                         f"network: its best layer, {row['layer']}, is no evidence that training made those units "
+                         "(a hollow star on the figure)")
+        row["as_many_untrained"] = bool(at["as_many_untrained"].fillna(False).iloc[0]) if not at.empty else pd.NA
+        row["verdict"] = str(at["verdict"].iloc[0]) if not at.empty else VERDICT_WORDS["within"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(top.columns) + ["as_many_untrained", "verdict"])
 
 
 class ComparisonDisplay:
@@ -284,9 +329,12 @@ class ComparisonDisplay:
                 best = comparison.best[(comparison.best["network"] == network)
                                        & (comparison.best["category"] == category)
                                        & comparison.best["layer"].notna()]  # no star inside the null
-                if not best.empty:
+                if not best.empty:  # hollow where the untrained network has as many: no evidence of training
+                    twin = bool(best["as_many_untrained"].fillna(False).iloc[0]) if "as_many_untrained" in best \
+                        else False
                     self.stars_[network, category], = ax.plot(best["depth"], best["proportion"], "*", ms=11,
-                                                              color=colour, mec="black", mew=0.5)
+                                                              color=colour, mec="black", mew=0.5,
+                                                              mfc="white" if twin else colour)
             # the category alone, wrapped to its panel; which networks are untrained is said once, in the title
             ax.set_title(textwrap.fill(category, panel_chars), fontsize=9)
             ax.set_xlim(-0.02, 1.02)
@@ -302,6 +350,10 @@ class ComparisonDisplay:
         handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black"))
         names.append("best layer beyond chance\n(largest excess over the null)" if "excess" in comparison.best
                      else "best layer (most selective units)")
+        twins = comparison.best.get("as_many_untrained")
+        if twins is not None and twins.fillna(False).astype(bool).any():  # drawn: its legend entry
+            handles.append(Line2D([], [], marker="*", ls="", ms=10, color="grey", mec="black", mfc="white"))
+            names.append("best layer, as many in the\nuntrained network (no evidence\nthat training made them)")
         fig.legend(handles, names, loc="outside right upper", frameon=False, fontsize=8)
         untrained = comparison.untrained
         title_figure(fig, "Which network has units for these categories?"
