@@ -9,7 +9,8 @@ from __future__ import annotations
 import warnings
 
 __all__ = ["CatselError", "DatasetError", "ImageError", "ModelError", "WeightsUnavailableError",
-           "PixelScaleUnknownError", "StoreError", "BrainDataError"]
+           "PixelScaleUnknownError", "StoreError", "BrainDataError",
+           "ConfoundWarning"]
 
 
 class CatselError(Exception):
@@ -43,6 +44,12 @@ class StoreError(CatselError):
 
 class BrainDataError(CatselError):
     """Brain or behaviour data (RDMs, responses, their image names) cannot be read or matched to a run."""
+
+
+class ConfoundWarning(UserWarning):
+    """A category differs from the others in a low-level property (or its count is as many in the untrained
+    network): a unit 'selective' for it may answer to that alone. The command's printout says it with the
+    results, so the command does not warn it twice."""
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:

@@ -15,7 +15,7 @@ from PIL import Image
 
 import catsel
 from catsel.apps.cli import main
-from conftest import SAMPLE_DATA
+from conftest import SAMPLE_DATA, write_image
 
 
 @pytest.fixture
@@ -383,8 +383,10 @@ def test_the_printout_sets_each_proportion_beside_its_null_and_permutations_add_
     summary = pd.read_csv(out / "layer_summary.csv")
     row = summary.iloc[0]
     star, within = ("*", "") if row["evidence"] else ("", ", within null")
-    assert (f"{row['proportion'] * 100:.1f}%{star} (null {row['null_proportion'] * 100:.1f}, "
-            f"{row['excess'] * 100:+.1f}) [q: {row['proportion_significant'] * 100:.1f}%{within}]") in printed
+    # beside the excess, the numbers the verdict reads: the null's 95th percentile and the q-value
+    assert (f"{row['proportion'] * 100:.1f}%{star} (null {row['null_proportion'] * 100:.1f}, 95th "
+            f"{row['null_high'] * 100:.1f}, {row['excess'] * 100:+.1f}, q {row['null_q']:.2g}) "
+            f"[q: {row['proportion_significant'] * 100:.1f}%{within}]") in printed
     # the significant units of a count within chance are never left to read as the layer's verdict
     for _, other in summary[~summary["evidence"] & (summary["n_significant"] > 0)].iterrows():
         assert f"[q: {other['proportion_significant'] * 100:.1f}%, within null]" in printed
@@ -444,3 +446,25 @@ def test_an_abbreviated_option_is_refused_with_the_one_it_most_likely_is(tmp_pat
     err = capsys.readouterr().err
     assert f"unrecognized arguments: {typed} 1" in err and f"did you mean {meant}?" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_confound_is_said_once_in_the_printout_not_warned_again(tmp_path, capsys):
+    from conftest import square_folder
+
+    data = square_folder(tmp_path / "data", dict.fromkeys(["red", "green"], 6), seed=0, noise=60, box=(4, 12, 4, 12),
+                         value=220, size=16)
+    for k in range(6):  # a third category of grey images: it differs from the others in colourfulness
+        write_image(data / "grey" / f"{k}.png", np.full((16, 16, 3), 90 + 5 * k, np.uint8))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as warned:  # what the command line would print on stderr
+        warnings.simplefilter("always")
+        assert main(["run", str(data), "--out", str(tmp_path / "out"), "--image-size", "32", "--weights", "none",
+                     "--layers", "block1_conv1", "--no-progress"]) == 0
+    said = capsys.readouterr()
+    everything = said.out + said.err + "".join(str(w.message) for w in warned)
+    said_lines = [line.split(": ", 1)[1].split(";")[0] for line in said.out.splitlines()
+                  if line.startswith("Confound: grey differs from the other categories")]
+    assert said_lines  # said with the results...
+    for line in said_lines:
+        assert everything.count(line) == 1, line  # ... and not warned again

@@ -261,7 +261,13 @@ def cmd_run(args) -> int:
     settings = settings_from_args(args)
     with as_options():
         check_output_folder(args.out)
-    result = run(args.data_dir, args.out, settings)
+    import warnings
+
+    from ..errors import ConfoundWarning
+
+    with warnings.catch_warnings():  # the printout says every confound with the results: once, not twice
+        warnings.simplefilter("ignore", ConfoundWarning)
+        result = run(args.data_dir, args.out, settings)
     _report(result.record, result.summary, result.skipped, result.out)
     if args.report:
         from ..study.report import write_report
@@ -498,8 +504,10 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         text = f"{row['proportion'] * 100:.1f}%"
         if known(row, "evidence"):
             text += "*" if row["evidence"] else ""
-        if known(row, "null_proportion"):
-            text += f" (null {row['null_proportion'] * 100:.1f}, {row['excess'] * 100:+.1f})"
+        if known(row, "null_proportion"):  # beside the excess, what the verdict reads: the null's tail and q
+            tail = f", 95th {row['null_high'] * 100:.1f}" if known(row, "null_high") else ""
+            q = f", q {row['null_q']:.2g}" if known(row, "null_q") else ""
+            text += f" (null {row['null_proportion'] * 100:.1f}{tail}, {row['excess'] * 100:+.1f}{q})"
         if known(row, "proportion_untrained"):
             spread = (f" {row['untrained_low'] * 100:.1f}-{row['untrained_high'] * 100:.1f}"
                       if known(row, "untrained_low") else "")
@@ -513,7 +521,8 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     pivot = shown.pivot(index="layer", columns="category", values="cell")
     what = "Selective units per layer"
     if "null_proportion" in summary:
-        what += ", with the shuffled-label null and the excess over it (points)"
+        what += (", with the shuffled-label null (its mean and 95th percentile), the excess over its mean "
+                 "(points)" + (" and the q-value the verdict reads" if "null_q" in summary else ""))
     if "evidence" in summary:
         what += f"; * beyond chance (q <= {Counting.of(summary).level or 0.05:g})"
     if "proportion_untrained" in summary:

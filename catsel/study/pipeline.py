@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import CatselError, StoreError
+from ..errors import CatselError, ConfoundWarning, StoreError
 from ..paths import file_digest, inside, shown
 from .record import RunRecord
 from ..options import check_output_folder, check_path, named
@@ -368,7 +368,7 @@ def _run(folder, out: Path, settings: Settings, t0: float) -> RunResult:
         more = f" (and {len(confounds) - 1} more in run.json)" if len(confounds) > 1 else ""
         warnings.warn(f"{confounds[0]}{more}: a filter 'selective' for it may answer to that alone; compare with "
                       "the low-level controls (catsel.stats.confound_audit, and catsel.stats.phase_scramble for a "
-                      "scrambled copy of the images)", UserWarning, stacklevel=3)
+                      "scrambled copy of the images)", ConfoundWarning, stacklevel=3)
     skipped = [_as_listed(s["path"], s["reason"], folder.root)
                for s in [s.as_dict() for s in folder.skipped] + acts.skipped_files()]
     runtime = amodel.runtime()
