@@ -334,3 +334,53 @@ def test_an_option_out_of_its_range_is_one_line_before_any_work(options, said, m
     monkeypatch.setattr(analysis, "_category_layers", lambda *a, **k: pytest.fail("work began"))
     with pytest.raises(CatselError, match=said):
         compare_brain(run, responses=responses, selective_layers=["det"], **options)
+
+
+def _layer_table(n_layers=52, beating=37, bootstrap=100, models=("animate vs rest",)):
+    """A brain table of ``n_layers`` layers whose first ``beating`` beat their untrained twin at the smallest p a
+    bootstrap can give, with category models and a noise ceiling."""
+    from catsel.brain.analysis import COLUMNS, _judge
+
+    rows = []
+    for k in range(n_layers):
+        p = 1 / (bootstrap + 1) if k < beating else 0.5
+        base = {"analysis": "rsa", "network": "trained", "layer": f"layer{k}", "units": "all",
+                "measure": "spearman", "value": 0.3 + 0.001 * k, "low": 0.25, "high": 0.35, "ceiling_low": 0.4,
+                "ceiling_high": 0.6, "n_images": 92, "selection": np.nan}
+        rows.append({**base, "target": "brain", "untrained_value": 0.1, "untrained_p": p})
+        for name in models:
+            rows.append({**base, "target": name, "value": 0.5, "ceiling_low": np.nan, "ceiling_high": np.nan})
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    table = _judge(table, 0.05).reindex(columns=COLUMNS)
+    table["layer"] = pd.Categorical(table["layer"], categories=[f"layer{k}" for k in range(n_layers)], ordered=True)
+    return table
+
+
+def test_the_brain_printout_never_says_a_layer_cannot_beat_its_twin_beside_layers_that_do():
+    from catsel.brain.analysis import _resolution
+    from catsel.brain.words import brain_sentences
+
+    table = _layer_table()
+    assert table["beats_untrained"].sum() == 37  # together, at the smallest p, 37 layers pass the FDR
+    said = brain_sentences(table) + _resolution(table, 100, 0, 0.05)
+    assert "layer0" in said[0] and "beyond the untrained twin's" in said[0]
+    assert not any("cannot beat" in line for line in said)
+    assert not any("missed q" in line for line in said)  # no layer missed at the smallest p: nothing to explain
+    one = _layer_table(beating=1)  # alone at the smallest p, one layer cannot pass over 52: that is explained
+    said = _resolution(one, 100, 0, 0.05)
+    assert len(said) == 1 and said[0].startswith("layer0 missed q <= 0.05") and "--bootstrap 1039" in said[0]
+
+
+def test_category_models_have_their_own_panel_and_a_value_above_the_ceiling_is_flagged():
+    from catsel.brain.display import BrainDisplay
+    from catsel.brain.words import brain_sentences
+
+    table = _layer_table(n_layers=6, beating=6)
+    display = BrainDisplay.from_table(table).plot()
+    assert set(display.axes_) == {"rsa", "models"}
+    brain_labels = [line.get_label() for line in display.axes_["rsa"].get_lines()]
+    assert not any("animate" in label for label in brain_labels)  # never against the brain's noise ceiling
+    assert [line.get_label() for line in display.axes_["models"].get_lines()] == ["animate vs rest"]
+    assert not display.axes_["models"].patches  # no ceiling band there
+    table.loc[(table["target"] == "brain") & (table["layer"] == "layer5"), "value"] = 0.7  # above 0.6
+    assert "ABOVE its upper bound" in brain_sentences(table)[0]

@@ -35,7 +35,7 @@ BOOTSTRAP = 100
 
 COLUMNS = ["analysis", "network", "layer", "target", "units", "measure", "value", "low", "high", "ceiling_low",
            "ceiling_high", "normalised", "untrained_value", "untrained_p", "untrained_q", "beats_untrained",
-           "random_mean", "random_95", "p", "q", "beats_random", "n_units", "n_images", "selection"]
+           "random_mean", "random_95", "p", "q", "beats_random", "n_units", "n_images", "selection", "above_ceiling"]
 
 
 @dataclass
@@ -230,6 +230,14 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     for c in chosen:
         if c not in acts.categories:
             raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
+    twin = untrained is not None and bootstrap and (rdm is not None or responses is not None)
+    if twin and 1 / (bootstrap + 1) > level / max(len(wanted), 1):  # said once, before the work
+        import warnings
+
+        need = int(np.ceil(len(wanted) / level)) - 1
+        warnings.warn(f"{bootstrap} image resamples for {len(wanted)} layers: the smallest p against the untrained "
+                      f"twin is 1/{bootstrap + 1}, so a layer reaches q <= {level:g} only beside others that do; "
+                      f"--bootstrap {need} (bootstrap={need}) lets each layer be judged alone", stacklevel=2)
     tested = _category_layers(run, acts, chosen, selective_layers)
     notes, frames, sources = [], [], {}
     if tested is None:
@@ -269,6 +277,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     finally:
         bar.close()
     table = _judge(pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS), level).reindex(columns=COLUMNS)
+    table["above_ceiling"] = _above_ceiling(table)
     table["layer"] = pd.Categorical(table["layer"], categories=list(acts.layers), ordered=True)
     from .words import brain_sentences
 
@@ -314,20 +323,42 @@ def _judge(table: pd.DataFrame, level: float) -> pd.DataFrame:
 
 
 def _resolution(table: pd.DataFrame, bootstrap: int, random_sets: int, level: float) -> list[str]:
-    """Where the resamples or sets drawn are too few for one test alone to reach the level after FDR."""
+    """Only where it explains a result: the tests that missed the level with the smallest p their draws can
+    give (1 / (draws + 1)), which more draws could tell apart."""
     out = []
-    layers = table[table["untrained_p"].notna()].groupby(["analysis", "target"]).size()
-    if len(layers) and bootstrap and 1 / (bootstrap + 1) > level / layers.max():
-        need = int(np.ceil(layers.max() / level)) - 1
-        out.append(f"With {bootstrap} image resamples, a single layer cannot beat its untrained twin at q <= "
-                   f"{level:g} over {layers.max()} layers (the smallest p is 1/{bootstrap + 1}); --bootstrap {need} or "
-                   "more can.")
-    tests = table[table["p"].notna()].groupby("analysis").size()
-    if len(tests) and random_sets and 1 / (random_sets + 1) > level / tests.max():
-        need = int(np.ceil(tests.max() / level)) - 1
-        out.append(f"With {random_sets} random sets, a single test cannot reach q <= {level:g} over {tests.max()} "
-                   f"tests; --random-sets {need} or more can.")
+    tried = table[table["untrained_p"].notna()]
+    if bootstrap and len(tried):
+        floor = tried[(tried["beats_untrained"] == False)  # noqa: E712 (NaN: no test)
+                      & (tried["untrained_p"] <= 1 / (bootstrap + 1) + 1e-12)]
+        if len(floor):
+            m = int(tried.groupby(["analysis", "target"]).size().max())
+            need = int(np.ceil(m / level)) - 1
+            out.append(f"{_few(floor['layer'])} missed q <= {level:g} against the untrained twin with the smallest p "
+                       f"{bootstrap} image resamples can give (1/{bootstrap + 1}) over {m} layers: more resamples "
+                       f"(--bootstrap {need} or more) could tell them apart.")
+    tests = table[table["p"].notna()]
+    if random_sets and len(tests):
+        floor = tests[(tests["beats_random"] == False) & (tests["p"] <= 1 / (random_sets + 1) + 1e-12)]  # noqa: E712
+        if len(floor):
+            m = int(tests.groupby("analysis").size().max())
+            need = int(np.ceil(m / level)) - 1
+            out.append(f"{len(floor)} test(s) of selective units missed q <= {level:g} with the smallest p "
+                       f"{random_sets} random sets can give (1/{random_sets + 1}) over {m} tests: --random-sets {need} "
+                       "or more could tell them apart.")
     return out
+
+
+def _few(layers) -> str:
+    names = list(dict.fromkeys(str(l) for l in layers))
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _above_ceiling(table: pd.DataFrame) -> pd.Series:
+    """Rows whose value is above the noise ceiling's upper bound: more than the brain data's own reliability
+    allows, a sign of a ceiling underestimated (too few subjects, repetitions) or of data not what they say."""
+    high = table["ceiling_high"].astype(float)
+    value = table["value"].astype(float)
+    return (np.isfinite(high) & np.isfinite(value) & (table["analysis"] == "rsa") & (value > high)).astype(bool)
 
 
 def _chooser(acts, rows, tested, index, threshold, localizer_table, seed):

@@ -1,7 +1,7 @@
 """The brain comparison's figure, as a Display object: every layer against the brain, in scikit-learn's manner.
 
 One panel per analysis: **RDMs** (each layer's correlation with the brain RDM and its bootstrap interval as
-a band, the noise ceiling as a grey band, the category models as dashed reference curves) and
+a band, the noise ceiling as a grey band; the category models in a panel of their own) and
 **encoding** (each region's cross-validated correlation, normalised by its noise ceiling where repetitions
 give one). The untrained twin is drawn in grey beside the trained curves, and a category's selective units
 as a star at their layer (edged in black) with the random sets' mean to 95th percentile as a bar. Titles come from
@@ -81,7 +81,10 @@ class BrainDisplay:
     def analyses(self) -> list[str]:
         """The analyses the table holds, in drawing order."""
         present = set(self.table["analysis"])
-        return [a for a in ("rsa", "encoding") if a in present]
+        rsa = self.table[self.table["analysis"] == "rsa"]
+        if len(rsa) and (rsa["target"] != "brain").any():
+            present.add("models")  # the category models: a panel of their own, never against the brain's ceiling
+        return [a for a in ("rsa", "models", "encoding") if a in present]
 
     def plot(self, *, ax=None, analysis: str | None = None) -> "BrainDisplay":
         """Draw the panels.
@@ -110,7 +113,7 @@ class BrainDisplay:
             axes = list(np.atleast_1d(self.figure_.subplots(1, len(analyses))))
         self.axes_ = {}
         for name, panel in zip(analyses, axes):
-            (self._rsa if name == "rsa" else self._encoding)(panel)
+            {"rsa": self._rsa, "models": self._models, "encoding": self._encoding}[name](panel)
             self.axes_[name] = panel
         n = int(self.table["n_images"].max()) if len(self.table) else None
         target = axes[0] if ax is not None else self.figure_
@@ -147,13 +150,24 @@ class BrainDisplay:
         if len(twin):
             ax.plot([x[str(l)] for l in twin["layer"]], twin["value"], "s--", color=UNTRAINED_GREY,
                     label="brain RDM, untrained twin")
-        models = every[(every["target"] != "brain") & (every["network"] == "trained")]
-        for k, (name, part) in enumerate(models.groupby("target", sort=False)):
-            ax.plot([x[str(l)] for l in part["layer"]], part["value"], ":", color=f"C{(k + 1) % 10}",
-                    label=f"model: {name}")
         self._selective(ax, rows, x)
         ax.set_ylabel(f"RDM correlation ({trained['measure'].iloc[0] if len(trained) else ''})")
         ax.set_title("RDMs")
+        self._axis(ax, layers)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+
+    def _models(self, ax) -> None:
+        """The category models' RDMs against each layer's: what a layer's geometry owes to the categories alone,
+        on an axis of its own (no brain, no noise ceiling)."""
+        rows = self.table[(self.table["analysis"] == "rsa") & (self.table["units"] == "all")]
+        layers = self._layers(rows)
+        x = {l: i for i, l in enumerate(layers)}
+        models = rows[(rows["target"] != "brain") & (rows["network"] == "trained")]
+        for k, (name, part) in enumerate(models.groupby("target", sort=False)):
+            ax.plot([x[str(l)] for l in part["layer"]], part["value"], "^-", ms=3, color=f"C{(k + 1) % 10}",
+                    label=name)
+        ax.set_ylabel(f"RDM correlation ({models['measure'].iloc[0] if len(models) else ''})")
+        ax.set_title("category models (not the brain)")
         self._axis(ax, layers)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 

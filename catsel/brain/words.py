@@ -47,13 +47,17 @@ def brain_sentences(table: pd.DataFrame, level: float = 0.05) -> list[str]:
             if analysis == "rsa" and np.isfinite(best["ceiling_low"]):
                 text += (f"; noise ceiling {_number(best['ceiling_low'])} to {_number(best['ceiling_high'])}"
                          + (", reached" if best["value"] >= best["ceiling_low"] else ""))
+                if best["value"] > best["ceiling_high"]:
+                    text += (", and ABOVE its upper bound: more than the brain data's own reliability allows; check "
+                             "the ceiling (too few subjects or repetitions?) and that the RDMs are the ones meant")
             elif analysis == "encoding" and np.isfinite(best["ceiling_high"]):
                 text += f"; {best['normalised']:.0%} of its noise ceiling ({_number(best['ceiling_high'])})"
             if "beats_untrained" in part and part["beats_untrained"].notna().any():
                 beats = part[part["beats_untrained"] == True]["layer"]  # noqa: E712 (NaN: no twin)
                 not_beats = part[part["beats_untrained"] == False]["layer"]  # noqa: E712
                 text += (f"; beyond the untrained twin's (paired bootstrap, q <= {level:g} over the layers) in "
-                         f"{_layers(beats)}; not in {_layers(not_beats)}")
+                         + (_layers(beats) if len(beats) else "no layer")
+                         + (f"; not in {_layers(not_beats)}" if len(not_beats) else ""))
             out.append(text + ".")
         if analysis == "rsa":
             models = rows[rows["target"] != "brain"]
