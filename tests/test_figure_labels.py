@@ -75,19 +75,25 @@ def test_figure_1_keeps_its_title_mark_n_and_axis_labels_in_every_mode(n_cat, ex
         assert display.axes_[0].get_ylabel().startswith("selective units")
         assert "(N=10)" in display.axes_[0].get_title() or any("(N=10)" in t.get_text()
                                                                 for t in display.axes_[0].get_legend().get_texts())
-        # every one of the 15 layers named
-        assert [t.get_text() for t in bottom.get_xticklabels()] == [f"layer{i}" for i in range(15)]
+        # the 15 layers named as far as they fit side by side (a panel of four in a row holds fewer), the last
+        # always, none overlapping (tests/test_legible.py)
+        named = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
+        assert named[-1] == "layer14" and len(named) >= (8 if kind == "panels" else 15)
+        assert set(named) <= {f"layer{i}" for i in range(15)}
 
 
-def test_panels_name_every_layer_up_to_twenty():
-    fig = Figure(figsize=(11, 5.5), layout="constrained")
+def test_panels_name_every_layer_where_there_is_room_and_fewer_where_there_is_not():
+    fig = Figure(figsize=(22, 5.5), layout="constrained")  # room for 20 names under each of four panels
     display = LayerProportionsDisplay.from_summary(_summary(MAX_PANEL_LAYERS, 4, trained=True)).plot(
         ax=fig.subplots())
-    assert len(display.axes_[-1].get_xticklabels()) == MAX_PANEL_LAYERS
+    fig.canvas.draw()
+    assert len([t for t in display.axes_[-1].get_xticklabels() if t.get_text()]) == MAX_PANEL_LAYERS
     fig = Figure(figsize=(11, 5.5), layout="constrained")
     display = LayerProportionsDisplay.from_summary(_summary(MAX_PANEL_LAYERS + 1, 4, trained=True)).plot(
         ax=fig.subplots())
-    assert "every 2nd named" in display.axes_[-1].get_xlabel()
+    fig.canvas.draw()
+    assert "as many named as fit" in display.axes_[-1].get_xlabel()
+    assert len([t for t in display.axes_[-1].get_xticklabels() if t.get_text()]) < MAX_PANEL_LAYERS + 1
 
 
 def test_a_runs_figure_with_permutations_keeps_its_labels_and_the_reports_copy_too(untrained_run):

@@ -127,8 +127,10 @@ class BrainDisplay:
         return [str(l) for l in order if str(l) in present]
 
     def _axis(self, ax, layers: list[str]) -> None:
-        step = max(1, -(-len(layers) // MAX_PANEL_LAYERS))
-        ax.set_xticks(range(0, len(layers), step), layers[::step], rotation=60, ha="right", fontsize=8)
+        from ..figures.plots import layer_ticks
+
+        layer_ticks(ax, layers, fontsize=8)
+        ax.set_xlim(-0.5, len(layers) - 0.5)
         ax.set_xlabel("layer")
         ax.grid(alpha=0.3)
 

@@ -23,7 +23,7 @@ from ..selecting.tables import Counting
 
 __all__ = ["layer_proportions", "LayerProportionsDisplay", "compare_layer_proportions", "palette", "fit_fonts",
            "clear_data", "figure_title", "title_figure", "CATEGORY_PALETTE", "MAX_LINES", "MAX_LABELLED_LAYERS",
-           "MAX_PANEL_LAYERS", "UNTRAINED_MARK", "UNTRAINED_COLOUR"]
+           "MAX_PANEL_LAYERS", "UNTRAINED_MARK", "UNTRAINED_COLOUR", "LayerTicks", "layer_ticks", "BASELINE_MARKS"]
 
 
 def _figure_png(fig) -> bytes:
@@ -125,6 +125,11 @@ MAX_PANEL_LAYERS = 20
 
 #: Figure 1 draws one line per category up to this many categories, and a layer × category heat map beyond.
 MAX_LINES = 12
+
+#: The markers of Figure 1's baselines, beside their dashes: the untrained network's crosses, the significant
+#: count's diamonds (the trained count has filled and hollow circles, the null a band).
+BASELINE_MARKS = {"proportion_untrained": {"marker": "x", "ms": 4},
+                  "proportion_significant": {"marker": "d", "ms": 3, "mfc": "none"}}
 
 #: Colours of the study's categories; other categories get seaborn's palette.
 CATEGORY_PALETTE = {"face": "#d62728", "i-see-face": "#ff7f0e", "car": "#1f77b4", "dog": "#2ca02c"}
@@ -301,16 +306,13 @@ class LayerProportionsDisplay:
         self.kind_ = "lines" if self.kind_ == "panels" else self.kind_  # axes made by hand: one panel
         many = len(layers) > MAX_LABELLED_LAYERS  # ResNet50: 53 layers, DenseNet121: 120
         _category_lines(ax, self.summary, counting, cats, layers, **kwargs)
-        step = -(-len(layers) // MAX_LABELLED_LAYERS)  # every step-th layer named, the last one always
-        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
-        ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if not many else 60, ha="right",
-                      fontsize=None if not many else 7)
+        layer_ticks(ax, layers, fontsize=7 if many else 9)  # as many names as fit, the last one always
         if many:
             ax.set_xticks(range(len(layers)), minor=True)
         ax.set_xlim(-0.5, len(layers) - 0.5)
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the scale: 0.5% stays 0.5%
-        ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers, {_every(step)} named)")
+        ax.set_xlabel("layer" if not many else f"layer ({len(layers)} layers; as many named as fit)")
         ax.set_ylabel(_ylabel(counting))
         ax.grid(axis="y", alpha=0.3)
         _legend(ax)
@@ -331,13 +333,11 @@ class LayerProportionsDisplay:
         first = fig.add_subplot(grid[0])
         self.axes_ = [first] + [fig.add_subplot(grid[i], sharex=first, sharey=first) for i in range(1, len(cats))]
         self.ax_ = first
-        step = -(-len(layers) // (MAX_LABELLED_LAYERS if columns == 1 else MAX_PANEL_LAYERS))
-        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
         colours = palette(cats)
         for i, (panel, c) in enumerate(zip(self.axes_, cats)):
             _category_lines(panel, self.summary, counting, [c], layers, **self._style)
             panel.set_title(panel.get_lines()[0].get_label(), color=colours[c], fontsize=9)
-            panel.set_xticks(ticks, [layers[t] for t in ticks], rotation=60, ha="right", fontsize=7)
+            layer_ticks(panel, layers, fontsize=7, rotation=90)
             panel.tick_params(labelbottom=i >= len(cats) - columns)  # layer names under the bottom row only
             panel.tick_params(labelleft=i % columns == 0)
             panel.grid(axis="y", alpha=0.3)
@@ -350,8 +350,8 @@ class LayerProportionsDisplay:
         text, colour = _title(counting, self.title)
         fig.suptitle(text, color=colour, fontsize=10)
         for panel in self.axes_[-columns:]:  # the bottom row's axis label: every layer named, or which are
-            panel.set_xlabel("layer" if step == 1 else f"layer ({len(layers)} layers, {_every(step)} named)",
-                             fontsize=8)
+            panel.set_xlabel("layer" if len(layers) <= MAX_PANEL_LAYERS
+                             else f"layer ({len(layers)} layers; as many named as fit)", fontsize=8)
         fit_fonts(fig)
 
     def _panel_legend(self) -> None:
@@ -375,9 +375,7 @@ class LayerProportionsDisplay:
         self._null = null
         colourbar = ax.get_figure().colorbar(self.image_, ax=ax, format=PercentFormatter(1.0), shrink=0.9)
         colourbar.set_label("selective units above the shuffled-label null" if null else "selective units")
-        step = -(-len(layers) // MAX_LABELLED_LAYERS)
-        ticks = sorted(set(range(0, len(layers), step)) | {len(layers) - 1})
-        ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=60, ha="right", fontsize=7)
+        layer_ticks(ax, layers, fontsize=7, rotation=90)
         ax.set_xlabel("layer")
         _heat_labels(ax, cats)
         text, colour = _title(self.counting, self.title)
@@ -453,6 +451,84 @@ class LayerProportionsDisplay:
         return True
 
 
+class LayerTicks:
+    """Layer names on an x axis of layer positions (0 … n-1), thinned by the room they take: at draw time, as
+    many names as fit side by side in the axes' width at the labels' font size (every k-th, the last always),
+    so that no two overlap at any figure size or layer count. Install with :func:`layer_ticks`."""
+
+    def __init__(self, names, fontsize: float, rotation: float):
+        self.names, self.fontsize, self.rotation = [str(n) for n in names], fontsize, rotation
+
+    def step(self, ax) -> int:
+        """How many layers apart the names are, for the axes' current width."""
+        import math
+
+        n = len(self.names)
+        width = max(ax.bbox.width, 1.0)
+        room = self.fontsize * ax.figure.dpi / 72 * 1.4  # one label's line height, and a little air
+        if self.rotation < 80:  # slanted names take their length's shadow on the axis
+            longest = max((len(t) for t in self.names), default=1)
+            room = max(room, 0.55 * self.fontsize * ax.figure.dpi / 72 * longest
+                       * math.cos(math.radians(self.rotation)) + room * 0.3)
+        fits = max(1, int(width // room))
+        return max(1, -(-n // fits))
+
+    def ticks(self, ax) -> list[int]:
+        n = len(self.names)
+        step = self.step(ax)
+        ticks = list(range(0, n, step))
+        if ticks and ticks[-1] != n - 1:  # the last layer named, in place of a neighbour too close to it
+            if (n - 1 - ticks[-1]) / max(step, 1) >= 0.999:
+                ticks.append(n - 1)
+            else:
+                ticks[-1] = n - 1
+        return ticks
+
+
+def layer_ticks(ax, names, *, fontsize: float = 7, rotation: float | None = None) -> LayerTicks:
+    """Name an axis of layer positions (0 … n-1) by ``names``, as many as fit (:class:`LayerTicks`).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    names : sequence of str
+    fontsize : float, default 7
+    rotation : float, optional
+        Degrees; default 90: upright names take the least room side by side, and their boxes are the room
+        they take.
+
+    Returns
+    -------
+    LayerTicks
+    """
+    from matplotlib.ticker import FuncFormatter, Locator
+
+    names = [str(n) for n in names]
+    rotation = 90 if rotation is None else rotation
+    layout = LayerTicks(names, fontsize, rotation)
+
+    class _Locator(Locator):
+        def __call__(self):
+            ticks = layout.ticks(self.axis.axes)
+            if rotation < 80:  # slanted names end under their tick
+                for tick in self.axis.get_major_ticks(len(ticks)):
+                    tick.label1.set_horizontalalignment("right")
+            return ticks
+
+        def tick_values(self, vmin, vmax):
+            return list(range(len(names)))
+
+    def name(value, _):
+        k = int(round(value))
+        return names[k] if abs(value - k) < 1e-6 and 0 <= k < len(names) else ""
+
+    ax.xaxis.set_major_locator(_Locator())
+    ax.xaxis.set_major_formatter(FuncFormatter(name))
+    ax.tick_params(axis="x", labelrotation=rotation, labelsize=fontsize)
+    ax._catsel_layer_ticks = layout  # what a test or a caller reads back
+    return layout
+
+
 def _every(step: int) -> str:
     """"every 2nd", "every 3rd", "every 11th": which layers a crowded axis names."""
     suffix = "th" if 10 <= step % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(step % 10, "th")
@@ -478,22 +554,25 @@ def _category_lines(ax: Axes, summary: pd.DataFrame, counting: Counting | None, 
         name = f"{c} (N={counts[c]})" if c in counts else c
         ax.plot(x, column("proportion"), **{"marker": "o", "ms": 0 if many else 5, "lw": 1.8, "color": colours[c],
                                             "label": name, **kwargs})
-        if judged:  # the verdict: a hollow marker where the count is within chance (filled: beyond it)
+        if judged:  # the verdict: a hollow marker where the count is within chance, filled beyond it
             within = ~column("evidence").astype(bool)
             ax.plot(x[within], column("proportion")[within], "o", ms=3 if many else 5, mfc="white",
                     mec=colours[c], mew=1.2, zorder=3)
+            ax.plot(x[~within], column("proportion")[~within], "o", ms=3 if many else 5, color=colours[c],
+                    zorder=3)
         if null:  # what the same rule finds when the labels carry no information
             ax.fill_between(x, column("null_proportion"), column("null_high"), color=colours[c], alpha=0.10, lw=0)
             ax.plot(x, column("null_proportion"), ":", lw=1.2, color=colours[c], alpha=0.9)
         if {"low", "high"} <= set(data.columns):
             ax.fill_between(x, column("low"), column("high"), color=colours[c], alpha=0.15, lw=0)
-        for col, style, _ in baselines:
-            ax.plot(x, column(col), style, lw=1.2, color=colours[c], alpha=0.8)
+        for col, style, _ in baselines:  # told apart by their markers too, not by the dashes alone
+            ax.plot(x, column(col), style, lw=1.0, color=colours[c], alpha=0.8, **BASELINE_MARKS.get(col, {}),
+                    markevery=max(1, len(x) // 12))
         if {"untrained_low", "untrained_high"} <= set(data.columns):  # the untrained networks' range over seeds
             ax.fill_between(x, column("untrained_low"), column("untrained_high"), color=colours[c], alpha=0.10,
                             lw=0, hatch="//", edgecolor=colours[c])
-    for _, style, text in baselines:  # legend entries for the baselines' line styles
-        ax.plot([], [], style, color="grey", label=text)
+    for col, style, text in baselines:  # legend entries for the baselines' line styles
+        ax.plot([], [], style, color="grey", label=text, **BASELINE_MARKS.get(col, {}))
     if judged:
         ax.plot([], [], "o", color="grey", label="beyond chance" + (f"\n(q <= {level:g})" if level else ""))
         ax.plot([], [], "o", mfc="white", mec="grey", mew=1.2, label="within chance")
@@ -676,7 +755,7 @@ def compare_layer_proportions(summaries: dict, *, categories=None, fig: Figure |
             ax.plot(range(len(layers)), y, styles[k % len(styles)], marker="o", ms=3, color=colours[c],
                     alpha=1.0 if k == 0 else 0.6, label=label)
         ax.set_title(c, color=colours[c])
-        ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=7)
+        layer_ticks(ax, layers, fontsize=7, rotation=90)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("selective units")
