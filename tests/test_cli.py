@@ -152,11 +152,16 @@ def test_visualize_one_filter_writes_a_panel(small_run, tmp_path, capsys):
     assert "Wrote" in captured.out and "picture of block3_conv3/5" in captured.err  # progress, with time left
 
 
-def test_visualize_a_category_writes_its_representative_units(small_run, tmp_path):
+def test_visualize_a_category_writes_its_representative_units(small_run, tmp_path, capsys):
     png = tmp_path / "face.png"
     assert main(["visualize", str(small_run), "--category", "face", "--top", "2", "--out", str(png),
-                 "--steps", "4"]) == 0
+                 "--steps", "20"]) == 0
     assert png.stat().st_size > 10_000
+    said = capsys.readouterr()
+    assert "pictures: 2 unit(s) x 20 steps: about" in said.err  # before the pictures, measured on a few steps
+    table = said.out.split("Pictures (activation maximisation):\n", 1)[1].splitlines()[:2]
+    # each picture made, or a failure of the picture said as such
+    assert all(line.split()[1].startswith(("made", "FAILED")) for line in table), table
 
 
 @pytest.mark.parametrize("args, message", [

@@ -241,3 +241,22 @@ def test_figure_1_s_null_bands_keep_their_category_s_colour():
         hue = colorsys.rgb_to_hsv(r, g, b)[0]
         want = colorsys.rgb_to_hsv(*to_rgb(colours[c]))[0]
         assert min(abs(hue - want), 1 - abs(hue - want)) < 0.05, (c, (r, g, b), colours[c])  # a tint of its colour
+
+
+def test_representative_units_fire_on_their_categorys_images_not_on_a_few_of_them():
+    from catsel.figures.visualize import FIRES_ON, representatives
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    few = np.zeros(80)
+    few[:4] = 10.0  # fires on 4 of the 40 face images alone, hard: the largest margin above chance
+    broad = rng.uniform(0, 1, 80)
+    broad[:40] += 1.0  # fires on every face image, more than on the others
+    silent_elsewhere = rng.uniform(0, 0.1, 80)
+    acts = catsel.Activations.from_arrays({"conv": np.stack([few, broad, silent_elsewhere], axis=1)}, labels,
+                                          ["face", "dog"])
+    table = catsel.selectivity(acts)
+    chosen = table[(table["category"] == "face") & table["selective"]].sort_values("above_chance")
+    assert int(chosen.iloc[-1]["unit"]) == 0  # by the margin alone, the unit that fires on 4 images
+    picked = representatives(acts, table, "face", n_units=1)
+    assert list(picked["unit"]) == [1] and FIRES_ON > 4 / 40

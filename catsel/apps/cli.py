@@ -469,15 +469,19 @@ def cmd_visualize(args) -> int:
     with atomic_write(out) as tmp:
         fig.savefig(tmp, dpi=110, format=kind)
     print(f"Wrote {out}")
-    for result in pictures:
-        if result.flat:
-            bar = (f", below its median on the dataset's images ({result.typical:.3g})"
-                   if result.typical is not None else "")
-            again = " even without the random transformations" if result.retried else ""
-            print(f"Note: the picture of {result.layer}/{result.unit} failed{again}: its maximum is "
-                  f"{result.peak:.3g}{bar}, its mean {result.start:.3g} on the starting noise and {result.final:.3g} "
-                  f"at the end. A unit that nothing drives, or too few --steps ({len(result.trace)}); marked FLAT "
-                  "in the figure")
+    width = max(len(f"{r.layer}/{r.unit}") for r in pictures) if pictures else 0
+    print("Pictures (activation maximisation):")
+    for result in pictures:  # a flat picture is a failure of the picture, said as such, never shown as the unit
+        name = f"{result.layer}/{result.unit}".ljust(width)
+        if not result.flat:
+            print(f"  {name}  made (its maximum {result.peak:.3g})")
+            continue
+        bar = (f", below its median on the dataset's images ({result.typical:.3g})"
+               if result.typical is not None else "")
+        again = " even without the random transformations" if result.retried else ""
+        print(f"  {name}  FAILED{again}: flat, its maximum {result.peak:.3g}{bar}, its mean {result.start:.3g} on "
+              f"the starting noise and {result.final:.3g} at the end (a unit nothing drives, or too few --steps: "
+              f"{len(result.trace)}); marked FLAT in the figure")
     return 0
 
 

@@ -28,7 +28,7 @@ from ..store import Activations
 from ..selecting.tables import top_k
 
 __all__ = ["top_images", "activity", "field_note", "has_receptive_field", "receptive_field", "receptive_crop", "plot_top_images", "plot_crops", "thumbnail_grid",
-           "plot_unit", "UnitDisplay", "plot_representatives"]
+           "plot_unit", "UnitDisplay", "representatives", "plot_representatives", "FIRES_ON"]
 
 
 def top_images(acts: Activations, layer: str, unit: int, k: int = 8, *, category: str | None = None) -> np.ndarray:
@@ -509,6 +509,54 @@ def plot_unit(acts: Activations, layer: str, unit: int, amodel=None, *, k: int =
     return (display.figure_, display.pictures_) if return_pictures else display.figure_
 
 
+#: A representative unit fires (is above its minimum) on at least this share of its category's own images.
+FIRES_ON = 0.25
+
+
+def representatives(acts: Activations, table, category: str, n_units: int = 4):
+    """The units :func:`plot_representatives` shows: per layer, the most selective unit for ``category`` that
+    fires on its images, and the ``n_units`` of those furthest above chance, in network order.
+
+    A unit fires on an image when it is above its minimum over all images; a representative unit does so on
+    at least :data:`FIRES_ON` of the category's images. A unit selective through a few of them, silent on the
+    rest, would make a picture of nothing (a flat one) and stand for the category on a handful of images.
+
+    Parameters
+    ----------
+    acts : Activations
+    table : DataFrame
+        From :func:`catsel.selectivity`.
+    category : str
+    n_units : int, default 4
+
+    Returns
+    -------
+    DataFrame
+        Rows of ``table``.
+
+    Raises
+    ------
+    ValueError
+        When no selective unit fires on the category's images.
+    """
+    from ..selecting.selection import representative_units
+
+    candidates = representative_units(table, category, per_layer=10)
+    if candidates.empty:
+        raise ValueError(f"no unit is selective for {category!r} at this threshold")
+    own = np.asarray(acts.labels) == acts.categories.index(category)
+    keep = []
+    for row in candidates.itertuples():
+        values = np.asarray(acts[str(row.layer)][:, int(row.unit)], dtype=np.float64)
+        keep.append(bool(np.mean(values[own] > values.min()) >= FIRES_ON))
+    firing = candidates[np.asarray(keep, dtype=bool)]
+    if firing.empty:
+        raise ValueError(f"no {category}-selective unit fires on at least {FIRES_ON:.0%} of the {category} images: "
+                         "its selective units each answer to a few images only")
+    per_layer = firing.groupby("layer", observed=True, sort=True).head(1)
+    return per_layer.nlargest(n_units, "above_chance").sort_values("layer")
+
+
 def plot_representatives(acts: Activations, table, category: str, amodel=None, *, n_units: int = 4,
                          steps: int = 256, seed: int = 0, k: int = 3, fig: Figure | None = None,
                          progress: bool = False, return_pictures: bool = False, top: int | None = None,
@@ -559,10 +607,7 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     n_units = former_keyword(n_units, top, new="n_units", old="top")
     k = former_keyword(k, crops, new="k", old="crops")
 
-    reps = representative_units(table, category, per_layer=1)
-    if reps.empty:
-        raise ValueError(f"no unit is selective for {category!r} at this threshold")
-    chosen = reps.nlargest(n_units, "above_chance").sort_values("layer")
+    chosen = representatives(acts, table, category, n_units)
     amodel = amodel or from_store(acts)
     cols = len(chosen)
     fig = fig or Figure(figsize=(max(2.6 * cols, 5), 4.6), layout="constrained")

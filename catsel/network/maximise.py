@@ -179,6 +179,15 @@ def maximise_many(
             result.flat = result.flat or (result.typical is not None and result.peak < result.typical)
         return made
 
+    if progress and steps > 16:  # how long, before the minutes: a few steps of the first batch, timed
+        probe = units if batch else units[:1]
+        started = time.perf_counter()
+        _maximise_batch(model, probe, **{**settings, "steps": 8, "progress": False})
+        per_step = (time.perf_counter() - started) / 8
+        total = per_step * steps * (1 if batch else len(units))
+        about = f"{total / 60:.1f} min" if total >= 60 else f"{max(total, 1):.0f} s"
+        tqdm.write(f"pictures: {len(units)} unit(s) x {steps} steps: about {about}, measured on 8 steps"
+                   + ("" if batch else " of the first"), file=sys.stderr)
     results = run(units)
     again = [i for i, r in enumerate(results) if r.flat]
     if again and robustness is not None and robustness.active:  # once more, without the transformations
