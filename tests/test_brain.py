@@ -384,3 +384,14 @@ def test_category_models_have_their_own_panel_and_a_value_above_the_ceiling_is_f
     assert not display.axes_["models"].patches  # no ceiling band there
     table.loc[(table["target"] == "brain") & (table["layer"] == "layer5"), "value"] = 0.7  # above 0.6
     assert "ABOVE its upper bound" in brain_sentences(table)[0]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv"])
+def test_a_names_file_with_a_byte_order_mark_and_crlf_matches_its_first_name(tmp_path, suffix):
+    from catsel.brain.data import read_names
+
+    names = ["face/01.png", "dog/02.png"]
+    text = ("image\r\n" if suffix == ".csv" else "") + "\r\n".join(names) + "\r\n"
+    path = tmp_path / f"names{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Notepad saves UTF-8
+    assert read_names(path) == names

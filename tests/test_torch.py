@@ -217,6 +217,16 @@ def test_a_state_dict_file_is_loaded_with_weights_only_and_a_pickled_object_is_r
     assert "weights_only=True" in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_state_dict_holding_nan_is_refused_before_any_capture_naming_the_tensor(tmp_path):
+    torch.manual_seed(5)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    state["layer2.0.conv1.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, tmp_path / "diverged.pt")
+    with pytest.raises(ModelError, match=r"the tensor 'layer2.0.conv1.weight' holds NaN or infinite values") as caught:
+        catsel.activation_model("torchvision:resnet18", str(tmp_path / "diverged.pt"), image_size=SIZE)
+    assert "damaged store" not in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_auto_weights_out_of_reach_run_the_untrained_network_loudly(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setattr("catsel.network.torch.build.reachable", lambda *a, **k: False)

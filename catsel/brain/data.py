@@ -209,11 +209,11 @@ def read_names(path: str | os.PathLike) -> list[str]:
                              "'image' column), in the order of the matrix rows")
     try:
         if path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
             column = next((c for c in frame.columns if str(c).strip().lower() in NAME_COLUMNS), frame.columns[0])
             names = [str(v).strip() for v in frame[column]]
-        else:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        else:  # a byte-order mark (Windows editors write one) is no part of the first name
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise BrainDataError(f"{path} is not a text file of image names ({str(exc).splitlines()[0]})") from None
     names = [n for n in names if n]

@@ -53,6 +53,11 @@ def load_state_dict_file(path) -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{file} holds no state dict (a mapping of names to tensors); save it with "
                          "torch.save(model.state_dict(), FILE)")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:  # before any capture: every image would give NaN, read later as a damaged store
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise ModelError(f"{file}: the tensor {broken[0]!r}{more} holds NaN or infinite values; these weights "
+                         "cannot be captured (a training run that diverged, or a damaged file): give another file")
     return state
 
 
