@@ -144,6 +144,13 @@ def _images(size, n: int = 2):
     return np.random.default_rng(0).integers(0, 256, (n, height, width, 3), dtype=np.uint8)
 
 
+def _proved(row: dict, proof) -> dict:
+    row.update(built=True, served=True, layers=proof.layers, passed=proof.passed, reason=proof.reason(),
+               computed=proof.computed, measured=proof.measured, without=proof.without, worst=proof.worst,
+               capture_s=round(proof.capture_s, 4), plain_s=round(proof.plain_s, 4))
+    return row
+
+
 def check_torch(family: str, name: str, size: int, max_params: float) -> dict:
     import catsel
     from catsel.errors import CatselError
@@ -181,11 +188,7 @@ def check_torch(family: str, name: str, size: int, max_params: float) -> dict:
         return row
     row["build_s"] = round(time.perf_counter() - start, 2)
     row["size"] = network.image_size
-    proof = prove(network, _images(network.image_size))
-    row.update(built=True, served=True, layers=proof.layers, passed=proof.passed, reason=proof.reason(),
-               computed=proof.computed, measured=proof.measured, without=proof.without, worst=proof.worst,
-               capture_s=round(proof.capture_s, 4), plain_s=round(proof.plain_s, 4))
-    return row
+    return _proved(row, prove(network, _images(network.image_size)))
 
 
 def check_keras(family: str, name: str, size: int, max_params: float) -> dict:
@@ -226,11 +229,7 @@ def check_keras(family: str, name: str, size: int, max_params: float) -> dict:
         return row
     row["build_s"] = round(time.perf_counter() - start, 2)
     row["size"] = network.image_size
-    proof = prove(network, _images(network.image_size))
-    row.update(built=True, served=True, layers=proof.layers, passed=proof.passed, reason=proof.reason(),
-               computed=proof.computed, measured=proof.measured, without=proof.without, worst=proof.worst,
-               capture_s=round(proof.capture_s, 4), plain_s=round(proof.plain_s, 4))
-    return row
+    return _proved(row, prove(network, _images(network.image_size)))
 
 
 def worker(family: str, todo: list[str], out: Path, size: int, max_params: float) -> None:

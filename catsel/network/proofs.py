@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Proof"]
+import numpy as np
+
+__all__ = ["Proof", "check_values", "check_fields_and_listing"]
 
 
 @dataclass
@@ -50,3 +52,67 @@ class Proof:
             if found:
                 return f"({kind}) {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
         return ""
+
+
+def check_values(proof: Proof, layers, maxima: dict, positions: dict, plain: dict, tolerance: float) -> None:
+    """Check (b): catsel's maxima, and the value at catsel's position, against a plain forward pass's outputs.
+
+    Parameters
+    ----------
+    proof : Proof
+        Filled in place (``values``, ``worst``).
+    layers : sequence of str
+    maxima, positions : dict of str to ndarray
+        catsel's, (batch, units).
+    plain : dict of str to ndarray
+        The plain forward pass's: (batch, positions, units), or (batch, units) for a vector.
+    tolerance : float
+        Relative to the layer's largest absolute value.
+    """
+    for name in layers:
+        ref = np.asarray(plain[name], dtype=np.float64)
+        got = np.asarray(maxima[name], dtype=np.float64)
+        scale = max(float(np.abs(ref).max()), 1e-12)
+        if ref.ndim == 2:
+            diff = float(np.abs(got - ref).max()) / scale
+        else:
+            best = ref.max(axis=1)
+            diff = float(np.abs(got - best).max()) / scale
+            at = np.asarray(positions[name]).astype(np.int64)
+            if at.min() < 0 or at.max() >= ref.shape[1]:
+                proof.values.append(f"{name}: a position outside its {ref.shape[1]} positions")
+                continue
+            picked = np.take_along_axis(ref, at[:, None, :], axis=1)[:, 0]
+            diff = max(diff, float(np.abs(picked - best).max()) / scale)
+        proof.worst = max(proof.worst, diff)
+        if not diff <= tolerance:
+            proof.values.append(f"{name}: maxima differ from a plain forward pass by {diff:.2g} of its range")
+
+
+def check_fields_and_listing(proof: Proof, network) -> None:
+    """Checks (c) and (d): each map layer's receptive field computed, measured or none; ``catsel.layers``
+    lists each default as a default.
+
+    Parameters
+    ----------
+    proof : Proof
+        Filled in place.
+    network : Network
+    """
+    from .models import layers as list_layers
+
+    for name in network.layers:
+        shape = network.map_shapes[name]
+        if shape is None or len(shape) != 2:
+            continue
+        found = network._field(name)
+        if found is None:
+            proof.without += 1
+        elif found.get("measured"):
+            proof.measured += 1
+        else:
+            proof.computed += 1
+    table = list_layers(network)
+    listed = set(table.loc[table["default"], "layer"])
+    proof.listed = [f"{name} is not listed as a default by catsel.layers" for name in network.layers
+                    if name not in listed]

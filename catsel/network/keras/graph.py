@@ -434,14 +434,19 @@ def is_block(node: Node) -> bool:
     -------
     bool
     """
-    layer = node.layer
-    if node.model or not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
-        return False
-    out = _single(node.output)
-    if isinstance(out, (list, tuple)) or len(out.shape) != 3:
+    if _one_layer_output(node, 3) is None:
         return False
     return any(isinstance(sub, keras.layers.MultiHeadAttention) or "Attention" in type(sub).__name__
-               for sub in layer._flatten_layers(include_self=False, recursive=True))
+               for sub in node.layer._flatten_layers(include_self=False, recursive=True))
+
+
+def _one_layer_output(node: Node, ndim: int):
+    """A node's single output of ``ndim`` dimensions, when the node is one layer (no model); else None."""
+    layer = node.layer
+    if node.model or not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
+        return None
+    out = _single(node.output)
+    return None if isinstance(out, (list, tuple)) or len(out.shape) != ndim else out
 
 
 def is_conv_block(node: Node) -> bool:
@@ -459,15 +464,9 @@ def is_conv_block(node: Node) -> bool:
     -------
     bool
     """
-    layer = node.layer
-    if node.model or not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
-        return False
-    if type(layer).__module__.startswith("keras."):  # one of Keras' own layers: a node as it is
-        return False
-    out = _single(node.output)
-    if isinstance(out, (list, tuple)) or len(out.shape) != 4:
-        return False
-    return any(isinstance(sub, CONV_TYPES) for sub in layer._flatten_layers(include_self=False, recursive=True))
+    if _one_layer_output(node, 4) is None or type(node.layer).__module__.startswith("keras."):
+        return False  # (one of Keras' own layers is a node as it is)
+    return any(isinstance(sub, CONV_TYPES) for sub in node.layer._flatten_layers(include_self=False, recursive=True))
 
 
 def default_layers(network: "keras.Model | Graph") -> list[str]:

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ..proofs import Proof
+from ..proofs import Proof, check_fields_and_listing, check_values
 
 __all__ = ["prove"]
 
@@ -33,7 +33,6 @@ def prove(network, images: np.ndarray, tolerance: float = 1e-5) -> Proof:
     -------
     Proof
     """
-    from ..models import layers as list_layers
     from .graph import passes_on
     from .preprocess import Preprocess
     from .units import captured_output, leading_tokens
@@ -65,37 +64,14 @@ def prove(network, images: np.ndarray, tolerance: float = 1e-5) -> Proof:
     start = time.perf_counter()
     network.network.predict_on_batch(x)
     proof.plain_s = time.perf_counter() - start
+    plain = {}
     for layer, out in zip(network.layers, outs):
         out = np.asarray(out, dtype=np.float64)
         if out.ndim == 4:
             out = out.reshape(len(out), -1, out.shape[-1])
         elif out.ndim == 3 and not layer.endswith("[class]"):
             out = out[:, sum(leading_tokens(graph, graph.node(layer).output.shape)):]
-        scale = max(float(np.abs(out).max()), 1e-12)
-        if out.ndim == 2:
-            diff = float(np.abs(maxima[layer] - out).max()) / scale
-        else:
-            best = out.max(axis=1)
-            diff = float(np.abs(maxima[layer] - best).max()) / scale
-            at = positions[layer].astype(np.int64)
-            picked = np.take_along_axis(out, at[:, None, :], axis=1)[:, 0]
-            diff = max(diff, float(np.abs(picked - best).max()) / scale)
-        proof.worst = max(proof.worst, diff)
-        if not diff <= tolerance:
-            proof.values.append(f"{layer}: maxima differ from a plain forward pass by {diff:.2g} of its range")
-    for layer in network.layers:
-        shape = network.map_shapes[layer]
-        if shape is None or len(shape) != 2:
-            continue
-        found = network._field(layer)
-        if found is None:
-            proof.without += 1
-        elif found.get("measured"):
-            proof.measured += 1
-        else:
-            proof.computed += 1
-    table = list_layers(network)
-    listed = set(table.loc[table["default"], "layer"])
-    proof.listed = [f"{layer} is not listed as a default by catsel.layers" for layer in network.layers
-                    if layer not in listed]
+        plain[layer] = out
+    check_values(proof, network.layers, maxima, positions, plain, tolerance)
+    check_fields_and_listing(proof, network)
     return proof

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..proofs import Proof
+from ..proofs import Proof, check_fields_and_listing, check_values
 from .trace import AFTER, Op, elementwise, module_of, per_unit, unit_layer
 
 __all__ = ["prove", "plain_maxima"]
@@ -128,8 +128,6 @@ def prove(network, images: np.ndarray, tolerance: float = 1e-5) -> Proof:
     """
     import time
 
-    from ..models import layers as list_layers
-
     proof = Proof(layers=len(network.layers))
     proof.rule = _rule(network)
     maxima, positions = network.predict(images)
@@ -137,36 +135,6 @@ def prove(network, images: np.ndarray, tolerance: float = 1e-5) -> Proof:
     network.predict(images)
     proof.capture_s = time.perf_counter() - start
     plain, proof.plain_s = plain_maxima(network, images)
-    for name in network.layers:
-        ref = plain[name]
-        got = maxima[name].astype(np.float64)
-        scale = max(float(np.abs(ref).max()), 1e-12)
-        if ref.ndim == 2:
-            diff = float(np.abs(got - ref).max()) / scale
-        else:
-            diff = float(np.abs(got - ref.max(axis=1)).max()) / scale
-            at = positions[name].astype(np.int64)
-            if at.min() < 0 or at.max() >= ref.shape[1]:
-                proof.values.append(f"{name}: a position outside its {ref.shape[1]} positions")
-                continue
-            picked = np.take_along_axis(ref, at[:, None, :], axis=1)[:, 0]
-            diff = max(diff, float(np.abs(picked - ref.max(axis=1)).max()) / scale)
-        proof.worst = max(proof.worst, diff)
-        if not diff <= tolerance:
-            proof.values.append(f"{name}: maxima differ from a plain forward pass by {diff:.2g} of its range")
-    for name in network.layers:
-        shape = network.map_shapes[name]
-        if shape is None or len(shape) != 2:
-            continue
-        found = network._field(name)
-        if found is None:
-            proof.without += 1
-        elif found.get("measured"):
-            proof.measured += 1
-        else:
-            proof.computed += 1
-    table = list_layers(network)
-    listed = set(table.loc[table["default"], "layer"])
-    proof.listed = [f"{name} is not listed as a default by catsel.layers" for name in network.layers
-                    if name not in listed]
+    check_values(proof, network.layers, maxima, positions, plain, tolerance)
+    check_fields_and_listing(proof, network)
     return proof

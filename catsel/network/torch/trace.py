@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import ModelError
 from ...options import converter_values
 from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
-from ..tokens import CLASS_TOKEN
+from ..tokens import CLASS_TOKEN, base_layer
 
 __all__ = ["Call", "Op", "ACTIVATIONS", "AFTER", "activation_function", "is_atom", "logits_of", "trace", "per_unit",
            "unit_layer", "sequence_first", "batched", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
@@ -471,8 +471,7 @@ def module_of(name: str) -> str:
     -------
     str
     """
-    name = name[: -len(CLASS_TOKEN)] if name.endswith(CLASS_TOKEN) else name
-    return name.split(AFTER, 1)[0]
+    return base_layer(name).split(AFTER, 1)[0]
 
 
 def post_function(name: str, calls: list[Call] = (), ops: list[Op] = (), modules: dict | None = None):
