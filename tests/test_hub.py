@@ -340,3 +340,12 @@ def test_a_preset_with_another_configurations_weights_is_refused_before_anything
     with pytest.raises(ModelError, match=r"arrays of shapes the preset's configuration does not make"):
         catsel.activation_model(f"hub:{shallow}")
     assert catsel.activation_model(f"hub:{shallow}", "none").layers  # its configuration alone still builds
+
+
+def test_an_image_converter_with_a_nan_scale_is_refused_before_any_capture(tmp_path):
+    _, _, folder = _preset(tmp_path, "vit")
+    config = json.loads((folder / "image_converter.json").read_text())
+    config["config"]["scale"] = float("nan")
+    (folder / "image_converter.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"image converter's scale or offset holds NaN or infinite values"):
+        catsel.activation_model(f"hub:{folder}")

@@ -209,6 +209,13 @@ def load_hub(model: str, weights, seed: int = 0) -> HubNetwork:
     preprocess, size, crop = None, None, False
     converter = _converter(keras_hub, where)
     if converter is not None:
+        import numpy as np
+
+        values = [v for v in (converter.scale, converter.offset) if v is not None]
+        if not all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in values):
+            raise ModelError(f"hub:{preset}: its image converter's scale or offset holds NaN or infinite values "
+                             f"(scale {converter.scale}, offset {converter.offset}); restore image_converter.json "
+                             "from the preset, or delete it and give --preprocess")
         preprocess = converter_mode(converter.scale, converter.offset)
         size = tuple(int(v) for v in converter.image_size) if converter.image_size else None
         crop = bool(getattr(converter, "crop_to_aspect_ratio", False))
