@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["converter_values", "check_preprocess", "THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
+__all__ = ["did_you_mean", "converter_values", "check_preprocess", "THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
            "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
            "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder", "check_path",
            "check_layers"]
@@ -198,6 +198,31 @@ def image_shape(value: Any, name: str = "image size") -> "int | tuple[int, int] 
     if len(parts) == 1 or parts[0] == parts[1]:
         return int(parts[0])
     return int(parts[0]), int(parts[1])
+
+
+def did_you_mean(wrong: str, names, shown: int = 10) -> str:
+    """What to say of a name not found: the closest names first ("did you mean ...?"), then at most ``shown``
+    of the valid ones.
+
+    Parameters
+    ----------
+    wrong : str
+    names : sequence of str
+    shown : int, default 10
+
+    Returns
+    -------
+    str
+        ``"; did you mean A or B?; valid names include ..."``, ready to end a line.
+    """
+    import difflib
+
+    names = [str(n) for n in names]
+    near = difflib.get_close_matches(str(wrong), names, n=3, cutoff=0.6)
+    rest = [n for n in names if n not in near][:shown]
+    more = f" and {len(names) - len(near) - len(rest)} more" if len(names) > len(near) + len(rest) else ""
+    return ((f"; did you mean {' or '.join(near)}?" if near else "")
+            + (f"; valid names include {', '.join(rest)}{more}" if rest else ""))
 
 
 def hw(size: Any) -> tuple[int, int]:

@@ -54,8 +54,17 @@ def test_default_layers_skip_the_classifier():
 
 
 def test_unknown_layer_lists_the_valid_names():
-    with pytest.raises(ModelError, match="no layer named 'nope'.*valid names: .*c1, c2"):
+    with pytest.raises(ModelError, match="no layer named 'nope'.*valid names include .*c1, c2"):
         catsel.activation_model(small_cnn(), layers=["nope"])
+
+
+def test_a_misspelt_layer_gets_the_closest_names_first_then_at_most_ten_others():
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    with pytest.raises(ModelError) as caught:
+        catsel.activation_model(vgg, layers=["block5_conv4"], preprocess="caffe")
+    said = str(caught.value)
+    assert "; did you mean block5_conv3 or block5_conv2 or block5_conv1?" in said
+    assert said.count(", ") <= 10 + 2 and "and " in said.split("valid names include", 1)[1]
 
 
 def test_vgg16_defaults_are_13_convs_and_fc1_fc2_at_224():

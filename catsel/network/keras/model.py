@@ -647,10 +647,11 @@ def keras_network(
                     pass
             unknown.append(name)
         if unknown:
-            raise ModelError(
-                f"no layer named {', '.join(map(repr, unknown))} in {built.source}; valid names: "
-                f"{', '.join(graph.nodes)} (`catsel layers MODEL` lists them with their shapes)"
-            )
+            from ...options import did_you_mean
+
+            raise ModelError(f"no layer named {', '.join(map(repr, unknown))} in {built.source}"
+                             f"{did_you_mean(base_layer(unknown[0]), list(graph.nodes))} (`catsel layers MODEL` "
+                             "lists them with their shapes)")
         if not resolved:
             raise ModelError(f"{built.source} has no conv or dense layer to capture; pass layers=")
         position = {n: i for i, n in enumerate(graph.nodes)}  # network order; a class token after its layer

@@ -238,14 +238,12 @@ class TorchNetwork:
             elif AFTER in name:
                 post_function(name, self._calls, self._ops, self._modules)  # an activation catsel knows, or one line
         if unknown:
-            import difflib
+            from ...options import did_you_mean
 
             names = [c.name for c in self._first.values()]
-            near = difflib.get_close_matches(module_of(unknown[0]), names, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(near)}?" if near else ""
-            raise ModelError(f"no module named {', '.join(map(repr, unknown))} in {self.source}{hint} valid names "
-                             f"include {', '.join(names[:40])} (`catsel layers MODEL` lists them with their "
-                             "shapes)")
+            raise ModelError(f"no module named {', '.join(map(repr, unknown))} in {self.source}"
+                             f"{did_you_mean(module_of(unknown[0]), names)} (`catsel layers MODEL` lists them with "
+                             "their shapes)")
         if repeated:
             raise ModelError(f"{', '.join(repeated)}: a module called more than once has no one output to "
                              "capture; capture the module that holds it (its block)")
