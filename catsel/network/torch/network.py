@@ -111,7 +111,10 @@ class TorchNetwork:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         # channels last: the uint8 batch is already laid out so (prepare), and VGG16's forward pass at 224 px
         # ran 5.6 images/s so on this project's CPU against 4.3 in the default layout (docs/performance.md)
-        self.module.to(self.device, memory_format=torch.channels_last)
+        try:
+            self.module.to(self.device, memory_format=torch.channels_last)
+        except RuntimeError:  # a parameter of another rank than 4 (a lambda layer's positions): the plain layout
+            self.module.to(self.device)
         self.image_size = image_shape(image_size)
         self.preprocess = preprocess
         self.source, self.weights_label, self.trained = source, weights_label, trained
@@ -518,8 +521,10 @@ class TorchNetwork:
     def _example(self):
         import torch
 
+        from .trace import DRY_BATCH
+
         height, width = hw(self.image_size)
-        return torch.zeros((1, 3, height, width), device=self.device)
+        return torch.zeros((DRY_BATCH, 3, height, width), device=self.device)
 
     def _packing(self) -> list[tuple[str, str, int]]:
         """(kind, layer, units) in the order they lie in a batch's buffer."""

@@ -18,7 +18,7 @@ from ..pixels import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 from ..tokens import CLASS_TOKEN, base_layer
 
 __all__ = ["Call", "Op", "ACTIVATIONS", "AFTER", "activation_function", "is_atom", "logits_of", "trace", "per_unit",
-           "unit_layer", "sequence_first", "batched", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
+           "unit_layer", "DRY_BATCH", "sequence_first", "batched", "is_block", "norms_last", "channels_last", "default_modules", "elementwise", "relative",
            "module_of", "post_function",
            "leading_tokens", "reduce_output", "preprocess_torch", "CLASS_TOKEN"]
 
@@ -220,16 +220,21 @@ def unit_layer(module) -> bool:
     return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
 
 
+#: Images in the dry run: two, so that an output's batch axis is told from a folding of the image into it
+#: (MobileViT's patches, (2 x 4, tokens, channels)) and from a sequence-first layout ((tokens, 2, channels)).
+DRY_BATCH = 2
+
+
 def sequence_first(shape) -> bool:
-    """Whether a token output of the dry run (one image) is sequence-first, (tokens, 1, channels), as an
-    ``nn.MultiheadAttention`` stack without ``batch_first`` gives it; batch-first is (1, tokens, channels)."""
-    return len(shape) == 3 and shape[0] != 1 and shape[1] == 1
+    """Whether a token output of the dry run is sequence-first, (tokens, batch, channels), as an
+    ``nn.MultiheadAttention`` stack without ``batch_first`` gives it; batch-first is (batch, tokens, channels)."""
+    return len(shape) == 3 and shape[0] != DRY_BATCH and shape[1] == DRY_BATCH
 
 
 def batched(shape) -> bool:
-    """Whether an output of the dry run (one image) holds one row per image: batch first, (1, ...), or
-    sequence-first tokens; not windows of the image (windows, tokens, channels) or any other folding."""
-    return shape is not None and len(shape) >= 1 and (shape[0] == 1 or sequence_first(shape))
+    """Whether an output of the dry run holds one row per image: batch first, or sequence-first tokens; not
+    windows or patches of the image folded into the batch, or any other folding."""
+    return shape is not None and len(shape) >= 1 and (shape[0] == DRY_BATCH or sequence_first(shape))
 
 
 def is_block(call: Call) -> bool:
@@ -386,6 +391,9 @@ def default_modules(calls: list[Call], counts: dict[str, int], output, ops: list
             end = named.name
         taken[call.name] = end
     chosen = {end for name, end in taken.items() if name not in classifier}
+    # a head that is a module of its own (a distilled network's, averaging two classifiers) is no layer
+    chosen = {name for name in chosen if not (first[module_of(name)].output is output
+                                              and len(first[module_of(name)].shape or ()) == 2)}
     chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and batched(first[module_of(name)].shape)}
     order = {c.name: c.index for c in first.values()}
     kept, seen = [], []
