@@ -9,13 +9,32 @@ __all__ = ["LayerTicks", "layer_ticks"]
 class LayerTicks:
     """Layer names on an x axis of layer positions (0 … n-1), thinned by the room they take: at draw time, as
     many names as fit side by side in the axes' width at the labels' font size (every k-th, the last always),
-    so that no two overlap at any figure size or layer count. Install with :func:`layer_ticks`."""
+    so that no two overlap at any figure size or layer count. Install with :func:`layer_ticks`.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The layers, in axis order.
+    fontsize : float
+        The labels' size in points.
+    rotation : float
+        The labels' angle in degrees (90: upright).
+    """
 
     def __init__(self, names, fontsize: float, rotation: float):
         self.names, self.fontsize, self.rotation = [str(n) for n in names], fontsize, rotation
 
     def step(self, ax) -> int:
-        """How many layers apart the names are, for the axes' current width."""
+        """How many layers apart the names are, for the axes' current width.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes
+
+        Returns
+        -------
+        int
+        """
         import math
 
         n = len(self.names)
@@ -29,6 +48,16 @@ class LayerTicks:
         return max(1, -(-n // fits))
 
     def ticks(self, ax) -> list[int]:
+        """The positions named, for the axes' current width: every :meth:`step`-th, the last always.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes
+
+        Returns
+        -------
+        list of int
+        """
         n = len(self.names)
         step = self.step(ax)
         ticks = list(range(0, n, step))

@@ -8,7 +8,7 @@ order after any registered by a lab:
 ====================  =============================================================  ==========================
 source                opens                                                          its package
 ====================  =============================================================  ==========================
-``code``              ``FILE.py:FACTORY``: what a function in the lab's file returns   :mod:`catsel.network.code`
+``code``              ``FILE.py:FACTORY``: what a lab's own function returns           :mod:`catsel.network.code`
 ``hub``               ``hub:PRESET``, ``hub:kaggle://...``, ``hub:FOLDER``             :mod:`catsel.network.hub`
 ``pytorch``           ``torchvision:NAME``, ``timm:NAME``, a ``torch.nn.Module``       :mod:`catsel.network.torch`
 ``keras``             a ``keras.Model``, a saved ``.keras``/``.h5`` file, an           :mod:`catsel.network.keras`
