@@ -85,9 +85,19 @@ def test_a_network_of_the_labs_own_code_runs_lesions_and_pictures_from_the_comma
     assert main(["visualize", str(out), "--layer", "1", "--unit", "0", "--steps", "8", "--out", str(picture),
                  "--model", model]) == 0
     assert picture.stat().st_size > 0
+    # the brain comparison reads the run's stores: no network, no code
+    mark.unlink()  # (visualize ran the named code)
+    acts = catsel.load_activations(out)
+    values = np.random.default_rng(0).normal(size=(len(acts), 5))
+    rdm = 1 - np.corrcoef(values)
+    np.fill_diagonal(rdm, 0.0)
+    np.save(root / "rdm.npy", rdm)
+    (root / "names.txt").write_text("\n".join(acts.paths) + "\n")
+    assert main(["brain", str(out), "--rdm", str(root / "rdm.npy"), "--names", str(root / "names.txt"),
+                 "--random-sets", "5", "--bootstrap", "5", "--no-progress"]) == 0
+    assert "brain RDM: closest layer" in capsys.readouterr().out and not mark.exists()
     # other bytes at the same path: refused before anything is built from them
     code.write_text(LAB + "\n# changed\n")
-    mark.unlink()
     assert main(["lesion", str(out), "--category", "red", "--layer", "1", "--model", model]) != 0
     assert "is not the code" in capsys.readouterr().err
     assert not mark.exists()
