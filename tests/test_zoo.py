@@ -23,7 +23,7 @@ TORCHVISION = ["vgg11", "resnet18", "densenet121", "googlenet", "mobilenet_v3_sm
 TIMM = ["vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "vit_small_patch14_reg4_dinov2",
         "cait_xxs24_224", "swin_tiny_patch4_window7_224", "convnext_atto", "efficientnet_b0", "resnet18d",
         "levit_128s", "coatnet_nano_rw_224", "davit_tiny", "regnetx_002", "ghostnet_100", "poolformer_s12",
-        "nf_regnet_b0", "mobilevit_xxs", "repvit_m1", "lambda_resnet26t"]
+        "nf_regnet_b0", "mobilevit_xxs", "repvit_m1", "lambda_resnet26t", "skresnet18"]
 
 
 def _images(size, n=2):

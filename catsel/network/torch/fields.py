@@ -197,7 +197,9 @@ def measured_fields(module, names, image_size, device, seeds: int = 2, last=()) 
                         out = out.permute(0, 3, 1, 2)
                     row, col = out.shape[2] // 2, out.shape[3] // 2
                     centres[name] = (row, col, out.shape[2], out.shape[3])
-                    grad, = torch.autograd.grad(out[0, :, row, col].sum(), x, retain_graph=True)
+                    grad, = torch.autograd.grad(out[0, :, row, col].sum(), x, retain_graph=True, allow_unused=True)
+                    if grad is None:  # the image does not reach this unit's value (XCiT's 384 px variants): none
+                        continue
                     hit = (grad.abs().sum(1)[0] > 0).cpu().numpy()
                     reached[name] = hit if name not in reached else (reached[name] | hit)
         finally:

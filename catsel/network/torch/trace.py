@@ -394,7 +394,8 @@ def default_modules(calls: list[Call], counts: dict[str, int], output, ops: list
     # a head that is a module of its own (a distilled network's, averaging two classifiers) is no layer
     chosen = {name for name in chosen if not (first[module_of(name)].output is output
                                               and len(first[module_of(name)].shape or ()) == 2)}
-    chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and batched(first[module_of(name)].shape)}
+    chosen = {name for name in chosen if counts.get(module_of(name)) == 1 and batched(first[module_of(name)].shape)
+              and len(first[module_of(name)].shape) in (2, 3, 4)}  # (a selective kernel's 5-D weights: no units)
     order = {c.name: c.index for c in first.values()}
     kept, seen = [], []
     for name in sorted(chosen, key=lambda n: order[module_of(n)]):  # one tensor, one layer: the innermost module
