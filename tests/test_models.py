@@ -204,8 +204,10 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
 
 
 def _positions_of(maps: np.ndarray, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    from catsel.network.keras.reduce import reduce_maps
+
     inp = keras.Input(maps.shape[1:])
-    m, p = catsel.network.keras.reduce.reduce_maps(inp, method=method)
+    m, p = reduce_maps(inp, method=method)
     out = keras.Model(inp, [m, p]).predict_on_batch(maps.astype("float32"))
     return np.asarray(out[0]), np.asarray(out[1])
 
@@ -224,6 +226,19 @@ def test_positions_are_the_first_maximum_in_row_major_order(method):
     np.testing.assert_array_equal(maxima, flat.max(axis=1))  # bit for bit: read at its position, or reduced
     np.testing.assert_array_equal(pos, flat.argmax(axis=1))
     assert pos[1, 2] == 0 and pos[2, 1] == 3 * 7 + 2 and pos[2, 3] == 1 * 7 + 4
+
+
+@pytest.mark.parametrize("method", ["pooling", "argmax"])
+def test_a_maximum_tied_across_rows_and_columns_is_found_where_it_is(method):
+    """A ReLU6 saturated at (0, 5) and (5, 0): the first row and the first column holding the maximum meet at
+    (0, 0), which holds 0 (found by the zoo sweep, on MobileNet's Conv1_relu)."""
+    maps = np.zeros((1, 7, 7, 2))
+    maps[0, 0, 5, 0] = maps[0, 5, 0, 0] = 6.0
+    maps[0, 2, 3, 1] = maps[0, 2, 6, 1] = maps[0, 4, 1, 1] = 6.0  # and three, over two rows and three columns
+    maxima, pos = _positions_of(maps, method)
+    flat = maps.astype("float32").reshape(1, 49, 2)
+    np.testing.assert_array_equal(pos, flat.argmax(axis=1))  # the first in row-major order: (0, 5) and (2, 3)
+    assert np.take_along_axis(flat, pos[:, None, :].astype(int), axis=1)[0, 0].tolist() == [6.0, 6.0]
 
 
 def test_sequence_outputs_reduce_over_positions():

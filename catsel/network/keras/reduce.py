@@ -19,15 +19,15 @@ __all__ = ["reduce_maps", "REDUCTIONS", "fused_reductions", "spatial_summaries",
 def reduce_maps(tensor, *, method: str | None = None):
     """(B, ..., C) → per-channel maximum (B, C) and where it was (B, C), or (tensor, None) for dense.
 
-    For 2-D maps the position comes from two max-poolings, to row maxima (B, H, C)
-    and column maxima (B, W, C), and an argmax over each of these small tensors:
-    ``row * W + col``. Pooling runs at the speed of the framework's own kernels
-    (on TensorFlow's CPU path an ``argmax`` over the full map costs a quarter of
-    VGG16's forward pass; the two poolings cost about 4%). The position is the
-    map's first maximum in row-major order whenever the maximum lies in a single
-    row or a single column (always so for real-valued maps without exact ties,
-    and for all-zero maps); with ties across several rows and columns it is the
-    first row and the first column holding the maximum.
+    For 2-D maps the position comes from a max-pooling to row maxima (B, H, C),
+    the first row holding the maximum, and an argmax over that row alone
+    (gathered, (B, W, C)): ``row * W + col``, the map's first maximum in
+    row-major order, ties included. Pooling runs at the speed of the
+    framework's own kernels (on TensorFlow's CPU path an ``argmax`` over the
+    full map costs a quarter of VGG16's forward pass; the pooling costs about
+    2%). (Two poolings, to row and to column maxima, met at a position without
+    the maximum when it was tied across rows and columns: a ReLU6 saturated at
+    6, a constant border.)
 
     On JAX with a GPU, the position is an ``argmax`` over the flattened map
     (the first maximum in row-major order): on an H100, the maximum and this
@@ -55,11 +55,15 @@ def reduce_maps(tensor, *, method: str | None = None):
     if method is None:
         method = "argmax" if on_jax_accelerator() else "pooling"
     if len(shape) == 4 and method == "pooling":
-        h, w = int(shape[1]), int(shape[2])
+        w = int(shape[2])
         rows = ops.max_pool(tensor, (1, w), strides=(1, w), data_format="channels_last")[:, :, 0]
-        cols = ops.max_pool(tensor, (h, 1), strides=(h, 1), data_format="channels_last")[:, 0]
         maxima = ops.max(rows, axis=1)
-        position = ops.argmax(rows, axis=1) * w + ops.argmax(cols, axis=1)
+        # the first row holding the maximum, then the first column of that row holding it: the first maximum
+        # in row-major order, ties and all (a ReLU6 saturated at 6 across rows and columns: the first row and
+        # first column that each hold it need not meet at a maximum)
+        row = ops.argmax(rows, axis=1)
+        that_row = ops.take_along_axis(tensor, ops.expand_dims(ops.expand_dims(row, 1), 1), axis=1)[:, 0]
+        position = row * w + ops.argmax(that_row, axis=1)
         return ops.cast(maxima, "float32"), ops.cast(position, "int32")
     spatial = int(np.prod(shape[1:-1]))
     flat = ops.reshape(tensor, (-1, spatial, shape[-1]))
