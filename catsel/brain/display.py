@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..figures.plots import MAX_PANEL_LAYERS, title_figure
+from ..figures.plots import title_figure
 
 __all__ = ["BrainDisplay"]
 

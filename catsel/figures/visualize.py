@@ -602,7 +602,6 @@ def plot_representatives(acts: Activations, table, category: str, amodel=None, *
     """
     from ..network import maximise
     from ..network.models import from_store
-    from ..selecting.selection import representative_units
 
     n_units = former_keyword(n_units, top, new="n_units", old="top")
     k = former_keyword(k, crops, new="k", old="crops")
