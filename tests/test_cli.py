@@ -389,7 +389,7 @@ def test_the_printout_sets_each_proportion_beside_its_null_and_permutations_add_
     row = summary.iloc[0]
     star, within = ("*", "") if row["evidence"] else ("", ", within null")
     # beside the excess, the numbers the verdict reads: the null's 95th percentile and the q-value
-    assert (f"{row['proportion'] * 100:.1f}%{star} (null {row['null_proportion'] * 100:.1f}, 95th "
+    assert (f"{row['proportion'] * 100:.1f}%{star} (null {row['null_proportion'] * 100:.1f}/"
             f"{row['null_high'] * 100:.1f}, {row['excess'] * 100:+.1f}, q {row['null_q']:.2g}) "
             f"[q: {row['proportion_significant'] * 100:.1f}%{within}]") in printed
     # the significant units of a count within chance are never left to read as the layer's verdict

@@ -509,7 +509,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
         if known(row, "evidence"):
             text += "*" if row["evidence"] else ""
         if known(row, "null_proportion"):  # beside the excess, what the verdict reads: the null's tail and q
-            tail = f", 95th {row['null_high'] * 100:.1f}" if known(row, "null_high") else ""
+            tail = f"/{row['null_high'] * 100:.1f}" if known(row, "null_high") else ""
             q = f", q {row['null_q']:.2g}" if known(row, "null_q") else ""
             text += f" (null {row['null_proportion'] * 100:.1f}{tail}, {row['excess'] * 100:+.1f}{q})"
         if known(row, "proportion_untrained"):
@@ -525,7 +525,7 @@ def _report(run, summary, skipped: list, out: Path) -> None:
     pivot = shown.pivot(index="layer", columns="category", values="cell")
     what = "Selective units per layer"
     if "null_proportion" in summary:
-        what += (", with the shuffled-label null (its mean and 95th percentile), the excess over its mean "
+        what += (", with the shuffled-label null (null MEAN/95TH PERCENTILE), the excess over its mean "
                  "(points)" + (" and the q-value the verdict reads" if "null_q" in summary else ""))
     if "evidence" in summary:
         what += f"; * beyond chance (q <= {Counting.of(summary).level or 0.05:g})"
