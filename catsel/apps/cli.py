@@ -221,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     brain.add_argument("--selective-layers", help="comma-separated layers where selective units meet random ones "
                                                   "(default: each category's best layer with evidence)")
     brain.add_argument("--random-sets", type=int, default=1000, help="random unit sets (default 1000; 0: none)")
-    brain.add_argument("--bootstrap", type=int, default=100, help="image resamples for the intervals (default 100)")
+    brain.add_argument("--bootstrap", type=int, default=None,
+                       help="image resamples for the intervals and the test against the untrained twin (default: "
+                            "enough for one layer alone to reach the level over the layers compared, at least 100)")
     brain.add_argument("--folds", type=_positive, default=5, help="encoding folds over images (default 5)")
     brain.add_argument("--seed", type=int, default=0, help="the resamples', splits' and random sets' seed")
     brain.add_argument("--out", help="folder for brain.csv, brain.png and brain.json (default: RUN_DIR)")
@@ -651,7 +653,7 @@ def cmd_brain(args) -> int:
 
     out = not_a_link(args.out, what="the brain comparison's folder") if args.out else \
         inside(args.run_dir, "brain.csv", what="brain table").parent
-    if args.random_sets < 0 or args.bootstrap < 0:
+    if args.random_sets < 0 or (args.bootstrap is not None and args.bootstrap < 0):
         raise BrainDataError("--random-sets and --bootstrap take 0 or more")
     split = (lambda text: [v.strip() for v in text.split(",") if v.strip()] if text else None)  # noqa: E731
     brain, data = read_inputs(args.rdm, args.responses, args.names, args.variable, args.regions)  # before any work

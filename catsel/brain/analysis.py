@@ -130,6 +130,8 @@ def _check_ranges(*, folds, bootstrap, random_sets, components) -> None:
         raise CatselError(f"folds {folds}: encoding needs at least 2 folds (each image is predicted by a model fitted "
                           "on the others); give --folds 2 or more (folds= from Python)")
     for name, value, low in (("bootstrap", bootstrap, 0), ("random sets", random_sets, 0), ("components", components, 1)):
+        if name == "bootstrap" and value is None:  # chosen from the layers compared
+            continue
         if not whole(value) or value < low:
             flag = name.replace(" ", "-")
             raise CatselError(f"{name} {value}: give a whole number of at least {low} (--{flag}, "
@@ -138,7 +140,7 @@ def _check_ranges(*, folds, bootstrap, random_sets, components) -> None:
 
 def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | None = None, regions=None,
                   measure: str = "spearman", distance: str = "correlation", categories=None, layers=None,
-                  selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int = BOOTSTRAP,
+                  selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int | None = None,
                   folds: int = 5, components: int = COMPONENTS, untrained: Activations | None = None,
                   level: float | None = None, seed: int = 0, progress: bool | None = None) -> BrainResult:
     """Compare a finished run's layers and selective units with brain (or behaviour) data.
@@ -174,8 +176,10 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         :func:`catsel.best_layers`; none for a category without evidence).
     random_sets : int, default 1000
         Random unit sets against the selective units (0: none).
-    bootstrap : int, default 100
-        Image resamples for the RDM intervals.
+    bootstrap : int, optional
+        Image resamples for the intervals and the test against the untrained twin. Default: enough for one
+        layer alone to reach ``level`` over the layers compared (layers / level - 1), and at least
+        :data:`BOOTSTRAP`; a smaller number given is warned of before the work.
     folds : int, default 5
         Encoding folds over images.
     components : int, default 100
@@ -230,8 +234,10 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     for c in chosen:
         if c not in acts.categories:
             raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
-    twin = untrained is not None and bootstrap and (rdm is not None or responses is not None)
-    if twin and 1 / (bootstrap + 1) > level / max(len(wanted), 1):  # said once, before the work
+    twin = untrained is not None and (rdm is not None or responses is not None)
+    if bootstrap is None:  # enough for a layer alone to beat its twin over the layers compared
+        bootstrap = max(BOOTSTRAP, int(np.ceil(len(wanted) / level)) - 1) if twin else BOOTSTRAP
+    elif twin and bootstrap and 1 / (bootstrap + 1) > level / max(len(wanted), 1):  # said once, before the work
         import warnings
 
         need = int(np.ceil(len(wanted) / level)) - 1
