@@ -54,8 +54,10 @@ def activation_model(
         ``"torchvision:NAME"``, ``"timm:NAME"`` or a ``torch.nn.Module``
         (give ``image_size``), which gives a
         :class:`~catsel.network.torch.network.TorchNetwork` (see
-        :func:`catsel.network.torch.build.torch_network` for its weights), or
-        ``"PREFIX:NAME"`` of a lab's own source (:func:`catsel.register_source`).
+        :func:`catsel.network.torch.build.torch_network` for its weights),
+        ``"FILE.py:FACTORY"`` (what a function in a lab's file returns, its
+        SHA-256 recorded), or ``"PREFIX:NAME"`` of a lab's own source
+        (:func:`catsel.register_source`).
     weights
         For an application name: ``"auto"`` (ImageNet weights when they can be
         had, else the untrained network, announced in a banner and recorded in
