@@ -179,7 +179,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     bootstrap : int, optional
         Image resamples for the intervals and the test against the untrained twin. Default: enough for one
         layer alone to reach ``level`` over the layers compared (layers / level - 1), and at least
-        :data:`BOOTSTRAP`; a smaller number given is warned of before the work.
+        ``BOOTSTRAP`` (100); a smaller number given is warned of before the work.
     folds : int, default 5
         Encoding folds over images.
     components : int, default 100
