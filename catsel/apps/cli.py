@@ -210,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     brain.add_argument("--names", metavar="FILE", help="the image of each row, one per line (file name or path "
                                                        "in the data folder)")
     brain.add_argument("--variable", help="the variable of a .mat file")
+    brain.add_argument("--rdm-kind", default="dissimilarity", choices=("dissimilarity", "similarity"),
+                       help="what the --rdm files hold (default dissimilarity; similarity: turned into "
+                            "dissimilarities, 1 - r for correlations)")
     brain.add_argument("--regions", metavar="FILE", help="the region of each response column, one per line")
     brain.add_argument("--measure", default="spearman", choices=("spearman", "tau-a", "kendall", "corr", "cosine"),
                        help="how RDMs are compared (default spearman)")
@@ -225,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="image resamples for the intervals and the test against the untrained twin (default: "
                             "enough for one layer alone to reach the level over the layers compared, at least 100)")
     brain.add_argument("--folds", type=_positive, default=5, help="encoding folds over images (default 5)")
+    brain.add_argument("--components", type=_positive, default=None,
+                       help="the most dimensions a layer keeps for encoding (default 100, fewer where a fold fits "
+                            "on fewer images)")
     brain.add_argument("--seed", type=int, default=0, help="the resamples', splits' and random sets' seed")
     brain.add_argument("--out", help="folder for brain.csv, brain.png and brain.json (default: RUN_DIR)")
     brain.add_argument("--data", metavar="DIR", help=_DATA_HELP)
@@ -656,12 +662,14 @@ def cmd_brain(args) -> int:
     if args.random_sets < 0 or (args.bootstrap is not None and args.bootstrap < 0):
         raise BrainDataError("--random-sets and --bootstrap take 0 or more")
     split = (lambda text: [v.strip() for v in text.split(",") if v.strip()] if text else None)  # noqa: E731
-    brain, data = read_inputs(args.rdm, args.responses, args.names, args.variable, args.regions)  # before any work
+    brain, data = read_inputs(args.rdm, args.responses, args.names, args.variable, args.regions,
+                              args.rdm_kind)  # before any work
     run = load_run(args.run_dir, data_dir=args.data)
     result = compare_brain(run, rdm=brain, responses=data, measure=args.measure, distance=args.distance,
                            categories=split(args.categories), layers=split(args.layers),
                            selective_layers=split(args.selective_layers), random_sets=args.random_sets,
-                           bootstrap=args.bootstrap, folds=args.folds, seed=args.seed,
+                           bootstrap=args.bootstrap, folds=args.folds, components=args.components, seed=args.seed,
+                           rdm_kind=args.rdm_kind,
                            progress=False if args.no_progress else None)
     csv, png = write_brain(result, out)
     for note in result.notes:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..store import Activations
-from .data import BrainRDMs, BrainResponses, load_rdms, load_responses, match_images
+from .data import (BrainRDMs, BrainResponses, check_responses_vary, check_varies, load_rdms, load_responses,
+                   match_images)
 from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws, region_means
 from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, random_sets_p,
                   rdm_table)
@@ -130,7 +131,7 @@ def _check_ranges(*, folds, bootstrap, random_sets, components) -> None:
         raise CatselError(f"folds {folds}: encoding needs at least 2 folds (each image is predicted by a model fitted "
                           "on the others); give --folds 2 or more (folds= from Python)")
     for name, value, low in (("bootstrap", bootstrap, 0), ("random sets", random_sets, 0), ("components", components, 1)):
-        if name == "bootstrap" and value is None:  # chosen from the layers compared
+        if name in ("bootstrap", "components") and value is None:  # chosen from the layers compared, or the images
             continue
         if not whole(value) or value < low:
             flag = name.replace(" ", "-")
@@ -138,11 +139,32 @@ def _check_ranges(*, folds, bootstrap, random_sets, components) -> None:
                               f"{name.replace(' ', '_')}= from Python)")
 
 
+def _check_against_images(images: int, folds: int, components: int | None, source: str) -> int:
+    """Encoding's options against the images the data shares with the run, before any work: each fold needs images
+    to predict and to fit on, and a layer keeps fewer dimensions than a fold fits on. Returns the components
+    used (the default, :data:`COMPONENTS`, is lowered to fit)."""
+    from ..errors import CatselError
+
+    if folds > images // 2:
+        raise CatselError(f"folds {folds}: {source} shares {images} images with the run, enough for at most "
+                          f"{images // 2} folds of 2 or more; give --folds {max(2, min(5, images // 2))} "
+                          "(folds= from Python)")
+    fitted = images - -(-images // folds)  # the fewest images a fold fits on
+    if components is None:
+        return max(1, min(COMPONENTS, fitted - 1))
+    if components >= fitted:
+        raise CatselError(f"components {components}: with {images} images in {folds} folds a fold fits on "
+                          f"{fitted} images, so a layer keeps at most {fitted - 1} dimensions; give --components "
+                          f"{max(1, fitted - 1)} or fewer (components= from Python)")
+    return components
+
+
 def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | None = None, regions=None,
                   measure: str = "spearman", distance: str = "correlation", categories=None, layers=None,
                   selective_layers=None, random_sets: int = RANDOM_SETS, bootstrap: int | None = None,
-                  folds: int = 5, components: int = COMPONENTS, untrained: Activations | None = None,
-                  level: float | None = None, seed: int = 0, progress: bool | None = None) -> BrainResult:
+                  folds: int = 5, components: int | None = None, untrained: Activations | None = None,
+                  level: float | None = None, seed: int = 0, progress: bool | None = None,
+                  rdm_kind: str = "dissimilarity") -> BrainResult:
     """Compare a finished run's layers and selective units with brain (or behaviour) data.
 
     Parameters
@@ -182,8 +204,10 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         ``BOOTSTRAP`` (100); a smaller number given is warned of before the work.
     folds : int, default 5
         Encoding folds over images.
-    components : int, default 100
-        The most dimensions a layer keeps for encoding.
+    components : int, optional
+        The most dimensions a layer keeps for encoding (default: 100, or
+        fewer where a fold fits on fewer images; a number given must be
+        below the images a fold fits on).
     untrained : Activations, optional
         The untrained twin's capture (default: the run's, when it has one).
     level : float, optional
@@ -194,6 +218,8 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     seed : int, default 0
     progress : bool, optional
         A progress bar (default: when a terminal shows it).
+    rdm_kind : {"dissimilarity", "similarity"}, default "dissimilarity"
+        What the ``rdm`` files hold (see :func:`catsel.brain.load_rdms`).
 
     Returns
     -------
@@ -260,22 +286,33 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
         sum(len(v) for v in tested.values()) * ((rdm is not None) + (responses is not None))
     from tqdm.auto import tqdm
 
+    # the data read, matched to the run's images and checked against the options before any work
+    matched = {}
+    if rdm is not None:
+        brain = rdm if isinstance(rdm, BrainRDMs) else load_rdms(rdm, names, variable=variable, kind=rdm_kind)
+        data_rows, rows = match_images(brain.names, acts.paths, brain.source)
+        brain = brain.take(data_rows)
+        check_varies(brain.matrices, f"{brain.source} (its {len(rows)} images in the run)")
+        matched["rdm"] = brain, rows
+    if responses is not None:
+        data = responses if isinstance(responses, BrainResponses) else load_responses(responses, names,
+                                                                                     regions=regions)
+        data_rows, rows = match_images(data.names, acts.paths, data.source)
+        data = data.take(data_rows)
+        check_responses_vary(data.values, data.columns, f"{data.source} (its {len(rows)} images in the run)")
+        components = _check_against_images(len(rows), folds, components, data.source)
+        matched["responses"] = data, rows
     bar = tqdm(total=total, desc="brain", unit="step", disable=(not progress) if progress is not None else None,
                leave=False)
     try:
-        if rdm is not None:
-            brain = rdm if isinstance(rdm, BrainRDMs) else load_rdms(rdm, names, variable=variable)
-            data_rows, rows = match_images(brain.names, acts.paths, brain.source)
-            brain = brain.take(data_rows)
+        if "rdm" in matched:
+            brain, rows = matched["rdm"]
             sources["rdm"] = brain.source
             chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
             frames.append(_rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap, random_sets,
                                     chooser, seed, bar, notes))
-        if responses is not None:
-            data = responses if isinstance(responses, BrainResponses) else load_responses(responses, names,
-                                                                                         regions=regions)
-            data_rows, rows = match_images(data.names, acts.paths, data.source)
-            data = data.take(data_rows)
+        if "responses" in matched:
+            data, rows = matched["responses"]
             sources["responses"] = data.source
             chooser = _chooser(acts, rows, tested, index, threshold, localizer_table, seed)
             frames.append(_encoding_rows(acts, untrained, data, rows, wanted, folds, components, random_sets,
@@ -291,6 +328,7 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     meta = acts.meta
     label = acts.model_label if meta is not None and meta.model else ""
     record = {"store_key": getattr(meta, "key", None), "rdm": sources.get("rdm"), "responses": sources.get("responses"),
+              "rdm_kind": rdm_kind if rdm is not None else None,
               "measure": measure, "distance": distance, "bootstrap": bootstrap, "random_sets": random_sets,
               "folds": folds, "components": components, "seed": seed,
               "selection": "localizer" if localizer_table is not None else "other half", "level": level,
@@ -539,19 +577,19 @@ def _random_encoding(values, y, sets, regions, folds, components, seed) -> np.nd
     return out
 
 
-def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=None):
+def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=None, rdm_kind="dissimilarity"):
     """Read the data files alone (the command checks them before any work).
 
     Parameters
     ----------
-    rdm, responses, names, variable, regions
+    rdm, responses, names, variable, regions, rdm_kind
         As for :func:`compare_brain`.
 
     Returns
     -------
     (BrainRDMs or None, BrainResponses or None)
     """
-    brain = load_rdms(rdm, names, variable=variable) if rdm is not None else None
+    brain = load_rdms(rdm, names, variable=variable, kind=rdm_kind) if rdm is not None else None
     data = load_responses(responses, names, regions=regions) if responses is not None else None
     return brain, data
 

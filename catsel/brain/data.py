@@ -30,7 +30,8 @@ import pandas as pd
 
 from ..errors import BrainDataError
 
-__all__ = ["BrainRDMs", "BrainResponses", "load_rdms", "load_responses", "read_names", "match_images"]
+__all__ = ["BrainRDMs", "BrainResponses", "RDM_KINDS", "load_rdms", "load_responses", "read_names", "match_images",
+           "check_varies", "check_responses_vary"]
 
 #: The name column of a table of names or responses, in the order they are looked for.
 NAME_COLUMNS = ("image", "name", "file", "filename", "stimulus")
@@ -125,15 +126,55 @@ class BrainResponses:
 
 
 def _npy(path: Path) -> np.ndarray:
+    """A ``.npy`` file's array, its header checked against the file before anything is allocated: a header
+    claiming more values than the file holds would otherwise ask NumPy for terabytes."""
     try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise BrainDataError(f"{path} holds Python objects, which catsel does not unpickle; save a plain numeric "
-                                 "array (numpy.save of a float array)") from None
-        raise BrainDataError(f"{path} is not a NumPy array file ({exc}); save it with numpy.save") from None
+        with open(path, "rb") as f:
+            start = f.read(6)
+            f.seek(0)
+            if start != b"\x93NUMPY":
+                text = start.decode("ascii", "replace") if start and all(32 <= b < 127 or b in (9, 10, 13)
+                                                                           for b in start) else ""
+                raise BrainDataError(f"{path} is not a NumPy array file ({'it is text' if text else 'no .npy header'}"
+                                     "); save the matrix with numpy.save, or as a .csv of numbers")
+            try:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read(f, max_header_size=10000)
+            except Exception as exc:  # NumPy parses the header as Python: a damaged one raises whatever its parser does
+                raise BrainDataError(f"{path} has a damaged .npy header ({str(exc).splitlines()[0][:80]}); save the "
+                                     "matrix again with numpy.save") from None
+            offset = f.tell()
+        size = path.stat().st_size
     except OSError as exc:
         raise BrainDataError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if dtype.hasobject:
+        raise BrainDataError(f"{path} holds Python objects, which catsel does not unpickle; save a plain numeric "
+                             "array (numpy.save of a float array)")
+    _real(dtype, path)
+    expected = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size != expected:
+        raise BrainDataError(f"{path}: its header says {' × '.join(map(str, shape))} values of {dtype} "
+                             f"({expected:,} bytes) but the file holds {size:,} bytes; it was cut short or edited: "
+                             "save it again with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise BrainDataError(f"{path} is not a NumPy array file catsel can read ({exc}); save it with numpy.save") \
+            from None
+
+
+def _real(dtype, path, variable: str = "") -> None:
+    """Refuse anything but real numbers: booleans, complex numbers, dates and text are not dissimilarities or
+    responses (NumPy would turn dates into numbers of seconds, and drop imaginary parts with a warning)."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating):
+        return
+    kind = {"b": "true/false values", "c": "complex numbers", "M": "dates (datetime64)", "m": "durations (timedelta64)",
+            "U": "text", "S": "bytes", "V": "records", "O": "Python objects"}.get(dtype.kind, str(dtype))
+    where = f"{path}: {variable!r}" if variable else str(path)
+    raise BrainDataError(f"{where} holds {kind}, not real numbers; save the values as a float array")
 
 
 def _mat(path: Path, variable: str | None) -> np.ndarray:
@@ -156,13 +197,22 @@ def _mat(path: Path, variable: str | None) -> np.ndarray:
         raise BrainDataError(f"{path} has no variable {variable!r} (it has {', '.join(names) or 'none'}); name one "
                              "of them with --variable")
     value = contents[variable]
-    if value.dtype == object or not np.issubdtype(value.dtype, np.number):
-        raise BrainDataError(f"{path}: variable {variable!r} is not a numeric matrix (a MATLAB {value.dtype} array); "
+    from scipy import sparse
+
+    if sparse.issparse(value):  # a MATLAB sparse matrix: its zeros are dissimilarities of 0, made explicit
+        _real(value.dtype, path, variable)
+        return value.toarray()
+    if value.dtype == object or value.dtype.names:
+        raise BrainDataError(f"{path}: variable {variable!r} is not a numeric matrix (a MATLAB cell or struct); "
                              "save the dissimilarities as a plain double matrix")
+    _real(value.dtype, path, variable)
     return value
 
 
 def _numeric(path: Path, frame: pd.DataFrame, what: str) -> np.ndarray:
+    for column in frame.columns:  # true/false, dates or complex numbers would be cast to numbers without a word
+        if frame[column].dtype.kind in "bcmM":
+            _real(frame[column].dtype, path, str(column))
     try:
         return frame.to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -222,13 +272,37 @@ def read_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
-def _check_rdm(matrix: np.ndarray, path: str) -> np.ndarray:
+#: What an ``--rdm`` file holds: dissimilarities (the default), or similarities that catsel turns into
+#: dissimilarities on the user's word (``--rdm-kind similarity``).
+RDM_KINDS = ("dissimilarity", "similarity")
+
+
+def _as_dissimilarities(matrix: np.ndarray, path: str) -> np.ndarray:
+    """Similarities as dissimilarities: ``d_ij = (s_ii + s_jj) / 2 - s_ij``, which is ``1 - r`` for correlations
+    and ``d`` for negated distances (a zero diagonal), so the order of the pairs is kept."""
+    diagonal = np.diagonal(matrix, axis1=1, axis2=2)
+    converted = (diagonal[:, :, None] + diagonal[:, None, :]) / 2 - matrix
+    scale = max(float(np.abs(matrix).max()), 1e-12)
+    if converted.min() < -1e-8 * scale:
+        raise BrainDataError(f"{path}: read as similarities (--rdm-kind similarity), some pairs are more similar "
+                             "than an image is to itself; this is not a similarity matrix either: check the file")
+    np.clip(converted, 0, None, out=converted)
+    for m in converted:
+        np.fill_diagonal(m, 0)
+    return converted
+
+
+def _check_rdm(matrix: np.ndarray, path: str, kind: str = "dissimilarity") -> np.ndarray:
+    _real(np.asarray(matrix).dtype, path)
     matrix = np.asarray(matrix, dtype=float)
     if matrix.ndim == 2:
         matrix = matrix[None]
     if matrix.ndim != 3 or matrix.shape[1] != matrix.shape[2]:
         raise BrainDataError(f"{path}: a dissimilarity matrix is square (n × n, or subjects × n × n); this one is "
                              f"{' × '.join(map(str, np.shape(matrix)))}")
+    if not len(matrix):
+        raise BrainDataError(f"{path} holds no matrix (its shape is 0 × {matrix.shape[1]} × {matrix.shape[2]}); "
+                             "give at least one subject's dissimilarities")
     if matrix.shape[1] < 3:
         raise BrainDataError(f"{path}: a {matrix.shape[1]} × {matrix.shape[1]} matrix compares too few images "
                              "(at least 3)")
@@ -238,13 +312,63 @@ def _check_rdm(matrix: np.ndarray, path: str) -> np.ndarray:
     if not np.allclose(matrix, matrix.transpose(0, 2, 1), rtol=1e-5, atol=1e-8):
         raise BrainDataError(f"{path}: the matrix is not symmetric; a dissimilarity matrix is (average it with "
                              "its transpose if the asymmetry is noise)")
-    if np.abs(np.diagonal(matrix, axis1=1, axis2=2)).max() > 1e-8:
+    if kind == "similarity":
+        return _as_dissimilarities(matrix, path)
+    diagonal = np.diagonal(matrix, axis1=1, axis2=2)
+    hint = "give dissimilarities (1 - r for correlations), or say so with --rdm-kind similarity " \
+           "(rdm_kind='similarity' from Python)"
+    if np.abs(diagonal).max() > 1e-8:
+        if np.allclose(diagonal, diagonal[:, :1]) and (matrix <= diagonal[:, :1, None] + 1e-8).all():
+            raise BrainDataError(f"{path}: this looks like a similarity matrix (its diagonal is all "
+                                 f"{diagonal[0, 0]:g}, no pair above it); {hint}")
         raise BrainDataError(f"{path}: the diagonal is not zero; a dissimilarity matrix has 0 on its diagonal "
-                             "(is this a similarity matrix? then give 1 - r)")
+                             f"(is this a similarity matrix? {hint})")
+    if matrix.min() < 0:
+        raise BrainDataError(f"{path}: {int((matrix < 0).sum())} entries are negative (down to {matrix.min():.3g}); "
+                             "dissimilarities are not: negated distances or similarities with a zeroed diagonal? "
+                             f"{hint}")
     return matrix
 
 
-def load_rdms(files, names=None, *, variable: str | None = None) -> BrainRDMs:
+def check_varies(matrices: np.ndarray, source: str) -> None:
+    """Refuse a matrix whose pairs are all equally dissimilar: its ranks, and any correlation with it, are
+    undefined (they gave empty rows and NumPy's "Mean of empty slice").
+
+    Parameters
+    ----------
+    matrices : ndarray, shape (subjects, n, n)
+    source : str
+        The file, named in the message.
+    """
+    upper = np.triu_indices(matrices.shape[1], 1)
+    for i, m in enumerate(matrices):
+        pairs = m[upper]
+        if np.ptp(pairs) <= 1e-12 * max(1.0, float(np.abs(pairs).max())):
+            who = f"matrix {i + 1} of " if len(matrices) > 1 else ""
+            raise BrainDataError(f"{who}{source}: every pair of its {m.shape[0]} images is equally dissimilar "
+                                 f"({pairs[0]:g}): ranks undefined, nothing to compare; check the file (or the "
+                                 "images it shares with the run)")
+
+
+def check_responses_vary(values: np.ndarray, columns: list[str], source: str) -> None:
+    """Refuse response columns that are the same for every image: a correlation with them, and their ranks, are
+    undefined (they gave empty rows and NumPy's warnings).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, columns)
+    columns : list of str
+    source : str
+    """
+    flat = np.ptp(values, axis=0) <= 1e-12 * np.maximum(1.0, np.abs(values).max(axis=0))
+    if flat.any():
+        named = ", ".join(columns[i] for i in np.flatnonzero(flat)[:3])
+        raise BrainDataError(f"{source}: {int(flat.sum())} of its {len(columns)} response columns are the same for "
+                             f"every image ({named}{', ...' if flat.sum() > 3 else ''}): ranks undefined, nothing "
+                             "to predict; remove those columns (or check the images it shares with the run)")
+
+
+def load_rdms(files, names=None, *, variable: str | None = None, kind: str = "dissimilarity") -> BrainRDMs:
     """Read one or more dissimilarity matrices (subjects or sessions) of the same images.
 
     Parameters
@@ -259,6 +383,10 @@ def load_rdms(files, names=None, *, variable: str | None = None) -> BrainRDMs:
         gives them.
     variable : str, optional
         The variable of a ``.mat`` file (needed when it holds several).
+    kind : {"dissimilarity", "similarity"}, default "dissimilarity"
+        What the files hold. Similarities are turned into dissimilarities as
+        ``(s_ii + s_jj) / 2 - s_ij`` (``1 - r`` for correlations); a matrix
+        that looks like similarities but is not said to be is refused.
 
     Returns
     -------
@@ -268,9 +396,12 @@ def load_rdms(files, names=None, *, variable: str | None = None) -> BrainRDMs:
     ------
     BrainDataError
         One line naming the file and what is wrong: not square, not
-        symmetric, a non-zero diagonal, NaNs, a name list of another length,
-        a pickled or unreadable file.
+        symmetric, a non-zero diagonal, negative values, NaNs, not real
+        numbers, every pair equally dissimilar, a name list of another
+        length, a pickled, cut short or unreadable file.
     """
+    if kind not in RDM_KINDS:
+        raise BrainDataError(f"--rdm-kind {kind}: give one of {', '.join(RDM_KINDS)}")
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     if not files:
         raise BrainDataError("no dissimilarity matrix given: pass --rdm FILE")
@@ -290,7 +421,8 @@ def load_rdms(files, names=None, *, variable: str | None = None) -> BrainRDMs:
         else:
             raise BrainDataError(f"{path}: catsel reads dissimilarity matrices from .npy, .csv or .mat files, not "
                                  f"{suffix or 'a file without a suffix'}; pickle files are never read")
-        matrix = _check_rdm(matrix, str(path))
+        matrix = _check_rdm(matrix, str(path), kind)
+        check_varies(matrix, str(path))
         if matrices and matrix.shape[1:] != matrices[0].shape[1:]:
             raise BrainDataError(f"{path}: a {matrix.shape[1]} × {matrix.shape[1]} matrix beside {files[0]}'s "
                                  f"{matrices[0].shape[1]} × {matrices[0].shape[1]}; several files are subjects of "
@@ -349,9 +481,9 @@ def load_responses(file, names=None, *, regions=None) -> BrainResponses:
     reps = None
     if suffix == ".npy":
         array = _npy(path)
-        if array.dtype == object or not np.issubdtype(array.dtype, np.number) or array.ndim not in (2, 3):
+        if array.ndim not in (2, 3) or 0 in array.shape:
             raise BrainDataError(f"{path}: responses are a numeric array of images × columns (or repetitions × "
-                                 f"images × columns); this one is {array.dtype} of shape {array.shape}")
+                                 f"images × columns), at least one of each; this one is of shape {array.shape}")
         array = array.astype(float)
         if array.ndim == 3:
             reps = array
@@ -371,6 +503,8 @@ def load_responses(file, names=None, *, regions=None) -> BrainResponses:
         value_columns = [c for c in frame.columns if c not in (key, rep)]
         if not value_columns:
             raise BrainDataError(f"{path} has no response column beside {key!r}")
+        if not len(frame):
+            raise BrainDataError(f"{path} has no rows of responses; give one row per image (and repetition)")
         values = _numeric(path, frame[value_columns], "responses")
         frame_names = frame[key].astype(str).str.strip().tolist()
         columns = [str(c) for c in value_columns]
@@ -379,6 +513,11 @@ def load_responses(file, names=None, *, regions=None) -> BrainResponses:
         else:
             listed = list(dict.fromkeys(frame_names))
             position = {name: i for i, name in enumerate(listed)}
+            empty = frame[rep].isna() | (frame[rep].astype(str).str.strip() == "")
+            if empty.any():
+                raise BrainDataError(f"{path}: {int(empty.sum())} rows have no {rep!r} (first: row "
+                                     f"{int(np.flatnonzero(empty.to_numpy())[0]) + 2} of the file); give every row its "
+                                     "repetition, or drop the column")
             rep_ids = frame[rep].to_numpy()
             levels = list(dict.fromkeys(rep_ids.tolist()))
             reps = np.full((len(levels), len(listed), len(columns)), np.nan)
@@ -403,6 +542,7 @@ def load_responses(file, names=None, *, regions=None) -> BrainResponses:
         raise BrainDataError(f"{path}: the responses hold {int((~np.isfinite(array)).sum())} NaN or infinite values; "
                              "fill or remove them before encoding")
     mean = array.mean(axis=0) if array.ndim == 3 else array
+    check_responses_vary(mean, columns, str(path))
     if reps is not None and len(reps) < 2:
         reps = None
     if regions is None:
