@@ -66,6 +66,14 @@ def test_catsel_compare_writes_the_figure_and_the_table(two_runs, tmp_path, caps
     assert len(table) == 6 and "probe_auroc" not in table
     assert table["network"].nunique() == 2  # the same kind of model twice: told apart by folder
     assert "Wrote" in capsys.readouterr().out
+    # a record beside them, as run.json and brain.json: each file's SHA-256 (issue #49)
+    import hashlib
+    import json
+
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["files"] == {name: hashlib.sha256((out.parent / name).read_bytes()).hexdigest()
+                               for name in ("networks.png", "networks.csv")}
+    assert len(record["networks"]) == 2
     assert main(["compare", str(root / "a"), "--out", str(out)]) == 2  # one run is not a comparison
 
 

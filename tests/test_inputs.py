@@ -4,6 +4,9 @@ the data before any work. Each test failed before its fix."""
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -175,3 +178,105 @@ def test_the_default_components_fit_the_images_and_the_record_says_how_many():
     data = BrainResponses(rng.normal(size=(30, 2)), list(acts.paths), ["a", "b"], ["a", "b"], None, "r.npy")
     result = compare_brain(acts, responses=data, random_sets=0, bootstrap=0)
     assert result.record["components"] == 23  # 30 images in 5 folds: each fits on 24
+
+
+def _damage(folder, name):
+    return {
+        "its table edited": lambda: (folder / f"{name}.csv").write_text(
+            (folder / f"{name}.csv").read_text().replace("0.", "0.9", 1)),
+        "its figure removed": lambda: (folder / f"{name}.png").unlink(),
+        "its record not JSON": lambda: (folder / f"{name}.json").write_text("{not json"),
+        "its record without digests": lambda: (folder / f"{name}.json").write_text(json.dumps(
+            {k: v for k, v in json.loads((folder / f"{name}.json").read_text()).items() if k != "files"})),
+    }
+
+
+def test_every_damaged_lesion_record_is_made_again_by_the_next_lesion_and_reused_by_the_one_after(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    """lesion.csv kept no record: an edited table was read back as the lesion's. The next `catsel lesion` of the
+    same request makes it again; the one after reuses it (the minutes of passes are not spent twice)."""
+    import catsel.study.lesions as lesions
+    from catsel.apps.cli import main
+    from test_lesion import SIZE, _folder, _network
+
+    _network().save(tmp_path / "net.keras")
+    out = tmp_path / "out"
+    assert main(["run", str(_folder(tmp_path / "data")), "--out", str(out), "--model", str(tmp_path / "net.keras"),
+                 "--preprocess", "raw", "--image-size", str(SIZE), "--layers", "det,pass,out", "--no-progress"]) == 0
+    calls = []
+    real = lesions.lesion
+    monkeypatch.setattr(lesions, "lesion", lambda *a, **k: calls.append(1) or real(*a, **k))
+    request = ["lesion", str(out), "--category", "red", "--layer", "det", "--units", "top:1", "--repeats", "3"]
+    assert main(request) == 0
+    folder = out / "lesion-red"
+    first = (folder / "lesion.csv").read_bytes()
+    record = json.loads((folder / "lesion.json").read_text())
+    assert set(record["files"]) == {"lesion.csv", "lesion.png"} and record["request"]["category"] == "red"
+    capsys.readouterr()
+    for damage, make in _damage(folder, "lesion").items():
+        make()
+        before = len(calls)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            assert main(request) == 0, damage
+        assert len(calls) == before + 1, damage  # made again
+        assert any("made again" in str(w.message) for w in said), damage
+        assert (folder / "lesion.csv").read_bytes() == first, damage
+        assert main(request) == 0 and len(calls) == before + 1, damage  # and then reused
+        assert "reused" in capsys.readouterr().out
+    assert main(request[:-1] + ["4"]) == 0 and len(calls) == 6  # another request is never reused
+
+
+def test_every_damaged_brain_record_is_left_out_of_the_report_made_again_then_reused(tmp_path, colour_folder, capsys,
+                                                                                      monkeypatch):
+    """An edited brain.csv was shown by `catsel report` as it was; a brain.json with a non-numeric field was a
+    traceback in `report`."""
+    import catsel.brain.analysis as analysis
+    from catsel.apps.cli import main
+    from helpers import small_cnn
+
+    small_cnn(size=12, seed=3).save(tmp_path / "net.keras")
+    run = tmp_path / "run"
+    assert main(["run", str(colour_folder), "--out", str(run), "--model", str(tmp_path / "net.keras"),
+                 "--no-progress"]) == 0
+    import catsel
+
+    acts = catsel.load_activations(run)
+    np.save(tmp_path / "rdm.npy", _corr(np.random.default_rng(0).normal(size=(len(acts), 5))))
+    (tmp_path / "names.txt").write_text("\n".join(acts.paths) + "\n")
+    calls = []
+    real = analysis.compare_brain
+    monkeypatch.setattr(analysis, "compare_brain", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(catsel.brain, "compare_brain", analysis.compare_brain)
+    request = ["brain", str(run), "--rdm", str(tmp_path / "rdm.npy"), "--names", str(tmp_path / "names.txt"),
+               "--random-sets", "5", "--bootstrap", "5", "--no-progress"]
+    assert main(request) == 0 and len(calls) == 1
+    first = (run / "brain.csv").read_bytes()
+    damages = {**_damage(run, "brain"), "its level not a number": lambda: (run / "brain.json").write_text(json.dumps(
+        {**json.loads((run / "brain.json").read_text()), "level": "abc"}))}
+    for damage, make in damages.items():
+        make()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            assert main(["report", str(run)]) == 0, damage
+        report = (run / "report.html").read_text()
+        if damage != "its figure removed":  # the table and its record are what the report reads
+            assert "Against the brain" not in report and "rerun `catsel brain`" in report, damage
+            assert sum("catsel brain" in str(w.message) for w in said) == 1, damage
+        capsys.readouterr()
+        before = len(calls)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(request) == 0 and len(calls) == before + 1, damage  # made again
+        assert (run / "brain.csv").read_bytes() == first, damage
+        assert main(request) == 0 and len(calls) == before + 1, damage  # and then reused
+        assert "reused" in capsys.readouterr().out
+        assert main(["report", str(run)]) == 0 and "Against the brain" in (run / "report.html").read_text()
+    (tmp_path / "names.txt").write_text("\n".join(reversed(acts.paths)) + "\n")  # other data: never reused
+    assert main(request) == 0 and len(calls) == len(damages) + 2
+
+
+def _corr(x):
+    from scipy.spatial.distance import pdist, squareform
+
+    return squareform(pdist(x, "correlation"))

@@ -423,7 +423,7 @@ def cmd_compare(args) -> int:
         print(comparison.best.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for note in comparison.notes:
         print(f"Note: {note}")
-    print(f"Wrote {figure} and {table}")
+    print(f"Wrote {figure}, {table} and {figure.with_suffix('.json')}")
     return 0
 
 
@@ -642,19 +642,47 @@ def cmd_lesion(args) -> int:
     # folder's rule (a link out of it is refused); a folder the user names must not be a link
     out = (not_a_link(args.out, what="the lesion's folder") if args.out
            else inside(args.run_dir, f"lesion-{name}", what="lesion's folder"))
-    table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
-                   repeats=args.repeats, mode=args.mode, progress=True, model=_code(args.model))
-    csv, png = write_lesion(table, out)
+    from ..store import reusable
+    from ..study.pipeline import run_settings
+
+    record = run_settings(args.run_dir)
+    model = _code(args.model)
+    request = None if record is None or record.store_key is None else {
+        "store_key": record.store_key, "model": _identities(model.rpartition(":")[0]) if model else None,
+        **{name: getattr(args, name) for name in ("category", "layer", "readout", "units", "repeats", "mode")}}
+    reused = request is not None and reusable(out / "lesion.json", request, ("lesion.csv", "lesion.png"))
+    if reused:
+        import pandas as pd
+
+        table = pd.read_csv(out / "lesion.csv", dtype={"layer": str, "readout_layer": str, "lesioned_category": str,
+                                                       "scored_category": str})
+        print(f"(the lesion {out / 'lesion.json'} records for this very request, reused: remove it to run again)")
+    else:
+        table = lesion(args.run_dir, args.category, layer=args.layer, readout=args.readout, units=args.units,
+                       repeats=args.repeats, mode=args.mode, progress=True, model=model)
+        write_lesion(table, out, request)
     for line in lesion_sentences(table):
         print(line)
-    print(f"Wrote {csv} and {png}")
+    print(f"Wrote {out / 'lesion.csv'}, {out / 'lesion.png'} and lesion.json")
     return 0
 
 
+def _identities(files) -> list | None:
+    """Each input file named with its SHA-256: a request made again with edited data is another request."""
+    import os
+
+    from ..paths import file_digest
+
+    files = [files] if isinstance(files, (str, os.PathLike)) else files
+    return None if not files else [[str(f), file_digest(f)] for f in files]
+
+
 def cmd_brain(args) -> int:
-    from ..brain import compare_brain, read_inputs, write_brain
+    from ..brain import compare_brain, read_brain, read_inputs, selection_rule, write_brain
+    from ..brain.outputs import OUTPUTS
     from ..errors import BrainDataError
     from ..paths import inside, not_a_link
+    from ..store import reusable
     from ..study.pipeline import load_run
 
     out = not_a_link(args.out, what="the brain comparison's folder") if args.out else \
@@ -665,18 +693,37 @@ def cmd_brain(args) -> int:
     brain, data = read_inputs(args.rdm, args.responses, args.names, args.variable, args.regions,
                               args.rdm_kind)  # before any work
     run = load_run(args.run_dir, data_dir=args.data)
-    result = compare_brain(run, rdm=brain, responses=data, measure=args.measure, distance=args.distance,
-                           categories=split(args.categories), layers=split(args.layers),
-                           selective_layers=split(args.selective_layers), random_sets=args.random_sets,
-                           bootstrap=args.bootstrap, folds=args.folds, components=args.components, seed=args.seed,
-                           rdm_kind=args.rdm_kind,
-                           progress=False if args.no_progress else None)
-    csv, png = write_brain(result, out)
+    key = run.activations.meta.key if run.activations.meta is not None else None
+    rule = selection_rule(run.settings, run.record.get("localizer"))
+    request = {"store_key": key, "untrained_key": getattr(getattr(run.untrained, "meta", None), "key", None),
+               "rule": rule, "rdm": _identities(args.rdm), "responses": _identities(args.responses),
+               "names": _identities(args.names), "regions": _identities(args.regions),
+               **{name: getattr(args, name) for name in ("variable", "rdm_kind", "measure", "distance", "categories",
+                                                         "layers", "selective_layers", "random_sets", "bootstrap",
+                                                         "folds", "components", "seed")}}
+    result = None
+    if reusable(out / "brain.json", request, OUTPUTS):
+        try:
+            result = read_brain(out, key, rule)
+        except BrainDataError as exc:  # the record itself edited: made again
+            import warnings
+
+            warnings.warn(f"{exc.args[0].split(': rerun')[0]}: made again", stacklevel=2)
+    if result is None:
+        result = compare_brain(run, rdm=brain, responses=data, measure=args.measure, distance=args.distance,
+                               categories=split(args.categories), layers=split(args.layers),
+                               selective_layers=split(args.selective_layers), random_sets=args.random_sets,
+                               bootstrap=args.bootstrap, folds=args.folds, components=args.components,
+                               seed=args.seed, rdm_kind=args.rdm_kind,
+                               progress=False if args.no_progress else None)
+        write_brain(result, out, request)
+    else:
+        print(f"(the comparison {out / 'brain.json'} records for this very request, reused: remove it to run again)")
     for note in result.notes:
         print(note)
     if result.trained is False:
         print("\nNOTE: untrained network (random weights): a control, not the study's result.")
-    print(f"Wrote {csv}, {png} and brain.json")
+    print(f"Wrote {out / 'brain.csv'}, {out / 'brain.png'} and brain.json")
     return 0
 
 

@@ -13,10 +13,10 @@ scikit-learn's. ``catsel brain RUN --rdm FILE`` runs it on a finished run.
 
 from __future__ import annotations
 
-from .analysis import (BOOTSTRAP, RANDOM_SETS, BrainResult, compare_brain, read_brain, read_inputs, selection_rule,
-                       write_brain)
+from .analysis import BOOTSTRAP, RANDOM_SETS, BrainResult, compare_brain, read_inputs, selection_rule
 from .data import BrainRDMs, BrainResponses, load_rdms, load_responses, match_images, read_names
 from .display import BrainDisplay
+from .outputs import read_brain, write_brain
 from .rsa import DISTANCES, MEASURES, category_models, layer_rdm
 
 __all__ = ["compare_brain", "BrainResult", "BrainDisplay", "load_rdms", "load_responses", "read_names",

@@ -27,7 +27,7 @@ from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws
 from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, random_sets_p,
                   rdm_table)
 
-__all__ = ["BrainResult", "compare_brain", "write_brain", "read_brain", "selection_rule", "read_inputs", "RANDOM_SETS", "BOOTSTRAP"]
+__all__ = ["BrainResult", "compare_brain", "read_inputs", "selection_rule", "RANDOM_SETS", "BOOTSTRAP"]
 
 #: Random unit sets drawn against each category's selective units.
 RANDOM_SETS = 1000
@@ -594,43 +594,6 @@ def read_inputs(rdm=None, responses=None, names=None, variable=None, regions=Non
     return brain, data
 
 
-def write_brain(result: BrainResult, out) -> tuple:
-    """Write ``brain.csv``, ``brain.png`` and ``brain.json`` (what was compared, with the capture's key).
-
-    Each file is written under a temporary name and renamed; ``brain.json``
-    goes last, so a report never shows a table without its record.
-
-    Parameters
-    ----------
-    result : BrainResult
-    out : str or path
-        A folder (made when missing).
-
-    Returns
-    -------
-    (Path, Path)
-        The table and the figure.
-    """
-    import json
-    from pathlib import Path
-
-    from ..store import atomic_write
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv, png, record = out / "brain.csv", out / "brain.png", out / "brain.json"
-    record.unlink(missing_ok=True)
-    with atomic_write(csv) as tmp:
-        result.table.to_csv(tmp, index=False)
-    figure = result.display().plot().figure_
-    with atomic_write(png) as tmp:
-        figure.savefig(tmp, dpi=120, format="png")
-    with atomic_write(record) as tmp:
-        tmp.write_text(json.dumps({**result.record, "model_label": result.model_label, "trained": result.trained},
-                                  indent=2, default=str), encoding="utf-8")
-    return csv, png
-
-
 def selection_rule(settings, localizer=None) -> dict:
     """The run's rule for choosing selective units, as ``brain.json`` records it.
 
@@ -651,47 +614,3 @@ def selection_rule(settings, localizer=None) -> dict:
 
     return {"index": getattr(settings, "index", INDEX), "threshold": getattr(settings, "threshold", THRESHOLD),
             "select_by": getattr(settings, "select_by", None), "localizer": str(localizer) if localizer else None}
-
-
-def read_brain(folder, store_key: str | None = None, rule: dict | None = None) -> BrainResult | None:
-    """The brain comparison written into ``folder`` by :func:`write_brain`, if it belongs to this run.
-
-    Parameters
-    ----------
-    folder : str or path
-        A run folder.
-    store_key : str, optional
-        The run's capture key: a comparison of another capture is not this
-        run's (None: not checked).
-    rule : dict, optional
-        The run's :func:`selection_rule`: a comparison whose selective units
-        were chosen by another rule is not this run's (None: not checked).
-
-    Returns
-    -------
-    BrainResult or None
-        None when there is none, or when it was made from another capture
-        or another rule.
-    """
-    import json
-
-    from ..paths import inside
-
-    record_file = inside(folder, "brain.json", what="brain record")
-    table_file = inside(folder, "brain.csv", what="brain table")
-    if not (record_file.is_file() and table_file.is_file()):
-        return None
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-        table = pd.read_csv(table_file, dtype={"layer": str})  # a layer "1" stays a name
-    except (ValueError, OSError, pd.errors.ParserError):
-        return None
-    if not isinstance(record, dict) or (store_key is not None and record.get("store_key") != store_key) or \
-            (rule is not None and record.get("rule") != rule) or not set(COLUMNS) <= set(table.columns):
-        return None
-    table["layer"] = pd.Categorical(table["layer"], categories=list(dict.fromkeys(table["layer"])), ordered=True)
-    from .words import brain_sentences
-
-    return BrainResult(table, brain_sentences(table, float(record.get("level") or 0.05)),
-                       str(record.get("model_label") or ""),
-                       record.get("trained"), record)

@@ -50,8 +50,8 @@ from __future__ import annotations
 
 from .activations import MMAP_ABOVE, Activations, load_activations
 from .chunked import block_damage, block_record, check_blocks, chunked_arrays, open_chunked, open_group, tree_damage
-from .files import (FULL, atomic_write, no_space, read_record, say, sweep_temporaries, take_blocks, write_error,
-                    write_json)
+from .files import (FULL, atomic_write, changed_outputs, no_space, output_digests, read_record, reusable, say,
+                    sweep_temporaries, take_blocks, write_error, write_json)
 from .history import KEEP_STORES, set_aside
 from .lock import LOCK_NAME, folder_lock
 from .meta import (ARRAYS, FORMAT, INDEX_COLUMNS, LAYOUTS, MAIN_ARRAYS, NPY, PART, SUMMARIES, VERSION, ZARR,
@@ -64,4 +64,4 @@ __all__ = ["Activations", "ActivationStore", "StoreMeta", "LayerSpec", "load_act
            "MMAP_ABOVE", "INDEX_COLUMNS", "atomic_write", "set_aside", "block_record", "block_damage", "check_blocks",
            "chunked_arrays", "open_chunked", "write_error", "write_json", "write_index", "read_record", "no_space",
            "take_blocks", "say", "FULL", "array_damage", "array_file", "rows_crc", "recorded_rows", "sweep_temporaries", "open_group", "tree_damage",
-           "repair_records"]
+           "repair_records", "output_digests", "changed_outputs", "reusable"]

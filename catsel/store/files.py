@@ -171,3 +171,90 @@ def say(message: str) -> None:
     print(f"catsel: {message}", file=sys.stderr, flush=True)
 
 
+
+
+def output_digests(folder: Path, names) -> dict:
+    """The SHA-256 of each output file a command wrote into ``folder``, as its record keeps them (``brain.json``,
+    ``lesion.json``, a comparison's record; ``run.json`` has its own).
+
+    Parameters
+    ----------
+    folder : Path
+    names : iterable of str
+
+    Returns
+    -------
+    dict
+        File name to 64 hexadecimal digits.
+    """
+    from ..paths import file_digest
+
+    return {name: file_digest(Path(folder) / name) for name in names}
+
+
+def changed_outputs(folder: Path, recorded, names) -> list[str]:
+    """Which of ``names`` in ``folder`` are not the bytes their record's digests (``recorded``) say: edited,
+    replaced or missing since the command wrote them, or never recorded (a record without digests).
+
+    Parameters
+    ----------
+    folder : Path
+    recorded : object
+        The record's ``files`` field (a dict of digests; anything else records none).
+    names : iterable of str
+
+    Returns
+    -------
+    list of str
+    """
+    from ..paths import file_digest, inside
+
+    recorded = recorded if isinstance(recorded, dict) else {}
+    changed = []
+    for name in names:
+        path = inside(folder, name, what="output")  # never through a link out of the folder
+        if not path.is_file() or not isinstance(recorded.get(name), str) or file_digest(path) != recorded[name]:
+            changed.append(name)
+    return changed
+
+
+def reusable(record_file: Path, request: dict, names) -> dict | None:
+    """The record of outputs a command made for this very request, when they are still the bytes it wrote; None
+    when there is none, or it was made for another request, or (with a warning naming it) it or one of its
+    files is damaged or edited: the command then makes them again, and the run after reuses them.
+
+    Parameters
+    ----------
+    record_file : Path
+        ``brain.json``, ``lesion.json``.
+    request : dict
+        What the command was asked, with the identities of its inputs (JSON values).
+    names : iterable of str
+        The output files beside the record.
+
+    Returns
+    -------
+    dict or None
+    """
+    import warnings
+
+    record_file = Path(record_file)
+    if not record_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as exc:
+        warnings.warn(f"{record_file} cannot be read ({type(exc).__name__}): its outputs are made again",
+                      stacklevel=2)
+        return None
+    if not isinstance(record, dict):
+        warnings.warn(f"{record_file} does not hold a record: its outputs are made again", stacklevel=2)
+        return None
+    if record.get("request") != json.loads(json.dumps(request, default=str)):
+        return None
+    changed = changed_outputs(record_file.parent, record.get("files"), names)
+    if changed:
+        warnings.warn(f"{', '.join(changed)} in {record_file.parent} {'is' if len(changed) == 1 else 'are'} not what "
+                      f"{record_file.name} records (edited, replaced or removed): made again", stacklevel=2)
+        return None
+    return record

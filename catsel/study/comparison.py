@@ -392,20 +392,32 @@ def write_comparison(comparison: Comparison, out: str | os.PathLike) -> tuple[Pa
     ----------
     comparison : Comparison
     out : str or path
-        The figure's path; the table goes to the same name with ``.csv``.
+        The figure's path; the table goes to the same name with ``.csv``, the record with ``.json``.
 
     Returns
     -------
     (Path, Path)
-        The figure and the table.
+        The figure and the table; a record beside them (the same name with
+        ``.json``) holds the notes and each file's SHA-256, as ``run.json``
+        and ``brain.json`` keep theirs.
     """
-    from ..store import atomic_write
+    import json
+
+    from ..store import atomic_write, output_digests
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = out.with_suffix(".csv")
+    table, record = out.with_suffix(".csv"), out.with_suffix(".json")
+    if record == out:
+        raise ValueError(f"{out}: the figure needs a name other than its record's (.json)")
+    record.unlink(missing_ok=True)  # written last: never a record beside other files
     with atomic_write(out) as tmp:
         comparison.figure().savefig(tmp, dpi=120, format="png")
     with atomic_write(table) as tmp:
         comparison.best.to_csv(tmp, index=False, float_format=lambda v: f"{v:.6g}" if np.isfinite(v) else "")
+    with atomic_write(record) as tmp:
+        tmp.write_text(json.dumps({"networks": list(dict.fromkeys(comparison.data["network"].astype(str))),
+                                   "untrained": list(comparison.untrained), "notes": list(comparison.notes),
+                                   "files": output_digests(out.parent, (out.name, table.name))}, indent=1),
+                       encoding="utf-8")
     return out, table

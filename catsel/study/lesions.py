@@ -455,8 +455,9 @@ def plot_lesion(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return LesionDisplay.from_table(table).plot(ax=ax).ax_
 
 
-def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``lesion.csv`` and ``lesion.png`` into ``out``, each whole or not at all.
+def write_lesion(table: pd.DataFrame, out: str | os.PathLike, request: dict | None = None) -> tuple[Path, Path]:
+    """Write ``lesion.csv`` and ``lesion.png`` into ``out``, each whole or not at all, then ``lesion.json``: what
+    was lesioned and each file's SHA-256, as ``brain.json`` and ``run.json`` keep theirs.
 
     Parameters
     ----------
@@ -464,22 +465,36 @@ def write_lesion(table: pd.DataFrame, out: str | os.PathLike) -> tuple[Path, Pat
         From :func:`lesion`.
     out : str or path
         A folder.
+    request : dict, optional
+        What the command was asked, with its inputs' identities: the same
+        request made again reuses these outputs while they are intact.
 
     Returns
     -------
     (Path, Path)
     """
+    import json
+
     from matplotlib.figure import Figure
 
     from ..paths import not_a_link
-    from ..store import atomic_write
+    from ..store import atomic_write, output_digests
 
     out = not_a_link(out, what="the lesion's folder")
     out.mkdir(parents=True, exist_ok=True)
+    (out / "lesion.json").unlink(missing_ok=True)  # written last: never a record beside other files
     with atomic_write(out / "lesion.csv") as tmp:
         table.to_csv(tmp, index=False)
     fig = Figure(figsize=(1.6 * len(table) + 3, 3.8), layout="constrained")
     plot_lesion(table, ax=fig.subplots())
     with atomic_write(out / "lesion.png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
+    first = table.iloc[0]
+    record = {"lesioned_category": str(first["lesioned_category"]), "layer": str(first["layer"]),
+              "readout_layer": str(first["readout_layer"]), "mode": str(first["mode"]),
+              "chosen": table.attrs.get("chosen"), "random_sets": table.attrs.get("random_sets"),
+              "request": request, "files": output_digests(out, ("lesion.csv", "lesion.png"))}
+    with atomic_write(out / "lesion.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)),
+                       encoding="utf-8")
     return out / "lesion.csv", out / "lesion.png"

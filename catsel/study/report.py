@@ -81,9 +81,17 @@ def _brain_section(result) -> list[str]:
     """The run's comparison with brain data (``catsel brain``), when one of this capture is in its folder."""
     from ..brain import read_brain, selection_rule
 
+    from ..errors import BrainDataError
+
     acts = result.activations
-    brain = read_brain(result.out, acts.meta.key if acts.meta is not None else None,
-                       selection_rule(result.settings, result.record.get("localizer")))
+    try:
+        brain = read_brain(result.out, acts.meta.key if acts.meta is not None else None,
+                           selection_rule(result.settings, result.record.get("localizer")))
+    except BrainDataError as exc:  # an edited table or a damaged record: left out, said once, the rest written
+        import warnings
+
+        warnings.warn(str(exc), stacklevel=2)
+        return [f'<p class="note">{html.escape(str(exc))}</p>']
     if brain is None:
         if (Path(result.out) / "brain.json").is_file():  # a comparison of an earlier run: said, not shown
             return ['<p class="note">brain.csv in this folder was made from another capture or another selection '
