@@ -200,6 +200,36 @@ def image_shape(value: Any, name: str = "image size") -> "int | tuple[int, int] 
     return int(parts[0]), int(parts[1])
 
 
+def check_folds(folds: Any, labels, categories, *, flag: str = "--folds") -> int:
+    """Folds stratified by category, checked against the data before any work: each fold holds an image of every
+    category, so there are at most as many folds as the smallest category has images.
+
+    Parameters
+    ----------
+    folds : int
+    labels : array of int
+        Each image's category.
+    categories : sequence of str
+    flag : str, default "--folds"
+        The option named in the message.
+
+    Returns
+    -------
+    int
+    """
+    import numpy as np
+
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise CatselError(f"folds {folds!r}: give a whole number of at least 2 ({flag}, folds= from Python)")
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(categories))
+    smallest = int(np.argmin(counts))
+    if folds > counts[smallest]:
+        raise CatselError(f"folds {folds}: category {categories[smallest]} has {int(counts[smallest])} images, and "
+                          f"every fold needs one of each category; give {flag} {max(2, int(counts[smallest]))} or "
+                          "fewer (folds= from Python), or more images of it")
+    return int(folds)
+
+
 def did_you_mean(wrong: str, names, shown: int = 10) -> str:
     """What to say of a name not found: the closest names first ("did you mean ...?"), then at most ``shown``
     of the valid ones.

@@ -280,3 +280,22 @@ def _corr(x):
     from scipy.spatial.distance import pdist, squareform
 
     return squareform(pdist(x, "correlation"))
+
+
+@pytest.mark.parametrize("folds, said", [(13, "category .* has 12 images"), (1, "at least 2")])
+def test_lesion_and_probe_folds_are_checked_against_the_smallest_category_before_any_work(tmp_path, folds, said,
+                                                                                          monkeypatch):
+    """Folds beyond a category's images left folds without it (scikit-learn's warning, undefined scores), or
+    were scikit-learn's error after the network was rebuilt."""
+    import catsel
+    import catsel.network.models as models
+    from catsel.stats import linear_probe
+    from catsel.study.lesions import lesion
+    from test_lesion import _run, _network
+
+    result, net = _run(tmp_path, _network())
+    monkeypatch.setattr(models, "from_store", lambda *a, **k: pytest.fail("work began"))
+    with pytest.raises(catsel.CatselError, match=f"folds {folds}: .*{said}"):
+        lesion(result, "red", layer="det", units="top:1", repeats=2, folds=folds)
+    with pytest.raises(catsel.CatselError, match=f"folds {folds}: .*{said}"):
+        linear_probe(result.activations, folds=folds)

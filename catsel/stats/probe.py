@@ -43,8 +43,11 @@ def linear_probe(acts: Activations, *, folds: int = 5, ridge: float = 1.0, layer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from ..options import check_folds
+
     layers = list(layers) if layers is not None else list(acts.layers)
     labels = np.asarray(acts.labels)
+    check_folds(folds, labels, list(acts.categories), flag="folds")
     n_cat = len(acts.categories)
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     auroc = np.full((len(layers), n_cat), np.nan)

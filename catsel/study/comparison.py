@@ -153,7 +153,12 @@ def compare(runs: Sequence, *, labels: Sequence[str] | None = None, probe: bool 
             from ..stats import linear_probe
 
             chosen = sorted(set(top.loc[named, "layer"]), key=layers.index)
-            scores = linear_probe(result.activations, layers=chosen) if chosen else None
+            fewest = int(np.bincount(np.asarray(result.activations.labels, dtype=int),
+                                     minlength=len(result.activations.categories)).min())
+            if chosen and fewest < 2:
+                notes.append(f"{name}: a category has {fewest} image; the probe needs 2 of each (not probed)")
+                chosen = []
+            scores = linear_probe(result.activations, layers=chosen, folds=min(5, fewest)) if chosen else None
             scores = (scores.set_index([scores["layer"].astype(str), scores["category"].astype(str)])["probe_auroc"]
                       if scores is not None else {})
             top["probe_auroc"] = [scores[(l, c)] if isinstance(l, str) else np.nan

@@ -157,6 +157,9 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         raise CatselError(f"no category {category!r} in the run; categories: {', '.join(acts.categories)}")
     if mode not in ("zero", "mean"):
         raise CatselError(f"mode must be 'zero' or 'mean', not {mode!r}")
+    from ..options import check_folds
+
+    check_folds(folds, acts.labels, list(acts.categories))
     if units != "selected" and not (units.startswith("top:") and units[4:].isdigit() and int(units[4:]) > 0):
         raise CatselError(f"units must be 'selected' or 'top:K' (K a positive number), not {units!r}")
     if layer is None:  # the layer of most selective units beyond chance; never one inside its null
