@@ -107,3 +107,23 @@ def test_blockwise_permutation_test_and_split_halves_equal_the_whole_computation
         assert (blocks["selective_a"] == whole["selective_a"]).all()
     blocks_reliability = stats.reliability_summary(stored, shuffles=3, splits=2, seed=1, blockwise=True)
     pd.testing.assert_frame_equal(blocks_reliability, whole_reliability, rtol=1e-9)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_value_is_damage_found_in_the_pass_that_reads_its_block(stored, monkeypatch, value):
+    """The block-wise statistics took a store's NaN as it came: a unit whose maximum is NaN counted as never
+    selective, with exit 0 (docs/reliability.md, still open until issue #49)."""
+    rows = Activations.rows
+    layer = stored.layers[1]
+
+    def damaged(self, name, start, stop):
+        block = np.array(rows(self, name, start, stop))
+        if name == layer and start <= 10 < stop:
+            block[10 - start, 2] = value
+        return block
+
+    monkeypatch.setattr(Activations, "rows", damaged)
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 7 * 8 * sum(stored.units.values()))
+    with pytest.raises(catsel.StoreError, match=f"{layer} holds 1 NaN or infinite values in images 7-13 "
+                                                r"\(first: image 10\): the store is damaged"):
+        catsel.selectivity(stored, blockwise=True)

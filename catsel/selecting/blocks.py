@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import StoreError
 from ..store import Activations
 from .indices import EPS, INDICES, Sums, normalise_between
 
@@ -116,23 +117,39 @@ def blockwise_sums(acts: Activations, layers: list[str], index: str, labelings: 
     rows = rows or block_rows(acts, layers)
     labelings = np.atleast_2d(np.asarray(labelings))
 
-    def chosen():
+    widths = np.cumsum([acts.units[l] for l in layers])
+
+    def finite(a: np.ndarray, start: int, stop: int) -> None:
+        """A NaN or infinite value is damage, found in the pass that reads its block (a NaN maximum would count
+        as a unit that is never selective, with exit 0)."""
+        bad = ~np.isfinite(a)
+        if bad.any():
+            image, column = np.argwhere(bad)[0]
+            column = int(column if units is None else units[column])
+            layer = layers[int(np.searchsorted(widths, column, side="right"))]
+            raise StoreError(f"{layer} holds {int(bad.sum())} NaN or infinite values in images {start}-{stop - 1} "
+                             f"(first: image {start + int(image)}): the store is damaged; rerun the capture to "
+                             "repair it")
+
+    def chosen(check: bool):
         for start, stop, a in _blocks(acts, layers, rows):
             keep = slice(None) if images is None else images[start:stop]
             a = a[keep] if units is None else a[keep][:, units]
             if len(a):
+                if check:
+                    finite(a, start, stop)
                 yield (np.arange(start, stop) if images is None else np.flatnonzero(images[start:stop]) + start), a
 
     if bounds is None:
         low = high = None
-        for _, a in chosen():  # pass 1: eq. 1's minimum and maximum
+        for _, a in chosen(True):  # pass 1: eq. 1's minimum and maximum, each block checked as it is read
             low = a.min(axis=0, keepdims=True) if low is None else np.minimum(low, a.min(axis=0, keepdims=True))
             high = a.max(axis=0, keepdims=True) if high is None else np.maximum(high, a.max(axis=0, keepdims=True))
     else:
         low, high = bounds["low"][None, :], bounds["high"][None, :]
     total, active = None, np.zeros(low.shape[1], dtype=np.int64)
     n_rows = labelings.shape[0] * n_categories
-    for which, a in chosen():  # pass 2: the sums
+    for which, a in chosen(bounds is not None):  # pass 2: the sums (checked here when pass 1 was skipped)
         x = normalise_between(a, low, high, eps) if spec.normalised else spec.prepare(a, eps)
         cells = (np.arange(labelings.shape[0])[:, None] * n_categories
                  + labelings[:, which].astype(np.int64)).ravel()
