@@ -299,3 +299,24 @@ def test_lesion_and_probe_folds_are_checked_against_the_smallest_category_before
         lesion(result, "red", layer="det", units="top:1", repeats=2, folds=folds)
     with pytest.raises(catsel.CatselError, match=f"folds {folds}: .*{said}"):
         linear_probe(result.activations, folds=folds)
+
+
+def test_a_keras_weights_file_of_another_network_is_refused_before_loading_with_what_it_holds(tmp_path,
+                                                                                                monkeypatch):
+    """Keras' own refusal was cut at "Example error message for object <Conv2D name=conv1>:", naming neither
+    what the file holds nor what the network makes; a file of another configuration of the same layer names
+    is now refused from its arrays before Keras reads it."""
+    import keras
+
+    import catsel
+    from catsel.errors import ModelError
+
+    keras.applications.MobileNet(weights=None, include_top=False, input_shape=(96, 96, 3), alpha=0.25).save_weights(
+        tmp_path / "notop.weights.h5")
+    monkeypatch.setattr(keras.Model, "load_weights", lambda *a, **k: pytest.fail("the file was loaded"))
+    with pytest.raises(ModelError) as caught:
+        catsel.activation_model("mobilenet", weights=str(tmp_path / "notop.weights.h5"), image_size=96,
+                                layers=["conv1"])
+    text = str(caught.value)
+    assert "notop.weights.h5 holds 135 arrays and its architecture makes 137" in text and "\n" not in text
+    assert "give the weights file saved for this one" in text

@@ -21,12 +21,13 @@ from pathlib import Path
 import keras
 
 from ...errors import ModelError
+from ..keras.applications import check_weights_file
 from ..keras.model import Loaded, keras_network
 from ..online import reachable
 from ..pixels import converter_mode
 from . import HUB, preset_digest
 
-__all__ = ["hub_network", "HubNetwork", "load_hub", "hub_cache_dirs", "check_weights_file"]
+__all__ = ["hub_network", "HubNetwork", "load_hub", "hub_cache_dirs"]
 
 
 _INSTALL = ("pip install 'catsel[hub]' (keras-hub with its text dependencies), or for images only "
@@ -251,55 +252,6 @@ def _converter(keras_hub, where: str):
         return keras_hub.layers.ImageConverter.from_preset(where)
     except Exception:  # no converter of any kind: the caller asks for --preprocess
         return None
-
-
-def check_weights_file(path: Path, network: keras.Model, source: str) -> None:
-    """Refuse a Keras weights file that does not belong to ``network``'s configuration, before it is loaded.
-
-    Keras reads a ``.weights.h5`` layer by layer in the order the layers were made (``layers/conv2d``,
-    ``layers/conv2d_1``, ...), so the file of a deeper network of the same widths would load without a word,
-    its first blocks in place of these. The file must hold exactly the arrays the configuration makes: as many,
-    of the same shapes.
-
-    Parameters
-    ----------
-    path : Path
-        The ``.weights.h5`` file.
-    network : keras.Model
-        Built from the configuration, without weights.
-    source : str
-        How the user named it, for the message.
-
-    Raises
-    ------
-    ModelError
-        One line naming the file, what it holds against what the configuration makes, and the fix.
-    """
-    from collections import Counter
-
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            held: list[tuple] = []
-            f.visititems(lambda name, obj: held.append(tuple(obj.shape))
-                         if isinstance(obj, h5py.Dataset) and "/vars/" in f"/{name}" else None)
-    except OSError as exc:
-        raise ModelError(f"{path} is damaged: h5py cannot read it ({' '.join(str(exc).split())[:120]}); "
-                         "restore the preset's weights file") from None
-    made = [tuple(int(d) for d in v.shape) for v in network.weights]
-    if Counter(held) == Counter(made):
-        return
-    fix = ("it belongs to another configuration (another depth or width): put the config.json saved with it "
-           "beside it, or this configuration's own weights file")
-    if len(held) != len(made):
-        raise ModelError(f"{source}: {path.name} holds {len(held)} arrays and the preset's configuration makes "
-                         f"{len(made)}; {fix}")
-    extra = sorted((Counter(held) - Counter(made)).items())[:2]
-    missing = sorted((Counter(made) - Counter(held)).items())[:2]
-    raise ModelError(f"{source}: {path.name} holds arrays of shapes the preset's configuration does not make "
-                     f"({', '.join(f'{n} of {s}' for s, n in extra)} in the file; "
-                     f"{', '.join(f'{n} of {s}' for s, n in missing)} in the configuration); {fix}")
 
 
 def hub_network(model: str, weights="auto", layers=None, **options):

@@ -18,7 +18,7 @@ import keras
 from ...errors import ModelError, WeightsUnavailableError
 from ...options import hw
 
-__all__ = ["APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
+__all__ = ["check_weights_file", "APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
            "native_size", "check_top_layers"]
 
 # keras.applications constructors catsel knows, with the preprocessing
@@ -97,8 +97,62 @@ def application(name: str) -> tuple[str, object, str]:
     return key, getattr(keras.applications, ctor_name), mode
 
 
+def check_weights_file(path: Path, network: keras.Model, source: str, made_by: str = "the preset's configuration") -> None:
+    """Refuse a Keras weights file that does not belong to ``network``'s configuration, before it is loaded.
+
+    Keras reads a ``.weights.h5`` layer by layer in the order the layers were made (``layers/conv2d``,
+    ``layers/conv2d_1``, ...), so the file of a deeper network of the same widths would load without a word,
+    its first blocks in place of these. The file must hold exactly the arrays the configuration makes: as many,
+    of the same shapes.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.weights.h5`` file.
+    network : keras.Model
+        Built from the configuration, without weights.
+    source : str
+        How the user named it, for the message.
+    made_by : str, default "the preset's configuration"
+        What built ``network``, in the message.
+
+    Raises
+    ------
+    ModelError
+        One line naming the file, what it holds against what the configuration makes, and the fix.
+    """
+    from collections import Counter
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            held: list[tuple] = []
+            f.visititems(lambda name, obj: held.append(tuple(obj.shape))
+                         if isinstance(obj, h5py.Dataset) and "/vars/" in f"/{name}" else None)
+    except OSError as exc:
+        raise ModelError(f"{path} is damaged: h5py cannot read it ({' '.join(str(exc).split())[:120]}); "
+                         "restore the preset's weights file") from None
+    made = [tuple(int(d) for d in v.shape) for v in network.weights]
+    if Counter(held) == Counter(made):
+        return
+    fix = ("it belongs to another configuration (another depth or width): put the config.json saved with it "
+           "beside it, or this configuration's own weights file" if "preset" in made_by else
+           "it belongs to another network (another depth or width): give the weights file saved for this one")
+    if len(held) != len(made):
+        raise ModelError(f"{source}: {path.name} holds {len(held)} arrays and {made_by} makes {len(made)}; {fix}")
+    extra = sorted((Counter(held) - Counter(made)).items())[:2]
+    missing = sorted((Counter(made) - Counter(held)).items())[:2]
+    raise ModelError(f"{source}: {path.name} holds arrays of shapes {made_by} does not make "
+                     f"({', '.join(f'{n} of {s}' for s, n in extra)} in the file; "
+                     f"{', '.join(f'{n} of {s}' for s, n in missing)} made); {fix}")
+
+
 def _load_weights_file(network: keras.Model, path: Path) -> None:
-    """Load a weights file, refusing a partial load (Keras only warns about one)."""
+    """Load a weights file, refusing a partial load (Keras only warns about one), and a ``.weights.h5`` whose
+    arrays are not the ones the network makes before it is read (:func:`check_weights_file`)."""
+    if path.name.endswith(".weights.h5"):
+        check_weights_file(path, network, f"weights file {path} does not fit {network.name}", "its architecture")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -109,7 +163,7 @@ def _load_weights_file(network: keras.Model, path: Path) -> None:
             problem = str(exc)
     if problem:
         raise ModelError(
-            f"weights file {path} does not fit {network.name}: {problem.splitlines()[0]} "
+            f"weights file {path} does not fit {network.name}: {' '.join(problem.split())[:200]} "
             "Give the weights file saved for this architecture (the full model, top included)"
         )
 
