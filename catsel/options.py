@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .errors import CatselError
 
-__all__ = ["did_you_mean", "converter_values", "check_preprocess", "THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
+__all__ = ["did_you_mean", "check_category", "check_folds", "converter_values", "check_preprocess", "THRESHOLD", "INDEX", "LEVEL", "SHUFFLES", "PREPROCESS_MODES", "PRECISIONS", "FITS", "TABLE_FORMATS", "FDR_METHODS", "SELECT_BY",
            "MAX_SIDE", "SAVED_SUFFIXES", "check_choice", "check_positive", "check_finite", "check_seed", "check_fraction",
            "image_shape", "hw", "size_text", "is_saved_model", "check_weights", "check_output_folder", "check_path",
            "check_layers"]
@@ -228,6 +228,27 @@ def check_folds(folds: Any, labels, categories, *, flag: str = "--folds") -> int
                           f"every fold needs one of each category; give {flag} {max(2, int(counts[smallest]))} or "
                           "fewer (folds= from Python), or more images of it")
     return int(folds)
+
+
+def check_category(category: Any, categories, where: str = "the run", error: type[Exception] = CatselError) -> str:
+    """A category named by the user, checked against the run's: a wrong one is one line with the closest first.
+
+    Parameters
+    ----------
+    category : str
+    categories : sequence of str
+    where : str, default "the run"
+        Whose categories, in the message.
+    error : exception type, default CatselError
+
+    Returns
+    -------
+    str
+    """
+    categories = [str(c) for c in categories]
+    if str(category) not in categories:
+        raise error(f"no category {category!r} in {where}{did_you_mean(str(category), categories)}")
+    return str(category)
 
 
 def did_you_mean(wrong: str, names, shown: int = 10) -> str:

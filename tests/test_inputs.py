@@ -320,3 +320,52 @@ def test_a_keras_weights_file_of_another_network_is_refused_before_loading_with_
     text = str(caught.value)
     assert "notop.weights.h5 holds 135 arrays and its architecture makes 137" in text and "\n" not in text
     assert "give the weights file saved for this one" in text
+
+
+def test_a_misspelt_category_gets_the_closest_first_in_every_command(tmp_path, colour_folder, capsys):
+    """A wrong category was answered with the whole list of categories (and, in `catsel brain`, "is not in this
+    run"), never with the one meant."""
+    from catsel.apps.cli import main
+    from catsel.options import check_category
+
+    categories = [f"class{i:04d}" for i in range(40)] + ["i-see-face", "face"]
+    with pytest.raises(CatselError) as caught:
+        check_category("i-see-fcae", categories)
+    text = str(caught.value)
+    assert text.startswith("no category 'i-see-fcae' in the run; did you mean i-see-face")
+    assert "and 31 more" in text and text.count("class") == 10  # at most 10 others
+    from helpers import small_cnn
+
+    small_cnn(size=12, seed=3).save(tmp_path / "net.keras")
+    run = tmp_path / "run"
+    assert main(["run", str(colour_folder), "--out", str(run), "--model", str(tmp_path / "net.keras"),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    import catsel
+
+    acts = catsel.load_activations(run)
+    wrong = acts.categories[0][:-1] + "x"
+    np.save(tmp_path / "rdm.npy", _corr(np.random.default_rng(0).normal(size=(len(acts), 5))))
+    (tmp_path / "names.txt").write_text("\n".join(acts.paths) + "\n")
+    for command in (["lesion", str(run), "--category", wrong],
+                    ["visualize", str(run), "--category", wrong, "--out", str(tmp_path / "v.png")],
+                    ["brain", str(run), "--rdm", str(tmp_path / "rdm.npy"), "--names", str(tmp_path / "names.txt"),
+                     "--categories", wrong]):
+        assert main(command) == 2, command[0]
+        err = capsys.readouterr().err
+        assert f"no category {wrong!r}" in err and f"did you mean {acts.categories[0]}" in err, command[0]
+        assert err.count("\n") == 1, command[0]
+
+
+@pytest.mark.parametrize("model, meant", [("vgg166", "vgg16"), ("torchvision:resnet81", "resnet18"),
+                                          ("timm:resnet5O", "resnet50")])
+def test_a_misspelt_model_name_gets_the_closest_first_then_at_most_ten_others(model, meant):
+    import catsel
+    from catsel.errors import ModelError
+
+    with pytest.raises(ModelError) as caught:
+        catsel.activation_model(model, weights="none", image_size=32)
+    text = str(caught.value)
+    assert f"did you mean {meant}" in text and "\n" not in text
+    shown = text.split("valid names include ")[1].split(" and ")[0]
+    assert len(shown.split(", ")) == 10

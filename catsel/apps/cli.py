@@ -455,8 +455,9 @@ def cmd_visualize(args) -> int:
     if args.category is not None:
         settings = run_settings(run_dir) or RunRecord()
         threshold = args.threshold if args.threshold is not None else settings.get("threshold", THRESHOLD)
-        if args.category not in acts.categories:
-            raise CatselError(f"no category {args.category!r} in {run_dir}; categories: {', '.join(acts.categories)}")
+        from ..options import check_category
+
+        check_category(args.category, acts.categories, str(run_dir))
         table = selectivity(acts, index=settings.get("index", INDEX), threshold=threshold)
         try:
             fig, pictures = plot_representatives(acts, table, args.category, amodel, n_units=args.top,

@@ -258,11 +258,9 @@ def _selective_share(acts, *, layer: str, category: str, threshold: float) -> fl
 
 
 def _categories(acts, category: str) -> int:
-    if category not in acts.categories:
-        from ..errors import CatselError
+    from ..options import check_category
 
-        raise CatselError(f"no category {category!r} in this capture: its categories are "
-                          f"{', '.join(acts.categories)}")
+    check_category(category, acts.categories, "this capture")
     return list(acts.categories).index(category)
 
 

@@ -254,12 +254,14 @@ def compare_brain(run, *, rdm=None, responses=None, names=None, variable: str | 
     wanted = list(layers) if layers is not None else list(acts.layers)
     unknown = [l for l in wanted + list(selective_layers or []) if l not in acts.layers]
     if unknown:
-        raise BrainDataError(f"layer {unknown[0]} was not captured in this run (it has {', '.join(acts.layers[:6])}"
-                             f"{', ...' if len(acts.layers) > 6 else ''})")
+        from ..options import did_you_mean
+
+        raise BrainDataError(f"layer {unknown[0]} was not captured in this run{did_you_mean(unknown[0], acts.layers)}")
     chosen = list(categories) if categories is not None else list(acts.categories)
+    from ..options import check_category
+
     for c in chosen:
-        if c not in acts.categories:
-            raise BrainDataError(f"category {c} is not in this run (it has {', '.join(acts.categories)})")
+        check_category(c, acts.categories, "this run", BrainDataError)
     twin = untrained is not None and (rdm is not None or responses is not None)
     if bootstrap is None:  # enough for a layer alone to beat its twin over the layers compared
         bootstrap = max(BOOTSTRAP, int(np.ceil(len(wanted) / level)) - 1) if twin else BOOTSTRAP

@@ -55,8 +55,9 @@ no top images, and a near-silent one only the few that drive it.
     values = np.asarray(acts[layer][:, unit])
     keep = values > values.min()  # an image at the unit's minimum does not drive it
     if category is not None:
-        if category not in acts.categories:
-            raise KeyError(f"no category {category!r}; categories: {', '.join(acts.categories)}")
+        from ..options import check_category
+
+        check_category(category, acts.categories, "the capture", KeyError)
         keep &= acts.labels == acts.categories.index(category)
     rows = np.flatnonzero(keep)
     return rows[top_k(values[rows], k)]

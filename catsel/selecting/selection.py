@@ -266,8 +266,10 @@ def representative_units(table: pd.DataFrame, category: str, *, per_layer: int =
     DataFrame
         Rows of ``table``, by layer in network order, most selective first.
     """
+    from ..options import check_category
+
     if category not in set(table["category"].astype(str)):
-        raise KeyError(f"no category {category!r}; categories: {', '.join(map(str, table['category'].cat.categories))}")
+        check_category(category, table["category"].cat.categories, "the table", KeyError)
     rows = table[(table["category"] == category) & table["selective"]]
     n_images = Counting.of(table).n_images
     if "n_active" in rows and n_images:

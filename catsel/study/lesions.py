@@ -153,8 +153,9 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
         acts, summary = result.activations, result.summary
         threshold = result.settings.threshold if threshold is None else threshold
         index = index or result.settings.index
-    if category not in acts.categories:
-        raise CatselError(f"no category {category!r} in the run; categories: {', '.join(acts.categories)}")
+    from ..options import check_category
+
+    check_category(category, acts.categories)
     if mode not in ("zero", "mean"):
         raise CatselError(f"mode must be 'zero' or 'mean', not {mode!r}")
     from ..options import check_folds
@@ -176,7 +177,9 @@ def lesion(run, category: str, *, layer: str | None = None, readout: str | None 
     readout = readout or acts.layers[-1]
     for name in (layer, readout):
         if name not in acts.layers:
-            raise CatselError(f"no captured layer {name!r}; captured: {', '.join(acts.layers)}")
+            from ..options import did_you_mean
+
+            raise CatselError(f"no captured layer {name!r}{did_you_mean(name, acts.layers)}")
     if acts.layers.index(readout) <= acts.layers.index(layer):
         raise CatselError(f"the read-out layer {readout} must come after the lesioned layer {layer}")
     from ..network.models import is_code

@@ -111,9 +111,11 @@ def _locate(preset: str) -> tuple[str, str | None]:
     else:
         vision = sorted(name for name, info in BUILTIN_PRESETS.items()
                         if info.get("metadata", {}).get("path") in _VISION_FAMILIES)
-        raise ModelError(f"hub:{preset} is no keras-hub preset, and no folder; image backbones include "
-                         f"{', '.join(vision[:12])}, ... (keras_hub.models.Backbone.presets lists them all), or "
-                         "give a preset folder or a kaggle:// or hf:// handle")
+        from ...options import did_you_mean
+
+        raise ModelError(f"hub:{preset} is no keras-hub preset, and no folder{did_you_mean(preset, vision)} "
+                         "(keras_hub.models.Backbone.presets lists them all); or give a preset folder or a kaggle:// "
+                         "or hf:// handle")
     if handle.startswith("kaggle://") and not _kaggle_cached(handle) and not reachable("www.kaggle.com"):
         raise ModelError(_offline_line(preset, "www.kaggle.com", caches["kaggle"]))
     return preset, None

@@ -89,10 +89,10 @@ def application(name: str) -> tuple[str, object, str]:
     """
     key = name.lower().replace("_", "").replace("-", "")
     if key not in APPLICATIONS:
-        known = ", ".join(sorted(APPLICATIONS))
-        raise ModelError(
-            f"unknown model {name!r}; use one of {known}, or a path to a saved .keras model"
-        )
+        from ...options import did_you_mean
+
+        raise ModelError(f"unknown model {name!r}{did_you_mean(key, sorted(APPLICATIONS))}; or give a path to a "
+                         "saved .keras model, torchvision:NAME, timm:NAME or hub:PRESET")
     ctor_name, mode = APPLICATIONS[key]
     return key, getattr(keras.applications, ctor_name), mode
 

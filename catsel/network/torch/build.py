@@ -109,9 +109,10 @@ def _named(model: str, weights, seed: int, image_size=None):
         try:
             builder = tv.models.get_model_builder(name)
         except ValueError:
-            known = ", ".join(sorted(tv.models.list_models(module=tv.models))[:30])
-            raise ModelError(f"torchvision has no model {name!r}; its classification models include {known}, "
-                             "...") from None
+            from ...options import did_you_mean
+
+            raise ModelError(f"torchvision has no model {name!r}"
+                             f"{did_you_mean(name, sorted(tv.models.list_models(module=tv.models)))}") from None
         size, preprocess = 224, "torch"
         torch.manual_seed(seed)
         if want in ("pretrained", "imagenet"):
@@ -135,7 +136,10 @@ def _named(model: str, weights, seed: int, image_size=None):
             raise ModelError(f"timm:{name} is a pattern, not a model: give one name"
                              + (f" ({shown})" if matches else "; timm.list_models('PATTERN') lists its names"))
         if not timm.list_models(name):
-            raise ModelError(f"timm has no model {name!r}; timm.list_models('PATTERN') lists its names")
+            from ...options import did_you_mean
+
+            raise ModelError(f"timm has no model {name!r}{did_you_mean(name, timm.list_models())} "
+                             "(timm.list_models('PATTERN') lists its names)")
         torch.manual_seed(seed)
         sized = _timm_sized(timm, name, image_size)
         if want in ("pretrained", "imagenet"):
