@@ -349,3 +349,36 @@ def test_an_image_converter_with_a_nan_scale_is_refused_before_any_capture(tmp_p
     (folder / "image_converter.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match=r"image converter's scale or offset holds NaN or infinite values"):
         catsel.activation_model(f"hub:{folder}")
+
+
+def test_a_preset_whose_weights_hold_nan_is_refused_naming_the_variable_before_any_capture(tmp_path):
+    """Issue #49: non-finite weights ran the whole capture, then said "the store is damaged", forever."""
+    import h5py
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path / "nan"
+    _resnet_of([1, 1]).save_to_preset(str(folder))
+    keras_hub.layers.ResNetImageConverter(image_size=(SIZE, SIZE), scale=1 / 255).save_to_preset(str(folder))
+    with h5py.File(folder / "model.weights.h5", "r+") as f:
+        kernels = []
+        f.visititems(lambda name, obj: kernels.append(name) if isinstance(obj, h5py.Dataset) and
+                     len(obj.shape) == 4 else None)
+        data = f[kernels[0]][...]
+        data.flat[0] = np.nan
+        f[kernels[0]][...] = data
+    with pytest.raises(ModelError, match=r"hub:.*nan: the weights '.*' hold NaN or infinite values") as caught:
+        catsel.activation_model(f"hub:{folder}")
+    assert "\n" not in str(caught.value)
+    assert catsel.activation_model(f"hub:{folder}", "none").layers  # the configuration alone, re-initialised
+
+
+def test_a_saved_keras_model_holding_nan_is_refused_naming_the_variable(tmp_path):
+    from helpers import small_cnn
+
+    net = small_cnn(size=12)
+    kernel = net.layers[1].get_weights()
+    kernel[0].flat[3] = np.inf
+    net.layers[1].set_weights(kernel)
+    net.save(tmp_path / "net.keras")
+    with pytest.raises(ModelError, match=r"net.keras: the weights '.*' hold NaN or infinite values"):
+        catsel.activation_model(str(tmp_path / "net.keras"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 
 from ...errors import ModelError
-from ..keras.applications import check_weights_file
+from ..keras.applications import check_finite_weights, check_weights_file
 from ..keras.model import Loaded, keras_network
 from ..online import reachable
 from ..pixels import converter_mode
@@ -200,6 +200,8 @@ def load_hub(model: str, weights, seed: int = 0) -> HubNetwork:
         if checked:
             check_weights_file(weights_file, backbone, f"hub:{preset}")
             backbone.load_weights(str(weights_file))
+        if trained:
+            check_finite_weights(backbone, f"hub:{preset}")
     except ModelError:
         raise
     except Exception as exc:  # kagglehub, huggingface_hub and keras-hub raise their own kinds: one line each

@@ -18,7 +18,7 @@ import keras
 from ...errors import ModelError, WeightsUnavailableError
 from ...options import hw
 
-__all__ = ["check_weights_file", "APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
+__all__ = ["check_weights_file", "check_finite_weights", "APPLICATIONS", "NATIVE_SIZE", "keras_cache_dir", "application", "build_application", "load_saved",
            "native_size", "check_top_layers"]
 
 # keras.applications constructors catsel knows, with the preprocessing
@@ -148,6 +148,30 @@ def check_weights_file(path: Path, network: keras.Model, source: str, made_by: s
                      f"{', '.join(f'{n} of {s}' for s, n in missing)} made); {fix}")
 
 
+def check_finite_weights(network: keras.Model, source: str) -> None:
+    """Refuse weights holding NaN or infinite values once loaded, before any capture, naming the variable: every
+    image would give NaN maps, read later as a damaged store that no rerun repairs.
+
+    Parameters
+    ----------
+    network : keras.Model
+    source : str
+        The file the weights came from, for the message.
+
+    Raises
+    ------
+    ModelError
+    """
+    import numpy as np
+
+    broken = [v for v in network.weights
+              if np.issubdtype(np.dtype(v.dtype), np.floating) and not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
+    if broken:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise ModelError(f"{source}: the weights {broken[0].path!r}{more} hold NaN or infinite values; these "
+                         "weights cannot give a capture: restore the file, or save the network again")
+
+
 def _load_weights_file(network: keras.Model, path: Path) -> None:
     """Load a weights file, refusing a partial load (Keras only warns about one), and a ``.weights.h5`` whose
     arrays are not the ones the network makes before it is read (:func:`check_weights_file`)."""
@@ -166,6 +190,7 @@ def _load_weights_file(network: keras.Model, path: Path) -> None:
             f"weights file {path} does not fit {network.name}: {' '.join(problem.split())[:200]} "
             "Give the weights file saved for this architecture (the full model, top included)"
         )
+    check_finite_weights(network, f"weights file {path}")
 
 
 def _transplant(source: keras.Model, target: keras.Model) -> None:
@@ -359,4 +384,5 @@ def load_saved(path: Path) -> keras.Model:
                          "model.save('name.keras')") from None
     if not isinstance(model, keras.Model):
         raise ModelError(f"{path} holds a {type(model).__name__}, not a Keras model")
+    check_finite_weights(model, str(path))
     return model
