@@ -395,3 +395,46 @@ def test_a_names_file_with_a_byte_order_mark_and_crlf_matches_its_first_name(tmp
     path = tmp_path / f"names{suffix}"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Notepad saves UTF-8
     assert read_names(path) == names
+
+
+@pytest.mark.parametrize("measure", ["spearman", "corr"])
+def test_the_weighted_bootstrap_gives_the_re_ranked_bootstraps_values_on_92_images(measure):
+    """Issue #50: each resample is no longer taken and ranked anew; the pairs are weighted by how often the
+    resample holds them. Its values, and so the intervals, are the re-ranked bootstrap's (92 images, as the
+    human IT data; ties in one layer and one subject)."""
+    from catsel.brain.rsa import (Target, bootstrap_rows, brain_rdms, layer_rdm, rdm_table, resample_pairs, taken,
+                                  weighted_bootstrap)
+
+    acts, brain = _planted(92, seed=11, subjects=3)
+    brain.matrices[0] = np.round(brain.matrices[0], 1)  # ties on the brain's side
+    layers = {l: layer_rdm(acts[l]) for l in acts.layers}
+    layers["l0"].dissimilarities = np.round(layers["l0"].dissimilarities, 1)  # and on a layer's
+    table, draws = rdm_table(layers, {"brain": brain_rdms(brain)}, measure=measure, bootstrap=40, seed=3)
+    target = brain_rdms(brain).get_vectors()
+    for layer, model in layers.items():
+        expected = []
+        for rows in bootstrap_rows(92, 40, 3):
+            where = resample_pairs(92, rows)
+            expected.append(Target(taken(target, where), measure).score(taken(model.get_vectors(), where)[0]))
+        np.testing.assert_allclose(draws[(layer, "brain")], expected, rtol=0, atol=1e-9)
+        low, high = np.percentile(expected, [2.5, 97.5])
+        row = table.set_index("layer").loc[layer]
+        assert abs(row["low"] - low) < 1e-9 and abs(row["high"] - high) < 1e-9
+    one = weighted_bootstrap({"l1": layers["l1"].get_vectors()[0]}, target, bootstrap_rows(92, 5, 0), measure,
+                             workers=1)
+    assert np.isfinite(one["l1"]).all()  # one thread gives what several do
+    np.testing.assert_allclose(one["l1"], weighted_bootstrap({"l1": layers["l1"].get_vectors()[0]}, target,
+                                                             bootstrap_rows(92, 5, 0), measure, workers=2)["l1"])
+
+
+@pytest.mark.parametrize("distance", ["correlation", "euclidean"])
+def test_a_layers_rdm_is_rsatoolboxs_calc_rdm(distance):
+    """Issue #50: the pairs' dissimilarities through BLAS, not rsatoolbox's einsum; the same values."""
+    from rsatoolbox.data import Dataset
+    from rsatoolbox.rdm import calc_rdm
+
+    from catsel.brain.rsa import layer_rdm
+
+    values = np.random.default_rng(4).normal(size=(40, 300)).astype(np.float32)
+    expected = calc_rdm(Dataset(values.astype(np.float64)), method=distance).get_vectors()
+    np.testing.assert_allclose(layer_rdm(values, distance=distance).get_vectors(), expected, rtol=1e-10, atol=1e-12)

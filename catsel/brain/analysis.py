@@ -15,6 +15,7 @@ column says which.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +25,8 @@ from ..store import Activations
 from .data import (BrainRDMs, BrainResponses, check_responses_vary, check_varies, load_rdms, load_responses,
                    match_images)
 from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws, region_means
-from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, random_sets_p,
-                  rdm_table)
+from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, pair_vector,
+                  random_sets_p, rdm_table)
 
 __all__ = ["BrainResult", "compare_brain", "read_inputs", "selection_rule", "RANDOM_SETS", "BOOTSTRAP"]
 
@@ -460,6 +461,13 @@ def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap
     return table
 
 
+def _threads() -> int:
+    """The CPUs this process may use: the threads of the random sets."""
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def _random_sets(units: int, size: int, sets: int, rng) -> list[np.ndarray]:
     return [np.sort(rng.choice(units, size, replace=False)) for _ in range(sets)]
 
@@ -478,10 +486,11 @@ def _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, s
         target = Target(brain_rdms(brain.take(evaluate)).get_vectors(), measure)  # ranked once for every set
 
         def score(units):
-            return target.score(layer_rdm(values[:, units], distance=distance).get_vectors()[0])
+            return target.score(pair_vector(values[:, units], distance))
 
         observed = score(units)
-        null = np.array([score(s) for s in _random_sets(n_units, len(units), random_sets, rng)])
+        with ThreadPoolExecutor(_threads()) as pool:  # BLAS and the sorts release the interpreter's lock
+            null = np.array(list(pool.map(score, _random_sets(n_units, len(units), random_sets, rng))))
         out.append({"analysis": "rsa", "network": "trained", "layer": layer, "target": "brain",
                     "units": f"selective: {category}", "measure": measure, "value": observed,
                     "random_mean": float(np.nanmean(null)), "random_95": float(np.nanpercentile(null, 95)),

@@ -20,13 +20,16 @@ rsatoolbox's (``calc_rdm``, ``compare``, ``boot_noise_ceiling``, the pattern boo
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
 from .data import BrainRDMs
 
-__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "brain_rdms", "category_models", "Target",
-           "resample_pairs", "taken", "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p"]
+__all__ = ["MEASURES", "DISTANCES", "layer_rdm", "pair_vector", "brain_rdms", "category_models", "Target",
+           "resample_pairs", "taken", "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p",
+           "weighted_bootstrap"]
 
 #: Rank correlations between RDMs (rsatoolbox's names); tau-a is Kriegeskorte's choice for categorical models.
 MEASURES = ("spearman", "tau-a", "corr", "cosine", "kendall")
@@ -54,8 +57,39 @@ def _as_rdms(vectors: np.ndarray, measure: str = "dissimilarity"):
     return rdm.RDMs(vectors, dissimilarity_measure=measure, pattern_descriptors={"index": np.arange(n)})
 
 
+def pair_vector(values: np.ndarray, distance: str = "correlation") -> np.ndarray:
+    """The dissimilarity of every pair of images (upper triangle, row by row), as rsatoolbox's ``calc_rdm`` gives it.
+
+    rsatoolbox multiplies the patterns with an unoptimised ``np.einsum``: seconds for one layer of 4,096 units at
+    1,000 images, minutes for a network and its twin (``benchmarks/brain_speed.py``). The same arithmetic through
+    BLAS's matrix product takes a fraction of that; ``tests/test_brain.py`` holds the two equal.
+
+    Parameters
+    ----------
+    values : ndarray, shape (images, units)
+    distance : {"correlation", "euclidean"}
+        1 - Pearson's r between two images' units; or the squared euclidean distance over the units, divided by
+        their number (rsatoolbox's ``"euclidean"``).
+
+    Returns
+    -------
+    ndarray, shape (images * (images - 1) / 2,)
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
+    x = np.array(values, dtype=np.float64)
+    upper = np.triu_indices(len(x), k=1)
+    if distance == "correlation":
+        x -= x.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # an image whose units are all equal: NaN, as there
+            x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+        return 1 - (x @ x.T)[upper]
+    squares = np.einsum("ij,ij->i", x, x)
+    return (squares[:, None] + squares[None, :] - 2 * (x @ x.T))[upper] / x.shape[1]
+
+
 def layer_rdm(values: np.ndarray, *, distance: str = "correlation"):
-    """The RDM of images × units values (rsatoolbox's ``calc_rdm``).
+    """The RDM of images × units values (rsatoolbox's ``calc_rdm``, computed by :func:`pair_vector`).
 
     Parameters
     ----------
@@ -69,12 +103,7 @@ def layer_rdm(values: np.ndarray, *, distance: str = "correlation"):
     rsatoolbox.rdm.RDMs
         One RDM, with the image index as its pattern descriptor.
     """
-    data, rdm, _ = _rsa()
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
-    values = np.asarray(values, dtype=np.float64)
-    dataset = data.Dataset(values, obs_descriptors={"index": np.arange(len(values))})
-    return rdm.calc_rdm(dataset, method=distance)
+    return _as_rdms(pair_vector(values, distance), "correlation" if distance == "correlation" else "squared euclidean")
 
 
 def brain_rdms(brain: BrainRDMs):
@@ -252,6 +281,100 @@ def bootstrap_rows(n: int, bootstrap: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(bootstrap, n))
 
 
+class _Ranked:
+    """One vector of pair dissimilarities, sorted once: its average ranks under any weights of the pairs, in one
+    pass, without sorting again.
+
+    A bootstrap resample of images holds each pair of distinct images ``w_i * w_j`` times (``w``: how often each
+    image was drawn) and no pair of an image with itself. Ranking that resample's vector, as rsatoolbox's
+    ``subsample_pattern`` then ``compare`` do, gives each copy of a pair the average of the ranks its copies and
+    ties take: a cumulative sum of the weights in the sorted order. SciPy has no weighted ranking, and sorting
+    each resample again (half a million pairs at 1,000 images, for every layer and resample) is what made
+    ``catsel brain`` take minutes (``benchmarks/brain_speed.py``); the values are the re-ranked bootstrap's
+    (``tests/test_brain.py`` holds them equal).
+    """
+
+    def __init__(self, vector: np.ndarray):
+        self.order = np.argsort(vector, kind="stable")
+        ordered = vector[self.order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self.starts = starts if len(starts) < len(ordered) else None  # tie groups, where there are ties
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """The average ranks of the pairs under ``weights`` (one per pair), in the pairs' order."""
+        w = weights[self.order]
+        cum = np.cumsum(w)
+        if self.starts is None:  # copies of one pair take ranks cum - w + 1 .. cum: their mean
+            w *= 0.5
+            cum -= w
+            cum += 0.5
+            ranked = cum
+        else:
+            ends = np.r_[self.starts[1:], len(w)]
+            total = np.add.reduceat(w, self.starts)
+            ranked = np.repeat(cum[ends - 1] - (total - 1) / 2, ends - self.starts)
+        out = np.empty_like(ranked)
+        out[self.order] = ranked
+        return out
+
+
+def weighted_bootstrap(vectors: dict, brain: np.ndarray, resamples: np.ndarray, measure: str,
+                       workers: int | None = None) -> dict:
+    """Each vector's comparison with the brain's subjects on each resample of images, without re-ranking: the
+    values of :func:`resample_pairs`, :func:`taken` and :class:`Target` on the resampled vectors, computed with
+    each pair weighted by how often the resample holds it (Spearman on weighted ranks, Pearson on weighted
+    values).
+
+    Parameters
+    ----------
+    vectors : dict of str to ndarray, shape (pairs,)
+        The layers' dissimilarities (finite).
+    brain : ndarray, shape (subjects, pairs)
+        The brain's (finite).
+    resamples : ndarray of int, shape (bootstrap, n)
+        From :func:`bootstrap_rows`.
+    measure : {"spearman", "corr"}
+    workers : int, optional
+        Threads over the layers (default: the CPUs this process may use). NumPy's gathers, sums and scatters
+        release the interpreter's lock, so the layers of one resample run side by side.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (bootstrap,)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = resamples.shape[1]
+    i, j = np.triu_indices(n, k=1)
+    ranked = measure == "spearman"
+    layers = {name: _Ranked(v) if ranked else np.asarray(v, dtype=np.float64) for name, v in vectors.items()}
+    subjects = [_Ranked(b) if ranked else np.asarray(b, dtype=np.float64) for b in np.atleast_2d(brain)]
+    out = {name: np.full(len(resamples), np.nan) for name in vectors}
+    workers = workers or max(1, min(len(layers), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                    else os.cpu_count() or 1))
+
+    def score(layer, target, weights, total) -> float:
+        x = layer(weights) if ranked else layer
+        spread = np.sqrt(max(x @ (weights * x) - (x @ weights) ** 2 / total, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.nanmean(target @ x / spread))
+
+    with ThreadPoolExecutor(workers) as pool:
+        for b, rows in enumerate(resamples):
+            counts = np.bincount(rows, minlength=n).astype(np.float64)
+            weights = counts[i] * counts[j]
+            total = weights.sum()
+            # the subjects centred, scaled and weighted once per resample: a layer's correlation with subject s
+            # is then target[s] @ x / spread(x), its centring falling out (each target row sums to 0)
+            target = np.stack(list(pool.map(lambda s: s(weights), subjects)) if ranked else subjects)
+            target -= (target @ weights / total)[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                target *= weights / np.sqrt((target * target) @ weights)[:, None]
+            for name, value in zip(layers, pool.map(lambda l: score(l, target, weights, total), layers.values())):
+                out[name][b] = value
+    return out
+
+
 def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstrap: int = 100, seed: int = 0,
               network: str = "trained", progress=None) -> tuple[pd.DataFrame, dict]:
     """Each layer's RDM against each target: the value, the brain's bootstrap interval and noise ceiling.
@@ -292,8 +415,12 @@ def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstr
     vectors = {layer: model.get_vectors()[0] for layer, model in layers.items()}
     values = {(layer, name): fixed[name].score(v) for layer, v in vectors.items() for name in targets}
     draws = {(layer, "brain"): np.full(bootstrap, np.nan) for layer in layers} if "brain" in targets else {}
-    if draws and bootstrap:
-        brain = targets["brain"].get_vectors()
+    brain = targets["brain"].get_vectors() if draws else None
+    if draws and bootstrap and measure in Target.FAST and np.isfinite(brain).all() and \
+            all(np.isfinite(v).all() for v in vectors.values()):
+        found = weighted_bootstrap(vectors, brain, bootstrap_rows(n, bootstrap, seed), measure)
+        draws = {(layer, "brain"): found[layer] for layer in layers}
+    elif draws and bootstrap:  # other measures, or pairs left out: each resample taken and compared anew
         for b, rows in enumerate(bootstrap_rows(n, bootstrap, seed)):
             where = resample_pairs(n, rows)
             target = Target(taken(brain, where), measure)  # ranked once per resample, for every layer
