@@ -762,18 +762,27 @@ class TorchNetwork:
         def channels_first(t):
             return t.permute(0, t.ndim - 1, *range(1, t.ndim - 1)) if t.ndim == 4 and not last_in else t
 
+        def stop(hook):  # the rest of the module is not run once what is asked is there
+            def stopping(m, a, o):
+                hook(m, a, o)
+                raise _Done
+            return stopping
+
         def run(images: np.ndarray, replaced=None):
             """The module on ``images``: ``layer``'s output, or with ``replaced`` in its place, ``readout``'s."""
             got = []
-            hooks = [target.register_forward_hook(
-                lambda m, a, o: got.append(channels_last_of(post(o), last_out).float().cpu()))]
             if replaced is None:
-                hooks = [source.register_forward_hook(lambda m, a, o: got.append(channels_last_of(o).float().cpu()))]
+                hooks = [source.register_forward_hook(stop(lambda m, a, o: got.append(channels_last_of(o).float()
+                                                                                        .cpu())))]
             else:
-                hooks.append(source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype)))
+                hooks = [target.register_forward_hook(stop(
+                    lambda m, a, o: got.append(channels_last_of(post(o), last_out).float().cpu()))),
+                         source.register_forward_hook(lambda m, a, o: replaced.to(o.dtype))]
             try:
                 with torch.inference_mode():
                     self.module(self.prepare(self.put(images)))
+            except _Done:
+                pass
             finally:
                 for h in hooks:
                     h.remove()
@@ -786,13 +795,18 @@ class TorchNetwork:
         def maps_of(images: np.ndarray) -> np.ndarray:
             return np.concatenate([run(images[i:i + rows]) for i in range(0, len(images), rows)])
 
+        # every path to the read-out goes through the layer (checked below): the modules before it may run on any
+        # image, and on one alone while the layer's output holds the batch, where the module allows it (checked
+        # below too): a lesion's passes then cost the part of the network after the layer
+        alone = [True]
+
         def readout_of(maps: np.ndarray) -> np.ndarray:
             out = []
             for i in range(0, len(maps), rows):
                 part = maps[i:i + rows]
                 replaced = channels_first(torch.from_numpy(np.ascontiguousarray(part)).to(self.device))
-                # every path to the read-out goes through the layer (checked below): any images will do
-                out.append(as_stored(run(np.zeros((len(part), height, width, 3), np.uint8), replaced)))
+                images = np.zeros((1 if alone[0] else len(part), height, width, 3), np.uint8)
+                out.append(as_stored(run(images, replaced)))
             return np.concatenate(out)
 
         rng = np.random.default_rng(0)
@@ -802,6 +816,11 @@ class TorchNetwork:
         if not np.allclose(first, second, rtol=1e-5, atol=1e-6):
             raise CatselError(f"{readout} is also reached from before {layer} (a skip connection): lesion a layer "
                               "whose output is the only way to the read-out, or read out nearer to it")
+        try:
+            shortcut = run(two[0][:1], fixed)
+            alone[0] = shortcut.shape == first.shape and np.allclose(shortcut, first, rtol=1e-5, atol=1e-6)
+        except Exception:  # a module that needs its batch whole before the layer (a batch-wide statistic)
+            alone[0] = False
         return maps_of, readout_of
 
     def untrained(self, seed: int = 0) -> "TorchNetwork":
