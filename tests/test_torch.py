@@ -423,7 +423,13 @@ def test_a_lesion_cut_passes_as_many_images_as_the_largest_module_output_allows(
     parted = maps_of(images)
     assert seen == [2, 2, 1]
     np.testing.assert_allclose(parted, maps, rtol=1e-5, atol=1e-6)
+    # issue #50: a read-out pass runs the modules before the layer on one image, and none after the read-out
+    seen.clear()
+    after = []
+    handle = net.module.layer3.register_forward_hook(lambda *a: after.append(1))
     np.testing.assert_allclose(readout_of(parted), read, rtol=1e-5, atol=1e-5)
+    handle.remove()
+    assert seen == [1, 1, 1] and after == []
 
 
 @pytest.mark.parametrize("name", ["vit_tiny*", "resnet?8", "resnet[15]8"])
