@@ -248,3 +248,30 @@ def test_a_retried_picture_says_why_and_many_pictures_say_how_long_before_the_ot
     assert "pictures: 1 more to make, about" in err
     assert ("picture of conv1/0 came out flat: its maximum" in err and "below the unit's median on the dataset "
             "(1e+06); made once more without the random transformations" in err)
+
+
+def test_the_convergence_rule_stops_a_plateau_and_not_a_climb():
+    from catsel.network.picture import WINDOW, converged
+
+    steps = np.arange(4 * WINDOW, dtype=float)[:, None]
+    trace = np.hstack([np.ones_like(steps), 1 + 0.01 * steps, np.full_like(steps, -2.0)])  # plateau, climb, flat
+    assert not converged(trace, 2 * WINDOW - 2).any() and not converged(trace, 2 * WINDOW).any()  # windows only
+    assert converged(trace, 2 * WINDOW - 1).tolist() == [True, False, True]
+    from catsel.network.picture import Convergence
+
+    fixed = Convergence(4 * WINDOW, 3, stop=False)  # converge=False: every step is taken
+    assert not any(fixed.after(trace, t, lambda: None) for t in range(4 * WINDOW))
+
+
+def test_pictures_stop_when_they_converge_and_each_is_still_the_one_it_gets_alone():
+    """Issue #50: a picture stopped after a fixed 256 steps, however early it had converged; in a batch, one that
+    converges keeps what it had then, while the others go on."""
+    net = small_cnn(size=16)
+    units = [("c1", 0), ("c2", 1)]
+    together = maximise_many(net, units, steps=200, seed=5, preprocess="tf", batch=True, learning_rate=0.3)
+    lengths = [len(r.trace) for r in together]
+    assert lengths[0] < lengths[1] < 200 and all(n % 32 == 0 for n in lengths), lengths
+    alone = maximise(net, "c1", 0, steps=200, seed=5, preprocess="tf", learning_rate=0.3)
+    assert len(alone.trace) == lengths[0]
+    assert np.abs(together[0].image.astype(int) - alone.image.astype(int)).max() <= 1
+    assert together[0].final == pytest.approx(alone.final, rel=1e-4, abs=1e-5)

@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--unit", "--filter", dest="unit", type=int, help="unit (filter) index within the layer")
     vis.add_argument("--category", help="show this category's representative filters instead")
     vis.add_argument("--top", type=_positive, default=4, help="how many representative units (default 4)")
-    vis.add_argument("--steps", type=_positive, default=256, help="activation-maximisation steps (default 256)")
+    vis.add_argument("--steps", type=_positive, default=256,
+                     help="the most activation-maximisation steps (default 256; a picture stops earlier when it "
+                          "has converged)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--threshold", type=float, default=None, help="selectivity threshold (default: the run's)")
     vis.add_argument("--model", metavar="FILE.py:FACTORY", help=_CODE_HELP)

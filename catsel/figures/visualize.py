@@ -462,7 +462,7 @@ class UnitDisplay:
         if conv:
             plot_crops(acts, layer, unit, k=k, fig=views[1])
         axes = right.subplots(2, 1, height_ratios=[3, 1])
-        _draw_maximised(axes[0], result, f"activation maximisation\n{self.steps} steps, seed {self.seed}")
+        _draw_maximised(axes[0], result, f"activation maximisation\n{len(result.trace)} steps, seed {self.seed}")
         axes[1].plot(result.trace, lw=1)
         axes[1].set_xlabel("step", fontsize=7)
         axes[1].set_ylabel("objective", fontsize=7)

@@ -47,6 +47,7 @@ def maximise(
     seed: int = 0,
     progress: bool = False,
     typical: float | None = None,
+    converge: bool = True,
 ) -> Maximised:
     """Make a picture that drives ``unit`` of ``layer`` as high as possible.
 
@@ -61,7 +62,7 @@ def maximise(
     unit : int
         A conv filter (the objective is the mean of its map) or a dense unit.
     steps : int, default 256
-        Steps of Keras' Adam optimiser on the image parameters.
+        The most steps of Adam on the image parameters (Keras' optimiser, or torch's for a PyTorch module).
     learning_rate : float, default 0.05
     image_size : int, optional
         Side of the picture (default: the model's input size).
@@ -81,6 +82,10 @@ def maximise(
     typical : float, optional
         The unit's median maximum over a dataset's images (``np.median(acts[layer][:, unit])``): a picture
         whose maximum stays below it is flat, and is made once more with weaker transformations.
+    converge : bool, default True
+        Stop when the picture has converged: its objective over the last 32 steps gained less than 1 % over the
+        32 before (:data:`catsel.network.picture.CONVERGED`), checked from step 64 on; its ``trace`` then holds
+        the steps it took. False: every one of ``steps``.
 
     Returns
     -------
@@ -98,7 +103,7 @@ def maximise(
     return maximise_many(model, [(layer, unit)], steps=steps, learning_rate=learning_rate, image_size=image_size,
                          preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
                          robustness=robustness, seed=seed, progress=progress, batch=True,
-                         typical=None if typical is None else {(layer, unit): typical})[0]
+                         typical=None if typical is None else {(layer, unit): typical}, converge=converge)[0]
 
 
 def maximise_many(
@@ -116,6 +121,7 @@ def maximise_many(
     progress: bool = False,
     batch: bool | None = None,
     typical: Mapping | None = None,
+    converge: bool = True,
 ) -> list[Maximised]:
     """Pictures for several units at once: on a GPU, one batch through the network per step.
 
@@ -143,6 +149,9 @@ def maximise_many(
         only the layers up to its own.
     typical : mapping of (str, int) to float, optional
         Each unit's median maximum over a dataset's images (see :func:`maximise`).
+    converge : bool, default True
+        Stop each picture when it has converged (see :func:`maximise`); a picture in a batch keeps what it had
+        then, so it is still the one it gets alone.
 
     Returns
     -------
@@ -156,7 +165,7 @@ def maximise_many(
         return []
     settings = dict(steps=steps, learning_rate=learning_rate, image_size=image_size, preprocess=preprocess,
                     parameterisation=parameterisation, decorrelate=decorrelate, robustness=robustness, seed=seed,
-                    progress=progress)
+                    progress=progress, converge=converge)
     if batch is None:
         batch = _maximiser(model).on_accelerator()
 
@@ -186,7 +195,8 @@ def maximise_many(
         per_step = (time.perf_counter() - started) / 8
         total = per_step * steps * (1 if batch else len(units))
         about = f"{total / 60:.1f} min" if total >= 60 else f"{max(total, 1):.0f} s"
-        tqdm.write(f"pictures: {len(units)} unit(s) x {steps} steps: about {about}, measured on 8 steps"
+        tqdm.write(f"pictures: {len(units)} unit(s) x {'at most ' if converge else ''}{steps} steps: "
+                   f"{'at most ' if converge else ''}about {about}, measured on 8 steps"
                    + ("" if batch else " of the first"), file=sys.stderr)
     results = run(units)
     again = [i for i, r in enumerate(results) if r.flat]

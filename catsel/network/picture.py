@@ -11,7 +11,73 @@ import numpy as np
 
 from ..options import hw
 
-__all__ = ["Maximised", "Robustness", "WEAKER", "COLOUR_SQRT", "frequency_scale", "random_affine"]
+__all__ = ["Maximised", "Robustness", "WEAKER", "COLOUR_SQRT", "WINDOW", "CONVERGED", "frequency_scale",
+           "random_affine", "converged", "Convergence"]
+
+
+#: Steps over which a picture's progress is judged (the random transformations make one step's objective noisy).
+WINDOW = 32
+
+#: A picture has converged when its objective over the last :data:`WINDOW` steps gained less than this share of
+#: its value over the :data:`WINDOW` steps before: it stops there, not after a fixed number of steps.
+CONVERGED = 0.01
+
+
+def converged(trace: np.ndarray, t: int) -> np.ndarray:
+    """Which pictures have converged after step ``t`` (checked every :data:`WINDOW` steps, from the second on).
+
+    Parameters
+    ----------
+    trace : ndarray, shape (steps, pictures)
+        The objective at every step so far.
+    t : int
+        The step just made.
+
+    Returns
+    -------
+    ndarray of bool, shape (pictures,)
+    """
+    n = t + 1
+    if n < 2 * WINDOW or n % WINDOW:
+        return np.zeros(trace.shape[1], dtype=bool)
+    last, before = trace[n - WINDOW:n].mean(axis=0), trace[n - 2 * WINDOW:n - WINDOW].mean(axis=0)
+    return last - before <= CONVERGED * np.maximum(np.abs(before), np.abs(last))
+
+
+class Convergence:
+    """The pictures of one batch as each converges: the step it stopped at, and its parameters then.
+
+    A picture that has converged keeps its parameters of that step, whatever the others in the batch go on to
+    do; each picture is then the one it would be alone (pictures in a batch do not mix).
+
+    Parameters
+    ----------
+    steps : int
+        The most steps.
+    pictures : int
+    stop : bool
+        Stop on convergence; False: every picture takes ``steps`` steps.
+    """
+
+    def __init__(self, steps: int, pictures: int, stop: bool = True):
+        self.steps = np.full(pictures, steps)
+        self.done = np.zeros(pictures, dtype=bool)
+        self.kept: dict[int, list] = {}
+        self.stop = stop
+
+    def after(self, trace: np.ndarray, t: int, rows) -> bool:
+        """Note the pictures that converged at step ``t`` (``rows()`` gives each parameter's rows now); True
+        when every picture has."""
+        if not self.stop:
+            return False
+        new = converged(trace, t) & ~self.done
+        if new.any():
+            values = rows()
+            for b in np.flatnonzero(new):
+                self.kept[int(b)] = [np.array(v[b]) for v in values]
+                self.steps[b] = t + 1
+            self.done |= new
+        return bool(self.done.all())
 
 
 # Square root of the colour correlation of ImageNet images (rows: RGB), as

@@ -16,7 +16,7 @@ from keras import ops
 from tqdm.auto import tqdm
 
 from ...options import hw, image_shape
-from ..picture import COLOUR_SQRT, Maximised, Robustness, frequency_scale, random_affine
+from ..picture import COLOUR_SQRT, Convergence, Maximised, Robustness, frequency_scale, random_affine
 from ..tokens import base_layer
 from .backends import on_accelerator, value_and_grad
 from .graph import Graph, graph_of
@@ -74,7 +74,8 @@ def _objective_models(graph: Graph, layers: Sequence[str]) -> tuple[keras.Model,
 
 def maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_rate: float,
                     image_size: int | None, preprocess: str | None, parameterisation: str, decorrelate: bool,
-                    robustness: Robustness | None, seed: int, progress: bool) -> list[Maximised]:
+                    robustness: Robustness | None, seed: int, progress: bool,
+                    converge: bool = True) -> list[Maximised]:
     """:func:`catsel.network.maximise.maximise_many` in one batch, for an activation model or a ``keras.Model``."""
     if isinstance(model, keras.Model):
         network, size, mode, graph = model, None, "raw", graph_of(model)
@@ -157,6 +158,7 @@ def maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_
     optimiser.build(variables)
     trace = np.empty((steps, len(units)), dtype=np.float64)
     what = f"picture of {units[0][0]}/{units[0][1]}" if len(units) == 1 else f"pictures of {len(units)} units"
+    stopped = Convergence(steps, len(units), converge)
     for t in tqdm(range(steps), desc=what, unit="step", disable=not progress, leave=False, dynamic_ncols=True):
         current["transform"] = (ops.convert_to_tensor(np.concatenate([random_affine(rng, size, robustness)
                                                                       for rng in rngs]))
@@ -164,9 +166,17 @@ def maximise_batch(model, units: list[tuple[str, int]], *, steps: int, learning_
         (_, values), grads = grad([v.value for v in variables])
         trace[t] = ops.convert_to_numpy(values)
         optimiser.apply(grads, variables)
+        if stopped.after(trace, t, lambda: [ops.convert_to_numpy(v.value) for v in variables]):
+            break
+    if stopped.kept:  # each picture as it was when it converged
+        for i, v in enumerate(variables):
+            value = np.array(ops.convert_to_numpy(v.value))
+            for b, kept in stopped.kept.items():
+                value[b] = kept[i]
+            v.assign(value)
     images = np.asarray(ops.convert_to_numpy(to_image([v.value for v in variables])) * 255.0)
     final, peak = activations(), peaks()
-    return [Maximised(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:, b],
+    return [Maximised(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:stopped.steps[b], b],
                       start=float(start[b]), final=float(final[b]), layer=layer, unit=unit,
                       flat=not final[b] > start[b], peak=float(peak[b]))
             for b, (layer, unit) in enumerate(units)]

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...options import hw, image_shape
-from ..picture import COLOUR_SQRT, Maximised, Robustness, frequency_scale, random_affine
+from ..picture import COLOUR_SQRT, Convergence, Maximised, Robustness, frequency_scale, random_affine
 from .trace import module_of, per_unit
 
 __all__ = ["maximise_batch", "maximise_torch"]
@@ -25,7 +25,7 @@ __all__ = ["maximise_batch", "maximise_torch"]
 
 def maximise_batch(network, units: list[tuple[str, int]], *, steps: int, learning_rate: float, image_size,
                    preprocess: str | None, parameterisation: str, decorrelate: bool, robustness: Robustness | None,
-                   seed: int, progress: bool) -> list:
+                   seed: int, progress: bool, converge: bool = True) -> list:
     """:func:`catsel.network.maximise.maximise_many` in one batch, for a
     :class:`~catsel.network.torch.network.TorchNetwork`: the face's picture, colours and transformations handed
     to :func:`maximise_torch`.
@@ -34,7 +34,7 @@ def maximise_batch(network, units: list[tuple[str, int]], *, steps: int, learnin
     ----------
     network : TorchNetwork
     units : list of (str, int)
-    steps, learning_rate, image_size, preprocess, parameterisation, decorrelate, robustness, seed, progress
+    steps, learning_rate, image_size, preprocess, parameterisation, decorrelate, robustness, seed, progress, converge
         As :func:`catsel.network.maximise.maximise_many` takes them.
 
     Returns
@@ -48,12 +48,13 @@ def maximise_batch(network, units: list[tuple[str, int]], *, steps: int, learnin
                           preprocess=preprocess, parameterisation=parameterisation, decorrelate=decorrelate,
                           seed=seed, progress=progress, colour=COLOUR_SQRT, frequency=frequency_scale,
                           affine=(lambda rng, size: random_affine(rng, size, robustness)) if robustness.active
-                          else None, result=Maximised)
+                          else None, result=Maximised, converge=converge)
 
 
 def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learning_rate: float, image_size,
                    preprocess: str | None, parameterisation: str, decorrelate: bool, seed: int, progress: bool,
-                   colour: np.ndarray, frequency: Callable, affine: Callable | None, result: type) -> list:
+                   colour: np.ndarray, frequency: Callable, affine: Callable | None, result: type,
+                   converge: bool = True) -> list:
     """Pictures of ``units`` of a :class:`~catsel.network.torch.network.TorchNetwork`, in one batch.
 
     Parameters
@@ -68,6 +69,8 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
     decorrelate : bool
     seed : int
     progress : bool
+    converge : bool, default True
+        Stop each picture when it has converged (:class:`catsel.network.picture.Convergence`).
     colour : ndarray, shape (3, 3)
         The colour decorrelation matrix.
     frequency : callable
@@ -171,6 +174,7 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
     optimiser = torch.optim.Adam(params, lr=learning_rate, eps=1e-8)
     trace = np.empty((steps, len(units)), dtype=np.float64)
     what = f"picture of {units[0][0]}/{units[0][1]}" if len(units) == 1 else f"pictures of {len(units)} units"
+    stopped = Convergence(steps, len(units), converge)
     for t in tqdm(range(steps), desc=what, unit="step", disable=not progress, leave=False, dynamic_ncols=True):
         optimiser.zero_grad()
         x = to_image(params) * 255.0
@@ -182,10 +186,15 @@ def maximise_torch(network, units: list[tuple[str, int]], *, steps: int, learnin
         (-objective.sum()).backward()
         optimiser.step()
         trace[t] = objective.detach().cpu().numpy()
+        if stopped.after(trace, t, lambda: [p.detach().cpu().numpy() for p in params]):
+            break
     with torch.no_grad():
+        for b, kept in stopped.kept.items():  # each picture as it was when it converged
+            for p, value in zip(params, kept):
+                p[b] = torch.from_numpy(value).to(p.device)
         images = (to_image(params) * 255.0).cpu().numpy()
     final, peak = measure(False), measure(False, reduce_max=True)
-    return [result(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:, b],
+    return [result(image=np.clip(np.rint(images[b]), 0, 255).astype(np.uint8), trace=trace[:stopped.steps[b], b],
                    start=float(start[b]), final=float(final[b]), layer=layer, unit=unit,
                    flat=not final[b] > start[b], peak=float(peak[b]))
             for b, (layer, unit) in enumerate(units)]
