@@ -7,6 +7,12 @@ all four in one batch (``maximise_many``, what the panel does). Weights do not c
 the time; offline the untrained network is used.
 
     python benchmarks/maximise_speed.py [--steps 16] [--image-size 224]
+
+``--whole N`` instead makes N units' whole pictures (block5_conv3's first N filters, at most 256 steps each,
+stopping when each has converged, as ``catsel visualize`` does) and reports each picture's steps and seconds
+against the fixed 256 steps of before.
+
+    python benchmarks/maximise_speed.py --image-size 112 --whole 4
 """
 
 from __future__ import annotations
@@ -30,9 +36,22 @@ def main() -> None:
     parser.add_argument("--weights", default="none")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--whole", type=int, help="whole pictures of this many units, stopping on convergence")
     args = parser.parse_args()
     amodel = catsel.activation_model(args.model, None if args.weights == "none" else args.weights,
                                      image_size=args.image_size)
+    if args.whole:
+        maximise(amodel, "block5_conv3", 0, steps=2)  # build and warm up
+        print(f"{args.model} ({amodel.weights_label}), {amodel.image_size}px, Keras {keras.__version__} on "
+              f"{keras.backend.backend()}, {os.cpu_count()} CPU cores; block5_conv3, at most 256 steps")
+        print("| unit | steps taken | seconds | seconds at a fixed 256 steps (estimated) |\n|---:|---:|---:|---:|")
+        for unit in range(args.whole):
+            t = time.perf_counter()
+            picture = maximise(amodel, "block5_conv3", unit, steps=256)
+            took = time.perf_counter() - t
+            print(f"| {unit} | {len(picture.trace)} | {took:.1f} | {took / len(picture.trace) * 256:.1f} |",
+                  flush=True)
+        return
     targets = [("block5_conv3", 0)] + ([("fc2", 0)] if "fc2" in amodel.layers else [])
     print(f"{args.model} ({amodel.weights_label}), {amodel.image_size}px, Keras {keras.__version__} on "
           f"{keras.backend.backend()}, {os.cpu_count()} CPU cores")

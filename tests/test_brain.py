@@ -438,3 +438,13 @@ def test_a_layers_rdm_is_rsatoolboxs_calc_rdm(distance):
     values = np.random.default_rng(4).normal(size=(40, 300)).astype(np.float32)
     expected = calc_rdm(Dataset(values.astype(np.float64)), method=distance).get_vectors()
     np.testing.assert_allclose(layer_rdm(values, distance=distance).get_vectors(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_ranks_are_scipys_rankdata_with_and_without_ties():
+    from scipy.stats import rankdata
+
+    from catsel.brain.rsa import ranks
+
+    rng = np.random.default_rng(0)
+    for vector in (rng.random(1000), np.round(rng.random(1000), 2), np.zeros(5), np.array([3.0])):
+        np.testing.assert_array_equal(ranks(vector), rankdata(vector))
