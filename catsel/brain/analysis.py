@@ -438,8 +438,9 @@ def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap
     models = {}
     for layer in wanted:
         models[layer] = layer_rdm(acts[layer][rows], distance=distance)
+    shared: dict = {}  # the ceilings and ranked targets, once for both networks
     table, draws = rdm_table(models, targets, measure=measure, bootstrap=bootstrap, seed=seed,
-                             progress=bar.update)
+                             progress=bar.update, shared=shared)
     table.insert(0, "analysis", "rsa")
     if untrained is not None:
         twin_rows = _rows_of(untrained, [acts.paths[r] for r in rows])
@@ -448,7 +449,7 @@ def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap
         else:
             twin = {l: layer_rdm(untrained[l][twin_rows], distance=distance) for l in wanted if l in untrained.layers}
             twin_table, twin_draws = rdm_table(twin, targets, measure=measure, bootstrap=bootstrap, seed=seed,
-                                               network="untrained", progress=bar.update)
+                                               network="untrained", progress=bar.update, shared=shared)
             twin_table.insert(0, "analysis", "rsa")
             lookup = twin_table.set_index(["layer", "target"])["value"]
             table["untrained_value"] = [lookup.get((l, t), np.nan) for l, t in zip(table["layer"], table["target"])]

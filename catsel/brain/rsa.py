@@ -403,7 +403,7 @@ def weighted_bootstrap(vectors: dict, brain: np.ndarray, resamples: np.ndarray, 
 
 
 def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstrap: int = 100, seed: int = 0,
-              network: str = "trained", progress=None) -> tuple[pd.DataFrame, dict]:
+              network: str = "trained", progress=None, shared: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """Each layer's RDM against each target: the value, the brain's bootstrap interval and noise ceiling.
 
     Parameters
@@ -424,6 +424,9 @@ def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstr
         The ``network`` column (``"untrained"`` for the control).
     progress : callable, optional
         Called once per layer done.
+    shared : dict, optional
+        Filled by a first call and read by the next with the same targets (the untrained twin's): the noise
+        ceilings and the ranked targets, computed once.
 
     Returns
     -------
@@ -437,8 +440,12 @@ def rdm_table(layers: dict, targets: dict, *, measure: str = "spearman", bootstr
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
     n = next(iter(targets.values())).n_cond
-    ceilings = {name: noise_ceiling(t, measure) for name, t in targets.items()}
-    fixed = {name: Target(t.get_vectors(), measure) for name, t in targets.items()}
+    shared = {} if shared is None else shared
+    if shared.get("targets") is not targets or shared.get("measure") != measure:
+        shared.update(targets=targets, measure=measure,
+                      ceilings={name: noise_ceiling(t, measure) for name, t in targets.items()},
+                      fixed={name: Target(t.get_vectors(), measure) for name, t in targets.items()})
+    ceilings, fixed = shared["ceilings"], shared["fixed"]
     vectors = {layer: model.get_vectors()[0] for layer, model in layers.items()}
     values = {(layer, name): fixed[name].score(v) for layer, v in vectors.items() for name in targets}
     draws = {(layer, "brain"): np.full(bootstrap, np.nan) for layer in layers} if "brain" in targets else {}
