@@ -650,8 +650,11 @@ def cmd_lesion(args) -> int:
 
     record = run_settings(args.run_dir)
     model = _code(args.model)
+    # the run as it is now: its capture, and its tables by their digests (a run made again with another rule or
+    # null chooses other units)
     request = None if record is None or record.store_key is None else {
-        "store_key": record.store_key, "model": _identities(model.rpartition(":")[0]) if model else None,
+        "store_key": record.store_key, "run_files": record.files,
+        "model": _identities(model.rpartition(":")[0]) if model else None,
         **{name: getattr(args, name) for name in ("category", "layer", "readout", "units", "repeats", "mode")}}
     reused = request is not None and reusable(out / "lesion.json", request, ("lesion.csv", "lesion.png"))
     if reused:
@@ -699,7 +702,8 @@ def cmd_brain(args) -> int:
     key = run.activations.meta.key if run.activations.meta is not None else None
     rule = selection_rule(run.settings, run.record.get("localizer"))
     request = {"store_key": key, "untrained_key": getattr(getattr(run.untrained, "meta", None), "key", None),
-               "rule": rule, "rdm": _identities(args.rdm), "responses": _identities(args.responses),
+               "rule": rule, "run_files": run.record.files,
+               "rdm": _identities(args.rdm), "responses": _identities(args.responses),
                "names": _identities(args.names), "regions": _identities(args.regions),
                **{name: getattr(args, name) for name in ("variable", "rdm_kind", "measure", "distance", "categories",
                                                          "layers", "selective_layers", "random_sets", "bootstrap",
