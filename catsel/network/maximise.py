@@ -84,7 +84,7 @@ def maximise(
         whose maximum stays below it is flat, and is made once more with weaker transformations.
     converge : bool, default True
         Stop when the picture has converged: its objective over the last 32 steps gained less than 1 % over the
-        32 before (:data:`catsel.network.picture.CONVERGED`), checked from step 64 on; its ``trace`` then holds
+        32 before (``catsel.network.picture.CONVERGED``), checked from step 64 on; its ``trace`` then holds
         the steps it took. False: every one of ``steps``.
 
     Returns
