@@ -195,8 +195,8 @@ def maximise_many(
         per_step = (time.perf_counter() - started) / 8
         total = per_step * steps * (1 if batch else len(units))
         about = f"{total / 60:.1f} min" if total >= 60 else f"{max(total, 1):.0f} s"
-        tqdm.write(f"pictures: {len(units)} unit(s) x {'at most ' if converge else ''}{steps} steps: "
-                   f"{'at most ' if converge else ''}about {about}, measured on 8 steps"
+        tqdm.write(f"pictures: {len(units)} unit(s) x {steps} steps{' at most' if converge else ''}: about {about}, "
+                   "measured on 8 steps"
                    + ("" if batch else " of the first"), file=sys.stderr)
     results = run(units)
     again = [i for i, r in enumerate(results) if r.flat]
