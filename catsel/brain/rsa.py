@@ -89,7 +89,7 @@ def pair_vector(values: np.ndarray, distance: str = "correlation") -> np.ndarray
 
 
 def layer_rdm(values: np.ndarray, *, distance: str = "correlation"):
-    """The RDM of images × units values (rsatoolbox's ``calc_rdm``, computed by :func:`pair_vector`).
+    """The RDM of images × units values (rsatoolbox's ``calc_rdm``, computed by ``pair_vector``).
 
     Parameters
     ----------

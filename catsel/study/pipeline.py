@@ -241,7 +241,7 @@ def run(data_dir: str | os.PathLike, out: str | os.PathLike, settings: Settings 
     data_dir : str or path
         One sub-folder of images per category.
     out : str or path
-        Output folder (created). Receives :data:`OUTPUTS`.
+        Output folder (created). Receives ``catsel.study.pipeline.OUTPUTS``.
     settings : Settings, optional
         All choices at once; default ``Settings()``.
     **options
