@@ -195,6 +195,7 @@ def test_every_damaged_lesion_record_is_made_again_by_the_next_lesion_and_reused
                                                                                                   monkeypatch):
     """lesion.csv kept no record: an edited table was read back as the lesion's. The next `catsel lesion` of the
     same request makes it again; the one after reuses it (the minutes of passes are not spent twice)."""
+    import catsel
     import catsel.study.lesions as lesions
     from catsel.apps.cli import main
     from test_lesion import SIZE, _folder, _network
@@ -225,6 +226,8 @@ def test_every_damaged_lesion_record_is_made_again_by_the_next_lesion_and_reused
         assert main(request) == 0 and len(calls) == before + 1, damage  # and then reused
         assert "reused" in capsys.readouterr().out
     assert main(request[:-1] + ["4"]) == 0 and len(calls) == 6  # another request is never reused
+    monkeypatch.setattr(catsel, "__version__", "0.0.0-other")
+    assert main(request[:-1] + ["4"]) == 0 and len(calls) == 7  # nor another catsel's outputs
 
 
 def test_every_damaged_brain_record_is_left_out_of_the_report_made_again_then_reused(tmp_path, colour_folder, capsys,

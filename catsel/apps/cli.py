@@ -653,7 +653,7 @@ def cmd_lesion(args) -> int:
     # the run as it is now: its capture, and its tables by their digests (a run made again with another rule or
     # null chooses other units)
     request = None if record is None or record.store_key is None else {
-        "store_key": record.store_key, "run_files": record.files,
+        "catsel": _version(), "store_key": record.store_key, "run_files": record.files,
         "model": _identities(model.rpartition(":")[0]) if model else None,
         **{name: getattr(args, name) for name in ("category", "layer", "readout", "units", "repeats", "mode")}}
     reused = request is not None and reusable(out / "lesion.json", request, ("lesion.csv", "lesion.png"))
@@ -671,6 +671,13 @@ def cmd_lesion(args) -> int:
         print(line)
     print(f"Wrote {out / 'lesion.csv'}, {out / 'lesion.png'} and lesion.json")
     return 0
+
+
+def _version() -> str:
+    """catsel's version, part of a request: another version's outputs are made again, never reused."""
+    from .. import __version__
+
+    return __version__
 
 
 def _identities(files) -> list | None:
@@ -701,7 +708,7 @@ def cmd_brain(args) -> int:
     run = load_run(args.run_dir, data_dir=args.data)
     key = run.activations.meta.key if run.activations.meta is not None else None
     rule = selection_rule(run.settings, run.record.get("localizer"))
-    request = {"store_key": key, "untrained_key": getattr(getattr(run.untrained, "meta", None), "key", None),
+    request = {"catsel": _version(), "store_key": key, "untrained_key": getattr(getattr(run.untrained, "meta", None), "key", None),
                "rule": rule, "run_files": run.record.files,
                "rdm": _identities(args.rdm), "responses": _identities(args.responses),
                "names": _identities(args.names), "regions": _identities(args.regions),

@@ -26,7 +26,7 @@ from .data import (BrainRDMs, BrainResponses, check_responses_vary, check_varies
                    match_images)
 from .encoding import COMPONENTS, column_ceilings, encoding_scores, region_draws, region_means
 from .rsa import (MEASURES, Target, bootstrap_rows, brain_rdms, category_models, layer_rdm, pair_vector,
-                  random_sets_p, rdm_table)
+                  random_sets_p, rdm_table, threads)
 
 __all__ = ["BrainResult", "compare_brain", "read_inputs", "selection_rule", "RANDOM_SETS", "BOOTSTRAP"]
 
@@ -462,13 +462,6 @@ def _rsa_rows(acts, untrained, brain, rows, wanted, measure, distance, bootstrap
     return table
 
 
-def _threads() -> int:
-    """The CPUs this process may use: the threads of the random sets."""
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def _random_sets(units: int, size: int, sets: int, rng) -> list[np.ndarray]:
     return [np.sort(rng.choice(units, size, replace=False)) for _ in range(sets)]
 
@@ -490,7 +483,7 @@ def _rsa_selective(acts, brain, rows, measure, distance, random_sets, chooser, s
             return target.score(pair_vector(values[:, units], distance))
 
         observed = score(units)
-        with ThreadPoolExecutor(_threads()) as pool:  # BLAS and the sorts release the interpreter's lock
+        with ThreadPoolExecutor(threads()) as pool:  # BLAS and the sorts release the interpreter's lock
             null = np.array(list(pool.map(score, _random_sets(n_units, len(units), random_sets, rng))))
         out.append({"analysis": "rsa", "network": "trained", "layer": layer, "target": "brain",
                     "units": f"selective: {category}", "measure": measure, "value": observed,

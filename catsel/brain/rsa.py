@@ -29,7 +29,7 @@ from .data import BrainRDMs
 
 __all__ = ["MEASURES", "DISTANCES", "layer_rdm", "pair_vector", "brain_rdms", "category_models", "Target",
            "resample_pairs", "taken", "noise_ceiling", "bootstrap_rows", "rdm_table", "random_sets_p",
-           "weighted_bootstrap", "ranks"]
+           "weighted_bootstrap", "ranks", "threads"]
 
 #: Rank correlations between RDMs (rsatoolbox's names); tau-a is Kriegeskorte's choice for categorical models.
 MEASURES = ("spearman", "tau-a", "corr", "cosine", "kendall")
@@ -348,6 +348,11 @@ class _Ranked:
         return out
 
 
+def threads() -> int:
+    """The CPUs this process may use: the threads of the bootstrap and of the random sets."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def weighted_bootstrap(vectors: dict, brain: np.ndarray, resamples: np.ndarray, measure: str,
                        workers: int | None = None) -> dict:
     """Each vector's comparison with the brain's subjects on each resample of images, without re-ranking: the
@@ -380,8 +385,7 @@ def weighted_bootstrap(vectors: dict, brain: np.ndarray, resamples: np.ndarray, 
     layers = {name: _Ranked(v) if ranked else np.asarray(v, dtype=np.float64) for name, v in vectors.items()}
     subjects = [_Ranked(b) if ranked else np.asarray(b, dtype=np.float64) for b in np.atleast_2d(brain)]
     out = {name: np.full(len(resamples), np.nan) for name in vectors}
-    workers = workers or max(1, min(len(layers), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                    else os.cpu_count() or 1))
+    workers = workers or min(len(layers), threads()) or 1
 
     def score(layer, target, weights, total) -> float:
         x = layer(weights) if ranked else layer
